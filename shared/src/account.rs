@@ -1,0 +1,252 @@
+//! The member's account: a small aggregate of all their lots, kept in one item so that a
+//! balance read is one GetItem, whatever the member's history.
+//!
+//! Invariant (checked by [`Account::check`] and by property tests):
+//!
+//! ```text
+//! sum(expiring) = available + held + sum(pending)      -- every unexpired remaining point is
+//!                                                          scheduled to expire exactly once
+//! all counters >= 0
+//! ```
+//!
+//! `pending` maps each release instant to the points that become available then; the view
+//! folds the due ones into `available` lazily, so the balance is right even before the
+//! nightly job has run. `expiring` maps each last-valid local date to the points that expire
+//! after it; the view drops dates already past in the same lazy way.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::clock::ts;
+use crate::lot::Lot;
+use crate::money::{Money, MoneyJson, Points};
+use crate::programme::Programme;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Account {
+    pub programme_id: String,
+    pub member_id: String,
+    /// Incremented by every change; the store writes with `version = expected` (optimistic
+    /// concurrency) and numbers ledger entries with it.
+    pub version: u64,
+    /// Released points, not held.
+    pub available: Points,
+    /// Points reserved by open holds.
+    pub held: Points,
+    /// Points owed after a reversal that found nothing left to take (paid off by later accruals).
+    pub debt: Points,
+    /// Release instant (UTC, `ts` format) -> points still pending until then.
+    #[serde(default)]
+    pub pending: BTreeMap<String, Points>,
+    /// Last valid local date (YYYY-MM-DD) -> remaining points that expire after it.
+    #[serde(default)]
+    pub expiring: BTreeMap<String, Points>,
+    pub lifetime_earned: Points,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AccountError {
+    #[error("points must be positive")]
+    NotPositive,
+    #[error("the account would overflow")]
+    Overflow,
+    #[error("account invariant broken: {0}")]
+    Invariant(String),
+}
+
+/// What a member (or a shop widget) sees.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BalanceView {
+    pub member_id: String,
+    pub programme_id: String,
+    /// Spendable now.
+    pub available: Points,
+    /// Earned but still in the return window.
+    pub pending: Points,
+    /// Reserved by open checkout holds.
+    pub held: Points,
+    /// pending + available + held.
+    pub total: Points,
+    /// Points owed from reversals, paid off by the next accruals.
+    pub debt: Points,
+    /// Points that expire within the next 30 days (programme time zone, today included).
+    pub expiring_30d: Points,
+    pub expiring: Vec<DatedPoints>,
+    /// When pending points become available.
+    pub releases: Vec<DatedPoints>,
+    /// Money value of the available points.
+    pub available_value: MoneyJson,
+    pub as_of: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DatedPoints {
+    pub date: String,
+    pub points: Points,
+}
+
+fn add(map: &mut BTreeMap<String, Points>, key: String, points: Points) -> Result<(), AccountError> {
+    let slot = map.entry(key).or_insert(0);
+    *slot = slot.checked_add(points).ok_or(AccountError::Overflow)?;
+    Ok(())
+}
+
+impl Account {
+    pub fn open(programme_id: &str, member_id: &str) -> Self {
+        Account {
+            programme_id: programme_id.to_string(),
+            member_id: member_id.to_string(),
+            version: 0,
+            available: 0,
+            held: 0,
+            debt: 0,
+            pending: BTreeMap::new(),
+            expiring: BTreeMap::new(),
+            lifetime_earned: 0,
+        }
+    }
+
+    /// Book a new lot: its points are pending until its release instant and scheduled to
+    /// expire after its last valid date.
+    pub fn add_lot(&mut self, lot: &Lot) -> Result<(), AccountError> {
+        if lot.points <= 0 {
+            return Err(AccountError::NotPositive);
+        }
+        add(&mut self.pending, ts(lot.available_at), lot.points)?;
+        add(&mut self.expiring, lot.expires_on.to_string(), lot.points)?;
+        self.lifetime_earned = self.lifetime_earned.checked_add(lot.points).ok_or(AccountError::Overflow)?;
+        self.version += 1;
+        Ok(())
+    }
+
+    /// The invariant stated at the top of this module.
+    pub fn check(&self) -> Result<(), AccountError> {
+        let pending: i128 = self.pending.values().map(|p| i128::from(*p)).sum();
+        let expiring: i128 = self.expiring.values().map(|p| i128::from(*p)).sum();
+        let held = i128::from(self.held);
+        let available = i128::from(self.available);
+        if self.available < 0 || self.held < 0 || self.debt < 0 {
+            return Err(AccountError::Invariant("negative counter".into()));
+        }
+        if self.pending.values().chain(self.expiring.values()).any(|p| *p <= 0) {
+            return Err(AccountError::Invariant("empty or negative bucket".into()));
+        }
+        if expiring != available + held + pending {
+            return Err(AccountError::Invariant(format!(
+                "expiring {expiring} != available {available} + held {held} + pending {pending}"
+            )));
+        }
+        Ok(())
+    }
+
+    /// The balance as of `now`, folding in releases and expiries that are due but that the
+    /// nightly job has not processed yet.
+    pub fn view(&self, programme: &Programme, now: DateTime<Utc>) -> BalanceView {
+        let now_key = ts(now);
+        let today = now.with_timezone(&programme.time_zone).date_naive();
+        let today_key = today.to_string();
+        let horizon_key = (today + Duration::days(30)).to_string();
+
+        let released: Points = self.pending.range(..=now_key.clone()).map(|(_, p)| *p).sum();
+        let releases: Vec<DatedPoints> = self
+            .pending
+            .range(now_key.clone()..)
+            .filter(|(k, _)| **k != now_key)
+            .map(|(k, p)| DatedPoints { date: k.clone(), points: *p })
+            .collect();
+        let pending: Points = releases.iter().map(|r| r.points).sum();
+        let expired: Points = self.expiring.range(..today_key.clone()).map(|(_, p)| *p).sum();
+        let expiring: Vec<DatedPoints> = self
+            .expiring
+            .range(today_key..=horizon_key)
+            .map(|(k, p)| DatedPoints { date: k.clone(), points: *p })
+            .collect();
+        let available = (self.available + released - expired).max(0);
+        let value = available.saturating_mul(programme.point_value_minor);
+        BalanceView {
+            member_id: self.member_id.clone(),
+            programme_id: self.programme_id.clone(),
+            available,
+            pending,
+            held: self.held,
+            total: available + pending + self.held,
+            debt: self.debt,
+            expiring_30d: expiring.iter().map(|e| e.points).sum(),
+            expiring,
+            releases,
+            available_value: Money::new(value, programme.currency).into(),
+            as_of: now,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::money::Currency;
+    use crate::programme::ProgrammeKind;
+    use proptest::prelude::*;
+
+    fn programme() -> Programme {
+        let mut p = Programme::with_defaults("p", "P", ProgrammeKind::Closed, Currency::parse("EUR").unwrap());
+        p.time_zone = chrono_tz::Europe::Amsterdam;
+        p
+    }
+
+    fn at(s: &str) -> DateTime<Utc> {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn a_new_lot_is_pending_then_available_then_expiring_then_gone() {
+        let p = programme();
+        let mut a = Account::open("p", "m");
+        a.add_lot(&Lot::new(&p, "m", "shop", "A-1", 99, at("2026-01-10T10:00:00Z"))).unwrap();
+        a.check().unwrap();
+        assert_eq!(a.version, 1);
+
+        let v = a.view(&p, at("2026-01-10T10:00:01Z"));
+        assert_eq!((v.available, v.pending, v.total, v.expiring_30d), (0, 99, 99, 0));
+        assert_eq!(v.releases, vec![DatedPoints { date: "2026-01-24T10:00:00Z".into(), points: 99 }]);
+
+        let v = a.view(&p, at("2026-01-24T10:00:00Z"));
+        assert_eq!((v.available, v.pending, v.total), (99, 0, 99));
+        assert_eq!(v.available_value.minor, 99);
+
+        let v = a.view(&p, at("2026-12-10T10:00:00Z"));
+        assert_eq!((v.available, v.expiring_30d), (99, 0), "10 Jan 2027 is 31 days after 10 Dec 2026");
+        let v = a.view(&p, at("2026-12-11T10:00:00Z"));
+        assert_eq!(v.expiring_30d, 99, "10 Jan 2027 is 30 days after 11 Dec 2026");
+
+        // Last valid day, late evening in Amsterdam.
+        assert_eq!(a.view(&p, at("2027-01-10T22:59:00Z")).available, 99);
+        // Midnight in Amsterdam: gone, even before the nightly job ran.
+        let v = a.view(&p, at("2027-01-10T23:00:00Z"));
+        assert_eq!((v.available, v.total), (0, 0));
+    }
+
+    proptest! {
+        #[test]
+        fn adding_lots_keeps_the_invariant(
+            lots in proptest::collection::vec((1i64..1_000_000, 0i64..400 * 86_400), 1..50),
+            probe in 0i64..500 * 86_400,
+        ) {
+            let p = programme();
+            let base = at("2026-01-01T00:00:00Z");
+            let mut a = Account::open("p", "m");
+            for (i, (points, offset)) in lots.iter().enumerate() {
+                let lot = Lot::new(&p, "m", "shop", &i.to_string(), *points, base + Duration::seconds(*offset));
+                a.add_lot(&lot).unwrap();
+            }
+            a.check().unwrap();
+            let sum: i64 = lots.iter().map(|(p, _)| p).sum();
+            prop_assert_eq!(a.lifetime_earned, sum);
+            let v = a.view(&p, base + Duration::seconds(probe));
+            prop_assert!(v.available >= 0 && v.pending >= 0);
+            prop_assert_eq!(v.total, v.available + v.pending + v.held);
+            prop_assert!(v.total <= sum);
+        }
+    }
+}

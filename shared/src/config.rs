@@ -1,0 +1,261 @@
+//! Config as code: the file format of `bonus apply` (documented in docs/config.md).
+//! Parsing and validation are pure; the CLI writes the validated plan through the store.
+
+use std::collections::HashSet;
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use rust_decimal::Decimal;
+use serde::Deserialize;
+
+use crate::ids::{valid_id, ID_RULE};
+use crate::money::Currency;
+use crate::programme::{Partner, Programme, ProgrammeKind};
+use crate::store::config::{hash_api_key, ApiKeyRecord, MemberProfile, Scope};
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    #[serde(default)]
+    pub programmes: Vec<ProgrammeIn>,
+    #[serde(default)]
+    pub partners: Vec<PartnerIn>,
+    #[serde(default)]
+    pub members: Vec<MemberIn>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProgrammeIn {
+    pub id: String,
+    pub name: String,
+    pub kind: ProgrammeKind,
+    pub currency: String,
+    pub point_value_minor: Option<i64>,
+    pub points_per_unit: Option<Decimal>,
+    pub release_days: Option<u32>,
+    pub expiry_months: Option<u32>,
+    pub min_balance_to_redeem: Option<i64>,
+    pub time_zone: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PartnerIn {
+    pub id: String,
+    pub programme: String,
+    pub name: String,
+    pub time_zone: Option<String>,
+    #[serde(default)]
+    pub webhook_secrets: Vec<String>,
+    #[serde(default)]
+    pub api_keys: Vec<ApiKeyIn>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiKeyIn {
+    pub label: String,
+    /// The key in plain text (demo and tests). Prefer `key_sha256` for real keys.
+    pub key: Option<String>,
+    pub key_sha256: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MemberIn {
+    pub id: String,
+    pub programme: String,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub name: Option<String>,
+    pub locale: Option<String>,
+}
+
+/// What a config file amounts to, validated.
+#[derive(Debug, Clone, Default)]
+pub struct ConfigPlan {
+    pub programmes: Vec<Programme>,
+    pub partners: Vec<Partner>,
+    pub api_keys: Vec<(String, ApiKeyRecord)>,
+    pub members: Vec<MemberProfile>,
+}
+
+fn tz(field: &str, text: Option<&str>) -> Result<Tz, String> {
+    match text {
+        None => Ok(chrono_tz::UTC),
+        Some(t) => t.parse().map_err(|_| format!("{field}: '{t}' is not an IANA time zone (e.g. Europe/Amsterdam)")),
+    }
+}
+
+pub fn parse(text: &str) -> Result<ConfigFile, String> {
+    serde_yaml::from_str(text).map_err(|e| format!("config file: {e}"))
+}
+
+impl ConfigFile {
+    /// Validate everything; every problem is reported with the field it is about.
+    pub fn plan(&self, now: DateTime<Utc>) -> Result<ConfigPlan, Vec<String>> {
+        let mut errors = Vec::new();
+        let mut plan = ConfigPlan::default();
+        let mut seen = HashSet::new();
+        for (i, p) in self.programmes.iter().enumerate() {
+            let f = |name: &str| format!("programmes[{i}].{name}");
+            if !seen.insert(p.id.clone()) {
+                errors.push(format!("{}: '{}' is declared twice", f("id"), p.id));
+            }
+            let currency = match Currency::parse(&p.currency) {
+                Ok(c) => c,
+                Err(e) => {
+                    errors.push(format!("{}: {e}", f("currency")));
+                    continue;
+                }
+            };
+            let mut prog = Programme::with_defaults(&p.id, &p.name, p.kind, currency);
+            prog.point_value_minor = p.point_value_minor.unwrap_or(prog.point_value_minor);
+            prog.points_per_unit = p.points_per_unit.unwrap_or(prog.points_per_unit);
+            prog.release_days = p.release_days.unwrap_or(prog.release_days);
+            prog.expiry_months = p.expiry_months.unwrap_or(prog.expiry_months);
+            prog.min_balance_to_redeem = p.min_balance_to_redeem.unwrap_or(prog.min_balance_to_redeem);
+            match tz(&f("time_zone"), p.time_zone.as_deref()) {
+                Ok(t) => prog.time_zone = t,
+                Err(e) => errors.push(e),
+            }
+            if let Err(e) = prog.validate() {
+                errors.push(format!("programmes[{i}].{e}"));
+            }
+            plan.programmes.push(prog);
+        }
+        let programme_ids: HashSet<&str> = self.programmes.iter().map(|p| p.id.as_str()).collect();
+        let mut partner_ids = HashSet::new();
+        for (i, p) in self.partners.iter().enumerate() {
+            let f = |name: &str| format!("partners[{i}].{name}");
+            if !valid_id(&p.id) {
+                errors.push(format!("{}: '{}' {ID_RULE}", f("id"), p.id));
+            }
+            if !partner_ids.insert(p.id.clone()) {
+                errors.push(format!("{}: '{}' is declared twice", f("id"), p.id));
+            }
+            if !programme_ids.contains(p.programme.as_str()) {
+                errors.push(format!("{}: no programme '{}' in this file", f("programme"), p.programme));
+            }
+            for (j, s) in p.webhook_secrets.iter().enumerate() {
+                if !s.starts_with("whsec_") || crate::webhook_sig::decode_secret(s).is_err() {
+                    errors.push(format!("{}[{j}]: must be 'whsec_' followed by base64", f("webhook_secrets")));
+                }
+            }
+            let time_zone = tz(&f("time_zone"), p.time_zone.as_deref()).unwrap_or_else(|e| {
+                errors.push(e);
+                chrono_tz::UTC
+            });
+            for (j, k) in p.api_keys.iter().enumerate() {
+                let field = format!("{}[{j}]", f("api_keys"));
+                let hash = match (&k.key, &k.key_sha256) {
+                    (Some(key), None) if key.len() >= 16 => hash_api_key(key),
+                    (Some(_), None) => {
+                        errors.push(format!("{field}.key: must be at least 16 characters"));
+                        continue;
+                    }
+                    (None, Some(h)) if h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()) => h.to_lowercase(),
+                    (None, Some(_)) => {
+                        errors.push(format!("{field}.key_sha256: must be 64 hex characters"));
+                        continue;
+                    }
+                    _ => {
+                        errors.push(format!("{field}: give exactly one of key or key_sha256"));
+                        continue;
+                    }
+                };
+                plan.api_keys.push((
+                    hash,
+                    ApiKeyRecord {
+                        partner_id: p.id.clone(),
+                        label: k.label.clone(),
+                        scopes: vec![Scope::ReadBalance],
+                        created_at: now,
+                    },
+                ));
+            }
+            plan.partners.push(Partner {
+                id: p.id.clone(),
+                programme_id: p.programme.clone(),
+                name: p.name.clone(),
+                time_zone,
+                webhook_secrets: p.webhook_secrets.clone(),
+            });
+        }
+        let mut member_ids = HashSet::new();
+        for (i, m) in self.members.iter().enumerate() {
+            let f = |name: &str| format!("members[{i}].{name}");
+            if !valid_id(&m.id) {
+                errors.push(format!("{}: '{}' {ID_RULE}", f("id"), m.id));
+            }
+            if !programme_ids.contains(m.programme.as_str()) {
+                errors.push(format!("{}: no programme '{}' in this file", f("programme"), m.programme));
+            }
+            if !member_ids.insert((m.programme.clone(), m.id.clone())) {
+                errors.push(format!("{}: '{}' is declared twice", f("id"), m.id));
+            }
+            plan.members.push(MemberProfile {
+                member_id: m.id.clone(),
+                programme_id: m.programme.clone(),
+                email: m.email.clone(),
+                phone: m.phone.clone(),
+                name: m.name.clone(),
+                locale: m.locale.clone().unwrap_or_else(|| "en".into()),
+                enrolled_at: now,
+            });
+        }
+        if errors.is_empty() {
+            Ok(plan)
+        } else {
+            Err(errors)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+programmes:
+  - id: velo
+    name: Velo
+    kind: closed
+    currency: EUR
+    time_zone: Europe/Amsterdam
+partners:
+  - id: velo-shop
+    programme: velo
+    name: Velo webshop
+    webhook_secrets: [whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw]
+    api_keys:
+      - label: widget
+        key: demo-key-0123456789
+members:
+  - id: M-1
+    programme: velo
+"#;
+
+    #[test]
+    fn a_good_file_plans() {
+        let plan = parse(GOOD).unwrap().plan(Utc::now()).unwrap();
+        assert_eq!(plan.programmes[0].points_per_unit, Decimal::ONE);
+        assert_eq!(plan.programmes[0].release_days, 14);
+        assert_eq!(plan.partners[0].programme_id, "velo");
+        assert_eq!(plan.api_keys[0].0, hash_api_key("demo-key-0123456789"));
+        assert_eq!(plan.members[0].locale, "en");
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        let bad = GOOD.replace("currency: EUR", "currency: EURO").replace("programme: velo\n    name", "programme: nope\n    name");
+        let errors = parse(&bad).unwrap().plan(Utc::now()).unwrap_err();
+        assert!(errors.iter().any(|e| e.starts_with("programmes[0].currency")), "{errors:?}");
+        assert!(errors.iter().any(|e| e.starts_with("partners[0].programme: no programme 'nope'")), "{errors:?}");
+        let typo = GOOD.replace("kind: closed", "kind: closed\n    pointz: 3");
+        assert!(parse(&typo).unwrap_err().contains("pointz"));
+        let secret = GOOD.replace("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "secret");
+        assert!(parse(&secret).unwrap().plan(Utc::now()).unwrap_err()[0].starts_with("partners[0].webhook_secrets[0]"));
+    }
+}

@@ -1,0 +1,61 @@
+//! Domain events and ledger entries. Every ledger change writes its entry and its event in
+//! the same TransactWriteItems as the change itself (a transactional outbox), so an event
+//! exists if and only if the change happened.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::money::Points;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DomainEvent {
+    /// Deterministic from the business key, so a re-published event can be deduplicated.
+    pub event_id: String,
+    pub occurred_at: DateTime<Utc>,
+    pub programme_id: String,
+    pub member_id: String,
+    #[serde(flatten)]
+    pub kind: EventKind,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type")]
+pub enum EventKind {
+    PointsEarned {
+        partner_id: String,
+        order_id: String,
+        lot_id: String,
+        points: Points,
+        available_at: DateTime<Utc>,
+        expires_on: NaiveDate,
+    },
+}
+
+impl DomainEvent {
+    pub fn type_name(&self) -> &'static str {
+        match self.kind {
+            EventKind::PointsEarned { .. } => "PointsEarned",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EntryKind {
+    Earn,
+}
+
+/// One line of the member's statement. Numbered by the account version it produced.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LedgerEntry {
+    pub seq: u64,
+    pub at: DateTime<Utc>,
+    pub kind: EntryKind,
+    /// Signed change of the member's points.
+    pub points: Points,
+    pub reason: String,
+    pub partner_id: Option<String>,
+    pub order_id: Option<String>,
+    pub lot_id: Option<String>,
+    pub event_id: String,
+}

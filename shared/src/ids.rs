@@ -1,0 +1,27 @@
+//! Identifiers that end up inside DynamoDB keys. They are checked once at the edge so that a
+//! key can never be forged by putting a separator into an id.
+
+pub const ID_RULE: &str = "must be 1-128 characters of A-Z a-z 0-9 . _ : @ / -";
+
+pub fn valid_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 128
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'@' | b'/' | b'-'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_cannot_carry_key_separators() {
+        assert!(valid_id("A-1001"));
+        assert!(valid_id("shop.example/42"));
+        assert!(!valid_id(""));
+        assert!(!valid_id("a#b"));
+        assert!(!valid_id("a b"));
+        assert!(!valid_id(&"x".repeat(129)));
+    }
+}

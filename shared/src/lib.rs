@@ -1,0 +1,30 @@
+//! The bonus points domain crate.
+//!
+//! Pure domain first (no I/O, no AWS types):
+//! - [`money`]: integer minor units + currency, exact decimal parsing;
+//! - [`earning`]: **where the points of one order line are computed** (`points_for_line`);
+//! - [`lot`]: one accrual with its pending/available/expiry dates;
+//! - [`account`]: the member's balance aggregate and the balance view;
+//! - [`ledger`]: pure decisions (what an accrual writes);
+//! - [`order`]: the canonical order webhook schema and its validation;
+//! - [`webhook_sig`]: Standard Webhooks signatures.
+//!
+//! Adapters: [`store`] (DynamoDB), [`app`] (context shared by the Lambda handlers),
+//! [`api`] (HTTP error mapping).
+
+pub mod account;
+pub mod api;
+pub mod app;
+pub mod clock;
+pub mod config;
+pub mod earning;
+pub mod events;
+pub mod ids;
+pub mod ledger;
+pub mod lot;
+pub mod money;
+pub mod order;
+pub mod programme;
+pub mod store;
+pub mod telemetry;
+pub mod webhook_sig;

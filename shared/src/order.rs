@@ -1,0 +1,282 @@
+//! The canonical order webhook: its JSON schema and its validation into an [`Order`].
+//!
+//! ```json
+//! {
+//!   "type": "order.paid",
+//!   "order_id": "A-1001",
+//!   "member_id": "M-1001",
+//!   "occurred_at": "2026-11-23T10:00:00Z",
+//!   "currency": "EUR",
+//!   "lines": [
+//!     {"line_id": "1", "sku": "BIKE-HELMET", "quantity": 2, "unit_price": "49.95",
+//!      "discount": "0.00", "tax": "0.00", "cost_price": "30.00", "product_group": "accessories"}
+//!   ]
+//! }
+//! ```
+//!
+//! Amounts are decimal strings in the order currency. `unit_price` is per unit and excludes
+//! tax unless `prices_include_tax` is true, in which case the line's `tax` is taken off.
+//! `discount` and `tax` are totals for the line. The net line amount
+//! (`quantity x unit_price - discount [- tax]`) is what earns points.
+
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::api::ApiError;
+use crate::earning::EarnLine;
+use crate::ids::{valid_id, ID_RULE};
+use crate::money::{Currency, Money, MoneyError};
+
+pub const MAX_LINES: usize = 500;
+pub const MAX_QUANTITY: i64 = 1_000_000;
+/// How far in the future `occurred_at` may be (clock skew between shop and us).
+pub const FUTURE_SKEW: Duration = Duration::minutes(5);
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct OrderEventIn {
+    #[serde(rename = "type")]
+    pub event_type: String,
+    pub order_id: String,
+    #[serde(default)]
+    pub member_id: Option<String>,
+    pub occurred_at: String,
+    pub currency: String,
+    #[serde(default)]
+    pub prices_include_tax: bool,
+    #[serde(default)]
+    pub lines: Vec<LineIn>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct LineIn {
+    pub line_id: String,
+    pub sku: String,
+    pub quantity: i64,
+    pub unit_price: String,
+    #[serde(default)]
+    pub discount: Option<String>,
+    #[serde(default)]
+    pub tax: Option<String>,
+    #[serde(default)]
+    pub cost_price: Option<String>,
+    #[serde(default)]
+    pub product_group: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum OrderEventType {
+    #[serde(rename = "order.paid")]
+    Paid,
+}
+
+impl OrderEventType {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            OrderEventType::Paid => "order.paid",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderLine {
+    pub line_id: String,
+    pub sku: String,
+    pub quantity: i64,
+    pub unit_price: Money,
+    pub discount: Money,
+    pub tax: Money,
+    pub net: Money,
+    pub cost_price: Option<Money>,
+    pub product_group: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Order {
+    pub event: OrderEventType,
+    pub order_id: String,
+    pub member_id: Option<String>,
+    pub occurred_at: DateTime<Utc>,
+    pub currency: Currency,
+    pub lines: Vec<OrderLine>,
+}
+
+impl Order {
+    pub fn earn_lines(&self) -> Vec<EarnLine> {
+        self.lines
+            .iter()
+            .map(|l| EarnLine { line_id: l.line_id.clone(), sku: l.sku.clone(), quantity: l.quantity, net: l.net })
+            .collect()
+    }
+}
+
+fn money(field: &str, text: &str, currency: Currency) -> Result<Money, ApiError> {
+    Money::parse(text, currency).map_err(|e| match e {
+        MoneyError::TooManyDecimals { .. } | MoneyError::NotADecimal(_) | MoneyError::OutOfRange(_) => {
+            ApiError::unprocessable("invalid_amount", format!("{field}: {e}"))
+        }
+        other => ApiError::unprocessable("invalid_amount", format!("{field}: {other}")),
+    })
+}
+
+fn non_negative(field: &str, text: Option<&str>, currency: Currency) -> Result<Money, ApiError> {
+    let m = match text {
+        Some(t) => money(field, t, currency)?,
+        None => Money::zero(currency),
+    };
+    if m.minor < 0 {
+        return Err(ApiError::unprocessable("invalid_amount", format!("{field}: must not be negative")));
+    }
+    Ok(m)
+}
+
+fn valid_sku(sku: &str) -> bool {
+    !sku.is_empty() && sku.len() <= 128 && !sku.chars().any(|c| c.is_control() || c == '#')
+}
+
+/// Validate a parsed event. Every refusal is a 422 with a code and the field it is about.
+pub fn validate(input: OrderEventIn, now: DateTime<Utc>) -> Result<Order, ApiError> {
+    let event = match input.event_type.as_str() {
+        "order.paid" => OrderEventType::Paid,
+        other => {
+            return Err(ApiError::unprocessable(
+                "unsupported_event_type",
+                format!("type: '{other}' is not supported; supported: order.paid"),
+            ))
+        }
+    };
+    if !valid_id(&input.order_id) {
+        return Err(ApiError::unprocessable("invalid_order_id", format!("order_id: {ID_RULE}")));
+    }
+    let member_id = match input.member_id.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(m) if valid_id(m) => Some(m.to_string()),
+        Some(_) => return Err(ApiError::unprocessable("invalid_member_id", format!("member_id: {ID_RULE}"))),
+    };
+    let occurred_at = DateTime::parse_from_rfc3339(&input.occurred_at)
+        .map_err(|_| {
+            ApiError::unprocessable("invalid_occurred_at", "occurred_at: must be an RFC 3339 timestamp")
+        })?
+        .with_timezone(&Utc);
+    if occurred_at > now + FUTURE_SKEW {
+        return Err(ApiError::unprocessable("occurred_at_in_future", "occurred_at: lies in the future"));
+    }
+    let currency = Currency::parse(&input.currency)
+        .map_err(|e| ApiError::unprocessable("invalid_currency", format!("currency: {e}")))?;
+    if input.lines.is_empty() {
+        return Err(ApiError::unprocessable("no_lines", "lines: an order needs at least one line"));
+    }
+    if input.lines.len() > MAX_LINES {
+        return Err(ApiError::unprocessable("too_many_lines", format!("lines: at most {MAX_LINES}")));
+    }
+    let mut lines = Vec::with_capacity(input.lines.len());
+    for (i, l) in input.lines.into_iter().enumerate() {
+        let f = |name: &str| format!("lines[{i}].{name}");
+        if !valid_id(&l.line_id) {
+            return Err(ApiError::unprocessable("invalid_line_id", format!("{}: {ID_RULE}", f("line_id"))));
+        }
+        if lines.iter().any(|o: &OrderLine| o.line_id == l.line_id) {
+            return Err(ApiError::unprocessable("duplicate_line_id", format!("{}: '{}' appears twice", f("line_id"), l.line_id)));
+        }
+        if !valid_sku(&l.sku) {
+            return Err(ApiError::unprocessable("invalid_sku", format!("{}: 1-128 characters, no '#'", f("sku"))));
+        }
+        if l.quantity <= 0 || l.quantity > MAX_QUANTITY {
+            return Err(ApiError::unprocessable(
+                "invalid_quantity",
+                format!("{}: must be a whole number from 1 to {MAX_QUANTITY}", f("quantity")),
+            ));
+        }
+        let unit_price = non_negative(&f("unit_price"), Some(&l.unit_price), currency)?;
+        let discount = non_negative(&f("discount"), l.discount.as_deref(), currency)?;
+        let tax = non_negative(&f("tax"), l.tax.as_deref(), currency)?;
+        let cost_price = match l.cost_price.as_deref() {
+            Some(c) => Some(non_negative(&f("cost_price"), Some(c), currency)?),
+            None => None,
+        };
+        let overflow = || ApiError::unprocessable("invalid_amount", format!("{}: amount out of range", f("unit_price")));
+        let gross = unit_price.checked_mul(l.quantity).map_err(|_| overflow())?;
+        let mut net = gross.checked_sub(discount).map_err(|_| overflow())?;
+        if input.prices_include_tax {
+            net = net.checked_sub(tax).map_err(|_| overflow())?;
+        }
+        if net.minor < 0 || net.minor > crate::money::MAX_MINOR {
+            return Err(ApiError::unprocessable(
+                "discount_exceeds_amount",
+                format!("{}: discount and tax exceed the line amount, or the line is out of range", f("discount")),
+            ));
+        }
+        let product_group = l.product_group.filter(|g| !g.is_empty());
+        lines.push(OrderLine {
+            line_id: l.line_id,
+            sku: l.sku,
+            quantity: l.quantity,
+            unit_price,
+            discount,
+            tax,
+            net,
+            cost_price,
+            product_group,
+        });
+    }
+    Ok(Order { event, order_id: input.order_id, member_id, occurred_at, currency, lines })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::parse_json;
+
+    fn now() -> DateTime<Utc> {
+        "2026-11-23T12:00:00Z".parse().unwrap()
+    }
+
+    fn body(line: &str) -> String {
+        format!(
+            r#"{{"type":"order.paid","order_id":"A-1","member_id":"M-1","occurred_at":"2026-11-23T10:00:00+01:00",
+                "currency":"EUR","lines":[{line}]}}"#
+        )
+    }
+
+    fn check(json: &str) -> Result<Order, ApiError> {
+        validate(parse_json(json.as_bytes())?, now())
+    }
+
+    #[test]
+    fn a_good_order_validates() {
+        let o = check(&body(r#"{"line_id":"1","sku":"S","quantity":2,"unit_price":"49.95","discount":"5.00"}"#)).unwrap();
+        assert_eq!(o.lines[0].net.minor, 9490);
+        assert_eq!(o.occurred_at, "2026-11-23T09:00:00Z".parse::<DateTime<Utc>>().unwrap());
+        assert_eq!(o.member_id.as_deref(), Some("M-1"));
+    }
+
+    #[test]
+    fn tax_inclusive_prices_take_the_tax_off() {
+        let json = body(r#"{"line_id":"1","sku":"S","quantity":1,"unit_price":"121.00","tax":"21.00"}"#)
+            .replace(r#""currency""#, r#""prices_include_tax":true,"currency""#);
+        assert_eq!(check(&json).unwrap().lines[0].net.minor, 10000);
+    }
+
+    #[test]
+    fn refusals_have_codes() {
+        let code = |line: &str| check(&body(line)).unwrap_err().code;
+        assert_eq!(code(r#"{"line_id":"1","sku":"S","quantity":-1,"unit_price":"1"}"#), "invalid_quantity");
+        assert_eq!(code(r#"{"line_id":"1","sku":"S","quantity":0,"unit_price":"1"}"#), "invalid_quantity");
+        assert_eq!(code(r#"{"line_id":"1","sku":"S","quantity":1.5,"unit_price":"1"}"#), "invalid_field");
+        assert_eq!(code(r#"{"line_id":"1","sku":"S","quantity":1,"unit_price":"1.234"}"#), "invalid_amount");
+        assert_eq!(code(r#"{"line_id":"1","sku":"S","quantity":1,"unit_price":"-1"}"#), "invalid_amount");
+        assert_eq!(code(r#"{"line_id":"1","sku":"S","quantity":1,"unit_price":"1","discount":"2"}"#), "discount_exceeds_amount");
+        assert_eq!(code(r#"{"line_id":"a#b","sku":"S","quantity":1,"unit_price":"1"}"#), "invalid_line_id");
+        assert_eq!(
+            code(r#"{"line_id":"1","sku":"S","quantity":1,"unit_price":"1"},{"line_id":"1","sku":"T","quantity":1,"unit_price":"1"}"#),
+            "duplicate_line_id"
+        );
+        assert_eq!(check(&body("")).unwrap_err().code, "no_lines");
+        assert_eq!(check(&body(r#"{}"#)).unwrap_err().code, "invalid_field");
+        let future = body(r#"{"line_id":"1","sku":"S","quantity":1,"unit_price":"1"}"#).replace("2026-11-23T10:00", "2026-11-24T10:00");
+        assert_eq!(check(&future).unwrap_err().code, "occurred_at_in_future");
+        let refund = body(r#"{"line_id":"1","sku":"S","quantity":1,"unit_price":"1"}"#).replace("order.paid", "order.shipped");
+        assert_eq!(check(&refund).unwrap_err().code, "unsupported_event_type");
+        let sek = body(r#"{"line_id":"1","sku":"S","quantity":1,"unit_price":"1"}"#).replace("EUR", "EURO");
+        assert_eq!(check(&sek).unwrap_err().code, "invalid_currency");
+    }
+}

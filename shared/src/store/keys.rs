@@ -1,0 +1,54 @@
+//! Every DynamoDB key the system uses, in one place. See docs/data-model.md.
+//! Ids are validated (`crate::ids`) before they get here, so '#' can only be a separator.
+
+pub const PK: &str = "PK";
+pub const SK: &str = "SK";
+pub const GSI1: &str = "GSI1";
+pub const GSI1PK: &str = "GSI1PK";
+pub const GSI1SK: &str = "GSI1SK";
+
+pub fn programme(id: &str) -> (String, String) {
+    (format!("PROG#{id}"), "PROGRAMME".into())
+}
+
+pub fn partner(id: &str) -> (String, String) {
+    (format!("PARTNER#{id}"), "PARTNER".into())
+}
+
+pub fn api_key(hash_hex: &str) -> (String, String) {
+    (format!("APIKEY#{hash_hex}"), "APIKEY".into())
+}
+
+pub fn member_pk(programme_id: &str, member_id: &str) -> String {
+    format!("MEMBER#{programme_id}#{member_id}")
+}
+
+pub fn account(programme_id: &str, member_id: &str) -> (String, String) {
+    (member_pk(programme_id, member_id), "ACCOUNT".into())
+}
+
+pub fn profile(programme_id: &str, member_id: &str) -> (String, String) {
+    (member_pk(programme_id, member_id), "PROFILE".into())
+}
+
+pub fn lot(programme_id: &str, member_id: &str, lot_id: &str) -> (String, String) {
+    (member_pk(programme_id, member_id), format!("LOT#{lot_id}"))
+}
+
+pub const ENTRY_PREFIX: &str = "ENTRY#";
+
+pub fn entry(programme_id: &str, member_id: &str, seq: u64) -> (String, String) {
+    (member_pk(programme_id, member_id), format!("{ENTRY_PREFIX}{seq:012}"))
+}
+
+pub fn order_event(partner_id: &str, order_id: &str, event: &str) -> (String, String) {
+    (format!("ORDER#{partner_id}#{order_id}"), format!("EVENT#{event}"))
+}
+
+/// Outbox events are spread over shards so that no partition takes every write.
+pub const OUTBOX_SHARDS: u32 = 16;
+
+pub fn outbox(event_id: &str, at: &str) -> (String, String) {
+    let shard = crate::store::shard_of(event_id, OUTBOX_SHARDS);
+    (format!("OUTBOX#{shard:02}"), format!("{at}#{event_id}"))
+}

@@ -1,0 +1,196 @@
+//! Ledger writes: every change of a member's points is one TransactWriteItems that writes the
+//! account (conditional on its version), the lot, the statement entry, the domain event
+//! (outbox) and the idempotency record of the request that caused it.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::{from_item, key_map, keys, to_item, Item, Store, StoreError, TxOutcome};
+use crate::account::Account;
+use crate::clock::ts;
+use crate::events::{DomainEvent, LedgerEntry};
+use crate::lot::Lot;
+
+/// The stored outcome of one webhook event (partner + order id + event type). It makes the
+/// webhook idempotent: a repeat with the same body gets `response` back; a different body
+/// is a conflict.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderRecord {
+    pub partner_id: String,
+    pub order_id: String,
+    pub event: String,
+    pub body_sha256: String,
+    pub member_id: Option<String>,
+    pub points: i64,
+    pub lot_id: Option<String>,
+    /// HTTP status and JSON body of the first answer.
+    pub status: u16,
+    pub response: String,
+    pub recorded_at: DateTime<Utc>,
+}
+
+/// Everything one accrual writes, decided in pure code before the write.
+#[derive(Debug, Clone)]
+pub struct AccrualWrite {
+    pub record: OrderRecord,
+    /// Account version read before the decision; the write fails if it moved.
+    pub expected_version: u64,
+    pub account: Account,
+    pub lot: Lot,
+    pub entry: LedgerEntry,
+    pub event: DomainEvent,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Commit {
+    Committed,
+    /// The idempotency record exists: this event was processed before.
+    Duplicate,
+    /// The account changed since it was read: read again and decide again.
+    Stale,
+    /// A transaction conflict or throttling: back off and try again.
+    Retry,
+}
+
+fn classify(outcome: TxOutcome) -> Commit {
+    match outcome {
+        TxOutcome::Committed => Commit::Committed,
+        o if o.failed_condition(0) => Commit::Duplicate,
+        o if o.failed_condition(1) => Commit::Stale,
+        _ => Commit::Retry,
+    }
+}
+
+impl Store {
+    /// The one read of an order webhook: the member's account and any earlier record of this
+    /// event, in a single strongly consistent BatchGetItem.
+    pub async fn read_for_order(
+        &self,
+        account_keys: Option<(String, String)>,
+        record_keys: (String, String),
+    ) -> Result<(Option<Account>, Option<OrderRecord>), StoreError> {
+        let mut wanted = vec![key_map(&record_keys)];
+        if let Some(k) = &account_keys {
+            wanted.push(key_map(k));
+        }
+        let mut request = KeysAndAttributes::builder().set_keys(Some(wanted)).consistent_read(true).build()?;
+        let mut found: Vec<Item> = Vec::new();
+        for attempt in 0..super::retry::MAX_ATTEMPTS {
+            let out = self
+                .client
+                .batch_get_item()
+                .request_items(&self.table, request.clone())
+                .send()
+                .await
+                .map_err(StoreError::sdk)?;
+            if let Some(mut items) = out.responses {
+                found.extend(items.remove(&self.table).unwrap_or_default());
+            }
+            match out.unprocessed_keys.and_then(|mut u| u.remove(&self.table)) {
+                Some(rest) if !rest.keys().is_empty() => {
+                    request = rest;
+                    super::retry::sleep_backoff(attempt).await;
+                }
+                _ => break,
+            }
+        }
+        let sk_of = |item: &Item| match item.get(keys::SK) {
+            Some(AttributeValue::S(s)) => s.clone(),
+            _ => String::new(),
+        };
+        let mut account = None;
+        let mut record = None;
+        for item in found {
+            let sk = sk_of(&item);
+            if sk == record_keys.1 {
+                record = Some(from_item(item)?);
+            } else if account_keys.as_ref().is_some_and(|k| k.1 == sk) {
+                account = Some(from_item(item)?);
+            }
+        }
+        Ok((account, record))
+    }
+
+    pub async fn get_order_record(&self, partner_id: &str, order_id: &str, event: &str) -> Result<Option<OrderRecord>, StoreError> {
+        self.get(keys::order_event(partner_id, order_id, event)).await
+    }
+
+    /// Write an accrual: idempotency record, account, lot, entry and event, all or nothing.
+    pub async fn commit_accrual(&self, w: &AccrualWrite) -> Result<Commit, StoreError> {
+        let r = &w.record;
+        let a = &w.account;
+        let account_item = to_item(keys::account(&a.programme_id, &a.member_id), "account", a)?;
+        let account_put = aws_sdk_dynamodb::types::Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(account_item))
+            .condition_expression("#v = :expected")
+            .set_expression_attribute_names(Some(HashMap::from([("#v".to_string(), "version".to_string())])))
+            .set_expression_attribute_values(Some(HashMap::from([(
+                ":expected".to_string(),
+                AttributeValue::N(w.expected_version.to_string()),
+            )])))
+            .build()?;
+        let items = vec![
+            self.put_new(to_item(keys::order_event(&r.partner_id, &r.order_id, &r.event), "order_event", r)?)?,
+            aws_sdk_dynamodb::types::TransactWriteItem::builder().put(account_put).build(),
+            self.put_new(to_item(keys::lot(&a.programme_id, &a.member_id, &w.lot.lot_id), "lot", &w.lot)?)?,
+            self.put_new(to_item(keys::entry(&a.programme_id, &a.member_id, w.entry.seq), "entry", &w.entry)?)?,
+            self.put_new(to_item(keys::outbox(&w.event.event_id, &ts(w.event.occurred_at)), "event", &w.event)?)?,
+        ];
+        Ok(classify(self.transact(items).await?))
+    }
+
+    /// Record an order event that moves no points (a non-member's order, or one that earned 0).
+    pub async fn commit_record_only(&self, r: &OrderRecord) -> Result<Commit, StoreError> {
+        let item = self.put_new(to_item(keys::order_event(&r.partner_id, &r.order_id, &r.event), "order_event", r)?)?;
+        Ok(classify(self.transact(vec![item]).await?))
+    }
+
+    /// A member's lots (for tests, audit and support; not on a request path).
+    pub async fn lots(&self, programme_id: &str, member_id: &str) -> Result<Vec<Lot>, StoreError> {
+        self.query_prefix(&keys::member_pk(programme_id, member_id), "LOT#").await
+    }
+
+    /// A member's statement entries in order (for tests and audit; the paged API comes later).
+    pub async fn entries(&self, programme_id: &str, member_id: &str) -> Result<Vec<LedgerEntry>, StoreError> {
+        self.query_prefix(&keys::member_pk(programme_id, member_id), keys::ENTRY_PREFIX).await
+    }
+
+    /// Outbox events of one shard, oldest first.
+    pub async fn outbox_shard(&self, shard: u32) -> Result<Vec<DomainEvent>, StoreError> {
+        self.query_prefix(&format!("OUTBOX#{shard:02}"), "").await
+    }
+
+    async fn query_prefix<T: serde::de::DeserializeOwned>(&self, pk: &str, prefix: &str) -> Result<Vec<T>, StoreError> {
+        let mut out = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let mut q = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .consistent_read(true)
+                .expression_attribute_names("#pk", keys::PK)
+                .expression_attribute_values(":pk", AttributeValue::S(pk.to_string()))
+                .set_exclusive_start_key(start.take());
+            q = if prefix.is_empty() {
+                q.key_condition_expression("#pk = :pk")
+            } else {
+                q.key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
+                    .expression_attribute_names("#sk", keys::SK)
+                    .expression_attribute_values(":prefix", AttributeValue::S(prefix.to_string()))
+            };
+            let page = q.send().await.map_err(StoreError::sdk)?;
+            for item in page.items.unwrap_or_default() {
+                out.push(from_item(item)?);
+            }
+            match page.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => return Ok(out),
+            }
+        }
+    }
+}

@@ -1,0 +1,196 @@
+//! The DynamoDB adapter. Everything that talks to DynamoDB is in this module; the rest of the
+//! crate is pure. One table, single-table design: see `keys.rs` and docs/data-model.md.
+
+pub mod config;
+pub mod keys;
+pub mod ledger;
+pub mod retry;
+pub mod schema;
+
+use std::collections::HashMap;
+use std::fmt::Debug;
+
+use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
+use aws_sdk_dynamodb::Client;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+pub type Item = HashMap<String, AttributeValue>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("dynamodb: {0}")]
+    Sdk(String),
+    #[error("item mapping: {0}")]
+    Mapping(String),
+    #[error("request build: {0}")]
+    Build(String),
+    #[error("gave up after {0} attempts under contention")]
+    Contention(u32),
+}
+
+impl StoreError {
+    pub fn sdk<E, R>(e: SdkError<E, R>) -> Self
+    where
+        E: std::error::Error + ProvideErrorMetadata + Send + Sync + 'static,
+        R: Debug,
+    {
+        StoreError::Sdk(DisplayErrorContext(&e).to_string())
+    }
+}
+
+impl From<aws_sdk_dynamodb::error::BuildError> for StoreError {
+    fn from(e: aws_sdk_dynamodb::error::BuildError) -> Self {
+        StoreError::Build(e.to_string())
+    }
+}
+
+impl From<serde_dynamo::Error> for StoreError {
+    fn from(e: serde_dynamo::Error) -> Self {
+        StoreError::Mapping(e.to_string())
+    }
+}
+
+/// Handle to the table. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Store {
+    pub client: Client,
+    pub table: String,
+}
+
+/// Result of a TransactWriteItems call: committed, or cancelled with the reason code of
+/// each item (`ConditionalCheckFailed`, `TransactionConflict`, `None`, ...).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TxOutcome {
+    Committed,
+    Cancelled(Vec<String>),
+}
+
+impl TxOutcome {
+    pub fn failed_condition(&self, index: usize) -> bool {
+        matches!(self, TxOutcome::Cancelled(r) if r.get(index).is_some_and(|c| c == "ConditionalCheckFailed"))
+    }
+    pub fn conflicted(&self) -> bool {
+        matches!(self, TxOutcome::Cancelled(r) if r.iter().any(|c| c == "TransactionConflict" || c == "ThrottlingError"))
+    }
+}
+
+/// A stable small hash of a string, for shard numbers.
+pub fn shard_of(key: &str, shards: u32) -> u32 {
+    let digest = Sha256::digest(key.as_bytes());
+    u32::from_be_bytes([digest[0], digest[1], digest[2], digest[3]]) % shards.max(1)
+}
+
+/// Serialise an entity and add its keys and kind.
+pub fn to_item<T: Serialize>(keys: (String, String), kind: &str, value: &T) -> Result<Item, StoreError> {
+    let mut item: Item = serde_dynamo::to_item(value)?;
+    item.insert(keys::PK.into(), AttributeValue::S(keys.0));
+    item.insert(keys::SK.into(), AttributeValue::S(keys.1));
+    item.insert("kind".into(), AttributeValue::S(kind.into()));
+    Ok(item)
+}
+
+pub fn from_item<T: DeserializeOwned>(item: Item) -> Result<T, StoreError> {
+    Ok(serde_dynamo::from_item(item)?)
+}
+
+pub fn key_map(keys: &(String, String)) -> Item {
+    HashMap::from([
+        (keys::PK.to_string(), AttributeValue::S(keys.0.clone())),
+        (keys::SK.to_string(), AttributeValue::S(keys.1.clone())),
+    ])
+}
+
+impl Store {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Store { client, table: table.into() }
+    }
+
+    /// The table named by `TABLE_NAME`, with the SDK's default configuration (on Lambda: the
+    /// function's role; locally: `AWS_ENDPOINT_URL` and static credentials).
+    pub async fn from_env() -> Self {
+        let config = aws_config::load_from_env().await;
+        let table = std::env::var("TABLE_NAME").unwrap_or_else(|_| "bonus".to_string());
+        Store::new(Client::new(&config), table)
+    }
+
+    /// A client for a local emulator at `endpoint`, with dummy credentials.
+    pub fn local(endpoint: &str, table: &str) -> Self {
+        Store::new(Client::from_conf(local_config(endpoint)), table)
+    }
+
+    pub async fn get<T: DeserializeOwned>(&self, keys: (String, String)) -> Result<Option<T>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key_map(&keys)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(StoreError::sdk)?;
+        out.item.map(from_item).transpose()
+    }
+
+    pub async fn put<T: Serialize>(&self, keys: (String, String), kind: &str, value: &T) -> Result<(), StoreError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(to_item(keys, kind, value)?))
+            .send()
+            .await
+            .map_err(StoreError::sdk)?;
+        Ok(())
+    }
+
+    /// One TransactWriteItems. Cancellations come back as a value, not an error, so the caller
+    /// can see which condition failed.
+    pub async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<TxOutcome, StoreError> {
+        match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
+            Ok(_) => Ok(TxOutcome::Committed),
+            Err(e) => match e.into_service_error() {
+                TransactWriteItemsError::TransactionCanceledException(c) => Ok(TxOutcome::Cancelled(
+                    c.cancellation_reasons()
+                        .iter()
+                        .map(|r| r.code().unwrap_or("None").to_string())
+                        .collect(),
+                )),
+                TransactWriteItemsError::TransactionInProgressException(_) => {
+                    Ok(TxOutcome::Cancelled(vec!["TransactionConflict".into()]))
+                }
+                other if other.code() == Some("ThrottlingException") => {
+                    Ok(TxOutcome::Cancelled(vec!["ThrottlingError".into()]))
+                }
+                other => Err(StoreError::Sdk(DisplayErrorContext(&other).to_string())),
+            },
+        }
+    }
+
+    pub fn put_item(&self, item: Item, condition: Option<&str>) -> Result<TransactWriteItem, StoreError> {
+        let put = aws_sdk_dynamodb::types::Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .set_condition_expression(condition.map(str::to_string))
+            .build()?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    /// A put that only succeeds if the item does not exist yet.
+    pub fn put_new(&self, item: Item) -> Result<TransactWriteItem, StoreError> {
+        self.put_item(item, Some("attribute_not_exists(PK)"))
+    }
+}
+
+/// SDK configuration for a local emulator: static dummy credentials, a region, the endpoint.
+pub fn local_config(endpoint: &str) -> aws_sdk_dynamodb::Config {
+    let creds = aws_sdk_dynamodb::config::Credentials::new("local", "local", None, None, "bonus-local");
+    aws_sdk_dynamodb::Config::builder()
+        .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
+        .region(aws_sdk_dynamodb::config::Region::new("eu-west-1"))
+        .credentials_provider(creds)
+        .endpoint_url(endpoint)
+        .build()
+}

@@ -1,0 +1,16 @@
+//! Structured JSON logs through `tracing`. Log ids, counts and codes; never e-mail
+//! addresses, phone numbers or names (those live only in the member profile item).
+
+use tracing_subscriber::EnvFilter;
+
+/// JSON logs to stdout (CloudWatch on Lambda). `RUST_LOG` sets the level (default info).
+pub fn init_json() {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(filter)
+        .with_current_span(false)
+        .with_target(false)
+        .without_time()
+        .try_init();
+}
