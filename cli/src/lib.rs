@@ -1,1 +1,6 @@
+//! The `bonus` ops CLI and local runner, as a library so that tests drive the same code.
 
+pub mod apply;
+pub mod dev;
+pub mod local;
+pub mod webhook;

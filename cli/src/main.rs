@@ -1,1 +1,252 @@
-fn main(){}
+//! `bonus`: the ops CLI and local runner. See `bonus --help`.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use bonus_cli::{apply, dev, local::LocalDynamo, webhook};
+use clap::{Args, Parser, Subcommand};
+use shared::app::Ctx;
+use shared::clock::SystemClock;
+use shared::store::{schema, Store};
+
+#[derive(Parser)]
+#[command(name = "bonus", version, about = "Bonus points platform: ops CLI and local runner")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the whole API locally on 127.0.0.1 over the embedded DynamoDB (data in --data-dir).
+    Dev {
+        #[arg(long, default_value_t = 3000)]
+        port: u16,
+        /// Apply this config file on start (idempotent).
+        #[arg(long)]
+        seed: Option<PathBuf>,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Load programmes, partners, API keys and members from a YAML file (idempotent).
+    Apply {
+        file: PathBuf,
+        /// Validate and show what would be written, write nothing.
+        #[arg(long)]
+        dry_run: bool,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Webhook tools.
+    Webhook {
+        #[command(subcommand)]
+        command: WebhookCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum WebhookCommand {
+    /// Sign a JSON payload with the partner's webhook secret and POST it.
+    Send {
+        partner: String,
+        file: PathBuf,
+        /// Base URL of the API.
+        #[arg(long, env = "BONUS_API_URL", default_value = "http://127.0.0.1:3000")]
+        url: String,
+        /// The whsec_ secret; read from the partner's configuration when omitted.
+        #[arg(long, env = "BONUS_WEBHOOK_SECRET")]
+        secret: Option<String>,
+        /// Replace the payload's order_id (handy to send the example file more than once).
+        #[arg(long)]
+        order_id: Option<String>,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+}
+
+#[derive(Args, Clone)]
+struct StoreArgs {
+    /// DynamoDB endpoint; default: the running `bonus dev`, else the local data file.
+    #[arg(long, env = "BONUS_DYNAMODB_ENDPOINT")]
+    endpoint: Option<String>,
+    /// Use the AWS account of the environment (TABLE_NAME, AWS_PROFILE, AWS_REGION).
+    #[arg(long, conflicts_with = "endpoint")]
+    aws: bool,
+    #[arg(long, env = "TABLE_NAME", default_value = "bonus")]
+    table: String,
+    #[arg(long, env = "BONUS_DATA_DIR", default_value = ".bonus")]
+    data_dir: PathBuf,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct DevInfo {
+    api: String,
+    dynamodb: String,
+}
+
+fn dev_info_path(data_dir: &Path) -> PathBuf {
+    data_dir.join("dev.json")
+}
+
+/// The store a command works on, and the embedded database if it had to start one.
+async fn open_store(args: &StoreArgs) -> anyhow::Result<(Store, Option<LocalDynamo>)> {
+    if args.aws {
+        let config = aws_config_from_env().await;
+        return Ok((Store::new(aws_sdk_dynamodb::Client::new(&config), &args.table), None));
+    }
+    if let Some(endpoint) = &args.endpoint {
+        return Ok((Store::local(endpoint, &args.table), None));
+    }
+    if let Ok(text) = std::fs::read_to_string(dev_info_path(&args.data_dir)) {
+        if let Ok(info) = serde_json::from_str::<DevInfo>(&text) {
+            let store = Store::local(&info.dynamodb, &args.table);
+            if store.client.list_tables().send().await.is_ok() {
+                return Ok((store, None));
+            }
+        }
+    }
+    let db = LocalDynamo::start_file(&args.data_dir.join("dynamodb.sqlite"))?;
+    let store = Store::local(&db.endpoint, &args.table);
+    schema::ensure_table(&store.client, &store.table).await?;
+    Ok((store, Some(db)))
+}
+
+async fn aws_config_from_env() -> aws_config::SdkConfig {
+    aws_config::load_from_env().await
+}
+
+fn read_plan(file: &Path) -> anyhow::Result<shared::config::ConfigPlan> {
+    let text = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    match apply::plan_file(&text) {
+        Ok(plan) => Ok(plan),
+        Err(errors) => {
+            for e in &errors {
+                eprintln!("error: {}: {e}", file.display());
+            }
+            bail!("{} problem(s) in {}; nothing was changed", errors.len(), file.display())
+        }
+    }
+}
+
+fn print_plan(plan: &shared::config::ConfigPlan) {
+    for p in &plan.programmes {
+        println!("programme {} ({:?}, {}, {} point(s) per unit)", p.id, p.kind, p.currency, p.points_per_unit);
+    }
+    for p in &plan.partners {
+        println!("partner   {} in {} ({} webhook secret(s))", p.id, p.programme_id, p.webhook_secrets.len());
+    }
+    for (_, k) in &plan.api_keys {
+        println!("api key   '{}' of {}", k.label, k.partner_id);
+    }
+    for m in &plan.members {
+        println!("member    {} in {}", m.member_id, m.programme_id);
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Dev { port, seed, store } => run_dev(port, seed, store).await,
+        Command::Apply { file, dry_run, store } => {
+            let plan = read_plan(&file)?;
+            if dry_run {
+                print_plan(&plan);
+                println!("dry run: nothing written");
+                return Ok(());
+            }
+            let (store, _db) = open_store(&store).await?;
+            let s = apply::apply(&store, &plan).await?;
+            println!(
+                "applied {}: {} programme(s), {} partner(s), {} API key(s), {} member(s) enrolled, {} already enrolled",
+                file.display(),
+                s.programmes,
+                s.partners,
+                s.api_keys,
+                s.members_enrolled,
+                s.members_existing
+            );
+            Ok(())
+        }
+        Command::Webhook { command: WebhookCommand::Send { partner, file, url, secret, order_id, store } } => {
+            let text = std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+            let body = match order_id {
+                Some(id) => {
+                    let mut v: serde_json::Value = serde_json::from_slice(&text).context("payload is not JSON")?;
+                    v["order_id"] = serde_json::Value::String(id);
+                    serde_json::to_vec(&v)?
+                }
+                None => text,
+            };
+            let secret = match secret {
+                Some(s) => s,
+                None => {
+                    let (store, _db) = open_store(&store).await?;
+                    let p = store.get_partner(&partner).await?.with_context(|| format!("no partner '{partner}'"))?;
+                    p.webhook_secrets.last().cloned().with_context(|| format!("partner '{partner}' has no webhook secret"))?
+                }
+            };
+            let target = format!("{}/v1/partners/{partner}/webhooks/orders", url.trim_end_matches('/'));
+            let sent = webhook::send(&target, &secret, body).await?;
+            println!("HTTP {}", sent.status);
+            match serde_json::from_str::<serde_json::Value>(&sent.body) {
+                Ok(v) => println!("{}", serde_json::to_string_pretty(&v)?),
+                Err(_) => println!("{}", sent.body),
+            }
+            Ok(())
+        }
+    }
+}
+
+async fn run_dev(port: u16, seed: Option<PathBuf>, args: StoreArgs) -> anyhow::Result<()> {
+    shared::telemetry::init_json();
+    let (listener, addr) = dev::bind(port).await?;
+    let db_path = args.data_dir.join("dynamodb.sqlite");
+    let db = LocalDynamo::start_file(&db_path)?;
+    let store = Store::local(&db.endpoint, &args.table);
+    if schema::ensure_table(&store.client, &store.table).await? {
+        println!("created table '{}' in {}", store.table, db_path.display());
+    }
+    if let Some(seed) = &seed {
+        let plan = read_plan(seed)?;
+        let s = apply::apply(&store, &plan).await?;
+        println!(
+            "applied {}: {} programme(s), {} partner(s), {} member(s) new, {} existing",
+            seed.display(),
+            s.programmes,
+            s.partners,
+            s.members_enrolled,
+            s.members_existing
+        );
+    }
+    let info = DevInfo { api: format!("http://{addr}"), dynamodb: db.endpoint.clone() };
+    std::fs::write(dev_info_path(&args.data_dir), serde_json::to_string_pretty(&info)?)?;
+    // Configuration changes (bonus apply) show within 2 seconds locally.
+    let ctx = Arc::new(Ctx::new(store, Arc::new(SystemClock), Duration::from_secs(2)));
+    println!(
+        r#"
+Bonus points platform, local
+  API       http://{addr}
+  DynamoDB  {dynamodb} (data in {db})
+
+Try:
+  ./target/debug/bonus webhook send velo-shop infra/examples/order-paid.json
+  curl -s -H 'Authorization: Bearer demo-velo-widget-key-0001' http://{addr}/v1/members/M-1001/balance
+  ./target/debug/bonus webhook send velo-shop infra/examples/order-paid.json --order-id A-1002
+  ./target/debug/bonus webhook send velo-shop infra/examples/order-paid.json --order-id A-1003 --secret whsec_d3Jvbmc=   # 401
+More in README.md. Ctrl-C stops; data stays in {data_dir}/.
+"#,
+        dynamodb = db.endpoint,
+        db = db_path.display(),
+        data_dir = args.data_dir.display(),
+    );
+    let result = dev::serve(ctx, listener, async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await;
+    let _ = std::fs::remove_file(dev_info_path(&args.data_dir));
+    println!("stopped");
+    result
+}

@@ -20,6 +20,7 @@ pub mod config;
 pub mod earning;
 pub mod events;
 pub mod ids;
+pub mod lambda;
 pub mod ledger;
 pub mod lot;
 pub mod money;

@@ -5,7 +5,7 @@ use tracing_subscriber::EnvFilter;
 
 /// JSON logs to stdout (CloudWatch on Lambda). `RUST_LOG` sets the level (default info).
 pub fn init_json() {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,aws_smithy_runtime=error,aws_smithy_runtime_api=error,aws_config=error,aws_sdk_dynamodb=error,dynoxide=error"));
     let _ = tracing_subscriber::fmt()
         .json()
         .with_env_filter(filter)

@@ -1,1 +1,213 @@
+//! Order webhooks: `POST /v1/partners/{partner_id}/webhooks/orders`.
+//!
+//! A delivery is authenticated (Standard Webhooks), parsed and validated, its points are
+//! computed (`shared::earning`), and it is booked with one read round trip (BatchGetItem of
+//! the member's account and any earlier record of this event) and one TransactWriteItems.
+//! The record of the event makes the webhook idempotent: the same delivery again gets the
+//! first answer; the same order and event with another body gets 409.
 
+use bytes::Bytes;
+use chrono::{DateTime, NaiveDate, Utc};
+use http::{Method, StatusCode};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use tracing::{error, info, warn};
+
+use shared::api::{parse_json, raw_json, segments, ApiError, Response};
+use shared::app::{Ctx, PartnerConfig};
+use shared::earning::{earn_order, LineEarning, OrderEarning};
+use shared::ids::valid_id;
+use shared::ledger::plan_accrual;
+use shared::order::{validate, Order, OrderEventIn};
+use shared::store::keys;
+use shared::store::ledger::{AccrualWrite, Commit, OrderRecord};
+use shared::store::retry::{sleep_backoff, MAX_ATTEMPTS};
+use shared::webhook_sig;
+
+/// Entry point for every route this function serves.
+pub async fn handle(ctx: &Ctx, req: http::Request<Bytes>) -> Response {
+    let path = segments(req.uri().path());
+    let result = match path.as_slice() {
+        ["v1", "partners", partner_id, "webhooks", "orders"] => {
+            if req.method() == Method::POST {
+                orders(ctx, partner_id, &req).await
+            } else {
+                Err(ApiError::method_not_allowed())
+            }
+        }
+        _ => Err(ApiError::route_not_found()),
+    };
+    result.unwrap_or_else(|e| {
+        if e.status.is_server_error() {
+            error!(code = e.code, "order webhook failed");
+        }
+        e.into_response()
+    })
+}
+
+fn header<'a>(req: &'a http::Request<Bytes>, name: &str) -> Option<&'a str> {
+    req.headers().get(name).and_then(|v| v.to_str().ok())
+}
+
+fn internal(e: impl std::fmt::Display) -> ApiError {
+    error!(error = %e, "store error");
+    ApiError::internal()
+}
+
+/// The answer to a webhook, as stored for idempotent replays.
+#[derive(Debug, Serialize)]
+struct Answer<'a> {
+    status: &'static str,
+    partner_id: &'a str,
+    order_id: &'a str,
+    member_id: Option<&'a str>,
+    points: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    available_at: Option<DateTime<Utc>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    expires_on: Option<NaiveDate>,
+    lines: &'a [LineEarning],
+}
+
+async fn orders(ctx: &Ctx, partner_id: &str, req: &http::Request<Bytes>) -> Result<Response, ApiError> {
+    let now = ctx.now();
+    if !valid_id(partner_id) {
+        return Err(ApiError::unauthorized());
+    }
+    // Unknown partner and bad signature get the same answer.
+    let cfg = ctx.partner(partner_id).await.map_err(internal)?.ok_or_else(ApiError::unauthorized)?;
+    let body = req.body();
+    webhook_sig::verify(
+        &cfg.partner.webhook_secrets,
+        header(req, webhook_sig::HEADER_ID),
+        header(req, webhook_sig::HEADER_TIMESTAMP),
+        header(req, webhook_sig::HEADER_SIGNATURE),
+        body,
+        now,
+    )
+    .map_err(|e| {
+        info!(partner_id, reason = %e, "webhook signature refused");
+        ApiError::unauthorized()
+    })?;
+    let input: OrderEventIn = parse_json(body)?;
+    let order = validate(input, now)?;
+    if order.currency != cfg.programme.currency {
+        return Err(ApiError::unprocessable(
+            "currency_mismatch",
+            format!("currency: {} is not the programme currency {}", order.currency, cfg.programme.currency),
+        ));
+    }
+    let earning = earn_order(&cfg.programme, &order.earn_lines())
+        .map_err(|e| ApiError::unprocessable("invalid_amount", e.to_string()))?;
+    let body_sha256 = hex::encode(Sha256::digest(body));
+    book(ctx, &cfg, &order, &earning, body_sha256, now).await
+}
+
+fn replay(record: OrderRecord, body_sha256: &str) -> Result<Response, ApiError> {
+    if record.body_sha256 != body_sha256 {
+        return Err(ApiError::conflict(
+            "order_conflict",
+            format!(
+                "order {} was already received as {} with a different body",
+                record.order_id, record.event
+            ),
+        ));
+    }
+    let status = StatusCode::from_u16(record.status).unwrap_or(StatusCode::OK);
+    Ok(raw_json(status, record.response))
+}
+
+/// Read, decide, write; again if the account moved in between.
+async fn book(
+    ctx: &Ctx,
+    cfg: &PartnerConfig,
+    order: &Order,
+    earning: &OrderEarning,
+    body_sha256: String,
+    now: DateTime<Utc>,
+) -> Result<Response, ApiError> {
+    let partner_id = cfg.partner.id.as_str();
+    let programme = &cfg.programme;
+    let event = order.event.as_str();
+    let record_keys = keys::order_event(partner_id, &order.order_id, event);
+    let account_keys = order.member_id.as_deref().map(|m| keys::account(&programme.id, m));
+
+    for attempt in 0..MAX_ATTEMPTS {
+        let (account, existing) =
+            ctx.store.read_for_order(account_keys.clone(), record_keys.clone()).await.map_err(internal)?;
+        if let Some(record) = existing {
+            info!(partner_id, order_id = %order.order_id, "order webhook replayed");
+            return replay(record, &body_sha256);
+        }
+
+        let member_id = account.as_ref().map(|a| a.member_id.as_str());
+        let plan = match &account {
+            Some(a) if earning.total > 0 => Some(
+                plan_accrual(programme, a, partner_id, &order.order_id, earning.total, order.occurred_at, now)
+                    .map_err(internal)?,
+            ),
+            _ => None,
+        };
+        let (status, status_text) = match account {
+            Some(_) => (StatusCode::OK, "earned"),
+            None => (StatusCode::ACCEPTED, "recorded_non_member"),
+        };
+        let no_points: Vec<LineEarning>;
+        let lines: &[LineEarning] = if account.is_some() {
+            &earning.lines
+        } else {
+            no_points = earning.lines.iter().map(|l| LineEarning { points: 0, ..l.clone() }).collect();
+            &no_points
+        };
+        let answer = Answer {
+            status: status_text,
+            partner_id,
+            order_id: &order.order_id,
+            member_id,
+            points: plan.as_ref().map_or(0, |p| p.lot.points),
+            available_at: plan.as_ref().map(|p| p.lot.available_at),
+            expires_on: plan.as_ref().map(|p| p.lot.expires_on),
+            lines,
+        };
+        let response = serde_json::to_string(&answer).map_err(internal)?;
+        let record = OrderRecord {
+            partner_id: partner_id.to_string(),
+            order_id: order.order_id.clone(),
+            event: event.to_string(),
+            body_sha256: body_sha256.clone(),
+            member_id: member_id.map(str::to_string),
+            points: answer.points,
+            lot_id: plan.as_ref().map(|p| p.lot.lot_id.clone()),
+            status: status.as_u16(),
+            response: response.clone(),
+            recorded_at: now,
+        };
+        let commit = match (plan, &account) {
+            (Some(plan), Some(a)) => {
+                let write = AccrualWrite {
+                    record,
+                    expected_version: a.version,
+                    account: plan.account,
+                    lot: plan.lot,
+                    entry: plan.entry,
+                    event: plan.event,
+                };
+                ctx.store.commit_accrual(&write).await
+            }
+            _ => ctx.store.commit_record_only(&record).await,
+        }
+        .map_err(internal)?;
+        match commit {
+            Commit::Committed => {
+                info!(partner_id, order_id = %order.order_id, points = answer.points, status = status.as_u16(), "order booked");
+                return Ok(raw_json(status, response));
+            }
+            // Someone else booked this event first (a concurrent retry): replay on the next read.
+            Commit::Duplicate => continue,
+            Commit::Stale => continue,
+            Commit::Retry => sleep_backoff(attempt).await,
+        }
+    }
+    warn!(partner_id, order_id = %order.order_id, "order webhook gave up under contention");
+    Err(ApiError::unavailable())
+}

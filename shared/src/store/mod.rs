@@ -20,6 +20,9 @@ use sha2::{Digest, Sha256};
 
 pub type Item = HashMap<String, AttributeValue>;
 
+/// Attribute naming the entity type of an item ("account", "lot", ...).
+pub const ENTITY: &str = "entity";
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("dynamodb: {0}")]
@@ -89,7 +92,7 @@ pub fn to_item<T: Serialize>(keys: (String, String), kind: &str, value: &T) -> R
     let mut item: Item = serde_dynamo::to_item(value)?;
     item.insert(keys::PK.into(), AttributeValue::S(keys.0));
     item.insert(keys::SK.into(), AttributeValue::S(keys.1));
-    item.insert("kind".into(), AttributeValue::S(kind.into()));
+    item.insert(ENTITY.into(), AttributeValue::S(kind.into()));
     Ok(item)
 }
 

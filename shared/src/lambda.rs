@@ -1,0 +1,32 @@
+//! The Lambda side of an HTTP function: API Gateway (HTTP API) events in, the handler's
+//! response out. `main.rs` of each HTTP function is only this wiring.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use crate::api::Response;
+use crate::app::Ctx;
+
+/// Run an HTTP handler on the Lambda runtime with JSON logs and a context from the environment.
+pub async fn run_http<F, Fut>(handler: F) -> Result<(), lambda_http::Error>
+where
+    F: Fn(Arc<Ctx>, http::Request<Bytes>) -> Fut + Send + Sync + Copy + 'static,
+    Fut: Future<Output = Response> + Send,
+{
+    crate::telemetry::init_json();
+    let ctx = Arc::new(Ctx::from_env().await);
+    lambda_http::run(lambda_http::service_fn(move |req: lambda_http::Request| {
+        let ctx = ctx.clone();
+        async move {
+            let (parts, body) = req.into_parts();
+            // lambda_http has already decoded a base64 body (isBase64Encoded) into bytes.
+            let body = Bytes::copy_from_slice(body.as_ref());
+            let resp = handler(ctx, http::Request::from_parts(parts, body)).await;
+            let (parts, body) = resp.into_parts();
+            Ok::<_, lambda_http::Error>(lambda_http::Response::from_parts(parts, lambda_http::Body::from(body)))
+        }
+    }))
+    .await
+}
