@@ -1,1 +1,284 @@
+//! Test harness: every test gets its own in-memory embedded DynamoDB on a random port, the
+//! real `aws-sdk-dynamodb` client, the real handlers, and a clock it controls.
+//!
+//! Two SDK interceptors make the invisible visible:
+//! - [`RequestCounter`] counts the DynamoDB requests that go on the wire, per operation;
+//! - [`ConflictInjector`] makes the next N TransactWriteItems fail with TransactionConflict
+//!   (which the emulator never raises) without letting them reach the database.
 
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use aws_sdk_dynamodb::config::interceptors::{BeforeDeserializationInterceptorContextMut, BeforeTransmitInterceptorContextMut};
+use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef;
+use aws_smithy_runtime_api::client::orchestrator::Metadata;
+use aws_smithy_types::body::SdkBody;
+use aws_smithy_types::config_bag::{Storable, StoreReplace};
+use bonus_cli::local::LocalDynamo;
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use http::StatusCode;
+use serde_json::Value;
+use shared::app::Ctx;
+use shared::clock::ManualClock;
+use shared::store::{schema, Store};
+
+pub const SECRET: &str = "whsec_dGVzdC1zaG9wLXNlY3JldC0wMTIzNDU2Nzg5";
+pub const OTHER_SECRET: &str = "whsec_b3RoZXItc2hvcC1zZWNyZXQtMDEyMzQ1Njc4OQ==";
+pub const API_KEY: &str = "test-shop-api-key-0001";
+pub const OTHER_API_KEY: &str = "test-other-api-key-0001";
+
+/// The configuration every test starts from: a closed programme at 1 point per EUR with a
+/// shop, and a second programme with its own shop; two members in the first.
+pub const CONFIG: &str = r#"
+programmes:
+  - id: velo
+    name: Velo
+    kind: closed
+    currency: EUR
+    time_zone: Europe/Amsterdam
+  - id: other
+    name: Other
+    kind: closed
+    currency: EUR
+partners:
+  - id: shop
+    programme: velo
+    name: Shop
+    webhook_secrets: [whsec_dGVzdC1zaG9wLXNlY3JldC0wMTIzNDU2Nzg5]
+    api_keys:
+      - label: widget
+        key: test-shop-api-key-0001
+  - id: other-shop
+    programme: other
+    name: Other shop
+    webhook_secrets: [whsec_b3RoZXItc2hvcC1zZWNyZXQtMDEyMzQ1Njc4OQ==]
+    api_keys:
+      - label: widget
+        key: test-other-api-key-0001
+members:
+  - id: M-1
+    programme: velo
+    email: m1@example.com
+  - id: M-2
+    programme: velo
+  - id: X-1
+    programme: other
+"#;
+
+/// Counts the DynamoDB requests sent on the wire, per operation name.
+#[derive(Debug, Default, Clone)]
+pub struct RequestCounter(Arc<Mutex<HashMap<String, usize>>>);
+
+impl RequestCounter {
+    pub fn snapshot(&self) -> HashMap<String, usize> {
+        self.0.lock().map(|m| m.clone()).unwrap_or_default()
+    }
+    pub fn reset(&self) {
+        if let Ok(mut m) = self.0.lock() {
+            m.clear();
+        }
+    }
+    pub fn total(&self) -> usize {
+        self.snapshot().values().sum()
+    }
+}
+
+impl Intercept for RequestCounter {
+    fn name(&self) -> &'static str {
+        "RequestCounter"
+    }
+    fn read_before_transmit(
+        &self,
+        _ctx: &BeforeTransmitInterceptorContextRef<'_>,
+        _rc: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let op = cfg.load::<Metadata>().map(|m| m.name().to_string()).unwrap_or_default();
+        if let Ok(mut m) = self.0.lock() {
+            *m.entry(op).or_default() += 1;
+        }
+        Ok(())
+    }
+}
+
+/// Makes the next `n` TransactWriteItems calls fail with a TransactionConflict cancellation.
+/// The faulted request is turned into a harmless ListTables before it leaves, so the
+/// database never sees the transaction.
+#[derive(Debug, Default, Clone)]
+pub struct ConflictInjector(Arc<AtomicUsize>);
+
+#[derive(Debug, Clone)]
+struct Faulted(usize);
+impl Storable for Faulted {
+    type Storer = StoreReplace<Self>;
+}
+
+impl ConflictInjector {
+    pub fn inject(&self, n: usize) {
+        self.0.store(n, Ordering::SeqCst);
+    }
+    pub fn remaining(&self) -> usize {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+impl Intercept for ConflictInjector {
+    fn name(&self) -> &'static str {
+        "ConflictInjector"
+    }
+    fn modify_before_transmit(
+        &self,
+        ctx: &mut BeforeTransmitInterceptorContextMut<'_>,
+        _rc: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let op = cfg.load::<Metadata>().map(|m| m.name().to_string()).unwrap_or_default();
+        if op != "TransactWriteItems" {
+            return Ok(());
+        }
+        let took = self.0.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok();
+        if took {
+            let body: Value = serde_json::from_slice(ctx.request().body().bytes().unwrap_or_default()).unwrap_or_default();
+            let items = body["TransactItems"].as_array().map_or(1, |a| a.len());
+            let req = ctx.request_mut();
+            req.headers_mut().insert("x-amz-target", "DynamoDB_20120810.ListTables");
+            *req.body_mut() = SdkBody::from("{}");
+            req.headers_mut().insert("content-length", "2");
+            cfg.interceptor_state().store_put(Faulted(items));
+        }
+        Ok(())
+    }
+    fn modify_before_deserialization(
+        &self,
+        ctx: &mut BeforeDeserializationInterceptorContextMut<'_>,
+        _rc: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        if let Some(Faulted(items)) = cfg.load::<Faulted>().cloned() {
+            let reasons: Vec<Value> = (0..items).map(|_| serde_json::json!({"Code": "TransactionConflict"})).collect();
+            let body = serde_json::json!({
+                "__type": "com.amazonaws.dynamodb.v20120810#TransactionCanceledException",
+                "Message": "Transaction cancelled (injected conflict)",
+                "CancellationReasons": reasons,
+            })
+            .to_string();
+            let resp = ctx.response_mut();
+            *resp.status_mut() = 400u16.try_into()?;
+            resp.headers_mut().remove("x-amz-crc32");
+            resp.headers_mut().insert("content-length", body.len().to_string());
+            *resp.body_mut() = SdkBody::from(body);
+            cfg.interceptor_state().unset::<Faulted>();
+        }
+        Ok(())
+    }
+}
+
+pub struct TestEnv {
+    pub db: LocalDynamo,
+    pub store: Store,
+    pub ctx: Arc<Ctx>,
+    pub clock: Arc<ManualClock>,
+    pub requests: RequestCounter,
+    pub conflicts: ConflictInjector,
+}
+
+pub fn now() -> DateTime<Utc> {
+    "2026-11-23T12:00:00Z".parse().unwrap_or_default()
+}
+
+impl TestEnv {
+    /// A fresh database with [`CONFIG`] applied, the clock at [`now`].
+    pub async fn new() -> Self {
+        Self::with_config(CONFIG).await
+    }
+
+    pub async fn with_config(config: &str) -> Self {
+        let db = LocalDynamo::start_memory().expect("embedded dynamodb");
+        let requests = RequestCounter::default();
+        let conflicts = ConflictInjector::default();
+        let sdk = shared::store::local_config(&db.endpoint)
+            .to_builder()
+            .interceptor(conflicts.clone())
+            .interceptor(requests.clone())
+            .build();
+        let store = Store::new(aws_sdk_dynamodb::Client::from_conf(sdk), "bonus");
+        schema::ensure_table(&store.client, &store.table).await.expect("table");
+        let plan = bonus_cli::apply::plan_file(config).expect("valid test config");
+        bonus_cli::apply::apply(&store, &plan).await.expect("apply");
+        let clock = Arc::new(ManualClock::new(now()));
+        let ctx = Arc::new(Ctx::new(store.clone(), clock.clone(), Duration::from_secs(3600)));
+        requests.reset();
+        TestEnv { db, store, ctx, clock, requests, conflicts }
+    }
+
+    /// A request as API Gateway would hand it to the function.
+    pub async fn call(&self, method: &str, path: &str, headers: &[(&str, String)], body: impl Into<Bytes>) -> (StatusCode, Value) {
+        let mut req = http::Request::builder().method(method).uri(path);
+        for (k, v) in headers {
+            req = req.header(*k, v);
+        }
+        let req = req.body(body.into()).expect("request");
+        let resp = bonus_cli::dev::dispatch(&self.ctx, req).await;
+        let status = resp.status();
+        let body = serde_json::from_str(resp.body()).unwrap_or(Value::Null);
+        (status, body)
+    }
+
+    /// Standard Webhooks headers for `body`, signed with `secret` at the test clock's time
+    /// shifted by `age_secs` into the past.
+    pub fn signed(&self, secret: &str, msg_id: &str, body: &str, age_secs: i64) -> Vec<(&'static str, String)> {
+        let ts = self.clock_now().timestamp() - age_secs;
+        let sig = shared::webhook_sig::sign(secret, msg_id, ts, body.as_bytes()).expect("sign");
+        vec![
+            ("content-type", "application/json".into()),
+            ("webhook-id", msg_id.into()),
+            ("webhook-timestamp", ts.to_string()),
+            ("webhook-signature", sig),
+        ]
+    }
+
+    pub fn clock_now(&self) -> DateTime<Utc> {
+        use shared::clock::Clock;
+        self.clock.now()
+    }
+
+    /// POST a signed order webhook for partner `shop`.
+    pub async fn order(&self, body: &str) -> (StatusCode, Value) {
+        let headers = self.signed(SECRET, "msg_1", body, 0);
+        self.call("POST", "/v1/partners/shop/webhooks/orders", &headers, body.to_string()).await
+    }
+
+    pub async fn balance(&self, member: &str) -> (StatusCode, Value) {
+        self.balance_with(member, API_KEY).await
+    }
+
+    pub async fn balance_with(&self, member: &str, key: &str) -> (StatusCode, Value) {
+        let headers = [("authorization", format!("Bearer {key}"))];
+        self.call("GET", &format!("/v1/members/{member}/balance"), &headers, Bytes::new()).await
+    }
+}
+
+/// A canonical `order.paid` body: `lines` are (sku, quantity, unit price).
+pub fn order_paid(order_id: &str, member: Option<&str>, lines: &[(&str, i64, &str)]) -> String {
+    let lines: Vec<Value> = lines
+        .iter()
+        .enumerate()
+        .map(|(i, (sku, qty, price))| {
+            serde_json::json!({"line_id": (i + 1).to_string(), "sku": sku, "quantity": qty, "unit_price": price})
+        })
+        .collect();
+    serde_json::json!({
+        "type": "order.paid",
+        "order_id": order_id,
+        "member_id": member,
+        "occurred_at": "2026-11-23T11:00:00Z",
+        "currency": "EUR",
+        "lines": lines,
+    })
+    .to_string()
+}
