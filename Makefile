@@ -1,0 +1,43 @@
+# The two commands: `make run` (the whole system locally) and `make test` (every test).
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+PYTHON ?= python3
+VENV := .venv
+BONUS := ./target/debug/bonus
+export SAM_CLI_TELEMETRY := 0
+export AWS_REGION ?= eu-west-1
+
+.PHONY: run test build unit lint bench fmt clean
+
+## Start the local stack: embedded DynamoDB (data in .bonus/), demo config, API on 127.0.0.1:3000.
+run: build
+	$(BONUS) dev --seed infra/demo.yaml
+
+build:
+	cargo build -p bonus-cli
+
+## Every test: unit, property and integration tests, then the template lint.
+test: unit lint
+
+unit:
+	cargo test --workspace --all-targets
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/cfn-lint template.yaml
+	$(VENV)/bin/sam validate --lint --template template.yaml --region $(AWS_REGION)
+
+## Benchmarks (figures go to docs/benchmarks.md).
+bench:
+	cargo bench -p shared --bench earning
+	cargo test -p integration-tests --test order_webhook -- --nocapture a_webhook_costs 2>&1 | grep REQUESTS
+
+fmt:
+	cargo fmt --all
+
+$(VENV)/.installed: requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+clean:
+	rm -rf $(VENV) .bonus target
