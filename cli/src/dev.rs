@@ -48,21 +48,31 @@ pub async fn serve(
             let (parts, body) = req.into_parts();
             let resp = match axum::body::to_bytes(body, MAX_BODY).await {
                 Ok(bytes) => dispatch(&ctx, http::Request::from_parts(parts, bytes)).await,
-                Err(_) => ApiError::new(http::StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", "body over 1 MiB")
-                    .into_response(),
+                Err(_) => ApiError::new(
+                    http::StatusCode::PAYLOAD_TOO_LARGE,
+                    "body_too_large",
+                    "body over 1 MiB",
+                )
+                .into_response(),
             };
             let (parts, body) = resp.into_parts();
             http::Response::from_parts(parts, Body::from(body))
         }
     });
-    axum::serve(listener, app).with_graceful_shutdown(shutdown).await?;
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await?;
     Ok(())
 }
 
 pub async fn bind(port: u16) -> anyhow::Result<(tokio::net::TcpListener, SocketAddr)> {
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
         .await
-        .map_err(|e| anyhow::anyhow!("cannot listen on 127.0.0.1:{port}: {e} (is another `bonus dev` running?)"))?;
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "cannot listen on 127.0.0.1:{port}: {e} (is another `bonus dev` running?)"
+            )
+        })?;
     let addr = listener.local_addr()?;
     Ok((listener, addr))
 }

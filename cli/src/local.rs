@@ -19,56 +19,70 @@ impl LocalDynamo {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         }
-        let path = path.to_str().ok_or_else(|| anyhow!("database path is not UTF-8"))?;
+        let path = path
+            .to_str()
+            .ok_or_else(|| anyhow!("database path is not UTF-8"))?;
         let db = dynoxide::Database::new(path).map_err(|e| anyhow!("opening {path}: {e}"))?;
         Self::start(db)
     }
 
     /// A database in memory: one per test.
     pub fn start_memory() -> anyhow::Result<Self> {
-        let db = dynoxide::Database::memory().map_err(|e| anyhow!("opening memory database: {e}"))?;
+        let db =
+            dynoxide::Database::memory().map_err(|e| anyhow!("opening memory database: {e}"))?;
         Self::start(db)
     }
 
     fn start(db: dynoxide::Database) -> anyhow::Result<Self> {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").context("binding a port for DynamoDB")?;
+        let listener =
+            std::net::TcpListener::bind("127.0.0.1:0").context("binding a port for DynamoDB")?;
         listener.set_nonblocking(true)?;
         let endpoint = format!("http://{}", listener.local_addr()?);
         let (tx, rx) = oneshot::channel::<()>();
-        let thread = std::thread::Builder::new().name("dynamodb".into()).spawn(move || {
-            let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
-                Ok(rt) => rt,
-                Err(e) => {
-                    eprintln!("dynamodb runtime failed to start: {e}");
-                    return;
-                }
-            };
-            runtime.block_on(async move {
-                let listener = match tokio::net::TcpListener::from_std(listener) {
-                    Ok(l) => l,
+        let thread = std::thread::Builder::new()
+            .name("dynamodb".into())
+            .spawn(move || {
+                let runtime = match tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(2)
+                    .enable_all()
+                    .build()
+                {
+                    Ok(rt) => rt,
                     Err(e) => {
-                        eprintln!("dynamodb listener failed: {e}");
+                        eprintln!("dynamodb runtime failed to start: {e}");
                         return;
                     }
                 };
-                // Expired TTL items are only removed when asked: sweep once a minute.
-                let sweeper = db.clone();
-                tokio::spawn(async move {
-                    loop {
-                        tokio::time::sleep(Duration::from_secs(60)).await;
-                        let _ = sweeper.sweep_ttl();
+                runtime.block_on(async move {
+                    let listener = match tokio::net::TcpListener::from_std(listener) {
+                        Ok(l) => l,
+                        Err(e) => {
+                            eprintln!("dynamodb listener failed: {e}");
+                            return;
+                        }
+                    };
+                    // Expired TTL items are only removed when asked: sweep once a minute.
+                    let sweeper = db.clone();
+                    tokio::spawn(async move {
+                        loop {
+                            tokio::time::sleep(Duration::from_secs(60)).await;
+                            let _ = sweeper.sweep_ttl();
+                        }
+                    });
+                    if let Err(e) = dynoxide::server::serve_with_shutdown(listener, db, async {
+                        let _ = rx.await;
+                    })
+                    .await
+                    {
+                        eprintln!("dynamodb server stopped: {e}");
                     }
                 });
-                if let Err(e) = dynoxide::server::serve_with_shutdown(listener, db, async {
-                    let _ = rx.await;
-                })
-                .await
-                {
-                    eprintln!("dynamodb server stopped: {e}");
-                }
-            });
-        })?;
-        Ok(LocalDynamo { endpoint, shutdown: Some(tx), thread: Some(thread) })
+            })?;
+        Ok(LocalDynamo {
+            endpoint,
+            shutdown: Some(tx),
+            thread: Some(thread),
+        })
     }
 }
 

@@ -12,7 +12,11 @@ use shared::clock::SystemClock;
 use shared::store::{schema, Store};
 
 #[derive(Parser)]
-#[command(name = "bonus", version, about = "Bonus points platform: ops CLI and local runner")]
+#[command(
+    name = "bonus",
+    version,
+    about = "Bonus points platform: ops CLI and local runner"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -94,7 +98,10 @@ fn dev_info_path(data_dir: &Path) -> PathBuf {
 async fn open_store(args: &StoreArgs) -> anyhow::Result<(Store, Option<LocalDynamo>)> {
     if args.aws {
         let config = aws_config_from_env().await;
-        return Ok((Store::new(aws_sdk_dynamodb::Client::new(&config), &args.table), None));
+        return Ok((
+            Store::new(aws_sdk_dynamodb::Client::new(&config), &args.table),
+            None,
+        ));
     }
     if let Some(endpoint) = &args.endpoint {
         return Ok((Store::local(endpoint, &args.table), None));
@@ -118,24 +125,37 @@ async fn aws_config_from_env() -> aws_config::SdkConfig {
 }
 
 fn read_plan(file: &Path) -> anyhow::Result<shared::config::ConfigPlan> {
-    let text = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
     match apply::plan_file(&text) {
         Ok(plan) => Ok(plan),
         Err(errors) => {
             for e in &errors {
                 eprintln!("error: {}: {e}", file.display());
             }
-            bail!("{} problem(s) in {}; nothing was changed", errors.len(), file.display())
+            bail!(
+                "{} problem(s) in {}; nothing was changed",
+                errors.len(),
+                file.display()
+            )
         }
     }
 }
 
 fn print_plan(plan: &shared::config::ConfigPlan) {
     for p in &plan.programmes {
-        println!("programme {} ({:?}, {}, {} point(s) per unit)", p.id, p.kind, p.currency, p.points_per_unit);
+        println!(
+            "programme {} ({:?}, {}, {} point(s) per unit)",
+            p.id, p.kind, p.currency, p.points_per_unit
+        );
     }
     for p in &plan.partners {
-        println!("partner   {} in {} ({} webhook secret(s))", p.id, p.programme_id, p.webhook_secrets.len());
+        println!(
+            "partner   {} in {} ({} webhook secret(s))",
+            p.id,
+            p.programme_id,
+            p.webhook_secrets.len()
+        );
     }
     for (_, k) in &plan.api_keys {
         println!("api key   '{}' of {}", k.label, k.partner_id);
@@ -150,7 +170,11 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Dev { port, seed, store } => run_dev(port, seed, store).await,
-        Command::Apply { file, dry_run, store } => {
+        Command::Apply {
+            file,
+            dry_run,
+            store,
+        } => {
             let plan = read_plan(&file)?;
             if dry_run {
                 print_plan(&plan);
@@ -170,11 +194,23 @@ async fn main() -> anyhow::Result<()> {
             );
             Ok(())
         }
-        Command::Webhook { command: WebhookCommand::Send { partner, file, url, secret, order_id, store } } => {
-            let text = std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+        Command::Webhook {
+            command:
+                WebhookCommand::Send {
+                    partner,
+                    file,
+                    url,
+                    secret,
+                    order_id,
+                    store,
+                },
+        } => {
+            let text =
+                std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
             let body = match order_id {
                 Some(id) => {
-                    let mut v: serde_json::Value = serde_json::from_slice(&text).context("payload is not JSON")?;
+                    let mut v: serde_json::Value =
+                        serde_json::from_slice(&text).context("payload is not JSON")?;
                     v["order_id"] = serde_json::Value::String(id);
                     serde_json::to_vec(&v)?
                 }
@@ -184,11 +220,20 @@ async fn main() -> anyhow::Result<()> {
                 Some(s) => s,
                 None => {
                     let (store, _db) = open_store(&store).await?;
-                    let p = store.get_partner(&partner).await?.with_context(|| format!("no partner '{partner}'"))?;
-                    p.webhook_secrets.last().cloned().with_context(|| format!("partner '{partner}' has no webhook secret"))?
+                    let p = store
+                        .get_partner(&partner)
+                        .await?
+                        .with_context(|| format!("no partner '{partner}'"))?;
+                    p.webhook_secrets
+                        .last()
+                        .cloned()
+                        .with_context(|| format!("partner '{partner}' has no webhook secret"))?
                 }
             };
-            let target = format!("{}/v1/partners/{partner}/webhooks/orders", url.trim_end_matches('/'));
+            let target = format!(
+                "{}/v1/partners/{partner}/webhooks/orders",
+                url.trim_end_matches('/')
+            );
             let sent = webhook::send(&target, &secret, body).await?;
             println!("HTTP {}", sent.status);
             match serde_json::from_str::<serde_json::Value>(&sent.body) {
@@ -221,10 +266,20 @@ async fn run_dev(port: u16, seed: Option<PathBuf>, args: StoreArgs) -> anyhow::R
             s.members_existing
         );
     }
-    let info = DevInfo { api: format!("http://{addr}"), dynamodb: db.endpoint.clone() };
-    std::fs::write(dev_info_path(&args.data_dir), serde_json::to_string_pretty(&info)?)?;
+    let info = DevInfo {
+        api: format!("http://{addr}"),
+        dynamodb: db.endpoint.clone(),
+    };
+    std::fs::write(
+        dev_info_path(&args.data_dir),
+        serde_json::to_string_pretty(&info)?,
+    )?;
     // Configuration changes (bonus apply) show within 2 seconds locally.
-    let ctx = Arc::new(Ctx::new(store, Arc::new(SystemClock), Duration::from_secs(2)));
+    let ctx = Arc::new(Ctx::new(
+        store,
+        Arc::new(SystemClock),
+        Duration::from_secs(2),
+    ));
     println!(
         r#"
 Bonus points platform, local

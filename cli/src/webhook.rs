@@ -22,10 +22,16 @@ pub struct Sent {
 
 pub async fn send(url: &str, secret: &str, body: Vec<u8>) -> anyhow::Result<Sent> {
     let headers = sign_headers(secret, &body)?;
-    let mut req = reqwest::Client::new().post(url).header("content-type", "application/json").body(body);
+    let mut req = reqwest::Client::new()
+        .post(url)
+        .header("content-type", "application/json")
+        .body(body);
     for (name, value) in headers {
         req = req.header(name, value);
     }
     let resp = req.send().await?;
-    Ok(Sent { status: resp.status().as_u16(), body: resp.text().await? })
+    Ok(Sent {
+        status: resp.status().as_u16(),
+        body: resp.text().await?,
+    })
 }

@@ -87,7 +87,11 @@ pub struct DatedPoints {
     pub points: Points,
 }
 
-fn add(map: &mut BTreeMap<String, Points>, key: String, points: Points) -> Result<(), AccountError> {
+fn add(
+    map: &mut BTreeMap<String, Points>,
+    key: String,
+    points: Points,
+) -> Result<(), AccountError> {
     let slot = map.entry(key).or_insert(0);
     *slot = slot.checked_add(points).ok_or(AccountError::Overflow)?;
     Ok(())
@@ -116,7 +120,10 @@ impl Account {
         }
         add(&mut self.pending, ts(lot.available_at), lot.points)?;
         add(&mut self.expiring, lot.expires_on.to_string(), lot.points)?;
-        self.lifetime_earned = self.lifetime_earned.checked_add(lot.points).ok_or(AccountError::Overflow)?;
+        self.lifetime_earned = self
+            .lifetime_earned
+            .checked_add(lot.points)
+            .ok_or(AccountError::Overflow)?;
         self.version += 1;
         Ok(())
     }
@@ -130,7 +137,12 @@ impl Account {
         if self.available < 0 || self.held < 0 || self.debt < 0 {
             return Err(AccountError::Invariant("negative counter".into()));
         }
-        if self.pending.values().chain(self.expiring.values()).any(|p| *p <= 0) {
+        if self
+            .pending
+            .values()
+            .chain(self.expiring.values())
+            .any(|p| *p <= 0)
+        {
             return Err(AccountError::Invariant("empty or negative bucket".into()));
         }
         if expiring != available + held + pending {
@@ -149,19 +161,33 @@ impl Account {
         let today_key = today.to_string();
         let horizon_key = (today + Duration::days(30)).to_string();
 
-        let released: Points = self.pending.range(..=now_key.clone()).map(|(_, p)| *p).sum();
+        let released: Points = self
+            .pending
+            .range(..=now_key.clone())
+            .map(|(_, p)| *p)
+            .sum();
         let releases: Vec<DatedPoints> = self
             .pending
             .range(now_key.clone()..)
             .filter(|(k, _)| **k != now_key)
-            .map(|(k, p)| DatedPoints { date: k.clone(), points: *p })
+            .map(|(k, p)| DatedPoints {
+                date: k.clone(),
+                points: *p,
+            })
             .collect();
         let pending: Points = releases.iter().map(|r| r.points).sum();
-        let expired: Points = self.expiring.range(..today_key.clone()).map(|(_, p)| *p).sum();
+        let expired: Points = self
+            .expiring
+            .range(..today_key.clone())
+            .map(|(_, p)| *p)
+            .sum();
         let expiring: Vec<DatedPoints> = self
             .expiring
             .range(today_key..=horizon_key)
-            .map(|(k, p)| DatedPoints { date: k.clone(), points: *p })
+            .map(|(k, p)| DatedPoints {
+                date: k.clone(),
+                points: *p,
+            })
             .collect();
         let available = (self.available + released - expired).max(0);
         let value = available.saturating_mul(programme.point_value_minor);
@@ -190,7 +216,12 @@ mod tests {
     use proptest::prelude::*;
 
     fn programme() -> Programme {
-        let mut p = Programme::with_defaults("p", "P", ProgrammeKind::Closed, Currency::parse("EUR").unwrap());
+        let mut p = Programme::with_defaults(
+            "p",
+            "P",
+            ProgrammeKind::Closed,
+            Currency::parse("EUR").unwrap(),
+        );
         p.time_zone = chrono_tz::Europe::Amsterdam;
         p
     }
@@ -203,22 +234,46 @@ mod tests {
     fn a_new_lot_is_pending_then_available_then_expiring_then_gone() {
         let p = programme();
         let mut a = Account::open("p", "m");
-        a.add_lot(&Lot::new(&p, "m", "shop", "A-1", 99, at("2026-01-10T10:00:00Z"))).unwrap();
+        a.add_lot(&Lot::new(
+            &p,
+            "m",
+            "shop",
+            "A-1",
+            99,
+            at("2026-01-10T10:00:00Z"),
+        ))
+        .unwrap();
         a.check().unwrap();
         assert_eq!(a.version, 1);
 
         let v = a.view(&p, at("2026-01-10T10:00:01Z"));
-        assert_eq!((v.available, v.pending, v.total, v.expiring_30d), (0, 99, 99, 0));
-        assert_eq!(v.releases, vec![DatedPoints { date: "2026-01-24T10:00:00Z".into(), points: 99 }]);
+        assert_eq!(
+            (v.available, v.pending, v.total, v.expiring_30d),
+            (0, 99, 99, 0)
+        );
+        assert_eq!(
+            v.releases,
+            vec![DatedPoints {
+                date: "2026-01-24T10:00:00Z".into(),
+                points: 99
+            }]
+        );
 
         let v = a.view(&p, at("2026-01-24T10:00:00Z"));
         assert_eq!((v.available, v.pending, v.total), (99, 0, 99));
         assert_eq!(v.available_value.minor, 99);
 
         let v = a.view(&p, at("2026-12-10T10:00:00Z"));
-        assert_eq!((v.available, v.expiring_30d), (99, 0), "10 Jan 2027 is 31 days after 10 Dec 2026");
+        assert_eq!(
+            (v.available, v.expiring_30d),
+            (99, 0),
+            "10 Jan 2027 is 31 days after 10 Dec 2026"
+        );
         let v = a.view(&p, at("2026-12-11T10:00:00Z"));
-        assert_eq!(v.expiring_30d, 99, "10 Jan 2027 is 30 days after 11 Dec 2026");
+        assert_eq!(
+            v.expiring_30d, 99,
+            "10 Jan 2027 is 30 days after 11 Dec 2026"
+        );
 
         // Last valid day, late evening in Amsterdam.
         assert_eq!(a.view(&p, at("2027-01-10T22:59:00Z")).available, 99);

@@ -15,7 +15,11 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        ApiError { status, code, message: message.into() }
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+        }
     }
     pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, code, message)
@@ -31,7 +35,11 @@ impl ApiError {
     }
     /// The one answer for every authentication failure: it says nothing about which check failed.
     pub fn unauthorized() -> Self {
-        Self::new(StatusCode::UNAUTHORIZED, "unauthorized", "missing or invalid credentials")
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "missing or invalid credentials",
+        )
     }
     pub fn forbidden(code: &'static str, message: impl Into<String>) -> Self {
         Self::new(StatusCode::FORBIDDEN, code, message)
@@ -40,14 +48,26 @@ impl ApiError {
         Self::not_found("route_not_found", "no such route")
     }
     pub fn method_not_allowed() -> Self {
-        Self::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "method not allowed on this route")
+        Self::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            "method not allowed on this route",
+        )
     }
     /// Something on our side failed. The detail goes to the log, never to the caller.
     pub fn internal() -> Self {
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error; it has been logged")
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "internal error; it has been logged",
+        )
     }
     pub fn unavailable() -> Self {
-        Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "temporarily unavailable, retry later")
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "temporarily unavailable, retry later",
+        )
     }
 
     pub fn into_response(self) -> Response {
@@ -60,13 +80,27 @@ impl ApiError {
             code: &'a str,
             message: &'a str,
         }
-        json(self.status, &Body { error: Inner { code: self.code, message: &self.message } })
+        json(
+            self.status,
+            &Body {
+                error: Inner {
+                    code: self.code,
+                    message: &self.message,
+                },
+            },
+        )
     }
 }
 
 impl std::fmt::Display for ApiError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} {}: {}", self.status.as_u16(), self.code, self.message)
+        write!(
+            f,
+            "{} {}: {}",
+            self.status.as_u16(),
+            self.code,
+            self.message
+        )
     }
 }
 
@@ -82,8 +116,10 @@ pub fn json<T: Serialize>(status: StatusCode, body: &T) -> Response {
     };
     let mut resp = http::Response::new(text);
     *resp.status_mut() = status;
-    resp.headers_mut()
-        .insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
+    resp.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
     resp
 }
 
@@ -91,8 +127,10 @@ pub fn json<T: Serialize>(status: StatusCode, body: &T) -> Response {
 pub fn raw_json(status: StatusCode, body: String) -> Response {
     let mut resp = http::Response::new(body);
     *resp.status_mut() = status;
-    resp.headers_mut()
-        .insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
+    resp.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
     resp
 }
 
@@ -111,8 +149,9 @@ pub fn segments(path: &str) -> Vec<&str> {
 /// Parse a JSON body: bad JSON is a 400 `malformed_json`; JSON of the wrong shape is a 422
 /// `invalid_field` naming the field.
 pub fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
-    let value: serde_json::Value = serde_json::from_slice(body)
-        .map_err(|e| ApiError::bad_request("malformed_json", format!("body is not valid JSON: {e}")))?;
+    let value: serde_json::Value = serde_json::from_slice(body).map_err(|e| {
+        ApiError::bad_request("malformed_json", format!("body is not valid JSON: {e}"))
+    })?;
     serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string();
         ApiError::unprocessable("invalid_field", format!("{path}: {}", e.into_inner()))
@@ -125,7 +164,8 @@ mod tests {
 
     #[test]
     fn errors_have_the_documented_shape() {
-        let r = ApiError::unprocessable("invalid_quantity", "lines[0].quantity must be positive").into_response();
+        let r = ApiError::unprocessable("invalid_quantity", "lines[0].quantity must be positive")
+            .into_response();
         assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
         let v: serde_json::Value = serde_json::from_str(r.body()).unwrap();
         assert_eq!(v["error"]["code"], "invalid_quantity");
@@ -151,7 +191,10 @@ mod tests {
         }
         assert_eq!(parse_json::<T>(b"{").unwrap_err().code, "malformed_json");
         let e = parse_json::<T>(br#"{"n": "x"}"#).unwrap_err();
-        assert_eq!((e.status, e.code), (StatusCode::UNPROCESSABLE_ENTITY, "invalid_field"));
+        assert_eq!(
+            (e.status, e.code),
+            (StatusCode::UNPROCESSABLE_ENTITY, "invalid_field")
+        );
         assert!(e.message.starts_with("n:"), "{}", e.message);
     }
 }

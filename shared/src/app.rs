@@ -37,7 +37,10 @@ struct TtlCache<V> {
 
 impl<V> TtlCache<V> {
     fn new(ttl: Duration) -> Self {
-        TtlCache { ttl, entries: Mutex::new(HashMap::new()) }
+        TtlCache {
+            ttl,
+            entries: Mutex::new(HashMap::new()),
+        }
     }
 
     async fn get_or_load<F, Fut>(&self, key: &str, load: F) -> Result<Option<Arc<V>>, StoreError>
@@ -73,25 +76,44 @@ pub struct Ctx {
 
 impl Ctx {
     pub fn new(store: Store, clock: Arc<dyn Clock>, config_ttl: Duration) -> Self {
-        Ctx { store, clock, partners: TtlCache::new(config_ttl), api_keys: TtlCache::new(config_ttl) }
+        Ctx {
+            store,
+            clock,
+            partners: TtlCache::new(config_ttl),
+            api_keys: TtlCache::new(config_ttl),
+        }
     }
 
     /// For a Lambda: table from `TABLE_NAME`, cache lifetime from `CONFIG_CACHE_SECONDS`
     /// (default 60), wall clock.
     pub async fn from_env() -> Self {
-        let ttl = std::env::var("CONFIG_CACHE_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(60);
-        Ctx::new(Store::from_env().await, Arc::new(SystemClock), Duration::from_secs(ttl))
+        let ttl = std::env::var("CONFIG_CACHE_SECONDS")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(60);
+        Ctx::new(
+            Store::from_env().await,
+            Arc::new(SystemClock),
+            Duration::from_secs(ttl),
+        )
     }
 
     pub fn now(&self) -> DateTime<Utc> {
         self.clock.now()
     }
 
-    pub async fn partner(&self, partner_id: &str) -> Result<Option<Arc<PartnerConfig>>, StoreError> {
+    pub async fn partner(
+        &self,
+        partner_id: &str,
+    ) -> Result<Option<Arc<PartnerConfig>>, StoreError> {
         self.partners
             .get_or_load(partner_id, || async {
-                let Some(partner) = self.store.get_partner(partner_id).await? else { return Ok(None) };
-                let Some(programme) = self.store.get_programme(&partner.programme_id).await? else { return Ok(None) };
+                let Some(partner) = self.store.get_partner(partner_id).await? else {
+                    return Ok(None);
+                };
+                let Some(programme) = self.store.get_programme(&partner.programme_id).await? else {
+                    return Ok(None);
+                };
                 Ok(Some(PartnerConfig { partner, programme }))
             })
             .await
@@ -102,9 +124,17 @@ impl Ctx {
         let hash = hash_api_key(token);
         self.api_keys
             .get_or_load(&hash, || async {
-                let Some(key) = self.store.get_api_key(&hash).await? else { return Ok(None) };
-                let Some(cfg) = self.partner(&key.partner_id).await? else { return Ok(None) };
-                Ok(Some(KeyConfig { key, partner: cfg.partner.clone(), programme: cfg.programme.clone() }))
+                let Some(key) = self.store.get_api_key(&hash).await? else {
+                    return Ok(None);
+                };
+                let Some(cfg) = self.partner(&key.partner_id).await? else {
+                    return Ok(None);
+                };
+                Ok(Some(KeyConfig {
+                    key,
+                    partner: cfg.partner.clone(),
+                    programme: cfg.programme.clone(),
+                }))
             })
             .await
     }

@@ -84,7 +84,9 @@ pub struct ConfigPlan {
 fn tz(field: &str, text: Option<&str>) -> Result<Tz, String> {
     match text {
         None => Ok(chrono_tz::UTC),
-        Some(t) => t.parse().map_err(|_| format!("{field}: '{t}' is not an IANA time zone (e.g. Europe/Amsterdam)")),
+        Some(t) => t.parse().map_err(|_| {
+            format!("{field}: '{t}' is not an IANA time zone (e.g. Europe/Amsterdam)")
+        }),
     }
 }
 
@@ -115,7 +117,9 @@ impl ConfigFile {
             prog.points_per_unit = p.points_per_unit.unwrap_or(prog.points_per_unit);
             prog.release_days = p.release_days.unwrap_or(prog.release_days);
             prog.expiry_months = p.expiry_months.unwrap_or(prog.expiry_months);
-            prog.min_balance_to_redeem = p.min_balance_to_redeem.unwrap_or(prog.min_balance_to_redeem);
+            prog.min_balance_to_redeem = p
+                .min_balance_to_redeem
+                .unwrap_or(prog.min_balance_to_redeem);
             match tz(&f("time_zone"), p.time_zone.as_deref()) {
                 Ok(t) => prog.time_zone = t,
                 Err(e) => errors.push(e),
@@ -136,11 +140,18 @@ impl ConfigFile {
                 errors.push(format!("{}: '{}' is declared twice", f("id"), p.id));
             }
             if !programme_ids.contains(p.programme.as_str()) {
-                errors.push(format!("{}: no programme '{}' in this file", f("programme"), p.programme));
+                errors.push(format!(
+                    "{}: no programme '{}' in this file",
+                    f("programme"),
+                    p.programme
+                ));
             }
             for (j, s) in p.webhook_secrets.iter().enumerate() {
                 if !s.starts_with("whsec_") || crate::webhook_sig::decode_secret(s).is_err() {
-                    errors.push(format!("{}[{j}]: must be 'whsec_' followed by base64", f("webhook_secrets")));
+                    errors.push(format!(
+                        "{}[{j}]: must be 'whsec_' followed by base64",
+                        f("webhook_secrets")
+                    ));
                 }
             }
             let time_zone = tz(&f("time_zone"), p.time_zone.as_deref()).unwrap_or_else(|e| {
@@ -155,7 +166,11 @@ impl ConfigFile {
                         errors.push(format!("{field}.key: must be at least 16 characters"));
                         continue;
                     }
-                    (None, Some(h)) if h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()) => h.to_lowercase(),
+                    (None, Some(h))
+                        if h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()) =>
+                    {
+                        h.to_lowercase()
+                    }
                     (None, Some(_)) => {
                         errors.push(format!("{field}.key_sha256: must be 64 hex characters"));
                         continue;
@@ -190,7 +205,11 @@ impl ConfigFile {
                 errors.push(format!("{}: '{}' {ID_RULE}", f("id"), m.id));
             }
             if !programme_ids.contains(m.programme.as_str()) {
-                errors.push(format!("{}: no programme '{}' in this file", f("programme"), m.programme));
+                errors.push(format!(
+                    "{}: no programme '{}' in this file",
+                    f("programme"),
+                    m.programme
+                ));
             }
             if !member_ids.insert((m.programme.clone(), m.id.clone())) {
                 errors.push(format!("{}: '{}' is declared twice", f("id"), m.id));
@@ -249,13 +268,26 @@ members:
 
     #[test]
     fn errors_name_the_field() {
-        let bad = GOOD.replace("currency: EUR", "currency: EURO").replace("programme: velo\n    name", "programme: nope\n    name");
+        let bad = GOOD
+            .replace("currency: EUR", "currency: EURO")
+            .replace("programme: velo\n    name", "programme: nope\n    name");
         let errors = parse(&bad).unwrap().plan(Utc::now()).unwrap_err();
-        assert!(errors.iter().any(|e| e.starts_with("programmes[0].currency")), "{errors:?}");
-        assert!(errors.iter().any(|e| e.starts_with("partners[0].programme: no programme 'nope'")), "{errors:?}");
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.starts_with("programmes[0].currency")),
+            "{errors:?}"
+        );
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.starts_with("partners[0].programme: no programme 'nope'")),
+            "{errors:?}"
+        );
         let typo = GOOD.replace("kind: closed", "kind: closed\n    pointz: 3");
         assert!(parse(&typo).unwrap_err().contains("pointz"));
         let secret = GOOD.replace("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "secret");
-        assert!(parse(&secret).unwrap().plan(Utc::now()).unwrap_err()[0].starts_with("partners[0].webhook_secrets[0]"));
+        assert!(parse(&secret).unwrap().plan(Utc::now()).unwrap_err()[0]
+            .starts_with("partners[0].webhook_secrets[0]"));
     }
 }

@@ -67,7 +67,9 @@ pub fn round_points(exact: Decimal) -> Option<Points> {
     if exact <= Decimal::ZERO {
         return Some(0);
     }
-    exact.round_dp_with_strategy(0, RoundingStrategy::ToZero).to_i64()
+    exact
+        .round_dp_with_strategy(0, RoundingStrategy::ToZero)
+        .to_i64()
 }
 
 /// Points for one order line.
@@ -79,7 +81,8 @@ pub fn points_for_line(programme: &Programme, line: &EarnLine) -> Result<LineEar
             programme.currency.code(),
         ));
     }
-    let exact = exact_points(programme, line.net).ok_or_else(|| EarnError::Overflow(line.line_id.clone()))?;
+    let exact = exact_points(programme, line.net)
+        .ok_or_else(|| EarnError::Overflow(line.line_id.clone()))?;
     let points = round_points(exact).ok_or_else(|| EarnError::Overflow(line.line_id.clone()))?;
     Ok(LineEarning {
         line_id: line.line_id.clone(),
@@ -113,7 +116,12 @@ mod tests {
     use proptest::prelude::*;
 
     fn programme(rate: &str) -> Programme {
-        let mut p = Programme::with_defaults("p", "P", ProgrammeKind::Closed, Currency::parse("EUR").unwrap());
+        let mut p = Programme::with_defaults(
+            "p",
+            "P",
+            ProgrammeKind::Closed,
+            Currency::parse("EUR").unwrap(),
+        );
         p.points_per_unit = rate.parse().unwrap();
         p
     }
@@ -130,7 +138,10 @@ mod tests {
     #[test]
     fn two_times_49_95_at_one_point_per_euro_is_99() {
         let p = programme("1");
-        let l = EarnLine { quantity: 2, ..line("1", 2 * 4995) };
+        let l = EarnLine {
+            quantity: 2,
+            ..line("1", 2 * 4995)
+        };
         let e = points_for_line(&p, &l).unwrap();
         assert_eq!(e.points, 99);
         assert_eq!(e.exact_points, "99.9");
@@ -144,24 +155,43 @@ mod tests {
         let e = earn_order(&p, &[line("a", 60), line("b", 60)]).unwrap();
         assert_eq!(e.total, 0);
         // Ten points per euro on 0.99 EUR: 9.9 -> 9.
-        assert_eq!(points_for_line(&programme("10"), &line("c", 99)).unwrap().points, 9);
+        assert_eq!(
+            points_for_line(&programme("10"), &line("c", 99))
+                .unwrap()
+                .points,
+            9
+        );
         // Fractional rates are exact: 0.5 points per euro on 3.00 EUR is 1.5 -> 1.
-        assert_eq!(points_for_line(&programme("0.5"), &line("d", 300)).unwrap().points, 1);
+        assert_eq!(
+            points_for_line(&programme("0.5"), &line("d", 300))
+                .unwrap()
+                .points,
+            1
+        );
     }
 
     #[test]
     fn zero_decimal_currencies_earn_per_whole_unit() {
         let mut p = programme("0.01");
         p.currency = Currency::parse("JPY").unwrap();
-        let l = EarnLine { net: Money::new(1550, p.currency), ..line("1", 0) };
+        let l = EarnLine {
+            net: Money::new(1550, p.currency),
+            ..line("1", 0)
+        };
         assert_eq!(points_for_line(&p, &l).unwrap().points, 15);
     }
 
     #[test]
     fn another_currency_is_refused() {
         let p = programme("1");
-        let l = EarnLine { net: Money::new(100, Currency::parse("SEK").unwrap()), ..line("1", 0) };
-        assert!(matches!(points_for_line(&p, &l), Err(EarnError::Currency(..))));
+        let l = EarnLine {
+            net: Money::new(100, Currency::parse("SEK").unwrap()),
+            ..line("1", 0)
+        };
+        assert!(matches!(
+            points_for_line(&p, &l),
+            Err(EarnError::Currency(..))
+        ));
     }
 
     proptest! {

@@ -25,7 +25,10 @@ where
             let body = Bytes::copy_from_slice(body.as_ref());
             let resp = handler(ctx, http::Request::from_parts(parts, body)).await;
             let (parts, body) = resp.into_parts();
-            Ok::<_, lambda_http::Error>(lambda_http::Response::from_parts(parts, lambda_http::Body::from(body)))
+            Ok::<_, lambda_http::Error>(lambda_http::Response::from_parts(
+                parts,
+                lambda_http::Body::from(body),
+            ))
         }
     }))
     .await

@@ -28,7 +28,14 @@ pub fn plan_accrual(
     earned_at: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> Result<AccrualPlan, AccountError> {
-    let lot = Lot::new(programme, &account.member_id, partner_id, order_id, points, earned_at);
+    let lot = Lot::new(
+        programme,
+        &account.member_id,
+        partner_id,
+        order_id,
+        points,
+        earned_at,
+    );
     let mut next = account.clone();
     next.add_lot(&lot)?;
     next.check()?;
@@ -58,7 +65,12 @@ pub fn plan_accrual(
             expires_on: lot.expires_on,
         },
     };
-    Ok(AccrualPlan { account: next, lot, entry, event })
+    Ok(AccrualPlan {
+        account: next,
+        lot,
+        entry,
+        event,
+    })
 }
 
 #[cfg(test)]
@@ -69,7 +81,12 @@ mod tests {
 
     #[test]
     fn an_accrual_plans_lot_entry_and_event_with_the_next_version() {
-        let p = Programme::with_defaults("p", "P", ProgrammeKind::Closed, Currency::parse("EUR").unwrap());
+        let p = Programme::with_defaults(
+            "p",
+            "P",
+            ProgrammeKind::Closed,
+            Currency::parse("EUR").unwrap(),
+        );
         let a = Account::open("p", "m");
         let now: DateTime<Utc> = "2026-11-23T10:00:00Z".parse().unwrap();
         let plan = plan_accrual(&p, &a, "shop", "A-1", 99, now, now).unwrap();

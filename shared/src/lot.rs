@@ -42,7 +42,10 @@ pub enum LotStatus {
 }
 
 /// The dates of a lot earned at `earned_at` under a programme's settings.
-pub fn lot_dates(programme: &Programme, earned_at: DateTime<Utc>) -> (DateTime<Utc>, NaiveDate, DateTime<Utc>) {
+pub fn lot_dates(
+    programme: &Programme,
+    earned_at: DateTime<Utc>,
+) -> (DateTime<Utc>, NaiveDate, DateTime<Utc>) {
     let available_at = earned_at + Duration::days(i64::from(programme.release_days));
     let tz = programme.time_zone;
     let local_date = earned_at.with_timezone(&tz).date_naive();
@@ -115,7 +118,12 @@ mod tests {
     use crate::programme::ProgrammeKind;
 
     fn programme(tz: Tz) -> Programme {
-        let mut p = Programme::with_defaults("p", "P", ProgrammeKind::Closed, Currency::parse("EUR").unwrap());
+        let mut p = Programme::with_defaults(
+            "p",
+            "P",
+            ProgrammeKind::Closed,
+            Currency::parse("EUR").unwrap(),
+        );
         p.time_zone = tz;
         p
     }
@@ -129,7 +137,10 @@ mod tests {
         let p = programme(chrono_tz::Europe::Amsterdam);
         let lot = Lot::new(&p, "m", "shop", "A-1", 99, at("2026-01-10T15:30:00Z"));
         assert_eq!(lot.available_at, at("2026-01-24T15:30:00Z"));
-        assert_eq!(lot.expires_on, NaiveDate::from_ymd_opt(2027, 1, 10).unwrap());
+        assert_eq!(
+            lot.expires_on,
+            NaiveDate::from_ymd_opt(2027, 1, 10).unwrap()
+        );
         // Midnight Amsterdam (UTC+1 in winter).
         assert_eq!(lot.expires_at, at("2027-01-10T23:00:00Z"));
         assert_eq!(lot.status(at("2026-01-24T15:29:59Z")), LotStatus::Pending);
@@ -143,7 +154,10 @@ mod tests {
         // 23:30 UTC on 9 January is already 10 January in Amsterdam.
         let p = programme(chrono_tz::Europe::Amsterdam);
         let lot = Lot::new(&p, "m", "shop", "A-1", 1, at("2026-01-09T23:30:00Z"));
-        assert_eq!(lot.expires_on, NaiveDate::from_ymd_opt(2027, 1, 10).unwrap());
+        assert_eq!(
+            lot.expires_on,
+            NaiveDate::from_ymd_opt(2027, 1, 10).unwrap()
+        );
     }
 
     #[test]
@@ -152,8 +166,21 @@ mod tests {
         let lot = Lot::new(&p, "m", "shop", "A-1", 1, at("2027-01-31T12:00:00Z"));
         let mut one_month = p.clone();
         one_month.expiry_months = 1;
-        let short = Lot::new(&one_month, "m", "shop", "A-1", 1, at("2027-01-31T12:00:00Z"));
-        assert_eq!(lot.expires_on, NaiveDate::from_ymd_opt(2028, 1, 31).unwrap());
-        assert_eq!(short.expires_on, NaiveDate::from_ymd_opt(2027, 2, 28).unwrap());
+        let short = Lot::new(
+            &one_month,
+            "m",
+            "shop",
+            "A-1",
+            1,
+            at("2027-01-31T12:00:00Z"),
+        );
+        assert_eq!(
+            lot.expires_on,
+            NaiveDate::from_ymd_opt(2028, 1, 31).unwrap()
+        );
+        assert_eq!(
+            short.expires_on,
+            NaiveDate::from_ymd_opt(2027, 2, 28).unwrap()
+        );
     }
 }

@@ -25,7 +25,11 @@ pub enum MoneyError {
     #[error("'{0}' is not a decimal amount (use a string such as \"49.95\")")]
     NotADecimal(String),
     #[error("'{amount}' has more decimals than {currency} allows ({exponent})")]
-    TooManyDecimals { amount: String, currency: &'static str, exponent: u32 },
+    TooManyDecimals {
+        amount: String,
+        currency: &'static str,
+        exponent: u32,
+    },
     #[error("'{0}' is out of range")]
     OutOfRange(String),
     #[error("currencies differ: {0} and {1}")]
@@ -119,7 +123,9 @@ impl Money {
         let d = Decimal::from_str_exact(trimmed)
             .map_err(|_| MoneyError::NotADecimal(text.to_string()))?;
         Money::from_decimal(d, currency).map_err(|e| match e {
-            MoneyError::TooManyDecimals { currency, exponent, .. } => MoneyError::TooManyDecimals {
+            MoneyError::TooManyDecimals {
+                currency, exponent, ..
+            } => MoneyError::TooManyDecimals {
                 amount: text.to_string(),
                 currency,
                 exponent,
@@ -162,7 +168,10 @@ impl Money {
         self.same_currency(&other)?;
         self.minor
             .checked_add(other.minor)
-            .map(|minor| Money { minor, currency: self.currency })
+            .map(|minor| Money {
+                minor,
+                currency: self.currency,
+            })
             .ok_or_else(|| MoneyError::OutOfRange(format!("{} + {}", self, other)))
     }
 
@@ -170,14 +179,20 @@ impl Money {
         self.same_currency(&other)?;
         self.minor
             .checked_sub(other.minor)
-            .map(|minor| Money { minor, currency: self.currency })
+            .map(|minor| Money {
+                minor,
+                currency: self.currency,
+            })
             .ok_or_else(|| MoneyError::OutOfRange(format!("{} - {}", self, other)))
     }
 
     pub fn checked_mul(self, factor: i64) -> Result<Money, MoneyError> {
         self.minor
             .checked_mul(factor)
-            .map(|minor| Money { minor, currency: self.currency })
+            .map(|minor| Money {
+                minor,
+                currency: self.currency,
+            })
             .ok_or_else(|| MoneyError::OutOfRange(format!("{} x {}", self, factor)))
     }
 
@@ -185,7 +200,10 @@ impl Money {
         if self.currency == other.currency {
             Ok(())
         } else {
-            Err(MoneyError::CurrencyMismatch(self.currency.code(), other.currency.code()))
+            Err(MoneyError::CurrencyMismatch(
+                self.currency.code(),
+                other.currency.code(),
+            ))
         }
     }
 
@@ -211,7 +229,11 @@ pub struct MoneyJson {
 
 impl From<Money> for MoneyJson {
     fn from(m: Money) -> Self {
-        MoneyJson { amount: m.amount_string(), currency: m.currency.code().to_string(), minor: m.minor }
+        MoneyJson {
+            amount: m.amount_string(),
+            currency: m.currency.code().to_string(),
+            minor: m.minor,
+        }
     }
 }
 
@@ -233,28 +255,57 @@ mod tests {
         assert_eq!(Money::parse("0.01", eur()).unwrap().minor, 1);
         assert_eq!(Money::parse("-5.10", eur()).unwrap().minor, -510);
         // 0.1 + 0.2 style traps do not exist here.
-        assert_eq!(Money::parse("0.10", eur()).unwrap().minor + Money::parse("0.20", eur()).unwrap().minor, 30);
+        assert_eq!(
+            Money::parse("0.10", eur()).unwrap().minor + Money::parse("0.20", eur()).unwrap().minor,
+            30
+        );
     }
 
     #[test]
     fn refuses_what_it_cannot_represent() {
-        assert!(matches!(Money::parse("49.955", eur()), Err(MoneyError::TooManyDecimals { .. })));
-        assert!(matches!(Money::parse("1e3", eur()), Err(MoneyError::NotADecimal(_))));
-        assert!(matches!(Money::parse("", eur()), Err(MoneyError::NotADecimal(_))));
-        assert!(matches!(Money::parse("12,50", eur()), Err(MoneyError::NotADecimal(_))));
-        assert!(matches!(Money::parse("+1", eur()), Err(MoneyError::NotADecimal(_))));
-        assert!(matches!(Money::parse("1.2.3", eur()), Err(MoneyError::NotADecimal(_))));
-        assert!(matches!(Money::parse("NaN", eur()), Err(MoneyError::NotADecimal(_))));
+        assert!(matches!(
+            Money::parse("49.955", eur()),
+            Err(MoneyError::TooManyDecimals { .. })
+        ));
+        assert!(matches!(
+            Money::parse("1e3", eur()),
+            Err(MoneyError::NotADecimal(_))
+        ));
+        assert!(matches!(
+            Money::parse("", eur()),
+            Err(MoneyError::NotADecimal(_))
+        ));
+        assert!(matches!(
+            Money::parse("12,50", eur()),
+            Err(MoneyError::NotADecimal(_))
+        ));
+        assert!(matches!(
+            Money::parse("+1", eur()),
+            Err(MoneyError::NotADecimal(_))
+        ));
+        assert!(matches!(
+            Money::parse("1.2.3", eur()),
+            Err(MoneyError::NotADecimal(_))
+        ));
+        assert!(matches!(
+            Money::parse("NaN", eur()),
+            Err(MoneyError::NotADecimal(_))
+        ));
         assert!(matches!(
             Money::parse("999999999999999999999999", eur()),
             Err(MoneyError::OutOfRange(_)) | Err(MoneyError::NotADecimal(_))
         ));
-        assert!(matches!(Money::parse("100000000001", eur()), Err(MoneyError::OutOfRange(_))));
+        assert!(matches!(
+            Money::parse("100000000001", eur()),
+            Err(MoneyError::OutOfRange(_))
+        ));
     }
 
     #[test]
     fn currencies_know_their_minor_units() {
-        for code in ["EUR", "SEK", "NOK", "DKK", "RON", "PLN", "CHF", "GBP", "USD"] {
+        for code in [
+            "EUR", "SEK", "NOK", "DKK", "RON", "PLN", "CHF", "GBP", "USD",
+        ] {
             assert_eq!(Currency::parse(code).unwrap().exponent(), 2, "{code}");
         }
         let jpy = Currency::parse("JPY").unwrap();
@@ -270,7 +321,10 @@ mod tests {
     fn mixing_currencies_is_an_error() {
         let a = Money::new(100, eur());
         let b = Money::new(100, Currency::parse("SEK").unwrap());
-        assert!(matches!(a.checked_add(b), Err(MoneyError::CurrencyMismatch("EUR", "SEK"))));
+        assert!(matches!(
+            a.checked_add(b),
+            Err(MoneyError::CurrencyMismatch("EUR", "SEK"))
+        ));
     }
 
     proptest! {

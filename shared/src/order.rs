@@ -104,14 +104,21 @@ impl Order {
     pub fn earn_lines(&self) -> Vec<EarnLine> {
         self.lines
             .iter()
-            .map(|l| EarnLine { line_id: l.line_id.clone(), sku: l.sku.clone(), quantity: l.quantity, net: l.net })
+            .map(|l| EarnLine {
+                line_id: l.line_id.clone(),
+                sku: l.sku.clone(),
+                quantity: l.quantity,
+                net: l.net,
+            })
             .collect()
     }
 }
 
 fn money(field: &str, text: &str, currency: Currency) -> Result<Money, ApiError> {
     Money::parse(text, currency).map_err(|e| match e {
-        MoneyError::TooManyDecimals { .. } | MoneyError::NotADecimal(_) | MoneyError::OutOfRange(_) => {
+        MoneyError::TooManyDecimals { .. }
+        | MoneyError::NotADecimal(_)
+        | MoneyError::OutOfRange(_) => {
             ApiError::unprocessable("invalid_amount", format!("{field}: {e}"))
         }
         other => ApiError::unprocessable("invalid_amount", format!("{field}: {other}")),
@@ -124,7 +131,10 @@ fn non_negative(field: &str, text: Option<&str>, currency: Currency) -> Result<M
         None => Money::zero(currency),
     };
     if m.minor < 0 {
-        return Err(ApiError::unprocessable("invalid_amount", format!("{field}: must not be negative")));
+        return Err(ApiError::unprocessable(
+            "invalid_amount",
+            format!("{field}: must not be negative"),
+        ));
     }
     Ok(m)
 }
@@ -145,45 +155,77 @@ pub fn validate(input: OrderEventIn, now: DateTime<Utc>) -> Result<Order, ApiErr
         }
     };
     if !valid_id(&input.order_id) {
-        return Err(ApiError::unprocessable("invalid_order_id", format!("order_id: {ID_RULE}")));
+        return Err(ApiError::unprocessable(
+            "invalid_order_id",
+            format!("order_id: {ID_RULE}"),
+        ));
     }
     let member_id = match input.member_id.as_deref().map(str::trim) {
         None | Some("") => None,
         Some(m) if valid_id(m) => Some(m.to_string()),
-        Some(_) => return Err(ApiError::unprocessable("invalid_member_id", format!("member_id: {ID_RULE}"))),
+        Some(_) => {
+            return Err(ApiError::unprocessable(
+                "invalid_member_id",
+                format!("member_id: {ID_RULE}"),
+            ))
+        }
     };
     let occurred_at = DateTime::parse_from_rfc3339(&input.occurred_at)
         .map_err(|_| {
-            ApiError::unprocessable("invalid_occurred_at", "occurred_at: must be an RFC 3339 timestamp")
+            ApiError::unprocessable(
+                "invalid_occurred_at",
+                "occurred_at: must be an RFC 3339 timestamp",
+            )
         })?
         .with_timezone(&Utc);
     if occurred_at > now + FUTURE_SKEW {
-        return Err(ApiError::unprocessable("occurred_at_in_future", "occurred_at: lies in the future"));
+        return Err(ApiError::unprocessable(
+            "occurred_at_in_future",
+            "occurred_at: lies in the future",
+        ));
     }
     let currency = Currency::parse(&input.currency)
         .map_err(|e| ApiError::unprocessable("invalid_currency", format!("currency: {e}")))?;
     if input.lines.is_empty() {
-        return Err(ApiError::unprocessable("no_lines", "lines: an order needs at least one line"));
+        return Err(ApiError::unprocessable(
+            "no_lines",
+            "lines: an order needs at least one line",
+        ));
     }
     if input.lines.len() > MAX_LINES {
-        return Err(ApiError::unprocessable("too_many_lines", format!("lines: at most {MAX_LINES}")));
+        return Err(ApiError::unprocessable(
+            "too_many_lines",
+            format!("lines: at most {MAX_LINES}"),
+        ));
     }
     let mut lines = Vec::with_capacity(input.lines.len());
     for (i, l) in input.lines.into_iter().enumerate() {
         let f = |name: &str| format!("lines[{i}].{name}");
         if !valid_id(&l.line_id) {
-            return Err(ApiError::unprocessable("invalid_line_id", format!("{}: {ID_RULE}", f("line_id"))));
+            return Err(ApiError::unprocessable(
+                "invalid_line_id",
+                format!("{}: {ID_RULE}", f("line_id")),
+            ));
         }
         if lines.iter().any(|o: &OrderLine| o.line_id == l.line_id) {
-            return Err(ApiError::unprocessable("duplicate_line_id", format!("{}: '{}' appears twice", f("line_id"), l.line_id)));
+            return Err(ApiError::unprocessable(
+                "duplicate_line_id",
+                format!("{}: '{}' appears twice", f("line_id"), l.line_id),
+            ));
         }
         if !valid_sku(&l.sku) {
-            return Err(ApiError::unprocessable("invalid_sku", format!("{}: 1-128 characters, no '#'", f("sku"))));
+            return Err(ApiError::unprocessable(
+                "invalid_sku",
+                format!("{}: 1-128 characters, no '#'", f("sku")),
+            ));
         }
         if l.quantity <= 0 || l.quantity > MAX_QUANTITY {
             return Err(ApiError::unprocessable(
                 "invalid_quantity",
-                format!("{}: must be a whole number from 1 to {MAX_QUANTITY}", f("quantity")),
+                format!(
+                    "{}: must be a whole number from 1 to {MAX_QUANTITY}",
+                    f("quantity")
+                ),
             ));
         }
         let unit_price = non_negative(&f("unit_price"), Some(&l.unit_price), currency)?;
@@ -193,7 +235,12 @@ pub fn validate(input: OrderEventIn, now: DateTime<Utc>) -> Result<Order, ApiErr
             Some(c) => Some(non_negative(&f("cost_price"), Some(c), currency)?),
             None => None,
         };
-        let overflow = || ApiError::unprocessable("invalid_amount", format!("{}: amount out of range", f("unit_price")));
+        let overflow = || {
+            ApiError::unprocessable(
+                "invalid_amount",
+                format!("{}: amount out of range", f("unit_price")),
+            )
+        };
         let gross = unit_price.checked_mul(l.quantity).map_err(|_| overflow())?;
         let mut net = gross.checked_sub(discount).map_err(|_| overflow())?;
         if input.prices_include_tax {
@@ -202,7 +249,10 @@ pub fn validate(input: OrderEventIn, now: DateTime<Utc>) -> Result<Order, ApiErr
         if net.minor < 0 || net.minor > crate::money::MAX_MINOR {
             return Err(ApiError::unprocessable(
                 "discount_exceeds_amount",
-                format!("{}: discount and tax exceed the line amount, or the line is out of range", f("discount")),
+                format!(
+                    "{}: discount and tax exceed the line amount, or the line is out of range",
+                    f("discount")
+                ),
             ));
         }
         let product_group = l.product_group.filter(|g| !g.is_empty());
@@ -218,7 +268,14 @@ pub fn validate(input: OrderEventIn, now: DateTime<Utc>) -> Result<Order, ApiErr
             product_group,
         });
     }
-    Ok(Order { event, order_id: input.order_id, member_id, occurred_at, currency, lines })
+    Ok(Order {
+        event,
+        order_id: input.order_id,
+        member_id,
+        occurred_at,
+        currency,
+        lines,
+    })
 }
 
 #[cfg(test)]
@@ -243,40 +300,73 @@ mod tests {
 
     #[test]
     fn a_good_order_validates() {
-        let o = check(&body(r#"{"line_id":"1","sku":"S","quantity":2,"unit_price":"49.95","discount":"5.00"}"#)).unwrap();
+        let o = check(&body(
+            r#"{"line_id":"1","sku":"S","quantity":2,"unit_price":"49.95","discount":"5.00"}"#,
+        ))
+        .unwrap();
         assert_eq!(o.lines[0].net.minor, 9490);
-        assert_eq!(o.occurred_at, "2026-11-23T09:00:00Z".parse::<DateTime<Utc>>().unwrap());
+        assert_eq!(
+            o.occurred_at,
+            "2026-11-23T09:00:00Z".parse::<DateTime<Utc>>().unwrap()
+        );
         assert_eq!(o.member_id.as_deref(), Some("M-1"));
     }
 
     #[test]
     fn tax_inclusive_prices_take_the_tax_off() {
-        let json = body(r#"{"line_id":"1","sku":"S","quantity":1,"unit_price":"121.00","tax":"21.00"}"#)
-            .replace(r#""currency""#, r#""prices_include_tax":true,"currency""#);
+        let json =
+            body(r#"{"line_id":"1","sku":"S","quantity":1,"unit_price":"121.00","tax":"21.00"}"#)
+                .replace(r#""currency""#, r#""prices_include_tax":true,"currency""#);
         assert_eq!(check(&json).unwrap().lines[0].net.minor, 10000);
     }
 
     #[test]
     fn refusals_have_codes() {
         let code = |line: &str| check(&body(line)).unwrap_err().code;
-        assert_eq!(code(r#"{"line_id":"1","sku":"S","quantity":-1,"unit_price":"1"}"#), "invalid_quantity");
-        assert_eq!(code(r#"{"line_id":"1","sku":"S","quantity":0,"unit_price":"1"}"#), "invalid_quantity");
-        assert_eq!(code(r#"{"line_id":"1","sku":"S","quantity":1.5,"unit_price":"1"}"#), "invalid_field");
-        assert_eq!(code(r#"{"line_id":"1","sku":"S","quantity":1,"unit_price":"1.234"}"#), "invalid_amount");
-        assert_eq!(code(r#"{"line_id":"1","sku":"S","quantity":1,"unit_price":"-1"}"#), "invalid_amount");
-        assert_eq!(code(r#"{"line_id":"1","sku":"S","quantity":1,"unit_price":"1","discount":"2"}"#), "discount_exceeds_amount");
-        assert_eq!(code(r#"{"line_id":"a#b","sku":"S","quantity":1,"unit_price":"1"}"#), "invalid_line_id");
         assert_eq!(
-            code(r#"{"line_id":"1","sku":"S","quantity":1,"unit_price":"1"},{"line_id":"1","sku":"T","quantity":1,"unit_price":"1"}"#),
+            code(r#"{"line_id":"1","sku":"S","quantity":-1,"unit_price":"1"}"#),
+            "invalid_quantity"
+        );
+        assert_eq!(
+            code(r#"{"line_id":"1","sku":"S","quantity":0,"unit_price":"1"}"#),
+            "invalid_quantity"
+        );
+        assert_eq!(
+            code(r#"{"line_id":"1","sku":"S","quantity":1.5,"unit_price":"1"}"#),
+            "invalid_field"
+        );
+        assert_eq!(
+            code(r#"{"line_id":"1","sku":"S","quantity":1,"unit_price":"1.234"}"#),
+            "invalid_amount"
+        );
+        assert_eq!(
+            code(r#"{"line_id":"1","sku":"S","quantity":1,"unit_price":"-1"}"#),
+            "invalid_amount"
+        );
+        assert_eq!(
+            code(r#"{"line_id":"1","sku":"S","quantity":1,"unit_price":"1","discount":"2"}"#),
+            "discount_exceeds_amount"
+        );
+        assert_eq!(
+            code(r#"{"line_id":"a#b","sku":"S","quantity":1,"unit_price":"1"}"#),
+            "invalid_line_id"
+        );
+        assert_eq!(
+            code(
+                r#"{"line_id":"1","sku":"S","quantity":1,"unit_price":"1"},{"line_id":"1","sku":"T","quantity":1,"unit_price":"1"}"#
+            ),
             "duplicate_line_id"
         );
         assert_eq!(check(&body("")).unwrap_err().code, "no_lines");
         assert_eq!(check(&body(r#"{}"#)).unwrap_err().code, "invalid_field");
-        let future = body(r#"{"line_id":"1","sku":"S","quantity":1,"unit_price":"1"}"#).replace("2026-11-23T10:00", "2026-11-24T10:00");
+        let future = body(r#"{"line_id":"1","sku":"S","quantity":1,"unit_price":"1"}"#)
+            .replace("2026-11-23T10:00", "2026-11-24T10:00");
         assert_eq!(check(&future).unwrap_err().code, "occurred_at_in_future");
-        let refund = body(r#"{"line_id":"1","sku":"S","quantity":1,"unit_price":"1"}"#).replace("order.paid", "order.shipped");
+        let refund = body(r#"{"line_id":"1","sku":"S","quantity":1,"unit_price":"1"}"#)
+            .replace("order.paid", "order.shipped");
         assert_eq!(check(&refund).unwrap_err().code, "unsupported_event_type");
-        let sek = body(r#"{"line_id":"1","sku":"S","quantity":1,"unit_price":"1"}"#).replace("EUR", "EURO");
+        let sek = body(r#"{"line_id":"1","sku":"S","quantity":1,"unit_price":"1"}"#)
+            .replace("EUR", "EURO");
         assert_eq!(check(&sek).unwrap_err().code, "invalid_currency");
     }
 }

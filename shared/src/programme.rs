@@ -68,8 +68,12 @@ impl Programme {
         if self.expiry_months == 0 || self.expiry_months > 120 {
             return Err("expiry_months: must be between 1 and 120".into());
         }
-        if self.release_days > 365 || i64::from(self.release_days) >= i64::from(self.expiry_months) * 28 {
-            return Err("release_days: must be shorter than the expiry period and at most 365".into());
+        if self.release_days > 365
+            || i64::from(self.release_days) >= i64::from(self.expiry_months) * 28
+        {
+            return Err(
+                "release_days: must be shorter than the expiry period and at most 365".into(),
+            );
         }
         if self.min_balance_to_redeem < 0 {
             return Err("min_balance_to_redeem: must not be negative".into());

@@ -51,7 +51,9 @@ fn mac(key: &[u8], msg_id: &str, timestamp: &str, body: &[u8]) -> Hmac<Sha256> {
 /// The `webhook-signature` value for a message: `v1,<base64>`.
 pub fn sign(secret: &str, msg_id: &str, timestamp: i64, body: &[u8]) -> Result<String, SigError> {
     let key = decode_secret(secret)?;
-    let tag = mac(&key, msg_id, &timestamp.to_string(), body).finalize().into_bytes();
+    let tag = mac(&key, msg_id, &timestamp.to_string(), body)
+        .finalize()
+        .into_bytes();
     Ok(format!("v1,{}", B64.encode(tag)))
 }
 
@@ -64,10 +66,15 @@ pub fn verify(
     body: &[u8],
     now: DateTime<Utc>,
 ) -> Result<(), SigError> {
-    let msg_id = msg_id.filter(|s| !s.is_empty()).ok_or(SigError::MissingHeader(HEADER_ID))?;
+    let msg_id = msg_id
+        .filter(|s| !s.is_empty())
+        .ok_or(SigError::MissingHeader(HEADER_ID))?;
     let timestamp = timestamp.ok_or(SigError::MissingHeader(HEADER_TIMESTAMP))?;
     let signatures = signatures.ok_or(SigError::MissingHeader(HEADER_SIGNATURE))?;
-    let ts: i64 = timestamp.trim().parse().map_err(|_| SigError::BadTimestamp)?;
+    let ts: i64 = timestamp
+        .trim()
+        .parse()
+        .map_err(|_| SigError::BadTimestamp)?;
     if (now.timestamp() - ts).abs() > TOLERANCE_SECS {
         return Err(SigError::Stale);
     }
@@ -78,9 +85,14 @@ pub fn verify(
         .filter_map(|(_, sig)| B64.decode(sig).ok())
         .collect();
     for secret in secrets {
-        let Ok(key) = decode_secret(secret) else { continue };
+        let Ok(key) = decode_secret(secret) else {
+            continue;
+        };
         for candidate in &candidates {
-            if mac(&key, msg_id, timestamp.trim(), body).verify_slice(candidate).is_ok() {
+            if mac(&key, msg_id, timestamp.trim(), body)
+                .verify_slice(candidate)
+                .is_ok()
+            {
                 return Ok(());
             }
         }
@@ -118,7 +130,9 @@ mod tests {
         let ts = now().timestamp();
         let sig = sign(SECRET, "m1", ts, body).unwrap();
         let secrets = vec![SECRET.to_string()];
-        let ok = |id: &str, t: i64, s: &str, b: &[u8]| verify(&secrets, Some(id), Some(&t.to_string()), Some(s), b, now());
+        let ok = |id: &str, t: i64, s: &str, b: &[u8]| {
+            verify(&secrets, Some(id), Some(&t.to_string()), Some(s), b, now())
+        };
         assert_eq!(ok("m1", ts, &sig, body), Ok(()));
         assert_eq!(ok("m2", ts, &sig, body), Err(SigError::NoMatch));
         assert_eq!(ok("m1", ts, &sig, b"{ }"), Err(SigError::NoMatch));
@@ -126,15 +140,33 @@ mod tests {
         let old_sig = sign(SECRET, "m1", old, body).unwrap();
         assert_eq!(ok("m1", old, &old_sig, body), Err(SigError::Stale));
         let future = ts + 6 * 60;
-        assert_eq!(ok("m1", future, &sign(SECRET, "m1", future, body).unwrap(), body), Err(SigError::Stale));
+        assert_eq!(
+            ok(
+                "m1",
+                future,
+                &sign(SECRET, "m1", future, body).unwrap(),
+                body
+            ),
+            Err(SigError::Stale)
+        );
         assert_eq!(ok("m1", ts, "v1,not-base64!", body), Err(SigError::NoMatch));
-        assert_eq!(ok("m1", ts, &sig.replace("v1,", "v2,"), body), Err(SigError::NoMatch));
+        assert_eq!(
+            ok("m1", ts, &sig.replace("v1,", "v2,"), body),
+            Err(SigError::NoMatch)
+        );
         assert_eq!(
             verify(&secrets, None, Some("1"), Some(&sig), body, now()),
             Err(SigError::MissingHeader(HEADER_ID))
         );
         assert_eq!(
-            verify(&secrets, Some("m1"), Some("yesterday"), Some(&sig), body, now()),
+            verify(
+                &secrets,
+                Some("m1"),
+                Some("yesterday"),
+                Some(&sig),
+                body,
+                now()
+            ),
             Err(SigError::BadTimestamp)
         );
     }
@@ -147,11 +179,38 @@ mod tests {
         let by_new = sign(&new, "m", ts, body).unwrap();
         let by_old = sign(SECRET, "m", ts, body).unwrap();
         let both = vec![SECRET.to_string(), new.clone()];
-        assert_eq!(verify(&both, Some("m"), Some(&ts.to_string()), Some(&by_new), body, now()), Ok(()));
-        let header = format!("v1,AAAA {by_old}");
-        assert_eq!(verify(&[SECRET.to_string()], Some("m"), Some(&ts.to_string()), Some(&header), body, now()), Ok(()));
         assert_eq!(
-            verify(&[SECRET.to_string()], Some("m"), Some(&ts.to_string()), Some(&by_new), body, now()),
+            verify(
+                &both,
+                Some("m"),
+                Some(&ts.to_string()),
+                Some(&by_new),
+                body,
+                now()
+            ),
+            Ok(())
+        );
+        let header = format!("v1,AAAA {by_old}");
+        assert_eq!(
+            verify(
+                &[SECRET.to_string()],
+                Some("m"),
+                Some(&ts.to_string()),
+                Some(&header),
+                body,
+                now()
+            ),
+            Ok(())
+        );
+        assert_eq!(
+            verify(
+                &[SECRET.to_string()],
+                Some("m"),
+                Some(&ts.to_string()),
+                Some(&by_new),
+                body,
+                now()
+            ),
             Err(SigError::NoMatch)
         );
     }

@@ -11,7 +11,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use aws_sdk_dynamodb::config::interceptors::{BeforeDeserializationInterceptorContextMut, BeforeTransmitInterceptorContextMut};
+use aws_sdk_dynamodb::config::interceptors::{
+    BeforeDeserializationInterceptorContextMut, BeforeTransmitInterceptorContextMut,
+};
 use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef;
@@ -98,7 +100,10 @@ impl Intercept for RequestCounter {
         _rc: &RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
-        let op = cfg.load::<Metadata>().map(|m| m.name().to_string()).unwrap_or_default();
+        let op = cfg
+            .load::<Metadata>()
+            .map(|m| m.name().to_string())
+            .unwrap_or_default();
         if let Ok(mut m) = self.0.lock() {
             *m.entry(op).or_default() += 1;
         }
@@ -137,16 +142,25 @@ impl Intercept for ConflictInjector {
         _rc: &RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
-        let op = cfg.load::<Metadata>().map(|m| m.name().to_string()).unwrap_or_default();
+        let op = cfg
+            .load::<Metadata>()
+            .map(|m| m.name().to_string())
+            .unwrap_or_default();
         if op != "TransactWriteItems" {
             return Ok(());
         }
-        let took = self.0.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok();
+        let took = self
+            .0
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok();
         if took {
-            let body: Value = serde_json::from_slice(ctx.request().body().bytes().unwrap_or_default()).unwrap_or_default();
+            let body: Value =
+                serde_json::from_slice(ctx.request().body().bytes().unwrap_or_default())
+                    .unwrap_or_default();
             let items = body["TransactItems"].as_array().map_or(1, |a| a.len());
             let req = ctx.request_mut();
-            req.headers_mut().insert("x-amz-target", "DynamoDB_20120810.ListTables");
+            req.headers_mut()
+                .insert("x-amz-target", "DynamoDB_20120810.ListTables");
             *req.body_mut() = SdkBody::from("{}");
             req.headers_mut().insert("content-length", "2");
             cfg.interceptor_state().store_put(Faulted(items));
@@ -160,7 +174,9 @@ impl Intercept for ConflictInjector {
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
         if let Some(Faulted(items)) = cfg.load::<Faulted>().cloned() {
-            let reasons: Vec<Value> = (0..items).map(|_| serde_json::json!({"Code": "TransactionConflict"})).collect();
+            let reasons: Vec<Value> = (0..items)
+                .map(|_| serde_json::json!({"Code": "TransactionConflict"}))
+                .collect();
             let body = serde_json::json!({
                 "__type": "com.amazonaws.dynamodb.v20120810#TransactionCanceledException",
                 "Message": "Transaction cancelled (injected conflict)",
@@ -170,7 +186,8 @@ impl Intercept for ConflictInjector {
             let resp = ctx.response_mut();
             *resp.status_mut() = 400u16.try_into()?;
             resp.headers_mut().remove("x-amz-crc32");
-            resp.headers_mut().insert("content-length", body.len().to_string());
+            resp.headers_mut()
+                .insert("content-length", body.len().to_string());
             *resp.body_mut() = SdkBody::from(body);
             cfg.interceptor_state().unset::<Faulted>();
         }
@@ -207,17 +224,36 @@ impl TestEnv {
             .interceptor(requests.clone())
             .build();
         let store = Store::new(aws_sdk_dynamodb::Client::from_conf(sdk), "bonus");
-        schema::ensure_table(&store.client, &store.table).await.expect("table");
+        schema::ensure_table(&store.client, &store.table)
+            .await
+            .expect("table");
         let plan = bonus_cli::apply::plan_file(config).expect("valid test config");
         bonus_cli::apply::apply(&store, &plan).await.expect("apply");
         let clock = Arc::new(ManualClock::new(now()));
-        let ctx = Arc::new(Ctx::new(store.clone(), clock.clone(), Duration::from_secs(3600)));
+        let ctx = Arc::new(Ctx::new(
+            store.clone(),
+            clock.clone(),
+            Duration::from_secs(3600),
+        ));
         requests.reset();
-        TestEnv { db, store, ctx, clock, requests, conflicts }
+        TestEnv {
+            db,
+            store,
+            ctx,
+            clock,
+            requests,
+            conflicts,
+        }
     }
 
     /// A request as API Gateway would hand it to the function.
-    pub async fn call(&self, method: &str, path: &str, headers: &[(&str, String)], body: impl Into<Bytes>) -> (StatusCode, Value) {
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, String)],
+        body: impl Into<Bytes>,
+    ) -> (StatusCode, Value) {
         let mut req = http::Request::builder().method(method).uri(path);
         for (k, v) in headers {
             req = req.header(*k, v);
@@ -231,7 +267,13 @@ impl TestEnv {
 
     /// Standard Webhooks headers for `body`, signed with `secret` at the test clock's time
     /// shifted by `age_secs` into the past.
-    pub fn signed(&self, secret: &str, msg_id: &str, body: &str, age_secs: i64) -> Vec<(&'static str, String)> {
+    pub fn signed(
+        &self,
+        secret: &str,
+        msg_id: &str,
+        body: &str,
+        age_secs: i64,
+    ) -> Vec<(&'static str, String)> {
         let ts = self.clock_now().timestamp() - age_secs;
         let sig = shared::webhook_sig::sign(secret, msg_id, ts, body.as_bytes()).expect("sign");
         vec![
@@ -250,7 +292,13 @@ impl TestEnv {
     /// POST a signed order webhook for partner `shop`.
     pub async fn order(&self, body: &str) -> (StatusCode, Value) {
         let headers = self.signed(SECRET, "msg_1", body, 0);
-        self.call("POST", "/v1/partners/shop/webhooks/orders", &headers, body.to_string()).await
+        self.call(
+            "POST",
+            "/v1/partners/shop/webhooks/orders",
+            &headers,
+            body.to_string(),
+        )
+        .await
     }
 
     pub async fn balance(&self, member: &str) -> (StatusCode, Value) {
@@ -259,7 +307,13 @@ impl TestEnv {
 
     pub async fn balance_with(&self, member: &str, key: &str) -> (StatusCode, Value) {
         let headers = [("authorization", format!("Bearer {key}"))];
-        self.call("GET", &format!("/v1/members/{member}/balance"), &headers, Bytes::new()).await
+        self.call(
+            "GET",
+            &format!("/v1/members/{member}/balance"),
+            &headers,
+            Bytes::new(),
+        )
+        .await
     }
 }
 

@@ -32,13 +32,27 @@ async fn two_times_49_95_earns_99_pending_points_and_the_balance_says_the_same()
 
     let (status, b) = env.balance("M-1").await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!((b["pending"].as_i64(), b["available"].as_i64(), b["total"].as_i64()), (Some(99), Some(0), Some(99)));
+    assert_eq!(
+        (
+            b["pending"].as_i64(),
+            b["available"].as_i64(),
+            b["total"].as_i64()
+        ),
+        (Some(99), Some(0), Some(99))
+    );
     assert_eq!(b["held"], 0);
     assert_eq!(b["available_value"]["minor"], 0);
 
     let lots = env.store.lots("velo", "M-1").await.unwrap();
     assert_eq!(lots.len(), 1);
-    assert_eq!((lots[0].points, lots[0].remaining, lots[0].partner_id.as_str()), (99, 99, "shop"));
+    assert_eq!(
+        (
+            lots[0].points,
+            lots[0].remaining,
+            lots[0].partner_id.as_str()
+        ),
+        (99, 99, "shop")
+    );
     let entries = env.store.entries("velo", "M-1").await.unwrap();
     assert_eq!(entries.len(), 1);
     assert_eq!((entries[0].seq, entries[0].points), (1, 99));
@@ -55,7 +69,10 @@ async fn two_times_49_95_earns_99_pending_points_and_the_balance_says_the_same()
     // Fourteen days later the same points are available.
     env.clock.set("2026-12-07T11:00:00Z".parse().unwrap());
     let (_, b) = env.balance("M-1").await;
-    assert_eq!((b["pending"].as_i64(), b["available"].as_i64()), (Some(0), Some(99)));
+    assert_eq!(
+        (b["pending"].as_i64(), b["available"].as_i64()),
+        (Some(0), Some(99))
+    );
     assert_eq!(b["available_value"]["amount"], "0.99");
 }
 
@@ -64,7 +81,14 @@ async fn the_same_delivery_twenty_times_concurrently_awards_once_and_answers_ali
     let env = TestEnv::new().await;
     let body = two_helmets("A-2");
     let headers = env.signed(SECRET, "msg_same", &body, 0);
-    let calls = (0..20).map(|_| env.call("POST", "/v1/partners/shop/webhooks/orders", &headers, body.clone()));
+    let calls = (0..20).map(|_| {
+        env.call(
+            "POST",
+            "/v1/partners/shop/webhooks/orders",
+            &headers,
+            body.clone(),
+        )
+    });
     let answers = join_all(calls).await;
     let first = &answers[0];
     for (status, answer) in &answers {
@@ -85,9 +109,14 @@ async fn the_same_delivery_twenty_times_concurrently_awards_once_and_answers_ali
 #[tokio::test]
 async fn concurrent_different_orders_for_one_member_all_count() {
     let env = TestEnv::new().await;
-    let bodies: Vec<String> = (0..10).map(|i| order_paid(&format!("C-{i}"), Some("M-1"), &[("X", 1, "10.00")])).collect();
+    let bodies: Vec<String> = (0..10)
+        .map(|i| order_paid(&format!("C-{i}"), Some("M-1"), &[("X", 1, "10.00")]))
+        .collect();
     let answers = join_all(bodies.iter().map(|b| env.order(b))).await;
-    assert!(answers.iter().all(|(s, _)| *s == StatusCode::OK), "{answers:?}");
+    assert!(
+        answers.iter().all(|(s, _)| *s == StatusCode::OK),
+        "{answers:?}"
+    );
     let (_, b) = env.balance("M-1").await;
     assert_eq!(b["total"], 100);
     let entries = env.store.entries("velo", "M-1").await.unwrap();
@@ -113,26 +142,58 @@ async fn bad_signatures_stale_timestamps_and_unknown_partners_get_the_same_401()
     let body = two_helmets("A-4");
     let path = "/v1/partners/shop/webhooks/orders";
     let cases: Vec<(&str, Vec<(&str, String)>, &str)> = vec![
-        ("wrong secret", env.signed(OTHER_SECRET, "m", &body, 0), path),
-        ("6 minutes old", env.signed(SECRET, "m", &body, 6 * 60), path),
-        ("6 minutes ahead", env.signed(SECRET, "m", &body, -6 * 60), path),
+        (
+            "wrong secret",
+            env.signed(OTHER_SECRET, "m", &body, 0),
+            path,
+        ),
+        (
+            "6 minutes old",
+            env.signed(SECRET, "m", &body, 6 * 60),
+            path,
+        ),
+        (
+            "6 minutes ahead",
+            env.signed(SECRET, "m", &body, -6 * 60),
+            path,
+        ),
         ("no headers", vec![], path),
-        ("unknown partner", env.signed(SECRET, "m", &body, 0), "/v1/partners/nobody/webhooks/orders"),
-        ("bad partner id", env.signed(SECRET, "m", &body, 0), "/v1/partners/a%23b/webhooks/orders"),
+        (
+            "unknown partner",
+            env.signed(SECRET, "m", &body, 0),
+            "/v1/partners/nobody/webhooks/orders",
+        ),
+        (
+            "bad partner id",
+            env.signed(SECRET, "m", &body, 0),
+            "/v1/partners/a%23b/webhooks/orders",
+        ),
     ];
     for (what, headers, path) in cases {
         let (status, b) = env.call("POST", path, &headers, body.clone()).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED, "{what}: {b}");
         assert_eq!(b["error"]["code"], "unauthorized", "{what}");
-        assert_eq!(b["error"]["message"], "missing or invalid credentials", "{what}");
+        assert_eq!(
+            b["error"]["message"], "missing or invalid credentials",
+            "{what}"
+        );
     }
     // A tampered body under a valid signature.
     let mut headers = env.signed(SECRET, "m", &body, 0);
     headers.retain(|(k, _)| *k != "content-type");
-    let (status, _) = env.call("POST", path, &headers, body.replace("49.95", "99.95")).await;
+    let (status, _) = env
+        .call("POST", path, &headers, body.replace("49.95", "99.95"))
+        .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     // 4 minutes old is inside the window.
-    let (status, _) = env.call("POST", path, &env.signed(SECRET, "m", &body, 4 * 60), body.clone()).await;
+    let (status, _) = env
+        .call(
+            "POST",
+            path,
+            &env.signed(SECRET, "m", &body, 4 * 60),
+            body.clone(),
+        )
+        .await;
     assert_eq!(status, StatusCode::OK);
 }
 
@@ -140,25 +201,77 @@ async fn bad_signatures_stale_timestamps_and_unknown_partners_get_the_same_401()
 async fn bad_input_is_refused_with_a_code_and_changes_nothing() {
     let env = TestEnv::new().await;
     let cases = [
-        ("{\"type\": \"order.paid\",", StatusCode::BAD_REQUEST, "malformed_json"),
-        (r#"{"type":"order.paid"}"#, StatusCode::UNPROCESSABLE_ENTITY, "invalid_field"),
-        (&order_paid("B-1", Some("M-1"), &[("X", -1, "10.00")]), StatusCode::UNPROCESSABLE_ENTITY, "invalid_quantity"),
-        (&order_paid("B-2", Some("M-1"), &[("X", 1, "10.001")]), StatusCode::UNPROCESSABLE_ENTITY, "invalid_amount"),
-        (&order_paid("B-3", Some("M-1"), &[("X", 1, "ten")]), StatusCode::UNPROCESSABLE_ENTITY, "invalid_amount"),
-        (&order_paid("B-4", Some("M-1"), &[]), StatusCode::UNPROCESSABLE_ENTITY, "no_lines"),
-        (&order_paid("B 5", Some("M-1"), &[("X", 1, "1")]), StatusCode::UNPROCESSABLE_ENTITY, "invalid_order_id"),
-        (&order_paid("B-6", Some("M-1"), &[("X", 1, "1")]).replace("EUR", "SEK"), StatusCode::UNPROCESSABLE_ENTITY, "currency_mismatch"),
-        (&order_paid("B-7", Some("M-1"), &[("X", 1, "1")]).replace("order.paid", "order.exploded"), StatusCode::UNPROCESSABLE_ENTITY, "unsupported_event_type"),
-        ("\u{0}\u{1}binary", StatusCode::BAD_REQUEST, "malformed_json"),
+        (
+            "{\"type\": \"order.paid\",",
+            StatusCode::BAD_REQUEST,
+            "malformed_json",
+        ),
+        (
+            r#"{"type":"order.paid"}"#,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_field",
+        ),
+        (
+            &order_paid("B-1", Some("M-1"), &[("X", -1, "10.00")]),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_quantity",
+        ),
+        (
+            &order_paid("B-2", Some("M-1"), &[("X", 1, "10.001")]),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_amount",
+        ),
+        (
+            &order_paid("B-3", Some("M-1"), &[("X", 1, "ten")]),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_amount",
+        ),
+        (
+            &order_paid("B-4", Some("M-1"), &[]),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "no_lines",
+        ),
+        (
+            &order_paid("B 5", Some("M-1"), &[("X", 1, "1")]),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_order_id",
+        ),
+        (
+            &order_paid("B-6", Some("M-1"), &[("X", 1, "1")]).replace("EUR", "SEK"),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "currency_mismatch",
+        ),
+        (
+            &order_paid("B-7", Some("M-1"), &[("X", 1, "1")])
+                .replace("order.paid", "order.exploded"),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "unsupported_event_type",
+        ),
+        (
+            "\u{0}\u{1}binary",
+            StatusCode::BAD_REQUEST,
+            "malformed_json",
+        ),
     ];
     for (body, want_status, want_code) in cases {
         let (status, b) = env.order(body).await;
-        assert_eq!((status, b["error"]["code"].as_str()), (want_status, Some(want_code)), "{body}: {b}");
-        assert!(b["error"]["message"].as_str().is_some_and(|m| !m.is_empty()));
+        assert_eq!(
+            (status, b["error"]["code"].as_str()),
+            (want_status, Some(want_code)),
+            "{body}: {b}"
+        );
+        assert!(b["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()));
     }
     assert_untouched(&env, "M-1").await;
     // None of them left an idempotency record behind: the same ids can still be used.
-    assert!(env.store.get_order_record("shop", "B-1", "order.paid").await.unwrap().is_none());
+    assert!(env
+        .store
+        .get_order_record("shop", "B-1", "order.paid")
+        .await
+        .unwrap()
+        .is_none());
 }
 
 #[tokio::test]
@@ -169,9 +282,17 @@ async fn a_non_members_order_is_recorded_with_zero_points_and_202() {
         let body = order_paid(&order_id, member, &[("X", 1, "25.00")]);
         let (status, b) = env.order(&body).await;
         assert_eq!(status, StatusCode::ACCEPTED, "{b}");
-        assert_eq!((b["status"].as_str(), b["points"].as_i64()), (Some("recorded_non_member"), Some(0)));
+        assert_eq!(
+            (b["status"].as_str(), b["points"].as_i64()),
+            (Some("recorded_non_member"), Some(0))
+        );
         assert_eq!(b["lines"][0]["points"], 0);
-        let record = env.store.get_order_record("shop", &order_id, "order.paid").await.unwrap().unwrap();
+        let record = env
+            .store
+            .get_order_record("shop", &order_id, "order.paid")
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!((record.points, record.status), (0, 202));
         // A retry gets the same answer.
         assert_eq!(env.order(&body).await, (StatusCode::ACCEPTED, b));
@@ -182,9 +303,13 @@ async fn a_non_members_order_is_recorded_with_zero_points_and_202() {
 async fn a_member_of_another_programme_is_not_found_through_this_partner() {
     let env = TestEnv::new().await;
     // X-1 belongs to programme "other"; through "shop" (programme velo) it is a non-member.
-    let (status, _) = env.order(&order_paid("P-1", Some("X-1"), &[("X", 1, "25.00")])).await;
+    let (status, _) = env
+        .order(&order_paid("P-1", Some("X-1"), &[("X", 1, "25.00")]))
+        .await;
     assert_eq!(status, StatusCode::ACCEPTED);
-    let (status, b) = env.balance_with("X-1", integration_tests::OTHER_API_KEY).await;
+    let (status, b) = env
+        .balance_with("X-1", integration_tests::OTHER_API_KEY)
+        .await;
     assert_eq!((status, b["total"].as_i64()), (StatusCode::OK, Some(0)));
 }
 
@@ -206,7 +331,10 @@ async fn endless_conflicts_end_in_a_503_and_nothing_written() {
     let env = TestEnv::new().await;
     env.conflicts.inject(1000);
     let (status, body) = env.order(&two_helmets("R-2")).await;
-    assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::SERVICE_UNAVAILABLE, Some("unavailable")));
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (StatusCode::SERVICE_UNAVAILABLE, Some("unavailable"))
+    );
     env.conflicts.inject(0);
     assert_untouched(&env, "M-1").await;
 }
@@ -233,10 +361,15 @@ async fn a_webhook_costs_one_read_round_trip_and_one_transaction() {
     let (status, _) = env.order(&two_helmets("Q-1")).await;
     assert_eq!(status, StatusCode::OK);
     let replay = env.requests.snapshot();
-    assert_eq!(replay, [("BatchGetItem".to_string(), 1)].into_iter().collect(), "a replay only reads");
+    assert_eq!(
+        replay,
+        [("BatchGetItem".to_string(), 1)].into_iter().collect(),
+        "a replay only reads"
+    );
 
     env.requests.reset();
-    env.order(&order_paid("Q-2", Some("NOBODY"), &[("X", 1, "1.00")])).await;
+    env.order(&order_paid("Q-2", Some("NOBODY"), &[("X", 1, "1.00")]))
+        .await;
     let non_member = env.requests.snapshot();
     assert_eq!(env.requests.total(), 2, "{non_member:?}");
 
@@ -260,9 +393,17 @@ async fn a_webhook_costs_one_read_round_trip_and_one_transaction() {
 #[tokio::test]
 async fn wrong_routes_and_methods_get_json_errors() {
     let env = TestEnv::new().await;
-    let (status, b) = env.call("GET", "/v1/partners/shop/webhooks/orders", &[], "").await;
-    assert_eq!((status, b["error"]["code"].as_str()), (StatusCode::METHOD_NOT_ALLOWED, Some("method_not_allowed")));
+    let (status, b) = env
+        .call("GET", "/v1/partners/shop/webhooks/orders", &[], "")
+        .await;
+    assert_eq!(
+        (status, b["error"]["code"].as_str()),
+        (StatusCode::METHOD_NOT_ALLOWED, Some("method_not_allowed"))
+    );
     let (status, b) = env.call("GET", "/nope", &[], "").await;
-    assert_eq!((status, b["error"]["code"].as_str()), (StatusCode::NOT_FOUND, Some("route_not_found")));
+    assert_eq!(
+        (status, b["error"]["code"].as_str()),
+        (StatusCode::NOT_FOUND, Some("route_not_found"))
+    );
     let _: Value = b;
 }

@@ -14,7 +14,9 @@ use shared::store::config::Scope;
 pub async fn handle(ctx: &Ctx, req: http::Request<Bytes>) -> Response {
     let path = segments(req.uri().path());
     let result = match (req.method(), path.as_slice()) {
-        (&Method::GET, ["v1", "members", member_id, "balance"]) => balance(ctx, &req, member_id).await,
+        (&Method::GET, ["v1", "members", member_id, "balance"]) => {
+            balance(ctx, &req, member_id).await
+        }
         (_, ["v1", "members", _, "balance"]) => Err(ApiError::method_not_allowed()),
         _ => Err(ApiError::route_not_found()),
     };
@@ -32,16 +34,31 @@ fn internal(e: impl std::fmt::Display) -> ApiError {
 }
 
 /// Resolve the caller's API key and check it has `scope`.
-async fn authorise(ctx: &Ctx, req: &http::Request<Bytes>, scope: Scope) -> Result<std::sync::Arc<KeyConfig>, ApiError> {
+async fn authorise(
+    ctx: &Ctx,
+    req: &http::Request<Bytes>,
+    scope: Scope,
+) -> Result<std::sync::Arc<KeyConfig>, ApiError> {
     let token = bearer(req.headers()).ok_or_else(ApiError::unauthorized)?;
-    let key = ctx.api_key(token).await.map_err(internal)?.ok_or_else(ApiError::unauthorized)?;
+    let key = ctx
+        .api_key(token)
+        .await
+        .map_err(internal)?
+        .ok_or_else(ApiError::unauthorized)?;
     if !key.key.scopes.contains(&scope) {
-        return Err(ApiError::forbidden("missing_scope", format!("this API key lacks the {scope:?} scope")));
+        return Err(ApiError::forbidden(
+            "missing_scope",
+            format!("this API key lacks the {scope:?} scope"),
+        ));
     }
     Ok(key)
 }
 
-async fn balance(ctx: &Ctx, req: &http::Request<Bytes>, member_id: &str) -> Result<Response, ApiError> {
+async fn balance(
+    ctx: &Ctx,
+    req: &http::Request<Bytes>,
+    member_id: &str,
+) -> Result<Response, ApiError> {
     let key = authorise(ctx, req, Scope::ReadBalance).await?;
     let not_found = || ApiError::not_found("member_not_found", "no such member in this programme");
     if !valid_id(member_id) {

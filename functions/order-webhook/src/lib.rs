@@ -69,13 +69,21 @@ struct Answer<'a> {
     lines: &'a [LineEarning],
 }
 
-async fn orders(ctx: &Ctx, partner_id: &str, req: &http::Request<Bytes>) -> Result<Response, ApiError> {
+async fn orders(
+    ctx: &Ctx,
+    partner_id: &str,
+    req: &http::Request<Bytes>,
+) -> Result<Response, ApiError> {
     let now = ctx.now();
     if !valid_id(partner_id) {
         return Err(ApiError::unauthorized());
     }
     // Unknown partner and bad signature get the same answer.
-    let cfg = ctx.partner(partner_id).await.map_err(internal)?.ok_or_else(ApiError::unauthorized)?;
+    let cfg = ctx
+        .partner(partner_id)
+        .await
+        .map_err(internal)?
+        .ok_or_else(ApiError::unauthorized)?;
     let body = req.body();
     webhook_sig::verify(
         &cfg.partner.webhook_secrets,
@@ -94,7 +102,10 @@ async fn orders(ctx: &Ctx, partner_id: &str, req: &http::Request<Bytes>) -> Resu
     if order.currency != cfg.programme.currency {
         return Err(ApiError::unprocessable(
             "currency_mismatch",
-            format!("currency: {} is not the programme currency {}", order.currency, cfg.programme.currency),
+            format!(
+                "currency: {} is not the programme currency {}",
+                order.currency, cfg.programme.currency
+            ),
         ));
     }
     let earning = earn_order(&cfg.programme, &order.earn_lines())
@@ -130,11 +141,17 @@ async fn book(
     let programme = &cfg.programme;
     let event = order.event.as_str();
     let record_keys = keys::order_event(partner_id, &order.order_id, event);
-    let account_keys = order.member_id.as_deref().map(|m| keys::account(&programme.id, m));
+    let account_keys = order
+        .member_id
+        .as_deref()
+        .map(|m| keys::account(&programme.id, m));
 
     for attempt in 0..MAX_ATTEMPTS {
-        let (account, existing) =
-            ctx.store.read_for_order(account_keys.clone(), record_keys.clone()).await.map_err(internal)?;
+        let (account, existing) = ctx
+            .store
+            .read_for_order(account_keys.clone(), record_keys.clone())
+            .await
+            .map_err(internal)?;
         if let Some(record) = existing {
             info!(partner_id, order_id = %order.order_id, "order webhook replayed");
             return replay(record, &body_sha256);
@@ -143,8 +160,16 @@ async fn book(
         let member_id = account.as_ref().map(|a| a.member_id.as_str());
         let plan = match &account {
             Some(a) if earning.total > 0 => Some(
-                plan_accrual(programme, a, partner_id, &order.order_id, earning.total, order.occurred_at, now)
-                    .map_err(internal)?,
+                plan_accrual(
+                    programme,
+                    a,
+                    partner_id,
+                    &order.order_id,
+                    earning.total,
+                    order.occurred_at,
+                    now,
+                )
+                .map_err(internal)?,
             ),
             _ => None,
         };
@@ -156,7 +181,14 @@ async fn book(
         let lines: &[LineEarning] = if account.is_some() {
             &earning.lines
         } else {
-            no_points = earning.lines.iter().map(|l| LineEarning { points: 0, ..l.clone() }).collect();
+            no_points = earning
+                .lines
+                .iter()
+                .map(|l| LineEarning {
+                    points: 0,
+                    ..l.clone()
+                })
+                .collect();
             &no_points
         };
         let answer = Answer {

@@ -71,11 +71,19 @@ impl Store {
         self.get(keys::api_key(key_hash)).await
     }
 
-    pub async fn get_account(&self, programme_id: &str, member_id: &str) -> Result<Option<Account>, StoreError> {
+    pub async fn get_account(
+        &self,
+        programme_id: &str,
+        member_id: &str,
+    ) -> Result<Option<Account>, StoreError> {
         self.get(keys::account(programme_id, member_id)).await
     }
 
-    pub async fn get_profile(&self, programme_id: &str, member_id: &str) -> Result<Option<MemberProfile>, StoreError> {
+    pub async fn get_profile(
+        &self,
+        programme_id: &str,
+        member_id: &str,
+    ) -> Result<Option<MemberProfile>, StoreError> {
         self.get(keys::profile(programme_id, member_id)).await
     }
 
@@ -84,8 +92,16 @@ impl Store {
     pub async fn enrol_member(&self, profile: &MemberProfile) -> Result<bool, StoreError> {
         let account = Account::open(&profile.programme_id, &profile.member_id);
         let items = vec![
-            self.put_new(to_item(keys::account(&profile.programme_id, &profile.member_id), "account", &account)?)?,
-            self.put_new(to_item(keys::profile(&profile.programme_id, &profile.member_id), "profile", profile)?)?,
+            self.put_new(to_item(
+                keys::account(&profile.programme_id, &profile.member_id),
+                "account",
+                &account,
+            )?)?,
+            self.put_new(to_item(
+                keys::profile(&profile.programme_id, &profile.member_id),
+                "profile",
+                profile,
+            )?)?,
         ];
         for attempt in 0..super::retry::MAX_ATTEMPTS {
             match self.transact(items.clone()).await? {

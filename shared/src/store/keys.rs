@@ -38,11 +38,17 @@ pub fn lot(programme_id: &str, member_id: &str, lot_id: &str) -> (String, String
 pub const ENTRY_PREFIX: &str = "ENTRY#";
 
 pub fn entry(programme_id: &str, member_id: &str, seq: u64) -> (String, String) {
-    (member_pk(programme_id, member_id), format!("{ENTRY_PREFIX}{seq:012}"))
+    (
+        member_pk(programme_id, member_id),
+        format!("{ENTRY_PREFIX}{seq:012}"),
+    )
 }
 
 pub fn order_event(partner_id: &str, order_id: &str, event: &str) -> (String, String) {
-    (format!("ORDER#{partner_id}#{order_id}"), format!("EVENT#{event}"))
+    (
+        format!("ORDER#{partner_id}#{order_id}"),
+        format!("EVENT#{event}"),
+    )
 }
 
 /// Outbox events are spread over shards so that no partition takes every write.

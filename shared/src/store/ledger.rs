@@ -76,7 +76,10 @@ impl Store {
         if let Some(k) = &account_keys {
             wanted.push(key_map(k));
         }
-        let mut request = KeysAndAttributes::builder().set_keys(Some(wanted)).consistent_read(true).build()?;
+        let mut request = KeysAndAttributes::builder()
+            .set_keys(Some(wanted))
+            .consistent_read(true)
+            .build()?;
         let mut found: Vec<Item> = Vec::new();
         for attempt in 0..super::retry::MAX_ATTEMPTS {
             let out = self
@@ -114,8 +117,14 @@ impl Store {
         Ok((account, record))
     }
 
-    pub async fn get_order_record(&self, partner_id: &str, order_id: &str, event: &str) -> Result<Option<OrderRecord>, StoreError> {
-        self.get(keys::order_event(partner_id, order_id, event)).await
+    pub async fn get_order_record(
+        &self,
+        partner_id: &str,
+        order_id: &str,
+        event: &str,
+    ) -> Result<Option<OrderRecord>, StoreError> {
+        self.get(keys::order_event(partner_id, order_id, event))
+            .await
     }
 
     /// Write an accrual: idempotency record, account, lot, entry and event, all or nothing.
@@ -127,36 +136,70 @@ impl Store {
             .table_name(&self.table)
             .set_item(Some(account_item))
             .condition_expression("#v = :expected")
-            .set_expression_attribute_names(Some(HashMap::from([("#v".to_string(), "version".to_string())])))
+            .set_expression_attribute_names(Some(HashMap::from([(
+                "#v".to_string(),
+                "version".to_string(),
+            )])))
             .set_expression_attribute_values(Some(HashMap::from([(
                 ":expected".to_string(),
                 AttributeValue::N(w.expected_version.to_string()),
             )])))
             .build()?;
         let items = vec![
-            self.put_new(to_item(keys::order_event(&r.partner_id, &r.order_id, &r.event), "order_event", r)?)?,
-            aws_sdk_dynamodb::types::TransactWriteItem::builder().put(account_put).build(),
-            self.put_new(to_item(keys::lot(&a.programme_id, &a.member_id, &w.lot.lot_id), "lot", &w.lot)?)?,
-            self.put_new(to_item(keys::entry(&a.programme_id, &a.member_id, w.entry.seq), "entry", &w.entry)?)?,
-            self.put_new(to_item(keys::outbox(&w.event.event_id, &ts(w.event.occurred_at)), "event", &w.event)?)?,
+            self.put_new(to_item(
+                keys::order_event(&r.partner_id, &r.order_id, &r.event),
+                "order_event",
+                r,
+            )?)?,
+            aws_sdk_dynamodb::types::TransactWriteItem::builder()
+                .put(account_put)
+                .build(),
+            self.put_new(to_item(
+                keys::lot(&a.programme_id, &a.member_id, &w.lot.lot_id),
+                "lot",
+                &w.lot,
+            )?)?,
+            self.put_new(to_item(
+                keys::entry(&a.programme_id, &a.member_id, w.entry.seq),
+                "entry",
+                &w.entry,
+            )?)?,
+            self.put_new(to_item(
+                keys::outbox(&w.event.event_id, &ts(w.event.occurred_at)),
+                "event",
+                &w.event,
+            )?)?,
         ];
         Ok(classify(self.transact(items).await?))
     }
 
     /// Record an order event that moves no points (a non-member's order, or one that earned 0).
     pub async fn commit_record_only(&self, r: &OrderRecord) -> Result<Commit, StoreError> {
-        let item = self.put_new(to_item(keys::order_event(&r.partner_id, &r.order_id, &r.event), "order_event", r)?)?;
+        let item = self.put_new(to_item(
+            keys::order_event(&r.partner_id, &r.order_id, &r.event),
+            "order_event",
+            r,
+        )?)?;
         Ok(classify(self.transact(vec![item]).await?))
     }
 
     /// A member's lots (for tests, audit and support; not on a request path).
     pub async fn lots(&self, programme_id: &str, member_id: &str) -> Result<Vec<Lot>, StoreError> {
-        self.query_prefix(&keys::member_pk(programme_id, member_id), "LOT#").await
+        self.query_prefix(&keys::member_pk(programme_id, member_id), "LOT#")
+            .await
     }
 
     /// A member's statement entries in order (for tests and audit; the paged API comes later).
-    pub async fn entries(&self, programme_id: &str, member_id: &str) -> Result<Vec<LedgerEntry>, StoreError> {
-        self.query_prefix(&keys::member_pk(programme_id, member_id), keys::ENTRY_PREFIX).await
+    pub async fn entries(
+        &self,
+        programme_id: &str,
+        member_id: &str,
+    ) -> Result<Vec<LedgerEntry>, StoreError> {
+        self.query_prefix(
+            &keys::member_pk(programme_id, member_id),
+            keys::ENTRY_PREFIX,
+        )
+        .await
     }
 
     /// Outbox events of one shard, oldest first.
@@ -164,7 +207,11 @@ impl Store {
         self.query_prefix(&format!("OUTBOX#{shard:02}"), "").await
     }
 
-    async fn query_prefix<T: serde::de::DeserializeOwned>(&self, pk: &str, prefix: &str) -> Result<Vec<T>, StoreError> {
+    async fn query_prefix<T: serde::de::DeserializeOwned>(
+        &self,
+        pk: &str,
+        prefix: &str,
+    ) -> Result<Vec<T>, StoreError> {
         let mut out = Vec::new();
         let mut start: Option<Item> = None;
         loop {

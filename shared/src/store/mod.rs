@@ -88,7 +88,11 @@ pub fn shard_of(key: &str, shards: u32) -> u32 {
 }
 
 /// Serialise an entity and add its keys and kind.
-pub fn to_item<T: Serialize>(keys: (String, String), kind: &str, value: &T) -> Result<Item, StoreError> {
+pub fn to_item<T: Serialize>(
+    keys: (String, String),
+    kind: &str,
+    value: &T,
+) -> Result<Item, StoreError> {
     let mut item: Item = serde_dynamo::to_item(value)?;
     item.insert(keys::PK.into(), AttributeValue::S(keys.0));
     item.insert(keys::SK.into(), AttributeValue::S(keys.1));
@@ -109,7 +113,10 @@ pub fn key_map(keys: &(String, String)) -> Item {
 
 impl Store {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
-        Store { client, table: table.into() }
+        Store {
+            client,
+            table: table.into(),
+        }
     }
 
     /// The table named by `TABLE_NAME`, with the SDK's default configuration (on Lambda: the
@@ -125,7 +132,10 @@ impl Store {
         Store::new(Client::from_conf(local_config(endpoint)), table)
     }
 
-    pub async fn get<T: DeserializeOwned>(&self, keys: (String, String)) -> Result<Option<T>, StoreError> {
+    pub async fn get<T: DeserializeOwned>(
+        &self,
+        keys: (String, String),
+    ) -> Result<Option<T>, StoreError> {
         let out = self
             .client
             .get_item()
@@ -138,7 +148,12 @@ impl Store {
         out.item.map(from_item).transpose()
     }
 
-    pub async fn put<T: Serialize>(&self, keys: (String, String), kind: &str, value: &T) -> Result<(), StoreError> {
+    pub async fn put<T: Serialize>(
+        &self,
+        keys: (String, String),
+        kind: &str,
+        value: &T,
+    ) -> Result<(), StoreError> {
         self.client
             .put_item()
             .table_name(&self.table)
@@ -152,15 +167,23 @@ impl Store {
     /// One TransactWriteItems. Cancellations come back as a value, not an error, so the caller
     /// can see which condition failed.
     pub async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<TxOutcome, StoreError> {
-        match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
+        match self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await
+        {
             Ok(_) => Ok(TxOutcome::Committed),
             Err(e) => match e.into_service_error() {
-                TransactWriteItemsError::TransactionCanceledException(c) => Ok(TxOutcome::Cancelled(
-                    c.cancellation_reasons()
-                        .iter()
-                        .map(|r| r.code().unwrap_or("None").to_string())
-                        .collect(),
-                )),
+                TransactWriteItemsError::TransactionCanceledException(c) => {
+                    Ok(TxOutcome::Cancelled(
+                        c.cancellation_reasons()
+                            .iter()
+                            .map(|r| r.code().unwrap_or("None").to_string())
+                            .collect(),
+                    ))
+                }
                 TransactWriteItemsError::TransactionInProgressException(_) => {
                     Ok(TxOutcome::Cancelled(vec!["TransactionConflict".into()]))
                 }
@@ -172,7 +195,11 @@ impl Store {
         }
     }
 
-    pub fn put_item(&self, item: Item, condition: Option<&str>) -> Result<TransactWriteItem, StoreError> {
+    pub fn put_item(
+        &self,
+        item: Item,
+        condition: Option<&str>,
+    ) -> Result<TransactWriteItem, StoreError> {
         let put = aws_sdk_dynamodb::types::Put::builder()
             .table_name(&self.table)
             .set_item(Some(item))
@@ -189,7 +216,8 @@ impl Store {
 
 /// SDK configuration for a local emulator: static dummy credentials, a region, the endpoint.
 pub fn local_config(endpoint: &str) -> aws_sdk_dynamodb::Config {
-    let creds = aws_sdk_dynamodb::config::Credentials::new("local", "local", None, None, "bonus-local");
+    let creds =
+        aws_sdk_dynamodb::config::Credentials::new("local", "local", None, None, "bonus-local");
     aws_sdk_dynamodb::Config::builder()
         .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
         .region(aws_sdk_dynamodb::config::Region::new("eu-west-1"))

@@ -20,19 +20,32 @@ fn attr(name: &str) -> Result<AttributeDefinition, StoreError> {
 }
 
 fn key(name: &str, kind: KeyType) -> Result<KeySchemaElement, StoreError> {
-    Ok(KeySchemaElement::builder().attribute_name(name).key_type(kind).build()?)
+    Ok(KeySchemaElement::builder()
+        .attribute_name(name)
+        .key_type(kind)
+        .build()?)
 }
 
 /// Create the table if it does not exist yet. Safe to call on every start.
 pub async fn ensure_table(client: &Client, table: &str) -> Result<bool, StoreError> {
-    if client.describe_table().table_name(table).send().await.is_ok() {
+    if client
+        .describe_table()
+        .table_name(table)
+        .send()
+        .await
+        .is_ok()
+    {
         return Ok(false);
     }
     let gsi1 = GlobalSecondaryIndex::builder()
         .index_name(GSI1)
         .key_schema(key(GSI1PK, KeyType::Hash)?)
         .key_schema(key(GSI1SK, KeyType::Range)?)
-        .projection(Projection::builder().projection_type(ProjectionType::All).build())
+        .projection(
+            Projection::builder()
+                .projection_type(ProjectionType::All)
+                .build(),
+        )
         .build()?;
     let created = client
         .create_table()
@@ -49,14 +62,22 @@ pub async fn ensure_table(client: &Client, table: &str) -> Result<bool, StoreErr
         .await;
     match created {
         Ok(_) => {}
-        Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_in_use_exception()) => return Ok(false),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_resource_in_use_exception()) =>
+        {
+            return Ok(false)
+        }
         Err(e) => return Err(StoreError::sdk(e)),
     }
     client
         .update_time_to_live()
         .table_name(table)
         .time_to_live_specification(
-            TimeToLiveSpecification::builder().enabled(true).attribute_name(TTL_ATTRIBUTE).build()?,
+            TimeToLiveSpecification::builder()
+                .enabled(true)
+                .attribute_name(TTL_ATTRIBUTE)
+                .build()?,
         )
         .send()
         .await
