@@ -322,41 +322,43 @@ mod tests {
 
     #[test]
     fn refusals_have_codes() {
-        let code = |line: &str| check(&body(line)).unwrap_err().code;
-        assert_eq!(
-            code(r#"{"line_id":"1","sku":"S","quantity":-1,"unit_price":"1"}"#),
-            "invalid_quantity"
-        );
-        assert_eq!(
-            code(r#"{"line_id":"1","sku":"S","quantity":0,"unit_price":"1"}"#),
-            "invalid_quantity"
-        );
-        assert_eq!(
-            code(r#"{"line_id":"1","sku":"S","quantity":1.5,"unit_price":"1"}"#),
-            "invalid_field"
-        );
-        assert_eq!(
-            code(r#"{"line_id":"1","sku":"S","quantity":1,"unit_price":"1.234"}"#),
-            "invalid_amount"
-        );
-        assert_eq!(
-            code(r#"{"line_id":"1","sku":"S","quantity":1,"unit_price":"-1"}"#),
-            "invalid_amount"
-        );
-        assert_eq!(
-            code(r#"{"line_id":"1","sku":"S","quantity":1,"unit_price":"1","discount":"2"}"#),
-            "discount_exceeds_amount"
-        );
-        assert_eq!(
-            code(r#"{"line_id":"a#b","sku":"S","quantity":1,"unit_price":"1"}"#),
-            "invalid_line_id"
-        );
-        assert_eq!(
-            code(
-                r#"{"line_id":"1","sku":"S","quantity":1,"unit_price":"1"},{"line_id":"1","sku":"T","quantity":1,"unit_price":"1"}"#
+        let cases = [
+            (
+                r#"{"line_id":"1","sku":"S","quantity":-1,"unit_price":"1"}"#,
+                "invalid_quantity",
             ),
-            "duplicate_line_id"
-        );
+            (
+                r#"{"line_id":"1","sku":"S","quantity":0,"unit_price":"1"}"#,
+                "invalid_quantity",
+            ),
+            (
+                r#"{"line_id":"1","sku":"S","quantity":1.5,"unit_price":"1"}"#,
+                "invalid_field",
+            ),
+            (
+                r#"{"line_id":"1","sku":"S","quantity":1,"unit_price":"1.234"}"#,
+                "invalid_amount",
+            ),
+            (
+                r#"{"line_id":"1","sku":"S","quantity":1,"unit_price":"-1"}"#,
+                "invalid_amount",
+            ),
+            (
+                r#"{"line_id":"1","sku":"S","quantity":1,"unit_price":"1","discount":"2"}"#,
+                "discount_exceeds_amount",
+            ),
+            (
+                r#"{"line_id":"a#b","sku":"S","quantity":1,"unit_price":"1"}"#,
+                "invalid_line_id",
+            ),
+            (
+                r#"{"line_id":"1","sku":"S","quantity":1,"unit_price":"1"},{"line_id":"1","sku":"T","quantity":1,"unit_price":"1"}"#,
+                "duplicate_line_id",
+            ),
+        ];
+        for (line, want) in cases {
+            assert_eq!(check(&body(line)).unwrap_err().code, want, "{line}");
+        }
         assert_eq!(check(&body("")).unwrap_err().code, "no_lines");
         assert_eq!(check(&body(r#"{}"#)).unwrap_err().code, "invalid_field");
         let future = body(r#"{"line_id":"1","sku":"S","quantity":1,"unit_price":"1"}"#)

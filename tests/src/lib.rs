@@ -72,6 +72,13 @@ members:
     programme: other
 "#;
 
+/// The DynamoDB operation of the request in flight ("TransactWriteItems", ...).
+fn operation(cfg: &ConfigBag) -> String {
+    cfg.load::<Metadata>()
+        .map(|m| m.name().to_string())
+        .unwrap_or_default()
+}
+
 /// Counts the DynamoDB requests sent on the wire, per operation name.
 #[derive(Debug, Default, Clone)]
 pub struct RequestCounter(Arc<Mutex<HashMap<String, usize>>>);
@@ -100,10 +107,7 @@ impl Intercept for RequestCounter {
         _rc: &RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
-        let op = cfg
-            .load::<Metadata>()
-            .map(|m| m.name().to_string())
-            .unwrap_or_default();
+        let op = operation(cfg);
         if let Ok(mut m) = self.0.lock() {
             *m.entry(op).or_default() += 1;
         }
@@ -142,10 +146,7 @@ impl Intercept for ConflictInjector {
         _rc: &RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
-        let op = cfg
-            .load::<Metadata>()
-            .map(|m| m.name().to_string())
-            .unwrap_or_default();
+        let op = operation(cfg);
         if op != "TransactWriteItems" {
             return Ok(());
         }
