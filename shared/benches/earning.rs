@@ -5,8 +5,10 @@ use chrono::{DateTime, Utc};
 use criterion::{criterion_group, criterion_main, Criterion};
 use shared::account::Account;
 use shared::api::parse_json;
-use shared::earning::earn_order;
-use shared::ledger::plan_accrual;
+use std::collections::BTreeMap;
+
+use shared::earning::{earn_order, EarnContext};
+use shared::ledger::plan_order;
 use shared::money::Currency;
 use shared::order::{validate, OrderEventIn};
 use shared::programme::{Programme, ProgrammeKind};
@@ -39,23 +41,42 @@ fn bench(c: &mut Criterion) {
     let now: DateTime<Utc> = "2026-11-23T12:00:00Z".parse().unwrap();
     let body = twenty_line_order();
     let order = validate(parse_json::<OrderEventIn>(body.as_bytes()).unwrap(), now).unwrap();
-    let lines = order.earn_lines();
+    let lines = order.earn_lines(&programme);
     let account = Account::open("p", "M-1");
+    let budgets = BTreeMap::new();
+    let date = now.date_naive();
 
     c.bench_function("earn_order/20 lines", |b| {
-        b.iter(|| earn_order(&programme, std::hint::black_box(&lines)).unwrap())
+        b.iter(|| {
+            let ctx = EarnContext {
+                programme: &programme,
+                tier: &programme.tiers[0],
+                local_date: date,
+                campaigns: &[],
+            };
+            earn_order(&ctx, std::hint::black_box(&lines), &budgets).unwrap()
+        })
     });
     c.bench_function("parse+validate+earn+plan/20 lines", |b| {
         b.iter(|| {
             let input: OrderEventIn = parse_json(std::hint::black_box(body.as_bytes())).unwrap();
             let order = validate(input, now).unwrap();
-            let earning = earn_order(&programme, &order.earn_lines()).unwrap();
-            plan_accrual(
+            let ctx = EarnContext {
+                programme: &programme,
+                tier: &programme.tiers[0],
+                local_date: date,
+                campaigns: &[],
+            };
+            let earning = earn_order(&ctx, &order.earn_lines(&programme), &budgets).unwrap();
+            let volume = order.volume_minor(&programme);
+            plan_order(
                 &programme,
                 &account,
                 "shop",
                 &order.order_id,
                 earning.total,
+                volume,
+                "Silver",
                 order.occurred_at,
                 now,
             )

@@ -1,7 +1,7 @@
 //! Config as code: the file format of `bonus apply` (documented in docs/config.md).
 //! Parsing and validation are pure; the CLI writes the validated plan through the store.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
@@ -10,7 +10,7 @@ use serde::Deserialize;
 
 use crate::ids::{valid_id, ID_RULE};
 use crate::money::Currency;
-use crate::programme::{Partner, Programme, ProgrammeKind};
+use crate::programme::{Coefficient, Partner, Programme, ProgrammeKind, Tier};
 use crate::store::config::{hash_api_key, ApiKeyRecord, MemberProfile, Scope};
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -32,11 +32,58 @@ pub struct ProgrammeIn {
     pub kind: ProgrammeKind,
     pub currency: String,
     pub point_value_minor: Option<i64>,
+    #[serde(default, deserialize_with = "opt_exact")]
     pub points_per_unit: Option<Decimal>,
     pub release_days: Option<u32>,
     pub expiry_months: Option<u32>,
     pub min_balance_to_redeem: Option<i64>,
     pub time_zone: Option<String>,
+    /// Product group -> coefficient (e.g. `cocktails: 10`).
+    #[serde(default)]
+    pub product_groups: BTreeMap<String, ExactDecimal>,
+    /// Replaces the default tiers when given, lowest first.
+    pub tiers: Option<Vec<TierIn>>,
+    pub include_tax: Option<bool>,
+    pub include_shipping: Option<bool>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TierIn {
+    pub name: String,
+    /// Rolling 12-month net purchase volume, in units of the programme currency.
+    pub threshold: ExactDecimal,
+    pub multiplier: ExactDecimal,
+}
+
+/// A decimal written as a YAML string or number, taken exactly as written ("1.3" stays 1.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExactDecimal(pub Decimal);
+
+impl<'de> Deserialize<'de> for ExactDecimal {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Text(String),
+            Int(i64),
+            Float(f64),
+        }
+        // A float's shortest round-trip text is what the author wrote.
+        let text = match Raw::deserialize(d)? {
+            Raw::Text(t) => t,
+            Raw::Int(i) => i.to_string(),
+            Raw::Float(f) => f.to_string(),
+        };
+        text.trim()
+            .parse::<Decimal>()
+            .map(ExactDecimal)
+            .map_err(|_| serde::de::Error::custom(format!("'{text}' is not a decimal number")))
+    }
+}
+
+fn opt_exact<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Decimal>, D::Error> {
+    Ok(Option::<ExactDecimal>::deserialize(d)?.map(|e| e.0))
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -120,6 +167,37 @@ impl ConfigFile {
             prog.min_balance_to_redeem = p
                 .min_balance_to_redeem
                 .unwrap_or(prog.min_balance_to_redeem);
+            prog.include_tax = p.include_tax.unwrap_or(false);
+            prog.include_shipping = p.include_shipping.unwrap_or(false);
+            prog.product_groups = p
+                .product_groups
+                .iter()
+                .map(|(g, c)| (g.clone(), Coefficient(c.0)))
+                .collect();
+            if let Some(tiers) = &p.tiers {
+                let unit = Decimal::from(10i64.pow(currency.exponent()));
+                prog.tiers = Vec::new();
+                for (j, t) in tiers.iter().enumerate() {
+                    let minor = t
+                        .threshold
+                        .0
+                        .checked_mul(unit)
+                        .filter(|m| m.fract().is_zero())
+                        .and_then(|m| i64::try_from(m).ok());
+                    match minor {
+                        Some(threshold_minor) => prog.tiers.push(Tier {
+                            name: t.name.clone(),
+                            threshold_minor,
+                            multiplier: t.multiplier.0,
+                        }),
+                        None => errors.push(format!(
+                            "{}[{j}].threshold: not an amount in {}",
+                            f("tiers"),
+                            currency
+                        )),
+                    }
+                }
+            }
             match tz(&f("time_zone"), p.time_zone.as_deref()) {
                 Ok(t) => prog.time_zone = t,
                 Err(e) => errors.push(e),
@@ -243,6 +321,11 @@ programmes:
     kind: closed
     currency: EUR
     time_zone: Europe/Amsterdam
+    points_per_unit: 10
+    product_groups: {cocktails: 1.3, bread: "5"}
+    tiers:
+      - {name: Basic, threshold: 0, multiplier: 1}
+      - {name: VIP, threshold: 1000.50, multiplier: 2}
 partners:
   - id: velo-shop
     programme: velo
@@ -259,7 +342,12 @@ members:
     #[test]
     fn a_good_file_plans() {
         let plan = parse(GOOD).unwrap().plan(Utc::now()).unwrap();
-        assert_eq!(plan.programmes[0].points_per_unit, Decimal::ONE);
+        let p = &plan.programmes[0];
+        assert_eq!(p.points_per_unit, Decimal::TEN);
+        assert_eq!(p.coefficient(Some("cocktails")).to_string(), "1.3");
+        assert_eq!(p.coefficient(Some("bread")), Decimal::from(5));
+        assert_eq!(p.tiers[1].threshold_minor, 100_050);
+        assert_eq!(p.tiers[1].multiplier, Decimal::TWO);
         assert_eq!(plan.programmes[0].release_days, 14);
         assert_eq!(plan.partners[0].programme_id, "velo");
         assert_eq!(plan.api_keys[0].0, hash_api_key("demo-key-0123456789"));
@@ -286,6 +374,10 @@ members:
         );
         let typo = GOOD.replace("kind: closed", "kind: closed\n    pointz: 3");
         assert!(parse(&typo).unwrap_err().contains("pointz"));
+        let tiers = GOOD.replace("threshold: 0,", "threshold: 5,");
+        assert!(
+            parse(&tiers).unwrap().plan(Utc::now()).unwrap_err()[0].contains("tiers[0].threshold")
+        );
         let secret = GOOD.replace("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "secret");
         assert!(parse(&secret).unwrap().plan(Utc::now()).unwrap_err()[0]
             .starts_with("partners[0].webhook_secrets[0]"));

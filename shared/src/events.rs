@@ -29,12 +29,18 @@ pub enum EventKind {
         available_at: DateTime<Utc>,
         expires_on: NaiveDate,
     },
+    TierChanged {
+        from: String,
+        to: String,
+        reason: String,
+    },
 }
 
 impl DomainEvent {
     pub fn type_name(&self) -> &'static str {
         match self.kind {
             EventKind::PointsEarned { .. } => "PointsEarned",
+            EventKind::TierChanged { .. } => "TierChanged",
         }
     }
 }

@@ -7,69 +7,131 @@ use crate::account::{Account, AccountError};
 use crate::events::{DomainEvent, EntryKind, EventKind, LedgerEntry};
 use crate::lot::Lot;
 use crate::money::Points;
-use crate::programme::Programme;
+use crate::programme::{Programme, Tier};
 
+/// What one order writes to the member's account, decided before the write.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AccrualPlan {
+pub struct OrderPlan {
     pub account: Account,
-    pub lot: Lot,
-    pub entry: LedgerEntry,
-    pub event: DomainEvent,
+    /// The new lot, if the order earned points.
+    pub lot: Option<Lot>,
+    pub entry: Option<LedgerEntry>,
+    /// PointsEarned, TierChanged: written to the outbox in the same transaction.
+    pub events: Vec<DomainEvent>,
 }
 
-/// Book `points` earned by an order: a new lot, the account updated, the statement entry and
-/// the PointsEarned event. `points` must be positive (an order that earns 0 writes no lot).
-pub fn plan_accrual(
+/// The tier an order earns at. Tiers only go up at order time: an order whose volume lifts
+/// the rolling 12-month volume over a threshold upgrades the member, and its own points
+/// already earn at the new tier. Downgrades are the nightly job's.
+pub fn tier_for_order<'a>(
+    programme: &'a Programme,
+    account: &Account,
+    at: DateTime<Utc>,
+    order_volume: i64,
+) -> &'a Tier {
+    let current = account.tier_name(programme);
+    let reached = account
+        .rolling_volume(programme, at)
+        .saturating_add(order_volume.max(0));
+    let by_volume = programme.tier_for_volume(reached);
+    let current_tier = programme.tier(current).or(programme.tiers.first());
+    match (current_tier, by_volume) {
+        (Some(c), Some(v)) if programme.tier_rank(&v.name) > programme.tier_rank(&c.name) => v,
+        (Some(c), _) => c,
+        (None, Some(v)) => v,
+        // A programme always has tiers (validated); this is only reached for a broken item.
+        (None, None) => &FALLBACK_TIER,
+    }
+}
+
+static FALLBACK_TIER: std::sync::LazyLock<Tier> = std::sync::LazyLock::new(|| Tier {
+    name: String::new(),
+    threshold_minor: 0,
+    multiplier: rust_decimal::Decimal::ONE,
+});
+
+/// Book an order on a member's account: its volume, a tier upgrade, and (if it earned any)
+/// a new lot with its statement entry and PointsEarned event.
+#[allow(clippy::too_many_arguments)]
+pub fn plan_order(
     programme: &Programme,
     account: &Account,
     partner_id: &str,
     order_id: &str,
     points: Points,
+    volume_minor: i64,
+    tier: &str,
     earned_at: DateTime<Utc>,
     now: DateTime<Utc>,
-) -> Result<AccrualPlan, AccountError> {
-    let lot = Lot::new(
-        programme,
-        &account.member_id,
-        partner_id,
-        order_id,
-        points,
-        earned_at,
-    );
+) -> Result<OrderPlan, AccountError> {
     let mut next = account.clone();
-    next.add_lot(&lot)?;
-    next.check()?;
-    let event_id = format!("earned:{}:{}", programme.id, lot.lot_id);
-    let entry = LedgerEntry {
-        seq: next.version,
-        at: now,
-        kind: EntryKind::Earn,
-        points,
-        reason: format!("order {order_id} at {partner_id}"),
-        partner_id: Some(partner_id.to_string()),
-        order_id: Some(order_id.to_string()),
-        lot_id: Some(lot.lot_id.clone()),
-        event_id: event_id.clone(),
-    };
-    let event = DomainEvent {
-        event_id,
-        occurred_at: now,
-        programme_id: programme.id.clone(),
-        member_id: account.member_id.clone(),
-        kind: EventKind::PointsEarned {
-            partner_id: partner_id.to_string(),
-            order_id: order_id.to_string(),
-            lot_id: lot.lot_id.clone(),
+    next.version += 1;
+    next.add_volume(programme, earned_at, volume_minor)?;
+    let mut events = Vec::new();
+    let before = account.tier_name(programme).to_string();
+    if tier != before {
+        next.tier = tier.to_string();
+        events.push(DomainEvent {
+            event_id: format!(
+                "tier:{}:{}:{}",
+                programme.id, account.member_id, next.version
+            ),
+            occurred_at: now,
+            programme_id: programme.id.clone(),
+            member_id: account.member_id.clone(),
+            kind: EventKind::TierChanged {
+                from: before,
+                to: tier.to_string(),
+                reason: format!("order {order_id} at {partner_id}"),
+            },
+        });
+    }
+    let (mut lot, mut entry) = (None, None);
+    if points > 0 {
+        let new_lot = Lot::new(
+            programme,
+            &account.member_id,
+            partner_id,
+            order_id,
             points,
-            available_at: lot.available_at,
-            expires_on: lot.expires_on,
-        },
-    };
-    Ok(AccrualPlan {
+            earned_at,
+        );
+        next.add_lot(&new_lot)?;
+        next.entry_seq += 1;
+        let event_id = format!("earned:{}:{}", programme.id, new_lot.lot_id);
+        entry = Some(LedgerEntry {
+            seq: next.entry_seq,
+            at: now,
+            kind: EntryKind::Earn,
+            points,
+            reason: format!("order {order_id} at {partner_id}"),
+            partner_id: Some(partner_id.to_string()),
+            order_id: Some(order_id.to_string()),
+            lot_id: Some(new_lot.lot_id.clone()),
+            event_id: event_id.clone(),
+        });
+        events.push(DomainEvent {
+            event_id,
+            occurred_at: now,
+            programme_id: programme.id.clone(),
+            member_id: account.member_id.clone(),
+            kind: EventKind::PointsEarned {
+                partner_id: partner_id.to_string(),
+                order_id: order_id.to_string(),
+                lot_id: new_lot.lot_id.clone(),
+                points,
+                available_at: new_lot.available_at,
+                expires_on: new_lot.expires_on,
+            },
+        });
+        lot = Some(new_lot);
+    }
+    next.check()?;
+    Ok(OrderPlan {
         account: next,
         lot,
         entry,
-        event,
+        events,
     })
 }
 
@@ -79,23 +141,72 @@ mod tests {
     use crate::money::Currency;
     use crate::programme::ProgrammeKind;
 
-    #[test]
-    fn an_accrual_plans_lot_entry_and_event_with_the_next_version() {
-        let p = Programme::with_defaults(
+    fn programme() -> Programme {
+        Programme::with_defaults(
             "p",
             "P",
             ProgrammeKind::Closed,
             Currency::parse("EUR").unwrap(),
-        );
+        )
+    }
+
+    fn now() -> DateTime<Utc> {
+        "2026-11-23T10:00:00Z".parse().unwrap()
+    }
+
+    #[test]
+    fn an_order_plans_lot_entry_and_event_with_the_next_version() {
+        let p = programme();
         let a = Account::open("p", "m");
-        let now: DateTime<Utc> = "2026-11-23T10:00:00Z".parse().unwrap();
-        let plan = plan_accrual(&p, &a, "shop", "A-1", 99, now, now).unwrap();
-        assert_eq!(plan.account.version, 1);
-        assert_eq!(plan.entry.seq, 1);
-        assert_eq!(plan.lot.lot_id, "shop:A-1");
-        assert_eq!(plan.lot.remaining, 99);
-        assert_eq!(plan.account.view(&p, now).pending, 99);
-        assert_eq!(plan.event.event_id, "earned:p:shop:A-1");
-        assert!(plan_accrual(&p, &a, "shop", "A-2", 0, now, now).is_err());
+        let plan = plan_order(&p, &a, "shop", "A-1", 99, 9_990, "Silver", now(), now()).unwrap();
+        assert_eq!((plan.account.version, plan.account.entry_seq), (1, 1));
+        assert_eq!(plan.entry.as_ref().unwrap().seq, 1);
+        let lot = plan.lot.as_ref().unwrap();
+        assert_eq!((lot.lot_id.as_str(), lot.remaining), ("shop:A-1", 99));
+        assert_eq!(plan.account.view(&p, now()).pending, 99);
+        assert_eq!(plan.events.len(), 1);
+        assert_eq!(plan.events[0].event_id, "earned:p:shop:A-1");
+        assert_eq!(plan.account.rolling_volume(&p, now()), 9_990);
+    }
+
+    #[test]
+    fn a_zero_point_order_still_counts_volume_but_writes_no_lot() {
+        let plan = plan_order(
+            &programme(),
+            &Account::open("p", "m"),
+            "shop",
+            "A-2",
+            0,
+            500,
+            "Silver",
+            now(),
+            now(),
+        )
+        .unwrap();
+        assert!(plan.lot.is_none() && plan.entry.is_none() && plan.events.is_empty());
+        assert_eq!((plan.account.version, plan.account.entry_seq), (1, 0));
+    }
+
+    #[test]
+    fn an_order_that_crosses_gold_upgrades_and_earns_at_gold() {
+        let p = programme();
+        let mut a = Account::open("p", "m");
+        a.add_volume(&p, now(), 4_900_00).unwrap();
+        assert_eq!(tier_for_order(&p, &a, now(), 99_99).name, "Silver");
+        let tier = tier_for_order(&p, &a, now(), 100_00);
+        assert_eq!(
+            (tier.name.as_str(), tier.multiplier.to_string().as_str()),
+            ("Gold", "1.25")
+        );
+        let plan =
+            plan_order(&p, &a, "shop", "A-3", 125, 100_00, &tier.name, now(), now()).unwrap();
+        assert_eq!(plan.account.tier, "Gold");
+        assert!(
+            matches!(&plan.events[0].kind, EventKind::TierChanged { from, to, .. } if from == "Silver" && to == "Gold")
+        );
+        // Never down at order time, even when the volume would say so.
+        let mut vip = Account::open("p", "m");
+        vip.tier = "VIP".into();
+        assert_eq!(tier_for_order(&p, &vip, now(), 1).name, "VIP");
     }
 }

@@ -15,6 +15,7 @@
 pub mod account;
 pub mod api;
 pub mod app;
+pub mod campaign;
 pub mod clock;
 pub mod config;
 pub mod earning;

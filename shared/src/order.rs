@@ -26,6 +26,7 @@ use crate::api::ApiError;
 use crate::earning::EarnLine;
 use crate::ids::{valid_id, ID_RULE};
 use crate::money::{Currency, Money, MoneyError};
+use crate::programme::Programme;
 
 pub const MAX_LINES: usize = 500;
 pub const MAX_QUANTITY: i64 = 1_000_000;
@@ -43,6 +44,9 @@ pub struct OrderEventIn {
     pub currency: String,
     #[serde(default)]
     pub prices_include_tax: bool,
+    /// Shipping charged for the order (excluding tax); earns only if the programme says so.
+    #[serde(default)]
+    pub shipping: Option<String>,
     #[serde(default)]
     pub lines: Vec<LineIn>,
 }
@@ -97,20 +101,49 @@ pub struct Order {
     pub member_id: Option<String>,
     pub occurred_at: DateTime<Utc>,
     pub currency: Currency,
+    pub shipping: Money,
     pub lines: Vec<OrderLine>,
 }
 
+/// SKU of the pseudo-line for shipping, in programmes where shipping earns.
+pub const SHIPPING_SKU: &str = "SHIPPING";
+
 impl Order {
-    pub fn earn_lines(&self) -> Vec<EarnLine> {
-        self.lines
+    /// The lines that earn, as the programme counts them: tax added back if it counts, and
+    /// shipping as one more line if it earns.
+    pub fn earn_lines(&self, programme: &Programme) -> Vec<EarnLine> {
+        let mut lines: Vec<EarnLine> = self
+            .lines
             .iter()
             .map(|l| EarnLine {
                 line_id: l.line_id.clone(),
                 sku: l.sku.clone(),
                 quantity: l.quantity,
-                net: l.net,
+                net: if programme.include_tax {
+                    Money::new(l.net.minor + l.tax.minor, l.net.currency)
+                } else {
+                    l.net
+                },
+                cost_price: l.cost_price,
+                product_group: l.product_group.clone(),
             })
-            .collect()
+            .collect();
+        if programme.include_shipping && self.shipping.minor > 0 {
+            lines.push(EarnLine {
+                line_id: "shipping".into(),
+                sku: SHIPPING_SKU.into(),
+                quantity: 1,
+                net: self.shipping,
+                cost_price: None,
+                product_group: None,
+            });
+        }
+        lines
+    }
+
+    /// Net purchase volume of the order (towards tiers): the sum of what its lines earn on.
+    pub fn volume_minor(&self, programme: &Programme) -> i64 {
+        self.earn_lines(programme).iter().map(|l| l.net.minor).sum()
     }
 }
 
@@ -268,12 +301,14 @@ pub fn validate(input: OrderEventIn, now: DateTime<Utc>) -> Result<Order, ApiErr
             product_group,
         });
     }
+    let shipping = non_negative("shipping", input.shipping.as_deref(), currency)?;
     Ok(Order {
         event,
         order_id: input.order_id,
         member_id,
         occurred_at,
         currency,
+        shipping,
         lines,
     })
 }

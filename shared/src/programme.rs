@@ -1,6 +1,8 @@
 //! Programme and partner settings. Every number in DESIGN.md is a per-programme setting with
 //! the default given there.
 
+use std::collections::BTreeMap;
+
 use chrono_tz::Tz;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -33,8 +35,51 @@ pub struct Programme {
     /// Points expire this many calendar months after they were earned.
     pub expiry_months: u32,
     pub min_balance_to_redeem: Points,
-    /// Time zone for calendar rules (expiry dates, "the next 30 days").
+    /// Time zone for calendar rules (expiry dates, "the next 30 days", volume months).
     pub time_zone: Tz,
+    /// Product-group coefficients (margin groups): a line of group `g` earns `x coefficient`.
+    /// Groups not listed earn x1.
+    #[serde(default)]
+    pub product_groups: BTreeMap<String, Coefficient>,
+    /// Tiers by rolling 12-month net purchase volume, lowest threshold first.
+    pub tiers: Vec<Tier>,
+    /// Whether the line's tax counts towards points and volume (default: no).
+    #[serde(default)]
+    pub include_tax: bool,
+    /// Whether the order's shipping amount earns points as an extra line (default: no).
+    #[serde(default)]
+    pub include_shipping: bool,
+}
+
+/// An exact decimal factor, stored as a string ("1.25").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Coefficient(#[serde(with = "rust_decimal::serde::str")] pub Decimal);
+
+/// A tier: reached when the rolling 12-month net purchase volume is at least `threshold_minor`
+/// (programme currency minor units); every point of a member in it is multiplied.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tier {
+    pub name: String,
+    pub threshold_minor: i64,
+    #[serde(with = "rust_decimal::serde::str")]
+    pub multiplier: Decimal,
+}
+
+/// Silver (0, x1.0), Gold (5,000, x1.25), Platinum (20,000, x1.5), VIP (50,000, x2.0), in
+/// units of the programme currency.
+pub fn default_tiers(currency: Currency) -> Vec<Tier> {
+    let unit = 10i64.pow(currency.exponent());
+    let tier = |name: &str, units: i64, mult: Decimal| Tier {
+        name: name.into(),
+        threshold_minor: units * unit,
+        multiplier: mult,
+    };
+    vec![
+        tier("Silver", 0, Decimal::ONE),
+        tier("Gold", 5_000, Decimal::new(125, 2)),
+        tier("Platinum", 20_000, Decimal::new(15, 1)),
+        tier("VIP", 50_000, Decimal::TWO),
+    ]
 }
 
 impl Programme {
@@ -51,7 +96,40 @@ impl Programme {
             expiry_months: 12,
             min_balance_to_redeem: 1000,
             time_zone: chrono_tz::UTC,
+            product_groups: BTreeMap::new(),
+            tiers: default_tiers(currency),
+            include_tax: false,
+            include_shipping: false,
         }
+    }
+
+    /// The coefficient of a product group (x1 when the group is absent or unknown).
+    pub fn coefficient(&self, group: Option<&str>) -> Decimal {
+        group
+            .and_then(|g| self.product_groups.get(g))
+            .map_or(Decimal::ONE, |c| c.0)
+    }
+
+    /// The tier a rolling volume reaches.
+    pub fn tier_for_volume(&self, volume_minor: i64) -> Option<&Tier> {
+        self.tiers
+            .iter()
+            .rev()
+            .find(|t| volume_minor >= t.threshold_minor)
+    }
+
+    /// Rank of a tier by name (0 = lowest); unknown names rank lowest.
+    pub fn tier_rank(&self, name: &str) -> usize {
+        self.tiers.iter().position(|t| t.name == name).unwrap_or(0)
+    }
+
+    pub fn tier(&self, name: &str) -> Option<&Tier> {
+        self.tiers.iter().find(|t| t.name == name)
+    }
+
+    /// The lowest tier's name, where new members start.
+    pub fn base_tier(&self) -> &str {
+        self.tiers.first().map_or("", |t| t.name.as_str())
     }
 
     /// Check the settings hang together; the message names the field.
@@ -77,6 +155,35 @@ impl Programme {
         }
         if self.min_balance_to_redeem < 0 {
             return Err("min_balance_to_redeem: must not be negative".into());
+        }
+        for (group, c) in &self.product_groups {
+            if c.0 < Decimal::ZERO || c.0 > Decimal::from(100) {
+                return Err(format!(
+                    "product_groups.{group}: coefficient must be between 0 and 100"
+                ));
+            }
+        }
+        if self.tiers.is_empty() {
+            return Err("tiers: at least one tier is needed".into());
+        }
+        if self.tiers[0].threshold_minor != 0 {
+            return Err("tiers[0].threshold: the lowest tier must start at 0".into());
+        }
+        for (i, t) in self.tiers.iter().enumerate() {
+            if t.name.is_empty() || t.name.len() > 32 {
+                return Err(format!("tiers[{i}].name: 1-32 characters"));
+            }
+            if t.multiplier < Decimal::ZERO || t.multiplier > Decimal::from(100) {
+                return Err(format!("tiers[{i}].multiplier: must be between 0 and 100"));
+            }
+            if i > 0 && t.threshold_minor <= self.tiers[i - 1].threshold_minor {
+                return Err(format!(
+                    "tiers[{i}].threshold: must be above the tier before it"
+                ));
+            }
+            if self.tiers[..i].iter().any(|o| o.name == t.name) {
+                return Err(format!("tiers[{i}].name: '{}' appears twice", t.name));
+            }
         }
         Ok(())
     }

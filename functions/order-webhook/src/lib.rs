@@ -15,12 +15,15 @@ use tracing::{error, info, warn};
 
 use shared::api::{parse_json, raw_json, segments, ApiError, Response};
 use shared::app::{Ctx, PartnerConfig};
-use shared::earning::{earn_order, LineEarning, OrderEarning};
+use std::collections::BTreeMap;
+
+use shared::account::Account;
+use shared::earning::{earn_order, EarnContext, LineEarning};
 use shared::ids::valid_id;
-use shared::ledger::plan_accrual;
+use shared::ledger::{plan_order, tier_for_order};
 use shared::order::{validate, Order, OrderEventIn};
 use shared::store::keys;
-use shared::store::ledger::{AccrualWrite, Commit, OrderRecord};
+use shared::store::ledger::{Commit, OrderRecord, OrderWrite};
 use shared::store::retry::{sleep_backoff, MAX_ATTEMPTS};
 use shared::webhook_sig;
 
@@ -62,6 +65,8 @@ struct Answer<'a> {
     order_id: &'a str,
     member_id: Option<&'a str>,
     points: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tier: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     available_at: Option<DateTime<Utc>>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -108,10 +113,8 @@ async fn orders(
             ),
         ));
     }
-    let earning = earn_order(&cfg.programme, &order.earn_lines())
-        .map_err(|e| ApiError::unprocessable("invalid_amount", e.to_string()))?;
     let body_sha256 = hex::encode(Sha256::digest(body));
-    book(ctx, &cfg, &order, &earning, body_sha256, now).await
+    book(ctx, &cfg, &order, body_sha256, now).await
 }
 
 fn replay(record: OrderRecord, body_sha256: &str) -> Result<Response, ApiError> {
@@ -133,7 +136,6 @@ async fn book(
     ctx: &Ctx,
     cfg: &PartnerConfig,
     order: &Order,
-    earning: &OrderEarning,
     body_sha256: String,
     now: DateTime<Utc>,
 ) -> Result<Response, ApiError> {
@@ -158,48 +160,72 @@ async fn book(
         }
 
         let member_id = account.as_ref().map(|a| a.member_id.as_str());
+        let lines = order.earn_lines(programme);
+        let volume = order.volume_minor(programme);
+        let local_date = order
+            .occurred_at
+            .with_timezone(&cfg.partner.time_zone)
+            .date_naive();
+        let fresh = Account::open(&programme.id, "");
+        let tier = tier_for_order(
+            programme,
+            account.as_ref().unwrap_or(&fresh),
+            order.occurred_at,
+            volume,
+        );
+        let earn_ctx = EarnContext {
+            programme,
+            tier,
+            local_date,
+            campaigns: &[],
+        };
+        let mut earning = earn_order(&earn_ctx, &lines, &BTreeMap::new())
+            .map_err(|e| ApiError::unprocessable("invalid_amount", e.to_string()))?;
         let plan = match &account {
-            Some(a) if earning.total > 0 => Some(
-                plan_accrual(
+            Some(a) => Some(
+                plan_order(
                     programme,
                     a,
                     partner_id,
                     &order.order_id,
                     earning.total,
+                    volume,
+                    &tier.name,
                     order.occurred_at,
                     now,
                 )
                 .map_err(internal)?,
             ),
-            _ => None,
+            None => {
+                // A non-member earns nothing; the lines still show what the order was.
+                for l in &mut earning.lines {
+                    l.points = 0;
+                    l.base_points = 0;
+                    l.campaigns.clear();
+                }
+                earning.total = 0;
+                None
+            }
         };
         let (status, status_text) = match account {
             Some(_) => (StatusCode::OK, "earned"),
             None => (StatusCode::ACCEPTED, "recorded_non_member"),
         };
-        let no_points: Vec<LineEarning>;
-        let lines: &[LineEarning] = if account.is_some() {
-            &earning.lines
-        } else {
-            no_points = earning
-                .lines
-                .iter()
-                .map(|l| LineEarning {
-                    points: 0,
-                    ..l.clone()
-                })
-                .collect();
-            &no_points
-        };
+        let lot = plan.as_ref().and_then(|p| p.lot.clone());
+        let lot = lot.as_ref();
+        let tier_name = plan
+            .as_ref()
+            .map(|p| p.account.tier_name(programme).to_string());
         let answer = Answer {
             status: status_text,
             partner_id,
             order_id: &order.order_id,
             member_id,
-            points: plan.as_ref().map_or(0, |p| p.lot.points),
-            available_at: plan.as_ref().map(|p| p.lot.available_at),
-            expires_on: plan.as_ref().map(|p| p.lot.expires_on),
-            lines,
+            points: earning.total,
+            tier: tier_name.as_deref(),
+            available_at: lot.map(|l| l.available_at),
+            expires_on: lot.map(|l| l.expires_on),
+            lines: &earning.lines,
         };
         let response = serde_json::to_string(&answer).map_err(internal)?;
         let record = OrderRecord {
@@ -209,22 +235,20 @@ async fn book(
             body_sha256: body_sha256.clone(),
             member_id: member_id.map(str::to_string),
             points: answer.points,
-            lot_id: plan.as_ref().map(|p| p.lot.lot_id.clone()),
+            lot_id: lot.map(|l| l.lot_id.clone()),
             status: status.as_u16(),
             response: response.clone(),
             recorded_at: now,
         };
         let commit = match (plan, &account) {
             (Some(plan), Some(a)) => {
-                let write = AccrualWrite {
-                    record,
-                    expected_version: a.version,
-                    account: plan.account,
-                    lot: plan.lot,
-                    entry: plan.entry,
-                    event: plan.event,
-                };
-                ctx.store.commit_accrual(&write).await
+                ctx.store
+                    .commit_order(&OrderWrite {
+                        record,
+                        expected_version: a.version,
+                        plan,
+                    })
+                    .await
             }
             _ => ctx.store.commit_record_only(&record).await,
         }

@@ -2,8 +2,6 @@
 //! account (conditional on its version), the lot, the statement entry, the domain event
 //! (outbox) and the idempotency record of the request that caused it.
 
-use std::collections::HashMap;
-
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -12,6 +10,7 @@ use super::{from_item, key_map, keys, to_item, Item, Store, StoreError, TxOutcom
 use crate::account::Account;
 use crate::clock::ts;
 use crate::events::{DomainEvent, LedgerEntry};
+use crate::ledger::OrderPlan;
 use crate::lot::Lot;
 
 /// The stored outcome of one webhook event (partner + order id + event type). It makes the
@@ -32,16 +31,13 @@ pub struct OrderRecord {
     pub recorded_at: DateTime<Utc>,
 }
 
-/// Everything one accrual writes, decided in pure code before the write.
+/// Everything one order writes, decided in pure code before the write.
 #[derive(Debug, Clone)]
-pub struct AccrualWrite {
+pub struct OrderWrite {
     pub record: OrderRecord,
     /// Account version read before the decision; the write fails if it moved.
     pub expected_version: u64,
-    pub account: Account,
-    pub lot: Lot,
-    pub entry: LedgerEntry,
-    pub event: DomainEvent,
+    pub plan: OrderPlan,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -127,25 +123,26 @@ impl Store {
             .await
     }
 
-    /// Write an accrual: idempotency record, account, lot, entry and event, all or nothing.
-    pub async fn commit_accrual(&self, w: &AccrualWrite) -> Result<Commit, StoreError> {
+    /// Write an order: idempotency record, account (if the version is still the one read),
+    /// lot, entry and events, all or nothing.
+    pub async fn commit_order(&self, w: &OrderWrite) -> Result<Commit, StoreError> {
         let r = &w.record;
-        let a = &w.account;
-        let account_item = to_item(keys::account(&a.programme_id, &a.member_id), "account", a)?;
+        let a = &w.plan.account;
         let account_put = aws_sdk_dynamodb::types::Put::builder()
             .table_name(&self.table)
-            .set_item(Some(account_item))
+            .set_item(Some(to_item(
+                keys::account(&a.programme_id, &a.member_id),
+                "account",
+                a,
+            )?))
             .condition_expression("#v = :expected")
-            .set_expression_attribute_names(Some(HashMap::from([(
-                "#v".to_string(),
-                "version".to_string(),
-            )])))
-            .set_expression_attribute_values(Some(HashMap::from([(
-                ":expected".to_string(),
+            .expression_attribute_names("#v", "version")
+            .expression_attribute_values(
+                ":expected",
                 AttributeValue::N(w.expected_version.to_string()),
-            )])))
+            )
             .build()?;
-        let items = vec![
+        let mut items = vec![
             self.put_new(to_item(
                 keys::order_event(&r.partner_id, &r.order_id, &r.event),
                 "order_event",
@@ -154,22 +151,28 @@ impl Store {
             aws_sdk_dynamodb::types::TransactWriteItem::builder()
                 .put(account_put)
                 .build(),
-            self.put_new(to_item(
-                keys::lot(&a.programme_id, &a.member_id, &w.lot.lot_id),
-                "lot",
-                &w.lot,
-            )?)?,
-            self.put_new(to_item(
-                keys::entry(&a.programme_id, &a.member_id, w.entry.seq),
-                "entry",
-                &w.entry,
-            )?)?,
-            self.put_new(to_item(
-                keys::outbox(&w.event.event_id, &ts(w.event.occurred_at)),
-                "event",
-                &w.event,
-            )?)?,
         ];
+        if let Some(lot) = &w.plan.lot {
+            items.push(self.put_new(to_item(
+                keys::lot(&a.programme_id, &a.member_id, &lot.lot_id),
+                "lot",
+                lot,
+            )?)?);
+        }
+        if let Some(entry) = &w.plan.entry {
+            items.push(self.put_new(to_item(
+                keys::entry(&a.programme_id, &a.member_id, entry.seq),
+                "entry",
+                entry,
+            )?)?);
+        }
+        for event in &w.plan.events {
+            items.push(self.put_new(to_item(
+                keys::outbox(&event.event_id, &ts(event.occurred_at)),
+                "event",
+                event,
+            )?)?);
+        }
         Ok(classify(self.transact(items).await?))
     }
 

@@ -1,0 +1,127 @@
+//! Campaigns of a partner: bonus points on top of the base points for listed SKUs, in a date
+//! window and on chosen weekdays (partner time zone), optionally for some tiers only, paid
+//! from a points budget that is never overspent.
+
+use std::collections::BTreeSet;
+
+use chrono::{Datelike, NaiveDate, Weekday};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+use crate::earning::EarnLine;
+use crate::money::Points;
+use crate::programme::Programme;
+
+/// How a campaign computes its bonus for one line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum CampaignRule {
+    /// A fixed number of points per unit bought.
+    FixedPerUnit { points: Points },
+    /// A percentage of the unit cost price, converted at the point value
+    /// (1.3% of 100.00 EUR = 1.30 EUR = 130 points at 1 cent a point).
+    CostPercent {
+        #[serde(with = "rust_decimal::serde::str")]
+        percent: Decimal,
+    },
+    /// Points per unit of currency of the net line amount ("10 points per euro on cocktails").
+    PerCurrencyUnit {
+        #[serde(with = "rust_decimal::serde::str")]
+        points: Decimal,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Campaign {
+    pub id: String,
+    pub partner_id: String,
+    pub name: String,
+    pub skus: BTreeSet<String>,
+    /// First and last day (inclusive), in the partner's time zone.
+    pub starts_on: NaiveDate,
+    pub ends_on: NaiveDate,
+    /// Days of the week it runs on (partner time zone); empty = every day.
+    #[serde(default)]
+    pub weekdays: Vec<Weekday>,
+    /// Tiers it is for; empty = all tiers.
+    #[serde(default)]
+    pub tiers: Vec<String>,
+    pub rule: CampaignRule,
+    /// Points budget; the campaign stops awarding when it is spent.
+    pub budget: Points,
+    /// Number of budget counter items (spreads the writes of a busy campaign).
+    pub budget_shards: u32,
+}
+
+impl Campaign {
+    /// Does the campaign run on this local date, for this tier and SKU?
+    pub fn applies(&self, sku: &str, tier: &str, local_date: NaiveDate) -> bool {
+        self.skus.contains(sku)
+            && local_date >= self.starts_on
+            && local_date <= self.ends_on
+            && (self.weekdays.is_empty() || self.weekdays.contains(&local_date.weekday()))
+            && (self.tiers.is_empty() || self.tiers.iter().any(|t| t == tier))
+    }
+
+    /// Whether it can apply to any line of an order on this date (before the tier is known):
+    /// used to decide which budgets to read.
+    pub fn may_apply(&self, skus: &[&str], local_date: NaiveDate) -> bool {
+        skus.iter()
+            .any(|s| self.applies(s, self.tiers.first().map_or("", String::as_str), local_date))
+            || (!self.tiers.is_empty()
+                && skus
+                    .iter()
+                    .any(|s| self.tiers.iter().any(|t| self.applies(s, t, local_date))))
+    }
+
+    /// The exact, unrounded bonus for a line, before the budget.
+    pub fn exact_bonus(&self, programme: &Programme, line: &EarnLine) -> Option<Decimal> {
+        let qty = Decimal::from(line.quantity);
+        match &self.rule {
+            CampaignRule::FixedPerUnit { points } => Decimal::from(*points).checked_mul(qty),
+            CampaignRule::CostPercent { percent } => {
+                let cost = line.cost_price?;
+                Decimal::from(cost.minor)
+                    .checked_mul(qty)?
+                    .checked_mul(*percent)?
+                    .checked_div(Decimal::from(100))?
+                    .checked_div(Decimal::from(programme.point_value_minor))
+            }
+            CampaignRule::PerCurrencyUnit { points } => line.net.to_decimal().checked_mul(*points),
+        }
+    }
+
+    pub fn validate(&self) -> Result<(), String> {
+        if !crate::ids::valid_id(&self.id) {
+            return Err(format!("id: '{}' {}", self.id, crate::ids::ID_RULE));
+        }
+        if self.skus.is_empty() {
+            return Err("skus: list at least one SKU".into());
+        }
+        if self.ends_on < self.starts_on {
+            return Err("ends_on: must not be before starts_on".into());
+        }
+        if self.budget <= 0 {
+            return Err("budget: must be a positive number of points".into());
+        }
+        if self.budget_shards == 0 || self.budget_shards > 64 {
+            return Err("budget_shards: must be between 1 and 64".into());
+        }
+        match &self.rule {
+            CampaignRule::FixedPerUnit { points } if *points <= 0 => {
+                Err("rule.points: must be positive".into())
+            }
+            CampaignRule::CostPercent { percent }
+                if *percent <= Decimal::ZERO || *percent > Decimal::from(100) =>
+            {
+                Err("rule.percent: must be above 0 and at most 100".into())
+            }
+            CampaignRule::PerCurrencyUnit { points }
+                if *points <= Decimal::ZERO || *points > Decimal::from(1000) =>
+            {
+                Err("rule.points: must be above 0 and at most 1000".into())
+            }
+            _ => Ok(()),
+        }
+    }
+}
