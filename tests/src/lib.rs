@@ -43,6 +43,7 @@ programmes:
     kind: closed
     currency: EUR
     time_zone: Europe/Amsterdam
+    product_groups: {cocktails: 10}
   - id: other
     name: Other
     kind: closed
