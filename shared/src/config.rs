@@ -56,29 +56,34 @@ pub struct TierIn {
     pub multiplier: ExactDecimal,
 }
 
-/// A decimal written as a YAML string or number, taken exactly as written ("1.3" stays 1.3).
+/// A decimal written as a quoted YAML string ("1.3") or a whole number, taken exactly.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ExactDecimal(pub Decimal);
 
 impl<'de> Deserialize<'de> for ExactDecimal {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Raw {
-            Text(String),
-            Int(i64),
-            Float(f64),
+        struct Exact;
+        impl serde::de::Visitor<'_> for Exact {
+            type Value = ExactDecimal;
+            // An unquoted YAML fraction (1.25) lands in the default float handler, which
+            // refuses it with this text: a binary float is never an exact decimal.
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a whole number or a decimal in quotes, e.g. \"1.25\" (quoted so it is read exactly)")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<ExactDecimal, E> {
+                v.trim()
+                    .parse::<Decimal>()
+                    .map(ExactDecimal)
+                    .map_err(|_| E::custom(format!("'{v}' is not a decimal number")))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<ExactDecimal, E> {
+                Ok(ExactDecimal(Decimal::from(v)))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<ExactDecimal, E> {
+                Ok(ExactDecimal(Decimal::from(v)))
+            }
         }
-        // A float's shortest round-trip text is what the author wrote.
-        let text = match Raw::deserialize(d)? {
-            Raw::Text(t) => t,
-            Raw::Int(i) => i.to_string(),
-            Raw::Float(f) => f.to_string(),
-        };
-        text.trim()
-            .parse::<Decimal>()
-            .map(ExactDecimal)
-            .map_err(|_| serde::de::Error::custom(format!("'{text}' is not a decimal number")))
+        d.deserialize_any(Exact)
     }
 }
 
@@ -322,10 +327,10 @@ programmes:
     currency: EUR
     time_zone: Europe/Amsterdam
     points_per_unit: 10
-    product_groups: {cocktails: 1.3, bread: "5"}
+    product_groups: {cocktails: "1.3", bread: 5}
     tiers:
       - {name: Basic, threshold: 0, multiplier: 1}
-      - {name: VIP, threshold: 1000.50, multiplier: 2}
+      - {name: VIP, threshold: "1000.50", multiplier: 2}
 partners:
   - id: velo-shop
     programme: velo
@@ -374,6 +379,14 @@ members:
         );
         let typo = GOOD.replace("kind: closed", "kind: closed\n    pointz: 3");
         assert!(parse(&typo).unwrap_err().contains("pointz"));
+        let float = GOOD.replace(r#"cocktails: "1.3""#, "cocktails: 1.3");
+        assert!(
+            parse(&float)
+                .unwrap_err()
+                .contains(r#"decimal in quotes, e.g. "1.25""#),
+            "{}",
+            parse(&float).unwrap_err()
+        );
         let tiers = GOOD.replace("threshold: 0,", "threshold: 5,");
         assert!(
             parse(&tiers).unwrap().plan(Utc::now()).unwrap_err()[0].contains("tiers[0].threshold")

@@ -263,6 +263,15 @@ mod tests {
         earn_order(&ctx, lines, &BTreeMap::new()).unwrap()
     }
 
+    fn silver_with<'a>(p: &'a Programme, c: &'a Campaign) -> EarnContext<'a> {
+        EarnContext {
+            programme: p,
+            tier: p.tier("Silver").unwrap(),
+            local_date: date("2026-11-23"),
+            campaigns: std::slice::from_ref(c),
+        }
+    }
+
     fn campaign(rule: CampaignRule, budget: Points) -> Campaign {
         Campaign {
             id: "c1".into(),
@@ -358,13 +367,7 @@ mod tests {
             },
             150_000,
         );
-        let tier = p.tier("Silver").unwrap();
-        let ctx = EarnContext {
-            programme: &p,
-            tier,
-            local_date: date("2026-11-23"),
-            campaigns: std::slice::from_ref(&c),
-        };
+        let ctx = silver_with(&p, &c);
         let l = EarnLine {
             quantity: 2,
             cost_price: Some(Money::new(10_000, eur())),
@@ -383,13 +386,7 @@ mod tests {
     fn a_short_budget_pays_what_is_left_and_then_nothing() {
         let p = programme("1");
         let c = campaign(CampaignRule::FixedPerUnit { points: 100 }, 150);
-        let tier = p.tier("Silver").unwrap();
-        let ctx = EarnContext {
-            programme: &p,
-            tier,
-            local_date: date("2026-11-23"),
-            campaigns: std::slice::from_ref(&c),
-        };
+        let ctx = silver_with(&p, &c);
         let l = EarnLine {
             quantity: 1,
             ..line("1", 1000)
