@@ -4,6 +4,7 @@
 
 use chrono::Utc;
 use shared::config::{parse, ConfigPlan};
+use shared::store::campaigns::CampaignApplied;
 use shared::store::Store;
 
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -13,6 +14,7 @@ pub struct ApplySummary {
     pub api_keys: usize,
     pub members_enrolled: usize,
     pub members_existing: usize,
+    pub campaigns: Vec<String>,
 }
 
 /// Parse and validate a config file. Errors are one line per problem, naming the field.
@@ -22,6 +24,26 @@ pub fn plan_file(text: &str) -> Result<ConfigPlan, Vec<String>> {
 }
 
 pub async fn apply(store: &Store, plan: &ConfigPlan) -> anyhow::Result<ApplySummary> {
+    // Checks that need the stored state come before any write, so a refused file changes nothing.
+    for c in &plan.campaigns {
+        if let Some(old) = store.get_campaign(&c.partner_id, &c.id).await? {
+            if c.budget < old.budget {
+                anyhow::bail!(
+                    "campaign {}: budget {} is below the {} already granted; budgets only grow",
+                    c.id,
+                    c.budget,
+                    old.budget
+                );
+            }
+            if c.budget_shards != old.budget_shards {
+                anyhow::bail!(
+                    "campaign {}: budget_shards is fixed at {} once created",
+                    c.id,
+                    old.budget_shards
+                );
+            }
+        }
+    }
     let mut s = ApplySummary::default();
     for p in &plan.programmes {
         store.put_programme(p).await?;
@@ -34,6 +56,30 @@ pub async fn apply(store: &Store, plan: &ConfigPlan) -> anyhow::Result<ApplySumm
     for (hash, rec) in &plan.api_keys {
         store.put_api_key(hash, rec).await?;
         s.api_keys += 1;
+    }
+    for c in &plan.campaigns {
+        let line = match store.put_campaign(c).await? {
+            CampaignApplied::Created => format!(
+                "campaign {} created with a budget of {} points",
+                c.id, c.budget
+            ),
+            CampaignApplied::Updated => format!("campaign {} updated", c.id),
+            CampaignApplied::ToppedUp(p) => format!("campaign {} topped up by {p} points", c.id),
+            CampaignApplied::BudgetCannotShrink(old) => {
+                anyhow::bail!(
+                    "campaign {}: budget {} is below the {old} already granted; budgets only grow",
+                    c.id,
+                    c.budget
+                )
+            }
+            CampaignApplied::ShardsFixed(old) => {
+                anyhow::bail!(
+                    "campaign {}: budget_shards is fixed at {old} once created",
+                    c.id
+                )
+            }
+        };
+        s.campaigns.push(line);
     }
     for m in &plan.members {
         if store.enrol_member(m).await? {

@@ -43,10 +43,26 @@ enum Command {
         #[command(flatten)]
         store: StoreArgs,
     },
+    /// Campaign tools.
+    Campaign {
+        #[command(subcommand)]
+        command: CampaignCommand,
+    },
     /// Webhook tools.
     Webhook {
         #[command(subcommand)]
         command: WebhookCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum CampaignCommand {
+    /// A campaign's settings and its budget: granted, spent, remaining, per shard.
+    Show {
+        partner: String,
+        campaign: String,
+        #[command(flatten)]
+        store: StoreArgs,
     },
 }
 
@@ -163,6 +179,15 @@ fn print_plan(plan: &shared::config::ConfigPlan) {
     for m in &plan.members {
         println!("member    {} in {}", m.member_id, m.programme_id);
     }
+    for c in &plan.campaigns {
+        println!(
+            "campaign  {} of {} ({} SKUs, budget {})",
+            c.id,
+            c.partner_id,
+            c.skus.len(),
+            c.budget
+        );
+    }
 }
 
 #[tokio::main]
@@ -201,6 +226,51 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 s.members_enrolled,
                 s.members_existing
             );
+            for line in &s.campaigns {
+                println!("{line}");
+            }
+            Ok(())
+        }
+        Command::Campaign {
+            command:
+                CampaignCommand::Show {
+                    partner,
+                    campaign,
+                    store,
+                },
+        } => {
+            let (store, _db) = open_store(&store).await?;
+            let c = store
+                .get_campaign(&partner, &campaign)
+                .await?
+                .with_context(|| format!("no campaign '{campaign}' at partner '{partner}'"))?;
+            let status = store.budget_status(&c).await?;
+            println!("campaign  {} ({}) at {}", c.id, c.name, c.partner_id);
+            println!(
+                "runs      {} to {}{}",
+                c.starts_on,
+                c.ends_on,
+                if c.weekdays.is_empty() {
+                    String::new()
+                } else {
+                    format!(" on {:?}", c.weekdays)
+                }
+            );
+            println!("rule      {:?}", c.rule);
+            println!(
+                "skus      {}",
+                c.skus.iter().cloned().collect::<Vec<_>>().join(", ")
+            );
+            println!(
+                "budget    {} points: {} spent, {} remaining",
+                status.budget, status.spent, status.remaining
+            );
+            for s in &status.shards {
+                println!(
+                    "  shard {:02}: {} spent, {} remaining",
+                    s.shard, s.spent, s.remaining
+                );
+            }
             Ok(())
         }
         Command::Webhook {

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 
+use crate::campaign::Campaign;
 use crate::clock::{Clock, SystemClock};
 use crate::programme::{Partner, Programme};
 use crate::store::config::{hash_api_key, ApiKeyRecord};
@@ -19,6 +20,7 @@ use crate::store::{Store, StoreError};
 pub struct PartnerConfig {
     pub partner: Partner,
     pub programme: Programme,
+    pub campaigns: Vec<Campaign>,
 }
 
 /// An API key with the partner and programme it belongs to.
@@ -114,7 +116,12 @@ impl Ctx {
                 let Some(programme) = self.store.get_programme(&partner.programme_id).await? else {
                     return Ok(None);
                 };
-                Ok(Some(PartnerConfig { partner, programme }))
+                let campaigns = self.store.campaigns(partner_id).await?;
+                Ok(Some(PartnerConfig {
+                    partner,
+                    programme,
+                    campaigns,
+                }))
             })
             .await
     }

@@ -8,6 +8,7 @@ use chrono_tz::Tz;
 use rust_decimal::Decimal;
 use serde::Deserialize;
 
+use crate::campaign::{Campaign, CampaignRule};
 use crate::ids::{valid_id, ID_RULE};
 use crate::money::Currency;
 use crate::programme::{Coefficient, Partner, Programme, ProgrammeKind, Tier};
@@ -22,6 +23,39 @@ pub struct ConfigFile {
     pub partners: Vec<PartnerIn>,
     #[serde(default)]
     pub members: Vec<MemberIn>,
+    #[serde(default)]
+    pub campaigns: Vec<CampaignIn>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CampaignIn {
+    pub id: String,
+    pub partner: String,
+    pub name: String,
+    pub skus: Vec<String>,
+    /// First and last day, inclusive, partner time zone.
+    pub starts_on: chrono::NaiveDate,
+    pub ends_on: chrono::NaiveDate,
+    /// e.g. [mon, tue, wed, thu, fri]; absent = every day.
+    #[serde(default)]
+    pub weekdays: Vec<chrono::Weekday>,
+    /// Tier names; absent = all tiers.
+    #[serde(default)]
+    pub tiers: Vec<String>,
+    pub rule: RuleIn,
+    /// Points budget; the campaign stops awarding when it is spent. Packs: 150000, 200000,
+    /// 370000, 580000.
+    pub budget: i64,
+    pub budget_shards: Option<u32>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, tag = "kind", rename_all = "snake_case")]
+pub enum RuleIn {
+    FixedPerUnit { points: i64 },
+    CostPercent { percent: Option<ExactDecimal> },
+    PerCurrencyUnit { points: ExactDecimal },
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -131,7 +165,11 @@ pub struct ConfigPlan {
     pub partners: Vec<Partner>,
     pub api_keys: Vec<(String, ApiKeyRecord)>,
     pub members: Vec<MemberProfile>,
+    pub campaigns: Vec<Campaign>,
 }
+
+/// Budget shards of a campaign unless the file says otherwise.
+pub const DEFAULT_BUDGET_SHARDS: u32 = 4;
 
 fn tz(field: &str, text: Option<&str>) -> Result<Tz, String> {
     match text {
@@ -307,6 +345,63 @@ impl ConfigFile {
                 enrolled_at: now,
             });
         }
+        let mut campaign_ids = HashSet::new();
+        for (i, c) in self.campaigns.iter().enumerate() {
+            let f = |name: &str| format!("campaigns[{i}].{name}");
+            if !partner_ids.contains(&c.partner) {
+                errors.push(format!(
+                    "{}: no partner '{}' in this file",
+                    f("partner"),
+                    c.partner
+                ));
+            }
+            if !campaign_ids.insert((c.partner.clone(), c.id.clone())) {
+                errors.push(format!("{}: '{}' is declared twice", f("id"), c.id));
+            }
+            if let Some(tier) = c.tiers.iter().find(|t| {
+                let programme = self
+                    .partners
+                    .iter()
+                    .find(|p| p.id == c.partner)
+                    .map(|p| p.programme.as_str());
+                !plan
+                    .programmes
+                    .iter()
+                    .filter(|p| Some(p.id.as_str()) == programme)
+                    .any(|p| p.tier(t).is_some())
+            }) {
+                errors.push(format!(
+                    "{}: '{tier}' is not a tier of the partner's programme",
+                    f("tiers")
+                ));
+            }
+            let rule = match &c.rule {
+                RuleIn::FixedPerUnit { points } => CampaignRule::FixedPerUnit { points: *points },
+                RuleIn::CostPercent { percent } => CampaignRule::CostPercent {
+                    percent: percent.map_or(Decimal::new(13, 1), |p| p.0),
+                },
+                RuleIn::PerCurrencyUnit { points } => {
+                    CampaignRule::PerCurrencyUnit { points: points.0 }
+                }
+            };
+            let campaign = Campaign {
+                id: c.id.clone(),
+                partner_id: c.partner.clone(),
+                name: c.name.clone(),
+                skus: c.skus.iter().cloned().collect(),
+                starts_on: c.starts_on,
+                ends_on: c.ends_on,
+                weekdays: c.weekdays.clone(),
+                tiers: c.tiers.clone(),
+                rule,
+                budget: c.budget,
+                budget_shards: c.budget_shards.unwrap_or(DEFAULT_BUDGET_SHARDS),
+            };
+            if let Err(e) = campaign.validate() {
+                errors.push(format!("campaigns[{i}].{e}"));
+            }
+            plan.campaigns.push(campaign);
+        }
         if errors.is_empty() {
             Ok(plan)
         } else {
@@ -342,6 +437,16 @@ partners:
 members:
   - id: M-1
     programme: velo
+campaigns:
+  - id: helmets
+    partner: velo-shop
+    name: Helmets at 1.3% of cost
+    skus: [HELMET-1, HELMET-2]
+    starts_on: 2026-11-01
+    ends_on: 2026-11-30
+    weekdays: [mon, tue, wed, thu, fri]
+    rule: {kind: cost_percent}
+    budget: 150000
 "#;
 
     #[test]
@@ -357,6 +462,17 @@ members:
         assert_eq!(plan.partners[0].programme_id, "velo");
         assert_eq!(plan.api_keys[0].0, hash_api_key("demo-key-0123456789"));
         assert_eq!(plan.members[0].locale, "en");
+        let c = &plan.campaigns[0];
+        assert_eq!(
+            c.rule,
+            CampaignRule::CostPercent {
+                percent: Decimal::new(13, 1)
+            }
+        );
+        assert_eq!(
+            (c.weekdays.len(), c.budget, c.budget_shards),
+            (5, 150_000, DEFAULT_BUDGET_SHARDS)
+        );
     }
 
     #[test]
@@ -386,6 +502,23 @@ members:
                 .contains(r#"decimal in quotes, e.g. "1.25""#),
             "{}",
             parse(&float).unwrap_err()
+        );
+        let campaign = GOOD
+            .replace(
+                "partner: velo-shop\n    name: Helmets",
+                "partner: nope\n    name: Helmets",
+            )
+            .replace("budget: 150000", "budget: 0");
+        let errors = parse(&campaign).unwrap().plan(Utc::now()).unwrap_err();
+        assert!(
+            errors
+                .iter()
+                .any(|e| e == "campaigns[0].partner: no partner 'nope' in this file"),
+            "{errors:?}"
+        );
+        assert!(
+            errors.iter().any(|e| e.starts_with("campaigns[0].budget")),
+            "{errors:?}"
         );
         let tiers = GOOD.replace("threshold: 0,", "threshold: 5,");
         assert!(

@@ -18,13 +18,15 @@ use shared::app::{Ctx, PartnerConfig};
 use std::collections::BTreeMap;
 
 use shared::account::Account;
+use shared::campaign::Campaign;
 use shared::earning::{earn_order, EarnContext, LineEarning};
 use shared::ids::valid_id;
 use shared::ledger::{plan_order, tier_for_order};
 use shared::order::{validate, Order, OrderEventIn};
-use shared::store::keys;
+use shared::store::campaigns::{plan_takes, BudgetShard, BudgetTake};
 use shared::store::ledger::{Commit, OrderRecord, OrderWrite};
 use shared::store::retry::{sleep_backoff, MAX_ATTEMPTS};
+use shared::store::{keys, shard_of};
 use shared::webhook_sig;
 
 /// Entry point for every route this function serves.
@@ -131,7 +133,29 @@ fn replay(record: OrderRecord, body_sha256: &str) -> Result<Response, ApiError> 
     Ok(raw_json(status, record.response))
 }
 
-/// Read, decide, write; again if the account moved in between.
+/// Where each campaign's points come from: its shards, starting at one picked by the order.
+fn budget_takes(
+    campaigns: &[Campaign],
+    shards: &BTreeMap<String, Vec<BudgetShard>>,
+    order_id: &str,
+    points: &BTreeMap<String, i64>,
+) -> Vec<BudgetTake> {
+    campaigns
+        .iter()
+        .filter_map(|c| points.get(&c.id).map(|p| (c, *p)))
+        .flat_map(|(c, p)| {
+            let start = shard_of(order_id, c.budget_shards);
+            plan_takes(
+                c,
+                shards.get(&c.id).map_or(&[][..], Vec::as_slice),
+                start,
+                p,
+            )
+        })
+        .collect()
+}
+
+/// Read, decide, write; again if the account or a budget moved in between.
 async fn book(
     ctx: &Ctx,
     cfg: &PartnerConfig,
@@ -147,25 +171,43 @@ async fn book(
         .member_id
         .as_deref()
         .map(|m| keys::account(&programme.id, m));
+    let local_date = order
+        .occurred_at
+        .with_timezone(&cfg.partner.time_zone)
+        .date_naive();
+    let lines = order.earn_lines(programme);
+    // Campaigns that may pay for this order: their budget shards join the one read.
+    let skus: Vec<&str> = lines.iter().map(|l| l.sku.as_str()).collect();
+    let campaigns: Vec<Campaign> = cfg
+        .campaigns
+        .iter()
+        .filter(|c| c.may_apply(&skus, local_date))
+        .cloned()
+        .collect();
+    let budget_keys: Vec<(String, String)> = campaigns
+        .iter()
+        .flat_map(|c| (0..c.budget_shards).map(|s| keys::budget_shard(&c.partner_id, &c.id, s)))
+        .collect();
 
     for attempt in 0..MAX_ATTEMPTS {
-        let (account, existing) = ctx
+        let read = ctx
             .store
-            .read_for_order(account_keys.clone(), record_keys.clone())
+            .read_for_order(account_keys.clone(), record_keys.clone(), &budget_keys)
             .await
             .map_err(internal)?;
-        if let Some(record) = existing {
+        let account = read.account;
+        if let Some(record) = read.record {
             info!(partner_id, order_id = %order.order_id, "order webhook replayed");
             return replay(record, &body_sha256);
         }
 
         let member_id = account.as_ref().map(|a| a.member_id.as_str());
-        let lines = order.earn_lines(programme);
         let volume = order.volume_minor(programme);
-        let local_date = order
-            .occurred_at
-            .with_timezone(&cfg.partner.time_zone)
-            .date_naive();
+        let budgets: BTreeMap<String, i64> = read
+            .budgets
+            .iter()
+            .map(|(id, shards)| (id.clone(), shards.iter().map(|s| s.remaining).sum()))
+            .collect();
         let fresh = Account::open(&programme.id, "");
         let tier = tier_for_order(
             programme,
@@ -177,9 +219,9 @@ async fn book(
             programme,
             tier,
             local_date,
-            campaigns: &[],
+            campaigns: &campaigns,
         };
-        let mut earning = earn_order(&earn_ctx, &lines, &BTreeMap::new())
+        let mut earning = earn_order(&earn_ctx, &lines, &budgets)
             .map_err(|e| ApiError::unprocessable("invalid_amount", e.to_string()))?;
         let plan = match &account {
             Some(a) => Some(
@@ -204,6 +246,7 @@ async fn book(
                     l.campaigns.clear();
                 }
                 earning.total = 0;
+                earning.campaign_points.clear();
                 None
             }
         };
@@ -236,6 +279,7 @@ async fn book(
             member_id: member_id.map(str::to_string),
             points: answer.points,
             lot_id: lot.map(|l| l.lot_id.clone()),
+            campaign_points: earning.campaign_points.clone(),
             status: status.as_u16(),
             response: response.clone(),
             recorded_at: now,
@@ -247,6 +291,12 @@ async fn book(
                         record,
                         expected_version: a.version,
                         plan,
+                        takes: budget_takes(
+                            &campaigns,
+                            &read.budgets,
+                            &order.order_id,
+                            &earning.campaign_points,
+                        ),
                     })
                     .await
             }

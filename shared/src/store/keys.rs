@@ -58,3 +58,22 @@ pub fn outbox(event_id: &str, at: &str) -> (String, String) {
     let shard = crate::store::shard_of(event_id, OUTBOX_SHARDS);
     (format!("OUTBOX#{shard:02}"), format!("{at}#{event_id}"))
 }
+
+pub const CAMPAIGN_PREFIX: &str = "CAMPAIGN#";
+
+/// A campaign's configuration lives in its partner's partition, so that one Query loads a
+/// partner with all its campaigns.
+pub fn campaign(partner_id: &str, campaign_id: &str) -> (String, String) {
+    (
+        format!("PARTNER#{partner_id}"),
+        format!("{CAMPAIGN_PREFIX}{campaign_id}"),
+    )
+}
+
+/// One shard of a campaign's points budget.
+pub fn budget_shard(partner_id: &str, campaign_id: &str, shard: u32) -> (String, String) {
+    (
+        format!("BUDGET#{partner_id}#{campaign_id}"),
+        format!("SHARD#{shard:02}"),
+    )
+}

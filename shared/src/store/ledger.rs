@@ -2,6 +2,8 @@
 //! account (conditional on its version), the lot, the statement entry, the domain event
 //! (outbox) and the idempotency record of the request that caused it.
 
+use std::collections::BTreeMap;
+
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -12,6 +14,7 @@ use crate::clock::ts;
 use crate::events::{DomainEvent, LedgerEntry};
 use crate::ledger::OrderPlan;
 use crate::lot::Lot;
+use crate::store::campaigns::{shards_by_campaign, take_item, BudgetShard, BudgetTake};
 
 /// The stored outcome of one webhook event (partner + order id + event type). It makes the
 /// webhook idempotent: a repeat with the same body gets `response` back; a different body
@@ -25,6 +28,9 @@ pub struct OrderRecord {
     pub member_id: Option<String>,
     pub points: i64,
     pub lot_id: Option<String>,
+    /// Points each campaign paid for this order (given back on refunds).
+    #[serde(default)]
+    pub campaign_points: std::collections::BTreeMap<String, i64>,
     /// HTTP status and JSON body of the first answer.
     pub status: u16,
     pub response: String,
@@ -38,6 +44,17 @@ pub struct OrderWrite {
     /// Account version read before the decision; the write fails if it moved.
     pub expected_version: u64,
     pub plan: OrderPlan,
+    /// Conditional takes from campaign budget shards.
+    pub takes: Vec<BudgetTake>,
+}
+
+/// What the one read of an order webhook found.
+#[derive(Debug, Default)]
+pub struct OrderRead {
+    pub account: Option<Account>,
+    pub record: Option<OrderRecord>,
+    /// Budget shards of the campaigns that may apply, by campaign id.
+    pub budgets: BTreeMap<String, Vec<BudgetShard>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,22 +72,32 @@ fn classify(outcome: TxOutcome) -> Commit {
     match outcome {
         TxOutcome::Committed => Commit::Committed,
         o if o.failed_condition(0) => Commit::Duplicate,
-        o if o.failed_condition(1) => Commit::Stale,
+        // The account moved, or a budget shard has less left than we read: decide again.
+        TxOutcome::Cancelled(reasons) if reasons.iter().any(|r| r == "ConditionalCheckFailed") => {
+            Commit::Stale
+        }
         _ => Commit::Retry,
     }
 }
 
 impl Store {
-    /// The one read of an order webhook: the member's account and any earlier record of this
-    /// event, in a single strongly consistent BatchGetItem.
+    /// The one read of an order webhook: the member's account, any earlier record of this
+    /// event and the budget shards of campaigns that may apply, in a single strongly
+    /// consistent BatchGetItem.
     pub async fn read_for_order(
         &self,
         account_keys: Option<(String, String)>,
         record_keys: (String, String),
-    ) -> Result<(Option<Account>, Option<OrderRecord>), StoreError> {
+        budget_keys: &[(String, String)],
+    ) -> Result<OrderRead, StoreError> {
         let mut wanted = vec![key_map(&record_keys)];
-        if let Some(k) = &account_keys {
-            wanted.push(key_map(k));
+        wanted.extend(account_keys.iter().map(key_map));
+        wanted.extend(budget_keys.iter().map(key_map));
+        if wanted.len() > 100 {
+            return Err(StoreError::Build(format!(
+                "{} keys in one BatchGetItem (limit 100)",
+                wanted.len()
+            )));
         }
         let mut request = KeysAndAttributes::builder()
             .set_keys(Some(wanted))
@@ -96,21 +123,27 @@ impl Store {
                 _ => break,
             }
         }
-        let sk_of = |item: &Item| match item.get(keys::SK) {
+        let text = |item: &Item, name: &str| match item.get(name) {
             Some(AttributeValue::S(s)) => s.clone(),
             _ => String::new(),
         };
-        let mut account = None;
-        let mut record = None;
+        let mut read = OrderRead::default();
+        let mut shards = Vec::new();
         for item in found {
-            let sk = sk_of(&item);
-            if sk == record_keys.1 {
-                record = Some(from_item(item)?);
-            } else if account_keys.as_ref().is_some_and(|k| k.1 == sk) {
-                account = Some(from_item(item)?);
+            let (pk, sk) = (text(&item, keys::PK), text(&item, keys::SK));
+            if (pk.as_str(), sk.as_str()) == (record_keys.0.as_str(), record_keys.1.as_str()) {
+                read.record = Some(from_item(item)?);
+            } else if account_keys
+                .as_ref()
+                .is_some_and(|k| k.0 == pk && k.1 == sk)
+            {
+                read.account = Some(from_item(item)?);
+            } else {
+                shards.push(item);
             }
         }
-        Ok((account, record))
+        read.budgets = shards_by_campaign(shards)?;
+        Ok(read)
     }
 
     pub async fn get_order_record(
@@ -166,6 +199,9 @@ impl Store {
                 entry,
             )?)?);
         }
+        for take in &w.takes {
+            items.push(take_item(self, take)?);
+        }
         for event in &w.plan.events {
             items.push(self.put_new(to_item(
                 keys::outbox(&event.event_id, &ts(event.occurred_at)),
@@ -210,7 +246,7 @@ impl Store {
         self.query_prefix(&format!("OUTBOX#{shard:02}"), "").await
     }
 
-    async fn query_prefix<T: serde::de::DeserializeOwned>(
+    pub(crate) async fn query_prefix<T: serde::de::DeserializeOwned>(
         &self,
         pk: &str,
         prefix: &str,

@@ -1,0 +1,235 @@
+//! Campaign budgets: split over `budget_shards` counter items so that a busy campaign does
+//! not make one item hot. An order reads the shards of the campaigns that may apply in its
+//! one BatchGetItem and takes its bonus in its one TransactWriteItems, each take an update
+//! conditional on `remaining >= take`: the budget can never go below zero, whatever runs
+//! concurrently.
+
+use std::collections::BTreeMap;
+
+use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
+use serde::{Deserialize, Serialize};
+
+use super::{from_item, key_map, keys, to_item, Store, StoreError, TxOutcome};
+use crate::campaign::Campaign;
+use crate::money::Points;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BudgetShard {
+    pub partner_id: String,
+    pub campaign_id: String,
+    pub shard: u32,
+    pub remaining: Points,
+    pub spent: Points,
+}
+
+/// A campaign's budget as a whole.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BudgetStatus {
+    pub budget: Points,
+    pub spent: Points,
+    pub remaining: Points,
+    pub shards: Vec<BudgetShard>,
+}
+
+/// One conditional take from one shard.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BudgetTake {
+    pub partner_id: String,
+    pub campaign_id: String,
+    pub shard: u32,
+    pub points: Points,
+}
+
+/// The initial split of a budget: equal shares, the remainder on shard 0.
+pub fn split_budget(budget: Points, shards: u32) -> Vec<Points> {
+    let n = i64::from(shards.max(1));
+    let mut parts = vec![budget / n; n as usize];
+    parts[0] += budget % n;
+    parts
+}
+
+/// Spread a campaign's take over its shards: starting at a shard chosen by the order (so
+/// concurrent orders start on different shards), then around.
+pub fn plan_takes(
+    campaign: &Campaign,
+    shards: &[BudgetShard],
+    start: u32,
+    mut points: Points,
+) -> Vec<BudgetTake> {
+    let n = campaign.budget_shards.max(1);
+    let mut takes = Vec::new();
+    for i in 0..n {
+        if points <= 0 {
+            break;
+        }
+        let shard = (start + i) % n;
+        let left = shards
+            .iter()
+            .find(|s| s.shard == shard)
+            .map_or(0, |s| s.remaining);
+        let take = left.min(points);
+        if take > 0 {
+            takes.push(BudgetTake {
+                partner_id: campaign.partner_id.clone(),
+                campaign_id: campaign.id.clone(),
+                shard,
+                points: take,
+            });
+            points -= take;
+        }
+    }
+    takes
+}
+
+impl Store {
+    /// A partner's campaigns (one Query on the partner's partition).
+    pub async fn campaigns(&self, partner_id: &str) -> Result<Vec<Campaign>, StoreError> {
+        self.query_prefix(&format!("PARTNER#{partner_id}"), keys::CAMPAIGN_PREFIX)
+            .await
+    }
+
+    pub async fn get_campaign(
+        &self,
+        partner_id: &str,
+        campaign_id: &str,
+    ) -> Result<Option<Campaign>, StoreError> {
+        self.get(keys::campaign(partner_id, campaign_id)).await
+    }
+
+    pub async fn budget_shards(&self, campaign: &Campaign) -> Result<Vec<BudgetShard>, StoreError> {
+        self.query_prefix(
+            &keys::budget_shard(&campaign.partner_id, &campaign.id, 0).0,
+            "SHARD#",
+        )
+        .await
+    }
+
+    pub async fn budget_status(&self, campaign: &Campaign) -> Result<BudgetStatus, StoreError> {
+        let shards = self.budget_shards(campaign).await?;
+        Ok(BudgetStatus {
+            budget: campaign.budget,
+            spent: shards.iter().map(|s| s.spent).sum(),
+            remaining: shards.iter().map(|s| s.remaining).sum(),
+            shards,
+        })
+    }
+
+    /// Create or update a campaign. A new campaign gets its budget shards; an existing one
+    /// may only grow its budget (a top-up goes to shard 0). All in one transaction.
+    pub async fn put_campaign(&self, c: &Campaign) -> Result<CampaignApplied, StoreError> {
+        let existing: Option<Campaign> = self.get(keys::campaign(&c.partner_id, &c.id)).await?;
+        let mut items: Vec<TransactWriteItem> = Vec::new();
+        let config = to_item(keys::campaign(&c.partner_id, &c.id), "campaign", c)?;
+        let outcome = match &existing {
+            None => {
+                items.push(self.put_new(config)?);
+                for (shard, remaining) in split_budget(c.budget, c.budget_shards)
+                    .into_iter()
+                    .enumerate()
+                {
+                    let s = BudgetShard {
+                        partner_id: c.partner_id.clone(),
+                        campaign_id: c.id.clone(),
+                        shard: shard as u32,
+                        remaining,
+                        spent: 0,
+                    };
+                    items.push(self.put_new(to_item(
+                        keys::budget_shard(&c.partner_id, &c.id, s.shard),
+                        "budget",
+                        &s,
+                    )?)?);
+                }
+                CampaignApplied::Created
+            }
+            Some(old) if old.budget_shards != c.budget_shards => {
+                return Ok(CampaignApplied::ShardsFixed(old.budget_shards))
+            }
+            Some(old) if c.budget < old.budget => {
+                return Ok(CampaignApplied::BudgetCannotShrink(old.budget))
+            }
+            Some(old) => {
+                let top_up = c.budget - old.budget;
+                // Only over the version we read: a concurrent apply cannot top up twice.
+                let put = aws_sdk_dynamodb::types::Put::builder()
+                    .table_name(&self.table)
+                    .set_item(Some(config))
+                    .condition_expression("budget = :old")
+                    .expression_attribute_values(":old", AttributeValue::N(old.budget.to_string()))
+                    .build()?;
+                items.push(TransactWriteItem::builder().put(put).build());
+                if top_up > 0 {
+                    let update = Update::builder()
+                        .table_name(&self.table)
+                        .set_key(Some(key_map(&keys::budget_shard(&c.partner_id, &c.id, 0))))
+                        .update_expression("ADD remaining :t")
+                        .expression_attribute_values(":t", AttributeValue::N(top_up.to_string()))
+                        .condition_expression("attribute_exists(PK)")
+                        .build()?;
+                    items.push(TransactWriteItem::builder().update(update).build());
+                }
+                if top_up > 0 {
+                    CampaignApplied::ToppedUp(top_up)
+                } else {
+                    CampaignApplied::Updated
+                }
+            }
+        };
+        match self.transact(items).await? {
+            TxOutcome::Committed => Ok(outcome),
+            other => Err(StoreError::Sdk(format!(
+                "campaign {} changed while applying: {other:?}",
+                c.id
+            ))),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CampaignApplied {
+    Created,
+    Updated,
+    ToppedUp(Points),
+    BudgetCannotShrink(Points),
+    ShardsFixed(u32),
+}
+
+/// The conditional update that takes points from a shard.
+pub fn take_item(store: &Store, t: &BudgetTake) -> Result<TransactWriteItem, StoreError> {
+    let update = Update::builder()
+        .table_name(&store.table)
+        .set_key(Some(key_map(&keys::budget_shard(
+            &t.partner_id,
+            &t.campaign_id,
+            t.shard,
+        ))))
+        .update_expression("SET remaining = remaining - :t, spent = spent + :t")
+        .condition_expression("remaining >= :t")
+        .expression_attribute_values(":t", AttributeValue::N(t.points.to_string()))
+        .build()?;
+    Ok(TransactWriteItem::builder().update(update).build())
+}
+
+/// Parse budget shards out of BatchGetItem results, by campaign id.
+pub fn shards_by_campaign(
+    items: Vec<super::Item>,
+) -> Result<BTreeMap<String, Vec<BudgetShard>>, StoreError> {
+    let mut out: BTreeMap<String, Vec<BudgetShard>> = BTreeMap::new();
+    for item in items {
+        let s: BudgetShard = from_item(item)?;
+        out.entry(s.campaign_id.clone()).or_default().push(s);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn budgets_split_exactly() {
+        assert_eq!(split_budget(150_000, 4), vec![37_500; 4]);
+        assert_eq!(split_budget(10, 4), vec![4, 2, 2, 2]);
+        assert_eq!(split_budget(10, 4).iter().sum::<i64>(), 10);
+    }
+}
