@@ -370,6 +370,8 @@ Try:
   curl -s -H 'Authorization: Bearer demo-velo-widget-key-0001' http://{addr}/v1/members/M-1001/balance
   ./target/debug/bonus webhook send velo-shop infra/examples/order-paid.json --order-id A-1002
   ./target/debug/bonus webhook send velo-shop infra/examples/order-paid.json --order-id A-1003 --secret whsec_d3Jvbmc=   # 401
+  ./target/debug/bonus webhook send velo-shop infra/examples/order-campaign.json   # 150 + 130 campaign bonus (Fri) + 9
+  ./target/debug/bonus campaign show velo-shop helmets-weekdays
 More in README.md. Ctrl-C stops; data stays in {data_dir}/.
 "#,
         dynamodb = db.endpoint,
