@@ -81,6 +81,13 @@ pub async fn apply(store: &Store, plan: &ConfigPlan) -> anyhow::Result<ApplySumm
         };
         s.campaigns.push(line);
     }
+    for b in &plan.behaviour {
+        store.put_behaviour_campaign(b).await?;
+        s.campaigns.push(format!(
+            "behaviour campaign {} ({} points per {})",
+            b.id, b.points, b.event_type
+        ));
+    }
     for m in &plan.members {
         if store.enrol_member(m).await? {
             s.members_enrolled += 1;

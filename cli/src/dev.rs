@@ -21,7 +21,9 @@ pub enum Function {
 
 pub fn route(path: &str) -> Option<Function> {
     match segments(path).as_slice() {
-        ["v1", "partners", _, "webhooks", ..] => Some(Function::OrderWebhook),
+        ["v1", "partners", _, "webhooks", ..] | ["v1", "partners", _, "events"] => {
+            Some(Function::OrderWebhook)
+        }
         ["v1", "members", ..] => Some(Function::MemberApi),
         _ => None,
     }

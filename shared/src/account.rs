@@ -53,6 +53,9 @@ pub struct Account {
     /// Net purchase volume per local month (YYYY-MM, programme time zone), last 12 months.
     #[serde(default)]
     pub volume: BTreeMap<String, i64>,
+    /// Times each behaviour campaign has paid this member (for per-member caps).
+    #[serde(default)]
+    pub behaviour: BTreeMap<String, u32>,
 }
 
 /// The month key of an instant in the programme's time zone.
@@ -140,6 +143,7 @@ impl Account {
             entry_seq: 0,
             tier: String::new(),
             volume: BTreeMap::new(),
+            behaviour: BTreeMap::new(),
         }
     }
 

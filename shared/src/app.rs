@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 
-use crate::campaign::Campaign;
+use crate::campaign::{BehaviourCampaign, Campaign};
 use crate::clock::{Clock, SystemClock};
 use crate::programme::{Partner, Programme};
 use crate::store::config::{hash_api_key, ApiKeyRecord};
@@ -21,6 +21,7 @@ pub struct PartnerConfig {
     pub partner: Partner,
     pub programme: Programme,
     pub campaigns: Vec<Campaign>,
+    pub behaviour: Vec<BehaviourCampaign>,
 }
 
 /// An API key with the partner and programme it belongs to.
@@ -110,17 +111,20 @@ impl Ctx {
     ) -> Result<Option<Arc<PartnerConfig>>, StoreError> {
         self.partners
             .get_or_load(partner_id, || async {
-                let Some(partner) = self.store.get_partner(partner_id).await? else {
+                let Some(items) = self.store.partner_with_campaigns(partner_id).await? else {
+                    return Ok(None);
+                };
+                let Some(partner) = items.partner else {
                     return Ok(None);
                 };
                 let Some(programme) = self.store.get_programme(&partner.programme_id).await? else {
                     return Ok(None);
                 };
-                let campaigns = self.store.campaigns(partner_id).await?;
                 Ok(Some(PartnerConfig {
                     partner,
                     programme,
-                    campaigns,
+                    campaigns: items.campaigns,
+                    behaviour: items.behaviour,
                 }))
             })
             .await

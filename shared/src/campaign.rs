@@ -125,3 +125,88 @@ impl Campaign {
         }
     }
 }
+
+/// A behaviour campaign: fixed points for a non-purchase event (webinar attended, e-learning
+/// completed, event attended, or a custom type), at most `per_member_cap` times per member.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BehaviourCampaign {
+    pub id: String,
+    pub partner_id: String,
+    pub name: String,
+    /// `webinar.attended`, `elearning.completed`, `event.attended`, or a custom `noun.verb`.
+    pub event_type: String,
+    pub points: Points,
+    #[serde(default)]
+    pub per_member_cap: Option<u32>,
+    pub starts_on: NaiveDate,
+    pub ends_on: NaiveDate,
+}
+
+/// Event types: lower-case `noun.verb` with letters, digits, `_` and `-`.
+pub fn valid_event_type(t: &str) -> bool {
+    let mut parts = t.split('.');
+    let ok = |p: Option<&str>| {
+        p.is_some_and(|p| {
+            !p.is_empty()
+                && p.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+        })
+    };
+    t.len() <= 64 && ok(parts.next()) && ok(parts.next()) && parts.next().is_none()
+}
+
+impl BehaviourCampaign {
+    pub fn active_on(&self, local_date: NaiveDate) -> bool {
+        local_date >= self.starts_on && local_date <= self.ends_on
+    }
+
+    pub fn validate(&self) -> Result<(), String> {
+        if !crate::ids::valid_id(&self.id) {
+            return Err(format!("id: '{}' {}", self.id, crate::ids::ID_RULE));
+        }
+        if !valid_event_type(&self.event_type) {
+            return Err(format!(
+                "event_type: '{}' must look like webinar.attended",
+                self.event_type
+            ));
+        }
+        if self.points <= 0 {
+            return Err("points: must be positive".into());
+        }
+        if self.per_member_cap == Some(0) {
+            return Err("per_member_cap: must be at least 1 (or left out)".into());
+        }
+        if self.ends_on < self.starts_on {
+            return Err("ends_on: must not be before starts_on".into());
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_types_are_noun_dot_verb() {
+        for ok in [
+            "webinar.attended",
+            "elearning.completed",
+            "event.attended",
+            "store-visit.checked_in",
+        ] {
+            assert!(valid_event_type(ok), "{ok}");
+        }
+        for bad in [
+            "webinar",
+            "Webinar.Attended",
+            "a.b.c",
+            ".x",
+            "x.",
+            "a b.c",
+            "",
+        ] {
+            assert!(!valid_event_type(bad), "{bad}");
+        }
+    }
+}

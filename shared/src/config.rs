@@ -8,7 +8,7 @@ use chrono_tz::Tz;
 use rust_decimal::Decimal;
 use serde::Deserialize;
 
-use crate::campaign::{Campaign, CampaignRule};
+use crate::campaign::{BehaviourCampaign, Campaign, CampaignRule};
 use crate::ids::{valid_id, ID_RULE};
 use crate::money::Currency;
 use crate::programme::{Coefficient, Partner, Programme, ProgrammeKind, Tier};
@@ -25,6 +25,22 @@ pub struct ConfigFile {
     pub members: Vec<MemberIn>,
     #[serde(default)]
     pub campaigns: Vec<CampaignIn>,
+    #[serde(default)]
+    pub behaviour_campaigns: Vec<BehaviourCampaignIn>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BehaviourCampaignIn {
+    pub id: String,
+    pub partner: String,
+    pub name: String,
+    /// webinar.attended, elearning.completed, event.attended, or a custom noun.verb.
+    pub event_type: String,
+    pub points: i64,
+    pub per_member_cap: Option<u32>,
+    pub starts_on: chrono::NaiveDate,
+    pub ends_on: chrono::NaiveDate,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -166,6 +182,7 @@ pub struct ConfigPlan {
     pub api_keys: Vec<(String, ApiKeyRecord)>,
     pub members: Vec<MemberProfile>,
     pub campaigns: Vec<Campaign>,
+    pub behaviour: Vec<BehaviourCampaign>,
 }
 
 /// Budget shards of a campaign unless the file says otherwise.
@@ -401,6 +418,35 @@ impl ConfigFile {
                 errors.push(format!("campaigns[{i}].{e}"));
             }
             plan.campaigns.push(campaign);
+        }
+        let mut behaviour_ids = HashSet::new();
+        for (i, b) in self.behaviour_campaigns.iter().enumerate() {
+            if !partner_ids.contains(&b.partner) {
+                errors.push(format!(
+                    "behaviour_campaigns[{i}].partner: no partner '{}' in this file",
+                    b.partner
+                ));
+            }
+            if !behaviour_ids.insert((b.partner.clone(), b.id.clone())) {
+                errors.push(format!(
+                    "behaviour_campaigns[{i}].id: '{}' is declared twice",
+                    b.id
+                ));
+            }
+            let c = BehaviourCampaign {
+                id: b.id.clone(),
+                partner_id: b.partner.clone(),
+                name: b.name.clone(),
+                event_type: b.event_type.clone(),
+                points: b.points,
+                per_member_cap: b.per_member_cap,
+                starts_on: b.starts_on,
+                ends_on: b.ends_on,
+            };
+            if let Err(e) = c.validate() {
+                errors.push(format!("behaviour_campaigns[{i}].{e}"));
+            }
+            plan.behaviour.push(c);
         }
         if errors.is_empty() {
             Ok(plan)

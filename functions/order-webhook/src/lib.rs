@@ -6,6 +6,8 @@
 //! The record of the event makes the webhook idempotent: the same delivery again gets the
 //! first answer; the same order and event with another body gets 409.
 
+mod behaviour;
+
 use bytes::Bytes;
 use chrono::{DateTime, NaiveDate, Utc};
 use http::{Method, StatusCode};
@@ -40,6 +42,13 @@ pub async fn handle(ctx: &Ctx, req: http::Request<Bytes>) -> Response {
                 Err(ApiError::method_not_allowed())
             }
         }
+        ["v1", "partners", partner_id, "events"] => {
+            if req.method() == Method::POST {
+                behaviour::event(ctx, partner_id, &req).await
+            } else {
+                Err(ApiError::method_not_allowed())
+            }
+        }
         _ => Err(ApiError::route_not_found()),
     };
     result.unwrap_or_else(|e| {
@@ -54,7 +63,7 @@ fn header<'a>(req: &'a http::Request<Bytes>, name: &str) -> Option<&'a str> {
     req.headers().get(name).and_then(|v| v.to_str().ok())
 }
 
-fn internal(e: impl std::fmt::Display) -> ApiError {
+pub(crate) fn internal(e: impl std::fmt::Display) -> ApiError {
     error!(error = %e, "store error");
     ApiError::internal()
 }
@@ -76,34 +85,45 @@ struct Answer<'a> {
     lines: &'a [LineEarning],
 }
 
-async fn orders(
+/// The partner a signed delivery comes from. Unknown partner and bad signature get the
+/// same answer.
+pub(crate) async fn authenticate(
     ctx: &Ctx,
     partner_id: &str,
     req: &http::Request<Bytes>,
-) -> Result<Response, ApiError> {
-    let now = ctx.now();
+    now: DateTime<Utc>,
+) -> Result<std::sync::Arc<PartnerConfig>, ApiError> {
     if !valid_id(partner_id) {
         return Err(ApiError::unauthorized());
     }
-    // Unknown partner and bad signature get the same answer.
     let cfg = ctx
         .partner(partner_id)
         .await
         .map_err(internal)?
         .ok_or_else(ApiError::unauthorized)?;
-    let body = req.body();
     webhook_sig::verify(
         &cfg.partner.webhook_secrets,
         header(req, webhook_sig::HEADER_ID),
         header(req, webhook_sig::HEADER_TIMESTAMP),
         header(req, webhook_sig::HEADER_SIGNATURE),
-        body,
+        req.body(),
         now,
     )
     .map_err(|e| {
         info!(partner_id, reason = %e, "webhook signature refused");
         ApiError::unauthorized()
     })?;
+    Ok(cfg)
+}
+
+async fn orders(
+    ctx: &Ctx,
+    partner_id: &str,
+    req: &http::Request<Bytes>,
+) -> Result<Response, ApiError> {
+    let now = ctx.now();
+    let cfg = authenticate(ctx, partner_id, req, now).await?;
+    let body = req.body();
     let input: OrderEventIn = parse_json(body)?;
     let order = validate(input, now)?;
     if order.currency != cfg.programme.currency {
@@ -119,7 +139,7 @@ async fn orders(
     book(ctx, &cfg, &order, body_sha256, now).await
 }
 
-fn replay(record: OrderRecord, body_sha256: &str) -> Result<Response, ApiError> {
+pub(crate) fn replay(record: OrderRecord, body_sha256: &str) -> Result<Response, ApiError> {
     if record.body_sha256 != body_sha256 {
         return Err(ApiError::conflict(
             "order_conflict",

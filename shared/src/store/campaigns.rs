@@ -10,7 +10,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
 use serde::{Deserialize, Serialize};
 
 use super::{from_item, key_map, keys, to_item, Store, StoreError, TxOutcome};
-use crate::campaign::Campaign;
+use crate::campaign::{BehaviourCampaign, Campaign};
 use crate::money::Points;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -82,10 +82,37 @@ pub fn plan_takes(
 }
 
 impl Store {
-    /// A partner's campaigns (one Query on the partner's partition).
-    pub async fn campaigns(&self, partner_id: &str) -> Result<Vec<Campaign>, StoreError> {
-        self.query_prefix(&format!("PARTNER#{partner_id}"), keys::CAMPAIGN_PREFIX)
-            .await
+    /// A partner with its campaigns and behaviour campaigns: one Query on its partition.
+    pub async fn partner_with_campaigns(
+        &self,
+        partner_id: &str,
+    ) -> Result<Option<PartnerItems>, StoreError> {
+        let items = self.query_items(&keys::partner(partner_id).0, "").await?;
+        let mut out = PartnerItems::default();
+        for item in items {
+            match item.get(super::ENTITY) {
+                Some(AttributeValue::S(e)) if e == "partner" => {
+                    out.partner = Some(from_item(item)?)
+                }
+                Some(AttributeValue::S(e)) if e == "campaign" => {
+                    out.campaigns.push(from_item(item)?)
+                }
+                Some(AttributeValue::S(e)) if e == "behaviour_campaign" => {
+                    out.behaviour.push(from_item(item)?)
+                }
+                _ => {}
+            }
+        }
+        Ok(out.partner.is_some().then_some(out))
+    }
+
+    pub async fn put_behaviour_campaign(&self, c: &BehaviourCampaign) -> Result<(), StoreError> {
+        self.put(
+            keys::behaviour_campaign(&c.partner_id, &c.id),
+            "behaviour_campaign",
+            c,
+        )
+        .await
     }
 
     pub async fn get_campaign(
@@ -183,6 +210,14 @@ impl Store {
             ))),
         }
     }
+}
+
+/// What the partner's partition holds.
+#[derive(Debug, Clone, Default)]
+pub struct PartnerItems {
+    pub partner: Option<crate::programme::Partner>,
+    pub campaigns: Vec<Campaign>,
+    pub behaviour: Vec<BehaviourCampaign>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

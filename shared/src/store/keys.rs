@@ -77,3 +77,12 @@ pub fn budget_shard(partner_id: &str, campaign_id: &str, shard: u32) -> (String,
         format!("SHARD#{shard:02}"),
     )
 }
+
+pub const BEHAVIOUR_PREFIX: &str = "BEHAVIOUR#";
+
+pub fn behaviour_campaign(partner_id: &str, campaign_id: &str) -> (String, String) {
+    (
+        format!("PARTNER#{partner_id}"),
+        format!("{BEHAVIOUR_PREFIX}{campaign_id}"),
+    )
+}

@@ -251,6 +251,19 @@ impl Store {
         pk: &str,
         prefix: &str,
     ) -> Result<Vec<T>, StoreError> {
+        self.query_items(pk, prefix)
+            .await?
+            .into_iter()
+            .map(from_item)
+            .collect()
+    }
+
+    /// Every item of a partition whose sort key starts with `prefix` (all pages, consistent).
+    pub(crate) async fn query_items(
+        &self,
+        pk: &str,
+        prefix: &str,
+    ) -> Result<Vec<Item>, StoreError> {
         let mut out = Vec::new();
         let mut start: Option<Item> = None;
         loop {
@@ -270,9 +283,7 @@ impl Store {
                     .expression_attribute_values(":prefix", AttributeValue::S(prefix.to_string()))
             };
             let page = q.send().await.map_err(StoreError::sdk)?;
-            for item in page.items.unwrap_or_default() {
-                out.push(from_item(item)?);
-            }
+            out.extend(page.items.unwrap_or_default());
             match page.last_evaluated_key {
                 Some(k) if !k.is_empty() => start = Some(k),
                 _ => return Ok(out),

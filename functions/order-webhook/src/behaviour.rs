@@ -1,0 +1,221 @@
+//! Behaviour events: `POST /v1/partners/{partner_id}/events`, signed like order webhooks.
+//! A behaviour campaign of the partner pays fixed points for the event type, at most
+//! `per_member_cap` times per member; the event reference makes it idempotent.
+//!
+//! ```json
+//! {"type": "webinar.attended", "event_ref": "WEB-2026-11-M-1001", "member_id": "M-1001",
+//!  "occurred_at": "2026-11-23T10:00:00Z"}
+//! ```
+
+use bytes::Bytes;
+use chrono::{DateTime, NaiveDate, Utc};
+use http::StatusCode;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use tracing::info;
+
+use shared::api::{parse_json, raw_json, ApiError, Response};
+use shared::app::Ctx;
+use shared::campaign::valid_event_type;
+use shared::ids::{valid_id, ID_RULE};
+use shared::ledger::plan_order;
+use shared::order::FUTURE_SKEW;
+use shared::store::keys;
+use shared::store::ledger::{Commit, OrderRecord, OrderWrite};
+use shared::store::retry::{sleep_backoff, MAX_ATTEMPTS};
+
+use crate::{authenticate, internal, replay};
+
+/// The idempotency record of a behaviour event is keyed by its reference.
+pub const RECORD_EVENT: &str = "behaviour";
+
+#[derive(Debug, Deserialize)]
+struct EventIn {
+    #[serde(rename = "type")]
+    event_type: String,
+    event_ref: String,
+    member_id: String,
+    occurred_at: String,
+}
+
+#[derive(Debug, Serialize)]
+struct Answer<'a> {
+    status: &'static str,
+    partner_id: &'a str,
+    event_ref: &'a str,
+    event_type: &'a str,
+    member_id: &'a str,
+    campaign_id: &'a str,
+    points: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    available_at: Option<DateTime<Utc>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    expires_on: Option<NaiveDate>,
+}
+
+pub async fn event(
+    ctx: &Ctx,
+    partner_id: &str,
+    req: &http::Request<Bytes>,
+) -> Result<Response, ApiError> {
+    let now = ctx.now();
+    let cfg = authenticate(ctx, partner_id, req, now).await?;
+    let input: EventIn = parse_json(req.body())?;
+    if !valid_event_type(&input.event_type) {
+        return Err(ApiError::unprocessable(
+            "invalid_event_type",
+            "type: must look like webinar.attended",
+        ));
+    }
+    if !valid_id(&input.event_ref) {
+        return Err(ApiError::unprocessable(
+            "invalid_event_ref",
+            format!("event_ref: {ID_RULE}"),
+        ));
+    }
+    if !valid_id(&input.member_id) {
+        return Err(ApiError::unprocessable(
+            "invalid_member_id",
+            format!("member_id: {ID_RULE}"),
+        ));
+    }
+    let occurred_at = DateTime::parse_from_rfc3339(&input.occurred_at)
+        .map_err(|_| {
+            ApiError::unprocessable(
+                "invalid_occurred_at",
+                "occurred_at: must be an RFC 3339 timestamp",
+            )
+        })?
+        .with_timezone(&Utc);
+    if occurred_at > now + FUTURE_SKEW {
+        return Err(ApiError::unprocessable(
+            "occurred_at_in_future",
+            "occurred_at: lies in the future",
+        ));
+    }
+    let local_date = occurred_at
+        .with_timezone(&cfg.partner.time_zone)
+        .date_naive();
+    let campaign = cfg
+        .behaviour
+        .iter()
+        .find(|c| c.event_type == input.event_type && c.active_on(local_date))
+        .ok_or_else(|| {
+            ApiError::unprocessable(
+                "no_active_campaign",
+                format!(
+                    "no behaviour campaign of this partner pays for '{}' on {local_date}",
+                    input.event_type
+                ),
+            )
+        })?;
+    let programme = &cfg.programme;
+    let body_sha256 = hex::encode(Sha256::digest(req.body()));
+    let record_keys = keys::order_event(partner_id, &input.event_ref, RECORD_EVENT);
+    let account_keys = keys::account(&programme.id, &input.member_id);
+
+    for attempt in 0..MAX_ATTEMPTS {
+        let read = ctx
+            .store
+            .read_for_order(Some(account_keys.clone()), record_keys.clone(), &[])
+            .await
+            .map_err(internal)?;
+        if let Some(record) = read.record {
+            return replay(record, &body_sha256);
+        }
+        let used = read
+            .account
+            .as_ref()
+            .and_then(|a| a.behaviour.get(&campaign.id))
+            .copied()
+            .unwrap_or(0);
+        let capped = campaign.per_member_cap.is_some_and(|cap| used >= cap);
+        let plan = match &read.account {
+            Some(a) if !capped => {
+                // '#' never occurs in an order id, so this lot can never collide with an order's.
+                let source = format!("evt#{}", input.event_ref);
+                let tier = a.tier_name(programme).to_string();
+                let mut plan = plan_order(
+                    programme,
+                    a,
+                    partner_id,
+                    &source,
+                    campaign.points,
+                    0,
+                    &tier,
+                    occurred_at,
+                    now,
+                )
+                .map_err(internal)?;
+                *plan
+                    .account
+                    .behaviour
+                    .entry(campaign.id.clone())
+                    .or_insert(0) += 1;
+                if let Some(entry) = plan.entry.as_mut() {
+                    entry.reason =
+                        format!("{} {} at {partner_id}", input.event_type, input.event_ref);
+                }
+                Some(plan)
+            }
+            _ => None,
+        };
+        let (status, status_text) = match (&read.account, capped) {
+            (None, _) => (StatusCode::ACCEPTED, "recorded_non_member"),
+            (Some(_), true) => (StatusCode::OK, "cap_reached"),
+            (Some(_), false) => (StatusCode::OK, "earned"),
+        };
+        let lot = plan.as_ref().and_then(|p| p.lot.clone());
+        let answer = Answer {
+            status: status_text,
+            partner_id,
+            event_ref: &input.event_ref,
+            event_type: &input.event_type,
+            member_id: &input.member_id,
+            campaign_id: &campaign.id,
+            points: lot.as_ref().map_or(0, |l| l.points),
+            available_at: lot.as_ref().map(|l| l.available_at),
+            expires_on: lot.as_ref().map(|l| l.expires_on),
+        };
+        let response = serde_json::to_string(&answer).map_err(internal)?;
+        let record = OrderRecord {
+            partner_id: partner_id.to_string(),
+            order_id: input.event_ref.clone(),
+            event: RECORD_EVENT.to_string(),
+            body_sha256: body_sha256.clone(),
+            member_id: read.account.as_ref().map(|a| a.member_id.clone()),
+            points: answer.points,
+            lot_id: lot.as_ref().map(|l| l.lot_id.clone()),
+            campaign_points: [(campaign.id.clone(), answer.points)]
+                .into_iter()
+                .filter(|(_, p)| *p > 0)
+                .collect(),
+            status: status.as_u16(),
+            response: response.clone(),
+            recorded_at: now,
+        };
+        let commit = match (plan, &read.account) {
+            (Some(plan), Some(a)) => {
+                ctx.store
+                    .commit_order(&OrderWrite {
+                        record,
+                        expected_version: a.version,
+                        plan,
+                        takes: vec![],
+                    })
+                    .await
+            }
+            _ => ctx.store.commit_record_only(&record).await,
+        }
+        .map_err(internal)?;
+        match commit {
+            Commit::Committed => {
+                info!(partner_id, campaign_id = %campaign.id, points = answer.points, status = status.as_u16(), "behaviour event booked");
+                return Ok(raw_json(status, response));
+            }
+            Commit::Duplicate | Commit::Stale => continue,
+            Commit::Retry => sleep_backoff(attempt).await,
+        }
+    }
+    Err(ApiError::unavailable())
+}
