@@ -81,6 +81,9 @@ enum WebhookCommand {
         /// Replace the payload's order_id (handy to send the example file more than once).
         #[arg(long)]
         order_id: Option<String>,
+        /// Route under /v1/partners/{partner}/: `webhooks/orders`, or `events` for behaviour events.
+        #[arg(long, default_value = "webhooks/orders")]
+        path: String,
         #[command(flatten)]
         store: StoreArgs,
     },
@@ -281,6 +284,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     url,
                     secret,
                     order_id,
+                    path,
                     store,
                 },
         } => {
@@ -310,8 +314,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 }
             };
             let target = format!(
-                "{}/v1/partners/{partner}/webhooks/orders",
-                url.trim_end_matches('/')
+                "{}/v1/partners/{partner}/{}",
+                url.trim_end_matches('/'),
+                path.trim_matches('/')
             );
             let sent = webhook::send(&target, &secret, body).await?;
             println!("HTTP {}", sent.status);
@@ -372,6 +377,7 @@ Try:
   ./target/debug/bonus webhook send velo-shop infra/examples/order-paid.json --order-id A-1003 --secret whsec_d3Jvbmc=   # 401
   ./target/debug/bonus webhook send velo-shop infra/examples/order-campaign.json   # 150 + 130 campaign bonus (Fri) + 9
   ./target/debug/bonus campaign show velo-shop helmets-weekdays
+  ./target/debug/bonus webhook send velo-shop infra/examples/webinar.json --path events   # 250 points, once
 More in README.md. Ctrl-C stops; data stays in {data_dir}/.
 "#,
         dynamodb = db.endpoint,
