@@ -152,6 +152,9 @@ pub struct PartnerIn {
     pub webhook_secrets: Vec<String>,
     #[serde(default)]
     pub api_keys: Vec<ApiKeyIn>,
+    /// Enrol unknown member ids from their first order (default false: record as non-member).
+    #[serde(default)]
+    pub auto_enrol: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -334,6 +337,7 @@ impl ConfigFile {
                 name: p.name.clone(),
                 time_zone,
                 webhook_secrets: p.webhook_secrets.clone(),
+                auto_enrol: p.auto_enrol,
             });
         }
         let mut member_ids = HashSet::new();

@@ -199,4 +199,7 @@ pub struct Partner {
     pub time_zone: Tz,
     /// Standard Webhooks secrets (`whsec_...`). More than one during a rotation.
     pub webhook_secrets: Vec<String>,
+    /// Enrol an unknown member id from its first order (instead of recording a non-member).
+    #[serde(default)]
+    pub auto_enrol: bool,
 }

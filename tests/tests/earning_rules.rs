@@ -122,3 +122,44 @@ async fn a_non_member_order_adds_no_volume_and_no_tier() {
     assert_eq!(b["lines"][0]["points"], 0);
     assert!(outbox(&env).await.is_empty());
 }
+
+#[tokio::test]
+async fn a_partner_with_auto_enrolment_enrols_a_new_member_from_the_first_order() {
+    let config = integration_tests::CONFIG
+        .replace("    name: Shop\n", "    name: Shop\n    auto_enrol: true\n");
+    let env = TestEnv::with_config(&config).await;
+    // Two first orders of the same new member at once: one enrols, both earn.
+    let first = order_paid("E-1", Some("NEW-1"), &[("BIKE", 1, "10.00")]);
+    let second = order_paid("E-2", Some("NEW-1"), &[("BIKE", 1, "20.00")]);
+    let (a, b) = futures::join!(env.order(&first), env.order(&second));
+    assert_eq!((a.0, b.0), (StatusCode::OK, StatusCode::OK), "{a:?} {b:?}");
+    let enrolled = [&a.1, &b.1]
+        .iter()
+        .filter(|x| x["enrolled"] == true)
+        .count();
+    assert_eq!(enrolled, 1, "{a:?} {b:?}");
+    assert_eq!(
+        a.1["points"].as_i64().unwrap() + b.1["points"].as_i64().unwrap(),
+        30
+    );
+    let (status, balance) = env.balance("NEW-1").await;
+    assert_eq!(
+        (status, balance["pending"].as_i64()),
+        (StatusCode::OK, Some(30))
+    );
+    let profile = env
+        .store
+        .get_profile("velo", "NEW-1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (profile.member_id.as_str(), profile.email.as_deref()),
+        ("NEW-1", None)
+    );
+    // Without a member id it is still a non-member order.
+    let (status, _) = env
+        .order(&order_paid("E-3", None, &[("BIKE", 1, "10.00")]))
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+}

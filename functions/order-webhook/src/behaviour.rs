@@ -202,6 +202,7 @@ pub async fn event(
                         expected_version: a.version,
                         plan,
                         takes: vec![],
+                        enrol: None,
                     })
                     .await
             }

@@ -26,6 +26,7 @@ use shared::ids::valid_id;
 use shared::ledger::{plan_order, tier_for_order};
 use shared::order::{validate, Order, OrderEventIn};
 use shared::store::campaigns::{plan_takes, BudgetShard, BudgetTake};
+use shared::store::config::MemberProfile;
 use shared::store::ledger::{Commit, OrderRecord, OrderWrite};
 use shared::store::retry::{sleep_backoff, MAX_ATTEMPTS};
 use shared::store::{keys, shard_of};
@@ -76,6 +77,9 @@ struct Answer<'a> {
     order_id: &'a str,
     member_id: Option<&'a str>,
     points: i64,
+    /// True when this order enrolled the member (partner auto-enrolment).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    enrolled: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     tier: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -215,7 +219,22 @@ async fn book(
             .read_for_order(account_keys.clone(), record_keys.clone(), &budget_keys)
             .await
             .map_err(internal)?;
-        let account = read.account;
+        // Auto-enrolment: an unknown member id joins with this order, in its transaction.
+        let (account, enrol) = match (read.account, order.member_id.as_deref()) {
+            (None, Some(member)) if cfg.partner.auto_enrol => (
+                Some(Account::open(&programme.id, member)),
+                Some(MemberProfile {
+                    member_id: member.to_string(),
+                    programme_id: programme.id.clone(),
+                    email: None,
+                    phone: None,
+                    name: None,
+                    locale: "en".into(),
+                    enrolled_at: now,
+                }),
+            ),
+            (account, _) => (account, None),
+        };
         if let Some(record) = read.record {
             info!(partner_id, order_id = %order.order_id, "order webhook replayed");
             return replay(record, &body_sha256);
@@ -285,6 +304,7 @@ async fn book(
             order_id: &order.order_id,
             member_id,
             points: earning.total,
+            enrolled: enrol.is_some(),
             tier: tier_name.as_deref(),
             available_at: lot.map(|l| l.available_at),
             expires_on: lot.map(|l| l.expires_on),
@@ -317,6 +337,7 @@ async fn book(
                             &order.order_id,
                             &earning.campaign_points,
                         ),
+                        enrol: enrol.clone(),
                     })
                     .await
             }

@@ -15,6 +15,7 @@ use crate::events::{DomainEvent, LedgerEntry};
 use crate::ledger::OrderPlan;
 use crate::lot::Lot;
 use crate::store::campaigns::{shards_by_campaign, take_item, BudgetShard, BudgetTake};
+use crate::store::config::MemberProfile;
 
 /// The stored outcome of one webhook event (partner + order id + event type). It makes the
 /// webhook idempotent: a repeat with the same body gets `response` back; a different body
@@ -46,6 +47,9 @@ pub struct OrderWrite {
     pub plan: OrderPlan,
     /// Conditional takes from campaign budget shards.
     pub takes: Vec<BudgetTake>,
+    /// A member enrolled by this very order (auto-enrolment): the account and this profile
+    /// are created, conditional on not existing yet.
+    pub enrol: Option<MemberProfile>,
 }
 
 /// What the one read of an order webhook found.
@@ -161,30 +165,39 @@ impl Store {
     pub async fn commit_order(&self, w: &OrderWrite) -> Result<Commit, StoreError> {
         let r = &w.record;
         let a = &w.plan.account;
-        let account_put = aws_sdk_dynamodb::types::Put::builder()
-            .table_name(&self.table)
-            .set_item(Some(to_item(
-                keys::account(&a.programme_id, &a.member_id),
-                "account",
-                a,
-            )?))
-            .condition_expression("#v = :expected")
-            .expression_attribute_names("#v", "version")
-            .expression_attribute_values(
-                ":expected",
-                AttributeValue::N(w.expected_version.to_string()),
-            )
-            .build()?;
+        let account_item = to_item(keys::account(&a.programme_id, &a.member_id), "account", a)?;
+        let account_put = if w.enrol.is_some() {
+            self.put_new(account_item)?
+        } else {
+            let put = aws_sdk_dynamodb::types::Put::builder()
+                .table_name(&self.table)
+                .set_item(Some(account_item))
+                .condition_expression("#v = :expected")
+                .expression_attribute_names("#v", "version")
+                .expression_attribute_values(
+                    ":expected",
+                    AttributeValue::N(w.expected_version.to_string()),
+                )
+                .build()?;
+            aws_sdk_dynamodb::types::TransactWriteItem::builder()
+                .put(put)
+                .build()
+        };
         let mut items = vec![
             self.put_new(to_item(
                 keys::order_event(&r.partner_id, &r.order_id, &r.event),
                 "order_event",
                 r,
             )?)?,
-            aws_sdk_dynamodb::types::TransactWriteItem::builder()
-                .put(account_put)
-                .build(),
+            account_put,
         ];
+        if let Some(profile) = &w.enrol {
+            items.push(self.put_new(to_item(
+                keys::profile(&a.programme_id, &a.member_id),
+                "profile",
+                profile,
+            )?)?);
+        }
         if let Some(lot) = &w.plan.lot {
             items.push(self.put_new(to_item(
                 keys::lot(&a.programme_id, &a.member_id, &lot.lot_id),
