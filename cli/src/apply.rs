@@ -97,3 +97,91 @@ pub async fn apply(store: &Store, plan: &ConfigPlan) -> anyhow::Result<ApplySumm
     }
     Ok(s)
 }
+
+/// What applying `plan` would change, one line per entity: create, update, unchanged (or
+/// refused). Reads only.
+pub async fn diff(store: &Store, plan: &ConfigPlan) -> anyhow::Result<Vec<String>> {
+    fn verdict<T: PartialEq>(old: Option<T>, new: &T) -> &'static str {
+        match old {
+            None => "create   ",
+            Some(o) if &o == new => "unchanged",
+            Some(_) => "update   ",
+        }
+    }
+    let mut out = Vec::new();
+    for p in &plan.programmes {
+        out.push(format!(
+            "{} programme {}",
+            verdict(store.get_programme(&p.id).await?, p),
+            p.id
+        ));
+    }
+    for p in &plan.partners {
+        out.push(format!(
+            "{} partner {}",
+            verdict(store.get_partner(&p.id).await?, p),
+            p.id
+        ));
+    }
+    for (hash, k) in &plan.api_keys {
+        let old = store
+            .get_api_key(hash)
+            .await?
+            .map(|o| (o.partner_id, o.label, o.scopes));
+        let new = (k.partner_id.clone(), k.label.clone(), k.scopes.clone());
+        out.push(format!(
+            "{} api key '{}' of {}",
+            verdict(old, &new),
+            k.label,
+            k.partner_id
+        ));
+    }
+    for c in &plan.campaigns {
+        let line = match store.get_campaign(&c.partner_id, &c.id).await? {
+            None => format!("create    campaign {} with a budget of {}", c.id, c.budget),
+            Some(old) if c.budget < old.budget => {
+                format!(
+                    "REFUSED   campaign {}: budget {} below the {} granted",
+                    c.id, c.budget, old.budget
+                )
+            }
+            Some(old) if old.budget_shards != c.budget_shards => {
+                format!(
+                    "REFUSED   campaign {}: budget_shards is fixed at {}",
+                    c.id, old.budget_shards
+                )
+            }
+            Some(old) if c.budget > old.budget => {
+                format!(
+                    "update    campaign {}: top up by {}",
+                    c.id,
+                    c.budget - old.budget
+                )
+            }
+            Some(old) => format!("{} campaign {}", verdict(Some(old), c), c.id),
+        };
+        out.push(line);
+    }
+    for b in &plan.behaviour {
+        let old: Option<shared::campaign::BehaviourCampaign> = store
+            .get(shared::store::keys::behaviour_campaign(
+                &b.partner_id,
+                &b.id,
+            ))
+            .await?;
+        out.push(format!("{} behaviour campaign {}", verdict(old, b), b.id));
+    }
+    for m in &plan.members {
+        let exists = store
+            .get_account(&m.programme_id, &m.member_id)
+            .await?
+            .is_some();
+        out.push(format!(
+            "{} member {} in {}",
+            if exists { "unchanged" } else { "create   " },
+            m.member_id,
+            m.programme_id
+        ));
+    }
+    Ok(out)
+}

@@ -161,38 +161,6 @@ fn read_plan(file: &Path) -> anyhow::Result<shared::config::ConfigPlan> {
     }
 }
 
-fn print_plan(plan: &shared::config::ConfigPlan) {
-    for p in &plan.programmes {
-        println!(
-            "programme {} ({:?}, {}, {} point(s) per unit)",
-            p.id, p.kind, p.currency, p.points_per_unit
-        );
-    }
-    for p in &plan.partners {
-        println!(
-            "partner   {} in {} ({} webhook secret(s))",
-            p.id,
-            p.programme_id,
-            p.webhook_secrets.len()
-        );
-    }
-    for (_, k) in &plan.api_keys {
-        println!("api key   '{}' of {}", k.label, k.partner_id);
-    }
-    for m in &plan.members {
-        println!("member    {} in {}", m.member_id, m.programme_id);
-    }
-    for c in &plan.campaigns {
-        println!(
-            "campaign  {} of {} ({} SKUs, budget {})",
-            c.id,
-            c.partner_id,
-            c.skus.len(),
-            c.budget
-        );
-    }
-}
-
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     match run(Cli::parse()).await {
@@ -214,7 +182,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         } => {
             let plan = read_plan(&file)?;
             if dry_run {
-                print_plan(&plan);
+                let (store, _db) = open_store(&store).await?;
+                for line in apply::diff(&store, &plan).await? {
+                    println!("{line}");
+                }
                 println!("dry run: nothing written");
                 return Ok(());
             }

@@ -163,6 +163,44 @@ async fn apply_is_idempotent_and_an_invalid_file_changes_nothing() {
 }
 
 #[tokio::test]
+async fn dry_run_shows_what_would_change_and_writes_nothing() {
+    let db = LocalDynamo::start_memory().unwrap();
+    let store = Store::local(&db.endpoint, "bonus");
+    schema::ensure_table(&store.client, &store.table)
+        .await
+        .unwrap();
+    let plan = apply::plan_file(CONFIG).unwrap();
+    let before = apply::diff(&store, &plan).await.unwrap();
+    assert!(before.iter().all(|l| l.starts_with("create")), "{before:?}");
+    assert_eq!(before.len(), 2 + 2 + 2 + 3);
+    assert!(
+        store.get_programme("velo").await.unwrap().is_none(),
+        "a dry run writes nothing"
+    );
+
+    apply::apply(&store, &plan).await.unwrap();
+    let same = apply::diff(&store, &plan).await.unwrap();
+    assert!(same.iter().all(|l| l.starts_with("unchanged")), "{same:?}");
+
+    let changed = apply::plan_file(&CONFIG.replace(
+        "name: Other
+",
+        "name: Other renamed
+",
+    ))
+    .unwrap();
+    let lines = apply::diff(&store, &changed).await.unwrap();
+    assert!(
+        lines.contains(&"update    programme other".to_string()),
+        "{lines:?}"
+    );
+    assert!(
+        lines.contains(&"unchanged programme velo".to_string()),
+        "{lines:?}"
+    );
+}
+
+#[tokio::test]
 async fn the_table_in_template_yaml_is_the_table_the_code_creates() {
     let template: serde_yaml::Value = serde_yaml::from_str(
         &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../template.yaml")).unwrap(),
