@@ -176,6 +176,25 @@ fn valid_sku(sku: &str) -> bool {
     !sku.is_empty() && sku.len() <= 128 && !sku.chars().any(|c| c.is_control() || c == '#')
 }
 
+/// `occurred_at` of a webhook: RFC 3339, and not more than [`FUTURE_SKEW`] ahead of `now`.
+pub fn parse_occurred_at(text: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, ApiError> {
+    let at = DateTime::parse_from_rfc3339(text)
+        .map_err(|_| {
+            ApiError::unprocessable(
+                "invalid_occurred_at",
+                "occurred_at: must be an RFC 3339 timestamp",
+            )
+        })?
+        .with_timezone(&Utc);
+    if at > now + FUTURE_SKEW {
+        return Err(ApiError::unprocessable(
+            "occurred_at_in_future",
+            "occurred_at: lies in the future",
+        ));
+    }
+    Ok(at)
+}
+
 /// Validate a parsed event. Every refusal is a 422 with a code and the field it is about.
 pub fn validate(input: OrderEventIn, now: DateTime<Utc>) -> Result<Order, ApiError> {
     let event = match input.event_type.as_str() {
@@ -203,20 +222,7 @@ pub fn validate(input: OrderEventIn, now: DateTime<Utc>) -> Result<Order, ApiErr
             ))
         }
     };
-    let occurred_at = DateTime::parse_from_rfc3339(&input.occurred_at)
-        .map_err(|_| {
-            ApiError::unprocessable(
-                "invalid_occurred_at",
-                "occurred_at: must be an RFC 3339 timestamp",
-            )
-        })?
-        .with_timezone(&Utc);
-    if occurred_at > now + FUTURE_SKEW {
-        return Err(ApiError::unprocessable(
-            "occurred_at_in_future",
-            "occurred_at: lies in the future",
-        ));
-    }
+    let occurred_at = parse_occurred_at(&input.occurred_at, now)?;
     let currency = Currency::parse(&input.currency)
         .map_err(|e| ApiError::unprocessable("invalid_currency", format!("currency: {e}")))?;
     if input.lines.is_empty() {

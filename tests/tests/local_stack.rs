@@ -28,6 +28,16 @@ fn rand_suffix() -> u128 {
         .as_nanos()
 }
 
+/// A fresh in-memory database with the table and nothing else.
+async fn empty_store() -> (LocalDynamo, Store) {
+    let db = LocalDynamo::start_memory().unwrap();
+    let store = Store::local(&db.endpoint, "bonus");
+    schema::ensure_table(&store.client, &store.table)
+        .await
+        .unwrap();
+    (db, store)
+}
+
 async fn seeded(db: &LocalDynamo) -> Store {
     let store = Store::local(&db.endpoint, "bonus");
     schema::ensure_table(&store.client, &store.table)

@@ -19,9 +19,9 @@ use shared::app::Ctx;
 use shared::campaign::valid_event_type;
 use shared::ids::{valid_id, ID_RULE};
 use shared::ledger::plan_order;
-use shared::order::FUTURE_SKEW;
+use shared::order::parse_occurred_at;
 use shared::store::keys;
-use shared::store::ledger::{Commit, OrderRecord, OrderWrite};
+use shared::store::ledger::{Booking, Commit, OrderRecord, OrderWrite};
 use shared::store::retry::{sleep_backoff, MAX_ATTEMPTS};
 
 use crate::{authenticate, internal, replay};
@@ -79,20 +79,7 @@ pub async fn event(
             format!("member_id: {ID_RULE}"),
         ));
     }
-    let occurred_at = DateTime::parse_from_rfc3339(&input.occurred_at)
-        .map_err(|_| {
-            ApiError::unprocessable(
-                "invalid_occurred_at",
-                "occurred_at: must be an RFC 3339 timestamp",
-            )
-        })?
-        .with_timezone(&Utc);
-    if occurred_at > now + FUTURE_SKEW {
-        return Err(ApiError::unprocessable(
-            "occurred_at_in_future",
-            "occurred_at: lies in the future",
-        ));
-    }
+    let occurred_at = parse_occurred_at(&input.occurred_at, now)?;
     let local_date = occurred_at
         .with_timezone(&cfg.partner.time_zone)
         .date_naive();
@@ -194,21 +181,17 @@ pub async fn event(
             response: response.clone(),
             recorded_at: now,
         };
-        let commit = match (plan, &read.account) {
-            (Some(plan), Some(a)) => {
-                ctx.store
-                    .commit_order(&OrderWrite {
-                        record,
-                        expected_version: a.version,
-                        plan,
-                        takes: vec![],
-                        enrol: None,
-                    })
-                    .await
-            }
-            _ => ctx.store.commit_record_only(&record).await,
-        }
-        .map_err(internal)?;
+        let booking = match (plan, &read.account) {
+            (Some(plan), Some(a)) => Booking::Ledger(OrderWrite {
+                record,
+                expected_version: a.version,
+                plan,
+                takes: vec![],
+                enrol: None,
+            }),
+            _ => Booking::RecordOnly(record),
+        };
+        let commit = ctx.store.commit_booking(&booking).await.map_err(internal)?;
         match commit {
             Commit::Committed => {
                 info!(partner_id, campaign_id = %campaign.id, points = answer.points, status = status.as_u16(), "behaviour event booked");

@@ -27,7 +27,7 @@ use shared::ledger::{plan_order, tier_for_order};
 use shared::order::{validate, Order, OrderEventIn};
 use shared::store::campaigns::{plan_takes, BudgetShard, BudgetTake};
 use shared::store::config::MemberProfile;
-use shared::store::ledger::{Commit, OrderRecord, OrderWrite};
+use shared::store::ledger::{Booking, Commit, OrderRecord, OrderWrite};
 use shared::store::retry::{sleep_backoff, MAX_ATTEMPTS};
 use shared::store::{keys, shard_of};
 use shared::webhook_sig;
@@ -324,26 +324,22 @@ async fn book(
             response: response.clone(),
             recorded_at: now,
         };
-        let commit = match (plan, &account) {
-            (Some(plan), Some(a)) => {
-                ctx.store
-                    .commit_order(&OrderWrite {
-                        record,
-                        expected_version: a.version,
-                        plan,
-                        takes: budget_takes(
-                            &campaigns,
-                            &read.budgets,
-                            &order.order_id,
-                            &earning.campaign_points,
-                        ),
-                        enrol: enrol.clone(),
-                    })
-                    .await
-            }
-            _ => ctx.store.commit_record_only(&record).await,
-        }
-        .map_err(internal)?;
+        let booking = match (plan, &account) {
+            (Some(plan), Some(a)) => Booking::Ledger(OrderWrite {
+                record,
+                expected_version: a.version,
+                plan,
+                takes: budget_takes(
+                    &campaigns,
+                    &read.budgets,
+                    &order.order_id,
+                    &earning.campaign_points,
+                ),
+                enrol: enrol.clone(),
+            }),
+            _ => Booking::RecordOnly(record),
+        };
+        let commit = ctx.store.commit_booking(&booking).await.map_err(internal)?;
         match commit {
             Commit::Committed => {
                 info!(partner_id, order_id = %order.order_id, points = answer.points, status = status.as_u16(), "order booked");

@@ -61,6 +61,14 @@ pub struct OrderRead {
     pub budgets: BTreeMap<String, Vec<BudgetShard>>,
 }
 
+/// What a webhook writes: a ledger change, or only its idempotency record (non-members,
+/// capped behaviour events).
+#[derive(Debug, Clone)]
+pub enum Booking {
+    Ledger(OrderWrite),
+    RecordOnly(OrderRecord),
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Commit {
     Committed,
@@ -158,6 +166,13 @@ impl Store {
     ) -> Result<Option<OrderRecord>, StoreError> {
         self.get(keys::order_event(partner_id, order_id, event))
             .await
+    }
+
+    pub async fn commit_booking(&self, b: &Booking) -> Result<Commit, StoreError> {
+        match b {
+            Booking::Ledger(w) => self.commit_order(w).await,
+            Booking::RecordOnly(r) => self.commit_record_only(r).await,
+        }
     }
 
     /// Write an order: idempotency record, account (if the version is still the one read),
