@@ -139,11 +139,7 @@ async fn the_dev_server_serves_the_api_over_http_and_the_data_survives_a_restart
 
 #[tokio::test]
 async fn apply_is_idempotent_and_an_invalid_file_changes_nothing() {
-    let db = LocalDynamo::start_memory().unwrap();
-    let store = Store::local(&db.endpoint, "bonus");
-    schema::ensure_table(&store.client, &store.table)
-        .await
-        .unwrap();
+    let (_db, store) = empty_store().await;
     let plan = apply::plan_file(CONFIG).unwrap();
     let first = apply::apply(&store, &plan).await.unwrap();
     assert_eq!(
@@ -174,11 +170,7 @@ async fn apply_is_idempotent_and_an_invalid_file_changes_nothing() {
 
 #[tokio::test]
 async fn dry_run_shows_what_would_change_and_writes_nothing() {
-    let db = LocalDynamo::start_memory().unwrap();
-    let store = Store::local(&db.endpoint, "bonus");
-    schema::ensure_table(&store.client, &store.table)
-        .await
-        .unwrap();
+    let (_db, store) = empty_store().await;
     let plan = apply::plan_file(CONFIG).unwrap();
     let before = apply::diff(&store, &plan).await.unwrap();
     assert!(before.iter().all(|l| l.starts_with("create")), "{before:?}");
@@ -236,11 +228,7 @@ async fn the_table_in_template_yaml_is_the_table_the_code_creates() {
         Some(schema::TTL_ATTRIBUTE)
     );
 
-    let db = LocalDynamo::start_memory().unwrap();
-    let store = Store::local(&db.endpoint, "bonus");
-    schema::ensure_table(&store.client, &store.table)
-        .await
-        .unwrap();
+    let (_db, store) = empty_store().await;
     let table = store
         .client
         .describe_table()
