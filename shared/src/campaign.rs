@@ -54,24 +54,24 @@ pub struct Campaign {
 }
 
 impl Campaign {
-    /// Does the campaign run on this local date, for this tier and SKU?
-    pub fn applies(&self, sku: &str, tier: &str, local_date: NaiveDate) -> bool {
-        self.skus.contains(sku)
-            && local_date >= self.starts_on
+    /// Does the campaign run on this local date (window and weekdays)?
+    pub fn runs_on(&self, local_date: NaiveDate) -> bool {
+        local_date >= self.starts_on
             && local_date <= self.ends_on
             && (self.weekdays.is_empty() || self.weekdays.contains(&local_date.weekday()))
+    }
+
+    /// Does the campaign pay on this SKU, for this tier, on this local date?
+    pub fn applies(&self, sku: &str, tier: &str, local_date: NaiveDate) -> bool {
+        self.skus.contains(sku)
+            && self.runs_on(local_date)
             && (self.tiers.is_empty() || self.tiers.iter().any(|t| t == tier))
     }
 
-    /// Whether it can apply to any line of an order on this date (before the tier is known):
-    /// used to decide which budgets to read.
+    /// Whether it can pay on any line of an order on this date, whatever the member's tier
+    /// (known only after the read): decides which budgets the read fetches.
     pub fn may_apply(&self, skus: &[&str], local_date: NaiveDate) -> bool {
-        skus.iter()
-            .any(|s| self.applies(s, self.tiers.first().map_or("", String::as_str), local_date))
-            || (!self.tiers.is_empty()
-                && skus
-                    .iter()
-                    .any(|s| self.tiers.iter().any(|t| self.applies(s, t, local_date))))
+        self.runs_on(local_date) && skus.iter().any(|s| self.skus.contains(*s))
     }
 
     /// The exact, unrounded bonus for a line, before the budget.
