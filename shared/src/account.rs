@@ -192,6 +192,65 @@ impl Account {
         Ok(())
     }
 
+    /// Move every release that is due at `now` from `pending` into `available` (what the
+    /// view does lazily, made permanent). Idempotent.
+    pub fn fold_due(&mut self, now: DateTime<Utc>) {
+        let now_key = ts(now);
+        let due: Vec<String> = self
+            .pending
+            .range(..=now_key)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for k in due {
+            if let Some(p) = self.pending.remove(&k) {
+                self.available += p;
+            }
+        }
+    }
+
+    /// Take `points` out of a lot: its remaining, the bucket the lot's points sit in
+    /// (pending until its release, available after; call [`Account::fold_due`] first), and
+    /// its expiry date. Returns what was taken (at most the lot's remaining).
+    pub fn take_from_lot(
+        &mut self,
+        lot: &mut Lot,
+        points: Points,
+        now: DateTime<Utc>,
+    ) -> Result<Points, AccountError> {
+        let take = points.min(lot.remaining).max(0);
+        if take == 0 {
+            return Ok(0);
+        }
+        let bucket = if lot.available_at > now {
+            self.pending.get_mut(&ts(lot.available_at))
+        } else {
+            Some(&mut self.available)
+        };
+        match bucket {
+            Some(b) if *b >= take => *b -= take,
+            _ => {
+                return Err(AccountError::Invariant(format!(
+                    "lot {} is not booked where it should be",
+                    lot.lot_id
+                )))
+            }
+        }
+        let date = lot.expires_on.to_string();
+        match self.expiring.get_mut(&date) {
+            Some(e) if *e >= take => *e -= take,
+            _ => {
+                return Err(AccountError::Invariant(format!(
+                    "lot {} has no expiry booked",
+                    lot.lot_id
+                )))
+            }
+        }
+        self.pending.retain(|_, p| *p != 0);
+        self.expiring.retain(|_, p| *p != 0);
+        lot.remaining -= take;
+        Ok(take)
+    }
+
     /// The invariant stated at the top of this module.
     pub fn check(&self) -> Result<(), AccountError> {
         let pending: i128 = self.pending.values().map(|p| i128::from(*p)).sum();

@@ -135,6 +135,83 @@ pub fn plan_order(
     })
 }
 
+/// Where the points of a reversal came from. Invariant (checked by property tests):
+///
+/// ```text
+/// from_own + from_others + to_debt = points
+/// (total - debt) after = (total - debt) before - points      -- nothing silently dropped
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReversalPlan {
+    pub account: Account,
+    /// Every lot that lost points, with its new remaining.
+    pub lots: Vec<Lot>,
+    pub from_own: Points,
+    pub from_others: Points,
+    pub to_debt: Points,
+}
+
+/// Reverse `points`: first from the order's own lot (pending or available), then from the
+/// member's other available lots, oldest expiry first, and what is still missing becomes a
+/// debt. Never fails for lack of points. `others` may hold any of the member's lots; only
+/// the available, unexpired ones with points left are used.
+pub fn plan_reversal(
+    account: &Account,
+    own: Option<&Lot>,
+    others: &[Lot],
+    points: Points,
+    now: DateTime<Utc>,
+) -> Result<ReversalPlan, AccountError> {
+    if points <= 0 {
+        return Err(AccountError::NotPositive);
+    }
+    let mut next = account.clone();
+    next.fold_due(now);
+    let mut lots = Vec::new();
+    let mut left = points;
+    let mut from_own = 0;
+    if let Some(lot) = own {
+        let mut lot = lot.clone();
+        from_own = next.take_from_lot(&mut lot, left, now)?;
+        left -= from_own;
+        if from_own > 0 {
+            lots.push(lot);
+        }
+    }
+    let own_id = own.map(|l| l.lot_id.as_str());
+    let mut candidates: Vec<Lot> = others
+        .iter()
+        .filter(|l| Some(l.lot_id.as_str()) != own_id)
+        .filter(|l| l.remaining > 0 && l.status(now) == crate::lot::LotStatus::Available)
+        .cloned()
+        .collect();
+    candidates.sort_by(|a, b| (a.expires_at, &a.lot_id).cmp(&(b.expires_at, &b.lot_id)));
+    let mut from_others = 0;
+    for mut lot in candidates {
+        if left == 0 {
+            break;
+        }
+        // Held points are reserved: only what is available and not held can be taken.
+        let spendable = next.available.min(lot.remaining);
+        let took = next.take_from_lot(&mut lot, left.min(spendable), now)?;
+        if took > 0 {
+            from_others += took;
+            left -= took;
+            lots.push(lot);
+        }
+    }
+    next.debt = next.debt.checked_add(left).ok_or(AccountError::Overflow)?;
+    next.version += 1;
+    next.check()?;
+    Ok(ReversalPlan {
+        account: next,
+        lots,
+        from_own,
+        from_others,
+        to_debt: left,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -185,6 +262,83 @@ mod tests {
         .unwrap();
         assert!(plan.lot.is_none() && plan.entry.is_none() && plan.events.is_empty());
         assert_eq!((plan.account.version, plan.account.entry_seq), (1, 0));
+    }
+
+    fn net_worth(a: &Account) -> i64 {
+        a.available + a.held + a.pending.values().sum::<i64>() - a.debt
+    }
+
+    #[test]
+    fn a_reversal_takes_from_the_own_lot_then_other_lots_oldest_first_then_debt() {
+        let p = programme();
+        let t0: DateTime<Utc> = "2026-01-01T10:00:00Z".parse().unwrap();
+        let mut a = Account::open("p", "m");
+        let mut lots = Vec::new();
+        for (i, (points, day)) in [(100, 0), (50, 1), (1000, 40)].iter().enumerate() {
+            let plan = plan_order(
+                &p,
+                &a,
+                "shop",
+                &format!("O-{i}"),
+                *points,
+                0,
+                "Silver",
+                t0 + chrono::Duration::days(*day),
+                t0,
+            )
+            .unwrap();
+            a = plan.account;
+            lots.push(plan.lot.unwrap());
+        }
+        let now = t0 + chrono::Duration::days(45); // lots 0 and 1 available, lot 2 pending
+                                                   // Reverse 1,200 of order 2 (pending lot of 1,000): 1,000 own, 150 from the others, 50 debt.
+        let r = plan_reversal(&a, Some(&lots[2]), &lots, 1_200, now).unwrap();
+        assert_eq!((r.from_own, r.from_others, r.to_debt), (1_000, 150, 50));
+        assert_eq!(r.account.debt, 50);
+        assert_eq!(net_worth(&r.account), net_worth(&a) - 1_200);
+        assert_eq!(
+            r.lots
+                .iter()
+                .map(|l| (l.lot_id.as_str(), l.remaining))
+                .collect::<Vec<_>>(),
+            vec![("shop:O-2", 0), ("shop:O-0", 0), ("shop:O-1", 0)]
+        );
+        // Partial: 30 of order 0 (available) comes from its own lot only.
+        let r = plan_reversal(&a, Some(&lots[0]), &lots, 30, now).unwrap();
+        assert_eq!(
+            (r.from_own, r.from_others, r.to_debt, r.lots[0].remaining),
+            (30, 0, 0, 70)
+        );
+        assert_eq!(r.account.view(&p, now).available, 120);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn reversals_conserve_points_and_never_fail(
+            earned in proptest::collection::vec((1i64..5_000, 0i64..60), 1..12),
+            reverse in 1i64..40_000,
+            own_index in 0usize..12,
+            probe_day in 0i64..80,
+        ) {
+            let p = programme();
+            let t0: DateTime<Utc> = "2026-01-01T10:00:00Z".parse().unwrap();
+            let mut a = Account::open("p", "m");
+            let mut lots = Vec::new();
+            for (i, (points, day)) in earned.iter().enumerate() {
+                let plan = plan_order(&p, &a, "shop", &format!("O-{i}"), *points, 0, "Silver", t0 + chrono::Duration::days(*day), t0).unwrap();
+                a = plan.account;
+                lots.push(plan.lot.unwrap());
+            }
+            let now = t0 + chrono::Duration::days(probe_day);
+            let own = lots.get(own_index % lots.len()).cloned();
+            let r = plan_reversal(&a, own.as_ref(), &lots, reverse, now).unwrap();
+            proptest::prop_assert_eq!(r.from_own + r.from_others + r.to_debt, reverse);
+            proptest::prop_assert_eq!(net_worth(&r.account), net_worth(&a) - reverse);
+            proptest::prop_assert!(r.lots.iter().all(|l| l.remaining >= 0));
+            let taken: i64 = r.lots.iter().map(|l| lots.iter().find(|o| o.lot_id == l.lot_id).unwrap().remaining - l.remaining).sum();
+            proptest::prop_assert_eq!(taken, r.from_own + r.from_others);
+            r.account.check().unwrap();
+        }
     }
 
     #[test]
