@@ -177,14 +177,21 @@ impl Account {
         Ok(())
     }
 
-    /// Book a new lot: its points are pending until its release instant and scheduled to
-    /// expire after its last valid date.
+    /// Book a new lot: its remaining points are pending until its release instant and
+    /// scheduled to expire after its last valid date.
     pub fn add_lot(&mut self, lot: &Lot) -> Result<(), AccountError> {
         if lot.points <= 0 {
             return Err(AccountError::NotPositive);
         }
-        add(&mut self.pending, ts(lot.available_at), lot.points)?;
-        add(&mut self.expiring, lot.expires_on.to_string(), lot.points)?;
+        // A lot that went to pay off debt in full has nothing left to book.
+        if lot.remaining > 0 {
+            add(&mut self.pending, ts(lot.available_at), lot.remaining)?;
+            add(
+                &mut self.expiring,
+                lot.expires_on.to_string(),
+                lot.remaining,
+            )?;
+        }
         self.lifetime_earned = self
             .lifetime_earned
             .checked_add(lot.points)

@@ -88,7 +88,7 @@ pub fn plan_order(
     }
     let (mut lot, mut entry) = (None, None);
     if points > 0 {
-        let new_lot = Lot::new(
+        let mut new_lot = Lot::new(
             programme,
             &account.member_id,
             partner_id,
@@ -96,6 +96,10 @@ pub fn plan_order(
             points,
             earned_at,
         );
+        // Debt from earlier reversals is paid off first, out of the new lot.
+        let repaid = next.debt.min(points);
+        new_lot.remaining -= repaid;
+        next.debt -= repaid;
         next.add_lot(&new_lot)?;
         next.entry_seq += 1;
         let event_id = format!("earned:{}:{}", programme.id, new_lot.lot_id);
@@ -104,7 +108,11 @@ pub fn plan_order(
             at: now,
             kind: EntryKind::Earn,
             points,
-            reason: format!("order {order_id} at {partner_id}"),
+            reason: if repaid > 0 {
+                format!("order {order_id} at {partner_id} ({repaid} paid off debt)")
+            } else {
+                format!("order {order_id} at {partner_id}")
+            },
             partner_id: Some(partner_id.to_string()),
             order_id: Some(order_id.to_string()),
             lot_id: Some(new_lot.lot_id.clone()),
@@ -312,6 +320,40 @@ mod tests {
         assert_eq!(r.account.view(&p, now).available, 120);
     }
 
+    #[test]
+    fn the_next_accrual_pays_off_debt_first() {
+        let p = programme();
+        let mut a = Account::open("p", "m");
+        a.debt = 50;
+        let plan = plan_order(&p, &a, "shop", "A-9", 30, 0, "Silver", now(), now()).unwrap();
+        assert_eq!(
+            (plan.account.debt, plan.lot.as_ref().unwrap().remaining),
+            (20, 0)
+        );
+        assert_eq!(plan.account.view(&p, now()).total, 0);
+        assert_eq!(
+            plan.entry.as_ref().unwrap().reason,
+            "order A-9 at shop (30 paid off debt)"
+        );
+        let plan = plan_order(
+            &p,
+            &plan.account,
+            "shop",
+            "A-10",
+            100,
+            0,
+            "Silver",
+            now(),
+            now(),
+        )
+        .unwrap();
+        assert_eq!(
+            (plan.account.debt, plan.lot.as_ref().unwrap().remaining),
+            (0, 80)
+        );
+        assert_eq!(net_worth(&plan.account), 80);
+    }
+
     proptest::proptest! {
         #[test]
         fn reversals_conserve_points_and_never_fail(
@@ -338,6 +380,10 @@ mod tests {
             let taken: i64 = r.lots.iter().map(|l| lots.iter().find(|o| o.lot_id == l.lot_id).unwrap().remaining - l.remaining).sum();
             proptest::prop_assert_eq!(taken, r.from_own + r.from_others);
             r.account.check().unwrap();
+            // The next accrual pays debt first and adds exactly what it earns to the net worth.
+            let next = plan_order(&p, &r.account, "shop", "NEXT", 777, 0, "Silver", now, now).unwrap();
+            proptest::prop_assert_eq!(net_worth(&next.account), net_worth(&r.account) + 777);
+            proptest::prop_assert_eq!(next.account.debt, (r.account.debt - 777).max(0));
         }
     }
 
