@@ -33,9 +33,12 @@ pub struct KeyConfig {
 }
 
 /// A tiny time-bounded cache. Misses are cached too, so unknown ids cannot hammer the table.
+/// Cached value (or cached miss) with the time it was loaded.
+type Entries<V> = HashMap<String, (Instant, Option<Arc<V>>)>;
+
 struct TtlCache<V> {
     ttl: Duration,
-    entries: Mutex<HashMap<String, (Instant, Option<Arc<V>>)>>,
+    entries: Mutex<Entries<V>>,
 }
 
 impl<V> TtlCache<V> {
@@ -65,7 +68,7 @@ impl<V> TtlCache<V> {
         Ok(value)
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (Instant, Option<Arc<V>>)>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Entries<V>> {
         self.entries.lock().unwrap_or_else(|p| p.into_inner())
     }
 }

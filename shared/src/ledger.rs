@@ -391,15 +391,15 @@ mod tests {
     fn an_order_that_crosses_gold_upgrades_and_earns_at_gold() {
         let p = programme();
         let mut a = Account::open("p", "m");
-        a.add_volume(&p, now(), 4_900_00).unwrap();
+        a.add_volume(&p, now(), 490_000).unwrap();
         assert_eq!(tier_for_order(&p, &a, now(), 99_99).name, "Silver");
-        let tier = tier_for_order(&p, &a, now(), 100_00);
+        let tier = tier_for_order(&p, &a, now(), 10_000);
         assert_eq!(
             (tier.name.as_str(), tier.multiplier.to_string().as_str()),
             ("Gold", "1.25")
         );
         let plan =
-            plan_order(&p, &a, "shop", "A-3", 125, 100_00, &tier.name, now(), now()).unwrap();
+            plan_order(&p, &a, "shop", "A-3", 125, 10_000, &tier.name, now(), now()).unwrap();
         assert_eq!(plan.account.tier, "Gold");
         assert!(
             matches!(&plan.events[0].kind, EventKind::TierChanged { from, to, .. } if from == "Silver" && to == "Gold")

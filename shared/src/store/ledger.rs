@@ -64,6 +64,7 @@ pub struct OrderRead {
 /// What a webhook writes: a ledger change, or only its idempotency record (non-members,
 /// capped behaviour events).
 #[derive(Debug, Clone)]
+#[allow(clippy::large_enum_variant)] // built once per request and consumed at once
 pub enum Booking {
     Ledger(OrderWrite),
     RecordOnly(OrderRecord),
