@@ -11,6 +11,18 @@ pub fn valid_id(id: &str) -> bool {
         })
 }
 
+/// A 422 naming `field` unless `id` is a valid id.
+pub fn require_id(id: &str, field: &str, code: &'static str) -> Result<(), crate::api::ApiError> {
+    if valid_id(id) {
+        Ok(())
+    } else {
+        Err(crate::api::ApiError::unprocessable(
+            code,
+            format!("{field}: {ID_RULE}"),
+        ))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::api::ApiError;
 use crate::earning::EarnLine;
-use crate::ids::{valid_id, ID_RULE};
+use crate::ids::{require_id, valid_id, ID_RULE};
 use crate::money::{Currency, Money, MoneyError};
 use crate::programme::Programme;
 
@@ -206,12 +206,7 @@ pub fn validate(input: OrderEventIn, now: DateTime<Utc>) -> Result<Order, ApiErr
             ))
         }
     };
-    if !valid_id(&input.order_id) {
-        return Err(ApiError::unprocessable(
-            "invalid_order_id",
-            format!("order_id: {ID_RULE}"),
-        ));
-    }
+    require_id(&input.order_id, "order_id", "invalid_order_id")?;
     let member_id = match input.member_id.as_deref().map(str::trim) {
         None | Some("") => None,
         Some(m) if valid_id(m) => Some(m.to_string()),
@@ -240,12 +235,7 @@ pub fn validate(input: OrderEventIn, now: DateTime<Utc>) -> Result<Order, ApiErr
     let mut lines = Vec::with_capacity(input.lines.len());
     for (i, l) in input.lines.into_iter().enumerate() {
         let f = |name: &str| format!("lines[{i}].{name}");
-        if !valid_id(&l.line_id) {
-            return Err(ApiError::unprocessable(
-                "invalid_line_id",
-                format!("{}: {ID_RULE}", f("line_id")),
-            ));
-        }
+        require_id(&l.line_id, &f("line_id"), "invalid_line_id")?;
         if lines.iter().any(|o: &OrderLine| o.line_id == l.line_id) {
             return Err(ApiError::unprocessable(
                 "duplicate_line_id",

@@ -17,14 +17,14 @@ use tracing::info;
 use shared::api::{parse_json, raw_json, ApiError, Response};
 use shared::app::Ctx;
 use shared::campaign::valid_event_type;
-use shared::ids::{valid_id, ID_RULE};
+use shared::ids::require_id;
 use shared::ledger::plan_order;
 use shared::order::parse_occurred_at;
 use shared::store::keys;
-use shared::store::ledger::{Booking, Commit, OrderRecord, OrderWrite};
-use shared::store::retry::{sleep_backoff, MAX_ATTEMPTS};
+use shared::store::ledger::{Booking, OrderRecord, OrderWrite};
+use shared::store::retry::MAX_ATTEMPTS;
 
-use crate::{authenticate, internal, replay};
+use crate::{authenticate, commit, internal, replay};
 
 /// The idempotency record of a behaviour event is keyed by its reference.
 pub const RECORD_EVENT: &str = "behaviour";
@@ -67,18 +67,8 @@ pub async fn event(
             "type: must look like webinar.attended",
         ));
     }
-    if !valid_id(&input.event_ref) {
-        return Err(ApiError::unprocessable(
-            "invalid_event_ref",
-            format!("event_ref: {ID_RULE}"),
-        ));
-    }
-    if !valid_id(&input.member_id) {
-        return Err(ApiError::unprocessable(
-            "invalid_member_id",
-            format!("member_id: {ID_RULE}"),
-        ));
-    }
+    require_id(&input.event_ref, "event_ref", "invalid_event_ref")?;
+    require_id(&input.member_id, "member_id", "invalid_member_id")?;
     let occurred_at = parse_occurred_at(&input.occurred_at, now)?;
     let local_date = occurred_at
         .with_timezone(&cfg.partner.time_zone)
@@ -191,14 +181,9 @@ pub async fn event(
             }),
             _ => Booking::RecordOnly(record),
         };
-        let commit = ctx.store.commit_booking(&booking).await.map_err(internal)?;
-        match commit {
-            Commit::Committed => {
-                info!(partner_id, campaign_id = %campaign.id, points = answer.points, status = status.as_u16(), "behaviour event booked");
-                return Ok(raw_json(status, response));
-            }
-            Commit::Duplicate | Commit::Stale => continue,
-            Commit::Retry => sleep_backoff(attempt).await,
+        if commit(ctx, &booking, attempt).await? {
+            info!(partner_id, campaign_id = %campaign.id, points = answer.points, status = status.as_u16(), "behaviour event booked");
+            return Ok(raw_json(status, response));
         }
     }
     Err(ApiError::unavailable())

@@ -157,6 +157,20 @@ pub(crate) fn replay(record: OrderRecord, body_sha256: &str) -> Result<Response,
     Ok(raw_json(status, record.response))
 }
 
+/// Write a booking. True when it is written; false when the caller must read and decide
+/// again: someone booked this event first (the next read replays it), the account or a
+/// budget moved (decide on fresh figures), or DynamoDB asked us to back off (after a wait).
+pub(crate) async fn commit(ctx: &Ctx, booking: &Booking, attempt: u32) -> Result<bool, ApiError> {
+    match ctx.store.commit_booking(booking).await.map_err(internal)? {
+        Commit::Committed => Ok(true),
+        Commit::Duplicate | Commit::Stale => Ok(false),
+        Commit::Retry => {
+            sleep_backoff(attempt).await;
+            Ok(false)
+        }
+    }
+}
+
 /// Where each campaign's points come from: its shards, starting at one picked by the order.
 fn budget_takes(
     campaigns: &[Campaign],
@@ -339,16 +353,9 @@ async fn book(
             }),
             _ => Booking::RecordOnly(record),
         };
-        let commit = ctx.store.commit_booking(&booking).await.map_err(internal)?;
-        match commit {
-            Commit::Committed => {
-                info!(partner_id, order_id = %order.order_id, points = answer.points, status = status.as_u16(), "order booked");
-                return Ok(raw_json(status, response));
-            }
-            // Someone else booked this event first (a concurrent retry): replay on the next read.
-            Commit::Duplicate => continue,
-            Commit::Stale => continue,
-            Commit::Retry => sleep_backoff(attempt).await,
+        if commit(ctx, &booking, attempt).await? {
+            info!(partner_id, order_id = %order.order_id, points = answer.points, status = status.as_u16(), "order booked");
+            return Ok(raw_json(status, response));
         }
     }
     warn!(partner_id, order_id = %order.order_id, "order webhook gave up under contention");
