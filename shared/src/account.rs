@@ -177,6 +177,24 @@ impl Account {
         Ok(())
     }
 
+    /// Take back volume of an order made at `order_at` (a refund), if that month is still in
+    /// the rolling window at `now`; older months no longer count for the tier anyway.
+    pub fn remove_volume(
+        &mut self,
+        programme: &Programme,
+        order_at: DateTime<Utc>,
+        minor: i64,
+        now: DateTime<Utc>,
+    ) -> Result<(), AccountError> {
+        let key = month_key(programme, order_at);
+        if minor <= 0 || key < months_back(&month_key(programme, now), 11) {
+            return Ok(());
+        }
+        add(&mut self.volume, key, -minor)?;
+        self.volume.retain(|_, v| *v != 0);
+        Ok(())
+    }
+
     /// Book a new lot: its remaining points are pending until its release instant and
     /// scheduled to expire after its last valid date.
     pub fn add_lot(&mut self, lot: &Lot) -> Result<(), AccountError> {

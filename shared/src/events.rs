@@ -34,6 +34,17 @@ pub enum EventKind {
         to: String,
         reason: String,
     },
+    /// A refund or cancellation took points back: `from_own` out of the order's own lot,
+    /// `from_others` out of other available lots, `to_debt` owed.
+    PointsReversed {
+        partner_id: String,
+        order_id: String,
+        refund_id: String,
+        points: Points,
+        from_own: Points,
+        from_others: Points,
+        to_debt: Points,
+    },
 }
 
 impl DomainEvent {
@@ -41,6 +52,7 @@ impl DomainEvent {
         match self.kind {
             EventKind::PointsEarned { .. } => "PointsEarned",
             EventKind::TierChanged { .. } => "TierChanged",
+            EventKind::PointsReversed { .. } => "PointsReversed",
         }
     }
 }
@@ -49,6 +61,10 @@ impl DomainEvent {
 #[serde(rename_all = "snake_case")]
 pub enum EntryKind {
     Earn,
+    /// Points taken back by a refund, out of one lot (the order's own, or another).
+    Reversal,
+    /// Reversed points that were already spent: owed, paid off by later accruals.
+    Debt,
 }
 
 /// One line of the member's statement. Numbered by the account version it produced.

@@ -154,6 +154,8 @@ pub struct ReversalPlan {
     pub account: Account,
     /// Every lot that lost points, with its new remaining.
     pub lots: Vec<Lot>,
+    /// What was taken out of each lot, in the order it was taken.
+    pub taken: Vec<(String, Points)>,
     pub from_own: Points,
     pub from_others: Points,
     pub to_debt: Points,
@@ -176,6 +178,7 @@ pub fn plan_reversal(
     let mut next = account.clone();
     next.fold_due(now);
     let mut lots = Vec::new();
+    let mut taken = Vec::new();
     let mut left = points;
     let mut from_own = 0;
     if let Some(lot) = own {
@@ -183,6 +186,7 @@ pub fn plan_reversal(
         from_own = next.take_from_lot(&mut lot, left, now)?;
         left -= from_own;
         if from_own > 0 {
+            taken.push((lot.lot_id.clone(), from_own));
             lots.push(lot);
         }
     }
@@ -205,6 +209,7 @@ pub fn plan_reversal(
         if took > 0 {
             from_others += took;
             left -= took;
+            taken.push((lot.lot_id.clone(), took));
             lots.push(lot);
         }
     }
@@ -214,10 +219,145 @@ pub fn plan_reversal(
     Ok(ReversalPlan {
         account: next,
         lots,
+        taken,
         from_own,
         from_others,
         to_debt: left,
     })
+}
+
+/// Why points are reversed: which refund of which order.
+#[derive(Debug, Clone, Copy)]
+pub struct RefundSource<'a> {
+    pub partner_id: &'a str,
+    pub order_id: &'a str,
+    /// [`crate::refund::CANCEL_ID`] for a cancellation.
+    pub refund_id: &'a str,
+    /// When the order was made (its volume month).
+    pub order_at: DateTime<Utc>,
+}
+
+/// What a refund writes to the member's account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefundPlan {
+    pub account: Account,
+    /// Lots that lost points, with their new remaining.
+    pub lots: Vec<Lot>,
+    /// One statement entry per step: each lot taken from, then the debt.
+    pub entries: Vec<LedgerEntry>,
+    pub events: Vec<DomainEvent>,
+    pub from_own: Points,
+    pub from_others: Points,
+    pub to_debt: Points,
+}
+
+/// Book a reversal of `points` and `volume_minor` on the account (see [`plan_reversal`] for
+/// where the points come from). With nothing to reverse, the account is unchanged.
+#[allow(clippy::too_many_arguments)]
+pub fn plan_refund(
+    programme: &Programme,
+    account: &Account,
+    own: Option<&Lot>,
+    others: &[Lot],
+    source: RefundSource<'_>,
+    points: Points,
+    volume_minor: i64,
+    now: DateTime<Utc>,
+) -> Result<RefundPlan, AccountError> {
+    let mut plan = RefundPlan {
+        account: account.clone(),
+        lots: Vec::new(),
+        entries: Vec::new(),
+        events: Vec::new(),
+        from_own: 0,
+        from_others: 0,
+        to_debt: 0,
+    };
+    if points <= 0 && volume_minor <= 0 {
+        return Ok(plan);
+    }
+    let what = if source.refund_id == crate::refund::CANCEL_ID {
+        format!("cancellation of order {}", source.order_id)
+    } else {
+        format!("refund {} of order {}", source.refund_id, source.order_id)
+    };
+    if points > 0 {
+        let r = plan_reversal(account, own, others, points, now)?;
+        plan.account = r.account;
+        let own_id = own.map(|l| l.lot_id.as_str());
+        let next = &mut plan.account;
+        for (lot_id, took) in &r.taken {
+            next.entry_seq += 1;
+            let reason = if Some(lot_id.as_str()) == own_id {
+                format!("{what} at {}", source.partner_id)
+            } else {
+                format!(
+                    "{what} at {}: the order's own points were already spent, taken from lot {lot_id}",
+                    source.partner_id
+                )
+            };
+            plan.entries.push(LedgerEntry {
+                seq: next.entry_seq,
+                at: now,
+                kind: EntryKind::Reversal,
+                points: -took,
+                reason,
+                partner_id: Some(source.partner_id.to_string()),
+                order_id: Some(source.order_id.to_string()),
+                lot_id: Some(lot_id.clone()),
+                event_id: String::new(),
+            });
+        }
+        if r.to_debt > 0 {
+            next.entry_seq += 1;
+            plan.entries.push(LedgerEntry {
+                seq: next.entry_seq,
+                at: now,
+                kind: EntryKind::Debt,
+                points: -r.to_debt,
+                reason: format!(
+                    "{what} at {}: {} points were already spent and are owed; later points pay them off first",
+                    source.partner_id, r.to_debt
+                ),
+                partner_id: Some(source.partner_id.to_string()),
+                order_id: Some(source.order_id.to_string()),
+                lot_id: None,
+                event_id: String::new(),
+            });
+        }
+        let event_id = format!(
+            "reversed:{}:{}:{}:{}",
+            programme.id, source.partner_id, source.order_id, source.refund_id
+        );
+        for e in &mut plan.entries {
+            e.event_id = event_id.clone();
+        }
+        plan.events.push(DomainEvent {
+            event_id,
+            occurred_at: now,
+            programme_id: programme.id.clone(),
+            member_id: account.member_id.clone(),
+            kind: EventKind::PointsReversed {
+                partner_id: source.partner_id.to_string(),
+                order_id: source.order_id.to_string(),
+                refund_id: source.refund_id.to_string(),
+                points,
+                from_own: r.from_own,
+                from_others: r.from_others,
+                to_debt: r.to_debt,
+            },
+        });
+        plan.lots = r.lots;
+        plan.from_own = r.from_own;
+        plan.from_others = r.from_others;
+        plan.to_debt = r.to_debt;
+    } else {
+        plan.account.version += 1;
+    }
+    plan.account
+        .remove_volume(programme, source.order_at, volume_minor, now)?;
+    plan.account.check()?;
+    Ok(plan)
 }
 
 #[cfg(test)]
@@ -318,6 +458,78 @@ mod tests {
             (30, 0, 0, 70)
         );
         assert_eq!(r.account.view(&p, now).available, 120);
+    }
+
+    #[test]
+    fn a_refund_writes_one_entry_per_step_and_gives_back_volume() {
+        let p = programme();
+        let t0: DateTime<Utc> = "2026-01-01T10:00:00Z".parse().unwrap();
+        let a = Account::open("p", "m");
+        let first = plan_order(&p, &a, "shop", "O-1", 40, 0, "Silver", t0, t0).unwrap();
+        let t1 = t0 + chrono::Duration::days(1);
+        let second = plan_order(
+            &p,
+            &first.account,
+            "shop",
+            "O-2",
+            100,
+            10_000,
+            "Silver",
+            t1,
+            t1,
+        )
+        .unwrap();
+        let own = second.lot.clone().unwrap();
+        // Order 2's lot was spent down to 30 (say): a refund of 100 takes 30 of it, 40 of order 1, 30 owed.
+        let mut account = second.account.clone();
+        let mut spent = own.clone();
+        let now = t0 + chrono::Duration::days(20);
+        account.fold_due(now);
+        account.take_from_lot(&mut spent, 70, now).unwrap();
+        let source = RefundSource {
+            partner_id: "shop",
+            order_id: "O-2",
+            refund_id: "R-1",
+            order_at: t1,
+        };
+        let others = [first.lot.clone().unwrap()];
+        let plan = plan_refund(
+            &p,
+            &account,
+            Some(&spent),
+            &others,
+            source,
+            100,
+            10_000,
+            now,
+        )
+        .unwrap();
+        let steps: Vec<(EntryKind, i64, Option<&str>)> = plan
+            .entries
+            .iter()
+            .map(|e| (e.kind, e.points, e.lot_id.as_deref()))
+            .collect();
+        assert_eq!(
+            steps,
+            vec![
+                (EntryKind::Reversal, -30, Some("shop:O-2")),
+                (EntryKind::Reversal, -40, Some("shop:O-1")),
+                (EntryKind::Debt, -30, None),
+            ]
+        );
+        assert_eq!(
+            plan.entries.iter().map(|e| e.seq).collect::<Vec<_>>(),
+            vec![3, 4, 5]
+        );
+        assert_eq!(
+            (plan.account.debt, plan.account.rolling_volume(&p, now)),
+            (30, 0)
+        );
+        assert_eq!(plan.events.len(), 1);
+        assert_eq!(plan.events[0].event_id, "reversed:p:shop:O-2:R-1");
+        // Nothing to reverse: the account is untouched.
+        let none = plan_refund(&p, &account, Some(&spent), &others, source, 0, 0, now).unwrap();
+        assert_eq!((none.account, none.entries.len()), (account, 0));
     }
 
     #[test]

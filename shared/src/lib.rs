@@ -5,7 +5,8 @@
 //! - [`earning`]: **where the points of one order line are computed** (`points_for_line`);
 //! - [`lot`]: one accrual with its pending/available/expiry dates;
 //! - [`account`]: the member's balance aggregate and the balance view;
-//! - [`ledger`]: pure decisions (what an accrual writes);
+//! - [`ledger`]: pure decisions (what an accrual or a reversal writes);
+//! - [`refund`]: how much of an order a refund or cancellation takes back, line by line;
 //! - [`order`]: the canonical order webhook schema and its validation;
 //! - [`webhook_sig`]: Standard Webhooks signatures.
 //!
@@ -27,6 +28,7 @@ pub mod lot;
 pub mod money;
 pub mod order;
 pub mod programme;
+pub mod refund;
 pub mod store;
 pub mod telemetry;
 pub mod webhook_sig;

@@ -141,6 +141,15 @@ impl Order {
         lines
     }
 
+    /// What the customer paid, in minor units: every line's net amount and tax, plus
+    /// shipping. Order-level refund amounts are shares of this.
+    pub fn total_minor(&self) -> i64 {
+        self.lines
+            .iter()
+            .map(|l| l.net.minor.saturating_add(l.tax.minor))
+            .fold(self.shipping.minor, i64::saturating_add)
+    }
+
     /// Net purchase volume of the order (towards tiers): the sum of what its lines earn on.
     pub fn volume_minor(&self, programme: &Programme) -> i64 {
         self.earn_lines(programme).iter().map(|l| l.net.minor).sum()
