@@ -354,9 +354,10 @@ impl PaidOrder {
         out
     }
 
-    /// Apply a refund. `strict` refuses one that refunds more than was ordered (the shop's
-    /// request is wrong); otherwise it is capped at what is left (a refund that waited for its
-    /// order, or a shop's order-level amount). On error nothing changes.
+    /// Apply a refund. `strict` refuses one that names an unknown line or refunds more than
+    /// was ordered (the sender's request is wrong); otherwise unknown lines are skipped and
+    /// everything is capped at what is left (a refund that waited for its order, or a shop
+    /// platform whose word is final). On error nothing changes.
     pub fn apply(&mut self, req: &RefundRequest, strict: bool) -> Result<Reversal, RefundError> {
         let mut next = self.clone();
         let mut out = Reversal::default();
@@ -366,11 +367,12 @@ impl PaidOrder {
             }
         }
         for (i, item) in req.lines.iter().enumerate() {
-            let line = next
-                .lines
-                .iter_mut()
-                .find(|l| l.line_id == item.line_id)
-                .ok_or_else(|| RefundError::UnknownLine(i, item.line_id.clone()))?;
+            let Some(line) = next.lines.iter_mut().find(|l| l.line_id == item.line_id) else {
+                if strict {
+                    return Err(RefundError::UnknownLine(i, item.line_id.clone()));
+                }
+                continue; // a line added after the order was booked earned nothing
+            };
             let exceeded = || RefundError::LineExceeded(i, item.line_id.clone());
             if line.full {
                 if strict {

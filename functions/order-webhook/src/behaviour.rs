@@ -21,10 +21,10 @@ use shared::ids::require_id;
 use shared::ledger::plan_order;
 use shared::order::parse_occurred_at;
 use shared::store::keys;
-use shared::store::ledger::{Booking, OrderRecord, OrderWrite};
+use shared::store::ledger::{LedgerWrite, OrderRecord};
 use shared::store::retry::MAX_ATTEMPTS;
 
-use crate::{authenticate, commit, internal, replay};
+use crate::{authenticate, commit, internal, replay, Dialect};
 
 /// The idempotency record of a behaviour event is keyed by its reference.
 pub const RECORD_EVENT: &str = "behaviour";
@@ -94,11 +94,11 @@ pub async fn event(
     for attempt in 0..MAX_ATTEMPTS {
         let read = ctx
             .store
-            .read_for_order(Some(account_keys.clone()), record_keys.clone(), &[])
+            .read_for_order(Some(account_keys.clone()), record_keys.clone(), None, &[])
             .await
             .map_err(internal)?;
         if let Some(record) = read.record {
-            return replay(record, &body_sha256);
+            return replay(record, &body_sha256, Dialect::Canonical);
         }
         let used = read
             .account
@@ -172,14 +172,8 @@ pub async fn event(
             recorded_at: now,
         };
         let booking = match (plan, &read.account) {
-            (Some(plan), Some(a)) => Booking::Ledger(OrderWrite {
-                record,
-                expected_version: a.version,
-                plan,
-                takes: vec![],
-                enrol: None,
-            }),
-            _ => Booking::RecordOnly(record),
+            (Some(plan), Some(a)) => LedgerWrite::accrual(record, Some(a.version), plan),
+            _ => LedgerWrite::record_only(record),
         };
         if commit(ctx, &booking, attempt).await? {
             info!(partner_id, campaign_id = %campaign.id, points = answer.points, status = status.as_u16(), "behaviour event booked");

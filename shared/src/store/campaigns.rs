@@ -246,6 +246,23 @@ pub fn take_item(store: &Store, t: &BudgetTake) -> Result<TransactWriteItem, Sto
 }
 
 /// Parse budget shards out of BatchGetItem results, by campaign id.
+/// Give points back to a budget shard (a refund). ADD, so it cannot fail on the shard's
+/// current figures: a refund is never refused for budget reasons.
+pub fn give_back_item(store: &Store, t: &BudgetTake) -> Result<TransactWriteItem, StoreError> {
+    let update = Update::builder()
+        .table_name(&store.table)
+        .set_key(Some(key_map(&keys::budget_shard(
+            &t.partner_id,
+            &t.campaign_id,
+            t.shard,
+        ))))
+        .update_expression("ADD remaining :t, spent :minus")
+        .expression_attribute_values(":t", AttributeValue::N(t.points.to_string()))
+        .expression_attribute_values(":minus", AttributeValue::N((-t.points).to_string()))
+        .build()?;
+    Ok(TransactWriteItem::builder().update(update).build())
+}
+
 pub fn shards_by_campaign(
     items: Vec<super::Item>,
 ) -> Result<BTreeMap<String, Vec<BudgetShard>>, StoreError> {

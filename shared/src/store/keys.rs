@@ -51,6 +51,11 @@ pub fn order_event(partner_id: &str, order_id: &str, event: &str) -> (String, St
     )
 }
 
+/// The order's state (what it earned, what was refunded), next to its event records.
+pub fn order_book(partner_id: &str, order_id: &str) -> (String, String) {
+    (format!("ORDER#{partner_id}#{order_id}"), "STATE".into())
+}
+
 /// Outbox events are spread over shards so that no partition takes every write.
 pub const OUTBOX_SHARDS: u32 = 16;
 

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, TransactWriteItem};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -12,15 +12,18 @@ use super::{from_item, key_map, keys, to_item, Item, Store, StoreError, TxOutcom
 use crate::account::Account;
 use crate::clock::ts;
 use crate::events::{DomainEvent, LedgerEntry};
-use crate::ledger::OrderPlan;
+use crate::ledger::{OrderPlan, RefundPlan};
 use crate::lot::Lot;
-use crate::store::campaigns::{shards_by_campaign, take_item, BudgetShard, BudgetTake};
+use crate::refund::OrderBook;
+use crate::store::campaigns::{
+    give_back_item, shards_by_campaign, take_item, BudgetShard, BudgetTake,
+};
 use crate::store::config::MemberProfile;
 
 /// The stored outcome of one webhook event (partner + order id + event type). It makes the
 /// webhook idempotent: a repeat with the same body gets `response` back; a different body
 /// is a conflict.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OrderRecord {
     pub partner_id: String,
     pub order_id: String,
@@ -38,18 +41,81 @@ pub struct OrderRecord {
     pub recorded_at: DateTime<Utc>,
 }
 
-/// Everything one order writes, decided in pure code before the write.
+/// Everything one webhook writes, decided in pure code before the write, as one
+/// TransactWriteItems: all of it or nothing.
 #[derive(Debug, Clone)]
-pub struct OrderWrite {
+pub struct LedgerWrite {
+    /// The idempotency record of the request; always the first item, so a failed condition
+    /// on index 0 means "this request was processed before".
     pub record: OrderRecord,
-    /// Account version read before the decision; the write fails if it moved.
-    pub expected_version: u64,
-    pub plan: OrderPlan,
+    /// The order's state item and the version it was read at (None: must not exist yet).
+    pub book: Option<(OrderBook, Option<u64>)>,
+    /// The member's account and the version it was read at (None: created by this write,
+    /// auto-enrolment).
+    pub account: Option<(Account, Option<u64>)>,
+    /// A member enrolled by this very order: the profile is created with the account.
+    pub enrol: Option<MemberProfile>,
+    /// Lots created by this write (conditional on not existing).
+    pub new_lots: Vec<Lot>,
+    /// Existing lots whose remaining changed (guarded by the account version).
+    pub lots: Vec<Lot>,
+    pub entries: Vec<LedgerEntry>,
+    pub events: Vec<DomainEvent>,
     /// Conditional takes from campaign budget shards.
     pub takes: Vec<BudgetTake>,
-    /// A member enrolled by this very order (auto-enrolment): the account and this profile
-    /// are created, conditional on not existing yet.
-    pub enrol: Option<MemberProfile>,
+    /// Campaign points given back to budgets by refunds.
+    pub give_backs: Vec<BudgetTake>,
+    /// Records of refunds that waited for their order and are applied with it (they replace
+    /// the records that answered "waiting").
+    pub records: Vec<OrderRecord>,
+}
+
+impl LedgerWrite {
+    /// Only the idempotency record (a non-member's order, a capped behaviour event).
+    pub fn record_only(record: OrderRecord) -> Self {
+        LedgerWrite {
+            record,
+            book: None,
+            account: None,
+            enrol: None,
+            new_lots: Vec::new(),
+            lots: Vec::new(),
+            entries: Vec::new(),
+            events: Vec::new(),
+            takes: Vec::new(),
+            give_backs: Vec::new(),
+            records: Vec::new(),
+        }
+    }
+
+    /// An accrual: the plan's account, lot, entry and events.
+    pub fn accrual(record: OrderRecord, expected_version: Option<u64>, plan: OrderPlan) -> Self {
+        let mut w = LedgerWrite::record_only(record);
+        w.account = Some((plan.account, expected_version));
+        w.new_lots.extend(plan.lot);
+        w.entries.extend(plan.entry);
+        w.events = plan.events;
+        w
+    }
+
+    /// Add a refund's changes on top: its lots (a lot created by this very write is updated in
+    /// place), entries and events; the account becomes the refund's.
+    pub fn add_refund(&mut self, plan: RefundPlan) {
+        for lot in plan.lots {
+            match self.new_lots.iter_mut().find(|l| l.lot_id == lot.lot_id) {
+                Some(new) => *new = lot,
+                None => match self.lots.iter_mut().find(|l| l.lot_id == lot.lot_id) {
+                    Some(known) => *known = lot,
+                    None => self.lots.push(lot),
+                },
+            }
+        }
+        self.entries.extend(plan.entries);
+        self.events.extend(plan.events);
+        if let Some((account, _)) = self.account.as_mut() {
+            *account = plan.account;
+        }
+    }
 }
 
 /// What the one read of an order webhook found.
@@ -57,17 +123,10 @@ pub struct OrderWrite {
 pub struct OrderRead {
     pub account: Option<Account>,
     pub record: Option<OrderRecord>,
+    /// The order's state: what it earned and refunds that wait for it.
+    pub book: Option<OrderBook>,
     /// Budget shards of the campaigns that may apply, by campaign id.
     pub budgets: BTreeMap<String, Vec<BudgetShard>>,
-}
-
-/// What a webhook writes: a ledger change, or only its idempotency record (non-members,
-/// capped behaviour events).
-#[derive(Debug, Clone)]
-#[allow(clippy::large_enum_variant)] // built once per request and consumed at once
-pub enum Booking {
-    Ledger(OrderWrite),
-    RecordOnly(OrderRecord),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -94,29 +153,30 @@ fn classify(outcome: TxOutcome) -> Commit {
 }
 
 impl Store {
-    /// The one read of an order webhook: the member's account, any earlier record of this
-    /// event and the budget shards of campaigns that may apply, in a single strongly
-    /// consistent BatchGetItem.
-    pub async fn read_for_order(
+    /// Several items by key in one strongly consistent BatchGetItem (at most 100 keys),
+    /// by key. Unprocessed keys are fetched again after a backoff.
+    pub async fn batch_get(
         &self,
-        account_keys: Option<(String, String)>,
-        record_keys: (String, String),
-        budget_keys: &[(String, String)],
-    ) -> Result<OrderRead, StoreError> {
-        let mut wanted = vec![key_map(&record_keys)];
-        wanted.extend(account_keys.iter().map(key_map));
-        wanted.extend(budget_keys.iter().map(key_map));
+        wanted: &[(String, String)],
+    ) -> Result<BTreeMap<(String, String), Item>, StoreError> {
         if wanted.len() > 100 {
             return Err(StoreError::Build(format!(
                 "{} keys in one BatchGetItem (limit 100)",
                 wanted.len()
             )));
         }
+        let mut found = BTreeMap::new();
+        if wanted.is_empty() {
+            return Ok(found);
+        }
         let mut request = KeysAndAttributes::builder()
-            .set_keys(Some(wanted))
+            .set_keys(Some(wanted.iter().map(key_map).collect()))
             .consistent_read(true)
             .build()?;
-        let mut found: Vec<Item> = Vec::new();
+        let text = |item: &Item, name: &str| match item.get(name) {
+            Some(AttributeValue::S(s)) => s.clone(),
+            _ => String::new(),
+        };
         for attempt in 0..super::retry::MAX_ATTEMPTS {
             let out = self
                 .client
@@ -126,37 +186,48 @@ impl Store {
                 .await
                 .map_err(StoreError::sdk)?;
             if let Some(mut items) = out.responses {
-                found.extend(items.remove(&self.table).unwrap_or_default());
+                for item in items.remove(&self.table).unwrap_or_default() {
+                    found.insert((text(&item, keys::PK), text(&item, keys::SK)), item);
+                }
             }
             match out.unprocessed_keys.and_then(|mut u| u.remove(&self.table)) {
                 Some(rest) if !rest.keys().is_empty() => {
                     request = rest;
                     super::retry::sleep_backoff(attempt).await;
                 }
-                _ => break,
+                _ => return Ok(found),
             }
         }
-        let text = |item: &Item, name: &str| match item.get(name) {
-            Some(AttributeValue::S(s)) => s.clone(),
-            _ => String::new(),
-        };
-        let mut read = OrderRead::default();
-        let mut shards = Vec::new();
-        for item in found {
-            let (pk, sk) = (text(&item, keys::PK), text(&item, keys::SK));
-            if (pk.as_str(), sk.as_str()) == (record_keys.0.as_str(), record_keys.1.as_str()) {
-                read.record = Some(from_item(item)?);
-            } else if account_keys
-                .as_ref()
-                .is_some_and(|k| k.0 == pk && k.1 == sk)
-            {
-                read.account = Some(from_item(item)?);
-            } else {
-                shards.push(item);
-            }
-        }
-        read.budgets = shards_by_campaign(shards)?;
-        Ok(read)
+        Err(StoreError::Sdk(
+            "BatchGetItem kept leaving keys unprocessed".into(),
+        ))
+    }
+
+    /// The one read of an order webhook: the member's account, any earlier record of this
+    /// event, the order's state and the budget shards of campaigns that may apply, in a
+    /// single strongly consistent BatchGetItem.
+    pub async fn read_for_order(
+        &self,
+        account_keys: Option<(String, String)>,
+        record_keys: (String, String),
+        book_keys: Option<(String, String)>,
+        budget_keys: &[(String, String)],
+    ) -> Result<OrderRead, StoreError> {
+        let mut wanted = vec![record_keys.clone()];
+        wanted.extend(account_keys.iter().cloned());
+        wanted.extend(book_keys.iter().cloned());
+        wanted.extend(budget_keys.iter().cloned());
+        let mut found = self.batch_get(&wanted).await?;
+        let mut take = |k: &Option<(String, String)>| k.as_ref().and_then(|k| found.remove(k));
+        let record = take(&Some(record_keys));
+        let account = take(&account_keys);
+        let book = take(&book_keys);
+        Ok(OrderRead {
+            record: record.map(from_item).transpose()?,
+            account: account.map(from_item).transpose()?,
+            book: book.map(from_item).transpose()?,
+            budgets: shards_by_campaign(found.into_values().collect())?,
+        })
     }
 
     pub async fn get_order_record(
@@ -169,86 +240,96 @@ impl Store {
             .await
     }
 
-    pub async fn commit_booking(&self, b: &Booking) -> Result<Commit, StoreError> {
-        match b {
-            Booking::Ledger(w) => self.commit_order(w).await,
-            Booking::RecordOnly(r) => self.commit_record_only(r).await,
-        }
-    }
-
-    /// Write an order: idempotency record, account (if the version is still the one read),
-    /// lot, entry and events, all or nothing.
-    pub async fn commit_order(&self, w: &OrderWrite) -> Result<Commit, StoreError> {
+    /// Write everything a webhook decided, all or nothing.
+    pub async fn commit_booking(&self, w: &LedgerWrite) -> Result<Commit, StoreError> {
         let r = &w.record;
-        let a = &w.plan.account;
-        let account_item = to_item(keys::account(&a.programme_id, &a.member_id), "account", a)?;
-        let account_put = if w.enrol.is_some() {
-            self.put_new(account_item)?
-        } else {
-            let put = aws_sdk_dynamodb::types::Put::builder()
-                .table_name(&self.table)
-                .set_item(Some(account_item))
-                .condition_expression("#v = :expected")
-                .expression_attribute_names("#v", "version")
-                .expression_attribute_values(
-                    ":expected",
-                    AttributeValue::N(w.expected_version.to_string()),
-                )
-                .build()?;
-            aws_sdk_dynamodb::types::TransactWriteItem::builder()
-                .put(put)
-                .build()
-        };
-        let mut items = vec![
-            self.put_new(to_item(
+        let record = |r: &OrderRecord| {
+            to_item(
                 keys::order_event(&r.partner_id, &r.order_id, &r.event),
                 "order_event",
                 r,
-            )?)?,
-            account_put,
-        ];
-        if let Some(profile) = &w.enrol {
-            items.push(self.put_new(to_item(
-                keys::profile(&a.programme_id, &a.member_id),
-                "profile",
-                profile,
-            )?)?);
+            )
+        };
+        let mut items = vec![self.put_new(record(r)?)?];
+        // Records of refunds that waited replace their "waiting" answer (the order state's
+        // version guards them).
+        for r in &w.records {
+            items.push(self.put_item(record(r)?, None)?);
         }
-        if let Some(lot) = &w.plan.lot {
-            items.push(self.put_new(to_item(
-                keys::lot(&a.programme_id, &a.member_id, &lot.lot_id),
-                "lot",
-                lot,
-            )?)?);
+        if let Some((book, expected)) = &w.book {
+            let item = to_item(
+                keys::order_book(&book.partner_id, &book.order_id),
+                "order",
+                book,
+            )?;
+            items.push(self.put_versioned(item, *expected)?);
         }
-        if let Some(entry) = &w.plan.entry {
-            items.push(self.put_new(to_item(
-                keys::entry(&a.programme_id, &a.member_id, entry.seq),
-                "entry",
-                entry,
-            )?)?);
+        if let Some((a, expected)) = &w.account {
+            let item = to_item(keys::account(&a.programme_id, &a.member_id), "account", a)?;
+            items.push(self.put_versioned(item, *expected)?);
+            if let Some(profile) = &w.enrol {
+                items.push(self.put_new(to_item(
+                    keys::profile(&a.programme_id, &a.member_id),
+                    "profile",
+                    profile,
+                )?)?);
+            }
+            let member = |lot: &Lot| keys::lot(&a.programme_id, &a.member_id, &lot.lot_id);
+            for lot in &w.new_lots {
+                items.push(self.put_new(to_item(member(lot), "lot", lot)?)?);
+            }
+            for lot in &w.lots {
+                items.push(self.put_item(to_item(member(lot), "lot", lot)?, None)?);
+            }
+            for entry in &w.entries {
+                items.push(self.put_new(to_item(
+                    keys::entry(&a.programme_id, &a.member_id, entry.seq),
+                    "entry",
+                    entry,
+                )?)?);
+            }
         }
         for take in &w.takes {
             items.push(take_item(self, take)?);
         }
-        for event in &w.plan.events {
+        for give in &w.give_backs {
+            items.push(give_back_item(self, give)?);
+        }
+        for event in &w.events {
             items.push(self.put_new(to_item(
                 keys::outbox(&event.event_id, &ts(event.occurred_at)),
                 "event",
                 event,
             )?)?);
         }
+        if items.len() > 100 {
+            return Err(StoreError::Build(format!(
+                "{} items in one transaction (limit 100)",
+                items.len()
+            )));
+        }
         Ok(classify(self.transact(items).await?))
     }
 
-    /// Record an order event that moves no points (a non-member's order, or one that earned 0).
-    pub async fn commit_record_only(&self, r: &OrderRecord) -> Result<Commit, StoreError> {
-        let item = self.put_new(to_item(
-            keys::order_event(&r.partner_id, &r.order_id, &r.event),
-            "order_event",
-            r,
-        )?)?;
-        Ok(classify(self.transact(vec![item]).await?))
+    /// A put conditional on the item's version: `expected` as read, or absent when None.
+    fn put_versioned(
+        &self,
+        item: Item,
+        expected: Option<u64>,
+    ) -> Result<TransactWriteItem, StoreError> {
+        match expected {
+            None => self.put_new(item),
+            Some(v) => {
+                let put = aws_sdk_dynamodb::types::Put::builder()
+                    .table_name(&self.table)
+                    .set_item(Some(item))
+                    .condition_expression("#v = :expected")
+                    .expression_attribute_names("#v", "version")
+                    .expression_attribute_values(":expected", AttributeValue::N(v.to_string()))
+                    .build()?;
+                Ok(TransactWriteItem::builder().put(put).build())
+            }
+        }
     }
 
     /// A member's lots (for tests, audit and support; not on a request path).

@@ -1,0 +1,311 @@
+//! Refunds and cancellations: take back what the refunded part of an order earned.
+//!
+//! Reads the refund's record and the order's state (one BatchGetItem), then the member's
+//! account and the order's lot (one more), and only when the order's own points were already
+//! spent, the member's other lots (one Query). Writes the refund's record, the order's state,
+//! the account, the lots, one statement entry per step, the PointsReversed event and the
+//! campaign budget given back, in one TransactWriteItems. A refund whose order has not
+//! arrived yet is kept on the order's state (202) and applied when the order comes.
+
+use chrono::{DateTime, Utc};
+use http::StatusCode;
+use serde::Serialize;
+use tracing::{info, warn};
+
+use shared::account::Account;
+use shared::api::{raw_json, ApiError, Response};
+use shared::app::{Ctx, PartnerConfig};
+use shared::ledger::{plan_refund, RefundPlan, RefundSource};
+use shared::lot::Lot;
+use shared::money::Points;
+use shared::programme::Programme;
+use shared::refund::{LineReversal, OrderBook, RefundRequest, MAX_WAITING};
+use shared::store::campaigns::BudgetTake;
+use shared::store::ledger::{LedgerWrite, OrderRecord};
+use shared::store::retry::MAX_ATTEMPTS;
+use shared::store::{from_item, keys, shard_of};
+
+use crate::{commit, internal, replay, Dialect};
+
+/// The answer to a refund or cancellation, as stored for idempotent replays.
+#[derive(Debug, Serialize)]
+pub(crate) struct RefundAnswer<'a> {
+    pub status: &'static str,
+    pub partner_id: &'a str,
+    pub order_id: &'a str,
+    pub refund_id: &'a str,
+    pub member_id: Option<&'a str>,
+    /// Points taken back.
+    pub points: Points,
+    /// Out of the order's own lot.
+    pub from_own: Points,
+    /// Out of the member's other available points (the order's were already spent).
+    pub from_others: Points,
+    /// Owed, paid off by the member's next points.
+    pub to_debt: Points,
+    pub lines: &'a [LineReversal],
+}
+
+/// The idempotency record of a refund (its answer is filled in by the caller).
+pub(crate) fn refund_record(
+    partner_id: &str,
+    order_id: &str,
+    req: &RefundRequest,
+    member_id: Option<&str>,
+    now: DateTime<Utc>,
+) -> OrderRecord {
+    OrderRecord {
+        partner_id: partner_id.to_string(),
+        order_id: order_id.to_string(),
+        event: req.record_event(),
+        body_sha256: req.body_sha256.clone(),
+        member_id: member_id.map(str::to_string),
+        status: StatusCode::OK.as_u16(),
+        recorded_at: now,
+        ..OrderRecord::default()
+    }
+}
+
+/// Plan a reversal on the account; the member's other lots are read only when the order's
+/// own lot cannot cover it and there are available points to take. `known` are lots this
+/// same write already changed (they win over what the store holds).
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn reverse_on(
+    ctx: &Ctx,
+    programme: &Programme,
+    account: &Account,
+    own: Option<&Lot>,
+    known: &[Lot],
+    source: RefundSource<'_>,
+    points: Points,
+    volume_minor: i64,
+    now: DateTime<Utc>,
+) -> Result<RefundPlan, ApiError> {
+    let plan = plan_refund(
+        programme,
+        account,
+        own,
+        known,
+        source,
+        points,
+        volume_minor,
+        now,
+    )
+    .map_err(internal)?;
+    let mut folded = plan.account.clone();
+    folded.fold_due(now);
+    if plan.to_debt == 0 || folded.available == 0 {
+        return Ok(plan);
+    }
+    let mut lots = ctx
+        .store
+        .lots(&programme.id, &account.member_id)
+        .await
+        .map_err(internal)?;
+    for lot in &mut lots {
+        if let Some(k) = known.iter().find(|k| k.lot_id == lot.lot_id) {
+            *lot = k.clone();
+        }
+    }
+    plan_refund(
+        programme,
+        account,
+        own,
+        &lots,
+        source,
+        points,
+        volume_minor,
+        now,
+    )
+    .map_err(internal)
+}
+
+/// Campaign points a refund gives back, to each campaign's budget (one shard, picked by the
+/// order). Campaigns no longer configured get nothing back.
+pub(crate) fn give_backs(
+    cfg: &PartnerConfig,
+    order_id: &str,
+    campaigns: &std::collections::BTreeMap<String, Points>,
+) -> Vec<BudgetTake> {
+    campaigns
+        .iter()
+        .filter(|(_, p)| **p > 0)
+        .filter_map(|(id, p)| {
+            let c = cfg.campaigns.iter().find(|c| &c.id == id)?;
+            Some(BudgetTake {
+                partner_id: c.partner_id.clone(),
+                campaign_id: c.id.clone(),
+                shard: shard_of(order_id, c.budget_shards),
+                points: *p,
+            })
+        })
+        .collect()
+}
+
+/// Book a refund or cancellation of `order_id`.
+pub(crate) async fn reverse(
+    ctx: &Ctx,
+    cfg: &PartnerConfig,
+    order_id: &str,
+    req: &RefundRequest,
+    dialect: Dialect,
+    now: DateTime<Utc>,
+) -> Result<Response, ApiError> {
+    let partner_id = cfg.partner.id.as_str();
+    let programme = &cfg.programme;
+    let record_keys = keys::order_event(partner_id, order_id, &req.record_event());
+    let book_keys = keys::order_book(partner_id, order_id);
+    for attempt in 0..MAX_ATTEMPTS {
+        let mut found = ctx
+            .store
+            .batch_get(&[record_keys.clone(), book_keys.clone()])
+            .await
+            .map_err(internal)?;
+        if let Some(item) = found.remove(&record_keys) {
+            let record: OrderRecord = from_item(item).map_err(internal)?;
+            info!(partner_id, order_id, "refund replayed");
+            return replay(record, &req.body_sha256, dialect);
+        }
+        let stored: Option<OrderBook> = found
+            .remove(&book_keys)
+            .map(from_item)
+            .transpose()
+            .map_err(internal)?;
+        let expected = stored.as_ref().map(|b| b.version);
+        let mut book = stored.unwrap_or_else(|| OrderBook::new(partner_id, order_id));
+        book.version += 1;
+        let mut record = refund_record(partner_id, order_id, req, None, now);
+        let no_lines: &[LineReversal] = &[];
+        let answer =
+            |status, member_id, points, steps: (Points, Points, Points), lines| RefundAnswer {
+                status,
+                partner_id,
+                order_id,
+                refund_id: &req.refund_id,
+                member_id,
+                points,
+                from_own: steps.0,
+                from_others: steps.1,
+                to_debt: steps.2,
+                lines,
+            };
+
+        let Some(mut paid) = book.paid.clone() else {
+            // The order has not arrived: keep the refund on its state, apply it later.
+            if book.waiting.len() >= MAX_WAITING {
+                return Err(ApiError::unprocessable(
+                    "too_many_waiting_refunds",
+                    format!("order {order_id} has not arrived and already has {MAX_WAITING} refunds waiting"),
+                ));
+            }
+            book.waiting.push(req.clone());
+            record.status = StatusCode::ACCEPTED.as_u16();
+            record.response =
+                serde_json::to_string(&answer("waiting_for_order", None, 0, (0, 0, 0), no_lines))
+                    .map_err(internal)?;
+            let mut write = LedgerWrite::record_only(record.clone());
+            write.book = Some((book, expected));
+            if commit(ctx, &write, attempt).await? {
+                info!(partner_id, order_id, "refund waits for its order");
+                return Ok(raw_json(StatusCode::ACCEPTED, record.response));
+            }
+            continue;
+        };
+
+        let account: Option<Account> = match paid.member_id.as_deref() {
+            Some(m) if !book.cancelled => ctx
+                .store
+                .get(keys::account(&programme.id, m))
+                .await
+                .map_err(internal)?,
+            _ => None,
+        };
+        let Some(account) = account else {
+            // A non-member's order, or one already cancelled: nothing (more) to take back.
+            let status = if book.cancelled {
+                "already_cancelled"
+            } else {
+                "recorded_non_member"
+            };
+            record.response = serde_json::to_string(&answer(
+                status,
+                paid.member_id.as_deref(),
+                0,
+                (0, 0, 0),
+                no_lines,
+            ))
+            .map_err(internal)?;
+            record.member_id = paid.member_id.clone();
+            if commit(ctx, &LedgerWrite::record_only(record.clone()), attempt).await? {
+                return Ok(raw_json(StatusCode::OK, record.response));
+            }
+            continue;
+        };
+
+        let reversal = paid
+            .apply(req, dialect.strict())
+            .map_err(|e| ApiError::unprocessable(e.code(), e.to_string()))?;
+        if req.full {
+            book.cancelled = true;
+        }
+        let own: Option<Lot> = match paid.lot_id.as_deref() {
+            Some(lot_id) => ctx
+                .store
+                .get(keys::lot(&programme.id, &account.member_id, lot_id))
+                .await
+                .map_err(internal)?,
+            None => None,
+        };
+        let source = RefundSource {
+            partner_id,
+            order_id,
+            refund_id: &req.refund_id,
+            order_at: paid.occurred_at,
+        };
+        let plan = reverse_on(
+            ctx,
+            programme,
+            &account,
+            own.as_ref(),
+            &[],
+            source,
+            reversal.points,
+            reversal.volume_minor,
+            now,
+        )
+        .await?;
+        let steps = (plan.from_own, plan.from_others, plan.to_debt);
+        record.member_id = Some(account.member_id.clone());
+        record.points = reversal.points;
+        record.lot_id = paid.lot_id.clone();
+        record.campaign_points = reversal.campaigns.clone();
+        record.response = serde_json::to_string(&answer(
+            "reversed",
+            Some(&account.member_id),
+            reversal.points,
+            steps,
+            &reversal.lines,
+        ))
+        .map_err(internal)?;
+        book.paid = Some(paid.clone());
+        let mut write = LedgerWrite::record_only(record.clone());
+        write.book = Some((book, expected));
+        write.account = Some((account.clone(), Some(account.version)));
+        write.add_refund(plan);
+        write.give_backs = give_backs(cfg, order_id, &reversal.campaigns);
+        if commit(ctx, &write, attempt).await? {
+            info!(
+                partner_id,
+                order_id,
+                points = reversal.points,
+                from_own = steps.0,
+                from_others = steps.1,
+                to_debt = steps.2,
+                "refund booked"
+            );
+            return Ok(raw_json(StatusCode::OK, record.response));
+        }
+    }
+    warn!(partner_id, order_id, "refund gave up under contention");
+    Err(ApiError::unavailable())
+}
