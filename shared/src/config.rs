@@ -9,9 +9,9 @@ use rust_decimal::Decimal;
 use serde::Deserialize;
 
 use crate::campaign::{BehaviourCampaign, Campaign, CampaignRule};
-use crate::ids::{valid_id, ID_RULE};
+use crate::ids::{valid_external_id, valid_id, ID_RULE};
 use crate::money::Currency;
-use crate::programme::{Coefficient, Partner, Programme, ProgrammeKind, Tier};
+use crate::programme::{Coefficient, Partner, PlatformLink, Programme, ProgrammeKind, Tier};
 use crate::store::config::{hash_api_key, ApiKeyRecord, MemberProfile, Scope};
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -155,6 +155,20 @@ pub struct PartnerIn {
     /// Enrol unknown member ids from their first order (default false: record as non-member).
     #[serde(default)]
     pub auto_enrol: bool,
+    /// Native Shopify webhooks: `{secrets: [..], accept_test_orders: false}`.
+    #[serde(default)]
+    pub shopify: Option<PlatformLinkIn>,
+    /// Native WooCommerce webhooks: `{secrets: [..]}`.
+    #[serde(default)]
+    pub woocommerce: Option<PlatformLinkIn>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlatformLinkIn {
+    pub secrets: Vec<String>,
+    #[serde(default)]
+    pub accept_test_orders: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -175,6 +189,9 @@ pub struct MemberIn {
     pub phone: Option<String>,
     pub name: Option<String>,
     pub locale: Option<String>,
+    /// The member's customer id at partners' shops: `{partner_id: customer_id}`.
+    #[serde(default)]
+    pub external_ids: std::collections::BTreeMap<String, String>,
 }
 
 /// What a config file amounts to, validated.
@@ -331,6 +348,25 @@ impl ConfigFile {
                     },
                 ));
             }
+            let mut link = |name: &str, l: &Option<PlatformLinkIn>| {
+                let l = l.as_ref()?;
+                if l.secrets.is_empty() || l.secrets.len() > 2 {
+                    errors.push(format!(
+                        "partners[{i}].{name}.secrets: one secret, or two during a rotation"
+                    ));
+                }
+                if l.secrets.iter().any(|s| s.trim().len() < 16) {
+                    errors.push(format!(
+                        "partners[{i}].{name}.secrets: a secret needs at least 16 characters"
+                    ));
+                }
+                Some(PlatformLink {
+                    secrets: l.secrets.iter().map(|s| s.trim().to_string()).collect(),
+                    accept_test_orders: l.accept_test_orders,
+                })
+            };
+            let shopify = link("shopify", &p.shopify);
+            let woocommerce = link("woocommerce", &p.woocommerce);
             plan.partners.push(Partner {
                 id: p.id.clone(),
                 programme_id: p.programme.clone(),
@@ -338,6 +374,8 @@ impl ConfigFile {
                 time_zone,
                 webhook_secrets: p.webhook_secrets.clone(),
                 auto_enrol: p.auto_enrol,
+                shopify,
+                woocommerce,
             });
         }
         let mut member_ids = HashSet::new();
@@ -356,7 +394,27 @@ impl ConfigFile {
             if !member_ids.insert((m.programme.clone(), m.id.clone())) {
                 errors.push(format!("{}: '{}' is declared twice", f("id"), m.id));
             }
+            for (partner, customer) in &m.external_ids {
+                if !partner_ids.contains(partner) {
+                    errors.push(format!(
+                        "{}: no partner '{partner}' in this file",
+                        f("external_ids")
+                    ));
+                }
+                if !valid_external_id(customer) {
+                    errors.push(format!(
+                        "{}.{partner}: 1-128 characters, no '#' or control characters",
+                        f("external_ids")
+                    ));
+                }
+            }
+            if let Some(e) = &m.email {
+                if crate::pii::normalize_email(e).is_none() {
+                    errors.push(format!("{}: not an e-mail address", f("email")));
+                }
+            }
             plan.members.push(MemberProfile {
+                external_ids: m.external_ids.clone(),
                 member_id: m.id.clone(),
                 programme_id: m.programme.clone(),
                 email: m.email.clone(),

@@ -27,6 +27,7 @@ pub mod ledger;
 pub mod lot;
 pub mod money;
 pub mod order;
+pub mod pii;
 pub mod programme;
 pub mod refund;
 pub mod store;

@@ -16,6 +16,8 @@
 //!
 //! Amounts are decimal strings in the order currency. `unit_price` is per unit and excludes
 //! tax unless `prices_include_tax` is true, in which case the line's `tax` is taken off.
+//! A shop that only knows line totals sends `amount` (quantity x unit price) instead of
+//! `unit_price`.
 //! `discount` and `tax` are totals for the line. The net line amount
 //! (`quantity x unit_price - discount [- tax]`) is what earns points.
 
@@ -57,7 +59,11 @@ pub struct LineIn {
     pub line_id: String,
     pub sku: String,
     pub quantity: i64,
-    pub unit_price: String,
+    #[serde(default)]
+    pub unit_price: Option<String>,
+    /// The line amount before discount (quantity x unit price), instead of `unit_price`.
+    #[serde(default)]
+    pub amount: Option<String>,
     #[serde(default)]
     pub discount: Option<String>,
     #[serde(default)]
@@ -87,7 +93,8 @@ pub struct OrderLine {
     pub line_id: String,
     pub sku: String,
     pub quantity: i64,
-    pub unit_price: Money,
+    /// quantity x unit price, before discount.
+    pub gross: Money,
     pub discount: Money,
     pub tax: Money,
     pub net: Money,
@@ -267,7 +274,16 @@ pub fn validate(input: OrderEventIn, now: DateTime<Utc>) -> Result<Order, ApiErr
                 ),
             ));
         }
-        let unit_price = non_negative(&f("unit_price"), Some(&l.unit_price), currency)?;
+        let unit_price = match (l.unit_price.as_deref(), l.amount.as_deref()) {
+            (Some(p), None) => Some(non_negative(&f("unit_price"), Some(p), currency)?),
+            (None, Some(_)) => None,
+            _ => {
+                return Err(ApiError::unprocessable(
+                    "invalid_amount",
+                    format!("{}: give either unit_price or amount", f("unit_price")),
+                ))
+            }
+        };
         let discount = non_negative(&f("discount"), l.discount.as_deref(), currency)?;
         let tax = non_negative(&f("tax"), l.tax.as_deref(), currency)?;
         let cost_price = match l.cost_price.as_deref() {
@@ -280,7 +296,10 @@ pub fn validate(input: OrderEventIn, now: DateTime<Utc>) -> Result<Order, ApiErr
                 format!("{}: amount out of range", f("unit_price")),
             )
         };
-        let gross = unit_price.checked_mul(l.quantity).map_err(|_| overflow())?;
+        let gross = match unit_price {
+            Some(p) => p.checked_mul(l.quantity).map_err(|_| overflow())?,
+            None => non_negative(&f("amount"), l.amount.as_deref(), currency)?,
+        };
         let mut net = gross.checked_sub(discount).map_err(|_| overflow())?;
         if input.prices_include_tax {
             net = net.checked_sub(tax).map_err(|_| overflow())?;
@@ -299,7 +318,7 @@ pub fn validate(input: OrderEventIn, now: DateTime<Utc>) -> Result<Order, ApiErr
             line_id: l.line_id,
             sku: l.sku,
             quantity: l.quantity,
-            unit_price,
+            gross,
             discount,
             tax,
             net,

@@ -202,4 +202,20 @@ pub struct Partner {
     /// Enrol an unknown member id from its first order (instead of recording a non-member).
     #[serde(default)]
     pub auto_enrol: bool,
+    /// Shopify's own webhooks, if this partner is a Shopify store.
+    #[serde(default)]
+    pub shopify: Option<PlatformLink>,
+    /// WooCommerce's own webhooks, if this partner is a WooCommerce store.
+    #[serde(default)]
+    pub woocommerce: Option<PlatformLink>,
+}
+
+/// How a shop platform's native webhooks are verified and treated.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlatformLink {
+    /// Signing secrets (HMAC-SHA256). Two during a rotation: the new one and the old one.
+    pub secrets: Vec<String>,
+    /// Book test orders (Shopify `test: true`) as real ones. Off by default.
+    #[serde(default)]
+    pub accept_test_orders: bool,
 }

@@ -134,6 +134,7 @@ pub(crate) async fn book(
                     name: None,
                     locale: "en".into(),
                     enrolled_at: now,
+                    external_ids: Default::default(),
                 }),
             ),
             (account, _) => (account, None),

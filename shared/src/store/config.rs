@@ -5,7 +5,9 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::{keys, to_item, Store, StoreError, TxOutcome};
+use aws_sdk_dynamodb::types::AttributeValue;
+
+use super::{keys, to_item, Item, Store, StoreError, TxOutcome};
 use crate::account::Account;
 use crate::programme::{Partner, Programme};
 
@@ -44,9 +46,68 @@ pub struct MemberProfile {
     pub name: Option<String>,
     pub locale: String,
     pub enrolled_at: DateTime<Utc>,
+    /// The member's customer id at partners' shops (partner id -> customer id).
+    #[serde(default)]
+    pub external_ids: std::collections::BTreeMap<String, String>,
+}
+
+/// A partner's customer id pointing at a member.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExternalLink {
+    pub programme_id: String,
+    pub member_id: String,
 }
 
 impl Store {
+    /// The member a partner's customer id belongs to.
+    pub async fn member_by_external_id(
+        &self,
+        partner_id: &str,
+        customer_id: &str,
+    ) -> Result<Option<ExternalLink>, StoreError> {
+        self.get(keys::external_id(partner_id, customer_id)).await
+    }
+
+    /// Members of a programme with this e-mail address (through the keyed-hash index; at
+    /// most a few). Empty when the store has no hash key or the text is not an address.
+    pub async fn members_by_email(
+        &self,
+        programme_id: &str,
+        email: &str,
+    ) -> Result<Vec<String>, StoreError> {
+        let Some(hash) = self
+            .email_key
+            .as_ref()
+            .and_then(|k| crate::pii::email_hash(k, email))
+        else {
+            return Ok(Vec::new());
+        };
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(keys::GSI1)
+            .key_condition_expression("#pk = :pk")
+            .expression_attribute_names("#pk", keys::GSI1PK)
+            .expression_attribute_values(
+                ":pk",
+                AttributeValue::S(keys::email_index(programme_id, &hash)),
+            )
+            .limit(10)
+            .send()
+            .await
+            .map_err(StoreError::sdk)?;
+        Ok(out
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|i| match i.get(keys::GSI1SK) {
+                Some(AttributeValue::S(m)) => Some(m.clone()),
+                _ => None,
+            })
+            .collect())
+    }
+
     pub async fn put_programme(&self, p: &Programme) -> Result<(), StoreError> {
         self.put(keys::programme(&p.id), "programme", p).await
     }
@@ -87,22 +148,55 @@ impl Store {
         self.get(keys::profile(programme_id, member_id)).await
     }
 
-    /// Enrol a member: their (empty) account and their profile, in one transaction.
-    /// Returns false if the member already existed (nothing is changed then).
+    /// A profile as stored: with its e-mail index entry (GSI1, keyed hash of the address)
+    /// when it has an address and the store has a hash key.
+    pub fn profile_item(&self, profile: &MemberProfile) -> Result<Item, StoreError> {
+        let mut item = to_item(
+            keys::profile(&profile.programme_id, &profile.member_id),
+            "profile",
+            profile,
+        )?;
+        let hash = match (&self.email_key, profile.email.as_deref()) {
+            (Some(key), Some(email)) => crate::pii::email_hash(key, email),
+            _ => None,
+        };
+        if let Some(hash) = hash {
+            item.insert(
+                keys::GSI1PK.into(),
+                AttributeValue::S(keys::email_index(&profile.programme_id, &hash)),
+            );
+            item.insert(
+                keys::GSI1SK.into(),
+                AttributeValue::S(profile.member_id.clone()),
+            );
+        }
+        Ok(item)
+    }
+
+    /// Enrol a member: their (empty) account, their profile and the lookups of their
+    /// customer ids at partners, in one transaction. Returns false if the member already
+    /// existed (nothing is changed then). A customer id already pointing at another member
+    /// is taken over by this one (last writer wins, as in the shop).
     pub async fn enrol_member(&self, profile: &MemberProfile) -> Result<bool, StoreError> {
         let account = Account::open(&profile.programme_id, &profile.member_id);
-        let items = vec![
+        let mut items = vec![
             self.put_new(to_item(
                 keys::account(&profile.programme_id, &profile.member_id),
                 "account",
                 &account,
             )?)?,
-            self.put_new(to_item(
-                keys::profile(&profile.programme_id, &profile.member_id),
-                "profile",
-                profile,
-            )?)?,
+            self.put_new(self.profile_item(profile)?)?,
         ];
+        for (partner, customer) in &profile.external_ids {
+            let link = ExternalLink {
+                programme_id: profile.programme_id.clone(),
+                member_id: profile.member_id.clone(),
+            };
+            items.push(self.put_item(
+                to_item(keys::external_id(partner, customer), "external_id", &link)?,
+                None,
+            )?);
+        }
         for attempt in 0..super::retry::MAX_ATTEMPTS {
             match self.transact(items.clone()).await? {
                 TxOutcome::Committed => return Ok(true),

@@ -91,3 +91,21 @@ pub fn behaviour_campaign(partner_id: &str, campaign_id: &str) -> (String, Strin
         format!("{BEHAVIOUR_PREFIX}{campaign_id}"),
     )
 }
+
+/// Lookup of a member by a partner's own customer id.
+pub fn external_id(partner_id: &str, customer_id: &str) -> (String, String) {
+    (format!("EXTID#{partner_id}#{customer_id}"), "MEMBER".into())
+}
+
+/// GSI1 partition of the e-mail index: the keyed hash of the address, never the address.
+pub fn email_index(programme_id: &str, email_hash: &str) -> String {
+    format!("EMAIL#{programme_id}#{email_hash}")
+}
+
+/// One delivery of a shop platform's webhook (deduplication of redeliveries).
+pub fn delivery(partner_id: &str, platform: &str, delivery_id: &str) -> (String, String) {
+    (
+        format!("DELIVERY#{partner_id}#{platform}#{delivery_id}"),
+        "DELIVERY".into(),
+    )
+}

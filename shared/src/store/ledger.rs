@@ -268,11 +268,7 @@ impl Store {
             let item = to_item(keys::account(&a.programme_id, &a.member_id), "account", a)?;
             items.push(self.put_versioned(item, *expected)?);
             if let Some(profile) = &w.enrol {
-                items.push(self.put_new(to_item(
-                    keys::profile(&a.programme_id, &a.member_id),
-                    "profile",
-                    profile,
-                )?)?);
+                items.push(self.put_new(self.profile_item(profile)?)?);
             }
             let member = |lot: &Lot| keys::lot(&a.programme_id, &a.member_id, &lot.lot_id);
             for lot in &w.new_lots {

@@ -63,6 +63,8 @@ impl From<serde_dynamo::Error> for StoreError {
 pub struct Store {
     pub client: Client,
     pub table: String,
+    /// Key of the e-mail lookup hash ([`crate::pii::email_hash`]). None: no e-mail index.
+    pub email_key: Option<std::sync::Arc<[u8]>>,
 }
 
 /// Result of a TransactWriteItems call: committed, or cancelled with the reason code of
@@ -117,6 +119,7 @@ impl Store {
         Store {
             client,
             table: table.into(),
+            email_key: Some(crate::pii::LOCAL_EMAIL_KEY.into()),
         }
     }
 
@@ -125,7 +128,14 @@ impl Store {
     pub async fn from_env() -> Self {
         let config = aws_config::load_from_env().await;
         let table = std::env::var("TABLE_NAME").unwrap_or_else(|_| "bonus".to_string());
-        Store::new(Client::new(&config), table)
+        let mut store = Store::new(Client::new(&config), table);
+        // Deployed: the key comes from the environment; without it there is no e-mail index
+        // (never the public local key on real data).
+        store.email_key = std::env::var("EMAIL_HASH_KEY")
+            .ok()
+            .filter(|k| k.len() >= 16)
+            .map(|k| k.into_bytes().into());
+        store
     }
 
     /// A client for a local emulator at `endpoint`, with dummy credentials.
