@@ -28,6 +28,7 @@ pub mod lot;
 pub mod money;
 pub mod order;
 pub mod pii;
+pub mod platforms;
 pub mod programme;
 pub mod refund;
 pub mod store;

@@ -50,6 +50,10 @@ pub struct OrderEventIn {
     /// Shipping charged for the order (excluding tax); earns only if the programme says so.
     #[serde(default)]
     pub shipping: Option<String>,
+    /// What the customer paid in all (order-level refund amounts are shares of it). Default:
+    /// the lines' net amounts and tax plus shipping.
+    #[serde(default)]
+    pub total: Option<String>,
     #[serde(default)]
     pub lines: Vec<LineIn>,
 }
@@ -111,6 +115,8 @@ pub struct Order {
     pub currency: Currency,
     pub shipping: Money,
     pub lines: Vec<OrderLine>,
+    /// What the customer paid, when the shop says so (see [`Order::total_minor`]).
+    pub total: Option<Money>,
 }
 
 /// SKU of the pseudo-line for shipping, in programmes where shipping earns.
@@ -149,9 +155,12 @@ impl Order {
         lines
     }
 
-    /// What the customer paid, in minor units: every line's net amount and tax, plus
-    /// shipping. Order-level refund amounts are shares of this.
+    /// What the customer paid, in minor units: the shop's `total` if it sent one, else every
+    /// line's net amount and tax, plus shipping. Order-level refund amounts are shares of it.
     pub fn total_minor(&self) -> i64 {
+        if let Some(t) = self.total {
+            return t.minor;
+        }
         self.lines
             .iter()
             .map(|l| l.net.minor.saturating_add(l.tax.minor))
@@ -327,6 +336,10 @@ pub fn validate(input: OrderEventIn, now: DateTime<Utc>) -> Result<Order, ApiErr
         });
     }
     let shipping = non_negative("shipping", input.shipping.as_deref(), currency)?;
+    let total = match input.total.as_deref() {
+        Some(t) => Some(non_negative("total", Some(t), currency)?),
+        None => None,
+    };
     Ok(Order {
         event,
         order_id: input.order_id,
@@ -335,6 +348,7 @@ pub fn validate(input: OrderEventIn, now: DateTime<Utc>) -> Result<Order, ApiErr
         currency,
         shipping,
         lines,
+        total,
     })
 }
 

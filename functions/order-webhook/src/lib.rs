@@ -6,11 +6,15 @@
 //! - `order.refunded` / `order.cancelled`: what the refunded part earned is taken back
 //!   ([`refunds`]).
 //!
+//! Shopify and WooCommerce post their own formats to `/webhooks/shopify` and
+//! `/webhooks/woocommerce`; [`platforms`] maps them onto the same two paths.
+//!
 //! The record of each event makes the webhook idempotent: the same delivery again gets the
 //! first answer; the same order and event with another body gets 409.
 
 mod behaviour;
 mod orders;
+mod platforms;
 mod refunds;
 
 use bytes::Bytes;
@@ -38,6 +42,20 @@ pub async fn handle(ctx: &Ctx, req: http::Request<Bytes>) -> Response {
                 Err(ApiError::method_not_allowed())
             }
         }
+        ["v1", "partners", partner_id, "webhooks", "shopify"] => {
+            if req.method() == Method::POST {
+                platforms::shopify(ctx, partner_id, &req).await
+            } else {
+                Err(ApiError::method_not_allowed())
+            }
+        }
+        ["v1", "partners", partner_id, "webhooks", "woocommerce"] => {
+            if req.method() == Method::POST {
+                platforms::woocommerce(ctx, partner_id, &req).await
+            } else {
+                Err(ApiError::method_not_allowed())
+            }
+        }
         ["v1", "partners", partner_id, "events"] => {
             if req.method() == Method::POST {
                 behaviour::event(ctx, partner_id, &req).await
@@ -55,7 +73,7 @@ pub async fn handle(ctx: &Ctx, req: http::Request<Bytes>) -> Response {
     })
 }
 
-fn header<'a>(req: &'a http::Request<Bytes>, name: &str) -> Option<&'a str> {
+pub(crate) fn header<'a>(req: &'a http::Request<Bytes>, name: &str) -> Option<&'a str> {
     req.headers().get(name).and_then(|v| v.to_str().ok())
 }
 

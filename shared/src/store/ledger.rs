@@ -152,7 +152,47 @@ fn classify(outcome: TxOutcome) -> Commit {
     }
 }
 
+/// A shop platform's delivery, remembered for a week so that a redelivery gets the same
+/// answer without being processed again. (Processing again would change nothing either:
+/// every step is idempotent on its business key. This only saves the work.)
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Delivery {
+    pub status: u16,
+    pub response: String,
+    pub recorded_at: DateTime<Utc>,
+    /// DynamoDB TTL (epoch seconds).
+    pub expires_ttl: i64,
+}
+
+/// How long deliveries are remembered.
+pub const DELIVERY_DAYS: i64 = 7;
+
 impl Store {
+    pub async fn get_delivery(
+        &self,
+        partner_id: &str,
+        platform: &str,
+        delivery_id: &str,
+    ) -> Result<Option<Delivery>, StoreError> {
+        self.get(keys::delivery(partner_id, platform, delivery_id))
+            .await
+    }
+
+    pub async fn put_delivery(
+        &self,
+        partner_id: &str,
+        platform: &str,
+        delivery_id: &str,
+        delivery: &Delivery,
+    ) -> Result<(), StoreError> {
+        self.put(
+            keys::delivery(partner_id, platform, delivery_id),
+            "delivery",
+            delivery,
+        )
+        .await
+    }
+
     /// Several items by key in one strongly consistent BatchGetItem (at most 100 keys),
     /// by key. Unprocessed keys are fetched again after a backoff.
     pub async fn batch_get(

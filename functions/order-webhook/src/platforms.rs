@@ -1,0 +1,277 @@
+//! Shop platforms' own webhooks:
+//! - `POST /v1/partners/{partner_id}/webhooks/shopify`
+//! - `POST /v1/partners/{partner_id}/webhooks/woocommerce`
+//!
+//! Verified with the platform's signature (base64 HMAC-SHA256 of the raw body, any of the
+//! partner's current secrets), mapped onto canonical orders and refunds
+//! (`shared::platforms`), matched to a member, and booked by the same code as canonical
+//! webhooks. A redelivery (same Shopify webhook id; same WooCommerce order, modification
+//! time and status) gets the first answer without being processed again.
+
+use bytes::Bytes;
+use chrono::{DateTime, Duration, Utc};
+use http::StatusCode;
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use tracing::{info, warn};
+
+use shared::api::{raw_json, ApiError, Response};
+use shared::app::{Ctx, PartnerConfig};
+use shared::ids::{valid_external_id, valid_id};
+use shared::order::validate;
+use shared::platforms::{self, shopify, woocommerce, Mapped, MemberHints, Step};
+use shared::programme::{Partner, PlatformLink};
+use shared::store::ledger::{Delivery, DELIVERY_DAYS};
+
+use crate::{header, internal, orders, refunds, Dialect};
+
+/// The partner, if it has this platform linked; unknown partner, unlinked platform and bad
+/// signature all get the same 401.
+async fn verified(
+    ctx: &Ctx,
+    partner_id: &str,
+    req: &http::Request<Bytes>,
+    link: fn(&Partner) -> Option<&PlatformLink>,
+    signature_header: &str,
+) -> Result<std::sync::Arc<PartnerConfig>, ApiError> {
+    if !valid_id(partner_id) {
+        return Err(ApiError::unauthorized());
+    }
+    let cfg = ctx
+        .partner(partner_id)
+        .await
+        .map_err(internal)?
+        .ok_or_else(ApiError::unauthorized)?;
+    let Some(l) = link(&cfg.partner) else {
+        info!(
+            partner_id,
+            "platform webhook for a partner without that platform"
+        );
+        return Err(ApiError::unauthorized());
+    };
+    if !platforms::verify_base64_hmac(&l.secrets, header(req, signature_header), req.body()) {
+        info!(partner_id, "platform webhook signature refused");
+        return Err(ApiError::unauthorized());
+    }
+    Ok(cfg)
+}
+
+/// The member an order belongs to: the id the shop put on the order, else the partner's
+/// customer id, else the e-mail address (through the keyed-hash index; only a unique match
+/// counts). None: a non-member's order.
+pub(crate) async fn find_member(
+    ctx: &Ctx,
+    cfg: &PartnerConfig,
+    hints: &MemberHints,
+) -> Result<Option<String>, ApiError> {
+    if let Some(m) = hints.member_id.as_deref().filter(|m| valid_id(m)) {
+        return Ok(Some(m.to_string()));
+    }
+    if let Some(c) = hints
+        .customer_id
+        .as_deref()
+        .filter(|c| valid_external_id(c))
+    {
+        let link = ctx
+            .store
+            .member_by_external_id(&cfg.partner.id, c)
+            .await
+            .map_err(internal)?;
+        if let Some(link) = link.filter(|l| l.programme_id == cfg.programme.id) {
+            return Ok(Some(link.member_id));
+        }
+    }
+    if let Some(e) = hints.email.as_deref() {
+        let found = ctx
+            .store
+            .members_by_email(&cfg.programme.id, e)
+            .await
+            .map_err(internal)?;
+        match found.as_slice() {
+            [one] => return Ok(Some(one.clone())),
+            [] => {}
+            many => warn!(
+                partner_id = %cfg.partner.id,
+                matches = many.len(),
+                "an e-mail address matches several members; the order is booked as a non-member's"
+            ),
+        }
+    }
+    Ok(None)
+}
+
+/// Book the steps of one delivery with the canonical code. One step answers as it would
+/// on the canonical webhook; several answer with each step's answer in order.
+async fn run(
+    ctx: &Ctx,
+    cfg: &PartnerConfig,
+    mapped: Mapped,
+    body_sha256: &str,
+    now: DateTime<Utc>,
+) -> Result<Response, ApiError> {
+    if let Some(why) = mapped.ignored {
+        info!(partner_id = %cfg.partner.id, reason = %why, "platform webhook ignored");
+        let body = json!({"status": "ignored", "reason": why}).to_string();
+        return Ok(raw_json(StatusCode::OK, body));
+    }
+    let mut answers: Vec<Response> = Vec::new();
+    for step in mapped.steps {
+        let answer = match step {
+            Step::Earn(input) => {
+                let mut input = *input;
+                input.member_id = find_member(ctx, cfg, &mapped.hints).await?;
+                let order = validate(input, now)?;
+                if order.currency != cfg.programme.currency {
+                    return Err(ApiError::unprocessable(
+                        "currency_mismatch",
+                        format!(
+                            "currency: {} is not the programme currency {}",
+                            order.currency, cfg.programme.currency
+                        ),
+                    ));
+                }
+                orders::book(
+                    ctx,
+                    cfg,
+                    &order,
+                    body_sha256.to_string(),
+                    Dialect::Platform,
+                    now,
+                )
+                .await?
+            }
+            Step::Reverse { order_id, request } => {
+                refunds::reverse(ctx, cfg, &order_id, &request, Dialect::Platform, now).await?
+            }
+        };
+        answers.push(answer);
+    }
+    if answers.len() == 1 {
+        return answers.pop().ok_or_else(ApiError::internal);
+    }
+    let steps: Vec<Value> = answers
+        .iter()
+        .map(|a| serde_json::from_str(a.body()).unwrap_or(Value::Null))
+        .collect();
+    Ok(raw_json(
+        StatusCode::OK,
+        json!({"status": "processed", "steps": steps}).to_string(),
+    ))
+}
+
+/// Answer a redelivery from memory, or process and remember.
+async fn once(
+    ctx: &Ctx,
+    cfg: &PartnerConfig,
+    platform: &str,
+    delivery_id: Option<&str>,
+    work: impl std::future::Future<Output = Result<Response, ApiError>>,
+) -> Result<Response, ApiError> {
+    let delivery_id = delivery_id.filter(|d| valid_external_id(d));
+    if let Some(d) = delivery_id {
+        if let Some(seen) = ctx
+            .store
+            .get_delivery(&cfg.partner.id, platform, d)
+            .await
+            .map_err(internal)?
+        {
+            info!(partner_id = %cfg.partner.id, platform, "platform redelivery answered from memory");
+            let status = StatusCode::from_u16(seen.status).unwrap_or(StatusCode::OK);
+            return Ok(raw_json(status, seen.response));
+        }
+    }
+    let resp = work.await?;
+    if let Some(d) = delivery_id {
+        let now = ctx.now();
+        let delivery = Delivery {
+            status: resp.status().as_u16(),
+            response: resp.body().clone(),
+            recorded_at: now,
+            expires_ttl: (now + Duration::days(DELIVERY_DAYS)).timestamp(),
+        };
+        // Remembering is an optimisation: the steps are idempotent, so a failure here only
+        // means a redelivery is processed (to the same result) again.
+        if let Err(e) = ctx
+            .store
+            .put_delivery(&cfg.partner.id, platform, d, &delivery)
+            .await
+        {
+            warn!(error = %e, "could not remember a platform delivery");
+        }
+    }
+    Ok(resp)
+}
+
+pub(crate) async fn shopify(
+    ctx: &Ctx,
+    partner_id: &str,
+    req: &http::Request<Bytes>,
+) -> Result<Response, ApiError> {
+    let now = ctx.now();
+    let cfg = verified(
+        ctx,
+        partner_id,
+        req,
+        |p| p.shopify.as_ref(),
+        shopify::HEADER_HMAC,
+    )
+    .await?;
+    let link = cfg
+        .partner
+        .shopify
+        .clone()
+        .ok_or_else(ApiError::unauthorized)?;
+    let topic = header(req, shopify::HEADER_TOPIC)
+        .ok_or_else(|| ApiError::bad_request("missing_topic", "X-Shopify-Topic is missing"))?
+        .to_string();
+    let body_sha256 = hex::encode(Sha256::digest(req.body()));
+    let work = async {
+        let mapped = shopify::map(
+            &topic,
+            req.body(),
+            &link,
+            cfg.programme.currency,
+            now,
+            &body_sha256,
+        )?;
+        run(ctx, &cfg, mapped, &body_sha256, now).await
+    };
+    once(
+        ctx,
+        &cfg,
+        "shopify",
+        header(req, shopify::HEADER_WEBHOOK_ID),
+        work,
+    )
+    .await
+}
+
+pub(crate) async fn woocommerce(
+    ctx: &Ctx,
+    partner_id: &str,
+    req: &http::Request<Bytes>,
+) -> Result<Response, ApiError> {
+    // WooCommerce checks a new webhook's URL with an unsigned ping: answer it with exactly 200.
+    if woocommerce::is_ping(req.body()) {
+        info!(partner_id, "woocommerce ping");
+        return Ok(raw_json(
+            StatusCode::OK,
+            json!({"status": "pong"}).to_string(),
+        ));
+    }
+    let now = ctx.now();
+    let cfg = verified(
+        ctx,
+        partner_id,
+        req,
+        |p| p.woocommerce.as_ref(),
+        woocommerce::HEADER_SIGNATURE,
+    )
+    .await?;
+    let topic = header(req, woocommerce::HEADER_TOPIC).unwrap_or("order.updated");
+    let body_sha256 = hex::encode(Sha256::digest(req.body()));
+    let (mapped, delivery) =
+        woocommerce::map(topic, req.body(), cfg.programme.currency, now, &body_sha256)?;
+    let work = run(ctx, &cfg, mapped, &body_sha256, now);
+    once(ctx, &cfg, "woocommerce", delivery.as_deref(), work).await
+}
