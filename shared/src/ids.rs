@@ -23,6 +23,12 @@ pub fn require_id(id: &str, field: &str, code: &'static str) -> Result<(), crate
     }
 }
 
+/// A shop's own id for a customer or an order (digits, GIDs, e-mail-like strings...): 1-128
+/// characters, no '#' (our key separator) and no control characters.
+pub fn valid_external_id(id: &str) -> bool {
+    !id.is_empty() && id.len() <= 128 && !id.chars().any(|c| c == '#' || c.is_control())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -36,10 +42,4 @@ mod tests {
         assert!(!valid_id("a b"));
         assert!(!valid_id(&"x".repeat(129)));
     }
-}
-
-/// A shop's own id for a customer or an order (digits, GIDs, e-mail-like strings...): 1-128
-/// characters, no '#' (our key separator) and no control characters.
-pub fn valid_external_id(id: &str) -> bool {
-    !id.is_empty() && id.len() <= 128 && !id.chars().any(|c| c == '#' || c.is_control())
 }

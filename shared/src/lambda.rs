@@ -20,10 +20,7 @@ where
     lambda_http::run(lambda_http::service_fn(move |req: lambda_http::Request| {
         let ctx = ctx.clone();
         async move {
-            let (parts, body) = req.into_parts();
-            // lambda_http has already decoded a base64 body (isBase64Encoded) into bytes.
-            let body = Bytes::copy_from_slice(body.as_ref());
-            let resp = handler(ctx, http::Request::from_parts(parts, body)).await;
+            let resp = handler(ctx, to_http(req)).await;
             let (parts, body) = resp.into_parts();
             Ok::<_, lambda_http::Error>(lambda_http::Response::from_parts(
                 parts,
@@ -32,4 +29,12 @@ where
         }
     }))
     .await
+}
+
+/// The request a handler sees. lambda_http has already decoded a body that API Gateway
+/// base64-encoded (`isBase64Encoded`, as it does for form posts such as WooCommerce's ping)
+/// into the raw bytes, which is what webhook signatures are computed over.
+pub fn to_http(req: lambda_http::Request) -> http::Request<Bytes> {
+    let (parts, body) = req.into_parts();
+    http::Request::from_parts(parts, Bytes::copy_from_slice(body.as_ref()))
 }

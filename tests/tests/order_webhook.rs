@@ -141,7 +141,8 @@ async fn bad_signatures_stale_timestamps_and_unknown_partners_get_the_same_401()
     let env = TestEnv::new().await;
     let body = two_helmets("A-4");
     let path = "/v1/partners/shop/webhooks/orders";
-    let cases: Vec<(&str, Vec<(&str, String)>, &str)> = vec![
+    type Case<'a> = (&'a str, Vec<(&'a str, String)>, &'a str);
+    let cases: Vec<Case> = vec![
         (
             "wrong secret",
             env.signed(OTHER_SECRET, "m", &body, 0),
