@@ -72,18 +72,26 @@ enum WebhookCommand {
     Send {
         partner: String,
         file: PathBuf,
+        /// Sign as our canonical API (Standard Webhooks), or as Shopify or WooCommerce do.
+        #[arg(long, value_enum, default_value = "standard")]
+        platform: webhook::Platform,
+        /// The platform's topic (Shopify: orders/paid, refunds/create, orders/cancelled;
+        /// WooCommerce: order.created, order.updated).
+        #[arg(long)]
+        topic: Option<String>,
         /// Base URL of the API.
         #[arg(long, env = "BONUS_API_URL", default_value = "http://127.0.0.1:3000")]
         url: String,
-        /// The whsec_ secret; read from the partner's configuration when omitted.
+        /// The signing secret; read from the partner's configuration when omitted.
         #[arg(long, env = "BONUS_WEBHOOK_SECRET")]
         secret: Option<String>,
-        /// Replace the payload's order_id (handy to send the example file more than once).
+        /// Replace the payload's order id (handy to send the example file more than once).
         #[arg(long)]
         order_id: Option<String>,
-        /// Route under /v1/partners/{partner}/: `webhooks/orders`, or `events` for behaviour events.
-        #[arg(long, default_value = "webhooks/orders")]
-        path: String,
+        /// Route under /v1/partners/{partner}/ (default: the platform's); `events` for
+        /// behaviour events.
+        #[arg(long)]
+        path: Option<String>,
         #[command(flatten)]
         store: StoreArgs,
     },
@@ -252,6 +260,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 WebhookCommand::Send {
                     partner,
                     file,
+                    platform,
+                    topic,
                     url,
                     secret,
                     order_id,
@@ -265,7 +275,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 Some(id) => {
                     let mut v: serde_json::Value =
                         serde_json::from_slice(&text).context("payload is not JSON")?;
-                    v["order_id"] = serde_json::Value::String(id);
+                    v[platform.order_id_field()] = serde_json::Value::String(id);
                     serde_json::to_vec(&v)?
                 }
                 None => text,
@@ -278,18 +288,26 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                         .get_partner(&partner)
                         .await?
                         .with_context(|| format!("no partner '{partner}'"))?;
-                    p.webhook_secrets
-                        .last()
-                        .cloned()
-                        .with_context(|| format!("partner '{partner}' has no webhook secret"))?
+                    let secrets = match platform {
+                        webhook::Platform::Standard => Some(&p.webhook_secrets),
+                        webhook::Platform::Shopify => p.shopify.as_ref().map(|l| &l.secrets),
+                        webhook::Platform::Woocommerce => {
+                            p.woocommerce.as_ref().map(|l| &l.secrets)
+                        }
+                    };
+                    secrets.and_then(|s| s.last()).cloned().with_context(|| {
+                        format!("partner '{partner}' has no {platform:?} webhook secret")
+                    })?
                 }
             };
+            let path = path.unwrap_or_else(|| platform.default_path().to_string());
             let target = format!(
                 "{}/v1/partners/{partner}/{}",
                 url.trim_end_matches('/'),
                 path.trim_matches('/')
             );
-            let sent = webhook::send(&target, &secret, body).await?;
+            let topic = topic.unwrap_or_else(|| platform.default_topic().to_string());
+            let sent = webhook::send(&target, platform, &secret, &topic, body).await?;
             println!("HTTP {}", sent.status);
             match serde_json::from_str::<serde_json::Value>(&sent.body) {
                 Ok(v) => println!("{}", serde_json::to_string_pretty(&v)?),
@@ -349,6 +367,10 @@ Try:
   ./target/debug/bonus webhook send velo-shop infra/examples/order-campaign.json   # 150 + 130 campaign bonus (Fri) + 9
   ./target/debug/bonus campaign show velo-shop helmets-weekdays
   ./target/debug/bonus webhook send velo-shop infra/examples/webinar.json --path events   # 250 points, once
+  ./target/debug/bonus webhook send velo-shop infra/examples/refund.json   # 1 of 2 helmets back: -49
+  ./target/debug/bonus webhook send velo-shop infra/examples/shopify-orders-paid.json --platform shopify   # 120, matched by customer id
+  ./target/debug/bonus webhook send velo-shop infra/examples/shopify-refund.json --platform shopify --topic refunds/create   # -10
+  ./target/debug/bonus webhook send velo-shop infra/examples/woocommerce-order.json --platform woocommerce   # 90, matched by e-mail
 More in README.md. Ctrl-C stops; data stays in {data_dir}/.
 "#,
         dynamodb = db.endpoint,

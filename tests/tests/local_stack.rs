@@ -82,7 +82,9 @@ async fn the_dev_server_serves_the_api_over_http_and_the_data_survives_a_restart
 
         let sent = webhook::send(
             &format!("{base}/v1/partners/shop/webhooks/orders"),
+            webhook::Platform::Standard,
             SECRET,
+            "",
             order.clone().into_bytes(),
         )
         .await
@@ -93,7 +95,9 @@ async fn the_dev_server_serves_the_api_over_http_and_the_data_survives_a_restart
 
         let forged = webhook::send(
             &format!("{base}/v1/partners/shop/webhooks/orders"),
+            webhook::Platform::Standard,
             "whsec_d3Jvbmc=",
+            "",
             order.clone().into_bytes(),
         )
         .await

@@ -73,6 +73,7 @@ async fn refunding_one_of_two_lines_takes_back_exactly_that_lines_points_while_p
         (StatusCode::OK, Some(1000))
     );
 
+    env.requests.reset();
     let (status, body) = env
         .order(&refund(
             "A-1",
@@ -82,6 +83,17 @@ async fn refunding_one_of_two_lines_takes_back_exactly_that_lines_points_while_p
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["status"], "reversed");
+    // Warm: record + order state, then account + lot, then one transaction.
+    let calls = env.requests.snapshot();
+    assert_eq!(
+        (
+            calls.get("BatchGetItem"),
+            calls.get("TransactWriteItems"),
+            env.requests.total()
+        ),
+        (Some(&2), Some(&1), 3),
+        "{calls:?}"
+    );
     assert_eq!(
         (
             body["points"].as_i64(),

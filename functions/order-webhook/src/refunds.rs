@@ -1,8 +1,8 @@
 //! Refunds and cancellations: take back what the refunded part of an order earned.
 //!
 //! Reads the refund's record and the order's state (one BatchGetItem), then the member's
-//! account and the order's lot (one more), and only when the order's own points were already
-//! spent, the member's other lots (one Query). Writes the refund's record, the order's state,
+//! account and the order's lot (one more BatchGetItem), and only when the order's own points
+//! were already spent, the member's other lots (one Query). Writes the refund's record, the order's state,
 //! the account, the lots, one statement entry per step, the PointsReversed event and the
 //! campaign budget given back, in one TransactWriteItems. A refund whose order has not
 //! arrived yet is kept on the order's state (202) and applied when the order comes.
@@ -212,13 +212,23 @@ pub(crate) async fn reverse(
             continue;
         };
 
-        let account: Option<Account> = match paid.member_id.as_deref() {
-            Some(m) if !book.cancelled => ctx
-                .store
-                .get(keys::account(&programme.id, m))
-                .await
-                .map_err(internal)?,
-            _ => None,
+        // The member's account and the order's lot, in one more round trip.
+        let (account, own): (Option<Account>, Option<Lot>) = match paid.member_id.as_deref() {
+            Some(m) if !book.cancelled => {
+                let account_keys = keys::account(&programme.id, m);
+                let lot_keys = paid
+                    .lot_id
+                    .as_deref()
+                    .map(|l| keys::lot(&programme.id, m, l));
+                let mut wanted = vec![account_keys.clone()];
+                wanted.extend(lot_keys.clone());
+                let mut found = ctx.store.batch_get(&wanted).await.map_err(internal)?;
+                let mut take = |k: Option<(String, String)>| k.and_then(|k| found.remove(&k));
+                let account = take(Some(account_keys)).map(from_item).transpose();
+                let lot = take(lot_keys).map(from_item).transpose();
+                (account.map_err(internal)?, lot.map_err(internal)?)
+            }
+            _ => (None, None),
         };
         let Some(account) = account else {
             // A non-member's order, or one already cancelled: nothing (more) to take back.
@@ -248,14 +258,6 @@ pub(crate) async fn reverse(
         if req.full {
             book.cancelled = true;
         }
-        let own: Option<Lot> = match paid.lot_id.as_deref() {
-            Some(lot_id) => ctx
-                .store
-                .get(keys::lot(&programme.id, &account.member_id, lot_id))
-                .await
-                .map_err(internal)?,
-            None => None,
-        };
         let source = RefundSource {
             partner_id,
             order_id,
