@@ -8,10 +8,13 @@ use shared::api::parse_json;
 use std::collections::BTreeMap;
 
 use shared::earning::{earn_order, EarnContext};
-use shared::ledger::plan_order;
+use shared::ledger::{plan_order, plan_refund, RefundSource};
 use shared::money::Currency;
 use shared::order::{validate, OrderEventIn};
+use shared::platforms::{shopify, Step};
+use shared::programme::PlatformLink;
 use shared::programme::{Programme, ProgrammeKind};
+use shared::refund::{PaidOrder, RefundItem, RefundRequest};
 
 fn twenty_line_order() -> String {
     let lines: Vec<serde_json::Value> = (0..20)
@@ -81,6 +84,99 @@ fn bench(c: &mut Criterion) {
                 now,
             )
             .unwrap()
+        })
+    });
+
+    // A refund of one unit of every line of the booked order: the shares, then the plan
+    // (own lot, entries, event).
+    let ctx = EarnContext {
+        programme: &programme,
+        tier: &programme.tiers[0],
+        local_date: date,
+        campaigns: &[],
+    };
+    let earning = earn_order(&ctx, &lines, &budgets).unwrap();
+    let plan = plan_order(
+        &programme,
+        &account,
+        "shop",
+        "A-1",
+        earning.total,
+        order.volume_minor(&programme),
+        "Silver",
+        order.occurred_at,
+        now,
+    )
+    .unwrap();
+    let lot = plan.lot.clone().unwrap();
+    let paid = PaidOrder::new(
+        Some("M-1".into()),
+        Some(lot.lot_id.clone()),
+        &order,
+        &lines,
+        &earning,
+    );
+    let refund = RefundRequest {
+        refund_id: "R-1".into(),
+        full: false,
+        lines: order
+            .lines
+            .iter()
+            .map(|l| RefundItem {
+                line_id: l.line_id.clone(),
+                quantity: Some(1),
+                amount_minor: None,
+            })
+            .collect(),
+        amount_minor: 0,
+        occurred_at: now,
+        body_sha256: String::new(),
+    };
+    c.bench_function("refund+plan/20 lines", |b| {
+        b.iter(|| {
+            let mut book = paid.clone();
+            let reversal = book.apply(std::hint::black_box(&refund), true).unwrap();
+            let source = RefundSource {
+                partner_id: "shop",
+                order_id: "A-1",
+                refund_id: "R-1",
+                order_at: order.occurred_at,
+            };
+            plan_refund(
+                &programme,
+                &plan.account,
+                Some(&lot),
+                &[],
+                source,
+                reversal.points,
+                reversal.volume_minor,
+                now,
+            )
+            .unwrap()
+        })
+    });
+
+    // A Shopify orders/paid payload: exact money parsing, mapping, validation.
+    let shopify_body = include_str!("../../tests/fixtures/shopify/orders-paid.json");
+    let link = PlatformLink {
+        secrets: vec!["x".repeat(16)],
+        accept_test_orders: false,
+    };
+    c.bench_function("shopify map+validate/4 lines", |b| {
+        b.iter(|| {
+            let m = shopify::map(
+                "orders/paid",
+                std::hint::black_box(shopify_body.as_bytes()),
+                &link,
+                programme.currency,
+                now,
+                "",
+            )
+            .unwrap();
+            match m.steps.into_iter().next() {
+                Some(Step::Earn(input)) => validate(*input, now).unwrap(),
+                _ => unreachable!(),
+            }
         })
     });
 }
