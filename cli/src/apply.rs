@@ -92,6 +92,9 @@ pub async fn apply(store: &Store, plan: &ConfigPlan) -> anyhow::Result<ApplySumm
         if store.enrol_member(m).await? {
             s.members_enrolled += 1;
         } else {
+            // Customer ids listed later still link to the member (the profile itself is
+            // left as it is).
+            store.link_external_ids(m).await?;
             s.members_existing += 1;
         }
     }

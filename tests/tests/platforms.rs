@@ -398,3 +398,31 @@ async fn woocommerce_ping_earn_partial_refund_and_refunded_status() {
         .sum();
     assert_eq!(reversed, -90);
 }
+
+#[tokio::test]
+async fn a_customer_id_added_later_to_an_enrolled_member_matches_their_orders() {
+    let env = TestEnv::with_config(&config()).await;
+    let later = config().replace(
+        "  - id: M-2\n    programme: velo\n",
+        "  - id: M-2\n    programme: velo\n    external_ids: {shop: \"555\"}\n",
+    );
+    let plan = bonus_cli::apply::plan_file(&later).unwrap();
+    bonus_cli::apply::apply(&env.store, &plan).await.unwrap();
+    let mut order: Value = serde_json::from_str(PAID).unwrap();
+    order["customer"] = json!({"id": 555, "email": null});
+    order["email"] = Value::Null;
+    let (status, body) = shopify(
+        &env,
+        "shop",
+        "orders/paid",
+        &order.to_string(),
+        "w-1",
+        SHOPIFY_SECRET,
+    )
+    .await;
+    assert_eq!(
+        (status, body["member_id"].as_str()),
+        (StatusCode::OK, Some("M-2")),
+        "{body}"
+    );
+}

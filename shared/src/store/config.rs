@@ -173,6 +173,35 @@ impl Store {
         Ok(item)
     }
 
+    fn external_link_items(&self, profile: &MemberProfile) -> Result<Vec<Item>, StoreError> {
+        let link = ExternalLink {
+            programme_id: profile.programme_id.clone(),
+            member_id: profile.member_id.clone(),
+        };
+        profile
+            .external_ids
+            .iter()
+            .map(|(partner, customer)| {
+                to_item(keys::external_id(partner, customer), "external_id", &link)
+            })
+            .collect()
+    }
+
+    /// Point the member's customer ids at partners to them (for members enrolled before
+    /// the ids were known). Idempotent.
+    pub async fn link_external_ids(&self, profile: &MemberProfile) -> Result<(), StoreError> {
+        for item in self.external_link_items(profile)? {
+            self.client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(item))
+                .send()
+                .await
+                .map_err(StoreError::sdk)?;
+        }
+        Ok(())
+    }
+
     /// Enrol a member: their (empty) account, their profile and the lookups of their
     /// customer ids at partners, in one transaction. Returns false if the member already
     /// existed (nothing is changed then). A customer id already pointing at another member
@@ -187,15 +216,8 @@ impl Store {
             )?)?,
             self.put_new(self.profile_item(profile)?)?,
         ];
-        for (partner, customer) in &profile.external_ids {
-            let link = ExternalLink {
-                programme_id: profile.programme_id.clone(),
-                member_id: profile.member_id.clone(),
-            };
-            items.push(self.put_item(
-                to_item(keys::external_id(partner, customer), "external_id", &link)?,
-                None,
-            )?);
+        for item in self.external_link_items(profile)? {
+            items.push(self.put_item(item, None)?);
         }
         for attempt in 0..super::retry::MAX_ATTEMPTS {
             match self.transact(items.clone()).await? {
