@@ -131,6 +131,7 @@ fn bench(c: &mut Criterion) {
         amount_minor: 0,
         occurred_at: now,
         body_sha256: String::new(),
+        only_if_booked: false,
     };
     c.bench_function("refund+plan/20 lines", |b| {
         b.iter(|| {

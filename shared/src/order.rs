@@ -529,6 +529,7 @@ pub fn validate_refund(
             amount_minor,
             occurred_at,
             body_sha256: body_sha256.to_string(),
+            only_if_booked: false,
         },
     ))
 }

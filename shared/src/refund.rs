@@ -125,6 +125,10 @@ pub struct RefundRequest {
     pub occurred_at: DateTime<Utc>,
     /// Of the body that carried it (a repeat with another body is a conflict).
     pub body_sha256: String,
+    /// Do not keep it for an order that has not arrived: if the order was never booked,
+    /// there is nothing to reverse (a WooCommerce order cancelled before it was paid).
+    #[serde(default)]
+    pub only_if_booked: bool,
 }
 
 pub const CANCEL_ID: &str = "cancel";
@@ -494,6 +498,7 @@ mod tests {
             amount_minor: 0,
             occurred_at: "2026-11-24T10:00:00Z".parse().unwrap(),
             body_sha256: String::new(),
+            only_if_booked: false,
         }
     }
 

@@ -426,3 +426,54 @@ async fn a_customer_id_added_later_to_an_enrolled_member_matches_their_orders() 
         "{body}"
     );
 }
+
+#[tokio::test]
+async fn a_woocommerce_cash_on_delivery_order_is_reversed_but_a_never_paid_one_leaves_nothing() {
+    let env = TestEnv::with_config(&config()).await;
+    let unpaid = |status: &str, id: u64, modified: &str| {
+        let mut v: Value = serde_json::from_str(WOO_PROCESSING).unwrap();
+        v["id"] = json!(id);
+        v["status"] = json!(status);
+        v["date_paid_gmt"] = Value::Null;
+        v["date_modified_gmt"] = json!(modified);
+        v.to_string()
+    };
+    // Cash on delivery: processing before payment earns; cancelled takes it back.
+    let (_, body) = woo(
+        &env,
+        &unpaid("processing", 5001, "2026-11-23T10:00:00"),
+        WOO_SECRET,
+    )
+    .await;
+    assert_eq!(body["points"], 90, "{body}");
+    let (_, body) = woo(
+        &env,
+        &unpaid("cancelled", 5001, "2026-11-23T11:00:00"),
+        WOO_SECRET,
+    )
+    .await;
+    assert_eq!(
+        (body["status"].as_str(), body["points"].as_i64()),
+        (Some("reversed"), Some(90)),
+        "{body}"
+    );
+    assert_eq!(total(&env, "M-1").await, 0);
+    // Never paid, never booked, cancelled: nothing is kept for it.
+    let (status, body) = woo(
+        &env,
+        &unpaid("cancelled", 5002, "2026-11-23T11:00:00"),
+        WOO_SECRET,
+    )
+    .await;
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (StatusCode::OK, Some("not_booked")),
+        "{body}"
+    );
+    let state: Option<shared::refund::OrderBook> = env
+        .store
+        .get(shared::store::keys::order_book("shop", "5002"))
+        .await
+        .unwrap();
+    assert!(state.is_none());
+}

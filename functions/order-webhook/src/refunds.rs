@@ -191,6 +191,11 @@ pub(crate) async fn reverse(
             };
 
         let Some(mut paid) = book.paid.clone() else {
+            if req.only_if_booked {
+                let body = answer("not_booked", None, 0, (0, 0, 0), no_lines);
+                let body = serde_json::to_string(&body).map_err(internal)?;
+                return Ok(raw_json(StatusCode::OK, body));
+            }
             // The order has not arrived: keep the refund on its state, apply it later.
             if book.waiting.len() >= MAX_WAITING {
                 return Err(ApiError::unprocessable(

@@ -350,6 +350,7 @@ impl Refund {
                 amount_minor: 0,
                 occurred_at,
                 body_sha256: body_sha256.to_string(),
+                only_if_booked: false,
             },
         ))
     }
@@ -394,6 +395,7 @@ pub fn map(
                         amount_minor: 0,
                         occurred_at: parse_occurred_at(&at, now).unwrap_or(now),
                         body_sha256: body_sha256.to_string(),
+                        only_if_booked: false,
                     },
                 }],
                 ignored: None,

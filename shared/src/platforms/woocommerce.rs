@@ -6,8 +6,11 @@
 //! | status                    | becomes                                              |
 //! |---------------------------|------------------------------------------------------|
 //! | `processing`, `completed` | `order.paid`, then each entry of `refunds[]`        |
-//! | `refunded`, `cancelled`   | each entry of `refunds[]`, then `order.cancelled` (if it was paid) |
+//! | `refunded`, `cancelled`   | each entry of `refunds[]`, then `order.cancelled`    |
 //! | anything else             | acknowledged (200) and ignored                        |
+//!
+//! An order without `date_paid_gmt` (cash on delivery, or never paid) has its reversals
+//! applied only if it was booked: a never-paid order that is cancelled leaves nothing behind.
 //!
 //! `refunds[]` only carries amounts, so a partial refund reverses the same share of every
 //! line (`refund total / order total`). Line amounts are WooCommerce's `subtotal` (before
@@ -236,7 +239,7 @@ pub fn map(
     let paid = gmt(&order.date_paid_gmt).is_some();
     let earns = matches!(order.status.as_str(), "processing" | "completed");
     let reverses = matches!(order.status.as_str(), "refunded" | "cancelled");
-    if !(earns || (reverses && paid)) {
+    if !(earns || reverses) {
         let why = format!("status '{}' neither earns nor reverses", order.status);
         return Ok((ignored(why), Some(delivery)));
     }
@@ -264,6 +267,7 @@ pub fn map(
                 amount_minor: amount,
                 occurred_at,
                 body_sha256: body_sha256.to_string(),
+                only_if_booked: !paid,
             },
         });
     }
@@ -277,6 +281,7 @@ pub fn map(
                 amount_minor: 0,
                 occurred_at,
                 body_sha256: body_sha256.to_string(),
+                only_if_booked: !paid,
             },
         });
     }
@@ -372,7 +377,7 @@ mod tests {
             })
             .collect();
         assert_eq!(ids, vec!["78", "77", CANCEL_ID]);
-        // Never paid, now cancelled: nothing to do.
+        // Not paid (yet), now cancelled: reversed only if it was booked (cash on delivery).
         let unpaid = PROCESSING
             .replace(r#""status": "processing""#, r#""status": "cancelled""#)
             .replace(
@@ -380,7 +385,9 @@ mod tests {
                 r#""date_paid_gmt": null"#,
             );
         let (m, _) = map("order.updated", unpaid.as_bytes(), eur(), now(), "sha").unwrap();
-        assert!(m.ignored.is_some() && m.steps.is_empty());
+        assert!(
+            matches!(&m.steps[..], [Step::Reverse { request, .. }] if request.full && request.only_if_booked)
+        );
         let on_hold = PROCESSING.replace(r#""status": "processing""#, r#""status": "on-hold""#);
         let (m, _) = map("order.created", on_hold.as_bytes(), eur(), now(), "sha").unwrap();
         assert!(m.ignored.is_some());
