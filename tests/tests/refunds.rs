@@ -418,3 +418,27 @@ async fn a_refund_gives_back_campaign_budget_and_tier_volume() {
         .unwrap();
     assert_eq!(volume(&account), 40_000);
 }
+
+#[tokio::test]
+async fn an_order_and_its_refund_arriving_together_book_the_difference_whoever_wins() {
+    let env = TestEnv::new().await;
+    for i in 0..8 {
+        let order_id = format!("T-{i}");
+        let order = thousand(&order_id);
+        let early = refund(&order_id, "R-1", json!([{"line_id": "1", "quantity": 1}]));
+        let (a, b) = futures::join!(env.order(&order), env.order(&early));
+        assert_eq!(a.0, StatusCode::OK, "{}", a.1);
+        assert!(
+            matches!(b.0, StatusCode::OK | StatusCode::ACCEPTED),
+            "{}",
+            b.1
+        );
+        // Either way, after both: 1,000 earned, 600 reversed once.
+        assert_eq!(totals(&env, "M-1").await.2, 400 * (i + 1), "round {i}");
+        let (status, again) = env.order(&early).await;
+        assert_eq!(
+            (status, again["status"].as_str(), again["points"].as_i64()),
+            (StatusCode::OK, Some("reversed"), Some(600))
+        );
+    }
+}
