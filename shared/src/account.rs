@@ -20,6 +20,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::clock::ts;
+use crate::hold::OpenHold;
 use crate::lot::Lot;
 use crate::money::{Money, MoneyJson, Points};
 use crate::programme::Programme;
@@ -56,6 +57,13 @@ pub struct Account {
     /// Times each behaviour campaign has paid this member (for per-member caps).
     #[serde(default)]
     pub behaviour: BTreeMap<String, u32>,
+    /// Open checkout holds (hold id -> points and expiry); their points are in `held`.
+    #[serde(default)]
+    pub open_holds: BTreeMap<String, OpenHold>,
+    /// Partners the member enrolled with; empty: the whole programme. In a closed
+    /// programme only these partners see the member.
+    #[serde(default)]
+    pub enrolled_with: Vec<String>,
 }
 
 /// The month key of an instant in the programme's time zone.
@@ -144,6 +152,8 @@ impl Account {
             tier: String::new(),
             volume: BTreeMap::new(),
             behaviour: BTreeMap::new(),
+            open_holds: BTreeMap::new(),
+            enrolled_with: Vec::new(),
         }
     }
 
@@ -293,6 +303,12 @@ impl Account {
         {
             return Err(AccountError::Invariant("empty or negative bucket".into()));
         }
+        let holds: i128 = self.open_holds.values().map(|h| i128::from(h.points)).sum();
+        if holds != held {
+            return Err(AccountError::Invariant(format!(
+                "held {held} != open holds {holds}"
+            )));
+        }
         if expiring != available + held + pending {
             return Err(AccountError::Invariant(format!(
                 "expiring {expiring} != available {available} + held {held} + pending {pending}"
@@ -337,15 +353,23 @@ impl Account {
                 points: *p,
             })
             .collect();
-        let available = (self.available + released - expired).max(0);
+        // Holds past their time are released, whether or not anyone has written it yet.
+        let lapsed: Points = self
+            .open_holds
+            .values()
+            .filter(|h| now >= h.expires_at)
+            .map(|h| h.points)
+            .sum();
+        let held = self.held - lapsed;
+        let available = (self.available + lapsed + released - expired).max(0);
         let value = available.saturating_mul(programme.point_value_minor);
         BalanceView {
             member_id: self.member_id.clone(),
             programme_id: self.programme_id.clone(),
             available,
             pending,
-            held: self.held,
-            total: available + pending + self.held,
+            held,
+            total: available + pending + held,
             debt: self.debt,
             expiring_30d: expiring.iter().map(|e| e.points).sum(),
             expiring,

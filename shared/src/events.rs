@@ -34,6 +34,16 @@ pub enum EventKind {
         to: String,
         reason: String,
     },
+    /// Points spent at `partner_id` (a captured hold), per issuing partner.
+    PointsRedeemed {
+        partner_id: String,
+        hold_id: String,
+        reference: String,
+        points: Points,
+        by_issuer: std::collections::BTreeMap<String, Points>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        voucher_code: Option<String>,
+    },
     /// A refund or cancellation took points back: `from_own` out of the order's own lot,
     /// `from_others` out of other available lots, `to_debt` owed.
     PointsReversed {
@@ -53,6 +63,7 @@ impl DomainEvent {
             EventKind::PointsEarned { .. } => "PointsEarned",
             EventKind::TierChanged { .. } => "TierChanged",
             EventKind::PointsReversed { .. } => "PointsReversed",
+            EventKind::PointsRedeemed { .. } => "PointsRedeemed",
         }
     }
 }
@@ -65,6 +76,8 @@ pub enum EntryKind {
     Reversal,
     /// Reversed points that were already spent: owed, paid off by later accruals.
     Debt,
+    /// Points spent (a captured hold or a gift-shop claim).
+    Redeem,
 }
 
 /// One line of the member's statement. Numbered by the account version it produced.

@@ -21,6 +21,7 @@ pub mod clock;
 pub mod config;
 pub mod earning;
 pub mod events;
+pub mod hold;
 pub mod ids;
 pub mod lambda;
 pub mod ledger;

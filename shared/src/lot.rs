@@ -24,7 +24,11 @@ pub struct Lot {
     pub partner_id: String,
     pub order_id: String,
     pub points: Points,
+    /// Points not spent, reversed or expired, and not reserved by a hold.
     pub remaining: Points,
+    /// Points reserved by open holds (still the member's until captured).
+    #[serde(default)]
+    pub held: Points,
     pub earned_at: DateTime<Utc>,
     pub available_at: DateTime<Utc>,
     /// Last local date on which the points can be spent.
@@ -93,6 +97,7 @@ impl Lot {
             order_id: order_id.to_string(),
             points,
             remaining: points,
+            held: 0,
             earned_at,
             available_at,
             expires_on,
