@@ -5,6 +5,7 @@
 use chrono::Utc;
 use shared::config::{parse, ConfigPlan};
 use shared::store::campaigns::CampaignApplied;
+use shared::store::rewards::RewardApplied;
 use shared::store::Store;
 
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -40,6 +41,18 @@ pub async fn apply(store: &Store, plan: &ConfigPlan) -> anyhow::Result<ApplySumm
                     "campaign {}: budget_shards is fixed at {} once created",
                     c.id,
                     old.budget_shards
+                );
+            }
+        }
+    }
+    for r in &plan.rewards {
+        if let Some(old) = store.get_reward(&r.programme_id, &r.reward_id).await? {
+            if r.granted < old.granted {
+                anyhow::bail!(
+                    "reward {}: stock {} is below the {} already put in; stock only grows",
+                    r.reward_id,
+                    r.granted,
+                    old.granted
                 );
             }
         }
@@ -87,6 +100,26 @@ pub async fn apply(store: &Store, plan: &ConfigPlan) -> anyhow::Result<ApplySumm
             "behaviour campaign {} ({} points per {})",
             b.id, b.points, b.event_type
         ));
+    }
+    for r in &plan.rewards {
+        let line = match store.put_reward(r).await? {
+            RewardApplied::Created => {
+                format!(
+                    "reward {} created with a stock of {}",
+                    r.reward_id, r.granted
+                )
+            }
+            RewardApplied::Updated { topped_up: 0 } => format!("reward {} updated", r.reward_id),
+            RewardApplied::Updated { topped_up } => {
+                format!("reward {} topped up by {topped_up}", r.reward_id)
+            }
+            RewardApplied::RefusedShrink { granted } => anyhow::bail!(
+                "reward {}: stock {} is below the {granted} already put in",
+                r.reward_id,
+                r.granted
+            ),
+        };
+        s.campaigns.push(line);
     }
     for m in &plan.members {
         if store.enrol_member(m).await? {
@@ -173,6 +206,22 @@ pub async fn diff(store: &Store, plan: &ConfigPlan) -> anyhow::Result<Vec<String
             ))
             .await?;
         out.push(format!("{} behaviour campaign {}", verdict(old, b), b.id));
+    }
+    for r in &plan.rewards {
+        let line = match store.get_reward(&r.programme_id, &r.reward_id).await? {
+            None => format!("create    reward {} (stock {})", r.reward_id, r.granted),
+            Some(old) if r.granted < old.granted => format!(
+                "REFUSED   reward {}: stock {} below the {} already put in",
+                r.reward_id, r.granted, old.granted
+            ),
+            Some(old) if r.granted > old.granted => format!(
+                "update    reward {}: top up by {}",
+                r.reward_id,
+                r.granted - old.granted
+            ),
+            Some(_) => format!("update    reward {}", r.reward_id),
+        };
+        out.push(line);
     }
     for m in &plan.members {
         let exists = store

@@ -117,7 +117,19 @@ pub struct BalanceView {
     pub releases: Vec<DatedPoints>,
     /// Money value of the available points.
     pub available_value: MoneyJson,
+    /// The member's tier and how far the next one is.
+    pub tier: TierProgress,
     pub as_of: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TierProgress {
+    pub name: String,
+    /// Net purchase volume of the last 12 local months.
+    pub rolling_volume: MoneyJson,
+    /// The next tier up, if any, and the volume still needed to reach it.
+    pub next: Option<String>,
+    pub to_next: Option<MoneyJson>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -317,6 +329,22 @@ impl Account {
         Ok(())
     }
 
+    /// The member's tier, rolling volume and the distance to the next tier.
+    pub fn tier_progress(&self, programme: &Programme, now: DateTime<Utc>) -> TierProgress {
+        let name = self.tier_name(programme).to_string();
+        let volume = self.rolling_volume(programme, now);
+        let rank = programme.tier_rank(&name);
+        let next = programme.tiers.get(rank + 1);
+        TierProgress {
+            rolling_volume: Money::new(volume, programme.currency).into(),
+            next: next.map(|t| t.name.clone()),
+            to_next: next.map(|t| {
+                Money::new((t.threshold_minor - volume).max(0), programme.currency).into()
+            }),
+            name,
+        }
+    }
+
     /// The balance as of `now`, folding in releases and expiries that are due but that the
     /// nightly job has not processed yet.
     pub fn view(&self, programme: &Programme, now: DateTime<Utc>) -> BalanceView {
@@ -375,6 +403,7 @@ impl Account {
             expiring,
             releases,
             available_value: Money::new(value, programme.currency).into(),
+            tier: self.tier_progress(programme, now),
             as_of: now,
         }
     }

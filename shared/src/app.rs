@@ -141,6 +141,9 @@ impl Ctx {
                 let Some(key) = self.store.get_api_key(&hash).await? else {
                     return Ok(None);
                 };
+                if key.revoked {
+                    return Ok(None);
+                }
                 let Some(cfg) = self.partner(&key.partner_id).await? else {
                     return Ok(None);
                 };

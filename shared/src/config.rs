@@ -27,6 +27,25 @@ pub struct ConfigFile {
     pub campaigns: Vec<CampaignIn>,
     #[serde(default)]
     pub behaviour_campaigns: Vec<BehaviourCampaignIn>,
+    #[serde(default)]
+    pub rewards: Vec<RewardIn>,
+}
+
+/// A gift-shop reward.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RewardIn {
+    pub id: String,
+    pub programme: String,
+    pub name: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Price in points.
+    pub points: i64,
+    /// Units put into stock so far; raise it to top up.
+    pub stock: i64,
+    #[serde(default)]
+    pub per_member_limit: Option<i64>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -178,6 +197,12 @@ pub struct ApiKeyIn {
     /// The key in plain text (demo and tests). Prefer `key_sha256` for real keys.
     pub key: Option<String>,
     pub key_sha256: Option<String>,
+    /// What the key may do: `read_balance` (default), `hold`, `enrol`.
+    #[serde(default)]
+    pub scopes: Option<Vec<Scope>>,
+    /// Refuse this key from now on (rotation).
+    #[serde(default)]
+    pub revoked: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -192,6 +217,14 @@ pub struct MemberIn {
     /// The member's customer id at partners' shops: `{partner_id: customer_id}`.
     #[serde(default)]
     pub external_ids: std::collections::BTreeMap<String, String>,
+    /// The partner the member enrolled with; in a closed programme only it sees the member.
+    /// Absent: the whole programme.
+    #[serde(default)]
+    pub partner: Option<String>,
+    #[serde(default)]
+    pub email_consent: bool,
+    #[serde(default)]
+    pub sms_consent: bool,
 }
 
 /// What a config file amounts to, validated.
@@ -203,6 +236,7 @@ pub struct ConfigPlan {
     pub members: Vec<MemberProfile>,
     pub campaigns: Vec<Campaign>,
     pub behaviour: Vec<BehaviourCampaign>,
+    pub rewards: Vec<crate::reward::Reward>,
 }
 
 /// Budget shards of a campaign unless the file says otherwise.
@@ -343,8 +377,9 @@ impl ConfigFile {
                     ApiKeyRecord {
                         partner_id: p.id.clone(),
                         label: k.label.clone(),
-                        scopes: vec![Scope::ReadBalance],
+                        scopes: k.scopes.clone().unwrap_or_else(|| vec![Scope::ReadBalance]),
                         created_at: now,
+                        revoked: k.revoked,
                     },
                 ));
             }
@@ -408,6 +443,11 @@ impl ConfigFile {
                     ));
                 }
             }
+            if let Some(p) = &m.partner {
+                if !partner_ids.contains(p) {
+                    errors.push(format!("{}: no partner '{p}' in this file", f("partner")));
+                }
+            }
             if let Some(e) = &m.email {
                 if crate::pii::normalize_email(e).is_none() {
                     errors.push(format!("{}: not an e-mail address", f("email")));
@@ -422,6 +462,12 @@ impl ConfigFile {
                 name: m.name.clone(),
                 locale: m.locale.clone().unwrap_or_else(|| "en".into()),
                 enrolled_at: now,
+                enrolled_with: m.partner.iter().cloned().collect(),
+                consents: crate::store::config::Consents {
+                    email: m.email_consent,
+                    sms: m.sms_consent,
+                },
+                ..Default::default()
             });
         }
         let mut campaign_ids = HashSet::new();
@@ -509,6 +555,42 @@ impl ConfigFile {
                 errors.push(format!("behaviour_campaigns[{i}].{e}"));
             }
             plan.behaviour.push(c);
+        }
+        let mut reward_ids = HashSet::new();
+        for (i, r) in self.rewards.iter().enumerate() {
+            let f = |name: &str| format!("rewards[{i}].{name}");
+            if !valid_id(&r.id) {
+                errors.push(format!("{}: '{}' {ID_RULE}", f("id"), r.id));
+            }
+            if !programme_ids.contains(r.programme.as_str()) {
+                errors.push(format!(
+                    "{}: no programme '{}' in this file",
+                    f("programme"),
+                    r.programme
+                ));
+            }
+            if !reward_ids.insert((r.programme.clone(), r.id.clone())) {
+                errors.push(format!("{}: '{}' is declared twice", f("id"), r.id));
+            }
+            if r.points <= 0 {
+                errors.push(format!("{}: a whole number above 0", f("points")));
+            }
+            if r.stock < 0 {
+                errors.push(format!("{}: 0 or more", f("stock")));
+            }
+            if r.per_member_limit.is_some_and(|l| l <= 0) {
+                errors.push(format!("{}: a whole number above 0", f("per_member_limit")));
+            }
+            plan.rewards.push(crate::reward::Reward {
+                programme_id: r.programme.clone(),
+                reward_id: r.id.clone(),
+                name: r.name.clone(),
+                description: r.description.clone(),
+                points: r.points,
+                granted: r.stock,
+                stock: r.stock,
+                per_member_limit: r.per_member_limit,
+            });
         }
         if errors.is_empty() {
             Ok(plan)

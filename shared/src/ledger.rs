@@ -67,6 +67,11 @@ pub fn plan_order(
     let mut next = account.clone();
     next.version += 1;
     next.add_volume(programme, earned_at, volume_minor)?;
+    // A member who buys at a partner is known to it (closed programmes show members only to
+    // the partners they enrolled with or bought at).
+    if !next.enrolled_with.is_empty() && !next.enrolled_with.iter().any(|p| p == partner_id) {
+        next.enrolled_with.push(partner_id.to_string());
+    }
     let mut events = Vec::new();
     let before = account.tier_name(programme).to_string();
     if tier != before {

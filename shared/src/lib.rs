@@ -32,6 +32,7 @@ pub mod pii;
 pub mod platforms;
 pub mod programme;
 pub mod refund;
+pub mod reward;
 pub mod store;
 pub mod telemetry;
 pub mod webhook_sig;

@@ -1,23 +1,84 @@
 //! Member and redemption API, authenticated by a partner API key (`Authorization: Bearer`).
-//! Routes so far: `GET /v1/members/{member_id}/balance`.
+//!
+//! Every route is in [`ROUTES`] (and in `docs/openapi.yaml`; a test keeps the two in step).
+//! A key belongs to one partner and has scopes ([`Scope`]). A partner sees only members of
+//! its programme, and in a closed programme only those enrolled with it or who bought there;
+//! any other member is a 404, exactly as a member that does not exist.
+
+mod holds;
+mod members;
+mod rewards;
 
 use bytes::Bytes;
-use http::{Method, StatusCode};
-use tracing::{error, info};
+use http::Method;
+use tracing::error;
 
-use shared::api::{bearer, json, segments, ApiError, Response};
+use shared::account::Account;
+use shared::api::{bearer, segments, ApiError, Response};
 use shared::app::{Ctx, KeyConfig};
 use shared::ids::valid_id;
-use shared::store::config::Scope;
+use shared::programme::ProgrammeKind;
+pub use shared::store::config::Scope;
+
+/// Every route this function serves: (method, path template).
+pub const ROUTES: &[(&str, &str)] = &[
+    ("POST", "/v1/members"),
+    ("GET", "/v1/members/{member_id}"),
+    ("PATCH", "/v1/members/{member_id}"),
+    ("DELETE", "/v1/members/{member_id}"),
+    ("GET", "/v1/members/{member_id}/balance"),
+    ("GET", "/v1/members/{member_id}/entries"),
+    ("POST", "/v1/members/{member_id}/holds"),
+    ("GET", "/v1/holds/{hold_id}"),
+    ("POST", "/v1/holds/{hold_id}/capture"),
+    ("POST", "/v1/holds/{hold_id}/void"),
+    ("GET", "/v1/rewards"),
+    ("POST", "/v1/members/{member_id}/rewards/{reward_id}/claim"),
+];
 
 /// Entry point for every route this function serves.
 pub async fn handle(ctx: &Ctx, req: http::Request<Bytes>) -> Response {
     let path = segments(req.uri().path());
-    let result = match (req.method(), path.as_slice()) {
-        (&Method::GET, ["v1", "members", member_id, "balance"]) => {
-            balance(ctx, &req, member_id).await
-        }
-        (_, ["v1", "members", _, "balance"]) => Err(ApiError::method_not_allowed()),
+    let m = req.method().clone();
+    let result = match path.as_slice() {
+        ["v1", "members"] => match m {
+            Method::POST => members::enrol(ctx, &req).await,
+            _ => Err(ApiError::method_not_allowed()),
+        },
+        ["v1", "members", id] => match m {
+            Method::GET => members::show(ctx, &req, id).await,
+            Method::PATCH => members::update(ctx, &req, id).await,
+            Method::DELETE => members::erase(ctx, &req, id).await,
+            _ => Err(ApiError::method_not_allowed()),
+        },
+        ["v1", "members", id, "balance"] => match m {
+            Method::GET => members::balance(ctx, &req, id).await,
+            _ => Err(ApiError::method_not_allowed()),
+        },
+        ["v1", "members", id, "entries"] => match m {
+            Method::GET => members::entries(ctx, &req, id).await,
+            _ => Err(ApiError::method_not_allowed()),
+        },
+        ["v1", "members", id, "holds"] => match m {
+            Method::POST => holds::create(ctx, &req, id).await,
+            _ => Err(ApiError::method_not_allowed()),
+        },
+        ["v1", "holds", id] => match m {
+            Method::GET => holds::show(ctx, &req, id).await,
+            _ => Err(ApiError::method_not_allowed()),
+        },
+        ["v1", "holds", id, action @ ("capture" | "void")] => match m {
+            Method::POST => holds::finish(ctx, &req, id, *action == "capture").await,
+            _ => Err(ApiError::method_not_allowed()),
+        },
+        ["v1", "rewards"] => match m {
+            Method::GET => rewards::list(ctx, &req).await,
+            _ => Err(ApiError::method_not_allowed()),
+        },
+        ["v1", "members", id, "rewards", reward, "claim"] => match m {
+            Method::POST => rewards::claim(ctx, &req, id, reward).await,
+            _ => Err(ApiError::method_not_allowed()),
+        },
         _ => Err(ApiError::route_not_found()),
     };
     result.unwrap_or_else(|e| {
@@ -28,13 +89,13 @@ pub async fn handle(ctx: &Ctx, req: http::Request<Bytes>) -> Response {
     })
 }
 
-fn internal(e: impl std::fmt::Display) -> ApiError {
+pub(crate) fn internal(e: impl std::fmt::Display) -> ApiError {
     error!(error = %e, "store error");
     ApiError::internal()
 }
 
 /// Resolve the caller's API key and check it has `scope`.
-async fn authorise(
+pub(crate) async fn authorise(
     ctx: &Ctx,
     req: &http::Request<Bytes>,
     scope: Scope,
@@ -54,23 +115,35 @@ async fn authorise(
     Ok(key)
 }
 
-async fn balance(
+pub(crate) fn member_not_found() -> ApiError {
+    ApiError::not_found("member_not_found", "no such member in this programme")
+}
+
+/// May the key's partner see this member? Its own programme only; in a closed programme,
+/// only members enrolled with it (or programme-wide) or who bought there.
+pub(crate) fn visible(key: &KeyConfig, account: &Account) -> bool {
+    account.programme_id == key.programme.id
+        && (key.programme.kind == ProgrammeKind::Coalition
+            || account.enrolled_with.is_empty()
+            || account.enrolled_with.iter().any(|p| *p == key.partner.id))
+}
+
+/// The member's account, if the caller may see it; 404 otherwise.
+pub(crate) async fn member_account(
     ctx: &Ctx,
-    req: &http::Request<Bytes>,
+    key: &KeyConfig,
     member_id: &str,
-) -> Result<Response, ApiError> {
-    let key = authorise(ctx, req, Scope::ReadBalance).await?;
-    let not_found = || ApiError::not_found("member_not_found", "no such member in this programme");
+) -> Result<Account, ApiError> {
     if !valid_id(member_id) {
-        return Err(not_found());
+        return Err(member_not_found());
     }
-    let account = ctx
+    match ctx
         .store
         .get_account(&key.programme.id, member_id)
         .await
         .map_err(internal)?
-        .ok_or_else(not_found)?;
-    let view = account.view(&key.programme, ctx.now());
-    info!(partner_id = %key.partner.id, "balance read");
-    Ok(json(StatusCode::OK, &view))
+    {
+        Some(a) if visible(key, &a) => Ok(a),
+        _ => Err(member_not_found()),
+    }
 }

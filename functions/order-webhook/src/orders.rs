@@ -125,7 +125,10 @@ pub(crate) async fn book(
         // Auto-enrolment: an unknown member id joins with this order, in its transaction.
         let (account, enrol) = match (read.account, order.member_id.as_deref()) {
             (None, Some(member)) if cfg.partner.auto_enrol => (
-                Some(Account::open(&programme.id, member)),
+                Some(Account {
+                    enrolled_with: vec![partner_id.to_string()],
+                    ..Account::open(&programme.id, member)
+                }),
                 Some(MemberProfile {
                     member_id: member.to_string(),
                     programme_id: programme.id.clone(),
@@ -134,7 +137,8 @@ pub(crate) async fn book(
                     name: None,
                     locale: "en".into(),
                     enrolled_at: now,
-                    external_ids: Default::default(),
+                    enrolled_with: vec![partner_id.to_string()],
+                    ..Default::default()
                 }),
             ),
             (account, _) => (account, None),

@@ -15,7 +15,12 @@ use crate::programme::{Partner, Programme};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Scope {
+    /// Balance, profile and statement reads.
     ReadBalance,
+    /// Holds, captures, voids and gift-shop claims.
+    Hold,
+    /// Enrolment, profile changes and erasure.
+    Enrol,
 }
 
 /// An API key as stored: only the SHA-256 of the key is in the key of the item.
@@ -25,6 +30,9 @@ pub struct ApiKeyRecord {
     pub label: String,
     pub scopes: Vec<Scope>,
     pub created_at: DateTime<Utc>,
+    /// A revoked key is refused (rotation: add the new key, move the shop over, revoke the old).
+    #[serde(default)]
+    pub revoked: bool,
 }
 
 /// Hash of an API key as stored (hex SHA-256). Keys are long random strings, so a plain
@@ -34,7 +42,7 @@ pub fn hash_api_key(key: &str) -> String {
 }
 
 /// A member's personal data, kept apart from the ledger so that erasure can remove it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MemberProfile {
     pub member_id: String,
     pub programme_id: String,
@@ -49,6 +57,48 @@ pub struct MemberProfile {
     /// The member's customer id at partners' shops (partner id -> customer id).
     #[serde(default)]
     pub external_ids: std::collections::BTreeMap<String, String>,
+    /// IANA time zone for messages (quiet hours); default the programme's.
+    #[serde(default)]
+    pub time_zone: Option<String>,
+    /// For B2B members.
+    #[serde(default)]
+    pub company: Option<Company>,
+    #[serde(default)]
+    pub consents: Consents,
+    #[serde(default)]
+    pub preferences: Preferences,
+    /// Partners the member enrolled with (empty: the programme as a whole).
+    #[serde(default)]
+    pub enrolled_with: Vec<String>,
+    /// Set when the personal data was erased (GDPR); the ledger stays, anonymous.
+    #[serde(default)]
+    pub erased_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Company {
+    pub name: String,
+    #[serde(default)]
+    pub vat_id: Option<String>,
+}
+
+/// What the member agreed to be contacted about.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Consents {
+    #[serde(default)]
+    pub email: bool,
+    #[serde(default)]
+    pub sms: bool,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Preferences {
+    /// Preferred channel: `email`, `sms` or `none`.
+    #[serde(default)]
+    pub channel: Option<String>,
+    /// Points-earned messages: `per_order`, `daily_digest` or `off`.
+    #[serde(default)]
+    pub earned_messages: Option<String>,
 }
 
 /// A partner's customer id pointing at a member.
@@ -202,12 +252,62 @@ impl Store {
         Ok(())
     }
 
+    /// Replace a member's profile (it must exist), keeping its e-mail index entry and
+    /// customer-id links in step.
+    pub async fn save_profile(&self, profile: &MemberProfile) -> Result<(), StoreError> {
+        let mut items =
+            vec![self.put_item(self.profile_item(profile)?, Some("attribute_exists(PK)"))?];
+        for item in self.external_link_items(profile)? {
+            items.push(self.put_item(item, None)?);
+        }
+        match self.transact(items).await? {
+            TxOutcome::Committed => Ok(()),
+            other => Err(StoreError::Sdk(format!("profile not saved: {other:?}"))),
+        }
+    }
+
+    /// Erase a member's personal data: the profile keeps only the member id, programme,
+    /// locale, enrolment and the erasure time; the customer-id links are deleted. The
+    /// account, lots and statement are left alone (they hold no personal data).
+    pub async fn erase_member(
+        &self,
+        profile: &MemberProfile,
+        now: DateTime<Utc>,
+    ) -> Result<MemberProfile, StoreError> {
+        let erased = MemberProfile {
+            member_id: profile.member_id.clone(),
+            programme_id: profile.programme_id.clone(),
+            locale: profile.locale.clone(),
+            enrolled_at: profile.enrolled_at,
+            enrolled_with: profile.enrolled_with.clone(),
+            erased_at: Some(profile.erased_at.unwrap_or(now)),
+            ..Default::default()
+        };
+        let mut items = vec![self.put_item(self.profile_item(&erased)?, None)?];
+        for (partner, customer) in &profile.external_ids {
+            let delete = aws_sdk_dynamodb::types::Delete::builder()
+                .table_name(&self.table)
+                .set_key(Some(super::key_map(&keys::external_id(partner, customer))))
+                .build()?;
+            items.push(
+                aws_sdk_dynamodb::types::TransactWriteItem::builder()
+                    .delete(delete)
+                    .build(),
+            );
+        }
+        match self.transact(items).await? {
+            TxOutcome::Committed => Ok(erased),
+            other => Err(StoreError::Sdk(format!("erasure not written: {other:?}"))),
+        }
+    }
+
     /// Enrol a member: their (empty) account, their profile and the lookups of their
     /// customer ids at partners, in one transaction. Returns false if the member already
     /// existed (nothing is changed then). A customer id already pointing at another member
     /// is taken over by this one (last writer wins, as in the shop).
     pub async fn enrol_member(&self, profile: &MemberProfile) -> Result<bool, StoreError> {
-        let account = Account::open(&profile.programme_id, &profile.member_id);
+        let mut account = Account::open(&profile.programme_id, &profile.member_id);
+        account.enrolled_with = profile.enrolled_with.clone();
         let mut items = vec![
             self.put_new(to_item(
                 keys::account(&profile.programme_id, &profile.member_id),

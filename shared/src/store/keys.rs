@@ -109,3 +109,34 @@ pub fn delivery(partner_id: &str, platform: &str, delivery_id: &str) -> (String,
         "DELIVERY".into(),
     )
 }
+
+pub fn hold(hold_id: &str) -> (String, String) {
+    (format!("HOLD#{hold_id}"), "HOLD".into())
+}
+
+/// GSI1 partition of open holds by expiry (sparse: removed when the hold resolves).
+pub fn open_holds_index(shard: u32) -> String {
+    format!("OPENHOLDS#{shard:02}")
+}
+
+pub const REWARD_PREFIX: &str = "REWARD#";
+
+pub fn rewards_pk(programme_id: &str) -> String {
+    format!("REWARDS#{programme_id}")
+}
+
+/// A gift-shop reward, in its programme's catalogue partition.
+pub fn reward(programme_id: &str, reward_id: &str) -> (String, String) {
+    (
+        rewards_pk(programme_id),
+        format!("{REWARD_PREFIX}{reward_id}"),
+    )
+}
+
+/// How often a member claimed a reward (per-member limits).
+pub fn reward_claims(programme_id: &str, member_id: &str, reward_id: &str) -> (String, String) {
+    (
+        member_pk(programme_id, member_id),
+        format!("CLAIMS#{reward_id}"),
+    )
+}

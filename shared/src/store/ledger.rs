@@ -348,7 +348,7 @@ impl Store {
     }
 
     /// A put conditional on the item's version: `expected` as read, or absent when None.
-    fn put_versioned(
+    pub(crate) fn put_versioned(
         &self,
         item: Item,
         expected: Option<u64>,
@@ -385,6 +385,49 @@ impl Store {
             keys::ENTRY_PREFIX,
         )
         .await
+    }
+
+    /// One page of a member's statement, newest first: at most `limit` entries older than
+    /// `before` (a sequence number), and whether older ones remain.
+    pub async fn entries_page(
+        &self,
+        programme_id: &str,
+        member_id: &str,
+        limit: i32,
+        before: Option<u64>,
+    ) -> Result<(Vec<LedgerEntry>, bool), StoreError> {
+        let pk = keys::member_pk(programme_id, member_id);
+        let low = format!("{}", keys::ENTRY_PREFIX);
+        let high = match before {
+            Some(0) => return Ok((Vec::new(), false)),
+            Some(seq) => keys::entry(programme_id, member_id, seq - 1).1,
+            None => format!("{}~", keys::ENTRY_PREFIX),
+        };
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .consistent_read(true)
+            .key_condition_expression("#pk = :pk AND #sk BETWEEN :low AND :high")
+            .expression_attribute_names("#pk", keys::PK)
+            .expression_attribute_names("#sk", keys::SK)
+            .expression_attribute_values(":pk", AttributeValue::S(pk))
+            .expression_attribute_values(":low", AttributeValue::S(low))
+            .expression_attribute_values(":high", AttributeValue::S(high))
+            .scan_index_forward(false)
+            .limit(limit + 1)
+            .send()
+            .await
+            .map_err(StoreError::sdk)?;
+        let mut entries: Vec<LedgerEntry> = out
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .map(from_item)
+            .collect::<Result<_, _>>()?;
+        let more = entries.len() > usize::try_from(limit).unwrap_or(0);
+        entries.truncate(usize::try_from(limit).unwrap_or(0));
+        Ok((entries, more))
     }
 
     /// Outbox events of one shard, oldest first.

@@ -3,9 +3,11 @@
 
 pub mod campaigns;
 pub mod config;
+pub mod holds;
 pub mod keys;
 pub mod ledger;
 pub mod retry;
+pub mod rewards;
 pub mod schema;
 
 use std::collections::HashMap;
