@@ -33,7 +33,7 @@ pub const DEFAULT_HOLD_MINUTES: i64 = 15;
 /// Longest hold a request may ask for.
 pub const MAX_HOLD_MINUTES: i64 = 24 * 60;
 /// Open holds per member at once (keeps the account item small).
-pub const MAX_OPEN_HOLDS: usize = 20;
+pub const MAX_OPEN_HOLDS: usize = 100;
 
 /// An open hold as the account knows it (so a balance read can release it lazily).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -181,16 +181,16 @@ pub fn choose_lots(
         return Err(SpendError::TooManyOpenHolds(account.open_holds.len()));
     }
     let available = account.available;
-    if available < programme.min_balance_to_redeem {
-        return Err(SpendError::BelowMinBalance {
-            available,
-            min: programme.min_balance_to_redeem,
-        });
-    }
     if available < points {
         return Err(SpendError::Insufficient {
             available,
             wanted: points,
+        });
+    }
+    if available < programme.min_balance_to_redeem {
+        return Err(SpendError::BelowMinBalance {
+            available,
+            min: programme.min_balance_to_redeem,
         });
     }
     let mut eligible: Vec<&Lot> = lots

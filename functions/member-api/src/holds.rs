@@ -26,7 +26,7 @@ use shared::lot::Lot;
 use shared::money::{Money, Points};
 use shared::store::holds::Reserve;
 use shared::store::retry::{sleep_backoff, MAX_ATTEMPTS};
-use shared::store::{from_item, keys, Store};
+use shared::store::{from_item, keys};
 
 use crate::{authorise, internal, member_account, Scope};
 
@@ -107,20 +107,6 @@ fn hold_not_found() -> ApiError {
     ApiError::not_found("hold_not_found", "no such hold for this partner")
 }
 
-/// The hold's lots as they are now.
-async fn hold_lots(store: &Store, hold: &Hold) -> Result<Vec<Lot>, ApiError> {
-    let wanted: Vec<(String, String)> = hold
-        .lots
-        .iter()
-        .map(|l| keys::lot(&hold.programme_id, &hold.member_id, &l.lot_id))
-        .collect();
-    let found = store.batch_get(&wanted).await.map_err(internal)?;
-    found
-        .into_values()
-        .map(|i| from_item(i).map_err(internal))
-        .collect()
-}
-
 /// Resolve an open hold (capture `points`, or release with `status`). Ok(None) when the hold
 /// was no longer open (someone else resolved it): the caller re-reads.
 pub(crate) async fn resolve(
@@ -131,20 +117,38 @@ pub(crate) async fn resolve(
 ) -> Result<Option<Hold>, ApiError> {
     let store = &ctx.store;
     for attempt in 0..MAX_ATTEMPTS {
-        let Some(current) = store.get_hold(&hold.hold_id).await.map_err(internal)? else {
+        // The hold, its member's account and its lots as of one instant.
+        let mut wanted = vec![
+            keys::hold(&hold.hold_id),
+            keys::account(&hold.programme_id, &hold.member_id),
+        ];
+        wanted.extend(
+            hold.lots
+                .iter()
+                .map(|l| keys::lot(&hold.programme_id, &hold.member_id, &l.lot_id)),
+        );
+        let mut items = store.snapshot(&wanted).await.map_err(internal)?.into_iter();
+        let mut next = || items.next().flatten();
+        let Some(current) = next()
+            .map(from_item::<Hold>)
+            .transpose()
+            .map_err(internal)?
+        else {
             return Ok(None);
         };
         if current.status != HoldStatus::Open {
             return Ok(None);
         }
-        let Some(account) = store
-            .get_account(&current.programme_id, &current.member_id)
-            .await
+        let account: Account = next()
+            .map(from_item)
+            .transpose()
             .map_err(internal)?
-        else {
-            return Err(internal("account of an open hold is missing"));
-        };
-        let lots = hold_lots(store, &current).await?;
+            .ok_or_else(|| internal("account of an open hold is missing"))?;
+        let lots: Vec<Lot> = std::iter::from_fn(|| items.next())
+            .flatten()
+            .map(from_item)
+            .collect::<Result<_, _>>()
+            .map_err(internal)?;
         let s = settle(&current, &account, &lots, points, status, ctx.now()).map_err(internal)?;
         // A gift-shop claim that is released gives its unit of stock back.
         let extra = match (&current.reward, status) {

@@ -125,7 +125,7 @@ pub(crate) fn visible(key: &KeyConfig, account: &Account) -> bool {
     account.programme_id == key.programme.id
         && (key.programme.kind == ProgrammeKind::Coalition
             || account.enrolled_with.is_empty()
-            || account.enrolled_with.iter().any(|p| *p == key.partner.id))
+            || account.enrolled_with.contains(&key.partner.id))
 }
 
 /// The member's account, if the caller may see it; 404 otherwise.

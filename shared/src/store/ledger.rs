@@ -193,6 +193,52 @@ impl Store {
         .await
     }
 
+    /// Several items (at most 100) as of one instant: a TransactGetItems, so that items
+    /// written together are never seen half old, half new. None for a missing item.
+    pub async fn snapshot(
+        &self,
+        wanted: &[(String, String)],
+    ) -> Result<Vec<Option<Item>>, StoreError> {
+        let gets = wanted
+            .iter()
+            .map(|k| {
+                aws_sdk_dynamodb::types::Get::builder()
+                    .table_name(&self.table)
+                    .set_key(Some(key_map(k)))
+                    .build()
+                    .map(|g| {
+                        aws_sdk_dynamodb::types::TransactGetItem::builder()
+                            .get(g)
+                            .build()
+                    })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        for attempt in 0..super::retry::MAX_ATTEMPTS {
+            match self
+                .client
+                .transact_get_items()
+                .set_transact_items(Some(gets.clone()))
+                .send()
+                .await
+            {
+                Ok(out) => {
+                    return Ok(out
+                        .responses
+                        .unwrap_or_default()
+                        .into_iter()
+                        .map(|r| r.item)
+                        .collect())
+                }
+                // A write in flight on one of the items: read again shortly.
+                Err(e) if format!("{e:?}").contains("TransactionConflict") => {
+                    super::retry::sleep_backoff(attempt).await
+                }
+                Err(e) => return Err(StoreError::sdk(e)),
+            }
+        }
+        Err(StoreError::Contention(super::retry::MAX_ATTEMPTS))
+    }
+
     /// Several items by key in one strongly consistent BatchGetItem (at most 100 keys),
     /// by key. Unprocessed keys are fetched again after a backoff.
     pub async fn batch_get(
@@ -397,7 +443,7 @@ impl Store {
         before: Option<u64>,
     ) -> Result<(Vec<LedgerEntry>, bool), StoreError> {
         let pk = keys::member_pk(programme_id, member_id);
-        let low = format!("{}", keys::ENTRY_PREFIX);
+        let low = keys::ENTRY_PREFIX.to_string();
         let high = match before {
             Some(0) => return Ok((Vec::new(), false)),
             Some(seq) => keys::entry(programme_id, member_id, seq - 1).1,

@@ -1,0 +1,614 @@
+//! Spending points: holds, captures, voids, expiry, the gift shop and partner isolation,
+//! through the real member API and the embedded DynamoDB.
+
+use chrono::Duration;
+use futures::future::join_all;
+use http::StatusCode;
+use integration_tests::TestEnv;
+use serde_json::{json, Value};
+
+const SECRET_A: &str = "whsec_dGVzdC1zaG9wLXNlY3JldC0wMTIzNDU2Nzg5";
+const KEY_A: &str = "test-a-api-key-000001";
+const KEY_B: &str = "test-b-api-key-000001";
+const KEY_CLUB: &str = "test-club-api-key-0001";
+const KEY_READ_ONLY: &str = "test-a-read-only-0001";
+const KEY_OLD: &str = "test-a-revoked-key-01";
+
+/// A closed programme with two partners (a, b), and a coalition (club) whose spending
+/// minimum is 100 points, with a gift shop.
+const CONFIG: &str = r#"
+programmes:
+  - id: shop
+    name: Closed shop programme
+    kind: closed
+    currency: EUR
+  - id: club
+    name: Coalition
+    kind: coalition
+    currency: EUR
+    min_balance_to_redeem: 100
+    tiers: [{name: Member, threshold: 0, multiplier: 1}]
+partners:
+  - id: a
+    programme: shop
+    name: A
+    webhook_secrets: [whsec_dGVzdC1zaG9wLXNlY3JldC0wMTIzNDU2Nzg5]
+    api_keys:
+      - {label: a, key: test-a-api-key-000001, scopes: [read_balance, hold, enrol]}
+      - {label: a reports, key: test-a-read-only-0001}
+      - {label: a old, key: test-a-revoked-key-01, scopes: [read_balance, hold], revoked: true}
+  - id: b
+    programme: shop
+    name: B
+    webhook_secrets: [whsec_dGVzdC1zaG9wLXNlY3JldC0wMTIzNDU2Nzg5]
+    api_keys:
+      - {label: b, key: test-b-api-key-000001, scopes: [read_balance, hold, enrol]}
+  - id: club-shop
+    programme: club
+    name: Club shop
+    webhook_secrets: [whsec_dGVzdC1zaG9wLXNlY3JldC0wMTIzNDU2Nzg5]
+    api_keys:
+      - {label: club, key: test-club-api-key-0001, scopes: [read_balance, hold, enrol]}
+members:
+  - {id: M-A, programme: shop, partner: a, email: anna@example.com, phone: "+31612345678"}
+  - {id: M-W, programme: shop}
+  - {id: C-1, programme: club}
+rewards:
+  - {id: mug, programme: club, name: Mug, points: 100, stock: 10}
+  - {id: bike, programme: club, name: Bike, points: 200, stock: 5, per_member_limit: 1}
+"#;
+
+/// Earn `euros` points for `member` at `partner` (1 point per EUR), available 15 days later.
+async fn earn(env: &TestEnv, partner: &str, member: &str, order_id: &str, euros: i64) {
+    let body = json!({
+        "type": "order.paid", "order_id": order_id, "member_id": member,
+        "occurred_at": env.clock_now().to_rfc3339(), "currency": "EUR",
+        "lines": [{"line_id": "1", "sku": "GOODS", "quantity": 1, "unit_price": format!("{euros}.00")}]
+    })
+    .to_string();
+    let headers = env.signed(SECRET_A, &format!("msg-{order_id}"), &body, 0);
+    let (status, answer) = env
+        .call(
+            "POST",
+            &format!("/v1/partners/{partner}/webhooks/orders"),
+            &headers,
+            body,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+}
+
+async fn call(
+    env: &TestEnv,
+    key: &str,
+    method: &str,
+    path: &str,
+    body: Value,
+) -> (StatusCode, Value) {
+    let headers = [("authorization", format!("Bearer {key}"))];
+    let body = if body.is_null() {
+        String::new()
+    } else {
+        body.to_string()
+    };
+    env.call(method, path, &headers, body).await
+}
+
+async fn hold(
+    env: &TestEnv,
+    key: &str,
+    member: &str,
+    points: i64,
+    reference: &str,
+) -> (StatusCode, Value) {
+    call(
+        env,
+        key,
+        "POST",
+        &format!("/v1/members/{member}/holds"),
+        json!({"points": points, "reference": reference}),
+    )
+    .await
+}
+
+async fn balance(env: &TestEnv, key: &str, member: &str) -> Value {
+    call(
+        env,
+        key,
+        "GET",
+        &format!("/v1/members/{member}/balance"),
+        Value::Null,
+    )
+    .await
+    .1
+}
+
+fn n(v: &Value, k: &str) -> i64 {
+    v[k].as_i64().unwrap_or(i64::MIN)
+}
+
+#[tokio::test]
+async fn two_hundred_concurrent_holds_of_100_against_5000_available_reserve_exactly_50() {
+    let env = TestEnv::with_config(CONFIG).await;
+    earn(&env, "club-shop", "C-1", "O-1", 5000).await;
+    env.clock.advance(Duration::days(15));
+    let answers = join_all((0..200).map(|i| {
+        let env = &env;
+        async move { hold(env, KEY_CLUB, "C-1", 100, &format!("cart-{i}")).await }
+    }))
+    .await;
+    let created = answers
+        .iter()
+        .filter(|(s, _)| *s == StatusCode::CREATED)
+        .count();
+    let refused = answers
+        .iter()
+        .filter(|(s, b)| *s == StatusCode::CONFLICT && b["error"]["code"] == "insufficient_points")
+        .count();
+    assert_eq!(
+        (created, refused),
+        (50, 150),
+        "{:?}",
+        answers
+            .iter()
+            .find(|(s, _)| *s != StatusCode::CREATED && *s != StatusCode::CONFLICT)
+    );
+    let b = balance(&env, KEY_CLUB, "C-1").await;
+    assert_eq!(
+        (n(&b, "available"), n(&b, "held"), n(&b, "total")),
+        (0, 5000, 5000)
+    );
+    let account = env.store.get_account("club", "C-1").await.unwrap().unwrap();
+    assert!(account.available >= 0);
+    account.check().unwrap();
+    let lots = env.store.lots("club", "C-1").await.unwrap();
+    assert_eq!((lots[0].remaining, lots[0].held), (0, 5000));
+}
+
+#[tokio::test]
+async fn a_hold_nobody_captures_is_released_after_15_minutes() {
+    let env = TestEnv::with_config(CONFIG).await;
+    earn(&env, "club-shop", "C-1", "O-1", 500).await;
+    env.clock.advance(Duration::days(15));
+    let (status, h) = hold(&env, KEY_CLUB, "C-1", 300, "cart-1").await;
+    assert_eq!(status, StatusCode::CREATED, "{h}");
+    assert_eq!(
+        h["expires_at"],
+        json!((env.clock_now() + Duration::minutes(15))
+            .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
+    );
+    let b = balance(&env, KEY_CLUB, "C-1").await;
+    assert_eq!((n(&b, "available"), n(&b, "held")), (200, 300));
+
+    env.clock.advance(Duration::minutes(14));
+    assert_eq!(n(&balance(&env, KEY_CLUB, "C-1").await, "held"), 300);
+    env.clock.advance(Duration::minutes(1));
+    // Nobody acted: the balance already shows the points free again...
+    let b = balance(&env, KEY_CLUB, "C-1").await;
+    assert_eq!((n(&b, "available"), n(&b, "held")), (500, 0));
+    // ...the sweeper finds the hold...
+    let lapsed = env.store.lapsed_holds(env.clock_now(), 100).await.unwrap();
+    assert_eq!(lapsed, vec![h["hold_id"].as_str().unwrap().to_string()]);
+    // ...and a late capture is refused, releasing it for good.
+    let id = h["hold_id"].as_str().unwrap();
+    let (status, e) = call(
+        &env,
+        KEY_CLUB,
+        "POST",
+        &format!("/v1/holds/{id}/capture"),
+        Value::Null,
+    )
+    .await;
+    assert_eq!(
+        (status, e["error"]["code"].as_str()),
+        (StatusCode::CONFLICT, Some("hold_expired"))
+    );
+    let account = env.store.get_account("club", "C-1").await.unwrap().unwrap();
+    assert_eq!(
+        (account.available, account.held, account.open_holds.len()),
+        (500, 0, 0)
+    );
+    assert!(env
+        .store
+        .lapsed_holds(env.clock_now(), 100)
+        .await
+        .unwrap()
+        .is_empty());
+    // All 500 can be held again.
+    assert_eq!(
+        hold(&env, KEY_CLUB, "C-1", 500, "cart-2").await.0,
+        StatusCode::CREATED
+    );
+}
+
+#[tokio::test]
+async fn capture_twice_takes_the_points_once_and_each_hold_resolves_once() {
+    let env = TestEnv::with_config(CONFIG).await;
+    earn(&env, "club-shop", "C-1", "O-1", 1000).await;
+    env.clock.advance(Duration::days(15));
+    let (_, h) = hold(&env, KEY_CLUB, "C-1", 400, "till-7").await;
+    let id = h["hold_id"].as_str().unwrap().to_string();
+    // The same request again is the same hold.
+    let (status, again) = hold(&env, KEY_CLUB, "C-1", 400, "till-7").await;
+    assert_eq!((status, &again["hold_id"]), (StatusCode::OK, &h["hold_id"]));
+    assert_eq!(
+        hold(&env, KEY_CLUB, "C-1", 401, "till-7").await.1["error"]["code"],
+        "hold_conflict"
+    );
+
+    let capture = format!("/v1/holds/{id}/capture");
+    let (answers, _) = futures::join!(
+        join_all((0..5).map(|_| call(&env, KEY_CLUB, "POST", &capture, json!({"points": 250})))),
+        async {}
+    );
+    for (status, body) in &answers {
+        assert_eq!(
+            (*status, body["status"].as_str(), n(body, "captured")),
+            (StatusCode::OK, Some("captured"), 250),
+            "{body}"
+        );
+    }
+    let b = balance(&env, KEY_CLUB, "C-1").await;
+    assert_eq!(
+        (n(&b, "available"), n(&b, "held"), n(&b, "total")),
+        (750, 0, 750)
+    );
+    let entries = env.store.entries("club", "C-1").await.unwrap();
+    let redeemed: Vec<i64> = entries
+        .iter()
+        .filter(|e| e.kind == shared::events::EntryKind::Redeem)
+        .map(|e| e.points)
+        .collect();
+    assert_eq!(redeemed, vec![-250]);
+    // A void after the capture is refused; a void of a voided hold answers with its state.
+    let (status, e) = call(
+        &env,
+        KEY_CLUB,
+        "POST",
+        &format!("/v1/holds/{id}/void"),
+        Value::Null,
+    )
+    .await;
+    assert_eq!(
+        (status, e["error"]["code"].as_str()),
+        (StatusCode::CONFLICT, Some("hold_captured"))
+    );
+    let (_, h2) = hold(&env, KEY_CLUB, "C-1", 100, "till-8").await;
+    let void = format!("/v1/holds/{}/void", h2["hold_id"].as_str().unwrap());
+    for _ in 0..2 {
+        let (status, v) = call(&env, KEY_CLUB, "POST", &void, Value::Null).await;
+        assert_eq!(
+            (status, v["status"].as_str()),
+            (StatusCode::OK, Some("voided"))
+        );
+    }
+    let capture2 = format!("/v1/holds/{}/capture", h2["hold_id"].as_str().unwrap());
+    assert_eq!(
+        call(&env, KEY_CLUB, "POST", &capture2, Value::Null).await.1["error"]["code"],
+        "hold_voided"
+    );
+    assert_eq!(n(&balance(&env, KEY_CLUB, "C-1").await, "available"), 750);
+    // The event for clearing says who accepted the points and whose they were.
+    let mut events = Vec::new();
+    for shard in 0..shared::store::keys::OUTBOX_SHARDS {
+        events.extend(env.store.outbox_shard(shard).await.unwrap());
+    }
+    let redeemed: Vec<_> = events
+        .iter()
+        .filter(|e| e.type_name() == "PointsRedeemed")
+        .collect();
+    assert_eq!(redeemed.len(), 1);
+    assert!(
+        matches!(&redeemed[0].kind, shared::events::EventKind::PointsRedeemed { partner_id, by_issuer, .. }
+        if partner_id == "club-shop" && by_issuer.get("club-shop") == Some(&250))
+    );
+}
+
+#[tokio::test]
+async fn spending_starts_at_the_minimum_balance() {
+    let env = TestEnv::with_config(CONFIG).await;
+    earn(&env, "a", "M-A", "O-1", 999).await;
+    env.clock.advance(Duration::days(15));
+    let (status, e) = hold(&env, KEY_A, "M-A", 10, "r-1").await;
+    assert_eq!(
+        (status, e["error"]["code"].as_str()),
+        (StatusCode::CONFLICT, Some("below_min_balance")),
+        "{e}"
+    );
+    earn(&env, "a", "M-A", "O-2", 1).await;
+    env.clock.advance(Duration::days(15));
+    assert_eq!(
+        hold(&env, KEY_A, "M-A", 10, "r-2").await.0,
+        StatusCode::CREATED
+    );
+}
+
+#[tokio::test]
+async fn in_a_closed_programme_a_partner_neither_sees_nor_spends_another_partners_points() {
+    let env = TestEnv::with_config(CONFIG).await;
+    earn(&env, "a", "M-A", "O-1", 2000).await;
+    earn(&env, "a", "M-W", "O-2", 2000).await;
+    env.clock.advance(Duration::days(15));
+    // M-A enrolled with a: b cannot read anything about them, nor hold.
+    for path in [
+        "/v1/members/M-A",
+        "/v1/members/M-A/balance",
+        "/v1/members/M-A/entries",
+    ] {
+        let (status, e) = call(&env, KEY_B, "GET", path, Value::Null).await;
+        assert_eq!(
+            (status, e["error"]["code"].as_str()),
+            (StatusCode::NOT_FOUND, Some("member_not_found")),
+            "{path}"
+        );
+    }
+    assert_eq!(
+        hold(&env, KEY_B, "M-A", 1000, "r-1").await.0,
+        StatusCode::NOT_FOUND
+    );
+    let (status, p) = call(&env, KEY_A, "GET", "/v1/members/M-A", Value::Null).await;
+    assert_eq!(
+        (status, p["email"].as_str()),
+        (StatusCode::OK, Some("anna@example.com"))
+    );
+    // M-W belongs to the whole programme: b sees them but cannot spend a's points.
+    let (status, e) = hold(&env, KEY_B, "M-W", 1000, "r-2").await;
+    assert_eq!(
+        (status, e["error"]["code"].as_str()),
+        (StatusCode::CONFLICT, Some("points_not_spendable_here")),
+        "{e}"
+    );
+    assert_eq!(
+        hold(&env, KEY_A, "M-W", 1000, "r-3").await.0,
+        StatusCode::CREATED
+    );
+    // A hold of a's is not b's to capture.
+    let (_, h) = hold(&env, KEY_A, "M-A", 1000, "r-4").await;
+    let capture = format!("/v1/holds/{}/capture", h["hold_id"].as_str().unwrap());
+    assert_eq!(
+        call(&env, KEY_B, "POST", &capture, Value::Null).await.0,
+        StatusCode::NOT_FOUND
+    );
+}
+
+#[tokio::test]
+async fn thirty_concurrent_claims_on_a_stock_of_ten_issue_exactly_ten_vouchers() {
+    let env = TestEnv::with_config(CONFIG).await;
+    earn(&env, "club-shop", "C-1", "O-1", 5000).await;
+    env.clock.advance(Duration::days(15));
+    let (status, list) = call(&env, KEY_CLUB, "GET", "/v1/rewards", Value::Null).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(list["rewards"][1]["reward_id"], "mug");
+    assert_eq!(list["rewards"][1]["in_stock"], 10);
+    let answers = join_all((0..30).map(|i| {
+        let env = &env;
+        async move {
+            call(
+                env,
+                KEY_CLUB,
+                "POST",
+                "/v1/members/C-1/rewards/mug/claim",
+                json!({"reference": format!("c-{i}")}),
+            )
+            .await
+        }
+    }))
+    .await;
+    let vouchers: std::collections::BTreeSet<String> = answers
+        .iter()
+        .filter(|(s, _)| *s == StatusCode::CREATED)
+        .filter_map(|(_, b)| b["voucher_code"].as_str().map(str::to_string))
+        .collect();
+    let out = answers
+        .iter()
+        .filter(|(s, b)| *s == StatusCode::CONFLICT && b["error"]["code"] == "out_of_stock")
+        .count();
+    assert_eq!((vouchers.len(), out), (10, 20));
+    let mug = env.store.get_reward("club", "mug").await.unwrap().unwrap();
+    assert_eq!(mug.stock, 0);
+    let b = balance(&env, KEY_CLUB, "C-1").await;
+    assert_eq!((n(&b, "available"), n(&b, "held")), (4000, 0));
+    // The per-member limit: one bike.
+    let (status, _) = call(
+        &env,
+        KEY_CLUB,
+        "POST",
+        "/v1/members/C-1/rewards/bike/claim",
+        json!({"reference": "b-1"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, e) = call(
+        &env,
+        KEY_CLUB,
+        "POST",
+        "/v1/members/C-1/rewards/bike/claim",
+        json!({"reference": "b-2"}),
+    )
+    .await;
+    assert_eq!(
+        (status, e["error"]["code"].as_str()),
+        (StatusCode::CONFLICT, Some("claim_limit_reached"))
+    );
+    assert_eq!(
+        env.store
+            .get_reward("club", "bike")
+            .await
+            .unwrap()
+            .unwrap()
+            .stock,
+        4
+    );
+}
+
+#[tokio::test]
+async fn erasure_removes_email_and_phone_everywhere_and_the_ledger_still_adds_up() {
+    let env = TestEnv::with_config(CONFIG).await;
+    earn(&env, "a", "M-A", "O-1", 1500).await;
+    env.clock.advance(Duration::days(15));
+    let (_, h) = hold(&env, KEY_A, "M-A", 1000, "r-1").await;
+    let capture = format!("/v1/holds/{}/capture", h["hold_id"].as_str().unwrap());
+    call(&env, KEY_A, "POST", &capture, json!({"points": 600})).await;
+    let (status, erased) = call(&env, KEY_A, "DELETE", "/v1/members/M-A", Value::Null).await;
+    assert_eq!(status, StatusCode::OK, "{erased}");
+    assert_eq!(
+        (erased["email"].clone(), erased["phone"].clone()),
+        (Value::Null, Value::Null)
+    );
+    // No item in the table holds the address or the number any more.
+    let items = env
+        .store
+        .client
+        .scan()
+        .table_name(&env.store.table)
+        .send()
+        .await
+        .unwrap()
+        .items
+        .unwrap_or_default();
+    let dump = format!("{items:?}");
+    assert!(!dump.contains("anna@example.com") && !dump.contains("+31612345678"));
+    assert!(
+        !dump.contains("EMAIL#shop#"),
+        "the e-mail index entry is gone"
+    );
+    // Balance and statement still add up.
+    let b = balance(&env, KEY_A, "M-A").await;
+    assert_eq!(n(&b, "total"), 900);
+    let (_, page) = call(&env, KEY_A, "GET", "/v1/members/M-A/entries", Value::Null).await;
+    let sum: i64 = page["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["points"].as_i64().unwrap())
+        .sum();
+    assert_eq!(sum, 900);
+    assert_eq!(
+        call(
+            &env,
+            KEY_A,
+            "PATCH",
+            "/v1/members/M-A",
+            json!({"email": "x@example.com"})
+        )
+        .await
+        .1["error"]["code"],
+        "member_erased"
+    );
+}
+
+#[tokio::test]
+async fn enrol_update_read_and_page_the_statement() {
+    let env = TestEnv::with_config(CONFIG).await;
+    let (status, p) = call(&env, KEY_A, "POST", "/v1/members", json!({
+        "member_id": "NEW-1", "email": "New@Example.com", "phone": "+46701234567", "locale": "sv",
+        "time_zone": "Europe/Stockholm", "consents": {"email": true, "sms": false},
+        "company": {"name": "Acme AB", "vat_id": "SE556677889901"}
+    })).await;
+    assert_eq!(status, StatusCode::CREATED, "{p}");
+    assert_eq!(
+        (
+            p["email"].as_str(),
+            p["locale"].as_str(),
+            p["consents"]["email"].as_bool()
+        ),
+        (Some("new@example.com"), Some("sv"), Some(true))
+    );
+    assert_eq!(
+        call(
+            &env,
+            KEY_A,
+            "POST",
+            "/v1/members",
+            json!({"member_id": "NEW-1"})
+        )
+        .await
+        .1["error"]["code"],
+        "member_exists"
+    );
+    for (body, code) in [
+        (json!({"email": "nope"}), "invalid_email"),
+        (json!({"phone": "0612"}), "invalid_phone"),
+        (json!({"time_zone": "Mars/Base"}), "invalid_time_zone"),
+        (
+            json!({"preferences": {"channel": "pigeon"}}),
+            "invalid_preferences",
+        ),
+    ] {
+        assert_eq!(
+            call(&env, KEY_A, "PATCH", "/v1/members/NEW-1", body)
+                .await
+                .1["error"]["code"],
+            code
+        );
+    }
+    let (_, p) = call(
+        &env,
+        KEY_A,
+        "PATCH",
+        "/v1/members/NEW-1",
+        json!({"consents": {"email": false, "sms": true}, "preferences": {"channel": "sms"}}),
+    )
+    .await;
+    assert_eq!(
+        (
+            p["consents"]["sms"].as_bool(),
+            p["preferences"]["channel"].as_str()
+        ),
+        (Some(true), Some("sms"))
+    );
+    // Scopes and revoked keys.
+    assert_eq!(
+        call(&env, KEY_READ_ONLY, "POST", "/v1/members", json!({}))
+            .await
+            .0,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        call(&env, KEY_OLD, "GET", "/v1/members/NEW-1", Value::Null)
+            .await
+            .0,
+        StatusCode::UNAUTHORIZED
+    );
+
+    for i in 0..5 {
+        earn(&env, "a", "NEW-1", &format!("P-{i}"), 10 + i).await;
+    }
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let path = match &cursor {
+            Some(c) => format!("/v1/members/NEW-1/entries?limit=2&cursor={c}"),
+            None => "/v1/members/NEW-1/entries?limit=2".to_string(),
+        };
+        let (status, page) = call(&env, KEY_A, "GET", &path, Value::Null).await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        seen.extend(
+            page["entries"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| e["seq"].as_u64().unwrap()),
+        );
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_string()),
+            None => break,
+        }
+    }
+    assert_eq!(seen, vec![5, 4, 3, 2, 1]);
+    assert_eq!(
+        call(
+            &env,
+            KEY_A,
+            "GET",
+            "/v1/members/NEW-1/entries?cursor=bogus",
+            Value::Null
+        )
+        .await
+        .1["error"]["code"],
+        "invalid_cursor"
+    );
+    let b = balance(&env, KEY_A, "NEW-1").await;
+    assert_eq!(b["tier"]["name"], "Silver");
+    assert_eq!(b["tier"]["next"], "Gold");
+}
