@@ -53,6 +53,20 @@ enum Command {
         #[command(subcommand)]
         command: WebhookCommand,
     },
+    /// Checkout holds.
+    Holds {
+        #[command(subcommand)]
+        command: HoldsCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum HoldsCommand {
+    /// Release holds whose time ran out (what the scheduled sweeper does every 5 minutes).
+    Sweep {
+        #[command(flatten)]
+        store: StoreArgs,
+    },
 }
 
 #[derive(Subcommand)]
@@ -125,10 +139,14 @@ fn dev_info_path(data_dir: &Path) -> PathBuf {
 async fn open_store(args: &StoreArgs) -> anyhow::Result<(Store, Option<LocalDynamo>)> {
     if args.aws {
         let config = aws_config_from_env().await;
-        return Ok((
-            Store::new(aws_sdk_dynamodb::Client::new(&config), &args.table),
-            None,
-        ));
+        let mut store = Store::new(aws_sdk_dynamodb::Client::new(&config), &args.table);
+        // The deployed e-mail index key (the EmailHashKey parameter); without it, members
+        // are written without an e-mail index entry.
+        store.email_key = std::env::var("EMAIL_HASH_KEY")
+            .ok()
+            .filter(|k| k.len() >= 16)
+            .map(|k| k.into_bytes().into());
+        return Ok((store, None));
     }
     if let Some(endpoint) = &args.endpoint {
         return Ok((Store::local(endpoint, &args.table), None));
@@ -211,6 +229,20 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             for line in &s.campaigns {
                 println!("{line}");
             }
+            Ok(())
+        }
+        Command::Holds {
+            command: HoldsCommand::Sweep { store },
+        } => {
+            let (store, _db) = open_store(&store).await?;
+            let ctx = Ctx::new(store, Arc::new(SystemClock), Duration::from_secs(60));
+            let summary = member_api::sweep(&ctx, 1_000)
+                .await
+                .map_err(|e| anyhow::anyhow!("{}: {}", e.code, e.message))?;
+            println!(
+                "{} lapsed hold(s) found, {} released",
+                summary.lapsed, summary.released
+            );
             Ok(())
         }
         Command::Campaign {

@@ -186,10 +186,26 @@ async fn a_hold_nobody_captures_is_released_after_15_minutes() {
     // Nobody acted: the balance already shows the points free again...
     let b = balance(&env, KEY_CLUB, "C-1").await;
     assert_eq!((n(&b, "available"), n(&b, "held")), (500, 0));
-    // ...the sweeper finds the hold...
+    // ...the sweeper finds it through the open-hold index and releases it for good...
     let lapsed = env.store.lapsed_holds(env.clock_now(), 100).await.unwrap();
     assert_eq!(lapsed, vec![h["hold_id"].as_str().unwrap().to_string()]);
-    // ...and a late capture is refused, releasing it for good.
+    let swept = member_api::sweep(&env.ctx, 100).await.unwrap();
+    assert_eq!((swept.lapsed, swept.released), (1, 1));
+    let account = env.store.get_account("club", "C-1").await.unwrap().unwrap();
+    assert_eq!(
+        (account.available, account.held, account.open_holds.len()),
+        (500, 0, 0)
+    );
+    let lots = env.store.lots("club", "C-1").await.unwrap();
+    assert_eq!((lots[0].remaining, lots[0].held), (500, 0));
+    assert!(env
+        .store
+        .lapsed_holds(env.clock_now(), 100)
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(member_api::sweep(&env.ctx, 100).await.unwrap().lapsed, 0);
+    // ...and a late capture is refused.
     let id = h["hold_id"].as_str().unwrap();
     let (status, e) = call(
         &env,
@@ -203,17 +219,15 @@ async fn a_hold_nobody_captures_is_released_after_15_minutes() {
         (status, e["error"]["code"].as_str()),
         (StatusCode::CONFLICT, Some("hold_expired"))
     );
-    let account = env.store.get_account("club", "C-1").await.unwrap().unwrap();
-    assert_eq!(
-        (account.available, account.held, account.open_holds.len()),
-        (500, 0, 0)
-    );
-    assert!(env
-        .store
-        .lapsed_holds(env.clock_now(), 100)
-        .await
-        .unwrap()
-        .is_empty());
+    let (_, shown) = call(
+        &env,
+        KEY_CLUB,
+        "GET",
+        &format!("/v1/holds/{id}"),
+        Value::Null,
+    )
+    .await;
+    assert_eq!(shown["status"], "expired");
     // All 500 can be held again.
     assert_eq!(
         hold(&env, KEY_CLUB, "C-1", 500, "cart-2").await.0,

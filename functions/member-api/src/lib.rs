@@ -147,3 +147,41 @@ pub(crate) async fn member_account(
         _ => Err(member_not_found()),
     }
 }
+
+/// What one sweep did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct SweepSummary {
+    /// Open holds found past their time.
+    pub lapsed: usize,
+    /// Of those, released by this sweep (the rest were resolved by someone else meanwhile).
+    pub released: usize,
+}
+
+/// Release holds whose time ran out (the sweeper; holds are also released lazily whenever
+/// they or their member's balance are touched). Reads only the lapsed holds, through their
+/// sparse index; at most `limit` per index shard per run.
+pub async fn sweep(ctx: &Ctx, limit: i32) -> Result<SweepSummary, ApiError> {
+    let now = ctx.now();
+    let ids = ctx.store.lapsed_holds(now, limit).await.map_err(internal)?;
+    let mut summary = SweepSummary {
+        lapsed: ids.len(),
+        released: 0,
+    };
+    for id in ids {
+        if let Some(h) = ctx.store.get_hold(&id).await.map_err(internal)? {
+            if h.status == shared::hold::HoldStatus::Open
+                && holds::resolve(ctx, &h, 0, shared::hold::HoldStatus::Expired)
+                    .await?
+                    .is_some()
+            {
+                summary.released += 1;
+            }
+        }
+    }
+    tracing::info!(
+        lapsed = summary.lapsed,
+        released = summary.released,
+        "holds swept"
+    );
+    Ok(summary)
+}
