@@ -31,6 +31,15 @@ use shared::store::ledger::{Commit, LedgerWrite, OrderRecord};
 use shared::store::retry::sleep_backoff;
 use shared::webhook_sig;
 
+/// Every route this function serves: (method, path template). `docs/openapi.yaml` describes
+/// each; a test keeps the two in step.
+pub const ROUTES: &[(&str, &str)] = &[
+    ("POST", "/v1/partners/{partner_id}/webhooks/orders"),
+    ("POST", "/v1/partners/{partner_id}/events"),
+    ("POST", "/v1/partners/{partner_id}/webhooks/shopify"),
+    ("POST", "/v1/partners/{partner_id}/webhooks/woocommerce"),
+];
+
 /// Entry point for every route this function serves.
 pub async fn handle(ctx: &Ctx, req: http::Request<Bytes>) -> Response {
     let path = segments(req.uri().path());
