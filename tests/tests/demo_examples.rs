@@ -90,3 +90,86 @@ async fn the_demo_examples_earn_and_reverse_what_the_dev_server_says() {
         assert_eq!(total(&env).await, balance, "after {name}");
     }
 }
+
+#[tokio::test]
+async fn the_demo_checkout_and_gift_shop_work_with_the_demo_keys() {
+    let env = TestEnv::with_config(DEMO).await;
+    let body = example("bonvito-last-month.json");
+    let headers = env.signed(
+        "whsec_ZGVtby1ib252aXRvLWJha2VyeS1zZWNyZXQ=",
+        "msg_bv",
+        &body,
+        0,
+    );
+    let (status, answer) = env
+        .call(
+            "POST",
+            "/v1/partners/bonvito-bakery/webhooks/orders",
+            &headers,
+            body,
+        )
+        .await;
+    assert_eq!(
+        (status, answer["points"].as_i64()),
+        (StatusCode::OK, Some(1500)),
+        "{answer}"
+    );
+    // Earned a month ago at the bakery, spent today at the café (a coalition).
+    let cafe = [(
+        "authorization",
+        "Bearer demo-bonvito-cafe-key-0001".to_string(),
+    )];
+    let (status, hold) = env
+        .call(
+            "POST",
+            "/v1/members/B-2001/holds",
+            &cafe,
+            r#"{"points": 1000, "reference": "receipt-42"}"#,
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{hold}");
+    let capture = format!("/v1/holds/{}/capture", hold["hold_id"].as_str().unwrap());
+    let (status, done) = env
+        .call("POST", &capture, &cafe, r#"{"points": 300}"#)
+        .await;
+    assert_eq!(
+        (status, done["captured"].as_i64()),
+        (StatusCode::OK, Some(300)),
+        "{done}"
+    );
+    let bakery = [(
+        "authorization",
+        "Bearer demo-bonvito-bakery-key-0001".to_string(),
+    )];
+    let (_, rewards) = env.call("GET", "/v1/rewards", &bakery, "").await;
+    assert_eq!(rewards["rewards"].as_array().map(Vec::len), Some(2));
+    let (status, claim) = env
+        .call(
+            "POST",
+            "/v1/members/B-2001/rewards/espresso-cup/claim",
+            &bakery,
+            r#"{"reference":"web-1"}"#,
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{claim}");
+    assert!(claim["voucher_code"]
+        .as_str()
+        .is_some_and(|v| v.len() == 19));
+    let (_, b) = env
+        .call("GET", "/v1/members/B-2001/balance", &bakery, "")
+        .await;
+    assert_eq!(b["available"], 700);
+    // Below the 1,000-point minimum now: no more spending.
+    let (status, e) = env
+        .call(
+            "POST",
+            "/v1/members/B-2001/rewards/espresso-cup/claim",
+            &bakery,
+            r#"{"reference":"web-2"}"#,
+        )
+        .await;
+    assert_eq!(
+        (status, e["error"]["code"].as_str()),
+        (StatusCode::CONFLICT, Some("below_min_balance"))
+    );
+}

@@ -626,3 +626,45 @@ async fn enrol_update_read_and_page_the_statement() {
     assert_eq!(b["tier"]["name"], "Silver");
     assert_eq!(b["tier"]["next"], "Gold");
 }
+
+#[tokio::test]
+async fn a_warm_hold_and_its_capture_cost_a_handful_of_requests() {
+    let env = TestEnv::with_config(CONFIG).await;
+    earn(&env, "club-shop", "C-1", "O-1", 1000).await;
+    env.clock.advance(Duration::days(15));
+    hold(&env, KEY_CLUB, "C-1", 100, "warm-up").await;
+    env.requests.reset();
+    let (status, h) = hold(&env, KEY_CLUB, "C-1", 100, "cart-1").await;
+    assert_eq!(status, StatusCode::CREATED);
+    let placed = env.requests.snapshot();
+    env.requests.reset();
+    let capture = format!("/v1/holds/{}/capture", h["hold_id"].as_str().unwrap());
+    assert_eq!(
+        call(&env, KEY_CLUB, "POST", &capture, Value::Null).await.0,
+        StatusCode::OK
+    );
+    let captured = env.requests.snapshot();
+    println!("REQUESTS hold {placed:?} capture {captured:?}");
+    let count =
+        |m: &std::collections::HashMap<String, usize>, k: &str| m.get(k).copied().unwrap_or(0);
+    // Hold: the hold id (idempotency), the account, the member's lots, one transaction.
+    assert_eq!(
+        (
+            count(&placed, "GetItem"),
+            count(&placed, "Query"),
+            count(&placed, "TransactWriteItems"),
+            placed.values().sum::<usize>()
+        ),
+        (2, 1, 1, 4)
+    );
+    // Capture: the hold, one consistent snapshot (hold, account, lots), one transaction.
+    assert_eq!(
+        (
+            count(&captured, "GetItem"),
+            count(&captured, "TransactGetItems"),
+            count(&captured, "TransactWriteItems"),
+            captured.values().sum::<usize>()
+        ),
+        (1, 1, 1, 3)
+    );
+}
