@@ -668,3 +668,53 @@ async fn a_warm_hold_and_its_capture_cost_a_handful_of_requests() {
         (1, 1, 1, 3)
     );
 }
+
+#[tokio::test]
+async fn a_hold_for_an_amount_is_that_many_points_at_the_point_value() {
+    let env = TestEnv::with_config(CONFIG).await;
+    earn(&env, "club-shop", "C-1", "O-1", 2000).await;
+    env.clock.advance(Duration::days(15));
+    let path = "/v1/members/C-1/holds";
+    let (status, h) = call(
+        &env,
+        KEY_CLUB,
+        "POST",
+        path,
+        json!({"amount": "12.50", "reference": "r-1"}),
+    )
+    .await;
+    assert_eq!(
+        (status, n(&h, "points")),
+        (StatusCode::CREATED, 1250),
+        "{h}"
+    );
+    for (body, code) in [
+        (
+            json!({"amount": "1.005", "reference": "r-2"}),
+            "invalid_amount",
+        ),
+        (
+            json!({"amount": "-1.00", "reference": "r-2"}),
+            "invalid_amount",
+        ),
+        (json!({"points": 0, "reference": "r-2"}), "invalid_points"),
+        (
+            json!({"points": 5, "amount": "1.00", "reference": "r-2"}),
+            "invalid_field",
+        ),
+        (
+            json!({"points": 5, "reference": "bad ref"}),
+            "invalid_reference",
+        ),
+        (json!({"points": 5}), "invalid_field"),
+    ] {
+        let (status, e) = call(&env, KEY_CLUB, "POST", path, body.clone()).await;
+        assert_eq!(
+            (status, e["error"]["code"].as_str()),
+            (StatusCode::UNPROCESSABLE_ENTITY, Some(code)),
+            "{body}"
+        );
+    }
+    let b = balance(&env, KEY_CLUB, "C-1").await;
+    assert_eq!((n(&b, "available"), n(&b, "held")), (750, 1250));
+}
