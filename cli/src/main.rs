@@ -403,6 +403,10 @@ Try:
   ./target/debug/bonus webhook send velo-shop infra/examples/shopify-orders-paid.json --platform shopify   # 120, matched by customer id
   ./target/debug/bonus webhook send velo-shop infra/examples/shopify-refund.json --platform shopify --topic refunds/create   # -10
   ./target/debug/bonus webhook send velo-shop infra/examples/woocommerce-order.json --platform woocommerce   # 90, matched by e-mail
+  ./target/debug/bonus webhook send bonvito-bakery infra/examples/bonvito-last-month.json   # 1500, available already
+  curl -s -X POST -H 'Authorization: Bearer demo-bonvito-cafe-key-0001' http://{addr}/v1/members/B-2001/holds --data '{{"points":1000,"reference":"receipt-42"}}'
+  curl -s -X POST -H 'Authorization: Bearer demo-bonvito-cafe-key-0001' http://{addr}/v1/holds/<hold_id>/capture
+  curl -s -X POST -H 'Authorization: Bearer demo-bonvito-bakery-key-0001' http://{addr}/v1/members/B-2001/rewards/espresso-cup/claim
 More in README.md. Ctrl-C stops; data stays in {data_dir}/.
 "#,
         dynamodb = db.endpoint,
