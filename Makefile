@@ -10,7 +10,7 @@ export AWS_REGION ?= eu-west-1
 .PHONY: run test build unit lint bench fmt clean
 
 ## Start the local stack: embedded DynamoDB (data in .bonus/), demo config, API on 127.0.0.1:3000.
-run: build
+run: build $(VENV)/.installed
 	$(BONUS) dev --seed infra/demo.yaml
 
 build:
@@ -19,7 +19,7 @@ build:
 ## Every test: unit, property and integration tests, then the template lint.
 test: unit lint
 
-unit:
+unit: $(VENV)/.installed
 	cargo test --workspace --all-targets
 
 lint: $(VENV)/.installed

@@ -3,4 +3,5 @@
 pub mod apply;
 pub mod dev;
 pub mod local;
+pub mod moto;
 pub mod webhook;

@@ -31,6 +31,7 @@ pub mod order;
 pub mod pii;
 pub mod platforms;
 pub mod programme;
+pub mod queue;
 pub mod refund;
 pub mod reward;
 pub mod store;
