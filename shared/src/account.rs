@@ -16,7 +16,7 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Duration, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::clock::ts;
@@ -64,6 +64,22 @@ pub struct Account {
     /// programme only these partners see the member.
     #[serde(default)]
     pub enrolled_with: Vec<String>,
+    /// The programme's time zone (the nightly job's dates are local dates).
+    #[serde(default = "utc")]
+    pub time_zone: chrono_tz::Tz,
+    /// Local date of the last accrual: the nightly index never points before it.
+    #[serde(default)]
+    pub touched_on: Option<NaiveDate>,
+    /// The last night the nightly job processed for this member.
+    #[serde(default)]
+    pub night_done: Option<NaiveDate>,
+    /// Expiry warnings sent: last valid date -> smallest days-ahead sent (30, then 7).
+    #[serde(default)]
+    pub warned: BTreeMap<String, u32>,
+}
+
+fn utc() -> chrono_tz::Tz {
+    chrono_tz::UTC
 }
 
 /// The month key of an instant in the programme's time zone.
@@ -166,6 +182,10 @@ impl Account {
             behaviour: BTreeMap::new(),
             open_holds: BTreeMap::new(),
             enrolled_with: Vec::new(),
+            time_zone: chrono_tz::UTC,
+            touched_on: None,
+            night_done: None,
+            warned: BTreeMap::new(),
         }
     }
 

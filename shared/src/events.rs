@@ -34,6 +34,22 @@ pub enum EventKind {
         to: String,
         reason: String,
     },
+    /// Pending points became available (the nightly job; the balance showed them already).
+    PointsAvailable {
+        points: Points,
+        released_at: DateTime<Utc>,
+    },
+    /// Points whose last valid day passed, and what of them was left.
+    PointsExpired {
+        points: Points,
+        expires_on: NaiveDate,
+    },
+    /// `points` expire after `expires_on`, `days` days from the night it was sent.
+    ExpiryWarning {
+        points: Points,
+        expires_on: NaiveDate,
+        days: u32,
+    },
     /// Points spent at `partner_id` (a captured hold), per issuing partner.
     PointsRedeemed {
         partner_id: String,
@@ -64,6 +80,9 @@ impl DomainEvent {
             EventKind::TierChanged { .. } => "TierChanged",
             EventKind::PointsReversed { .. } => "PointsReversed",
             EventKind::PointsRedeemed { .. } => "PointsRedeemed",
+            EventKind::PointsAvailable { .. } => "PointsAvailable",
+            EventKind::PointsExpired { .. } => "PointsExpired",
+            EventKind::ExpiryWarning { .. } => "ExpiryWarning",
         }
     }
 }
@@ -78,6 +97,8 @@ pub enum EntryKind {
     Debt,
     /// Points spent (a captured hold or a gift-shop claim).
     Redeem,
+    /// Points that expired unspent.
+    Expire,
 }
 
 /// One line of the member's statement. Numbered by the account version it produced.

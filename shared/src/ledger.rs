@@ -66,6 +66,8 @@ pub fn plan_order(
 ) -> Result<OrderPlan, AccountError> {
     let mut next = account.clone();
     next.version += 1;
+    next.time_zone = programme.time_zone;
+    next.touched_on = Some(now.with_timezone(&programme.time_zone).date_naive());
     next.add_volume(programme, earned_at, volume_minor)?;
     // A member who buys at a partner is known to it (closed programmes show members only to
     // the partners they enrolled with or bought at).

@@ -27,6 +27,7 @@ pub mod lambda;
 pub mod ledger;
 pub mod lot;
 pub mod money;
+pub mod nightly;
 pub mod order;
 pub mod pii;
 pub mod platforms;
