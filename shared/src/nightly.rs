@@ -96,7 +96,7 @@ pub fn next_due(account: &Account) -> Option<NaiveDate> {
             .filter_map(|k| local_date(account, k))
             .map(at_least),
     );
-    for (key, _) in &account.expiring {
+    for key in account.expiring.keys() {
         let Ok(last) = key.parse::<NaiveDate>() else {
             continue;
         };

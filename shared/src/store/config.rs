@@ -159,7 +159,17 @@ impl Store {
     }
 
     pub async fn put_programme(&self, p: &Programme) -> Result<(), StoreError> {
-        self.put(keys::programme(&p.id), "programme", p).await
+        self.put(keys::programme(&p.id), "programme", p).await?;
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(super::key_map(&keys::programme_list())))
+            .update_expression("ADD ids :id")
+            .expression_attribute_values(":id", AttributeValue::Ss(vec![p.id.clone()]))
+            .send()
+            .await
+            .map_err(StoreError::sdk)?;
+        Ok(())
     }
 
     pub async fn get_programme(&self, id: &str) -> Result<Option<Programme>, StoreError> {
@@ -309,11 +319,7 @@ impl Store {
         let mut account = Account::open(&profile.programme_id, &profile.member_id);
         account.enrolled_with = profile.enrolled_with.clone();
         let mut items = vec![
-            self.put_new(to_item(
-                keys::account(&profile.programme_id, &profile.member_id),
-                "account",
-                &account,
-            )?)?,
+            self.put_new(super::account_item(&account)?)?,
             self.put_new(self.profile_item(profile)?)?,
         ];
         for item in self.external_link_items(profile)? {

@@ -148,10 +148,7 @@ impl Store {
         let a = &s.account;
         let mut items = vec![
             self.put_versioned(self.hold_item(&s.hold)?, Some(hold_version))?,
-            self.put_versioned(
-                to_item(keys::account(&a.programme_id, &a.member_id), "account", a)?,
-                Some(account_version),
-            )?,
+            self.put_versioned(super::account_item(a)?, Some(account_version))?,
         ];
         for lot in &s.lots {
             items.push(self.put_item(
@@ -190,10 +187,7 @@ impl Store {
 
     /// Save an account as read plus changes that need no other item (due releases folded in).
     pub async fn save_account(&self, a: &Account, expected: u64) -> Result<bool, StoreError> {
-        let item = self.put_versioned(
-            to_item(keys::account(&a.programme_id, &a.member_id), "account", a)?,
-            Some(expected),
-        )?;
+        let item = self.put_versioned(super::account_item(a)?, Some(expected))?;
         Ok(matches!(
             self.transact(vec![item]).await?,
             TxOutcome::Committed

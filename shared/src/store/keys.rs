@@ -140,3 +140,31 @@ pub fn reward_claims(programme_id: &str, member_id: &str, reward_id: &str) -> (S
         format!("CLAIMS#{reward_id}"),
     )
 }
+
+/// GSI1 partition of the nightly index: the members of a programme with something due on
+/// `date` (local), in shard `shard`.
+pub fn due_index(programme_id: &str, date: chrono::NaiveDate, shard: u32) -> String {
+    format!("DUE#{programme_id}#{date}#{shard:02}")
+}
+
+/// The nightly job's cursor for a programme: the last night completed.
+pub fn night_cursor(programme_id: &str) -> (String, String) {
+    (format!("NIGHTLY#{programme_id}"), "CURSOR".into())
+}
+
+/// One night's shard done (so a re-delivered task is skipped cheaply).
+pub fn night_shard_done(
+    programme_id: &str,
+    date: chrono::NaiveDate,
+    shard: u32,
+) -> (String, String) {
+    (
+        format!("NIGHTLY#{programme_id}"),
+        format!("DONE#{date}#{shard:02}"),
+    )
+}
+
+/// The list of programme ids (a string set), kept by `bonus apply`.
+pub fn programme_list() -> (String, String) {
+    ("PROGRAMMES".into(), "LIST".into())
+}

@@ -8,7 +8,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, TransactWriteIt
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{from_item, key_map, keys, to_item, Item, Store, StoreError, TxOutcome};
+use super::{account_item, from_item, key_map, keys, to_item, Item, Store, StoreError, TxOutcome};
 use crate::account::Account;
 use crate::clock::ts;
 use crate::events::{DomainEvent, LedgerEntry};
@@ -351,7 +351,7 @@ impl Store {
             items.push(self.put_versioned(item, *expected)?);
         }
         if let Some((a, expected)) = &w.account {
-            let item = to_item(keys::account(&a.programme_id, &a.member_id), "account", a)?;
+            let item = account_item(a)?;
             items.push(self.put_versioned(item, *expected)?);
             if let Some(profile) = &w.enrol {
                 items.push(self.put_new(self.profile_item(profile)?)?);

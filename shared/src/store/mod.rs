@@ -6,6 +6,7 @@ pub mod config;
 pub mod holds;
 pub mod keys;
 pub mod ledger;
+pub mod nightly;
 pub mod retry;
 pub mod rewards;
 pub mod schema;
@@ -102,6 +103,21 @@ pub fn to_item<T: Serialize>(
     item.insert(keys::PK.into(), AttributeValue::S(keys.0));
     item.insert(keys::SK.into(), AttributeValue::S(keys.1));
     item.insert(ENTITY.into(), AttributeValue::S(kind.into()));
+    Ok(item)
+}
+
+/// An account as stored: with its entry in the nightly index (GSI1, `DUE#{programme}#{date}#
+/// {shard}`) when it has something due, so the job reads only the members due that night.
+pub fn account_item(a: &crate::account::Account) -> Result<Item, StoreError> {
+    let mut item = to_item(keys::account(&a.programme_id, &a.member_id), "account", a)?;
+    if let Some(due) = crate::nightly::next_due(a) {
+        let shard = shard_of(&a.member_id, crate::nightly::NIGHT_SHARDS);
+        item.insert(
+            keys::GSI1PK.into(),
+            AttributeValue::S(keys::due_index(&a.programme_id, due, shard)),
+        );
+        item.insert(keys::GSI1SK.into(), AttributeValue::S(a.member_id.clone()));
+    }
     Ok(item)
 }
 

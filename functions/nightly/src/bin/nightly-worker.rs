@@ -1,0 +1,20 @@
+//! Lambda entry point: wiring only. The work is `nightly::handle_sqs`.
+use std::sync::Arc;
+
+use aws_lambda_events::event::sqs::SqsEvent;
+use lambda_runtime::{service_fn, LambdaEvent};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    shared::telemetry::init_json();
+    let store = Arc::new(shared::store::Store::from_env().await);
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
+        let store = store.clone();
+        async move {
+            Ok::<_, lambda_runtime::Error>(
+                nightly::handle_sqs(&store, event.payload, chrono::Utc::now()).await,
+            )
+        }
+    }))
+    .await
+}
