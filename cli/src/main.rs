@@ -58,6 +58,28 @@ enum Command {
         #[command(subcommand)]
         command: HoldsCommand,
     },
+    /// Run jobs.
+    Run {
+        #[command(subcommand)]
+        command: RunCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum RunCommand {
+    /// The nightly job for a night (release, expire, warn, tiers, sweep holds): locally the
+    /// planner and workers run in this process over the local SQS; with --aws the deployed
+    /// planner is invoked.
+    Nightly {
+        /// The night (local date) to bring members up to; default yesterday.
+        #[arg(long)]
+        as_of: Option<chrono::NaiveDate>,
+        /// With --aws: the planner function (output NightlyPlannerFunctionName).
+        #[arg(long, env = "NIGHTLY_PLANNER_FUNCTION")]
+        function: Option<String>,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
 }
 
 #[derive(Subcommand)]
@@ -129,7 +151,13 @@ struct StoreArgs {
 struct DevInfo {
     api: String,
     dynamodb: String,
+    /// The local SQS (moto) that `bonus dev` started.
+    #[serde(default)]
+    sqs: Option<String>,
 }
+
+/// The queue of the nightly job, locally.
+const LOCAL_NIGHTLY_QUEUE: &str = "bonus-nightly";
 
 fn dev_info_path(data_dir: &Path) -> PathBuf {
     data_dir.join("dev.json")
@@ -189,6 +217,13 @@ fn read_plan(file: &Path) -> anyhow::Result<shared::config::ConfigPlan> {
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
+    // Piped into `head`: end quietly when the reader goes away, as command-line tools do,
+    // instead of failing on a closed stdout.
+    #[cfg(unix)]
+    // SAFETY: restoring the default disposition of SIGPIPE before any thread writes to a pipe.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     match run(Cli::parse()).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
@@ -229,6 +264,91 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             for line in &s.campaigns {
                 println!("{line}");
             }
+            Ok(())
+        }
+        Command::Run {
+            command:
+                RunCommand::Nightly {
+                    as_of,
+                    function,
+                    store,
+                },
+        } => {
+            let as_of = as_of
+                .unwrap_or_else(|| chrono::Utc::now().date_naive() - chrono::Duration::days(1));
+            if store.aws {
+                let function = function
+                    .context("--function or NIGHTLY_PLANNER_FUNCTION: the deployed planner")?;
+                let config = aws_config_from_env().await;
+                let lambda = aws_sdk_lambda::Client::new(&config);
+                let payload = serde_json::json!({ "as_of": as_of.to_string() }).to_string();
+                let out = lambda
+                    .invoke()
+                    .function_name(&function)
+                    .payload(aws_sdk_lambda::primitives::Blob::new(payload))
+                    .send()
+                    .await
+                    .map_err(|e| anyhow::anyhow!("invoking {function}: {e}"))?;
+                let answer = out
+                    .payload
+                    .map(|p| String::from_utf8_lossy(p.as_ref()).to_string())
+                    .unwrap_or_default();
+                println!("{answer}");
+                return Ok(());
+            }
+            let (db_store, _db) = open_store(&store).await?;
+            let dev = std::fs::read_to_string(dev_info_path(&store.data_dir))
+                .ok()
+                .and_then(|t| serde_json::from_str::<DevInfo>(&t).ok())
+                .and_then(|i| i.sqs);
+            let (_moto, endpoint) = match dev {
+                Some(e) => (None, e),
+                None => {
+                    let m = bonus_cli::moto::LocalMoto::start()?;
+                    let e = m.endpoint.clone();
+                    (Some(m), e)
+                }
+            };
+            let sqs = aws_sdk_sqs::Client::from_conf(shared::queue::local_config(&endpoint));
+            let url = shared::queue::ensure_queue(&sqs, LOCAL_NIGHTLY_QUEUE, 30, 5).await?;
+            let ctx = Ctx::new(db_store, Arc::new(SystemClock), Duration::from_secs(60));
+            let bar = indicatif::ProgressBar::new(0);
+            bar.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "night {msg} [{bar:40}] {pos}/{len} shard tasks",
+                )
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            );
+            bar.set_message(as_of.to_string());
+            let s = nightly::run_in_process(&ctx, &sqs, &url, as_of, |done, total| {
+                bar.set_length(total as u64);
+                bar.set_position(done as u64);
+            })
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+            bar.finish_and_clear();
+            let c = s.counts;
+            println!(
+                "nightly run up to {as_of}: {} night(s), {} shard task(s)",
+                s.nights, s.tasks
+            );
+            println!("  members processed   {}", c.members);
+            println!(
+                "  releases            {} ({} points)",
+                c.releases, c.points_released
+            );
+            println!(
+                "  expiries            {} ({} points)",
+                c.expiries, c.points_expired
+            );
+            println!(
+                "  expiries deferred   {} (points held by open holds)",
+                c.expiries_deferred
+            );
+            println!("  warnings queued     {}", c.warnings);
+            println!("  tiers changed       {}", c.tiers_changed);
+            println!("  holds swept         {}", s.holds_swept);
+            println!("  DynamoDB items read {}", s.items_read);
             Ok(())
         }
         Command::Holds {
@@ -371,9 +491,14 @@ async fn run_dev(port: u16, seed: Option<PathBuf>, args: StoreArgs) -> anyhow::R
             s.members_existing
         );
     }
+    // SQS for the nightly job (and notifications): moto from .venv, on a free port.
+    let moto = bonus_cli::moto::LocalMoto::start()?;
+    let sqs = aws_sdk_sqs::Client::from_conf(shared::queue::local_config(&moto.endpoint));
+    shared::queue::ensure_queue(&sqs, LOCAL_NIGHTLY_QUEUE, 30, 5).await?;
     let info = DevInfo {
         api: format!("http://{addr}"),
         dynamodb: db.endpoint.clone(),
+        sqs: Some(moto.endpoint.clone()),
     };
     std::fs::write(
         dev_info_path(&args.data_dir),
@@ -390,6 +515,7 @@ async fn run_dev(port: u16, seed: Option<PathBuf>, args: StoreArgs) -> anyhow::R
 Bonus points platform, local
   API       http://{addr}
   DynamoDB  {dynamodb} (data in {db})
+  SQS       {sqs} (moto)
 
 Try:
   ./target/debug/bonus webhook send velo-shop infra/examples/order-paid.json
@@ -410,6 +536,7 @@ Try:
 More in README.md. Ctrl-C stops; data stays in {data_dir}/.
 "#,
         dynamodb = db.endpoint,
+        sqs = moto.endpoint,
         db = db_path.display(),
         data_dir = args.data_dir.display(),
     );
