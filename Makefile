@@ -30,6 +30,7 @@ lint: $(VENV)/.installed
 bench:
 	cargo bench -p shared --bench earning
 	cargo test -p integration-tests --test order_webhook -- --nocapture a_webhook_costs 2>&1 | grep REQUESTS
+	cargo bench -p integration-tests --bench nightly 2>&1 | grep -E 'loaded|NIGHTLY'
 
 fmt:
 	cargo fmt --all
