@@ -63,6 +63,24 @@ enum Command {
         #[command(subcommand)]
         command: RunCommand,
     },
+    /// Member messages.
+    Notify {
+        #[command(subcommand)]
+        command: NotifyCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum NotifyCommand {
+    /// Render a message template with sample data: subject, text, HTML and SMS.
+    Preview {
+        /// points_earned, points_available, points_expiring, points_expired, tier_changed,
+        /// points_redeemed or monthly_statement.
+        message: String,
+        /// en, de, nl, sv or fi (others fall back to en).
+        #[arg(long, default_value = "en")]
+        locale: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -349,6 +367,30 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("  tiers changed       {}", c.tiers_changed);
             println!("  holds swept         {}", s.holds_swept);
             println!("  DynamoDB items read {}", s.items_read);
+            Ok(())
+        }
+        Command::Notify {
+            command: NotifyCommand::Preview { message, locale },
+        } => {
+            let env = shared::notify::environment();
+            let r = shared::notify::render(
+                &env,
+                &message,
+                &locale,
+                &shared::notify::sample(&message, &locale),
+            )
+            .map_err(|e| {
+                anyhow::anyhow!("{e} (messages: {})", shared::notify::MESSAGES.join(", "))
+            })?;
+            let sms = shared::notify::sms(&r.sms);
+            println!("locale   {}", r.locale);
+            println!("subject  {}\n", r.subject);
+            println!("--- text ---\n{}\n", r.text);
+            println!("--- html ---\n{}\n", r.html);
+            println!(
+                "--- sms ({:?}, {} segment(s)) ---\n{}",
+                sms.encoding, sms.segments, sms.text
+            );
             Ok(())
         }
         Command::Holds {

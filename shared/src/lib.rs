@@ -28,6 +28,7 @@ pub mod ledger;
 pub mod lot;
 pub mod money;
 pub mod nightly;
+pub mod notify;
 pub mod order;
 pub mod pii;
 pub mod platforms;
