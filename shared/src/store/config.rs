@@ -133,16 +133,7 @@ impl Store {
             return Ok(Vec::new());
         };
         let out = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .index_name(keys::GSI1)
-            .key_condition_expression("#pk = :pk")
-            .expression_attribute_names("#pk", keys::GSI1PK)
-            .expression_attribute_values(
-                ":pk",
-                AttributeValue::S(keys::email_index(programme_id, &hash)),
-            )
+            .gsi1_query(keys::email_index(programme_id, &hash))
             .limit(10)
             .send()
             .await

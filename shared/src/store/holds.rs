@@ -160,29 +160,10 @@ impl Store {
                 None,
             )?);
         }
-        if let Some(entry) = &s.entry {
-            items.push(self.put_new(to_item(
-                keys::entry(&a.programme_id, &a.member_id, entry.seq),
-                "entry",
-                entry,
-            )?)?);
-        }
-        for event in &s.events {
-            items.push(self.put_new(to_item(
-                keys::outbox(&event.event_id, &ts(event.occurred_at)),
-                "event",
-                event,
-            )?)?);
-        }
+        items.extend(self.entry_items(&a.programme_id, &a.member_id, s.entry.as_slice())?);
+        items.extend(self.outbox_items(&s.events)?);
         items.extend(extra);
-        match self.transact(items).await? {
-            TxOutcome::Committed => Ok(true),
-            o if o.conflicted() => {
-                super::retry::sleep_backoff(1).await;
-                Ok(false)
-            }
-            _ => Ok(false),
-        }
+        self.try_commit(items).await
     }
 
     /// Save an account as read plus changes that need no other item (due releases folded in).
@@ -204,17 +185,9 @@ impl Store {
         let mut out = Vec::new();
         for shard in 0..OPEN_HOLD_SHARDS {
             let page = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name(keys::GSI1)
+                .gsi1_query(keys::open_holds_index(shard))
                 .key_condition_expression("#pk = :pk AND #sk <= :now")
-                .expression_attribute_names("#pk", keys::GSI1PK)
                 .expression_attribute_names("#sk", keys::GSI1SK)
-                .expression_attribute_values(
-                    ":pk",
-                    AttributeValue::S(keys::open_holds_index(shard)),
-                )
                 .expression_attribute_values(":now", AttributeValue::S(format!("{}#~", ts(now))))
                 .limit(limit)
                 .send()

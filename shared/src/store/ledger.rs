@@ -326,6 +326,42 @@ impl Store {
             .await
     }
 
+    /// Put-if-absent items for a member's new statement entries.
+    pub(crate) fn entry_items(
+        &self,
+        programme_id: &str,
+        member_id: &str,
+        entries: &[LedgerEntry],
+    ) -> Result<Vec<TransactWriteItem>, StoreError> {
+        entries
+            .iter()
+            .map(|e| {
+                self.put_new(to_item(
+                    keys::entry(programme_id, member_id, e.seq),
+                    "entry",
+                    e,
+                )?)
+            })
+            .collect()
+    }
+
+    /// Put-if-absent items for domain events (the transactional outbox).
+    pub(crate) fn outbox_items(
+        &self,
+        events: &[DomainEvent],
+    ) -> Result<Vec<TransactWriteItem>, StoreError> {
+        events
+            .iter()
+            .map(|e| {
+                self.put_new(to_item(
+                    keys::outbox(&e.event_id, &ts(e.occurred_at)),
+                    "event",
+                    e,
+                )?)
+            })
+            .collect()
+    }
+
     /// Write everything a webhook decided, all or nothing.
     pub async fn commit_booking(&self, w: &LedgerWrite) -> Result<Commit, StoreError> {
         let r = &w.record;
@@ -363,13 +399,7 @@ impl Store {
             for lot in &w.lots {
                 items.push(self.put_item(to_item(member(lot), "lot", lot)?, None)?);
             }
-            for entry in &w.entries {
-                items.push(self.put_new(to_item(
-                    keys::entry(&a.programme_id, &a.member_id, entry.seq),
-                    "entry",
-                    entry,
-                )?)?);
-            }
+            items.extend(self.entry_items(&a.programme_id, &a.member_id, &w.entries)?);
         }
         for take in &w.takes {
             items.push(take_item(self, take)?);
@@ -377,13 +407,7 @@ impl Store {
         for give in &w.give_backs {
             items.push(give_back_item(self, give)?);
         }
-        for event in &w.events {
-            items.push(self.put_new(to_item(
-                keys::outbox(&event.event_id, &ts(event.occurred_at)),
-                "event",
-                event,
-            )?)?);
-        }
+        items.extend(self.outbox_items(&w.events)?);
         if items.len() > 100 {
             return Err(StoreError::Build(format!(
                 "{} items in one transaction (limit 100)",

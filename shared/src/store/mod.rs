@@ -237,6 +237,36 @@ impl Store {
         Ok(TransactWriteItem::builder().put(put).build())
     }
 
+    /// A Query of one GSI1 partition (the e-mail index, open holds, the nightly due index).
+    pub(crate) fn gsi1_query(
+        &self,
+        pk: String,
+    ) -> aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder {
+        self.client
+            .query()
+            .table_name(&self.table)
+            .index_name(keys::GSI1)
+            .key_condition_expression("#pk = :pk")
+            .expression_attribute_names("#pk", keys::GSI1PK)
+            .expression_attribute_values(":pk", AttributeValue::S(pk))
+    }
+
+    /// Commit a read-modify-write: true when written; false when a condition failed (the
+    /// caller re-reads and decides again), after a short backoff on a conflict.
+    pub(crate) async fn try_commit(
+        &self,
+        items: Vec<TransactWriteItem>,
+    ) -> Result<bool, StoreError> {
+        match self.transact(items).await? {
+            TxOutcome::Committed => Ok(true),
+            o if o.conflicted() => {
+                retry::sleep_backoff(1).await;
+                Ok(false)
+            }
+            _ => Ok(false),
+        }
+    }
+
     /// A put that only succeeds if the item does not exist yet.
     pub fn put_new(&self, item: Item) -> Result<TransactWriteItem, StoreError> {
         self.put_item(item, Some("attribute_not_exists(PK)"))

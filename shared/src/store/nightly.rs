@@ -6,9 +6,8 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{account_item, from_item, keys, to_item, Store, StoreError, TxOutcome};
+use super::{account_item, from_item, keys, Store, StoreError};
 use crate::account::Account;
-use crate::clock::ts;
 use crate::nightly::{NightCounts, NightPlan};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -40,16 +39,7 @@ impl Store {
         let mut start = None;
         loop {
             let page = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name(keys::GSI1)
-                .key_condition_expression("#pk = :pk")
-                .expression_attribute_names("#pk", keys::GSI1PK)
-                .expression_attribute_values(
-                    ":pk",
-                    AttributeValue::S(keys::due_index(programme_id, night, shard)),
-                )
+                .gsi1_query(keys::due_index(programme_id, night, shard))
                 .set_exclusive_start_key(start.take())
                 .send()
                 .await
@@ -73,16 +63,7 @@ impl Store {
         shard: u32,
     ) -> Result<bool, StoreError> {
         let page = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .index_name(keys::GSI1)
-            .key_condition_expression("#pk = :pk")
-            .expression_attribute_names("#pk", keys::GSI1PK)
-            .expression_attribute_values(
-                ":pk",
-                AttributeValue::S(keys::due_index(programme_id, night, shard)),
-            )
+            .gsi1_query(keys::due_index(programme_id, night, shard))
             .select(aws_sdk_dynamodb::types::Select::Count)
             .limit(1)
             .send()
@@ -96,28 +77,9 @@ impl Store {
     pub async fn write_night(&self, plan: &NightPlan, expected: u64) -> Result<bool, StoreError> {
         let a = &plan.account;
         let mut items = vec![self.put_versioned(account_item(a)?, Some(expected))?];
-        for e in &plan.entries {
-            items.push(self.put_new(to_item(
-                keys::entry(&a.programme_id, &a.member_id, e.seq),
-                "entry",
-                e,
-            )?)?);
-        }
-        for event in &plan.events {
-            items.push(self.put_new(to_item(
-                keys::outbox(&event.event_id, &ts(event.occurred_at)),
-                "event",
-                event,
-            )?)?);
-        }
-        match self.transact(items).await? {
-            TxOutcome::Committed => Ok(true),
-            o if o.conflicted() => {
-                super::retry::sleep_backoff(1).await;
-                Ok(false)
-            }
-            _ => Ok(false),
-        }
+        items.extend(self.entry_items(&a.programme_id, &a.member_id, &plan.entries)?);
+        items.extend(self.outbox_items(&plan.events)?);
+        self.try_commit(items).await
     }
 
     pub async fn night_cursor(
