@@ -109,21 +109,6 @@ impl Dialect {
     }
 }
 
-/// The partner named in the path, or the 401 that an unknown partner and a bad signature
-/// share (so a caller cannot tell which partners exist).
-pub(crate) async fn known_partner(
-    ctx: &Ctx,
-    partner_id: &str,
-) -> Result<std::sync::Arc<PartnerConfig>, ApiError> {
-    if !valid_id(partner_id) {
-        return Err(ApiError::unauthorized());
-    }
-    ctx.partner(partner_id)
-        .await
-        .map_err(internal)?
-        .ok_or_else(ApiError::unauthorized)
-}
-
 /// The partner a signed delivery comes from. Unknown partner and bad signature get the
 /// same answer.
 pub(crate) async fn authenticate(
@@ -132,7 +117,14 @@ pub(crate) async fn authenticate(
     req: &http::Request<Bytes>,
     now: DateTime<Utc>,
 ) -> Result<std::sync::Arc<PartnerConfig>, ApiError> {
-    let cfg = known_partner(ctx, partner_id).await?;
+    if !valid_id(partner_id) {
+        return Err(ApiError::unauthorized());
+    }
+    let cfg = ctx
+        .partner(partner_id)
+        .await
+        .map_err(internal)?
+        .ok_or_else(ApiError::unauthorized)?;
     webhook_sig::verify(
         &cfg.partner.webhook_secrets,
         header(req, webhook_sig::HEADER_ID),

@@ -23,7 +23,7 @@ use shared::platforms::{self, shopify, woocommerce, Mapped, MemberHints, Step};
 use shared::programme::{Partner, PlatformLink};
 use shared::store::ledger::{Delivery, DELIVERY_DAYS};
 
-use crate::{header, internal, known_partner, orders, refunds, Dialect};
+use crate::{header, internal, orders, refunds, Dialect};
 
 /// The partner, if it has this platform linked; unknown partner, unlinked platform and bad
 /// signature all get the same 401.
@@ -34,7 +34,14 @@ async fn verified(
     link: fn(&Partner) -> Option<&PlatformLink>,
     signature_header: &str,
 ) -> Result<std::sync::Arc<PartnerConfig>, ApiError> {
-    let cfg = known_partner(ctx, partner_id).await?;
+    if !valid_id(partner_id) {
+        return Err(ApiError::unauthorized());
+    }
+    let cfg = ctx
+        .partner(partner_id)
+        .await
+        .map_err(internal)?
+        .ok_or_else(ApiError::unauthorized)?;
     let Some(l) = link(&cfg.partner) else {
         info!(
             partner_id,
