@@ -1,3 +1,4 @@
+#![recursion_limit = "256"] // the handlers nest deeply; async layouts need the room
 //! The order webhook end to end: real handler, real SDK, embedded DynamoDB.
 
 use futures::future::join_all;
