@@ -168,3 +168,24 @@ pub fn night_shard_done(
 pub fn programme_list() -> (String, String) {
     ("PROGRAMMES".into(), "LIST".into())
 }
+
+/// The claim of a member message: one per event and channel.
+pub fn delivery_claim(event_id: &str, channel: &str) -> (String, String) {
+    (format!("NOTIFY#{event_id}"), format!("CHANNEL#{channel}"))
+}
+
+pub fn delivery_log_pk(day: chrono::NaiveDate) -> String {
+    format!("SENT#{day}")
+}
+
+/// Messages by day, for `bonus notifications list`.
+pub fn delivery_log(
+    at: chrono::DateTime<chrono::Utc>,
+    event_id: &str,
+    channel: &str,
+) -> (String, String) {
+    (
+        delivery_log_pk(at.date_naive()),
+        format!("{}#{event_id}#{channel}", crate::clock::ts(at)),
+    )
+}

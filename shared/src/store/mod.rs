@@ -7,6 +7,7 @@ pub mod holds;
 pub mod keys;
 pub mod ledger;
 pub mod nightly;
+pub mod notify;
 pub mod retry;
 pub mod rewards;
 pub mod schema;
