@@ -63,10 +63,27 @@ enum Command {
         #[command(subcommand)]
         command: RunCommand,
     },
-    /// Member messages.
+    /// Member messages: templates.
     Notify {
         #[command(subcommand)]
         command: NotifyCommand,
+    },
+    /// Member messages: what was sent.
+    Notifications {
+        #[command(subcommand)]
+        command: NotificationsCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum NotificationsCommand {
+    /// The member messages recorded on a day (UTC; default today): channel, member, message,
+    /// status, subject or SMS text.
+    List {
+        #[arg(long)]
+        day: Option<chrono::NaiveDate>,
+        #[command(flatten)]
+        store: StoreArgs,
     },
 }
 
@@ -176,6 +193,8 @@ struct DevInfo {
 
 /// The queue of the nightly job, locally.
 const LOCAL_NIGHTLY_QUEUE: &str = "bonus-nightly";
+/// The queue of member messages, locally.
+const LOCAL_NOTIFY_QUEUE: &str = "bonus-notifications";
 
 fn dev_info_path(data_dir: &Path) -> PathBuf {
     data_dir.join("dev.json")
@@ -367,6 +386,29 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("  tiers changed       {}", c.tiers_changed);
             println!("  holds swept         {}", s.holds_swept);
             println!("  DynamoDB items read {}", s.items_read);
+            Ok(())
+        }
+        Command::Notifications {
+            command: NotificationsCommand::List { day, store },
+        } => {
+            let (store, _db) = open_store(&store).await?;
+            let day = day.unwrap_or_else(|| chrono::Utc::now().date_naive());
+            let sent = store.deliveries_on(day).await?;
+            if sent.is_empty() {
+                println!("no messages on {day}");
+            }
+            for d in sent {
+                println!(
+                    "{} {:5} {:10} {:18} {:6} {:7} {}",
+                    d.at.format("%H:%M:%S"),
+                    d.channel,
+                    d.member_id,
+                    d.message,
+                    d.locale,
+                    d.status,
+                    d.summary
+                );
+            }
             Ok(())
         }
         Command::Notify {
@@ -582,10 +624,29 @@ More in README.md. Ctrl-C stops; data stays in {data_dir}/.
         db = db_path.display(),
         data_dir = args.data_dir.display(),
     );
+    // Member messages: relay the outbox to the notifications queue and deliver, every 2 s,
+    // through SES and SNS on moto (`bonus notifications list` shows what went out).
+    let notify_queue = shared::queue::ensure_queue(&sqs, LOCAL_NOTIFY_QUEUE, 30, 5).await?;
+    let senders = bonus_cli::moto::local_senders(&moto.endpoint).await?;
+    let relay_ctx = ctx.clone();
+    let relay = tokio::spawn(async move {
+        loop {
+            if let Err(e) = notifications::relay_once(&relay_ctx, &sqs, &notify_queue, 100).await {
+                tracing::warn!(error = %e, "relay failed; retrying");
+            }
+            if let Err(e) =
+                notifications::consume_once(&relay_ctx, &senders, &sqs, &notify_queue).await
+            {
+                tracing::warn!(error = %e, "notifications failed; retrying");
+            }
+            tokio::time::sleep(Duration::from_secs(2)).await;
+        }
+    });
     let result = dev::serve(ctx, listener, async {
         let _ = tokio::signal::ctrl_c().await;
     })
     .await;
+    relay.abort();
     let _ = std::fs::remove_file(dev_info_path(&args.data_dir));
     println!("stopped");
     result
