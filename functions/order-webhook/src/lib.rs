@@ -200,7 +200,13 @@ pub(crate) async fn commit(
 ) -> Result<bool, ApiError> {
     match ctx.store.commit_booking(booking).await.map_err(internal)? {
         Commit::Committed => Ok(true),
-        Commit::Duplicate | Commit::Stale => Ok(false),
+        Commit::Duplicate => Ok(false),
+        // Someone else's write won: spread the contenders out a little before the re-read,
+        // so that one member's concurrent orders do not keep colliding.
+        Commit::Stale => {
+            sleep_backoff(attempt.min(3)).await;
+            Ok(false)
+        }
         Commit::Retry => {
             sleep_backoff(attempt).await;
             Ok(false)

@@ -8,7 +8,7 @@ use std::time::Duration;
 use rand::Rng;
 
 /// How often a read-decide-write cycle is tried before we give up with a 503.
-pub const MAX_ATTEMPTS: u32 = 8;
+pub const MAX_ATTEMPTS: u32 = 12;
 
 /// Full-jitter backoff: a random wait in [0, min(cap, base * 2^attempt)].
 pub fn backoff(attempt: u32) -> Duration {
