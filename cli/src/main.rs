@@ -627,7 +627,7 @@ More in README.md. Ctrl-C stops; data stays in {data_dir}/.
     // Member messages: relay the outbox to the notifications queue and deliver, every 2 s,
     // through SES and SNS on moto (`bonus notifications list` shows what went out).
     let notify_queue = shared::queue::ensure_queue(&sqs, LOCAL_NOTIFY_QUEUE, 30, 5).await?;
-    let senders = bonus_cli::moto::local_senders(&moto.endpoint).await?;
+    let senders = bonus_cli::moto::local_senders(&moto.endpoint, "points@bonus.local").await?;
     let relay_ctx = ctx.clone();
     let relay = tokio::spawn(async move {
         loop {

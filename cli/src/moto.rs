@@ -65,45 +65,35 @@ impl Drop for LocalMoto {
     }
 }
 
-/// SES and SNS clients on a local moto, with the demo sender identity created.
-pub async fn local_senders(endpoint: &str) -> anyhow::Result<notifications::Senders> {
-    let ses = aws_sdk_sesv2::Client::from_conf(
-        aws_sdk_sesv2::Config::builder()
-            .behavior_version(aws_sdk_sesv2::config::BehaviorVersion::latest())
-            .region(aws_sdk_sesv2::config::Region::new("eu-west-1"))
-            .credentials_provider(aws_sdk_sesv2::config::Credentials::new(
-                "local",
-                "local",
-                None,
-                None,
-                "bonus-local",
-            ))
-            .endpoint_url(endpoint)
-            .build(),
-    );
-    let from = "points@bonus.local";
+/// SDK configuration for any AWS service on a local moto: dummy credentials, a region, the
+/// endpoint.
+pub async fn local_sdk_config(endpoint: &str) -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new("eu-west-1"))
+        .credentials_provider(aws_sdk_sns::config::Credentials::new(
+            "local",
+            "local",
+            None,
+            None,
+            "bonus-local",
+        ))
+        .endpoint_url(endpoint)
+        .load()
+        .await
+}
+
+/// SES and SNS clients on a local moto, with the sender identity `from` created.
+pub async fn local_senders(endpoint: &str, from: &str) -> anyhow::Result<notifications::Senders> {
+    let config = local_sdk_config(endpoint).await;
+    let ses = aws_sdk_sesv2::Client::new(&config);
     ses.create_email_identity()
         .email_identity(from)
         .send()
         .await
         .map_err(|e| anyhow::anyhow!("creating the sender identity: {e}"))?;
-    let sns = aws_sdk_sns::Client::from_conf(
-        aws_sdk_sns::Config::builder()
-            .behavior_version(aws_sdk_sns::config::BehaviorVersion::latest())
-            .region(aws_sdk_sns::config::Region::new("eu-west-1"))
-            .credentials_provider(aws_sdk_sns::config::Credentials::new(
-                "local",
-                "local",
-                None,
-                None,
-                "bonus-local",
-            ))
-            .endpoint_url(endpoint)
-            .build(),
-    );
     Ok(notifications::Senders {
         ses,
-        sns,
+        sns: aws_sdk_sns::Client::new(&config),
         from: from.into(),
         unsubscribe_url: "http://127.0.0.1:3000/unsubscribe/{member_id}".into(),
     })

@@ -18,42 +18,16 @@ struct Stack {
 
 async fn stack() -> Stack {
     let moto = LocalMoto::start().expect("moto (make test installs it into .venv)");
-    let creds = aws_sdk_sesv2::config::Credentials::new("local", "local", None, None, "test");
-    let region = aws_sdk_sesv2::config::Region::new("eu-west-1");
-    let ses = aws_sdk_sesv2::Client::from_conf(
-        aws_sdk_sesv2::Config::builder()
-            .behavior_version(aws_sdk_sesv2::config::BehaviorVersion::latest())
-            .region(region.clone())
-            .credentials_provider(creds.clone())
-            .endpoint_url(&moto.endpoint)
-            .build(),
-    );
-    ses.create_email_identity()
-        .email_identity("points@example.com")
-        .send()
+    let mut senders = bonus_cli::moto::local_senders(&moto.endpoint, "points@example.com")
         .await
         .unwrap();
-    let sns = aws_sdk_sns::Client::from_conf(
-        aws_sdk_sns::Config::builder()
-            .behavior_version(aws_sdk_sns::config::BehaviorVersion::latest())
-            .region(aws_sdk_sns::config::Region::new("eu-west-1"))
-            .credentials_provider(aws_sdk_sns::config::Credentials::new(
-                "local", "local", None, None, "test",
-            ))
-            .endpoint_url(&moto.endpoint)
-            .build(),
-    );
+    senders.unsubscribe_url = "https://velo.example/unsubscribe/{member_id}".into();
     let sqs = aws_sdk_sqs::Client::from_conf(shared::queue::local_config(&moto.endpoint));
     let url = shared::queue::ensure_queue(&sqs, "notifications", 30, 5)
         .await
         .unwrap();
     Stack {
-        senders: Senders {
-            ses,
-            sns,
-            from: "points@example.com".into(),
-            unsubscribe_url: "https://velo.example/unsubscribe/{member_id}".into(),
-        },
+        senders,
         moto,
         sqs,
         url,
