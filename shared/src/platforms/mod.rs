@@ -121,6 +121,17 @@ impl Exact {
     }
 }
 
+/// A platform's id (Shopify ids are numbers, GIDs strings) as our keys accept it.
+pub(crate) fn id(field: &str, value: &Exact) -> Result<String, ApiError> {
+    match value.text() {
+        Some(t) if crate::ids::valid_external_id(t) => Ok(t.to_string()),
+        _ => Err(ApiError::unprocessable(
+            "invalid_id",
+            format!("{field}: missing or not a usable id"),
+        )),
+    }
+}
+
 /// Sum money values exactly.
 pub fn sum(values: impl IntoIterator<Item = Money>, currency: Currency) -> Result<Money, ApiError> {
     values.into_iter().try_fold(Money::zero(currency), |a, b| {

@@ -15,9 +15,8 @@
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
-use super::{explicit_member, sum, Exact, Mapped, MemberHints, Step};
+use super::{explicit_member, id, sum, Exact, Mapped, MemberHints, Step};
 use crate::api::ApiError;
-use crate::ids::valid_external_id;
 use crate::money::{Currency, Money};
 use crate::order::{parse_occurred_at, LineIn, OrderEventIn};
 use crate::programme::PlatformLink;
@@ -155,17 +154,6 @@ pub struct RefundShippingLine {
 #[derive(Debug, Clone, Deserialize)]
 pub struct MoneySet {
     pub shop_money: Amount,
-}
-
-/// An id as our keys accept it (Shopify ids are numbers; GIDs are strings).
-fn id(field: &str, value: &Exact) -> Result<String, ApiError> {
-    match value.text() {
-        Some(t) if valid_external_id(t) => Ok(t.to_string()),
-        _ => Err(ApiError::unprocessable(
-            "invalid_id",
-            format!("{field}: missing or not a usable id"),
-        )),
-    }
 }
 
 fn when(primary: &Option<String>, fallback: &Option<String>) -> String {

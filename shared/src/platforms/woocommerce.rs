@@ -22,9 +22,8 @@
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
-use super::{explicit_member, Exact, Mapped, MemberHints, Step};
+use super::{explicit_member, id, Exact, Mapped, MemberHints, Step};
 use crate::api::ApiError;
-use crate::ids::valid_external_id;
 use crate::money::Currency;
 use crate::order::{parse_occurred_at, LineIn, OrderEventIn};
 use crate::refund::{RefundRequest, CANCEL_ID};
@@ -93,16 +92,6 @@ pub struct RefundRef {
     pub id: Exact,
     /// Negative in WooCommerce's payloads ("-10.00").
     pub total: Exact,
-}
-
-fn id(field: &str, value: &Exact) -> Result<String, ApiError> {
-    match value.text() {
-        Some(t) if valid_external_id(t) => Ok(t.to_string()),
-        _ => Err(ApiError::unprocessable(
-            "invalid_id",
-            format!("{field}: missing or not a usable id"),
-        )),
-    }
 }
 
 /// WooCommerce's `_gmt` dates carry no offset: they are UTC.
