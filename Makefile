@@ -6,6 +6,8 @@ VENV := .venv
 BONUS := ./target/debug/bonus
 export SAM_CLI_TELEMETRY := 0
 export AWS_REGION ?= eu-west-1
+# One-off builds (CI, make test on a fresh clone) need no incremental caches: smaller, faster.
+export CARGO_INCREMENTAL ?= 0
 
 .PHONY: run test build unit lint bench fmt clean
 
