@@ -115,6 +115,18 @@ enum RunCommand {
         #[command(flatten)]
         store: StoreArgs,
     },
+    /// The monthly statement e-mails of a month (what the 1st of each month runs): locally
+    /// queued for `bonus dev` to send; with --aws the deployed function is invoked.
+    Statements {
+        /// YYYY-MM; default last month.
+        #[arg(long)]
+        month: Option<String>,
+        /// With --aws: the function (output MonthlyStatementsFunctionName).
+        #[arg(long, env = "MONTHLY_STATEMENTS_FUNCTION")]
+        function: Option<String>,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
 }
 
 #[derive(Subcommand)]
@@ -195,6 +207,22 @@ struct DevInfo {
 const LOCAL_NIGHTLY_QUEUE: &str = "bonus-nightly";
 /// The queue of member messages, locally.
 const LOCAL_NOTIFY_QUEUE: &str = "bonus-notifications";
+
+/// Invoke a deployed function with a JSON payload; its answer.
+async fn invoke_function(function: &str, payload: &serde_json::Value) -> anyhow::Result<String> {
+    let config = aws_config_from_env().await;
+    let out = aws_sdk_lambda::Client::new(&config)
+        .invoke()
+        .function_name(function)
+        .payload(aws_sdk_lambda::primitives::Blob::new(payload.to_string()))
+        .send()
+        .await
+        .map_err(|e| anyhow::anyhow!("invoking {function}: {e}"))?;
+    Ok(out
+        .payload
+        .map(|p| String::from_utf8_lossy(p.as_ref()).to_string())
+        .unwrap_or_default())
+}
 
 fn dev_info_path(data_dir: &Path) -> PathBuf {
     data_dir.join("dev.json")
@@ -316,21 +344,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             if store.aws {
                 let function = function
                     .context("--function or NIGHTLY_PLANNER_FUNCTION: the deployed planner")?;
-                let config = aws_config_from_env().await;
-                let lambda = aws_sdk_lambda::Client::new(&config);
-                let payload = serde_json::json!({ "as_of": as_of.to_string() }).to_string();
-                let out = lambda
-                    .invoke()
-                    .function_name(&function)
-                    .payload(aws_sdk_lambda::primitives::Blob::new(payload))
-                    .send()
-                    .await
-                    .map_err(|e| anyhow::anyhow!("invoking {function}: {e}"))?;
-                let answer = out
-                    .payload
-                    .map(|p| String::from_utf8_lossy(p.as_ref()).to_string())
-                    .unwrap_or_default();
-                println!("{answer}");
+                let payload = serde_json::json!({ "as_of": as_of.to_string() });
+                println!("{}", invoke_function(&function, &payload).await?);
                 return Ok(());
             }
             let (db_store, _db) = open_store(&store).await?;
@@ -386,6 +401,49 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("  tiers changed       {}", c.tiers_changed);
             println!("  holds swept         {}", s.holds_swept);
             println!("  DynamoDB items read {}", s.items_read);
+            Ok(())
+        }
+        Command::Run {
+            command:
+                RunCommand::Statements {
+                    month,
+                    function,
+                    store,
+                },
+        } => {
+            let month = match month {
+                Some(m)
+                    if chrono::NaiveDate::parse_from_str(&format!("{m}-01"), "%Y-%m-%d")
+                        .is_ok() =>
+                {
+                    m
+                }
+                Some(m) => anyhow::bail!("--month {m}: YYYY-MM"),
+                None => notifications::statement::previous_month(chrono::Utc::now().date_naive()),
+            };
+            if store.aws {
+                let function = function
+                    .context("--function or MONTHLY_STATEMENTS_FUNCTION: the deployed function")?;
+                let payload = serde_json::json!({ "month": month });
+                println!("{}", invoke_function(&function, &payload).await?);
+                return Ok(());
+            }
+            let endpoint = std::fs::read_to_string(dev_info_path(&store.data_dir))
+                .ok()
+                .and_then(|t| serde_json::from_str::<DevInfo>(&t).ok())
+                .and_then(|i| i.sqs)
+                .context("start the local system first (make run): it sends the statements")?;
+            let (db_store, _db) = open_store(&store).await?;
+            let sqs = aws_sdk_sqs::Client::from_conf(shared::queue::local_config(&endpoint));
+            let url = shared::queue::ensure_queue(&sqs, LOCAL_NOTIFY_QUEUE, 30, 10).await?;
+            let ctx = Ctx::new(db_store, Arc::new(SystemClock), Duration::from_secs(60));
+            let tasks = notifications::statement::plan(&ctx, &sqs, &url, &month)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!(
+                "statements for {month}: {tasks} shard task(s) queued; `bonus dev` sends them \
+                 within seconds (see `bonus notifications list`)"
+            );
             Ok(())
         }
         Command::Notifications {
@@ -626,12 +684,14 @@ More in README.md. Ctrl-C stops; data stays in {data_dir}/.
     );
     // Member messages: relay the outbox to the notifications queue and deliver, every 2 s,
     // through SES and SNS on moto (`bonus notifications list` shows what went out).
-    let notify_queue = shared::queue::ensure_queue(&sqs, LOCAL_NOTIFY_QUEUE, 30, 5).await?;
+    let notify_queue = shared::queue::ensure_queue(&sqs, LOCAL_NOTIFY_QUEUE, 30, 10).await?;
     let senders = bonus_cli::moto::local_senders(&moto.endpoint, "points@bonus.local").await?;
     let relay_ctx = ctx.clone();
     let relay = tokio::spawn(async move {
         loop {
-            if let Err(e) = notifications::relay_once(&relay_ctx, &sqs, &notify_queue, 100).await {
+            if let Err(e) =
+                notifications::relay_once(&relay_ctx, &sqs, &notify_queue, 100, None).await
+            {
                 tracing::warn!(error = %e, "relay failed; retrying");
             }
             if let Err(e) =

@@ -96,5 +96,6 @@ pub async fn local_senders(endpoint: &str, from: &str) -> anyhow::Result<notific
         sns: aws_sdk_sns::Client::new(&config),
         from: from.into(),
         unsubscribe_url: "http://127.0.0.1:3000/unsubscribe/{member_id}".into(),
+        configuration_set: None,
     })
 }

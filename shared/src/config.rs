@@ -114,6 +114,17 @@ pub struct ProgrammeIn {
     pub tiers: Option<Vec<TierIn>>,
     pub include_tax: Option<bool>,
     pub include_shipping: Option<bool>,
+    /// Member messages: `earned: per_order | daily_digest | off`, `digest_hour`,
+    /// `monthly_statement`.
+    pub messages: Option<MessagesIn>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MessagesIn {
+    pub earned: Option<crate::programme::EarnedMessages>,
+    pub digest_hour: Option<u32>,
+    pub monthly_statement: Option<bool>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -283,6 +294,18 @@ impl ConfigFile {
                 .unwrap_or(prog.min_balance_to_redeem);
             prog.include_tax = p.include_tax.unwrap_or(false);
             prog.include_shipping = p.include_shipping.unwrap_or(false);
+            if let Some(m) = &p.messages {
+                let d = &mut prog.messages;
+                d.earned = m.earned.unwrap_or(d.earned);
+                d.monthly_statement = m.monthly_statement.unwrap_or(d.monthly_statement);
+                match m.digest_hour {
+                    Some(h) if h > 23 => {
+                        errors.push(format!("{}: an hour, 0-23", f("messages.digest_hour")));
+                    }
+                    Some(h) => d.digest_hour = h,
+                    None => {}
+                }
+            }
             prog.product_groups = p
                 .product_groups
                 .iter()

@@ -14,8 +14,9 @@ use crate::store::config::MemberProfile;
 pub const LOCALES: [&str; 5] = ["en", "de", "nl", "sv", "fi"];
 
 /// Message kinds, one template file each per locale.
-pub const MESSAGES: [&str; 7] = [
+pub const MESSAGES: [&str; 8] = [
     "points_earned",
+    "points_earned_digest",
     "points_available",
     "points_expiring",
     "points_expired",
@@ -31,11 +32,11 @@ macro_rules! templates {
 }
 
 const TEMPLATES: &[(&str, &str)] = templates!(
-    "en": ["points_earned", "points_available", "points_expiring", "points_expired", "tier_changed", "points_redeemed", "monthly_statement"],
-    "de": ["points_earned", "points_available", "points_expiring", "points_expired", "tier_changed", "points_redeemed", "monthly_statement"],
-    "nl": ["points_earned", "points_available", "points_expiring", "points_expired", "tier_changed", "points_redeemed", "monthly_statement"],
-    "sv": ["points_earned", "points_available", "points_expiring", "points_expired", "tier_changed", "points_redeemed", "monthly_statement"],
-    "fi": ["points_earned", "points_available", "points_expiring", "points_expired", "tier_changed", "points_redeemed", "monthly_statement"]
+    "en": ["points_earned", "points_earned_digest", "points_available", "points_expiring", "points_expired", "tier_changed", "points_redeemed", "monthly_statement"],
+    "de": ["points_earned", "points_earned_digest", "points_available", "points_expiring", "points_expired", "tier_changed", "points_redeemed", "monthly_statement"],
+    "nl": ["points_earned", "points_earned_digest", "points_available", "points_expiring", "points_expired", "tier_changed", "points_redeemed", "monthly_statement"],
+    "sv": ["points_earned", "points_earned_digest", "points_available", "points_expiring", "points_expired", "tier_changed", "points_redeemed", "monthly_statement"],
+    "fi": ["points_earned", "points_earned_digest", "points_available", "points_expiring", "points_expired", "tier_changed", "points_redeemed", "monthly_statement"]
 );
 
 #[derive(Debug, thiserror::Error)]
@@ -210,6 +211,50 @@ pub fn format_date(locale: &str, date: NaiveDate) -> String {
     }
 }
 
+/// A month as people write it in the locale: "November 2026", "november 2026",
+/// "marraskuu 2026" (Finnish takes the nominative here, the partitive in dates).
+pub fn format_month(locale: &str, year: i32, month: u32) -> String {
+    let locale = template_locale(locale);
+    let months = MONTHS
+        .iter()
+        .find(|(l, _)| *l == locale)
+        .map_or(MONTHS[0].1, |(_, m)| *m);
+    let name = months[(month.clamp(1, 12) - 1) as usize];
+    let name = if locale == "fi" {
+        name.strip_suffix("ta").unwrap_or(name)
+    } else {
+        name
+    };
+    format!("{name} {year}")
+}
+
+/// A member's month in points, for the monthly statement.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MonthTotals {
+    /// Earned, net of points taken back by returns.
+    pub earned: i64,
+    pub spent: i64,
+    pub expired: i64,
+}
+
+/// Sum the statement entries of `[from, to)`.
+pub fn month_totals(
+    entries: &[crate::events::LedgerEntry],
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> MonthTotals {
+    use crate::events::EntryKind;
+    let mut t = MonthTotals::default();
+    for e in entries.iter().filter(|e| e.at >= from && e.at < to) {
+        match e.kind {
+            EntryKind::Earn | EntryKind::Reversal | EntryKind::Debt => t.earned += e.points,
+            EntryKind::Redeem => t.spent -= e.points,
+            EntryKind::Expire => t.expired -= e.points,
+        }
+    }
+    t
+}
+
 /// The message an event becomes, if members hear about it.
 pub fn message_for(event: &DomainEvent) -> Option<&'static str> {
     match &event.kind {
@@ -230,6 +275,15 @@ pub enum Channel {
     Sms,
 }
 
+impl Channel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channel::Email => "email",
+            Channel::Sms => "sms",
+        }
+    }
+}
+
 /// The channels a member may be reached on now: consented, with an address or number that
 /// has not failed for good, within their channel preference. Nothing for an erased member.
 pub fn channels(profile: &MemberProfile) -> Vec<Channel> {
@@ -240,11 +294,16 @@ pub fn channels(profile: &MemberProfile) -> Vec<Channel> {
     let mut out = Vec::new();
     if profile.consents.email
         && profile.email.is_some()
+        && profile.email_undeliverable.is_none()
         && matches!(preferred, None | Some("email"))
     {
         out.push(Channel::Email);
     }
-    if profile.consents.sms && profile.phone.is_some() && matches!(preferred, None | Some("sms")) {
+    if profile.consents.sms
+        && profile.phone.is_some()
+        && profile.sms_undeliverable.is_none()
+        && matches!(preferred, None | Some("sms"))
+    {
         out.push(Channel::Sms);
     }
     out
@@ -275,6 +334,29 @@ pub fn sms_send_at(now: DateTime<Utc>, tz: Tz, quiet: (u32, u32)) -> DateTime<Ut
     tz.from_local_datetime(&wake)
         .earliest()
         .map_or(now, |t| t.with_timezone(&Utc))
+}
+
+/// When the daily digest that an event processed at `after` joins goes out: the next
+/// `hour`:00 in the member's time zone strictly after `after` (a DST gap moves it to the
+/// first valid local time after).
+pub fn next_digest_slot(after: DateTime<Utc>, tz: Tz, hour: u32) -> DateTime<Utc> {
+    let local = after.with_timezone(&tz);
+    let mut day = local.date_naive();
+    for _ in 0..3 {
+        let at = day
+            .and_hms_opt(hour.min(23), 0, 0)
+            .and_then(|t| {
+                tz.from_local_datetime(&t)
+                    .earliest()
+                    .or_else(|| tz.from_local_datetime(&(t + Duration::hours(1))).earliest())
+            })
+            .map(|t| t.with_timezone(&Utc));
+        if let Some(at) = at.filter(|at| *at > after) {
+            return at;
+        }
+        day += Duration::days(1);
+    }
+    after + Duration::days(1)
 }
 
 /// GSM 03.38 basic character set (plus the extension table, which costs two septets).
@@ -371,6 +453,9 @@ pub fn sample(message: &str, locale: &str) -> serde_json::Value {
         "points_earned" => {
             serde_json::json!({"order_id": "A-1001", "partner_name": "Veloprobeg webshop", "available_on": date(2026, 12, 7)})
         }
+        "points_earned_digest" => {
+            serde_json::json!({"orders": 3, "available_on": date(2026, 12, 7)})
+        }
         "points_expiring" => serde_json::json!({"expires_on": date(2027, 1, 10), "days": 30}),
         "points_expired" => serde_json::json!({"expires_on": date(2027, 1, 10)}),
         "tier_changed" => serde_json::json!({"tier": "Gold", "previous_tier": "Silver"}),
@@ -392,6 +477,82 @@ pub fn sample(message: &str, locale: &str) -> serde_json::Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_month_sums_its_own_entries_only() {
+        use crate::events::{EntryKind, LedgerEntry};
+        let t = |s: &str| s.parse::<DateTime<Utc>>().unwrap();
+        let e = |at: &str, kind, points| LedgerEntry {
+            seq: 0,
+            at: t(at),
+            kind,
+            points,
+            reason: String::new(),
+            partner_id: None,
+            order_id: None,
+            lot_id: None,
+            event_id: String::new(),
+        };
+        let entries = [
+            e("2026-09-30T21:59:59Z", EntryKind::Earn, 1000), // Sept in Amsterdam
+            e("2026-09-30T22:00:00Z", EntryKind::Earn, 300),  // 1 Oct 00:00 local
+            e("2026-10-05T10:00:00Z", EntryKind::Reversal, -100),
+            e("2026-10-06T10:00:00Z", EntryKind::Redeem, -150),
+            e("2026-10-31T22:59:59Z", EntryKind::Expire, -20), // 31 Oct 23:59:59 local
+            e("2026-10-31T23:00:00Z", EntryKind::Earn, 500),   // November
+        ];
+        assert_eq!(
+            month_totals(
+                &entries,
+                t("2026-09-30T22:00:00Z"),
+                t("2026-10-31T23:00:00Z")
+            ),
+            MonthTotals {
+                earned: 200,
+                spent: 150,
+                expired: 20
+            }
+        );
+    }
+
+    #[test]
+    fn months_read_naturally() {
+        assert_eq!(format_month("nl", 2026, 10), "oktober 2026");
+        assert_eq!(format_month("fi", 2026, 11), "marraskuu 2026");
+        assert_eq!(format_month("de-AT", 2026, 3), "März 2026");
+        assert_eq!(format_month("pt", 2026, 12), "December 2026");
+    }
+
+    #[test]
+    fn the_daily_digest_goes_at_the_next_digest_hour_member_time() {
+        let ams: Tz = "Europe/Amsterdam".parse().unwrap();
+        let t = |s: &str| s.parse::<DateTime<Utc>>().unwrap();
+        // 10:00 local (09:00 UTC, winter) -> 18:00 local the same day.
+        assert_eq!(
+            next_digest_slot(t("2026-11-23T09:00:00Z"), ams, 18),
+            t("2026-11-23T17:00:00Z")
+        );
+        // Exactly 18:00 local is the slot going out now: the next one is tomorrow.
+        assert_eq!(
+            next_digest_slot(t("2026-11-23T17:00:00Z"), ams, 18),
+            t("2026-11-24T17:00:00Z")
+        );
+        // 23:30 local -> tomorrow 18:00.
+        assert_eq!(
+            next_digest_slot(t("2026-11-23T22:30:00Z"), ams, 18),
+            t("2026-11-24T17:00:00Z")
+        );
+        // Summer time: 18:00 CEST is 16:00 UTC.
+        assert_eq!(
+            next_digest_slot(t("2026-07-01T08:00:00Z"), ams, 18),
+            t("2026-07-01T16:00:00Z")
+        );
+        // 02:00 does not exist on the spring-forward day: 03:00 local instead.
+        assert_eq!(
+            next_digest_slot(t("2026-03-28T23:00:00Z"), ams, 2),
+            t("2026-03-29T01:00:00Z")
+        );
+    }
 
     #[test]
     fn every_template_renders_in_every_locale_with_no_missing_variable() {

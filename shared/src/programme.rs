@@ -49,6 +49,62 @@ pub struct Programme {
     /// Whether the order's shipping amount earns points as an extra line (default: no).
     #[serde(default)]
     pub include_shipping: bool,
+    /// What members are told, and when.
+    #[serde(default)]
+    pub messages: MessageSettings,
+}
+
+/// Member messages of a programme.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessageSettings {
+    /// Points-earned messages; a member's own `preferences.earned_messages` overrides it.
+    #[serde(default)]
+    pub earned: EarnedMessages,
+    /// The member's local hour at which the daily digest goes out (0-23).
+    #[serde(default = "default_digest_hour")]
+    pub digest_hour: u32,
+    /// A monthly statement e-mail on the 1st.
+    #[serde(default = "default_true")]
+    pub monthly_statement: bool,
+}
+
+impl Default for MessageSettings {
+    fn default() -> Self {
+        MessageSettings {
+            earned: EarnedMessages::PerOrder,
+            digest_hour: default_digest_hour(),
+            monthly_statement: true,
+        }
+    }
+}
+
+fn default_digest_hour() -> u32 {
+    18
+}
+
+fn default_true() -> bool {
+    true
+}
+
+/// Points-earned messages: one per order, one a day with the day's orders, or none.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EarnedMessages {
+    #[default]
+    PerOrder,
+    DailyDigest,
+    Off,
+}
+
+impl EarnedMessages {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "per_order" => Some(EarnedMessages::PerOrder),
+            "daily_digest" => Some(EarnedMessages::DailyDigest),
+            "off" => Some(EarnedMessages::Off),
+            _ => None,
+        }
+    }
 }
 
 /// An exact decimal factor, stored as a string ("1.25").
@@ -100,6 +156,7 @@ impl Programme {
             tiers: default_tiers(currency),
             include_tax: false,
             include_shipping: false,
+            messages: MessageSettings::default(),
         }
     }
 

@@ -100,7 +100,12 @@ async fn a_signed_order_becomes_one_dutch_email_naming_the_points_and_the_date()
     let s = stack().await;
     member(&env, "NL-1", true, false).await;
     order(&env, "A-1", "NL-1").await;
-    assert_eq!(relay_once(&env.ctx, &s.sqs, &s.url, 100).await.unwrap(), 1);
+    assert_eq!(
+        relay_once(&env.ctx, &s.sqs, &s.url, 100, None)
+            .await
+            .unwrap(),
+        1
+    );
     assert_eq!(
         consume_once(&env.ctx, &s.senders, &s.sqs, &s.url)
             .await
@@ -118,7 +123,12 @@ async fn a_signed_order_becomes_one_dutch_email_naming_the_points_and_the_date()
     assert!(mails[0].1.contains("https://velo.example/unsubscribe/NL-1"));
     assert!(sms.is_empty(), "no SMS consent");
     // The outbox is empty: nothing is relayed twice.
-    assert_eq!(relay_once(&env.ctx, &s.sqs, &s.url, 100).await.unwrap(), 0);
+    assert_eq!(
+        relay_once(&env.ctx, &s.sqs, &s.url, 100, None)
+            .await
+            .unwrap(),
+        0
+    );
     let log = env
         .store
         .deliveries_on(env.clock_now().date_naive())
@@ -136,7 +146,11 @@ async fn the_same_event_three_times_and_a_relay_that_died_before_deleting_send_o
     // A relay that sent the event and died before deleting it from the outbox...
     let page = env
         .store
-        .outbox_page(shared::store::shard_of("earned:velo:shop:A-1", 16), 10)
+        .outbox_page(
+            shared::store::shard_of("earned:velo:shop:A-1", 16),
+            10,
+            None,
+        )
         .await
         .unwrap();
     let body = serde_json::to_string(&page[0].1).unwrap();
@@ -144,7 +158,12 @@ async fn the_same_event_three_times_and_a_relay_that_died_before_deleting_send_o
         .await
         .unwrap();
     // ...then restarted: the event goes again.
-    assert_eq!(relay_once(&env.ctx, &s.sqs, &s.url, 100).await.unwrap(), 1);
+    assert_eq!(
+        relay_once(&env.ctx, &s.sqs, &s.url, 100, None)
+            .await
+            .unwrap(),
+        1
+    );
     let mut total = 0;
     for _ in 0..3 {
         total += consume_once(&env.ctx, &s.senders, &s.sqs, &s.url)
@@ -220,4 +239,435 @@ async fn an_sms_at_23_00_member_time_goes_after_08_00_and_opted_out_or_erased_me
         Outcome::Sent(0)
     );
     assert_eq!(sent(&s).await.1.len(), 1);
+}
+
+async fn outbox_events(env: &TestEnv) -> Vec<shared::events::DomainEvent> {
+    let mut out = Vec::new();
+    for shard in 0..16 {
+        out.extend(env.store.outbox_shard(shard).await.unwrap());
+    }
+    out
+}
+
+fn event_for(events: &[shared::events::DomainEvent], order: &str) -> shared::events::DomainEvent {
+    events
+        .iter()
+        .find(|e| e.event_id.ends_with(&format!(":{order}")))
+        .unwrap_or_else(|| panic!("no event for {order}"))
+        .clone()
+}
+
+#[tokio::test]
+async fn a_daily_digest_sends_the_days_orders_as_one_message_at_the_digest_hour() {
+    let config = integration_tests::CONFIG.replace(
+        "    product_groups: {cocktails: 10}\n",
+        "    product_groups: {cocktails: 10}\n    messages: {earned: daily_digest, digest_hour: 18}\n",
+    );
+    let env = TestEnv::with_config(&config).await;
+    let s = stack().await;
+    member(&env, "NL-1", true, false).await;
+    order(&env, "A-1", "NL-1").await;
+    order(&env, "A-2", "NL-1").await;
+    let events = outbox_events(&env).await;
+    let (a1, a2) = (event_for(&events, "A-1"), event_for(&events, "A-2"));
+    // 12:00 UTC = 13:00 in Amsterdam: both wait for 18:00 there (17:00 UTC), a duplicate too.
+    let slot = at("2026-11-23T17:00:00Z");
+    for e in [&a1, &a2, &a1] {
+        assert_eq!(
+            deliver(&env.ctx, &s.senders, e).await.unwrap(),
+            Outcome::Deferred(slot)
+        );
+    }
+    assert!(sent(&s).await.0.is_empty());
+    // At 18:00 the first event back sends the digest; the others find it sent.
+    env.clock.set(at("2026-11-23T17:00:05Z"));
+    assert_eq!(
+        deliver(&env.ctx, &s.senders, &a2).await.unwrap(),
+        Outcome::Sent(1)
+    );
+    for e in [&a1, &a2] {
+        assert_eq!(
+            deliver(&env.ctx, &s.senders, e).await.unwrap(),
+            Outcome::Sent(0)
+        );
+    }
+    let (mails, _) = sent(&s).await;
+    assert_eq!(mails.len(), 1);
+    assert_eq!(mails[0].0, "Je hebt vandaag 198 punten gespaard");
+    assert!(
+        mails[0]
+            .1
+            .contains("met 2 bestelling(en). De eerste zijn beschikbaar vanaf 7 december 2026"),
+        "{}",
+        mails[0].1
+    );
+    // An order after the digest went out joins the next day's.
+    order(&env, "A-3", "NL-1").await;
+    let a3 = event_for(&outbox_events(&env).await, "A-3");
+    assert_eq!(
+        deliver(&env.ctx, &s.senders, &a3).await.unwrap(),
+        Outcome::Deferred(at("2026-11-24T17:00:00Z"))
+    );
+    // A member who asked for every order gets this one now, whatever the programme says.
+    let mut p = env
+        .store
+        .get_profile("velo", "NL-1")
+        .await
+        .unwrap()
+        .unwrap();
+    p.preferences.earned_messages = Some("per_order".into());
+    env.store.save_profile(&p).await.unwrap();
+    order(&env, "A-4", "NL-1").await;
+    let a4 = event_for(&outbox_events(&env).await, "A-4");
+    assert_eq!(
+        deliver(&env.ctx, &s.senders, &a4).await.unwrap(),
+        Outcome::Sent(1)
+    );
+    assert_eq!(sent(&s).await.0[1].0, "Je hebt 99 punten gespaard");
+}
+
+#[tokio::test]
+async fn an_invalid_number_is_recorded_on_the_member_and_not_tried_again() {
+    let env = TestEnv::new().await;
+    let s = stack().await;
+    // A number SNS refuses (not E.164; the member API would not take it, an old import did).
+    let profile = MemberProfile {
+        member_id: "BAD-1".into(),
+        programme_id: "velo".into(),
+        phone: Some("0612345678".into()),
+        locale: "en".into(),
+        consents: Consents {
+            email: false,
+            sms: true,
+        },
+        enrolled_at: env.clock_now(),
+        ..Default::default()
+    };
+    assert!(env.store.enrol_member(&profile).await.unwrap());
+    order(&env, "A-1", "BAD-1").await;
+    order(&env, "A-2", "BAD-1").await;
+    let events = outbox_events(&env).await;
+    assert_eq!(
+        deliver(&env.ctx, &s.senders, &event_for(&events, "A-1"))
+            .await
+            .unwrap(),
+        Outcome::Sent(0)
+    );
+    let p = env
+        .store
+        .get_profile("velo", "BAD-1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        p.sms_undeliverable.as_ref().map(|u| u.reason.as_str()),
+        Some("InvalidParameter")
+    );
+    let log = env
+        .store
+        .deliveries_on(env.clock_now().date_naive())
+        .await
+        .unwrap();
+    assert_eq!(
+        log.iter()
+            .map(|d| (d.status.as_str(), d.failure.as_deref()))
+            .collect::<Vec<_>>(),
+        vec![("undeliverable", Some("InvalidParameter"))]
+    );
+    // The next event does not try the number again: nothing is claimed or logged.
+    assert_eq!(
+        deliver(&env.ctx, &s.senders, &event_for(&events, "A-2"))
+            .await
+            .unwrap(),
+        Outcome::Sent(0)
+    );
+    assert_eq!(
+        env.store
+            .deliveries_on(env.clock_now().date_naive())
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert!(sent(&s).await.1.is_empty());
+}
+
+/// An SES event as the feedback topic delivers it (in its SNS envelope).
+fn ses_event(kind: &str, message_id: &str, address: &str) -> String {
+    let mut event = serde_json::json!({
+        "eventType": kind,
+        "mail": {"messageId": message_id, "destination": [address]},
+    });
+    if kind == "Bounce" {
+        event["bounce"] = serde_json::json!({
+            "bounceType": "Permanent", "bounceSubType": "NoEmail",
+            "bouncedRecipients": [{"emailAddress": address.to_uppercase()}],
+        });
+    } else {
+        event["complaint"] =
+            serde_json::json!({"complainedRecipients": [{"emailAddress": address}]});
+    }
+    serde_json::json!({"Type": "Notification", "Message": event.to_string()}).to_string()
+}
+
+#[tokio::test]
+async fn a_hard_bounce_stops_email_to_that_address_and_a_complaint_withdraws_consent() {
+    let env = TestEnv::new().await;
+    let s = stack().await;
+    member(&env, "NL-1", true, false).await;
+    member(&env, "NL-2", true, false).await;
+    for (o, m) in [
+        ("A-1", "NL-1"),
+        ("A-2", "NL-2"),
+        ("A-3", "NL-1"),
+        ("A-4", "NL-2"),
+    ] {
+        order(&env, o, m).await;
+    }
+    let events = outbox_events(&env).await;
+    for o in ["A-1", "A-2"] {
+        assert_eq!(
+            deliver(&env.ctx, &s.senders, &event_for(&events, o))
+                .await
+                .unwrap(),
+            Outcome::Sent(1)
+        );
+    }
+    let log = env
+        .store
+        .deliveries_on(env.clock_now().date_naive())
+        .await
+        .unwrap();
+    let provider_id = |m: &str| {
+        log.iter()
+            .find(|d| d.member_id == m)
+            .and_then(|d| d.provider_id.clone())
+            .unwrap()
+    };
+    let bounce = ses_event("Bounce", &provider_id("NL-1"), "nl-1@example.com");
+    let complaint = ses_event("Complaint", &provider_id("NL-2"), "nl-2@example.com");
+    shared::queue::send_all(&s.sqs, &s.url, &[bounce, complaint])
+        .await
+        .unwrap();
+    assert_eq!(
+        consume_once(&env.ctx, &s.senders, &s.sqs, &s.url)
+            .await
+            .unwrap(),
+        (0, 0)
+    );
+    let nl1 = env
+        .store
+        .get_profile("velo", "NL-1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        nl1.email_undeliverable.map(|u| u.reason),
+        Some("bounce:NoEmail".to_string())
+    );
+    let nl2 = env
+        .store
+        .get_profile("velo", "NL-2")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!nl2.consents.email);
+    // Neither gets the next e-mail.
+    for o in ["A-3", "A-4"] {
+        assert_eq!(
+            deliver(&env.ctx, &s.senders, &event_for(&events, o))
+                .await
+                .unwrap(),
+            Outcome::Sent(0)
+        );
+    }
+    assert_eq!(sent(&s).await.0.len(), 2);
+    assert_eq!(shared::queue::depth(&s.sqs, &s.url).await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn the_monthly_statement_sums_the_month_and_goes_once() {
+    let env = TestEnv::new().await;
+    let s = stack().await;
+    member(&env, "NL-1", true, true).await;
+    member(&env, "NL-2", false, true).await; // SMS only: statements are e-mails
+                                             // October (Amsterdam): 99 points earned on the 5th, 49 back by a refund on the 20th.
+    env.clock.set(at("2026-10-05T10:00:00Z"));
+    let paid = order_paid("A-1", Some("NL-1"), &[("HELMET", 2, "49.95")])
+        .replace("2026-11-23T11:00:00Z", "2026-10-05T09:00:00Z");
+    assert_eq!(env.order(&paid).await.0, StatusCode::OK);
+    env.clock.set(at("2026-10-20T10:00:00Z"));
+    let refund = serde_json::json!({
+        "type": "order.refunded", "order_id": "A-1", "refund_id": "R-1",
+        "occurred_at": "2026-10-20T09:00:00Z", "currency": "EUR",
+        "lines": [{"line_id": "1", "quantity": 1}],
+    });
+    assert_eq!(env.order(&refund.to_string()).await.0, StatusCode::OK);
+    // November: not in October's statement.
+    env.clock.set(at("2026-11-01T05:00:00Z"));
+    let paid = order_paid("A-2", Some("NL-1"), &[("HELMET", 1, "10.00")])
+        .replace("2026-11-23T11:00:00Z", "2026-11-01T04:00:00Z");
+    assert_eq!(env.order(&paid).await.0, StatusCode::OK);
+
+    env.clock.set(at("2026-11-01T07:00:00Z"));
+    let run = || async {
+        let tasks = notifications::statement::plan(&env.ctx, &s.sqs, &s.url, "2026-10")
+            .await
+            .unwrap();
+        let mut sent = 0;
+        loop {
+            let (n, waiting) = consume_once(&env.ctx, &s.senders, &s.sqs, &s.url)
+                .await
+                .unwrap();
+            assert_eq!(waiting, 0);
+            sent += n;
+            if shared::queue::depth(&s.sqs, &s.url).await.unwrap() == 0 {
+                break;
+            }
+        }
+        (tasks, sent)
+    };
+    // Two programmes with statements on, 16 member-list shards each.
+    assert_eq!(run().await, (32, 1));
+    let (mails, sms) = sent(&s).await;
+    assert_eq!(mails.len(), 1);
+    assert!(sms.is_empty());
+    assert_eq!(mails[0].0, "Je punten in oktober 2026");
+    assert!(
+        mails[0]
+            .1
+            .contains("gespaard 50, besteed 0, vervallen 0. Nu beschikbaar: 50."),
+        "{}",
+        mails[0].1
+    );
+    // The month again: nothing new.
+    assert_eq!(run().await, (32, 0));
+    assert_eq!(sent(&s).await.0.len(), 1);
+}
+
+#[tokio::test]
+async fn the_lambda_handler_reports_only_what_failed_and_keeps_what_must_wait() {
+    use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
+    let env = TestEnv::new().await;
+    let s = stack().await;
+    member(&env, "NL-1", true, false).await;
+    member(&env, "SMS-1", false, true).await;
+    order(&env, "A-1", "NL-1").await;
+    order(&env, "A-2", "SMS-1").await;
+    let events = outbox_events(&env).await;
+    env.clock.set(at("2026-11-23T22:00:00Z")); // 23:00 in Amsterdam
+    let bodies = [
+        (
+            "good",
+            serde_json::to_string(&event_for(&events, "A-1")).unwrap(),
+        ),
+        ("poison", "{not an event".to_string()),
+        (
+            "night-sms",
+            serde_json::to_string(&event_for(&events, "A-2")).unwrap(),
+        ),
+    ];
+    let mut event = SqsEvent::default();
+    for (id, body) in bodies {
+        let mut m = SqsMessage::default();
+        m.message_id = Some(id.into());
+        m.body = Some(body);
+        event.records.push(m);
+    }
+    let response = notifications::handle_sqs(&env.ctx, &s.senders, &s.sqs, &s.url, event).await;
+    let failed: Vec<_> = response
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.as_str())
+        .collect();
+    assert_eq!(failed, vec!["poison", "night-sms"]);
+    assert_eq!(sent(&s).await.0.len(), 1);
+}
+
+#[tokio::test]
+async fn a_poison_message_ends_in_the_dead_letter_queue() {
+    let env = TestEnv::new().await;
+    let s = stack().await;
+    // A queue that gives up after 2 receives and hides nothing, so the test need not wait.
+    let url = shared::queue::ensure_queue(&s.sqs, "notify-poison", 0, 2)
+        .await
+        .unwrap();
+    let dlq = s
+        .sqs
+        .get_queue_url()
+        .queue_name("notify-poison-dlq")
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    shared::queue::send_all(&s.sqs, &url, &["{\"half\": ".to_string()])
+        .await
+        .unwrap();
+    for _ in 0..4 {
+        consume_once(&env.ctx, &s.senders, &s.sqs, &url)
+            .await
+            .unwrap();
+    }
+    assert_eq!(shared::queue::depth(&s.sqs, &url).await.unwrap(), 0);
+    assert_eq!(shared::queue::depth(&s.sqs, &dlq).await.unwrap(), 1);
+}
+
+#[tokio::test]
+async fn the_stream_relay_publishes_outbox_inserts_only_and_deletes_them() {
+    use aws_lambda_events::event::dynamodb;
+    let env = TestEnv::new().await;
+    let s = stack().await;
+    member(&env, "NL-1", true, false).await;
+    order(&env, "A-1", "NL-1").await;
+    let outbox_items = || async {
+        let mut out = Vec::new();
+        for shard in 0..16 {
+            out.extend(
+                env.store
+                    .query_items(&format!("OUTBOX#{shard:02}"), "")
+                    .await
+                    .unwrap(),
+            );
+        }
+        out
+    };
+    let raw = outbox_items().await;
+    assert_eq!(raw.len(), 1);
+    let record = |name: &str, item: &shared::store::Item, seq: &str| {
+        let image = serde_dynamo::Item::from(item.clone());
+        let keys: serde_dynamo::Item = serde_dynamo::Item::from(
+            item.iter()
+                .filter(|(k, _)| *k == "PK" || *k == "SK")
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect::<shared::store::Item>(),
+        );
+        serde_json::json!({
+            "eventID": seq, "eventName": name, "eventSource": "aws:dynamodb",
+            "awsRegion": "eu-west-1", "eventVersion": "1.1",
+            "dynamodb": {"Keys": keys, "NewImage": image, "SequenceNumber": seq,
+                "SizeBytes": 100, "StreamViewType": "NEW_IMAGE",
+                "ApproximateCreationDateTime": 1795000000.0},
+        })
+    };
+    let account = env
+        .store
+        .query_items(&shared::store::keys::member_pk("velo", "NL-1"), "ACCOUNT")
+        .await
+        .unwrap()
+        .remove(0);
+    let batch: dynamodb::Event = serde_json::from_value(serde_json::json!({
+        "Records": [record("MODIFY", &account, "1"), record("INSERT", &raw[0], "2")]
+    }))
+    .unwrap();
+    let response = notifications::relay_stream(&env.ctx, &s.sqs, &s.url, batch).await;
+    assert!(response.batch_item_failures.is_empty());
+    assert_eq!(shared::queue::depth(&s.sqs, &s.url).await.unwrap(), 1);
+    assert!(outbox_items().await.is_empty());
+    assert_eq!(
+        consume_once(&env.ctx, &s.senders, &s.sqs, &s.url)
+            .await
+            .unwrap(),
+        (1, 0)
+    );
 }

@@ -105,6 +105,8 @@ fn apply(p: &mut MemberProfile, input: ProfileIn, key: &KeyConfig) -> Result<(),
             ),
             None => None,
         };
+        // A new address is worth trying, even if the old one bounced.
+        p.email_undeliverable = None;
     }
     if let Some(phone) = text(input.phone) {
         if let Some(ph) = &phone {
@@ -117,6 +119,7 @@ fn apply(p: &mut MemberProfile, input: ProfileIn, key: &KeyConfig) -> Result<(),
             }
         }
         p.phone = phone;
+        p.sms_undeliverable = None;
     }
     if let Some(name) = text(input.name) {
         if name.as_ref().is_some_and(|n| n.chars().count() > 200) {

@@ -73,6 +73,19 @@ pub struct MemberProfile {
     /// Set when the personal data was erased (GDPR); the ledger stays, anonymous.
     #[serde(default)]
     pub erased_at: Option<DateTime<Utc>>,
+    /// The e-mail address failed for good (a hard bounce): no e-mail until a new address.
+    #[serde(default)]
+    pub email_undeliverable: Option<Undeliverable>,
+    /// The phone number failed for good (invalid): no SMS until a new number.
+    #[serde(default)]
+    pub sms_undeliverable: Option<Undeliverable>,
+}
+
+/// Why and when a channel failed for good. The provider's error code only, never the address.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Undeliverable {
+    pub reason: String,
+    pub at: DateTime<Utc>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -302,6 +315,62 @@ impl Store {
         }
     }
 
+    /// The member's entry in their programme's member list.
+    pub fn member_list_item(
+        &self,
+        programme_id: &str,
+        member_id: &str,
+    ) -> Result<aws_sdk_dynamodb::types::TransactWriteItem, StoreError> {
+        let item = to_item(
+            keys::member_list(programme_id, member_id),
+            "member_list",
+            &serde_json::json!({ "member_id": member_id }),
+        )?;
+        self.put_item(item, None)
+    }
+
+    /// A page of one shard of a programme's member list, after `after`; with the last id
+    /// when there may be more.
+    pub async fn members_page(
+        &self,
+        programme_id: &str,
+        shard: u32,
+        after: Option<&str>,
+        limit: i32,
+    ) -> Result<(Vec<String>, Option<String>), StoreError> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("#pk = :pk AND #sk > :after")
+            .expression_attribute_names("#pk", keys::PK)
+            .expression_attribute_names("#sk", keys::SK)
+            .expression_attribute_values(
+                ":pk",
+                AttributeValue::S(keys::member_list_pk(programme_id, shard)),
+            )
+            .expression_attribute_values(":after", AttributeValue::S(after.unwrap_or("").into()))
+            .limit(limit)
+            .send()
+            .await
+            .map_err(StoreError::sdk)?;
+        let ids: Vec<String> = out
+            .items
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|i| match i.get(keys::SK) {
+                Some(AttributeValue::S(s)) => Some(s.clone()),
+                _ => None,
+            })
+            .collect();
+        let next = out
+            .last_evaluated_key
+            .is_some()
+            .then(|| ids.last().cloned())
+            .flatten();
+        Ok((ids, next))
+    }
+
     /// Enrol a member: their (empty) account, their profile and the lookups of their
     /// customer ids at partners, in one transaction. Returns false if the member already
     /// existed (nothing is changed then). A customer id already pointing at another member
@@ -312,6 +381,7 @@ impl Store {
         let mut items = vec![
             self.put_new(super::account_item(&account)?)?,
             self.put_new(self.profile_item(profile)?)?,
+            self.member_list_item(&profile.programme_id, &profile.member_id)?,
         ];
         for item in self.external_link_items(profile)? {
             items.push(self.put_item(item, None)?);

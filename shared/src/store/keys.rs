@@ -169,9 +169,46 @@ pub fn programme_list() -> (String, String) {
     ("PROGRAMMES".into(), "LIST".into())
 }
 
+/// The members of a programme, spread over shards (the monthly statements page through it).
+pub const MEMBER_LIST_SHARDS: u32 = 16;
+
+pub fn member_list_pk(programme_id: &str, shard: u32) -> String {
+    format!("MEMBERS#{programme_id}#{shard:02}")
+}
+
+pub fn member_list(programme_id: &str, member_id: &str) -> (String, String) {
+    let shard = crate::store::shard_of(member_id, MEMBER_LIST_SHARDS);
+    (member_list_pk(programme_id, shard), member_id.to_string())
+}
+
 /// The claim of a member message: one per event and channel.
 pub fn delivery_claim(event_id: &str, channel: &str) -> (String, String) {
     (format!("NOTIFY#{event_id}"), format!("CHANNEL#{channel}"))
+}
+
+/// A member's daily digest of points earned that goes out at `slot`.
+pub fn digest(
+    programme_id: &str,
+    member_id: &str,
+    slot: chrono::DateTime<chrono::Utc>,
+) -> (String, String) {
+    (
+        member_pk(programme_id, member_id),
+        format!("DIGEST#{}", crate::clock::ts(slot)),
+    )
+}
+
+/// Which digest a points-earned event went into.
+pub fn digest_member(programme_id: &str, member_id: &str, event_id: &str) -> (String, String) {
+    (
+        member_pk(programme_id, member_id),
+        format!("DIGESTED#{event_id}"),
+    )
+}
+
+/// A sent message by the provider's message id (SES bounces and complaints name it).
+pub fn provider_message(provider_id: &str) -> (String, String) {
+    (format!("PROVIDERMSG#{provider_id}"), "DELIVERY".into())
 }
 
 pub fn delivery_log_pk(day: chrono::NaiveDate) -> String {

@@ -391,6 +391,7 @@ impl Store {
             items.push(self.put_versioned(item, *expected)?);
             if let Some(profile) = &w.enrol {
                 items.push(self.put_new(self.profile_item(profile)?)?);
+                items.push(self.member_list_item(&profile.programme_id, &profile.member_id)?);
             }
             let member = |lot: &Lot| keys::lot(&a.programme_id, &a.member_id, &lot.lot_id);
             for lot in &w.new_lots {
@@ -518,11 +519,7 @@ impl Store {
     }
 
     /// Every item of a partition whose sort key starts with `prefix` (all pages, consistent).
-    pub(crate) async fn query_items(
-        &self,
-        pk: &str,
-        prefix: &str,
-    ) -> Result<Vec<Item>, StoreError> {
+    pub async fn query_items(&self, pk: &str, prefix: &str) -> Result<Vec<Item>, StoreError> {
         let mut out = Vec::new();
         let mut start: Option<Item> = None;
         loop {

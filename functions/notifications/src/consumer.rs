@@ -1,0 +1,206 @@
+//! The notifications queue's consumer. Each body is parsed on its own, so one bad body never
+//! fails the rest of a batch. A body is one of:
+//! - a ledger event (from the outbox relay),
+//! - an SES event, raw or in its SNS envelope (bounces and complaints),
+//! - a statement task (`{"statement": ...}`, from the monthly scheduler).
+//!
+//! A message that cannot be parsed or keeps failing is left on the queue and, after the
+//! queue's maxReceiveCount, lands in the dead-letter queue (alarmed).
+
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+use serde_json::Value;
+use tracing::{error, warn};
+
+use shared::app::Ctx;
+use shared::events::DomainEvent;
+use shared::queue::{self, QueueError};
+
+use crate::feedback::{self, SesEvent};
+use crate::statement::{self, StatementTask};
+use crate::{events, NotifyError, Outcome, Senders};
+
+/// SQS will not hide a message longer than 12 hours; a longer wait takes two rounds.
+const MAX_VISIBILITY_SECONDS: i64 = 43_200;
+
+#[derive(Debug, Clone)]
+pub enum Work {
+    Event(Box<DomainEvent>),
+    Feedback(Box<SesEvent>),
+    Statement(StatementTask),
+}
+
+/// What a body is.
+pub fn parse(body: &str) -> Result<Work, String> {
+    let v: Value = serde_json::from_str(body).map_err(|e| format!("not JSON: {e}"))?;
+    // An SNS envelope (a subscription without raw message delivery).
+    if v.get("Type").and_then(Value::as_str) == Some("Notification") {
+        let inner = v.get("Message").and_then(Value::as_str).unwrap_or("");
+        return parse(inner);
+    }
+    if let Some(task) = v.get("statement") {
+        return serde_json::from_value(task.clone())
+            .map(Work::Statement)
+            .map_err(|e| format!("statement task: {e}"));
+    }
+    if v.get("eventType").is_some() || v.get("notificationType").is_some() {
+        return serde_json::from_value(v)
+            .map(|e| Work::Feedback(Box::new(e)))
+            .map_err(|e| format!("SES event: {e}"));
+    }
+    serde_json::from_value(v)
+        .map(|e| Work::Event(Box::new(e)))
+        .map_err(|e| format!("event: {e}"))
+}
+
+/// Do one piece of work.
+pub async fn process(
+    ctx: &Ctx,
+    senders: &Senders,
+    sqs: &aws_sdk_sqs::Client,
+    queue_url: &str,
+    work: &Work,
+) -> Result<Outcome, NotifyError> {
+    // Boxed: the futures are deep, and a Lambda handler nests them further.
+    match work {
+        Work::Event(e) => Box::pin(events::deliver(ctx, senders, e)).await,
+        Work::Feedback(e) => Box::pin(feedback::apply(ctx, e)).await,
+        Work::Statement(t) => Box::pin(statement::run(ctx, senders, sqs, queue_url, t)).await,
+    }
+}
+
+/// What to do with a queue message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    /// Done (sent, or nothing to send): delete it.
+    Done(usize),
+    /// Not yet: hide it this many seconds.
+    Wait(i32),
+    /// Failed: leave it, it comes back (and ends in the DLQ if it keeps failing).
+    Retry,
+}
+
+pub async fn step(
+    ctx: &Ctx,
+    senders: &Senders,
+    sqs: &aws_sdk_sqs::Client,
+    queue_url: &str,
+    message_id: &str,
+    body: &str,
+) -> Step {
+    let work = match parse(body) {
+        Ok(w) => w,
+        Err(e) => {
+            warn!(message_id, error = %e, "unreadable message; left for the dead-letter queue");
+            return Step::Retry;
+        }
+    };
+    match process(ctx, senders, sqs, queue_url, &work).await {
+        Ok(Outcome::Sent(n)) => Step::Done(n),
+        Ok(Outcome::Deferred(at)) => {
+            let wait = (at - ctx.now())
+                .num_seconds()
+                .clamp(1, MAX_VISIBILITY_SECONDS);
+            Step::Wait(i32::try_from(wait).unwrap_or(43_200))
+        }
+        Err(e) => {
+            error!(message_id, error = %e, "message failed; it will be retried");
+            Step::Retry
+        }
+    }
+}
+
+async fn hide(
+    sqs: &aws_sdk_sqs::Client,
+    queue_url: &str,
+    receipt_handle: &str,
+    seconds: i32,
+) -> Result<(), QueueError> {
+    sqs.change_message_visibility()
+        .queue_url(queue_url)
+        .receipt_handle(receipt_handle)
+        .visibility_timeout(seconds)
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(|e| QueueError::Sqs(format!("{e:?}")))
+}
+
+/// The notifications Lambda (SQS event source with `ReportBatchItemFailures`). A message that
+/// must wait (quiet hours, a digest) is hidden until its time and reported as not done, so
+/// SQS keeps it.
+pub async fn handle_sqs(
+    ctx: &Ctx,
+    senders: &Senders,
+    sqs: &aws_sdk_sqs::Client,
+    queue_url: &str,
+    event: SqsEvent,
+) -> SqsBatchResponse {
+    let mut response = SqsBatchResponse::default();
+    for record in event.records {
+        let id = record.message_id.clone().unwrap_or_default();
+        let body = record.body.as_deref().unwrap_or("");
+        match step(ctx, senders, sqs, queue_url, &id, body).await {
+            Step::Done(_) => {}
+            Step::Wait(seconds) => {
+                if let Some(handle) = &record.receipt_handle {
+                    if let Err(e) = hide(sqs, queue_url, handle, seconds).await {
+                        warn!(message_id = %id, error = %e, "could not defer; retried sooner");
+                    }
+                }
+                response.add_failure(id);
+            }
+            Step::Retry => response.add_failure(id),
+        }
+    }
+    response
+}
+
+/// Consume the notifications queue once (locally; on AWS the Lambda event source does the
+/// receiving). Returns (messages sent, messages waiting).
+pub async fn consume_once(
+    ctx: &Ctx,
+    senders: &Senders,
+    sqs: &aws_sdk_sqs::Client,
+    queue_url: &str,
+) -> Result<(usize, usize), NotifyError> {
+    let (mut sent, mut waiting) = (0, 0);
+    for m in queue::receive(sqs, queue_url, 0).await? {
+        match step(ctx, senders, sqs, queue_url, &m.message_id, &m.body).await {
+            Step::Done(n) => {
+                sent += n;
+                queue::delete(sqs, queue_url, &m.receipt_handle).await?;
+            }
+            Step::Wait(seconds) => {
+                waiting += 1;
+                hide(sqs, queue_url, &m.receipt_handle, seconds).await?;
+            }
+            Step::Retry => {}
+        }
+    }
+    Ok((sent, waiting))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bodies_are_told_apart() {
+        let event = r#"{"event_id":"e1","occurred_at":"2026-11-23T10:00:00Z","programme_id":"velo",
+            "member_id":"M-1","type":"TierChanged","from":"Silver","to":"Gold","reason":"volume"}"#;
+        assert!(
+            matches!(parse(event), Ok(Work::Event(_))),
+            "{:?}",
+            parse(event)
+        );
+        let bounce = r#"{"eventType":"Bounce","mail":{"messageId":"abc"},
+            "bounce":{"bounceType":"Permanent","bouncedRecipients":[{"emailAddress":"a@b.example"}]}}"#;
+        assert!(matches!(parse(bounce), Ok(Work::Feedback(_))));
+        let wrapped = serde_json::json!({"Type": "Notification", "Message": bounce}).to_string();
+        assert!(matches!(parse(&wrapped), Ok(Work::Feedback(_))));
+        let task = r#"{"statement":{"programme_id":"velo","month":"2026-10","shard":3}}"#;
+        assert!(matches!(parse(task), Ok(Work::Statement(t)) if t.shard == Some(3)));
+        assert!(parse("{not json").is_err());
+        assert!(parse(r#"{"hello":"world"}"#).is_err());
+    }
+}
