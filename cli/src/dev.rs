@@ -24,7 +24,7 @@ pub fn route(path: &str) -> Option<Function> {
         ["v1", "partners", _, "webhooks", ..] | ["v1", "partners", _, "events"] => {
             Some(Function::OrderWebhook)
         }
-        ["v1", "members" | "holds" | "rewards", ..] => Some(Function::MemberApi),
+        ["v1", "members" | "holds" | "rewards" | "unsubscribe", ..] => Some(Function::MemberApi),
         _ => None,
     }
 }

@@ -685,7 +685,9 @@ More in README.md. Ctrl-C stops; data stays in {data_dir}/.
     // Member messages: relay the outbox to the notifications queue and deliver, every 2 s,
     // through SES and SNS on moto (`bonus notifications list` shows what went out).
     let notify_queue = shared::queue::ensure_queue(&sqs, LOCAL_NOTIFY_QUEUE, 30, 10).await?;
-    let senders = bonus_cli::moto::local_senders(&moto.endpoint, "points@bonus.local").await?;
+    let mut senders = bonus_cli::moto::local_senders(&moto.endpoint, "points@bonus.local").await?;
+    senders.unsubscribe_url =
+        format!("http://{addr}/v1/unsubscribe/{{programme_id}}/{{member_id}}/{{token}}");
     let relay_ctx = ctx.clone();
     let relay = tokio::spawn(async move {
         loop {

@@ -95,7 +95,8 @@ pub async fn local_senders(endpoint: &str, from: &str) -> anyhow::Result<notific
         ses,
         sns: aws_sdk_sns::Client::new(&config),
         from: from.into(),
-        unsubscribe_url: "http://127.0.0.1:3000/unsubscribe/{member_id}".into(),
+        unsubscribe_url: "http://127.0.0.1:3000/v1/unsubscribe/{programme_id}/{member_id}/{token}"
+            .into(),
         configuration_set: None,
     })
 }

@@ -21,7 +21,8 @@ async fn stack() -> Stack {
     let mut senders = bonus_cli::moto::local_senders(&moto.endpoint, "points@example.com")
         .await
         .unwrap();
-    senders.unsubscribe_url = "https://velo.example/unsubscribe/{member_id}".into();
+    senders.unsubscribe_url =
+        "https://velo.example/v1/unsubscribe/{programme_id}/{member_id}/{token}".into();
     let sqs = aws_sdk_sqs::Client::from_conf(shared::queue::local_config(&moto.endpoint));
     let url = shared::queue::ensure_queue(&sqs, "notifications", 30, 5)
         .await
@@ -120,7 +121,35 @@ async fn a_signed_order_becomes_one_dutch_email_naming_the_points_and_the_date()
         "{}",
         mails[0].1
     );
-    assert!(mails[0].1.contains("https://velo.example/unsubscribe/NL-1"));
+    // The unsubscribe link works: opening it changes nothing, its button unsubscribes.
+    let link = mails[0]
+        .1
+        .split("href=\"https://velo.example")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap()
+        .to_string();
+    assert!(link.starts_with("/v1/unsubscribe/velo/NL-1/"), "{link}");
+    let email_consent = || async {
+        env.store
+            .get_profile("velo", "NL-1")
+            .await
+            .unwrap()
+            .unwrap()
+            .consents
+            .email
+    };
+    assert_eq!(env.call("GET", &link, &[], "").await.0, StatusCode::OK);
+    assert!(email_consent().await);
+    let forged = format!("{}0", &link[..link.len() - 1]);
+    let (status, body) = env.call("POST", &forged, &[], "").await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (StatusCode::NOT_FOUND, Some("unsubscribe_link_invalid"))
+    );
+    assert!(email_consent().await);
+    assert_eq!(env.call("POST", &link, &[], "").await.0, StatusCode::OK);
+    assert!(!email_consent().await);
     assert!(sms.is_empty(), "no SMS consent");
     // The outbox is empty: nothing is relayed twice.
     assert_eq!(

@@ -8,6 +8,7 @@
 mod holds;
 mod members;
 mod rewards;
+mod unsubscribe;
 
 use bytes::Bytes;
 use http::Method;
@@ -34,6 +35,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/v1/holds/{hold_id}/void"),
     ("GET", "/v1/rewards"),
     ("POST", "/v1/members/{member_id}/rewards/{reward_id}/claim"),
+    ("GET", "/v1/unsubscribe/{programme_id}/{member_id}/{token}"),
+    ("POST", "/v1/unsubscribe/{programme_id}/{member_id}/{token}"),
 ];
 
 /// Entry point for every route this function serves.
@@ -77,6 +80,11 @@ pub async fn handle(ctx: &Ctx, req: http::Request<Bytes>) -> Response {
         },
         ["v1", "members", id, "rewards", reward, "claim"] => match m {
             Method::POST => rewards::claim(ctx, &req, id, reward).await,
+            _ => Err(ApiError::method_not_allowed()),
+        },
+        ["v1", "unsubscribe", programme, id, token] => match m {
+            Method::GET => unsubscribe::show(ctx, &req, programme, id, token).await,
+            Method::POST => unsubscribe::confirm(ctx, &req, programme, id, token).await,
             _ => Err(ApiError::method_not_allowed()),
         },
         _ => Err(ApiError::route_not_found()),

@@ -103,12 +103,34 @@ pub fn member_tz(profile: &MemberProfile, programme: Option<&shared::programme::
         .unwrap_or(chrono_tz::UTC)
 }
 
+/// A member's unsubscribe link: the sender's URL template with `{programme_id}`,
+/// `{member_id}` and `{token}` (the member's HMAC token) filled in.
+pub fn unsubscribe_link(
+    ctx: &Ctx,
+    senders: &Senders,
+    programme_id: &str,
+    member_id: &str,
+) -> String {
+    let token = ctx
+        .store
+        .email_key
+        .as_ref()
+        .map(|k| shared::pii::unsubscribe_token(k, programme_id, member_id))
+        .unwrap_or_default();
+    senders
+        .unsubscribe_url
+        .replace("{programme_id}", programme_id)
+        .replace("{member_id}", member_id)
+        .replace("{token}", &token)
+}
+
 /// Variables every template has.
 pub fn add_common(
+    ctx: &Ctx,
     vars: &mut Value,
     programme: Option<&shared::programme::Programme>,
     senders: &Senders,
-    member_id: &str,
+    (programme_id, member_id): (&str, &str),
 ) {
     if let Some(o) = vars.as_object_mut() {
         o.insert(
@@ -117,7 +139,7 @@ pub fn add_common(
         );
         o.insert(
             "unsubscribe_url".into(),
-            json!(senders.unsubscribe_url.replace("{member_id}", member_id)),
+            json!(unsubscribe_link(ctx, senders, programme_id, member_id)),
         );
     }
 }
@@ -179,9 +201,10 @@ pub async fn send(
             Channel::Sms => profile.phone.as_deref(),
         }
         .unwrap_or_default();
+        let unsubscribe = msg.vars.get("unsubscribe_url").and_then(Value::as_str);
         let result = with_backoff(|| async {
             match channel {
-                Channel::Email => send_email(senders, address, &rendered).await,
+                Channel::Email => send_email(senders, address, &rendered, unsubscribe).await,
                 Channel::Sms => send_sms(senders, address, &sms.text).await,
             }
         })
@@ -233,8 +256,21 @@ async fn send_email(
     s: &Senders,
     to: &str,
     r: &notify::Rendered,
+    unsubscribe: Option<&str>,
 ) -> Result<Option<String>, SendError> {
-    use aws_sdk_sesv2::types::{Body, Content, Destination, EmailContent, Message};
+    use aws_sdk_sesv2::types::{Body, Content, Destination, EmailContent, Message, MessageHeader};
+    // One-click unsubscribe in the mail client (RFC 2369 and RFC 8058).
+    let headers = unsubscribe
+        .filter(|u| u.starts_with("https://") || u.starts_with("http://"))
+        .map(|u| {
+            [
+                ("List-Unsubscribe", format!("<{u}>")),
+                ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click".into()),
+            ]
+            .into_iter()
+            .filter_map(|(n, v)| MessageHeader::builder().name(n).value(v).build().ok())
+            .collect::<Vec<_>>()
+        });
     let content = |text: &str| {
         Content::builder()
             .data(text)
@@ -259,6 +295,7 @@ async fn send_email(
                                 .html(content(&r.html)?)
                                 .build(),
                         )
+                        .set_headers(headers)
                         .build(),
                 )
                 .build(),

@@ -138,7 +138,13 @@ pub async fn deliver(
         }
     }
     let mut vars = vars(ctx, event, &profile.locale, tz, programme.as_ref()).await?;
-    deliver::add_common(&mut vars, programme.as_ref(), senders, &event.member_id);
+    deliver::add_common(
+        ctx,
+        &mut vars,
+        programme.as_ref(),
+        senders,
+        (&event.programme_id, &event.member_id),
+    );
     let msg = Message {
         id: event.event_id.clone(),
         template,
@@ -193,7 +199,7 @@ async fn digest(
         "orders": sums.orders,
         "available_on": date_in(tz, &profile.locale, sums.first_available.unwrap_or(available_at)),
     });
-    deliver::add_common(&mut vars, programme, senders, m);
+    deliver::add_common(ctx, &mut vars, programme, senders, (p, m));
     let msg = Message {
         id: format!("digest:{p}:{m}:{}", shared::clock::ts(slot)),
         template: "points_earned_digest",

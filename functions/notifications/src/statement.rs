@@ -179,7 +179,7 @@ async fn member_statement(
         "available": view.available,
         "expiring_soon": view.expiring_30d,
     });
-    deliver::add_common(&mut vars, Some(&programme), senders, member_id);
+    deliver::add_common(ctx, &mut vars, Some(&programme), senders, (p, member_id));
     let msg = Message {
         id: format!("statement:{p}:{member_id}:{}", task.month),
         template: "monthly_statement",
