@@ -657,7 +657,7 @@ async fn run_dev(port: u16, seed: Option<PathBuf>, args: StoreArgs) -> anyhow::R
 Bonus points platform, local
   API       http://{addr}
   DynamoDB  {dynamodb} (data in {db})
-  SQS       {sqs} (moto)
+  SQS/SES/SNS {sqs} (moto; sent messages in full: {sqs}/moto-api/data.json)
 
 Try:
   ./target/debug/bonus webhook send velo-shop infra/examples/order-paid.json
@@ -675,6 +675,9 @@ Try:
   curl -s -X POST -H 'Authorization: Bearer demo-bonvito-cafe-key-0001' http://{addr}/v1/members/B-2001/holds --data '{{"points":1000,"reference":"receipt-42"}}'
   curl -s -X POST -H 'Authorization: Bearer demo-bonvito-cafe-key-0001' http://{addr}/v1/holds/<hold_id>/capture
   curl -s -X POST -H 'Authorization: Bearer demo-bonvito-bakery-key-0001' http://{addr}/v1/members/B-2001/rewards/espresso-cup/claim
+  ./target/debug/bonus notifications list   # messages sent: e-mail to M-1001, SMS to B-2001 (after 08:00 Berlin)
+  ./target/debug/bonus notify preview points_earned --locale nl
+  ./target/debug/bonus run statements       # last month's statement e-mails
 More in README.md. Ctrl-C stops; data stays in {data_dir}/.
 "#,
         dynamodb = db.endpoint,

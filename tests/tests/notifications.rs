@@ -700,3 +700,45 @@ async fn the_stream_relay_publishes_outbox_inserts_only_and_deletes_them() {
         (1, 0)
     );
 }
+
+#[tokio::test]
+async fn a_message_costs_two_reads_a_claim_and_three_records() {
+    let env = TestEnv::new().await;
+    let s = stack().await;
+    member(&env, "NL-1", true, false).await;
+    order(&env, "A-1", "NL-1").await;
+    order(&env, "A-2", "NL-1").await;
+    let events = outbox_events(&env).await;
+    // Cold: the partner is read once, then cached by the function.
+    env.requests.reset();
+    deliver(&env.ctx, &s.senders, &event_for(&events, "A-1"))
+        .await
+        .unwrap();
+    let cold = env.requests.snapshot();
+    env.requests.reset();
+    assert_eq!(
+        deliver(&env.ctx, &s.senders, &event_for(&events, "A-2"))
+            .await
+            .unwrap(),
+        Outcome::Sent(1)
+    );
+    let warm = env.requests.snapshot();
+    // Profile and programme; the claim (conditional put); the claim's outcome, the provider
+    // id lookup and the day's log.
+    assert_eq!(warm.get("GetItem"), Some(&2), "{warm:?}");
+    assert_eq!(warm.get("PutItem"), Some(&4), "{warm:?}");
+    assert_eq!(env.requests.total(), 6, "{warm:?}");
+    // A duplicate: the same two reads and the refused claim, nothing sent.
+    env.requests.reset();
+    assert_eq!(
+        deliver(&env.ctx, &s.senders, &event_for(&events, "A-2"))
+            .await
+            .unwrap(),
+        Outcome::Sent(0)
+    );
+    let duplicate = env.requests.snapshot();
+    assert_eq!(env.requests.total(), 3, "{duplicate:?}");
+    println!("REQUESTS cold message: {cold:?}");
+    println!("REQUESTS warm message: {warm:?}");
+    println!("REQUESTS duplicate message: {duplicate:?}");
+}

@@ -161,8 +161,12 @@ pub async fn send(
         // Erased, opted out, unreachable: dropped, cleanly.
         return Ok(Outcome::Sent(0));
     }
-    let env = notify::environment();
-    let rendered = notify::render(&env, msg.template, &profile.locale, &msg.vars)?;
+    let rendered = notify::render(
+        notify::templates(),
+        msg.template,
+        &profile.locale,
+        &msg.vars,
+    )?;
     let sms = notify::sms(&rendered.sms);
     let mut sent = 0;
     for channel in channels {

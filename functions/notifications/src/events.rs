@@ -26,11 +26,11 @@ async fn vars(
     let partner_name = |id: &str| {
         let id = id.to_string();
         async move {
+            // Through the function's partner cache: warm, no read.
             Ok::<String, NotifyError>(
-                ctx.store
-                    .get_partner(&id)
+                ctx.partner(&id)
                     .await?
-                    .map_or(id.clone(), |p| p.name),
+                    .map_or(id.clone(), |c| c.partner.name.clone()),
             )
         }
     };
