@@ -91,8 +91,8 @@ enum NotificationsCommand {
 enum NotifyCommand {
     /// Render a message template with sample data: subject, text, HTML and SMS.
     Preview {
-        /// points_earned, points_available, points_expiring, points_expired, tier_changed,
-        /// points_redeemed or monthly_statement.
+        /// points_earned, points_earned_digest, points_available, points_expiring, points_expired,
+        /// tier_changed, points_redeemed or monthly_statement.
         message: String,
         /// en, de, nl, sv or fi (others fall back to en).
         #[arg(long, default_value = "en")]
@@ -700,7 +700,7 @@ More in README.md. Ctrl-C stops; data stays in {data_dir}/.
                 tracing::warn!(error = %e, "relay failed; retrying");
             }
             if let Err(e) =
-                notifications::consume_once(&relay_ctx, &senders, &sqs, &notify_queue).await
+                notifications::consume_all(&relay_ctx, &senders, &sqs, &notify_queue, 100).await
             {
                 tracing::warn!(error = %e, "notifications failed; retrying");
             }

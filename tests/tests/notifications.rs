@@ -689,6 +689,18 @@ async fn the_stream_relay_publishes_outbox_inserts_only_and_deletes_them() {
         "Records": [record("MODIFY", &account, "1"), record("INSERT", &raw[0], "2")]
     }))
     .unwrap();
+    // The queue is unreachable: the batch reports the first record not sent, so the stream
+    // retries from there, and the outbox item stays.
+    let missing = format!("{}/000000000000/no-such-queue", s.moto.endpoint);
+    let response = notifications::relay_stream(&env.ctx, &s.sqs, &missing, batch.clone()).await;
+    let failed: Vec<_> = response
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.clone())
+        .collect();
+    assert_eq!(failed, vec![Some("2".to_string())]);
+    assert_eq!(outbox_items().await.len(), 1);
+    // The retry gets through.
     let response = notifications::relay_stream(&env.ctx, &s.sqs, &s.url, batch).await;
     assert!(response.batch_item_failures.is_empty());
     assert_eq!(shared::queue::depth(&s.sqs, &s.url).await.unwrap(), 1);
@@ -741,4 +753,54 @@ async fn a_message_costs_two_reads_a_claim_and_three_records() {
     println!("REQUESTS cold message: {cold:?}");
     println!("REQUESTS warm message: {warm:?}");
     println!("REQUESTS duplicate message: {duplicate:?}");
+}
+
+#[tokio::test]
+async fn a_consumer_that_died_between_claim_and_send_is_taken_over_after_its_lease() {
+    let env = TestEnv::new().await;
+    let s = stack().await;
+    member(&env, "NL-1", true, false).await;
+    order(&env, "A-1", "NL-1").await;
+    let event = event_for(&outbox_events(&env).await, "A-1");
+    // A consumer claimed the e-mail at 12:00 and died before sending it.
+    let claim = shared::store::notify::Delivery {
+        event_id: event.event_id.clone(),
+        channel: "email".into(),
+        programme_id: "velo".into(),
+        member_id: "NL-1".into(),
+        message: "points_earned".into(),
+        locale: "nl".into(),
+        status: "sending".into(),
+        provider_id: None,
+        at: env.clock_now(),
+        summary: String::new(),
+        failure: None,
+        expires_ttl: 0,
+    };
+    assert_eq!(
+        env.store
+            .claim_delivery(&claim, env.clock_now() - chrono::Duration::minutes(15))
+            .await
+            .unwrap(),
+        shared::store::notify::Claim::Claimed
+    );
+    // Within the lease another delivery leaves it alone (it may still be sending) and comes
+    // back when the lease ends...
+    env.clock.set(at("2026-11-23T12:10:00Z"));
+    assert_eq!(
+        deliver(&env.ctx, &s.senders, &event).await.unwrap(),
+        Outcome::Deferred(at("2026-11-23T12:15:01Z"))
+    );
+    assert!(sent(&s).await.0.is_empty());
+    // ...after it, the message is sent, once.
+    env.clock.set(at("2026-11-23T12:16:00Z"));
+    assert_eq!(
+        deliver(&env.ctx, &s.senders, &event).await.unwrap(),
+        Outcome::Sent(1)
+    );
+    assert_eq!(
+        deliver(&env.ctx, &s.senders, &event).await.unwrap(),
+        Outcome::Sent(0)
+    );
+    assert_eq!(sent(&s).await.0.len(), 1);
 }

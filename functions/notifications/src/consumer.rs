@@ -155,16 +155,50 @@ pub async fn handle_sqs(
     response
 }
 
-/// Consume the notifications queue once (locally; on AWS the Lambda event source does the
-/// receiving). Returns (messages sent, messages waiting).
+/// Consume one batch (up to 10) of the notifications queue (locally; on AWS the Lambda event
+/// source does the receiving). Returns (messages sent, messages waiting).
 pub async fn consume_once(
     ctx: &Ctx,
     senders: &Senders,
     sqs: &aws_sdk_sqs::Client,
     queue_url: &str,
 ) -> Result<(usize, usize), NotifyError> {
+    consume_batch(ctx, senders, sqs, queue_url)
+        .await
+        .map(|(_, sent, waiting)| (sent, waiting))
+}
+
+/// Consume batches until the queue has nothing visible (or `max_batches`). Returns (sent,
+/// waiting).
+pub async fn consume_all(
+    ctx: &Ctx,
+    senders: &Senders,
+    sqs: &aws_sdk_sqs::Client,
+    queue_url: &str,
+    max_batches: usize,
+) -> Result<(usize, usize), NotifyError> {
     let (mut sent, mut waiting) = (0, 0);
-    for m in queue::receive(sqs, queue_url, 0).await? {
+    for _ in 0..max_batches {
+        let (received, s, w) = consume_batch(ctx, senders, sqs, queue_url).await?;
+        sent += s;
+        waiting += w;
+        if received == 0 {
+            break;
+        }
+    }
+    Ok((sent, waiting))
+}
+
+async fn consume_batch(
+    ctx: &Ctx,
+    senders: &Senders,
+    sqs: &aws_sdk_sqs::Client,
+    queue_url: &str,
+) -> Result<(usize, usize, usize), NotifyError> {
+    let (mut sent, mut waiting) = (0, 0);
+    let batch = queue::receive(sqs, queue_url, 0).await?;
+    let received = batch.len();
+    for m in batch {
         match step(ctx, senders, sqs, queue_url, &m.message_id, &m.body).await {
             Step::Done(n) => {
                 sent += n;
@@ -177,7 +211,7 @@ pub async fn consume_once(
             Step::Retry => {}
         }
     }
-    Ok((sent, waiting))
+    Ok((received, sent, waiting))
 }
 
 #[cfg(test)]

@@ -11,7 +11,7 @@ use tracing::{info, warn};
 use shared::app::Ctx;
 use shared::notify::{self, Channel};
 use shared::store::config::{MemberProfile, Undeliverable};
-use shared::store::notify::Delivery;
+use shared::store::notify::{Claim, Delivery};
 
 use crate::{NotifyError, Outcome, Senders};
 
@@ -193,12 +193,14 @@ pub async fn send(
             failure: None,
             expires_ttl: (now + Duration::days(shared::store::notify::KEEP_DAYS)).timestamp(),
         };
-        if !ctx
-            .store
-            .claim_delivery(&d, now - Duration::minutes(CLAIM_LEASE_MINUTES))
-            .await?
-        {
-            continue; // sent before, or being sent right now
+        let lease = Duration::minutes(CLAIM_LEASE_MINUTES);
+        match ctx.store.claim_delivery(&d, now - lease).await? {
+            Claim::Claimed => {}
+            Claim::Done => continue, // this message went out on this channel before
+            // Someone else is sending it; if they died, it is ours once the lease ran out.
+            Claim::Busy(since) => {
+                return Ok(Outcome::Deferred(since + lease + Duration::seconds(1)))
+            }
         }
         let address = match channel {
             Channel::Email => profile.email.as_deref(),

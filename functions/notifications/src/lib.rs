@@ -18,7 +18,7 @@ pub mod statement;
 
 use chrono::{DateTime, Utc};
 
-pub use consumer::{consume_once, handle_sqs};
+pub use consumer::{consume_all, consume_once, handle_sqs};
 pub use events::deliver;
 pub use relay::{relay_once, relay_stream};
 

@@ -33,6 +33,17 @@ pub struct Delivery {
     pub expires_ttl: i64,
 }
 
+/// What claiming a message found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim {
+    /// Ours: send it.
+    Claimed,
+    /// Sent (or undeliverable) before: send nothing.
+    Done,
+    /// Another delivery claimed it at this time and may still be sending: come back later.
+    Busy(DateTime<Utc>),
+}
+
 /// How long claims, the message log and provider message ids are kept: far longer than any
 /// redelivery of an event (SQS keeps messages 4 days; the outbox backstop runs every 10 min).
 pub const KEEP_DAYS: i64 = 90;
@@ -87,15 +98,35 @@ impl Store {
         Ok(())
     }
 
-    /// Claim the message for an event on a channel. False: it was sent (or failed for good)
-    /// before, or another delivery is sending it right now, so send nothing. A claim still
-    /// `sending` from before `stale_before` belongs to a process that died between claim and
-    /// send; it is taken over, so the message is not lost.
+    /// Claim the message for an event on a channel. A claim still `sending` from before
+    /// `stale_before` belongs to a process that died between claim and send; it is taken
+    /// over, so the message is not lost.
     pub async fn claim_delivery(
         &self,
         d: &Delivery,
         stale_before: DateTime<Utc>,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<Claim, StoreError> {
+        let current: Option<Delivery> = match self.try_claim(d, stale_before).await? {
+            None => return Ok(Claim::Claimed),
+            Some(Some(old)) => Some(from_item(old)?),
+            // The store did not return the item it kept: read it.
+            Some(None) => {
+                self.get(keys::delivery_claim(&d.event_id, &d.channel))
+                    .await?
+            }
+        };
+        Ok(match current {
+            Some(c) if c.status == "sending" => Claim::Busy(c.at),
+            _ => Claim::Done,
+        })
+    }
+
+    /// None: claimed. Some(item): the claim already there (when the store returns it).
+    async fn try_claim(
+        &self,
+        d: &Delivery,
+        stale_before: DateTime<Utc>,
+    ) -> Result<Option<Option<Item>>, StoreError> {
         let item = to_item(keys::delivery_claim(&d.event_id, &d.channel), "delivery", d)?;
         let put = self
             .client
@@ -112,17 +143,19 @@ impl Store {
                 ":stale",
                 AttributeValue::S(crate::clock::ts(stale_before)),
             )
+            .return_values_on_condition_check_failure(
+                aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure::AllOld,
+            )
             .send()
             .await;
         match put {
-            Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(StoreError::sdk(e)),
+            Ok(_) => Ok(None),
+            Err(e) => match e.into_service_error() {
+                aws_sdk_dynamodb::operation::put_item::PutItemError::ConditionalCheckFailedException(c) => {
+                    Ok(Some(c.item))
+                }
+                other => Err(StoreError::Sdk(other.to_string())),
+            },
         }
     }
 
