@@ -804,3 +804,91 @@ async fn a_consumer_that_died_between_claim_and_send_is_taken_over_after_its_lea
     );
     assert_eq!(sent(&s).await.0.len(), 1);
 }
+
+/// Everything the functions log during a test, as JSON lines.
+#[derive(Clone, Default)]
+struct Logs(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Logs {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn nothing_personal_reaches_the_logs() {
+    let logs = Logs::default();
+    let writer = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .json()
+        .with_max_level(tracing::Level::DEBUG)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let env = TestEnv::new().await;
+    let s = stack().await;
+    member(&env, "NL-1", true, true).await; // nl-1@example.com, +31612345678
+    let bad = MemberProfile {
+        member_id: "BAD-1".into(),
+        programme_id: "velo".into(),
+        email: Some("bad-1@example.com".into()),
+        phone: Some("0612345678".into()),
+        name: Some("Anna de Vries".into()),
+        locale: "en".into(),
+        consents: Consents {
+            email: true,
+            sms: true,
+        },
+        enrolled_at: env.clock_now(),
+        ..Default::default()
+    };
+    assert!(env.store.enrol_member(&bad).await.unwrap());
+    order(&env, "A-1", "NL-1").await;
+    order(&env, "A-2", "BAD-1").await;
+    relay_once(&env.ctx, &s.sqs, &s.url, 100, None)
+        .await
+        .unwrap();
+    let (sent_now, _) = notifications::consume_all(&env.ctx, &s.senders, &s.sqs, &s.url, 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        sent_now, 3,
+        "two e-mails and one SMS; the bad number is refused"
+    );
+    let log = env
+        .store
+        .deliveries_on(env.clock_now().date_naive())
+        .await
+        .unwrap();
+    let id = log
+        .iter()
+        .find(|d| d.member_id == "BAD-1" && d.channel == "email")
+        .and_then(|d| d.provider_id.clone())
+        .unwrap();
+    let bounce = ses_event("Bounce", &id, "bad-1@example.com");
+    shared::queue::send_all(&s.sqs, &s.url, &[bounce])
+        .await
+        .unwrap();
+    notifications::consume_all(&env.ctx, &s.senders, &s.sqs, &s.url, 10)
+        .await
+        .unwrap();
+
+    let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    assert!(text.contains("member notified"), "the test saw the logs");
+    assert!(text.contains("hard bounce"), "the test saw the bounce");
+    for personal in [
+        "nl-1@example.com",
+        "bad-1@example.com",
+        "BAD-1@EXAMPLE.COM",
+        "+31612345678",
+        "0612345678",
+        "Anna de Vries",
+    ] {
+        assert!(!text.contains(personal), "{personal} in the logs");
+    }
+}
