@@ -7,6 +7,7 @@
 //! - [`account`]: the member's balance aggregate and the balance view;
 //! - [`ledger`]: pure decisions (what an accrual or a reversal writes);
 //! - [`refund`]: how much of an order a refund or cancellation takes back, line by line;
+//! - [`clearing`]: coalition clearing between partners, with its conservation checks;
 //! - [`order`]: the canonical order webhook schema and its validation;
 //! - [`webhook_sig`]: Standard Webhooks signatures.
 //!
@@ -17,6 +18,7 @@ pub mod account;
 pub mod api;
 pub mod app;
 pub mod campaign;
+pub mod clearing;
 pub mod clock;
 pub mod config;
 pub mod earning;
