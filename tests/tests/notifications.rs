@@ -828,7 +828,9 @@ async fn nothing_personal_reaches_the_logs() {
         .with_max_level(tracing::Level::DEBUG)
         .with_writer(move || writer.clone())
         .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    // Global (this test binary's other tests log into it too, which only widens the check):
+    // a thread-local subscriber can miss events whose callsites other threads cached first.
+    tracing::subscriber::set_global_default(subscriber).expect("the only global subscriber");
 
     let env = TestEnv::new().await;
     let s = stack().await;
