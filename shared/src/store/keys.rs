@@ -181,6 +181,19 @@ pub fn member_list(programme_id: &str, member_id: &str) -> (String, String) {
     (member_list_pk(programme_id, shard), member_id.to_string())
 }
 
+/// One shard of a partner's clearing counters for a month (`YYYY-MM`).
+pub fn clearing_counter(
+    programme_id: &str,
+    month: &str,
+    partner_id: &str,
+    shard: u32,
+) -> (String, String) {
+    (
+        format!("CLEAR#{programme_id}#{month}#{partner_id}"),
+        format!("SHARD#{shard:02}"),
+    )
+}
+
 /// The claim of a member message: one per event and channel.
 pub fn delivery_claim(event_id: &str, channel: &str) -> (String, String) {
     (format!("NOTIFY#{event_id}"), format!("CHANNEL#{channel}"))

@@ -2,6 +2,7 @@
 //! crate is pure. One table, single-table design: see `keys.rs` and docs/data-model.md.
 
 pub mod campaigns;
+pub mod clearing;
 pub mod config;
 pub mod holds;
 pub mod keys;
