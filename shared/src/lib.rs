@@ -8,6 +8,7 @@
 //! - [`ledger`]: pure decisions (what an accrual or a reversal writes);
 //! - [`refund`]: how much of an order a refund or cancellation takes back, line by line;
 //! - [`clearing`]: coalition clearing between partners, with its conservation checks;
+//! - [`report`]: the campaign report (campaign period against the three before it);
 //! - [`order`]: the canonical order webhook schema and its validation;
 //! - [`webhook_sig`]: Standard Webhooks signatures.
 //!
@@ -37,6 +38,7 @@ pub mod platforms;
 pub mod programme;
 pub mod queue;
 pub mod refund;
+pub mod report;
 pub mod reward;
 pub mod store;
 pub mod telemetry;
