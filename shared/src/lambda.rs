@@ -38,3 +38,21 @@ pub fn to_http(req: lambda_http::Request) -> http::Request<Bytes> {
     let (parts, body) = req.into_parts();
     http::Request::from_parts(parts, Bytes::copy_from_slice(body.as_ref()))
 }
+
+/// What a scheduled or queue-fed function needs: JSON logs, the context from the environment,
+/// the SDK configuration, an SQS client and the queue URL in the environment variable `var`.
+pub async fn queue_function(
+    var: &str,
+) -> (
+    Arc<Ctx>,
+    aws_config::SdkConfig,
+    Arc<aws_sdk_sqs::Client>,
+    Arc<String>,
+) {
+    crate::telemetry::init_json();
+    let ctx = Arc::new(Ctx::from_env().await);
+    let config = aws_config::load_from_env().await;
+    let sqs = Arc::new(aws_sdk_sqs::Client::new(&config));
+    let queue_url = Arc::new(std::env::var(var).unwrap_or_default());
+    (ctx, config, sqs, queue_url)
+}

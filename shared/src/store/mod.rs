@@ -89,6 +89,12 @@ impl TxOutcome {
     }
 }
 
+/// Whether a single-item write was refused by its condition (for the caller an outcome, not
+/// an error).
+pub(crate) fn condition_failed<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>) -> bool {
+    e.code() == Some("ConditionalCheckFailedException")
+}
+
 /// A stable small hash of a string, for shard numbers.
 pub fn shard_of(key: &str, shards: u32) -> u32 {
     let digest = Sha256::digest(key.as_bytes());

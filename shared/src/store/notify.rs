@@ -5,7 +5,9 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::config::Undeliverable;
-use super::{from_item, key_map, keys, to_item, Item, Store, StoreError, TxOutcome};
+use super::{
+    condition_failed, from_item, key_map, keys, to_item, Item, Store, StoreError, TxOutcome,
+};
 use crate::events::DomainEvent;
 use crate::notify::Channel;
 
@@ -175,9 +177,12 @@ impl Store {
             .send()
             .await
             .map(|_| ())
-            .or_else(|e| match e.as_service_error() {
-                Some(s) if s.is_conditional_check_failed_exception() => Ok(()),
-                _ => Err(StoreError::sdk(e)),
+            .or_else(|e| {
+                if condition_failed(&e) {
+                    Ok(())
+                } else {
+                    Err(StoreError::sdk(e))
+                }
             })
     }
 
@@ -213,12 +218,7 @@ impl Store {
             .await;
         match update {
             Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
+            Err(e) if condition_failed(&e) => Ok(false),
             Err(e) => Err(StoreError::sdk(e)),
         }
     }
@@ -239,9 +239,12 @@ impl Store {
             .send()
             .await
             .map(|_| ())
-            .or_else(|e| match e.as_service_error() {
-                Some(s) if s.is_conditional_check_failed_exception() => Ok(()),
-                _ => Err(StoreError::sdk(e)),
+            .or_else(|e| {
+                if condition_failed(&e) {
+                    Ok(())
+                } else {
+                    Err(StoreError::sdk(e))
+                }
             })
     }
 

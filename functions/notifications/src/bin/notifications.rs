@@ -6,12 +6,8 @@ use lambda_runtime::{service_fn, LambdaEvent};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    shared::telemetry::init_json();
-    let ctx = Arc::new(shared::app::Ctx::from_env().await);
-    let config = aws_config::load_from_env().await;
+    let (ctx, config, sqs, queue_url) = shared::lambda::queue_function("NOTIFY_QUEUE_URL").await;
     let senders = Arc::new(notifications::Senders::from_env(&config));
-    let sqs = Arc::new(aws_sdk_sqs::Client::new(&config));
-    let queue_url = Arc::new(std::env::var("NOTIFY_QUEUE_URL").unwrap_or_default());
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
         let (ctx, senders, sqs, queue_url) =
             (ctx.clone(), senders.clone(), sqs.clone(), queue_url.clone());

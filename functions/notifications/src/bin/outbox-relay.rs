@@ -1,19 +1,13 @@
 //! Lambda entry point: wiring only. A DynamoDB stream batch goes to
 //! `notifications::relay_stream`; the 10-minute schedule runs the backstop,
 //! `notifications::relay_once` for events older than 10 minutes.
-use std::sync::Arc;
-
 use aws_lambda_events::event::dynamodb;
 use lambda_runtime::{service_fn, LambdaEvent};
 use serde_json::{json, Value};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    shared::telemetry::init_json();
-    let ctx = Arc::new(shared::app::Ctx::from_env().await);
-    let config = aws_config::load_from_env().await;
-    let sqs = Arc::new(aws_sdk_sqs::Client::new(&config));
-    let queue_url = Arc::new(std::env::var("NOTIFY_QUEUE_URL").unwrap_or_default());
+    let (ctx, _, sqs, queue_url) = shared::lambda::queue_function("NOTIFY_QUEUE_URL").await;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         let (ctx, sqs, queue_url) = (ctx.clone(), sqs.clone(), queue_url.clone());
         async move {
