@@ -66,6 +66,17 @@ pub struct RunPlan {
 
 /// The nights each programme needs for `as_of`: from the night after its cursor to `as_of`
 /// in date order (`as_of` alone when it was done already: an explicit re-run).
+impl RunPlan {
+    /// The most nights any programme catches up in this run.
+    pub fn nights(&self) -> usize {
+        self.programmes
+            .iter()
+            .map(|(_, n)| n.len())
+            .max()
+            .unwrap_or(0)
+    }
+}
+
 pub async fn plan_run(store: &Store, as_of: NaiveDate) -> Result<RunPlan, JobError> {
     let mut plan = RunPlan {
         as_of: Some(as_of),
@@ -296,12 +307,7 @@ pub async fn planner(
     let summary = PlannerSummary {
         as_of: Some(as_of),
         tasks: plan.tasks.len(),
-        nights: plan
-            .programmes
-            .iter()
-            .map(|(_, n)| n.len())
-            .max()
-            .unwrap_or(0),
+        nights: plan.nights(),
         holds_swept: swept.released,
     };
     info!(as_of = %as_of, tasks = summary.tasks, holds_swept = summary.holds_swept, "night planned");
@@ -338,12 +344,7 @@ pub async fn run_in_process(
     enqueue(sqs, queue_url, &plan.tasks).await?;
     let mut summary = RunSummary {
         as_of: Some(as_of),
-        nights: plan
-            .programmes
-            .iter()
-            .map(|(_, n)| n.len())
-            .max()
-            .unwrap_or(0),
+        nights: plan.nights(),
         tasks: plan.tasks.len(),
         holds_swept: swept.released,
         items_read: plan.probes_read,
