@@ -89,10 +89,18 @@ impl TxOutcome {
     }
 }
 
-/// Whether a single-item write was refused by its condition (for the caller an outcome, not
-/// an error).
-pub(crate) fn condition_failed<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>) -> bool {
-    e.code() == Some("ConditionalCheckFailedException")
+/// A single-item conditional write's result: true when written, false when its condition
+/// refused it (for the caller an outcome, not an error).
+pub(crate) fn written<T, E, R>(result: Result<T, SdkError<E, R>>) -> Result<bool, StoreError>
+where
+    E: std::error::Error + ProvideErrorMetadata + Send + Sync + 'static,
+    R: Debug,
+{
+    match result {
+        Ok(_) => Ok(true),
+        Err(e) if e.code() == Some("ConditionalCheckFailedException") => Ok(false),
+        Err(e) => Err(StoreError::sdk(e)),
+    }
 }
 
 /// A stable small hash of a string, for shard numbers.

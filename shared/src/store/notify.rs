@@ -5,9 +5,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::config::Undeliverable;
-use super::{
-    condition_failed, from_item, key_map, keys, to_item, Item, Store, StoreError, TxOutcome,
-};
+use super::{from_item, key_map, keys, to_item, written, Item, Store, StoreError, TxOutcome};
 use crate::events::DomainEvent;
 use crate::notify::Channel;
 
@@ -164,7 +162,8 @@ impl Store {
     /// Give a claim back after a send that may succeed later (throttling, an outage), so the
     /// event's next delivery sends it.
     pub async fn release_delivery(&self, d: &Delivery) -> Result<(), StoreError> {
-        self.client
+        let out = self
+            .client
             .delete_item()
             .table_name(&self.table)
             .set_key(Some(key_map(&keys::delivery_claim(
@@ -175,15 +174,8 @@ impl Store {
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":sending", AttributeValue::S("sending".into()))
             .send()
-            .await
-            .map(|_| ())
-            .or_else(|e| {
-                if condition_failed(&e) {
-                    Ok(())
-                } else {
-                    Err(StoreError::sdk(e))
-                }
-            })
+            .await;
+        written(out).map(|_| ())
     }
 
     /// Record that a channel failed for good (a bounced address, an invalid number), on the
@@ -216,11 +208,7 @@ impl Store {
             .expression_attribute_values(":addr", AttributeValue::S(address.into()))
             .send()
             .await;
-        match update {
-            Ok(_) => Ok(true),
-            Err(e) if condition_failed(&e) => Ok(false),
-            Err(e) => Err(StoreError::sdk(e)),
-        }
+        written(update)
     }
 
     /// Withdraw a member's e-mail consent (a complaint: they marked a message as spam).
@@ -229,7 +217,8 @@ impl Store {
         programme_id: &str,
         member_id: &str,
     ) -> Result<(), StoreError> {
-        self.client
+        let out = self
+            .client
             .update_item()
             .table_name(&self.table)
             .set_key(Some(key_map(&keys::profile(programme_id, member_id))))
@@ -237,15 +226,8 @@ impl Store {
             .condition_expression("attribute_exists(consents)")
             .expression_attribute_values(":no", AttributeValue::Bool(false))
             .send()
-            .await
-            .map(|_| ())
-            .or_else(|e| {
-                if condition_failed(&e) {
-                    Ok(())
-                } else {
-                    Err(StoreError::sdk(e))
-                }
-            })
+            .await;
+        written(out).map(|_| ())
     }
 
     /// Record how the send went (and index it by day for `bonus notifications list`, and by
