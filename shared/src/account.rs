@@ -6,6 +6,8 @@
 //! ```text
 //! sum(expiring) = available + held + sum(pending)      -- every unexpired remaining point is
 //!                                                          scheduled to expire exactly once
+//! for every date: sum(expiring_by_issuer[date]) = expiring[date]
+//!                                                       -- and we know whose points they are
 //! all counters >= 0
 //! ```
 //!
@@ -44,6 +46,10 @@ pub struct Account {
     /// Last valid local date (YYYY-MM-DD) -> remaining points that expire after it.
     #[serde(default)]
     pub expiring: BTreeMap<String, Points>,
+    /// The same buckets split by the partner that issued the points (who pays for them in a
+    /// coalition, and whose liability lapses when they expire).
+    #[serde(default)]
+    pub expiring_by_issuer: BTreeMap<String, BTreeMap<String, Points>>,
     pub lifetime_earned: Points,
     /// Number of the last statement entry.
     #[serde(default)]
@@ -175,6 +181,7 @@ impl Account {
             debt: 0,
             pending: BTreeMap::new(),
             expiring: BTreeMap::new(),
+            expiring_by_issuer: BTreeMap::new(),
             lifetime_earned: 0,
             entry_seq: 0,
             tier: String::new(),
@@ -251,6 +258,13 @@ impl Account {
                 lot.expires_on.to_string(),
                 lot.remaining,
             )?;
+            add(
+                self.expiring_by_issuer
+                    .entry(lot.expires_on.to_string())
+                    .or_default(),
+                lot.partner_id.clone(),
+                lot.remaining,
+            )?;
         }
         self.lifetime_earned = self
             .lifetime_earned
@@ -302,20 +316,43 @@ impl Account {
                 )))
             }
         }
-        let date = lot.expires_on.to_string();
-        match self.expiring.get_mut(&date) {
-            Some(e) if *e >= take => *e -= take,
-            _ => {
-                return Err(AccountError::Invariant(format!(
-                    "lot {} has no expiry booked",
-                    lot.lot_id
-                )))
-            }
-        }
+        self.unbook_expiry(lot, take)?;
         self.pending.retain(|_, p| *p != 0);
-        self.expiring.retain(|_, p| *p != 0);
         lot.remaining -= take;
         Ok(take)
+    }
+
+    /// `points` of a lot leave the account for good (reversed or spent): they no longer
+    /// expire, neither in the date's bucket nor in its issuer's share of it.
+    pub fn unbook_expiry(&mut self, lot: &Lot, points: Points) -> Result<(), AccountError> {
+        let date = lot.expires_on.to_string();
+        let missing =
+            || AccountError::Invariant(format!("lot {} has no expiry booked", lot.lot_id));
+        match self.expiring.get_mut(&date) {
+            Some(e) if *e >= points => *e -= points,
+            _ => return Err(missing()),
+        }
+        let shares = self.expiring_by_issuer.get_mut(&date).ok_or_else(missing)?;
+        match shares.get_mut(&lot.partner_id) {
+            Some(e) if *e >= points => *e -= points,
+            _ => return Err(missing()),
+        }
+        shares.retain(|_, p| *p != 0);
+        self.expiring.retain(|_, p| *p != 0);
+        self.expiring_by_issuer.retain(|_, s| !s.is_empty());
+        Ok(())
+    }
+
+    /// Remove a date's bucket (its points expire): what each issuer loses.
+    pub fn expire_bucket(&mut self, date: &str) -> BTreeMap<String, Points> {
+        self.expiring.remove(date);
+        self.expiring_by_issuer.remove(date).unwrap_or_default()
+    }
+
+    /// What the member holds net of debt: every unexpired point (pending, available or
+    /// held) minus what they owe. The clearing's "outstanding member balance".
+    pub fn outstanding(&self) -> Points {
+        self.expiring.values().sum::<Points>() - self.debt
     }
 
     /// The invariant stated at the top of this module.
@@ -345,6 +382,19 @@ impl Account {
             return Err(AccountError::Invariant(format!(
                 "expiring {expiring} != available {available} + held {held} + pending {pending}"
             )));
+        }
+        let dates_match = self.expiring.len() == self.expiring_by_issuer.len();
+        for (date, points) in &self.expiring {
+            let shares = self.expiring_by_issuer.get(date);
+            let split: i128 = shares.map_or(0, |s| s.values().map(|p| i128::from(*p)).sum());
+            if !dates_match
+                || split != i128::from(*points)
+                || shares.is_some_and(|s| s.values().any(|p| *p <= 0))
+            {
+                return Err(AccountError::Invariant(format!(
+                    "the points expiring after {date} are not split by issuer"
+                )));
+            }
         }
         Ok(())
     }

@@ -17,6 +17,8 @@ use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
+use crate::events::{EntryKind, LedgerEntry};
+
 /// One partner's counters for one month (the sum of its shards).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PartnerCounters {
@@ -227,6 +229,38 @@ pub fn check(c: &Clearing) -> Result<(), ConservationError> {
     Ok(())
 }
 
+/// What statement entries add to the clearing counters: (month, issuer) -> counters. The
+/// month is the entry's, in the programme's time zone. Every write path derives its counter
+/// updates from its entries with this, and `bonus audit` recomputes them with it from all
+/// entries.
+pub fn movements(
+    entries: &[LedgerEntry],
+    time_zone: chrono_tz::Tz,
+) -> BTreeMap<(String, String), PartnerCounters> {
+    let mut out: BTreeMap<(String, String), PartnerCounters> = BTreeMap::new();
+    for e in entries {
+        let month = month_of(e.at, time_zone);
+        for (issuer, points) in &e.issuers {
+            let c = out.entry((month.clone(), issuer.clone())).or_default();
+            match e.kind {
+                EntryKind::Earn => c.issued += points,
+                EntryKind::Reversal | EntryKind::Debt => c.reversed += points,
+                EntryKind::Expire => c.expired += points,
+                EntryKind::Redeem => {
+                    let at = e.partner_id.clone().unwrap_or_default();
+                    *c.redeemed_at.entry(at).or_default() += points;
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The month (programme time zone) of an instant, `YYYY-MM`.
+pub fn month_of(at: chrono::DateTime<chrono::Utc>, time_zone: chrono_tz::Tz) -> String {
+    at.with_timezone(&time_zone).format("%Y-%m").to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -300,6 +334,79 @@ mod tests {
             clear(&input),
             Err(ConservationError::Identity { .. })
         ));
+    }
+
+    #[test]
+    fn entries_move_counters_by_month_in_the_programme_time_zone_and_issuer() {
+        let at = |s: &str| s.parse::<chrono::DateTime<chrono::Utc>>().unwrap();
+        let e =
+            |t: &str, kind, points, partner: Option<&str>, issuers: &[(&str, i64)]| LedgerEntry {
+                seq: 0,
+                at: at(t),
+                kind,
+                points,
+                reason: String::new(),
+                partner_id: partner.map(str::to_string),
+                order_id: None,
+                lot_id: None,
+                event_id: String::new(),
+                issuers: issuers.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+            };
+        let entries = [
+            // 31 Oct 23:30 in Amsterdam is still October there.
+            e(
+                "2026-10-31T22:30:00Z",
+                EntryKind::Earn,
+                100,
+                Some("bakery"),
+                &[("bakery", 100)],
+            ),
+            e(
+                "2026-10-31T23:30:00Z",
+                EntryKind::Earn,
+                50,
+                Some("cafe"),
+                &[("cafe", 50)],
+            ),
+            e(
+                "2026-11-02T10:00:00Z",
+                EntryKind::Redeem,
+                -120,
+                Some("cafe"),
+                &[("bakery", 100), ("cafe", 20)],
+            ),
+            e(
+                "2026-11-03T10:00:00Z",
+                EntryKind::Reversal,
+                -10,
+                Some("cafe"),
+                &[("cafe", 10)],
+            ),
+            e(
+                "2026-11-03T10:00:00Z",
+                EntryKind::Debt,
+                -5,
+                Some("cafe"),
+                &[("cafe", 5)],
+            ),
+            e(
+                "2026-11-30T23:00:00Z",
+                EntryKind::Expire,
+                -7,
+                None,
+                &[("cafe", 7)],
+            ),
+        ];
+        let m = movements(&entries, chrono_tz::Europe::Amsterdam);
+        let get = |month: &str, p: &str| m[&(month.to_string(), p.to_string())].clone();
+        assert_eq!(get("2026-10", "bakery").issued, 100);
+        assert_eq!(get("2026-11", "cafe").issued, 50);
+        assert_eq!(get("2026-11", "bakery").redeemed_at["cafe"], 100);
+        let cafe = get("2026-11", "cafe");
+        assert_eq!((cafe.redeemed_at["cafe"], cafe.reversed), (20, 15));
+        // 30 Nov 23:00 UTC is 1 Dec in Amsterdam.
+        assert_eq!(get("2026-12", "cafe").expired, 7);
+        assert_eq!(m.len(), 4);
     }
 
     proptest! {

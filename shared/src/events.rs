@@ -114,4 +114,8 @@ pub struct LedgerEntry {
     pub order_id: Option<String>,
     pub lot_id: Option<String>,
     pub event_id: String,
+    /// Whose points moved: issuing partner -> points (> 0), summing to `points.abs()`. For
+    /// a debt, the partner whose refund caused it. What the clearing counters are made of.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub issuers: std::collections::BTreeMap<String, Points>,
 }

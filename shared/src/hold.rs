@@ -248,6 +248,9 @@ pub struct Settlement {
     pub lots: Vec<Lot>,
     pub entry: Option<LedgerEntry>,
     pub events: Vec<DomainEvent>,
+    /// Change of the member's outstanding points (unexpired minus debt), from the account's
+    /// own buckets: the clearing's check does not trust the entries alone.
+    pub outstanding_change: Points,
 }
 
 /// Resolve an open hold: capture `capture` points of it (0 for a void or an expiry) and
@@ -293,20 +296,10 @@ pub fn settle(
         lot.remaining += back;
         held.captured = take;
         if take > 0 {
-            let date = lot.expires_on.to_string();
-            match next.expiring.get_mut(&date) {
-                Some(e) if *e >= take => *e -= take,
-                _ => {
-                    return Err(AccountError::Invariant(format!(
-                        "lot {} has no expiry booked",
-                        lot.lot_id
-                    )))
-                }
-            }
+            next.unbook_expiry(&lot, take)?;
         }
         changed.push(lot);
     }
-    next.expiring.retain(|_, p| *p != 0);
     next.held -= hold.points;
     next.available += hold.points - capture;
     next.open_holds.remove(&hold.hold_id);
@@ -333,6 +326,7 @@ pub fn settle(
             order_id: Some(hold.reference.clone()),
             lot_id: None,
             event_id: event_id.clone(),
+            issuers: hold.captured_by_issuer(),
         });
         events.push(DomainEvent {
             event_id,
@@ -351,6 +345,7 @@ pub fn settle(
     }
     next.check()?;
     Ok(Settlement {
+        outstanding_change: next.outstanding() - account.outstanding(),
         account: next,
         hold,
         lots: changed,

@@ -18,6 +18,9 @@ pub struct OrderPlan {
     pub entry: Option<LedgerEntry>,
     /// PointsEarned, TierChanged: written to the outbox in the same transaction.
     pub events: Vec<DomainEvent>,
+    /// Change of the member's outstanding points (unexpired minus debt), from the account's
+    /// own buckets: the clearing's check does not trust the entries alone.
+    pub outstanding_change: Points,
 }
 
 /// The tier an order earns at. Tiers only go up at order time: an order whose volume lifts
@@ -124,6 +127,7 @@ pub fn plan_order(
             order_id: Some(order_id.to_string()),
             lot_id: Some(new_lot.lot_id.clone()),
             event_id: event_id.clone(),
+            issuers: [(partner_id.to_string(), points)].into(),
         });
         events.push(DomainEvent {
             event_id,
@@ -143,6 +147,7 @@ pub fn plan_order(
     }
     next.check()?;
     Ok(OrderPlan {
+        outstanding_change: next.outstanding() - account.outstanding(),
         account: next,
         lot,
         entry,
@@ -256,6 +261,9 @@ pub struct RefundPlan {
     pub from_own: Points,
     pub from_others: Points,
     pub to_debt: Points,
+    /// Change of the member's outstanding points (unexpired minus debt), from the account's
+    /// own buckets: the clearing's check does not trust the entries alone.
+    pub outstanding_change: Points,
 }
 
 /// Book a reversal of `points` and `volume_minor` on the account (see [`plan_reversal`] for
@@ -279,6 +287,7 @@ pub fn plan_refund(
         from_own: 0,
         from_others: 0,
         to_debt: 0,
+        outstanding_change: 0,
     };
     if points <= 0 && volume_minor <= 0 {
         return Ok(plan);
@@ -303,6 +312,12 @@ pub fn plan_refund(
                     source.partner_id
                 )
             };
+            // The reversed points were the lot's issuer's: its liability shrinks.
+            let issuer = r
+                .lots
+                .iter()
+                .find(|l| &l.lot_id == lot_id)
+                .map_or(source.partner_id, |l| l.partner_id.as_str());
             plan.entries.push(LedgerEntry {
                 seq: next.entry_seq,
                 at: now,
@@ -313,6 +328,7 @@ pub fn plan_refund(
                 order_id: Some(source.order_id.to_string()),
                 lot_id: Some(lot_id.clone()),
                 event_id: String::new(),
+                issuers: [(issuer.to_string(), *took)].into(),
             });
         }
         if r.to_debt > 0 {
@@ -330,6 +346,7 @@ pub fn plan_refund(
                 order_id: Some(source.order_id.to_string()),
                 lot_id: None,
                 event_id: String::new(),
+                issuers: [(source.partner_id.to_string(), r.to_debt)].into(),
             });
         }
         let event_id = format!(
@@ -364,6 +381,7 @@ pub fn plan_refund(
     plan.account
         .remove_volume(programme, source.order_at, volume_minor, now)?;
     plan.account.check()?;
+    plan.outstanding_change = plan.account.outstanding() - account.outstanding();
     Ok(plan)
 }
 

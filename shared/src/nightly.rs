@@ -60,6 +60,9 @@ pub struct NightPlan {
     pub entries: Vec<LedgerEntry>,
     pub events: Vec<DomainEvent>,
     pub counts: NightCounts,
+    /// Change of the member's outstanding points (unexpired minus debt), from the account's
+    /// own buckets: the clearing's check does not trust the entries alone.
+    pub outstanding_change: Points,
 }
 
 fn local_date(account: &Account, ts_key: &str) -> Option<NaiveDate> {
@@ -187,7 +190,7 @@ pub fn plan_night(
                     next.available
                 )));
             }
-            next.expiring.remove(&key);
+            let issuers = next.expire_bucket(&key);
             next.warned.remove(&key);
             next.available -= points;
             next.entry_seq += 1;
@@ -205,6 +208,7 @@ pub fn plan_night(
                 order_id: None,
                 lot_id: None,
                 event_id: id.clone(),
+                issuers,
             });
             events.push(event(id, EventKind::PointsExpired { points, expires_on }));
         }
@@ -270,6 +274,7 @@ pub fn plan_night(
     next.version += 1;
     next.check()?;
     Ok(Some(NightPlan {
+        outstanding_change: next.outstanding() - account.outstanding(),
         account: next,
         entries,
         events,
@@ -408,6 +413,11 @@ mod tests {
         // 60 spent (as a capture does): 40 left to expire.
         a.available -= 60;
         *a.expiring.get_mut("2027-01-10").unwrap() -= 60;
+        *a.expiring_by_issuer
+            .get_mut("2027-01-10")
+            .unwrap()
+            .get_mut("shop")
+            .unwrap() -= 60;
         a.held = 10;
         a.available -= 10;
         a.open_holds.insert(
@@ -438,6 +448,16 @@ mod tests {
             (40, 0)
         );
         assert_eq!(plan.entries[0].points, -40);
+        // Whose points lapsed: the issuer's (for the clearing's breakage).
+        assert_eq!(
+            plan.entries[0]
+                .issuers
+                .clone()
+                .into_iter()
+                .collect::<Vec<_>>(),
+            vec![("shop".to_string(), 40)]
+        );
+        assert_eq!(plan.outstanding_change, -40);
     }
 
     #[test]

@@ -498,6 +498,7 @@ mod tests {
             order_id: None,
             lot_id: None,
             event_id: String::new(),
+            issuers: Default::default(),
         };
         let entries = [
             e("2026-09-30T21:59:59Z", EntryKind::Earn, 1000), // Sept in Amsterdam

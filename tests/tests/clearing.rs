@@ -2,6 +2,7 @@
 //! members at once sum exactly, per partner, over the shards.
 
 use integration_tests::TestEnv;
+use shared::clearing::PartnerCounters;
 use shared::store::clearing::CounterDelta;
 
 fn delta(partner: &str, issued: i64, at: &[(&str, i64)]) -> CounterDelta {
@@ -9,10 +10,12 @@ fn delta(partner: &str, issued: i64, at: &[(&str, i64)]) -> CounterDelta {
         programme_id: "velo".into(),
         month: "2026-11".into(),
         partner_id: partner.into(),
-        issued,
-        reversed: 1,
-        expired: 2,
-        redeemed_at: at.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+        counters: PartnerCounters {
+            issued,
+            reversed: 1,
+            expired: 2,
+            redeemed_at: at.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+        },
     }
 }
 

@@ -160,7 +160,7 @@ impl Store {
                 None,
             )?);
         }
-        items.extend(self.entry_items(&a.programme_id, &a.member_id, s.entry.as_slice())?);
+        items.extend(self.entry_items(a, s.entry.as_slice(), s.outstanding_change)?);
         items.extend(self.outbox_items(&s.events)?);
         items.extend(extra);
         self.try_commit(items).await

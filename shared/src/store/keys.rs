@@ -194,6 +194,14 @@ pub fn clearing_counter(
     )
 }
 
+/// One shard of the change of all members' outstanding points in a month.
+pub fn clearing_outstanding(programme_id: &str, month: &str, shard: u32) -> (String, String) {
+    (
+        format!("CLEAR#{programme_id}#{month}"),
+        format!("OUTSTANDING#{shard:02}"),
+    )
+}
+
 /// The claim of a member message: one per event and channel.
 pub fn delivery_claim(event_id: &str, channel: &str) -> (String, String) {
     (format!("NOTIFY#{event_id}"), format!("CHANNEL#{channel}"))

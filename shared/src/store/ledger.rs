@@ -68,6 +68,8 @@ pub struct LedgerWrite {
     /// Records of refunds that waited for their order and are applied with it (they replace
     /// the records that answered "waiting").
     pub records: Vec<OrderRecord>,
+    /// The account's outstanding points after minus before (the plans' sum).
+    pub outstanding_change: i64,
 }
 
 impl LedgerWrite {
@@ -85,6 +87,7 @@ impl LedgerWrite {
             takes: Vec::new(),
             give_backs: Vec::new(),
             records: Vec::new(),
+            outstanding_change: 0,
         }
     }
 
@@ -95,6 +98,7 @@ impl LedgerWrite {
         w.new_lots.extend(plan.lot);
         w.entries.extend(plan.entry);
         w.events = plan.events;
+        w.outstanding_change = plan.outstanding_change;
         w
     }
 
@@ -112,6 +116,7 @@ impl LedgerWrite {
         }
         self.entries.extend(plan.entries);
         self.events.extend(plan.events);
+        self.outstanding_change += plan.outstanding_change;
         if let Some((account, _)) = self.account.as_mut() {
             *account = plan.account;
         }
@@ -326,14 +331,17 @@ impl Store {
             .await
     }
 
-    /// Put-if-absent items for a member's new statement entries.
+    /// Put-if-absent items for a member's new statement entries, and the clearing counter
+    /// updates they make (in the same transaction, so the counters never disagree with the
+    /// entries). `outstanding_change` is the account's own before/after difference.
     pub(crate) fn entry_items(
         &self,
-        programme_id: &str,
-        member_id: &str,
+        account: &Account,
         entries: &[LedgerEntry],
+        outstanding_change: i64,
     ) -> Result<Vec<TransactWriteItem>, StoreError> {
-        entries
+        let (programme_id, member_id) = (&account.programme_id, &account.member_id);
+        let mut items = entries
             .iter()
             .map(|e| {
                 self.put_new(to_item(
@@ -342,7 +350,9 @@ impl Store {
                     e,
                 )?)
             })
-            .collect()
+            .collect::<Result<Vec<_>, _>>()?;
+        items.extend(self.clearing_items(account, entries, outstanding_change)?);
+        Ok(items)
     }
 
     /// Put-if-absent items for domain events (the transactional outbox).
@@ -400,7 +410,7 @@ impl Store {
             for lot in &w.lots {
                 items.push(self.put_item(to_item(member(lot), "lot", lot)?, None)?);
             }
-            items.extend(self.entry_items(&a.programme_id, &a.member_id, &w.entries)?);
+            items.extend(self.entry_items(a, &w.entries, w.outstanding_change)?);
         }
         for take in &w.takes {
             items.push(take_item(self, take)?);

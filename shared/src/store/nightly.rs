@@ -77,7 +77,7 @@ impl Store {
     pub async fn write_night(&self, plan: &NightPlan, expected: u64) -> Result<bool, StoreError> {
         let a = &plan.account;
         let mut items = vec![self.put_versioned(account_item(a)?, Some(expected))?];
-        items.extend(self.entry_items(&a.programme_id, &a.member_id, &plan.entries)?);
+        items.extend(self.entry_items(a, &plan.entries, plan.outstanding_change)?);
         items.extend(self.outbox_items(&plan.events)?);
         self.try_commit(items).await
     }
