@@ -117,6 +117,9 @@ pub struct ProgrammeIn {
     /// Member messages: `earned: per_order | daily_digest | off`, `digest_hour`,
     /// `monthly_statement`.
     pub messages: Option<MessagesIn>,
+    /// Coalition clearing: the operator's fee on breakage, in percent ("2.5").
+    #[serde(default, deserialize_with = "opt_exact")]
+    pub breakage_fee_percent: Option<Decimal>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -191,6 +194,9 @@ pub struct PartnerIn {
     /// Native WooCommerce webhooks: `{secrets: [..]}`.
     #[serde(default)]
     pub woocommerce: Option<PlatformLinkIn>,
+    /// The monthly clearing statement is e-mailed here (coalitions).
+    #[serde(default)]
+    pub finance_email: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -294,6 +300,13 @@ impl ConfigFile {
                 .unwrap_or(prog.min_balance_to_redeem);
             prog.include_tax = p.include_tax.unwrap_or(false);
             prog.include_shipping = p.include_shipping.unwrap_or(false);
+            match p.breakage_fee_percent {
+                Some(fee) if fee < Decimal::ZERO || fee > Decimal::ONE_HUNDRED => errors.push(
+                    format!("{}: a percentage, 0-100", f("breakage_fee_percent")),
+                ),
+                Some(fee) => prog.breakage_fee_percent = fee,
+                None => {}
+            }
             if let Some(m) = &p.messages {
                 let d = &mut prog.messages;
                 d.earned = m.earned.unwrap_or(d.earned);
@@ -406,6 +419,12 @@ impl ConfigFile {
                     },
                 ));
             }
+            if p.finance_email
+                .as_deref()
+                .is_some_and(|e| !crate::pii::normalize_email(e).is_some())
+            {
+                errors.push(format!("{}: not an e-mail address", f("finance_email")));
+            }
             let mut link = |name: &str, l: &Option<PlatformLinkIn>| {
                 let l = l.as_ref()?;
                 if l.secrets.is_empty() || l.secrets.len() > 2 {
@@ -434,6 +453,7 @@ impl ConfigFile {
                 auto_enrol: p.auto_enrol,
                 shopify,
                 woocommerce,
+                finance_email: p.finance_email.clone(),
             });
         }
         let mut member_ids = HashSet::new();

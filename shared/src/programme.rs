@@ -52,6 +52,10 @@ pub struct Programme {
     /// What members are told, and when.
     #[serde(default)]
     pub messages: MessageSettings,
+    /// Coalition clearing: the operator's fee on each partner's breakage (expired points),
+    /// in percent of their value; 0 = none.
+    #[serde(default, with = "rust_decimal::serde::str")]
+    pub breakage_fee_percent: Decimal,
 }
 
 /// Member messages of a programme.
@@ -157,6 +161,7 @@ impl Programme {
             include_tax: false,
             include_shipping: false,
             messages: MessageSettings::default(),
+            breakage_fee_percent: Decimal::ZERO,
         }
     }
 
@@ -265,6 +270,9 @@ pub struct Partner {
     /// WooCommerce's own webhooks, if this partner is a WooCommerce store.
     #[serde(default)]
     pub woocommerce: Option<PlatformLink>,
+    /// Where the monthly clearing statement is e-mailed (none: not e-mailed).
+    #[serde(default)]
+    pub finance_email: Option<String>,
 }
 
 /// How a shop platform's native webhooks are verified and treated.

@@ -3,11 +3,16 @@
 //! sums a partner's shards with one Query: its reads grow with partners x shards, never with
 //! the number of ledger entries.
 
-use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
+use std::collections::BTreeMap;
 
-use super::{key_map, keys, shard_of, Store, StoreError};
+use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+use super::{from_item, key_map, keys, shard_of, to_item, Store, StoreError, TxOutcome};
 use crate::account::Account;
-use crate::clearing::{month_of, movements, PartnerCounters};
+use crate::clearing::{month_of, movements, Clearing, PartnerCounters, PartnerStatement};
 use crate::events::LedgerEntry;
 
 /// Shards per partner and month.
@@ -173,5 +178,170 @@ impl Store {
             }
         }
         Ok(sum)
+    }
+}
+
+/// The summary item of a closed month. It is written last and only once: while it exists
+/// the month's statements are final.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClosedMonth {
+    pub programme_id: String,
+    pub month: String,
+    pub point_value_minor: i64,
+    #[serde(with = "rust_decimal::serde::str")]
+    pub breakage_fee_percent: Decimal,
+    pub outstanding_change: i64,
+    pub partners: usize,
+    pub closed_at: DateTime<Utc>,
+}
+
+/// One partner's stored statement with its row of the matrix (its points, spent where).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct StoredStatement {
+    #[serde(flatten)]
+    statement: PartnerStatement,
+    spent_at: BTreeMap<String, i64>,
+}
+
+/// What closing a month did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Closing {
+    /// The month was open: its statements are now written and final.
+    Written,
+    /// The month was closed already with exactly these figures: nothing written.
+    Reproduced,
+    /// The month was closed with other figures (the stored ones stand): a loud error for
+    /// the job, since the counters changed after the close.
+    Differs { stored: Box<Clearing> },
+}
+
+const SUMMARY_SK: &str = "SUMMARY";
+
+impl Store {
+    /// Close a month with a checked clearing: the partner statements, then the summary
+    /// (put-if-absent). A month already closed is compared, never rewritten.
+    pub async fn close_month(
+        &self,
+        clearing: &Clearing,
+        breakage_fee_percent: Decimal,
+        now: DateTime<Utc>,
+    ) -> Result<Closing, StoreError> {
+        if let Some((_, stored)) = self
+            .closed_month(&clearing.programme_id, &clearing.month)
+            .await?
+        {
+            return Ok(compare(stored, clearing));
+        }
+        let pk = keys::cleared_pk(&clearing.programme_id, &clearing.month);
+        let mut items = Vec::new();
+        for s in &clearing.statements {
+            let stored = StoredStatement {
+                statement: s.clone(),
+                spent_at: clearing
+                    .matrix
+                    .get(&s.partner_id)
+                    .cloned()
+                    .unwrap_or_default(),
+            };
+            let item = to_item(
+                (pk.clone(), format!("PARTNER#{}", s.partner_id)),
+                "clearing_statement",
+                &stored,
+            )?;
+            // Until the summary exists nothing is final: a half-finished earlier run is
+            // simply overwritten with the same figures.
+            items.push(self.put_item(item, None)?);
+        }
+        for chunk in items.chunks(100) {
+            self.transact_all(chunk.to_vec()).await?;
+        }
+        let summary = ClosedMonth {
+            programme_id: clearing.programme_id.clone(),
+            month: clearing.month.clone(),
+            point_value_minor: clearing.point_value_minor,
+            breakage_fee_percent,
+            outstanding_change: clearing.outstanding_change,
+            partners: clearing.statements.len(),
+            closed_at: now,
+        };
+        let item = to_item((pk, SUMMARY_SK.into()), "clearing_summary", &summary)?;
+        match self.transact(vec![self.put_new(item)?]).await? {
+            TxOutcome::Committed => Ok(Closing::Written),
+            // Another run closed it first: compare with what it wrote.
+            _ => match self
+                .closed_month(&clearing.programme_id, &clearing.month)
+                .await?
+            {
+                Some((_, stored)) => Ok(compare(stored, clearing)),
+                None => Err(StoreError::Contention(1)),
+            },
+        }
+    }
+
+    /// A closed month as stored: its summary and the clearing rebuilt from its statements.
+    /// None while the month is not closed.
+    pub async fn closed_month(
+        &self,
+        programme_id: &str,
+        month: &str,
+    ) -> Result<Option<(ClosedMonth, Clearing)>, StoreError> {
+        let items = self
+            .query_items(&keys::cleared_pk(programme_id, month), "")
+            .await?;
+        let mut summary: Option<ClosedMonth> = None;
+        let mut statements = Vec::new();
+        let mut matrix = BTreeMap::new();
+        for item in items {
+            let sk = match item.get(keys::SK) {
+                Some(AttributeValue::S(s)) => s.clone(),
+                _ => continue,
+            };
+            if sk == SUMMARY_SK {
+                summary = Some(from_item(item)?);
+            } else {
+                let s: StoredStatement = from_item(item)?;
+                if !s.spent_at.is_empty() {
+                    matrix.insert(s.statement.partner_id.clone(), s.spent_at);
+                }
+                statements.push(s.statement);
+            }
+        }
+        let Some(summary) = summary else {
+            return Ok(None);
+        };
+        statements.sort_by(|a, b| a.partner_id.cmp(&b.partner_id));
+        let clearing = Clearing {
+            programme_id: summary.programme_id.clone(),
+            month: summary.month.clone(),
+            point_value_minor: summary.point_value_minor,
+            statements,
+            matrix,
+            outstanding_change: summary.outstanding_change,
+        };
+        Ok(Some((summary, clearing)))
+    }
+
+    /// A transaction that must go through: conflicts and throttling are retried.
+    async fn transact_all(&self, items: Vec<TransactWriteItem>) -> Result<(), StoreError> {
+        for attempt in 0..super::retry::MAX_ATTEMPTS {
+            match self.transact(items.clone()).await? {
+                TxOutcome::Committed => return Ok(()),
+                o if o.conflicted() => super::retry::sleep_backoff(attempt).await,
+                TxOutcome::Cancelled(r) => {
+                    return Err(StoreError::Sdk(format!("transaction cancelled: {r:?}")))
+                }
+            }
+        }
+        Err(StoreError::Contention(super::retry::MAX_ATTEMPTS))
+    }
+}
+
+fn compare(stored: Clearing, computed: &Clearing) -> Closing {
+    if &stored == computed {
+        Closing::Reproduced
+    } else {
+        Closing::Differs {
+            stored: Box::new(stored),
+        }
     }
 }

@@ -164,16 +164,45 @@ impl Store {
 
     pub async fn put_programme(&self, p: &Programme) -> Result<(), StoreError> {
         self.put(keys::programme(&p.id), "programme", p).await?;
+        self.add_to_id_list(keys::programme_list(), &p.id).await
+    }
+
+    /// Add an id to a list item (a string set; adding twice changes nothing).
+    async fn add_to_id_list(&self, list: (String, String), id: &str) -> Result<(), StoreError> {
         self.client
             .update_item()
             .table_name(&self.table)
-            .set_key(Some(super::key_map(&keys::programme_list())))
+            .set_key(Some(super::key_map(&list)))
             .update_expression("ADD ids :id")
-            .expression_attribute_values(":id", AttributeValue::Ss(vec![p.id.clone()]))
+            .expression_attribute_values(":id", AttributeValue::Ss(vec![id.to_string()]))
             .send()
             .await
             .map_err(StoreError::sdk)?;
         Ok(())
+    }
+
+    /// The ids in a list item, sorted.
+    pub(crate) async fn id_list(&self, list: (String, String)) -> Result<Vec<String>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(super::key_map(&list)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(StoreError::sdk)?;
+        let mut ids = match out.item.and_then(|i| i.get("ids").cloned()) {
+            Some(AttributeValue::Ss(ids)) => ids,
+            _ => Vec::new(),
+        };
+        ids.sort();
+        Ok(ids)
+    }
+
+    /// Every partner id of a programme that `bonus apply` has written.
+    pub async fn partner_ids(&self, programme_id: &str) -> Result<Vec<String>, StoreError> {
+        self.id_list(keys::partner_list(programme_id)).await
     }
 
     pub async fn get_programme(&self, id: &str) -> Result<Option<Programme>, StoreError> {
@@ -181,7 +210,9 @@ impl Store {
     }
 
     pub async fn put_partner(&self, p: &Partner) -> Result<(), StoreError> {
-        self.put(keys::partner(&p.id), "partner", p).await
+        self.put(keys::partner(&p.id), "partner", p).await?;
+        self.add_to_id_list(keys::partner_list(&p.programme_id), &p.id)
+            .await
     }
 
     pub async fn get_partner(&self, id: &str) -> Result<Option<Partner>, StoreError> {

@@ -169,6 +169,16 @@ pub fn programme_list() -> (String, String) {
     ("PROGRAMMES".into(), "LIST".into())
 }
 
+/// The list of a programme's partner ids (a string set), kept by `bonus apply`.
+pub fn partner_list(programme_id: &str) -> (String, String) {
+    (format!("PARTNERS#{programme_id}"), "LIST".into())
+}
+
+/// A closed clearing month: one item per partner statement and a summary, immutable.
+pub fn cleared_pk(programme_id: &str, month: &str) -> String {
+    format!("CLEARED#{programme_id}#{month}")
+}
+
 /// The members of a programme, spread over shards (the monthly statements page through it).
 pub const MEMBER_LIST_SHARDS: u32 = 16;
 

@@ -2,7 +2,6 @@
 //! shard: the items read are the due members, nothing else), a member's night, the run
 //! cursor, and per-shard completion markers.
 
-use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -121,20 +120,6 @@ impl Store {
 
     /// Every programme id `bonus apply` has written (the job's list of work).
     pub async fn programme_ids(&self) -> Result<Vec<String>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(super::key_map(&keys::programme_list())))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(StoreError::sdk)?;
-        let mut ids = match out.item.and_then(|i| i.get("ids").cloned()) {
-            Some(AttributeValue::Ss(ids)) => ids,
-            _ => Vec::new(),
-        };
-        ids.sort();
-        Ok(ids)
+        self.id_list(keys::programme_list()).await
     }
 }

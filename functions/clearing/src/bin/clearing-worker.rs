@@ -1,0 +1,17 @@
+//! Lambda entry point: wiring only. The work is `clearing::handle_sqs`.
+use aws_lambda_events::event::sqs::SqsEvent;
+use lambda_runtime::{service_fn, LambdaEvent};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    let (ctx, _, sqs, notify_url) = shared::lambda::queue_function("NOTIFY_QUEUE_URL").await;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
+        let (ctx, sqs, notify_url) = (ctx.clone(), sqs.clone(), notify_url.clone());
+        async move {
+            Ok::<_, lambda_runtime::Error>(
+                clearing::handle_sqs(&ctx, &sqs, &notify_url, event.payload).await,
+            )
+        }
+    }))
+    .await
+}

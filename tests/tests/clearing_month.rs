@@ -1,0 +1,354 @@
+//! A scripted coalition month on the local stack (signed webhooks, the member API's holds,
+//! the nightly job over SQS on moto, the embedded DynamoDB), cleared by the monthly job and
+//! checked against figures worked out by hand.
+//!
+//! Coalition `coal` (Berlin), 1 point = 1 cent, 10 % operator fee on breakage; partners
+//! bakery, cafe, books. Members M1 and M2.
+//!
+//! | when (2026)   | what                                                         |
+//! |---------------|--------------------------------------------------------------|
+//! | 2025-11-03    | M1 earns 300 at bakery (expires after 2026-11-03)            |
+//! | 11-02         | M1 spends 100 at cafe (the 2025 bakery points)               |
+//! | 11-02         | M1 earns 500 at bakery (B-1: lines 300 + 200)                |
+//! | 11-02         | M2 earns 200 at cafe                                         |
+//! | night 11-03   | M1's 200 bakery points left from 2025 expire                 |
+//! | 11-04         | M2 earns 400 at books                                        |
+//! | 11-05         | M1 earns 100 at cafe                                         |
+//! | 11-10         | bakery refunds B-1's 200 line: 200 reversed from its lot     |
+//! | 11-20         | M2 spends 300 at bakery: 200 cafe points + 100 books points  |
+//! | 11-21         | M1 spends 250 at books: bakery points                        |
+//!
+//! By hand, November: bakery issued 500, reversed 200, expired 200 (fee 20), its points
+//! spent at cafe 100 and at books 250, others' spent with it 300 -> net -50. Cafe issued
+//! 300, its points spent at bakery 200, others' with it 100 -> net -100. Books issued 400,
+//! its points spent at bakery 100, others' with it 250 -> net +150. Nets: 0.
+//! Identity: 1,200 - 200 = 650 redeemed + 200 expired + 150 outstanding change
+//! (M1 300 -> 150, M2 0 -> 300).
+
+use bonus_cli::moto::LocalMoto;
+use chrono::{DateTime, Utc};
+use http::StatusCode;
+use integration_tests::TestEnv;
+use serde_json::{json, Value};
+use shared::store::clearing::Closing;
+use shared::store::nightly::NightCursor;
+
+const SECRET: &str = "whsec_dGVzdC1zaG9wLXNlY3JldC0wMTIzNDU2Nzg5";
+
+const CONFIG: &str = r#"
+programmes:
+  - id: coal
+    name: Coalition
+    kind: coalition
+    currency: EUR
+    time_zone: Europe/Berlin
+    min_balance_to_redeem: 100
+    breakage_fee_percent: 10
+    tiers: [{name: Member, threshold: 0, multiplier: 1}]
+partners:
+  - id: bakery
+    programme: coal
+    name: Bakery
+    time_zone: Europe/Berlin
+    webhook_secrets: [whsec_dGVzdC1zaG9wLXNlY3JldC0wMTIzNDU2Nzg5]
+    api_keys: [{label: till, key: test-bakery-key-00001, scopes: [read_balance, hold]}]
+  - id: cafe
+    programme: coal
+    name: Cafe
+    time_zone: Europe/Berlin
+    webhook_secrets: [whsec_dGVzdC1zaG9wLXNlY3JldC0wMTIzNDU2Nzg5]
+    api_keys: [{label: till, key: test-cafe-key-0000001, scopes: [read_balance, hold]}]
+  - id: books
+    programme: coal
+    name: Books
+    time_zone: Europe/Berlin
+    webhook_secrets: [whsec_dGVzdC1zaG9wLXNlY3JldC0wMTIzNDU2Nzg5]
+    api_keys: [{label: till, key: test-books-key-000001, scopes: [read_balance, hold]}]
+members:
+  - {id: M1, programme: coal}
+  - {id: M2, programme: coal}
+"#;
+
+fn at(s: &str) -> DateTime<Utc> {
+    s.parse().unwrap()
+}
+
+fn key(partner: &str) -> &'static str {
+    match partner {
+        "bakery" => "test-bakery-key-00001",
+        "cafe" => "test-cafe-key-0000001",
+        _ => "test-books-key-000001",
+    }
+}
+
+async fn webhook(env: &TestEnv, partner: &str, body: Value) -> Value {
+    let body = body.to_string();
+    let id = format!("msg-{}", env.clock_now().timestamp_nanos_opt().unwrap_or(0));
+    let headers = env.signed(SECRET, &id, &body, 0);
+    let (status, answer) = env
+        .call(
+            "POST",
+            &format!("/v1/partners/{partner}/webhooks/orders"),
+            &headers,
+            body,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    answer
+}
+
+/// An order of `lines` (euros each, 1 point per euro) at `when`.
+async fn earn(env: &TestEnv, when: &str, partner: &str, member: &str, order: &str, lines: &[i64]) {
+    env.clock.set(at(when));
+    let lines: Vec<Value> = lines
+        .iter()
+        .enumerate()
+        .map(|(i, euros)| json!({"line_id": (i + 1).to_string(), "sku": format!("SKU-{i}"), "quantity": 1, "unit_price": format!("{euros}.00")}))
+        .collect();
+    let answer = webhook(
+        env,
+        partner,
+        json!({"type": "order.paid", "order_id": order, "member_id": member,
+               "occurred_at": when, "currency": "EUR", "lines": lines}),
+    )
+    .await;
+    let expected: i64 = lines
+        .iter()
+        .map(|l| {
+            l["unit_price"]
+                .as_str()
+                .unwrap()
+                .trim_end_matches(".00")
+                .parse::<i64>()
+                .unwrap()
+        })
+        .sum();
+    assert_eq!(answer["points"].as_i64(), Some(expected), "{answer}");
+}
+
+/// Hold and capture `points` of `member` at `partner`.
+async fn spend(env: &TestEnv, when: &str, partner: &str, member: &str, points: i64) {
+    env.clock.set(at(when));
+    let auth = [("authorization", format!("Bearer {}", key(partner)))];
+    let (status, hold) = env
+        .call(
+            "POST",
+            &format!("/v1/members/{member}/holds"),
+            &auth,
+            json!({"points": points, "reference": format!("till-{when}")}).to_string(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{hold}");
+    let id = hold["hold_id"].as_str().unwrap();
+    let (status, done) = env
+        .call(
+            "POST",
+            &format!("/v1/holds/{id}/capture"),
+            &auth,
+            json!({"points": points}).to_string(),
+        )
+        .await;
+    assert_eq!(
+        (status, done["captured"].as_i64()),
+        (StatusCode::OK, Some(points)),
+        "{done}"
+    );
+}
+
+async fn nightly(env: &TestEnv, last_done: &str, as_of: &str) {
+    let moto = LocalMoto::start().expect("moto (make test installs it into .venv)");
+    let sqs = aws_sdk_sqs::Client::from_conf(shared::queue::local_config(&moto.endpoint));
+    let url = shared::queue::ensure_queue(&sqs, "nightly", 2, 5)
+        .await
+        .unwrap();
+    env.store
+        .set_night_cursor(&NightCursor {
+            programme_id: "coal".into(),
+            last_done: last_done.parse().unwrap(),
+            updated_at: env.clock_now(),
+        })
+        .await
+        .unwrap();
+    nightly::run_in_process(&env.ctx, &sqs, &url, as_of.parse().unwrap(), |_, _| {})
+        .await
+        .unwrap();
+}
+
+/// (issued, reversed, at self, at others, from others, expired, breakage fee, net)
+type Row = (i64, i64, i64, i64, i64, i64, i64, i64);
+
+fn rows(c: &shared::clearing::Clearing) -> Vec<(String, Row)> {
+    c.statements
+        .iter()
+        .map(|s| {
+            (
+                s.partner_id.clone(),
+                (
+                    s.issued,
+                    s.reversed,
+                    s.redeemed_at_self,
+                    s.redeemed_at_others,
+                    s.redeemed_from_others,
+                    s.expired,
+                    s.breakage_fee,
+                    s.net,
+                ),
+            )
+        })
+        .collect()
+}
+
+async fn scripted_month(env: &TestEnv) {
+    earn(env, "2025-11-03T10:00:00Z", "bakery", "M1", "B-0", &[300]).await;
+    spend(env, "2026-11-02T09:00:00Z", "cafe", "M1", 100).await;
+    earn(
+        env,
+        "2026-11-02T10:00:00Z",
+        "bakery",
+        "M1",
+        "B-1",
+        &[300, 200],
+    )
+    .await;
+    earn(env, "2026-11-02T11:00:00Z", "cafe", "M2", "C-1", &[200]).await;
+    env.clock.set(at("2026-11-04T02:00:00Z"));
+    nightly(env, "2026-11-01", "2026-11-03").await;
+    earn(env, "2026-11-04T10:00:00Z", "books", "M2", "K-1", &[400]).await;
+    earn(env, "2026-11-05T10:00:00Z", "cafe", "M1", "C-2", &[100]).await;
+    env.clock.set(at("2026-11-10T10:00:00Z"));
+    let refund = webhook(
+        env,
+        "bakery",
+        json!({"type": "order.refunded", "order_id": "B-1", "refund_id": "R-1",
+               "occurred_at": "2026-11-10T10:00:00Z", "currency": "EUR",
+               "lines": [{"line_id": "2", "quantity": 1}]}),
+    )
+    .await;
+    assert_eq!(
+        (refund["points"].as_i64(), refund["from_own"].as_i64()),
+        (Some(200), Some(200)),
+        "{refund}"
+    );
+    spend(env, "2026-11-20T10:00:00Z", "bakery", "M2", 300).await;
+    spend(env, "2026-11-21T10:00:00Z", "books", "M1", 250).await;
+}
+
+#[tokio::test]
+async fn a_scripted_month_clears_to_the_figures_worked_by_hand_and_closes_once() {
+    let env = TestEnv::with_config(CONFIG).await;
+    scripted_month(&env).await;
+
+    // The month is not over in Berlin until 1 December 00:00 (23:00 UTC) plus an hour.
+    env.clock.set(at("2026-11-30T23:30:00Z"));
+    let early = clearing::close(&env.store, "coal", "2026-11", env.clock_now()).await;
+    assert!(
+        matches!(early, Err(clearing::ClearingError::NotOver { .. })),
+        "{early:?}"
+    );
+
+    env.clock.set(at("2026-12-01T13:00:00Z"));
+    let (c, closing) = clearing::close(&env.store, "coal", "2026-11", env.clock_now())
+        .await
+        .unwrap();
+    assert_eq!(closing, Closing::Written);
+    let s = |id: &str| id.to_string();
+    assert_eq!(
+        rows(&c),
+        vec![
+            (s("bakery"), (500, 200, 0, 350, 300, 200, 20, -50)),
+            (s("books"), (400, 0, 0, 100, 250, 0, 0, 150)),
+            (s("cafe"), (300, 0, 0, 200, 100, 0, 0, -100)),
+        ]
+    );
+    assert_eq!(c.statements.iter().map(|s| s.net).sum::<i64>(), 0);
+    // The ledger identity, with the outstanding change from the accounts themselves.
+    assert_eq!(c.outstanding_change, 150);
+    assert_eq!(1200 - 200, 650 + 200 + c.outstanding_change);
+    let m = |from: &str, to: &str| c.matrix.get(from).and_then(|r| r.get(to)).copied();
+    assert_eq!(
+        (
+            m("bakery", "cafe"),
+            m("bakery", "books"),
+            m("cafe", "bakery"),
+            m("books", "bakery"),
+            m("cafe", "cafe")
+        ),
+        (Some(100), Some(250), Some(200), Some(100), None)
+    );
+    // Money values at 1 cent a point.
+    let bakery = &c.statements[0];
+    assert_eq!(
+        (
+            bakery.redeemed_at_others_value,
+            bakery.redeemed_from_others_value,
+            bakery.expired_value
+        ),
+        (350, 300, 200)
+    );
+
+    // Stored as computed; running the month again writes nothing and reproduces it.
+    let (_, stored) = env
+        .store
+        .closed_month("coal", "2026-11")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored, c);
+    env.requests.reset();
+    env.clock.set(at("2026-12-02T13:00:00Z"));
+    let (again, closing) = clearing::close(&env.store, "coal", "2026-11", env.clock_now())
+        .await
+        .unwrap();
+    assert_eq!((closing, again), (Closing::Reproduced, c.clone()));
+    let calls = env.requests.snapshot();
+    assert_eq!(
+        (
+            calls.get("TransactWriteItems"),
+            calls.get("PutItem"),
+            calls.get("UpdateItem")
+        ),
+        (None, None, None),
+        "{calls:?}"
+    );
+    // The closed month's summary keeps its first closing time.
+    let (summary, _) = env
+        .store
+        .closed_month("coal", "2026-11")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(summary.closed_at, at("2026-12-01T13:00:00Z"));
+
+    // A late change to a counter after the close: the stored month stands, the job fails.
+    let late = shared::store::clearing::CounterDelta {
+        programme_id: "coal".into(),
+        month: "2026-11".into(),
+        partner_id: "cafe".into(),
+        counters: shared::clearing::PartnerCounters {
+            issued: 5,
+            ..Default::default()
+        },
+    };
+    let item = env.store.counter_update(&late, "M9").unwrap();
+    env.store.transact(vec![item]).await.unwrap();
+    let differs = clearing::close(&env.store, "coal", "2026-11", env.clock_now()).await;
+    assert!(
+        matches!(differs, Err(clearing::ClearingError::Conservation { .. })),
+        "{differs:?}"
+    );
+    let (_, still) = env
+        .store
+        .closed_month("coal", "2026-11")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(still, c);
+
+    // The CSV export carries the same figures.
+    let csv = clearing::csv(&c);
+    assert!(
+        csv.lines()
+            .any(|l| l == "coal,2026-11,bakery,500,200,0,350,300,200,500,200,0,350,300,200,20,-50"),
+        "{csv}"
+    );
+}
