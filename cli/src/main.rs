@@ -73,6 +73,53 @@ enum Command {
         #[command(subcommand)]
         command: NotificationsCommand,
     },
+    /// Recompute every member's balances and every partner's monthly clearing counters from
+    /// the ledger entries, and report each difference (offline; reads the whole ledger).
+    /// Exits with status 1 when there is a difference.
+    Audit {
+        /// Only this programme (default: all).
+        #[arg(long)]
+        programme: Option<String>,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Coalition clearing between partners (monthly statements).
+    Clearing {
+        #[command(subcommand)]
+        command: ClearingCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ClearingCommand {
+    /// A month's partner statements and the partner x partner matrix: the closed month as
+    /// stored, or (still open) a preview from the counters.
+    Show {
+        programme: String,
+        /// YYYY-MM.
+        month: String,
+        /// Also write the statements as CSV to this file.
+        #[arg(long)]
+        csv: Option<PathBuf>,
+        /// Also write the whole clearing (statements, matrix) as JSON to this file.
+        #[arg(long)]
+        json: Option<PathBuf>,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Close a month now (what the worker does on the 1st): checks conservation and writes
+    /// the statements once; a closed month is only compared. With --aws the deployed
+    /// planner is invoked for the month.
+    Close {
+        programme: String,
+        /// YYYY-MM.
+        month: String,
+        /// With --aws: the planner function (output ClearingPlannerFunctionName).
+        #[arg(long, env = "CLEARING_PLANNER_FUNCTION")]
+        function: Option<String>,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
 }
 
 #[derive(Subcommand)]
@@ -443,6 +490,87 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!(
                 "statements for {month}: {tasks} shard task(s) queued; `bonus dev` sends them \
                  within seconds (see `bonus notifications list`)"
+            );
+            Ok(())
+        }
+        Command::Audit { programme, store } => {
+            let (store, _db) = open_store(&store).await?;
+            let programmes = match programme {
+                Some(p) => vec![p],
+                None => store.programme_ids().await?,
+            };
+            let bar = indicatif::ProgressBar::new(0);
+            bar.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "audit [{bar:40}] {pos}/{len} members {eta}",
+                )
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            );
+            let report =
+                bonus_cli::audit::audit(&store, &programmes, chrono::Utc::now(), |done, total| {
+                    bar.set_length(total);
+                    bar.set_position(done);
+                })
+                .await?;
+            bar.finish_and_clear();
+            println!(
+                "audited {} programme(s): {} members, {} entries, {} partner-month counters",
+                report.programmes, report.members, report.entries, report.counters
+            );
+            if report.differences.is_empty() {
+                println!("no differences: balances and counters agree with the entries");
+                return Ok(());
+            }
+            for d in &report.differences {
+                println!("DIFFERENCE {d}");
+            }
+            bail!("{} difference(s)", report.differences.len())
+        }
+        Command::Clearing {
+            command:
+                ClearingCommand::Show {
+                    programme,
+                    month,
+                    csv,
+                    json,
+                    store,
+                },
+        } => {
+            let (store, _db) = open_store(&store).await?;
+            let p = store
+                .get_programme(&programme)
+                .await?
+                .with_context(|| format!("no programme {programme}"))?;
+            let (c, closed) = bonus_cli::clearing_cmd::load(&store, &programme, &month).await?;
+            print!(
+                "{}",
+                bonus_cli::clearing_cmd::text(&c, closed.as_ref(), p.currency)
+            );
+            bonus_cli::clearing_cmd::write_exports(&c, csv.as_deref(), json.as_deref())
+        }
+        Command::Clearing {
+            command:
+                ClearingCommand::Close {
+                    programme,
+                    month,
+                    function,
+                    store,
+                },
+        } => {
+            if store.aws {
+                let function = function
+                    .context("--function or CLEARING_PLANNER_FUNCTION: the deployed planner")?;
+                let payload = serde_json::json!({ "month": month });
+                println!("{}", invoke_function(&function, &payload).await?);
+                return Ok(());
+            }
+            let (store, _db) = open_store(&store).await?;
+            let (c, what) =
+                bonus_cli::clearing_cmd::close(&store, &programme, &month, chrono::Utc::now())
+                    .await?;
+            println!(
+                "{programme} {month}: {what} ({} partner statements)",
+                c.statements.len()
             );
             Ok(())
         }

@@ -421,7 +421,7 @@ impl ConfigFile {
             }
             if p.finance_email
                 .as_deref()
-                .is_some_and(|e| !crate::pii::normalize_email(e).is_some())
+                .is_some_and(|e| crate::pii::normalize_email(e).is_none())
             {
                 errors.push(format!("{}: not an e-mail address", f("finance_email")));
             }

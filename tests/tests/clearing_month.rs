@@ -319,6 +319,28 @@ async fn a_scripted_month_clears_to_the_figures_worked_by_hand_and_closes_once()
         .unwrap();
     assert_eq!(summary.closed_at, at("2026-12-01T13:00:00Z"));
 
+    // The audit recomputes every balance and counter from the entries: no difference.
+    let all = ["coal".to_string()];
+    let clean = bonus_cli::audit::audit(&env.store, &all, env.clock_now(), |_, _| {})
+        .await
+        .unwrap();
+    assert_eq!(clean.differences, Vec::<String>::new());
+    assert_eq!((clean.members, clean.entries), (2, 10));
+
+    // The report a person reads.
+    let text = bonus_cli::clearing_cmd::text(
+        &stored,
+        Some(&summary),
+        shared::money::Currency::parse("EUR").unwrap(),
+    );
+    assert!(text.contains("closed 2026-12-01 13:00 UTC"), "{text}");
+    assert!(
+        text.lines()
+            .any(|l| l.split_whitespace().collect::<Vec<_>>()
+                == ["bakery", "500", "200", "0", "350", "300", "200", "0.20", "-0.50"]),
+        "{text}"
+    );
+
     // A late change to a counter after the close: the stored month stands, the job fails.
     let late = shared::store::clearing::CounterDelta {
         programme_id: "coal".into(),
@@ -343,6 +365,16 @@ async fn a_scripted_month_clears_to_the_figures_worked_by_hand_and_closes_once()
         .unwrap()
         .unwrap();
     assert_eq!(still, c);
+    // ...and the audit finds exactly that difference.
+    let dirty = bonus_cli::audit::audit(&env.store, &all, env.clock_now(), |_, _| {})
+        .await
+        .unwrap();
+    assert_eq!(
+        dirty.differences,
+        vec!["coal 2026-11 cafe: counters issued 305 reversed 0 expired 0 redeemed {\"bakery\": 200}, \
+              the entries say issued 300 reversed 0 expired 0 redeemed {\"bakery\": 200}"
+            .to_string()]
+    );
 
     // The CSV export carries the same figures.
     let csv = clearing::csv(&c);
@@ -351,4 +383,55 @@ async fn a_scripted_month_clears_to_the_figures_worked_by_hand_and_closes_once()
             .any(|l| l == "coal,2026-11,bakery,500,200,0,350,300,200,500,200,0,350,300,200,20,-50"),
         "{csv}"
     );
+}
+
+#[tokio::test]
+async fn the_planner_queues_each_coalition_and_the_worker_reports_only_the_bad_body() {
+    use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
+    let env = TestEnv::with_config(CONFIG).await;
+    earn(&env, "2026-11-02T10:00:00Z", "bakery", "M1", "B-1", &[120]).await;
+    env.clock.set(at("2026-12-01T13:00:00Z"));
+    let moto = LocalMoto::start().expect("moto (make test installs it into .venv)");
+    let sqs = aws_sdk_sqs::Client::from_conf(shared::queue::local_config(&moto.endpoint));
+    let url = shared::queue::ensure_queue(&sqs, "clearing", 30, 3)
+        .await
+        .unwrap();
+    let summary = clearing::planner(&env.ctx, &sqs, &url, &json!({}))
+        .await
+        .unwrap();
+    assert_eq!(
+        (summary.month.as_str(), summary.programmes),
+        ("2026-11", vec!["coal".to_string()])
+    );
+    let got = shared::queue::receive(&sqs, &url, 0).await.unwrap();
+    assert_eq!(got.len(), 1);
+    let message = |id: &str, body: &str| {
+        let mut m = SqsMessage::default();
+        m.message_id = Some(id.into());
+        m.body = Some(body.into());
+        m
+    };
+    let mut event = SqsEvent::default();
+    event.records = vec![
+        message("good", &got[0].body),
+        message("bad", "{\"programme_id\": 7}"),
+    ];
+    let response = clearing::handle_sqs(&env.ctx, &sqs, "", event).await;
+    let failed: Vec<_> = response
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.as_str())
+        .collect();
+    assert_eq!(failed, vec!["bad"]);
+    let (_, c) = env
+        .store
+        .closed_month("coal", "2026-11")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        rows(&c),
+        vec![("bakery".to_string(), (120, 0, 0, 0, 0, 0, 0, 0))]
+    );
+    assert_eq!(c.outstanding_change, 120);
 }

@@ -1,0 +1,139 @@
+//! `bonus clearing show|close`: a coalition month's statements on the terminal, as CSV or
+//! as JSON.
+
+use std::path::Path;
+
+use anyhow::Context;
+use chrono::{DateTime, Utc};
+use shared::clearing::Clearing;
+use shared::money::{Currency, Money};
+use shared::store::clearing::ClosedMonth;
+use shared::store::Store;
+
+/// The month's clearing: the closed one as stored, else a preview from the counters.
+pub async fn load(
+    store: &Store,
+    programme_id: &str,
+    month: &str,
+) -> anyhow::Result<(Clearing, Option<ClosedMonth>)> {
+    if let Some((summary, c)) = store.closed_month(programme_id, month).await? {
+        return Ok((c, Some(summary)));
+    }
+    let c = clearing::compute(store, programme_id, month).await?;
+    Ok((c, None))
+}
+
+fn money(minor: i64, currency: Currency) -> String {
+    Money::new(minor, currency).amount_string()
+}
+
+/// The statements and the matrix as a text report.
+pub fn text(c: &Clearing, closed: Option<&ClosedMonth>, currency: Currency) -> String {
+    let mut out = String::new();
+    let state = match closed {
+        Some(s) => format!("closed {}", s.closed_at.format("%Y-%m-%d %H:%M UTC")),
+        None => "OPEN: a preview from the counters, not final".to_string(),
+    };
+    out.push_str(&format!(
+        "clearing {} {} ({state}); 1 point = {} {currency}\n\n",
+        c.programme_id,
+        c.month,
+        money(c.point_value_minor, currency)
+    ));
+    out.push_str(&format!(
+        "{:<16} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>10} {:>12}\n",
+        "partner",
+        "issued",
+        "reversed",
+        "at self",
+        "at others",
+        "from oth.",
+        "expired",
+        "fee",
+        "net"
+    ));
+    for s in &c.statements {
+        out.push_str(&format!(
+            "{:<16} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>10} {:>12}\n",
+            s.partner_id,
+            s.issued,
+            s.reversed,
+            s.redeemed_at_self,
+            s.redeemed_at_others,
+            s.redeemed_from_others,
+            s.expired,
+            money(s.breakage_fee, currency),
+            money(s.net, currency),
+        ));
+    }
+    out.push_str(
+        "\nnet > 0: the partner is paid; < 0: it pays. Points are spent where the column says:\n\n",
+    );
+    let ids: Vec<&str> = c.statements.iter().map(|s| s.partner_id.as_str()).collect();
+    out.push_str(&format!("{:<16}", "issuer \\ at"));
+    for id in &ids {
+        out.push_str(&format!(" {id:>12}"));
+    }
+    out.push('\n');
+    for from in &ids {
+        out.push_str(&format!("{from:<16}"));
+        for to in &ids {
+            let p = c
+                .matrix
+                .get(*from)
+                .and_then(|r| r.get(*to))
+                .copied()
+                .unwrap_or(0);
+            out.push_str(&format!(" {p:>12}"));
+        }
+        out.push('\n');
+    }
+    out.push_str(&format!(
+        "\nchecked: issued - reversed = redeemed + expired + outstanding change ({}); nets sum to 0; matrix = totals\n",
+        c.outstanding_change
+    ));
+    out
+}
+
+pub fn write_exports(c: &Clearing, csv: Option<&Path>, json: Option<&Path>) -> anyhow::Result<()> {
+    if let Some(path) = csv {
+        std::fs::write(path, clearing::csv(c)).with_context(|| format!("{}", path.display()))?;
+        println!("CSV written to {}", path.display());
+    }
+    if let Some(path) = json {
+        std::fs::write(path, serde_json::to_string_pretty(c)?)
+            .with_context(|| format!("{}", path.display()))?;
+        println!("JSON written to {}", path.display());
+    }
+    Ok(())
+}
+
+/// Close a month now (what the monthly worker does).
+pub async fn close(
+    store: &Store,
+    programme_id: &str,
+    month: &str,
+    now: DateTime<Utc>,
+) -> anyhow::Result<(Clearing, &'static str)> {
+    let (c, closing) = clearing::close(store, programme_id, month, now).await?;
+    let what = match closing {
+        shared::store::clearing::Closing::Written => "closed now",
+        shared::store::clearing::Closing::Reproduced => {
+            "already closed with the same figures: nothing written"
+        }
+        shared::store::clearing::Closing::Differs { .. } => "closed with other figures",
+    };
+    Ok((c, what))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn money_keeps_the_sign_and_the_decimals() {
+        let eur = Currency::parse("EUR").unwrap();
+        assert_eq!(money(-1250, eur), "-12.50");
+        assert_eq!(money(5, eur), "0.05");
+    }
+}
