@@ -6,4 +6,5 @@ pub mod clearing_cmd;
 pub mod dev;
 pub mod local;
 pub mod moto;
+pub mod report_cmd;
 pub mod webhook;

@@ -83,10 +83,37 @@ enum Command {
         #[command(flatten)]
         store: StoreArgs,
     },
+    /// Reports.
+    Report {
+        #[command(subcommand)]
+        command: ReportCommand,
+    },
     /// Coalition clearing between partners (monthly statements).
     Clearing {
         #[command(subcommand)]
         command: ClearingCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ReportCommand {
+    /// A campaign against the 3 equal periods before it: turnover, quantity and buyers of its
+    /// SKUs (members and non-members), points issued and their cost, uplift and marketing
+    /// ROI (docs/reports.md).
+    Campaign {
+        /// The campaign id.
+        id: String,
+        /// The partner, when several partners have a campaign with this id.
+        #[arg(long)]
+        partner: Option<String>,
+        /// Write the figures as CSV to this file.
+        #[arg(long)]
+        csv: Option<PathBuf>,
+        /// Write the chart (the four periods side by side) as SVG to this file.
+        #[arg(long)]
+        svg: Option<PathBuf>,
+        #[command(flatten)]
+        store: StoreArgs,
     },
 }
 
@@ -491,6 +518,37 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 "statements for {month}: {tasks} shard task(s) queued; `bonus dev` sends them \
                  within seconds (see `bonus notifications list`)"
             );
+            Ok(())
+        }
+        Command::Report {
+            command:
+                ReportCommand::Campaign {
+                    id,
+                    partner,
+                    csv,
+                    svg,
+                    store,
+                },
+        } => {
+            let (store, _db) = open_store(&store).await?;
+            let (programme, campaign) =
+                bonus_cli::report_cmd::find_campaign(&store, &id, partner.as_deref()).await?;
+            let report = bonus_cli::report_cmd::gather(&store, &programme, &campaign).await?;
+            print!(
+                "{}",
+                bonus_cli::report_cmd::text(&report, programme.currency)
+            );
+            if let Some(path) = csv {
+                std::fs::write(&path, shared::report::csv(&report))
+                    .with_context(|| format!("{}", path.display()))?;
+                println!("CSV written to {}", path.display());
+            }
+            if let Some(path) = svg {
+                let chart = bonus_cli::report_cmd::svg(&report, programme.currency)
+                    .map_err(|e| anyhow::anyhow!("chart: {e}"))?;
+                std::fs::write(&path, chart).with_context(|| format!("{}", path.display()))?;
+                println!("chart written to {}", path.display());
+            }
             Ok(())
         }
         Command::Audit { programme, store } => {

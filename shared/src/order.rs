@@ -43,6 +43,10 @@ pub struct OrderEventIn {
     pub order_id: String,
     #[serde(default)]
     pub member_id: Option<String>,
+    /// The shop's own customer id: counts non-member buyers in campaign reports (it is
+    /// stored only as a hash).
+    #[serde(default)]
+    pub customer_id: Option<String>,
     pub occurred_at: String,
     pub currency: String,
     #[serde(default)]
@@ -111,6 +115,8 @@ pub struct Order {
     pub event: OrderEventType,
     pub order_id: String,
     pub member_id: Option<String>,
+    /// The shop's customer id, if it sent one (campaign reports count buyers by it).
+    pub customer_id: Option<String>,
     pub occurred_at: DateTime<Utc>,
     pub currency: Currency,
     pub shipping: Money,
@@ -344,6 +350,10 @@ pub fn validate(input: OrderEventIn, now: DateTime<Utc>) -> Result<Order, ApiErr
         event,
         order_id: input.order_id,
         member_id,
+        customer_id: input
+            .customer_id
+            .map(|c| c.trim().to_string())
+            .filter(|c| !c.is_empty() && c.len() <= 256),
         occurred_at,
         currency,
         shipping,

@@ -21,6 +21,7 @@ use shared::store::campaigns::{plan_takes, BudgetShard, BudgetTake};
 use shared::store::config::MemberProfile;
 use shared::store::ledger::{LedgerWrite, OrderRecord};
 use shared::store::retry::MAX_ATTEMPTS;
+use shared::store::sales::{buyer_key, by_sku, Sale, SaleLine};
 use shared::store::{keys, shard_of};
 
 use crate::refunds::{refund_record, reverse_on, RefundAnswer};
@@ -69,6 +70,48 @@ fn budget_takes(
             )
         })
         .collect()
+}
+
+/// The order's sales for campaign reports: each line's net amount and quantity with the
+/// points it earned, per SKU; the buyer hashed (member, else the shop's customer, else the
+/// order itself).
+fn sale(
+    partner_id: &str,
+    order: &Order,
+    member_id: Option<&str>,
+    day: NaiveDate,
+    earned: &[LineEarning],
+) -> Sale {
+    let buyer = match (member_id, order.customer_id.as_deref()) {
+        (Some(m), _) => buyer_key(partner_id, "member", m),
+        (None, Some(c)) => buyer_key(partner_id, "customer", c),
+        (None, None) => buyer_key(partner_id, "order", &order.order_id),
+    };
+    let lines = order.lines.iter().map(|l| {
+        let e = earned.iter().find(|e| e.line_id == l.line_id);
+        SaleLine {
+            sku: l.sku.clone(),
+            turnover_minor: l.net.minor,
+            quantity: l.quantity,
+            points: e.map_or(0, |e| e.points),
+            campaigns: e
+                .map(|e| {
+                    e.campaigns
+                        .iter()
+                        .filter(|c| c.points != 0)
+                        .map(|c| (c.campaign_id.clone(), c.points))
+                        .collect()
+                })
+                .unwrap_or_default(),
+        }
+    });
+    Sale {
+        partner_id: partner_id.to_string(),
+        day,
+        buyer,
+        member: member_id.is_some(),
+        lines: by_sku(lines),
+    }
 }
 
 /// Read, decide, write; again if the account, the order or a budget moved in between.
@@ -293,6 +336,13 @@ pub(crate) async fn book(
         // Campaign points the early refunds took back never leave the budget.
         write.takes = budget_takes(&campaigns, &read.budgets, &order.order_id, &net_campaigns);
         order_book.paid = Some(paid);
+        write.sale = Some(sale(
+            partner_id,
+            order,
+            member_id,
+            local_date,
+            &earning.lines,
+        ));
 
         let answer = Answer {
             status: status_text,

@@ -120,6 +120,7 @@ async fn run(
             Step::Earn(input) => {
                 let mut input = *input;
                 input.member_id = find_member(ctx, cfg, &mapped.hints).await?;
+                input.customer_id = mapped.hints.customer_id.clone();
                 let order = validate(input, now)?;
                 if order.currency != cfg.programme.currency {
                     return Err(ApiError::unprocessable(

@@ -262,6 +262,8 @@ impl Order {
             event_type: "order.paid".into(),
             order_id: id("id", &self.id)?,
             member_id: None,
+            // Set from the member hints by the webhook (one place for both platforms).
+            customer_id: None,
             occurred_at: when(&self.processed_at, &self.created_at),
             currency: self.currency.clone(),
             prices_include_tax: self.taxes_included,

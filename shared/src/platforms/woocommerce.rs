@@ -195,6 +195,8 @@ impl Order {
             event_type: "order.paid".into(),
             order_id: id("id", &self.id)?,
             member_id: None,
+            // Set from the member hints by the webhook (one place for both platforms).
+            customer_id: None,
             occurred_at: gmt(&self.date_paid_gmt)
                 .or_else(|| gmt(&self.date_created_gmt))
                 .unwrap_or_default(),

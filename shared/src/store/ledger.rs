@@ -70,6 +70,8 @@ pub struct LedgerWrite {
     pub records: Vec<OrderRecord>,
     /// The account's outstanding points after minus before (the plans' sum).
     pub outstanding_change: i64,
+    /// The order's sales, for campaign reports (counted once, with the order).
+    pub sale: Option<crate::store::sales::Sale>,
 }
 
 impl LedgerWrite {
@@ -88,6 +90,7 @@ impl LedgerWrite {
             give_backs: Vec::new(),
             records: Vec::new(),
             outstanding_change: 0,
+            sale: None,
         }
     }
 
@@ -425,7 +428,52 @@ impl Store {
                 items.len()
             )));
         }
-        Ok(classify(self.transact(items).await?))
+        // The sales go with the order when they fit (nearly always); an order with more
+        // SKUs than fit writes them right after, in chunks guarded by markers.
+        let sales = match &w.sale {
+            Some(sale) => self.sales_items(sale)?,
+            None => Vec::new(),
+        };
+        let later = if items.len() + sales.len() <= 100 {
+            items.extend(sales);
+            Vec::new()
+        } else {
+            sales
+        };
+        let outcome = classify(self.transact(items).await?);
+        if outcome == Commit::Committed && !later.is_empty() {
+            self.write_sales_later(r, later).await?;
+        }
+        Ok(outcome)
+    }
+
+    /// An oversized order's sales, in transactions of 99 updates plus a put-if-absent marker
+    /// each (a retry adds nothing twice).
+    async fn write_sales_later(
+        &self,
+        r: &OrderRecord,
+        updates: Vec<TransactWriteItem>,
+    ) -> Result<(), StoreError> {
+        for (n, chunk) in updates.chunks(99).enumerate() {
+            let marker = to_item(
+                (
+                    format!("SALESDONE#{}#{}", r.partner_id, r.order_id),
+                    format!("CHUNK#{n:04}"),
+                ),
+                "sales_marker",
+                &serde_json::json!({}),
+            )?;
+            let mut items = vec![self.put_new(marker)?];
+            items.extend(chunk.iter().cloned());
+            for attempt in 0..super::retry::MAX_ATTEMPTS {
+                match self.transact(items.clone()).await? {
+                    TxOutcome::Committed => break,
+                    o if o.failed_condition(0) => break, // written before
+                    _ => super::retry::sleep_backoff(attempt).await,
+                }
+            }
+        }
+        Ok(())
     }
 
     /// A put conditional on the item's version: `expected` as read, or absent when None.

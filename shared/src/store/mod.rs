@@ -11,6 +11,7 @@ pub mod nightly;
 pub mod notify;
 pub mod retry;
 pub mod rewards;
+pub mod sales;
 pub mod schema;
 
 use std::collections::HashMap;
