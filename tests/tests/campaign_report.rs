@@ -268,7 +268,13 @@ async fn write_the_chart() {
     let (p, c) = bonus_cli::report_cmd::find_campaign(&env.store, "lights", None)
         .await
         .unwrap();
-    let r = bonus_cli::report_cmd::gather(&env.store, &p, &c).await.unwrap();
-    std::fs::write("/tmp/campaign.svg", bonus_cli::report_cmd::svg(&r, p.currency).unwrap()).unwrap();
+    let r = bonus_cli::report_cmd::gather(&env.store, &p, &c)
+        .await
+        .unwrap();
+    std::fs::write(
+        "/tmp/campaign.svg",
+        bonus_cli::report_cmd::svg(&r, p.currency).unwrap(),
+    )
+    .unwrap();
     print!("{}", bonus_cli::report_cmd::text(&r, p.currency));
 }

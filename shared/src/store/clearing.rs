@@ -92,7 +92,7 @@ impl Store {
 
     /// The counter updates for a member's new statement entries (one per month and issuer)
     /// and for the change of the member's outstanding points.
-    pub(crate) fn clearing_items(
+    pub fn clearing_items(
         &self,
         account: &Account,
         entries: &[LedgerEntry],
