@@ -70,13 +70,14 @@ pub fn text(c: &Clearing, closed: Option<&ClosedMonth>, currency: Currency) -> S
         "\nnet > 0: the partner is paid; < 0: it pays. Points are spent where the column says:\n\n",
     );
     let ids: Vec<&str> = c.statements.iter().map(|s| s.partner_id.as_str()).collect();
-    out.push_str(&format!("{:<16}", "issuer \\ at"));
+    let w = ids.iter().map(|i| i.len()).max().unwrap_or(0).max(12);
+    out.push_str(&format!("{:<w$}", "issuer \\ at"));
     for id in &ids {
-        out.push_str(&format!(" {id:>12}"));
+        out.push_str(&format!(" {id:>w$}"));
     }
     out.push('\n');
     for from in &ids {
-        out.push_str(&format!("{from:<16}"));
+        out.push_str(&format!("{from:<w$}"));
         for to in &ids {
             let p = c
                 .matrix
@@ -84,7 +85,7 @@ pub fn text(c: &Clearing, closed: Option<&ClosedMonth>, currency: Currency) -> S
                 .and_then(|r| r.get(*to))
                 .copied()
                 .unwrap_or(0);
-            out.push_str(&format!(" {p:>12}"));
+            out.push_str(&format!(" {p:>w$}"));
         }
         out.push('\n');
     }

@@ -61,7 +61,7 @@ fn money(minor: i64, currency: Currency) -> String {
 }
 
 fn pct(d: &Option<Decimal>) -> String {
-    d.map_or("n/a (no baseline)".into(), |d| format!("{d:+} %"))
+    d.map_or("no baseline".into(), |d| format!("{d:+} %"))
 }
 
 /// The report for a person: the four periods, the baseline and the uplift, the ROI.
