@@ -7,7 +7,7 @@ use anyhow::Context;
 use chrono::{DateTime, Utc};
 use shared::clearing::Clearing;
 use shared::money::{Currency, Money};
-use shared::store::clearing::ClosedMonth;
+use shared::store::clearing::{ClosedMonth, Closing};
 use shared::store::Store;
 
 /// The month's clearing: the closed one as stored, else a preview from the counters.
@@ -117,14 +117,15 @@ pub async fn close(
     now: DateTime<Utc>,
 ) -> anyhow::Result<(Clearing, &'static str)> {
     let (c, closing) = clearing::close(store, programme_id, month, now).await?;
-    let what = match closing {
-        shared::store::clearing::Closing::Written => "closed now",
-        shared::store::clearing::Closing::Reproduced => {
-            "already closed with the same figures: nothing written"
-        }
-        shared::store::clearing::Closing::Differs { .. } => "closed with other figures",
-    };
-    Ok((c, what))
+    Ok((c, closing_text(&closing)))
+}
+
+pub fn closing_text(closing: &Closing) -> &'static str {
+    match closing {
+        Closing::Written => "closed now",
+        Closing::Reproduced => "already closed with the same figures: nothing written",
+        Closing::Differs { .. } => "closed with other figures",
+    }
 }
 
 #[cfg(test)]

@@ -622,9 +622,30 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 println!("{}", invoke_function(&function, &payload).await?);
                 return Ok(());
             }
-            let (store, _db) = open_store(&store).await?;
+            let sqs_endpoint = std::fs::read_to_string(dev_info_path(&store.data_dir))
+                .ok()
+                .and_then(|t| serde_json::from_str::<DevInfo>(&t).ok())
+                .and_then(|i| i.sqs);
+            let (db_store, _db) = open_store(&store).await?;
+            if let Some(endpoint) = sqs_endpoint {
+                // `bonus dev` is running: close as the worker does, and its notifications
+                // loop e-mails each partner's statement (see `bonus notifications list`).
+                let sqs = aws_sdk_sqs::Client::from_conf(shared::queue::local_config(&endpoint));
+                let url = shared::queue::ensure_queue(&sqs, LOCAL_NOTIFY_QUEUE, 30, 10).await?;
+                let ctx = Ctx::new(db_store, Arc::new(SystemClock), Duration::from_secs(60));
+                let task = clearing::CloseTask {
+                    programme_id: programme.clone(),
+                    month: month.clone(),
+                };
+                let closing = clearing::run_task(&ctx, &sqs, &url, &task).await?;
+                println!(
+                    "{programme} {month}: {} (statements queued for partners with a finance contact)",
+                    bonus_cli::clearing_cmd::closing_text(&closing)
+                );
+                return Ok(());
+            }
             let (c, what) =
-                bonus_cli::clearing_cmd::close(&store, &programme, &month, chrono::Utc::now())
+                bonus_cli::clearing_cmd::close(&db_store, &programme, &month, chrono::Utc::now())
                     .await?;
             println!(
                 "{programme} {month}: {what} ({} partner statements)",

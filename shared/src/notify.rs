@@ -95,9 +95,18 @@ pub fn render(
         return Err(RenderError::UnknownMessage(message.to_string()));
     }
     let locale = template_locale(locale);
-    let name = format!("{locale}/{message}");
-    let err = |e: minijinja::Error| RenderError::Template(name.clone(), format!("{e:#}"));
-    let template = env.get_template(&name).map_err(err)?;
+    render_template(env, &format!("{locale}/{message}"), locale, vars)
+}
+
+/// Render a template with the blocks subject, text, html and sms.
+pub fn render_template(
+    env: &minijinja::Environment<'_>,
+    name: &str,
+    locale: &str,
+    vars: &serde_json::Value,
+) -> Result<Rendered, RenderError> {
+    let err = |e: minijinja::Error| RenderError::Template(name.to_string(), format!("{e:#}"));
+    let template = env.get_template(name).map_err(err)?;
     let mut captured = template.render_captured(vars).map_err(err)?;
     let mut block = |b: &str| {
         captured

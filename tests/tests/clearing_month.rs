@@ -52,6 +52,7 @@ partners:
     time_zone: Europe/Berlin
     webhook_secrets: [whsec_dGVzdC1zaG9wLXNlY3JldC0wMTIzNDU2Nzg5]
     api_keys: [{label: till, key: test-bakery-key-00001, scopes: [read_balance, hold]}]
+    finance_email: finance@bakery.example
   - id: cafe
     programme: coal
     name: Cafe
@@ -64,6 +65,7 @@ partners:
     time_zone: Europe/Berlin
     webhook_secrets: [whsec_dGVzdC1zaG9wLXNlY3JldC0wMTIzNDU2Nzg5]
     api_keys: [{label: till, key: test-books-key-000001, scopes: [read_balance, hold]}]
+    finance_email: books@books.example
 members:
   - {id: M1, programme: coal}
   - {id: M2, programme: coal}
@@ -434,4 +436,70 @@ async fn the_planner_queues_each_coalition_and_the_worker_reports_only_the_bad_b
         vec![("bakery".to_string(), (120, 0, 0, 0, 0, 0, 0, 0))]
     );
     assert_eq!(c.outstanding_change, 120);
+}
+
+#[tokio::test]
+async fn each_partner_with_a_finance_contact_gets_its_statement_once() {
+    let env = TestEnv::with_config(CONFIG).await;
+    scripted_month(&env).await;
+    env.clock.set(at("2026-12-01T13:00:00Z"));
+    let moto = LocalMoto::start().expect("moto (make test installs it into .venv)");
+    let senders = bonus_cli::moto::local_senders(&moto.endpoint, "clearing@example.com")
+        .await
+        .unwrap();
+    let sqs = aws_sdk_sqs::Client::from_conf(shared::queue::local_config(&moto.endpoint));
+    let url = shared::queue::ensure_queue(&sqs, "notifications", 30, 5)
+        .await
+        .unwrap();
+    let task = clearing::CloseTask {
+        programme_id: "coal".into(),
+        month: "2026-11".into(),
+    };
+    let mails = || async {
+        let data: Value = reqwest::get(format!("{}/moto-api/data.json", moto.endpoint))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        data["ses"]["Message"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    };
+    for (round, closing) in [(1, Closing::Written), (2, Closing::Reproduced)] {
+        assert_eq!(
+            clearing::run_task(&env.ctx, &sqs, &url, &task)
+                .await
+                .unwrap(),
+            closing
+        );
+        let (sent, waiting) = notifications::consume_once(&env.ctx, &senders, &sqs, &url)
+            .await
+            .unwrap();
+        // Bakery and books have a finance contact, the cafe has none; the second round
+        // (the month run again) sends nothing.
+        assert_eq!(
+            (round, sent, waiting),
+            (round, if round == 1 { 2 } else { 0 }, 0)
+        );
+    }
+    let sent = mails().await;
+    assert_eq!(sent.len(), 2);
+    let bakery = sent
+        .iter()
+        .find(|m| m["destinations"]["ToAddresses"][0] == "finance@bakery.example")
+        .expect("the bakery's statement");
+    assert_eq!(
+        bakery["subject"],
+        "Coalition: clearing statement 2026-11 for Bakery"
+    );
+    let body = bakery["body"].as_str().unwrap_or("");
+    for figure in [
+        "<td>Your points spent at others</td><td align=\"right\">350</td><td align=\"right\">3.50</td>",
+        "<td>Operator fee on breakage</td><td></td><td align=\"right\">0.20</td>",
+        "You pay 0.50 EUR.",
+    ] {
+        assert!(body.contains(figure), "{figure}: {body}");
+    }
 }

@@ -2,7 +2,8 @@
 //! fails the rest of a batch. A body is one of:
 //! - a ledger event (from the outbox relay),
 //! - an SES event, raw or in its SNS envelope (bounces and complaints),
-//! - a statement task (`{"statement": ...}`, from the monthly scheduler).
+//! - a statement task (`{"statement": ...}`, from the monthly scheduler),
+//! - a partner's clearing statement (`{"clearing_statement": ...}`, from the clearing worker).
 //!
 //! A message that cannot be parsed or keeps failing is left on the queue and, after the
 //! queue's maxReceiveCount, lands in the dead-letter queue (alarmed).
@@ -16,6 +17,7 @@ use shared::events::DomainEvent;
 use shared::queue::{self, QueueError};
 
 use crate::feedback::{self, SesEvent};
+use crate::partner_statement::{self, PartnerStatementTask};
 use crate::statement::{self, StatementTask};
 use crate::{events, NotifyError, Outcome, Senders};
 
@@ -27,6 +29,7 @@ pub enum Work {
     Event(Box<DomainEvent>),
     Feedback(Box<SesEvent>),
     Statement(StatementTask),
+    PartnerStatement(PartnerStatementTask),
 }
 
 /// What a body is.
@@ -41,6 +44,11 @@ pub fn parse(body: &str) -> Result<Work, String> {
         return serde_json::from_value(task.clone())
             .map(Work::Statement)
             .map_err(|e| format!("statement task: {e}"));
+    }
+    if let Some(task) = v.get("clearing_statement") {
+        return serde_json::from_value(task.clone())
+            .map(Work::PartnerStatement)
+            .map_err(|e| format!("clearing statement task: {e}"));
     }
     if v.get("eventType").is_some() || v.get("notificationType").is_some() {
         return serde_json::from_value(v)
@@ -65,6 +73,7 @@ pub async fn process(
         Work::Event(e) => Box::pin(events::deliver(ctx, senders, e)).await,
         Work::Feedback(e) => Box::pin(feedback::apply(ctx, e)).await,
         Work::Statement(t) => Box::pin(statement::run(ctx, senders, sqs, queue_url, t)).await,
+        Work::PartnerStatement(t) => Box::pin(partner_statement::run(ctx, senders, t)).await,
     }
 }
 

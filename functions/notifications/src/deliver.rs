@@ -258,7 +258,7 @@ fn error_code<E: aws_smithy_types::error::metadata::ProvideErrorMetadata>(e: &E)
     e.code().map(str::to_string)
 }
 
-async fn send_email(
+pub(crate) async fn send_email(
     s: &Senders,
     to: &str,
     r: &notify::Rendered,

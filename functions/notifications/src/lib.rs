@@ -13,6 +13,7 @@ pub mod consumer;
 pub mod deliver;
 pub mod events;
 pub mod feedback;
+pub mod partner_statement;
 pub mod relay;
 pub mod statement;
 
