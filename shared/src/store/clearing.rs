@@ -15,8 +15,12 @@ use crate::account::Account;
 use crate::clearing::{month_of, movements, Clearing, PartnerCounters, PartnerStatement};
 use crate::events::LedgerEntry;
 
-/// Shards per partner and month.
-pub const CLEARING_SHARDS: u32 = 8;
+/// Shards per partner and month: a busy partner's orders spread over 16 items, so
+/// concurrent transactions seldom meet on one.
+pub const CLEARING_SHARDS: u32 = 16;
+/// Shards of a programme's outstanding-change counter: every ledger transaction of the
+/// programme adds to one, so it is spread wider.
+pub const OUTSTANDING_SHARDS: u32 = 64;
 
 /// A change to one partner's counters of one month (what one ledger transaction adds).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -116,7 +120,7 @@ impl Store {
                 ))
             })?;
             let month = month_of(at, account.time_zone);
-            let shard = shard_of(member_id, CLEARING_SHARDS);
+            let shard = shard_of(member_id, OUTSTANDING_SHARDS);
             let update = Update::builder()
                 .table_name(&self.table)
                 .set_key(Some(key_map(&keys::clearing_outstanding(
