@@ -15,7 +15,11 @@ use shared::account::Account;
 use shared::events::{EntryKind, LedgerEntry};
 use shared::money::Currency;
 use shared::programme::{Partner, Programme, ProgrammeKind};
-use shared::store::{keys, schema, to_item, Store};
+use std::collections::BTreeMap;
+
+use shared::clearing::{movements, PartnerCounters};
+use shared::store::clearing::{CounterDelta, CLEARING_SHARDS, OUTSTANDING_SHARDS};
+use shared::store::{keys, schema, shard_of, to_item, Store};
 
 const PARTNERS: usize = 50;
 const LEVELS: [usize; 3] = [10_000, 100_000, 1_000_000];
@@ -50,43 +54,76 @@ fn entry(i: usize, at: DateTime<Utc>) -> (LedgerEntry, i64) {
     (e, points)
 }
 
+/// Entries `from..to`: each entry item as the ledger writes it (BatchWriteItem), and the
+/// counter updates the ledger's transactions would make. A DynamoDB transaction may not
+/// touch one item twice, so the deltas of 1,000 entries are merged per counter item before
+/// they are written: the counters end with exactly the values 1,000 single transactions
+/// leave, only loaded faster.
 async fn write_range(store: Store, from: usize, to: usize, at: DateTime<Utc>) {
     let mut puts = Vec::new();
-    let mut updates = Vec::new();
-    for i in from..to {
-        let member = format!("M-{:05}", i % MEMBERS);
-        let mut account = Account::open("bench", &member);
-        account.time_zone = chrono_tz::Europe::Berlin;
-        let (e, change) = entry(i, at);
-        let item = to_item(keys::entry("bench", &member, e.seq), "entry", &e).expect("item");
-        puts.push(
-            WriteRequest::builder()
-                .put_request(
-                    PutRequest::builder()
-                        .set_item(Some(item))
-                        .build()
-                        .expect("put"),
-                )
-                .build(),
-        );
-        updates.extend(
-            store
-                .clearing_items(&account, &[e], change)
-                .expect("counters"),
-        );
-        if puts.len() == 25 {
-            store
-                .client
-                .batch_write_item()
-                .request_items(&store.table, std::mem::take(&mut puts))
-                .send()
-                .await
-                .expect("entries");
+    for chunk_start in (from..to).step_by(1000) {
+        let chunk_end = (chunk_start + 1000).min(to);
+        // counter item -> (a member whose shard it is, merged delta)
+        let mut partner: BTreeMap<(String, u32), (String, PartnerCounters)> = BTreeMap::new();
+        let mut outstanding: BTreeMap<u32, (String, i64)> = BTreeMap::new();
+        for i in chunk_start..chunk_end {
+            let member = format!("M-{:05}", i % MEMBERS);
+            let (e, change) = entry(i, at);
+            let item = to_item(keys::entry("bench", &member, e.seq), "entry", &e).expect("item");
+            puts.push(
+                WriteRequest::builder()
+                    .put_request(
+                        PutRequest::builder()
+                            .set_item(Some(item))
+                            .build()
+                            .expect("put"),
+                    )
+                    .build(),
+            );
+            if puts.len() == 25 {
+                batch_write(&store, std::mem::take(&mut puts)).await;
+            }
+            for ((_, issuer), c) in movements(&[e], chrono_tz::Europe::Berlin) {
+                let shard = shard_of(&member, CLEARING_SHARDS);
+                let slot = partner
+                    .entry((issuer, shard))
+                    .or_insert_with(|| (member.clone(), PartnerCounters::default()));
+                slot.1.issued += c.issued;
+                slot.1.reversed += c.reversed;
+                slot.1.expired += c.expired;
+                for (where_, p) in c.redeemed_at {
+                    *slot.1.redeemed_at.entry(where_).or_default() += p;
+                }
+            }
+            let slot = outstanding
+                .entry(shard_of(&member, OUTSTANDING_SHARDS))
+                .or_insert_with(|| (member.clone(), 0));
+            slot.1 += change;
         }
-        if updates.len() >= 98 {
-            let batch = std::mem::take(&mut updates);
+        let mut updates = Vec::new();
+        for ((issuer, _), (member, counters)) in partner {
+            let delta = CounterDelta {
+                programme_id: "bench".into(),
+                month: "2026-11".into(),
+                partner_id: issuer,
+                counters,
+            };
+            updates.push(store.counter_update(&delta, &member).expect("update"));
+        }
+        for (_, (member, change)) in outstanding {
+            let mut account = Account::open("bench", &member);
+            account.time_zone = chrono_tz::Europe::Berlin;
+            let (mut e, _) = entry(0, at);
+            e.issuers.clear(); // only the outstanding-change update
+            updates.extend(
+                store
+                    .clearing_items(&account, &[e], change)
+                    .expect("outstanding"),
+            );
+        }
+        for batch in updates.chunks(100) {
             loop {
-                if store.transact(batch.clone()).await.expect("tx")
+                if store.transact(batch.to_vec()).await.expect("tx")
                     == shared::store::TxOutcome::Committed
                 {
                     break;
@@ -95,19 +132,24 @@ async fn write_range(store: Store, from: usize, to: usize, at: DateTime<Utc>) {
         }
     }
     if !puts.is_empty() {
-        store
+        batch_write(&store, puts).await;
+    }
+}
+
+async fn batch_write(store: &Store, puts: Vec<WriteRequest>) {
+    let mut pending = puts;
+    while !pending.is_empty() {
+        let out = store
             .client
             .batch_write_item()
-            .request_items(&store.table, puts)
+            .request_items(&store.table, pending)
             .send()
             .await
             .expect("entries");
-    }
-    while !updates.is_empty() {
-        if store.transact(updates.clone()).await.expect("tx") == shared::store::TxOutcome::Committed
-        {
-            break;
-        }
+        pending = out
+            .unprocessed_items
+            .and_then(|mut u| u.remove(&store.table))
+            .unwrap_or_default();
     }
 }
 
