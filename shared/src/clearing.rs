@@ -19,6 +19,17 @@ use serde::{Deserialize, Serialize};
 
 use crate::events::{EntryKind, LedgerEntry};
 
+/// The e-mail of one partner's statement of a closed month, a task on the notifications
+/// queue (body `{"clearing_statement": {...}}`): the clearing worker sends it, the
+/// notifications consumer delivers it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatementMail {
+    pub programme_id: String,
+    /// `YYYY-MM`.
+    pub month: String,
+    pub partner_id: String,
+}
+
 /// One partner's counters for one month (the sum of its shards).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PartnerCounters {

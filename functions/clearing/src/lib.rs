@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use tracing::{error, info};
 
 use shared::app::Ctx;
-use shared::clearing::{clear, Clearing, ClearingInput, ConservationError};
+use shared::clearing::{clear, Clearing, ClearingInput, ConservationError, StatementMail};
 use shared::programme::{Programme, ProgrammeKind};
 use shared::queue::{self, QueueError};
 use shared::store::clearing::Closing;
@@ -63,15 +63,6 @@ pub struct CloseTask {
     pub programme_id: String,
     /// `YYYY-MM`.
     pub month: String,
-}
-
-/// The statement e-mail of one partner, on the notifications queue
-/// (body `{"clearing_statement": {...}}`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct StatementMail {
-    pub programme_id: String,
-    pub month: String,
-    pub partner_id: String,
 }
 
 /// The first instant of a month (`YYYY-MM`) in a time zone, and of the month after it.

@@ -243,6 +243,9 @@ mod tests {
         assert!(matches!(parse(&wrapped), Ok(Work::Feedback(_))));
         let task = r#"{"statement":{"programme_id":"velo","month":"2026-10","shard":3}}"#;
         assert!(matches!(parse(task), Ok(Work::Statement(t)) if t.shard == Some(3)));
+        let mail = r#"{"clearing_statement":{"programme_id":"coal","month":"2026-11","partner_id":"bakery"}}"#;
+        assert!(matches!(parse(mail), Ok(Work::PartnerStatement(t)) if t.partner_id == "bakery"));
+        assert!(parse(r#"{"clearing_statement":{"month":"2026-11"}}"#).is_err());
         assert!(parse("{not json").is_err());
         assert!(parse(r#"{"hello":"world"}"#).is_err());
     }

@@ -6,7 +6,6 @@
 use std::sync::OnceLock;
 
 use chrono::Duration;
-use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tracing::{info, warn};
 
@@ -18,13 +17,8 @@ use shared::store::notify::{Claim, Delivery};
 use crate::deliver::{send_email, with_backoff, CLAIM_LEASE_MINUTES};
 use crate::{NotifyError, Outcome, Senders};
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PartnerStatementTask {
-    pub programme_id: String,
-    /// `YYYY-MM`.
-    pub month: String,
-    pub partner_id: String,
-}
+/// The task: [`shared::clearing::StatementMail`].
+pub type PartnerStatementTask = shared::clearing::StatementMail;
 
 const TEMPLATE: &str = r#"{% block subject %}{{ programme }}: clearing statement {{ month }} for {{ partner }}{% endblock %}
 {% block text %}Clearing statement {{ month }}, {{ programme }}, partner {{ partner }} (1 point = {{ point_value }} {{ currency }}).
