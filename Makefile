@@ -35,6 +35,7 @@ bench:
 	cargo test -p integration-tests --test notifications -- --nocapture a_message_costs 2>&1 | grep REQUESTS
 	cargo test -p integration-tests --test order_webhook -- --nocapture a_webhook_costs 2>&1 | grep REQUESTS
 	cargo bench -p integration-tests --bench nightly 2>&1 | grep -E 'loaded|NIGHTLY'
+	cargo bench -p integration-tests --bench clearing 2>&1 | grep CLEARING
 
 fmt:
 	cargo fmt --all
