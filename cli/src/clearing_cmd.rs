@@ -53,15 +53,11 @@ pub fn text(c: &Clearing, closed: Option<&ClosedMonth>, currency: Currency) -> S
         "net"
     ));
     for s in &c.statements {
+        let points: Vec<String> = s.points().iter().map(|p| format!("{p:>9}")).collect();
         out.push_str(&format!(
-            "{:<16} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>10} {:>12}\n",
+            "{:<16} {} {:>10} {:>12}\n",
             s.partner_id,
-            s.issued,
-            s.reversed,
-            s.redeemed_at_self,
-            s.redeemed_at_others,
-            s.redeemed_from_others,
-            s.expired,
+            points.join(" "),
             money(s.breakage_fee, currency),
             money(s.net, currency),
         ));

@@ -104,20 +104,15 @@ pub fn text(r: &CampaignReport, currency: Currency) -> String {
         pct(&r.turnover.percent),
         c = currency
     ));
-    out.push_str(&format!(
-        "quantity  baseline {}, campaign {}: uplift {} ({})\n",
-        r.quantity.baseline,
-        r.quantity.campaign,
-        r.quantity.absolute,
-        pct(&r.quantity.percent)
-    ));
-    out.push_str(&format!(
-        "buyers    baseline {}, campaign {}: uplift {} ({})\n",
-        r.buyers.baseline,
-        r.buyers.campaign,
-        r.buyers.absolute,
-        pct(&r.buyers.percent)
-    ));
+    for (name, u) in [("quantity", &r.quantity), ("buyers  ", &r.buyers)] {
+        out.push_str(&format!(
+            "{name}  baseline {}, campaign {}: uplift {} ({})\n",
+            u.baseline,
+            u.campaign,
+            u.absolute,
+            pct(&u.percent)
+        ));
+    }
     out.push_str(&format!(
         "marketing ROI: {} (definitions: docs/reports.md)\n",
         r.roi_percent
@@ -176,8 +171,12 @@ pub fn svg(r: &CampaignReport, currency: Currency) -> Result<String, String> {
         let plot_h = HEIGHT as i32 - TOP - BOTTOM;
         for (k, (title, values, baseline, unit)) in panels.iter().enumerate() {
             let x0 = k as i32 * panel_w;
-            let max = values.iter().copied().max().unwrap_or(0).max(1) as f64;
-            let scale = |v: i64| ((v.max(0) as f64) / max * f64::from(plot_h) * 0.9).round() as i32;
+            // The tallest bar fills 90 % of the plot height (integer pixels).
+            let max = i128::from(values.iter().copied().max().unwrap_or(0).max(1));
+            let scale = |v: i64| {
+                let px = i128::from(v.max(0)) * i128::from(plot_h) * 9 / (max * 10);
+                i32::try_from(px).unwrap_or(plot_h)
+            };
             let bar_w = 44;
             let gap = (panel_w - 4 * bar_w) / 5;
             let ground = TOP + plot_h;

@@ -85,6 +85,33 @@ pub struct PartnerStatement {
     pub net: i64,
 }
 
+impl PartnerStatement {
+    /// The point columns in statement order: issued, reversed, redeemed at self, at others,
+    /// from others, expired.
+    pub fn points(&self) -> [i64; 6] {
+        [
+            self.issued,
+            self.reversed,
+            self.redeemed_at_self,
+            self.redeemed_at_others,
+            self.redeemed_from_others,
+            self.expired,
+        ]
+    }
+
+    /// Their money values, in the same order.
+    pub fn values(&self) -> [i64; 6] {
+        [
+            self.issued_value,
+            self.reversed_value,
+            self.redeemed_at_self_value,
+            self.redeemed_at_others_value,
+            self.redeemed_from_others_value,
+            self.expired_value,
+        ]
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Clearing {
     pub programme_id: String,

@@ -302,22 +302,12 @@ pub fn csv(c: &Clearing) -> String {
          redeemed_at_others_value,redeemed_from_others_value,expired_value,breakage_fee,net\n",
     );
     for s in &c.statements {
-        let cols = [
-            s.issued,
-            s.reversed,
-            s.redeemed_at_self,
-            s.redeemed_at_others,
-            s.redeemed_from_others,
-            s.expired,
-            s.issued_value,
-            s.reversed_value,
-            s.redeemed_at_self_value,
-            s.redeemed_at_others_value,
-            s.redeemed_from_others_value,
-            s.expired_value,
-            s.breakage_fee,
-            s.net,
-        ];
+        let cols: Vec<i64> = s
+            .points()
+            .into_iter()
+            .chain(s.values())
+            .chain([s.breakage_fee, s.net])
+            .collect();
         let cols: Vec<String> = cols.iter().map(i64::to_string).collect();
         out.push_str(&format!(
             "{},{},{},{}\n",
