@@ -133,10 +133,17 @@ pub async fn compute(
     programme_id: &str,
     month: &str,
 ) -> Result<Clearing, ClearingError> {
-    let programme = programme(store, programme_id).await?;
-    let input = input(store, &programme, month).await?;
+    compute_for(store, &programme(store, programme_id).await?, month).await
+}
+
+async fn compute_for(
+    store: &Store,
+    programme: &Programme,
+    month: &str,
+) -> Result<Clearing, ClearingError> {
+    let input = input(store, programme, month).await?;
     clear(&input).map_err(|source| ClearingError::Conservation {
-        programme_id: programme_id.to_string(),
+        programme_id: programme.id.clone(),
         month: month.to_string(),
         source,
     })
@@ -163,7 +170,7 @@ pub async fn close(
             time_zone: programme.time_zone.to_string(),
         });
     }
-    let clearing = compute(store, programme_id, month).await?;
+    let clearing = compute_for(store, &programme, month).await?;
     let closing = store
         .close_month(&clearing, programme.breakage_fee_percent, now)
         .await?;
