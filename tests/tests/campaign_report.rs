@@ -72,103 +72,84 @@ fn customer(id: &str) -> Value {
 
 async fn four_periods(env: &TestEnv) {
     let (lamp, bell, tyre) = ("10.00", "5.00", "50.00");
-    order(
-        env,
-        "O-1",
-        "2026-10-26T10:00:00Z",
-        member("M-1"),
-        &[("LAMP", 2, lamp)],
-    )
-    .await;
-    order(
-        env,
-        "O-2",
-        "2026-10-27T10:00:00Z",
-        customer("cust-1"),
-        &[("BELL", 1, bell)],
-    )
-    .await;
-    order(
-        env,
-        "O-3",
-        "2026-11-03T10:00:00Z",
-        member("M-1"),
-        &[("LAMP", 1, lamp), ("TYRE", 1, tyre)],
-    )
-    .await;
-    order(
-        env,
-        "O-4",
-        "2026-11-10T10:00:00Z",
-        member("M-2"),
-        &[("LAMP", 3, lamp)],
-    )
-    .await;
-    order(
-        env,
-        "O-5",
-        "2026-11-11T10:00:00Z",
-        customer("cust-1"),
-        &[("BELL", 1, bell)],
-    )
-    .await;
-    order(
-        env,
-        "O-6",
-        "2026-11-12T10:00:00Z",
-        json!({}),
-        &[("BELL", 1, bell)],
-    )
-    .await;
-    order(
-        env,
-        "O-7",
-        "2026-11-16T10:00:00Z",
-        member("M-1"),
-        &[("LAMP", 4, lamp), ("BELL", 2, bell)],
-    )
-    .await;
-    order(
-        env,
-        "O-8",
-        "2026-11-17T10:00:00Z",
-        member("M-2"),
-        &[("BELL", 2, bell)],
-    )
-    .await;
-    order(
-        env,
-        "O-9",
-        "2026-11-18T10:00:00Z",
-        customer("cust-2"),
-        &[("LAMP", 1, lamp)],
-    )
-    .await;
-    order(
-        env,
-        "O-10",
-        "2026-11-19T10:00:00Z",
-        customer("cust-2"),
-        &[("LAMP", 1, lamp)],
-    )
-    .await;
-    order(
-        env,
-        "O-11",
-        "2026-11-22T10:00:00Z",
-        member("M-1"),
-        &[("LAMP", 9, lamp)],
-    )
-    .await;
-    // A webhook retried: counted once.
-    order(
-        env,
-        "O-8",
-        "2026-11-17T10:00:00Z",
-        member("M-2"),
-        &[("BELL", 2, bell)],
-    )
-    .await;
+    let orders: [(&str, &str, Value, &[(&str, i64, &str)]); 12] = [
+        (
+            "O-1",
+            "2026-10-26T10:00:00Z",
+            member("M-1"),
+            &[("LAMP", 2, lamp)],
+        ),
+        (
+            "O-2",
+            "2026-10-27T10:00:00Z",
+            customer("cust-1"),
+            &[("BELL", 1, bell)],
+        ),
+        (
+            "O-3",
+            "2026-11-03T10:00:00Z",
+            member("M-1"),
+            &[("LAMP", 1, lamp), ("TYRE", 1, tyre)],
+        ),
+        (
+            "O-4",
+            "2026-11-10T10:00:00Z",
+            member("M-2"),
+            &[("LAMP", 3, lamp)],
+        ),
+        (
+            "O-5",
+            "2026-11-11T10:00:00Z",
+            customer("cust-1"),
+            &[("BELL", 1, bell)],
+        ),
+        (
+            "O-6",
+            "2026-11-12T10:00:00Z",
+            json!({}),
+            &[("BELL", 1, bell)],
+        ),
+        (
+            "O-7",
+            "2026-11-16T10:00:00Z",
+            member("M-1"),
+            &[("LAMP", 4, lamp), ("BELL", 2, bell)],
+        ),
+        (
+            "O-8",
+            "2026-11-17T10:00:00Z",
+            member("M-2"),
+            &[("BELL", 2, bell)],
+        ),
+        (
+            "O-9",
+            "2026-11-18T10:00:00Z",
+            customer("cust-2"),
+            &[("LAMP", 1, lamp)],
+        ),
+        (
+            "O-10",
+            "2026-11-19T10:00:00Z",
+            customer("cust-2"),
+            &[("LAMP", 1, lamp)],
+        ),
+        (
+            "O-11",
+            "2026-11-22T10:00:00Z",
+            member("M-1"),
+            &[("LAMP", 9, lamp)],
+        ),
+        // A webhook retried: counted once.
+        (
+            "O-8",
+            "2026-11-17T10:00:00Z",
+            member("M-2"),
+            &[("BELL", 2, bell)],
+        ),
+    ];
+    for (id, when, who, lines) in orders {
+        order(env, id, when, who, lines).await;
+    }
 }
 
 /// `<rect>` elements of the SVG with a given fill: (x, y, width, height).
