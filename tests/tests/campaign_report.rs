@@ -70,81 +70,91 @@ fn customer(id: &str) -> Value {
     json!({"customer_id": id})
 }
 
+/// Order id, time, who bought, lines (sku, quantity, unit price).
+type ScriptedOrder = (
+    &'static str,
+    &'static str,
+    Value,
+    &'static [(&'static str, i64, &'static str)],
+);
+
 async fn four_periods(env: &TestEnv) {
-    let (lamp, bell, tyre) = ("10.00", "5.00", "50.00");
-    let orders: [(&str, &str, Value, &[(&str, i64, &str)]); 12] = [
+    const LAMP: &str = "10.00";
+    const BELL: &str = "5.00";
+    const TYRE: &str = "50.00";
+    let orders: [ScriptedOrder; 12] = [
         (
             "O-1",
             "2026-10-26T10:00:00Z",
             member("M-1"),
-            &[("LAMP", 2, lamp)],
+            &[("LAMP", 2, LAMP)],
         ),
         (
             "O-2",
             "2026-10-27T10:00:00Z",
             customer("cust-1"),
-            &[("BELL", 1, bell)],
+            &[("BELL", 1, BELL)],
         ),
         (
             "O-3",
             "2026-11-03T10:00:00Z",
             member("M-1"),
-            &[("LAMP", 1, lamp), ("TYRE", 1, tyre)],
+            &[("LAMP", 1, LAMP), ("TYRE", 1, TYRE)],
         ),
         (
             "O-4",
             "2026-11-10T10:00:00Z",
             member("M-2"),
-            &[("LAMP", 3, lamp)],
+            &[("LAMP", 3, LAMP)],
         ),
         (
             "O-5",
             "2026-11-11T10:00:00Z",
             customer("cust-1"),
-            &[("BELL", 1, bell)],
+            &[("BELL", 1, BELL)],
         ),
         (
             "O-6",
             "2026-11-12T10:00:00Z",
             json!({}),
-            &[("BELL", 1, bell)],
+            &[("BELL", 1, BELL)],
         ),
         (
             "O-7",
             "2026-11-16T10:00:00Z",
             member("M-1"),
-            &[("LAMP", 4, lamp), ("BELL", 2, bell)],
+            &[("LAMP", 4, LAMP), ("BELL", 2, BELL)],
         ),
         (
             "O-8",
             "2026-11-17T10:00:00Z",
             member("M-2"),
-            &[("BELL", 2, bell)],
+            &[("BELL", 2, BELL)],
         ),
         (
             "O-9",
             "2026-11-18T10:00:00Z",
             customer("cust-2"),
-            &[("LAMP", 1, lamp)],
+            &[("LAMP", 1, LAMP)],
         ),
         (
             "O-10",
             "2026-11-19T10:00:00Z",
             customer("cust-2"),
-            &[("LAMP", 1, lamp)],
+            &[("LAMP", 1, LAMP)],
         ),
         (
             "O-11",
             "2026-11-22T10:00:00Z",
             member("M-1"),
-            &[("LAMP", 9, lamp)],
+            &[("LAMP", 9, LAMP)],
         ),
         // A webhook retried: counted once.
         (
             "O-8",
             "2026-11-17T10:00:00Z",
             member("M-2"),
-            &[("BELL", 2, bell)],
+            &[("BELL", 2, BELL)],
         ),
     ];
     for (id, when, who, lines) in orders {
