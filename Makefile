@@ -30,8 +30,8 @@ lint: $(VENV)/.installed
 
 ## Benchmarks (figures go to docs/benchmarks.md).
 bench:
-	cargo bench -p shared --bench earning
-	cargo bench -p shared --bench notify
+	cargo bench -p bonus-domain --bench earning
+	cargo bench -p bonus-messages --bench render
 	cargo test -p integration-tests --test notifications -- --nocapture a_message_costs 2>&1 | grep REQUESTS
 	cargo test -p integration-tests --test order_webhook -- --nocapture a_webhook_costs 2>&1 | grep REQUESTS
 	cargo bench -p integration-tests --bench nightly 2>&1 | grep -E 'loaded|NIGHTLY'

@@ -5,11 +5,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use bonus_cli::{apply, dev, local::LocalDynamo, webhook};
+use bonus_domain::clock::SystemClock;
+use bonus_dynamodb::{schema, Store};
+use bonus_lambda::app::Ctx;
+use bonus_local_stack::dynamo::LocalDynamo;
+use bonus_ops::{apply, dev, webhook};
 use clap::{Args, Parser, Subcommand};
-use shared::app::Ctx;
-use shared::clock::SystemClock;
-use shared::store::{schema, Store};
 
 #[derive(Parser)]
 #[command(
@@ -336,7 +337,7 @@ async fn aws_config_from_env() -> aws_config::SdkConfig {
     aws_config::load_from_env().await
 }
 
-fn read_plan(file: &Path) -> anyhow::Result<shared::config::ConfigPlan> {
+fn read_plan(file: &Path) -> anyhow::Result<bonus_domain::config::ConfigPlan> {
     let text =
         std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
     match apply::plan_file(&text) {
@@ -430,13 +431,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let (_moto, endpoint) = match dev {
                 Some(e) => (None, e),
                 None => {
-                    let m = bonus_cli::moto::LocalMoto::start()?;
+                    let m = bonus_local_stack::moto::LocalMoto::start()?;
                     let e = m.endpoint.clone();
                     (Some(m), e)
                 }
             };
-            let sqs = aws_sdk_sqs::Client::from_conf(shared::queue::local_config(&endpoint));
-            let url = shared::queue::ensure_queue(&sqs, LOCAL_NIGHTLY_QUEUE, 30, 5).await?;
+            let sqs = aws_sdk_sqs::Client::from_conf(bonus_sqs::local_config(&endpoint));
+            let url = bonus_sqs::ensure_queue(&sqs, LOCAL_NIGHTLY_QUEUE, 30, 5).await?;
             let ctx = Ctx::new(db_store, Arc::new(SystemClock), Duration::from_secs(60));
             let bar = indicatif::ProgressBar::new(0);
             bar.set_style(
@@ -508,8 +509,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 .and_then(|i| i.sqs)
                 .context("start the local system first (make run): it sends the statements")?;
             let (db_store, _db) = open_store(&store).await?;
-            let sqs = aws_sdk_sqs::Client::from_conf(shared::queue::local_config(&endpoint));
-            let url = shared::queue::ensure_queue(&sqs, LOCAL_NOTIFY_QUEUE, 30, 10).await?;
+            let sqs = aws_sdk_sqs::Client::from_conf(bonus_sqs::local_config(&endpoint));
+            let url = bonus_sqs::ensure_queue(&sqs, LOCAL_NOTIFY_QUEUE, 30, 10).await?;
             let ctx = Ctx::new(db_store, Arc::new(SystemClock), Duration::from_secs(60));
             let tasks = notifications::statement::plan(&ctx, &sqs, &url, &month)
                 .await
@@ -532,19 +533,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         } => {
             let (store, _db) = open_store(&store).await?;
             let (programme, campaign) =
-                bonus_cli::report_cmd::find_campaign(&store, &id, partner.as_deref()).await?;
-            let report = bonus_cli::report_cmd::gather(&store, &programme, &campaign).await?;
-            print!(
-                "{}",
-                bonus_cli::report_cmd::text(&report, programme.currency)
-            );
+                bonus_ops::report::find_campaign(&store, &id, partner.as_deref()).await?;
+            let report = bonus_ops::report::gather(&store, &programme, &campaign).await?;
+            print!("{}", bonus_ops::report::text(&report, programme.currency));
             if let Some(path) = csv {
-                std::fs::write(&path, shared::report::csv(&report))
+                std::fs::write(&path, bonus_domain::report::csv(&report))
                     .with_context(|| format!("{}", path.display()))?;
                 println!("CSV written to {}", path.display());
             }
             if let Some(path) = svg {
-                let chart = bonus_cli::report_cmd::svg(&report, programme.currency)
+                let chart = bonus_ops::report::svg(&report, programme.currency)
                     .map_err(|e| anyhow::anyhow!("chart: {e}"))?;
                 std::fs::write(&path, chart).with_context(|| format!("{}", path.display()))?;
                 println!("chart written to {}", path.display());
@@ -565,7 +563,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
             );
             let report =
-                bonus_cli::audit::audit(&store, &programmes, chrono::Utc::now(), |done, total| {
+                bonus_ops::audit::audit(&store, &programmes, chrono::Utc::now(), |done, total| {
                     bar.set_length(total);
                     bar.set_position(done);
                 })
@@ -599,12 +597,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 .get_programme(&programme)
                 .await?
                 .with_context(|| format!("no programme {programme}"))?;
-            let (c, closed) = bonus_cli::clearing_cmd::load(&store, &programme, &month).await?;
+            let (c, closed) = bonus_ops::clearing::load(&store, &programme, &month).await?;
             print!(
                 "{}",
-                bonus_cli::clearing_cmd::text(&c, closed.as_ref(), p.currency)
+                bonus_ops::clearing::text(&c, closed.as_ref(), p.currency)
             );
-            bonus_cli::clearing_cmd::write_exports(&c, csv.as_deref(), json.as_deref())
+            bonus_ops::clearing::write_exports(&c, csv.as_deref(), json.as_deref())
         }
         Command::Clearing {
             command:
@@ -630,8 +628,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             if let Some(endpoint) = sqs_endpoint {
                 // `bonus dev` is running: close as the worker does, and its notifications
                 // loop e-mails each partner's statement (see `bonus notifications list`).
-                let sqs = aws_sdk_sqs::Client::from_conf(shared::queue::local_config(&endpoint));
-                let url = shared::queue::ensure_queue(&sqs, LOCAL_NOTIFY_QUEUE, 30, 10).await?;
+                let sqs = aws_sdk_sqs::Client::from_conf(bonus_sqs::local_config(&endpoint));
+                let url = bonus_sqs::ensure_queue(&sqs, LOCAL_NOTIFY_QUEUE, 30, 10).await?;
                 let ctx = Ctx::new(db_store, Arc::new(SystemClock), Duration::from_secs(60));
                 let task = clearing::CloseTask {
                     programme_id: programme.clone(),
@@ -640,12 +638,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 let closing = clearing::run_task(&ctx, &sqs, &url, &task).await?;
                 println!(
                     "{programme} {month}: {} (statements queued for partners with a finance contact)",
-                    bonus_cli::clearing_cmd::closing_text(&closing)
+                    bonus_ops::clearing::closing_text(&closing)
                 );
                 return Ok(());
             }
             let (c, what) =
-                bonus_cli::clearing_cmd::close(&db_store, &programme, &month, chrono::Utc::now())
+                bonus_ops::clearing::close(&db_store, &programme, &month, chrono::Utc::now())
                     .await?;
             println!(
                 "{programme} {month}: {what} ({} partner statements)",
@@ -679,17 +677,20 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Notify {
             command: NotifyCommand::Preview { message, locale },
         } => {
-            let env = shared::notify::environment();
-            let r = shared::notify::render(
+            let env = bonus_messages::environment();
+            let r = bonus_messages::render(
                 &env,
                 &message,
                 &locale,
-                &shared::notify::sample(&message, &locale),
+                &bonus_domain::notify::sample(&message, &locale),
             )
             .map_err(|e| {
-                anyhow::anyhow!("{e} (messages: {})", shared::notify::MESSAGES.join(", "))
+                anyhow::anyhow!(
+                    "{e} (messages: {})",
+                    bonus_domain::notify::MESSAGES.join(", ")
+                )
             })?;
-            let sms = shared::notify::sms(&r.sms);
+            let sms = bonus_domain::notify::sms(&r.sms);
             println!("locale   {}", r.locale);
             println!("subject  {}\n", r.subject);
             println!("--- text ---\n{}\n", r.text);
@@ -705,7 +706,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         } => {
             let (store, _db) = open_store(&store).await?;
             let ctx = Ctx::new(store, Arc::new(SystemClock), Duration::from_secs(60));
-            let summary = member_api::sweep(&ctx, 1_000)
+            let summary = bonus_services::holds::sweep(&ctx, 1_000)
                 .await
                 .map_err(|e| anyhow::anyhow!("{}: {}", e.code, e.message))?;
             println!(
@@ -820,7 +821,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 async fn run_dev(port: u16, seed: Option<PathBuf>, args: StoreArgs) -> anyhow::Result<()> {
-    shared::telemetry::init_json();
+    bonus_lambda::telemetry::init_json();
     let (listener, addr) = dev::bind(port).await?;
     let db_path = args.data_dir.join("dynamodb.sqlite");
     let db = LocalDynamo::start_file(&db_path)?;
@@ -841,9 +842,9 @@ async fn run_dev(port: u16, seed: Option<PathBuf>, args: StoreArgs) -> anyhow::R
         );
     }
     // SQS for the nightly job (and notifications): moto from .venv, on a free port.
-    let moto = bonus_cli::moto::LocalMoto::start()?;
-    let sqs = aws_sdk_sqs::Client::from_conf(shared::queue::local_config(&moto.endpoint));
-    shared::queue::ensure_queue(&sqs, LOCAL_NIGHTLY_QUEUE, 30, 5).await?;
+    let moto = bonus_local_stack::moto::LocalMoto::start()?;
+    let sqs = aws_sdk_sqs::Client::from_conf(bonus_sqs::local_config(&moto.endpoint));
+    bonus_sqs::ensure_queue(&sqs, LOCAL_NIGHTLY_QUEUE, 30, 5).await?;
     let info = DevInfo {
         api: format!("http://{addr}"),
         dynamodb: db.endpoint.clone(),
@@ -894,8 +895,9 @@ More in README.md. Ctrl-C stops; data stays in {data_dir}/.
     );
     // Member messages: relay the outbox to the notifications queue and deliver, every 2 s,
     // through SES and SNS on moto (`bonus notifications list` shows what went out).
-    let notify_queue = shared::queue::ensure_queue(&sqs, LOCAL_NOTIFY_QUEUE, 30, 10).await?;
-    let mut senders = bonus_cli::moto::local_senders(&moto.endpoint, "points@bonus.local").await?;
+    let notify_queue = bonus_sqs::ensure_queue(&sqs, LOCAL_NOTIFY_QUEUE, 30, 10).await?;
+    let mut senders =
+        bonus_local_stack::moto::local_senders(&moto.endpoint, "points@bonus.local").await?;
     senders.unsubscribe_url =
         format!("http://{addr}/v1/unsubscribe/{{programme_id}}/{{member_id}}/{{token}}");
     let relay_ctx = ctx.clone();

@@ -8,18 +8,18 @@
 use std::time::Instant;
 
 use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
-use bonus_cli::local::LocalDynamo;
+use bonus_domain::account::Account;
+use bonus_domain::events::{EntryKind, LedgerEntry};
+use bonus_domain::money::Currency;
+use bonus_domain::programme::{Partner, Programme, ProgrammeKind};
+use bonus_local_stack::dynamo::LocalDynamo;
 use chrono::{DateTime, Utc};
 use integration_tests::RequestCounter;
-use shared::account::Account;
-use shared::events::{EntryKind, LedgerEntry};
-use shared::money::Currency;
-use shared::programme::{Partner, Programme, ProgrammeKind};
 use std::collections::BTreeMap;
 
-use shared::clearing::{movements, PartnerCounters};
-use shared::store::clearing::{CounterDelta, CLEARING_SHARDS, OUTSTANDING_SHARDS};
-use shared::store::{keys, schema, shard_of, to_item, Store};
+use bonus_domain::clearing::{movements, PartnerCounters};
+use bonus_dynamodb::clearing::{CounterDelta, CLEARING_SHARDS, OUTSTANDING_SHARDS};
+use bonus_dynamodb::{keys, schema, shard_of, to_item, Store};
 
 const PARTNERS: usize = 50;
 const LEVELS: [usize; 3] = [10_000, 100_000, 1_000_000];
@@ -124,7 +124,7 @@ async fn write_range(store: Store, from: usize, to: usize, at: DateTime<Utc>) {
         for batch in updates.chunks(100) {
             loop {
                 if store.transact(batch.to_vec()).await.expect("tx")
-                    == shared::store::TxOutcome::Committed
+                    == bonus_dynamodb::TxOutcome::Committed
                 {
                     break;
                 }
@@ -161,7 +161,7 @@ async fn main() {
     }
     let db = LocalDynamo::start_memory().expect("dynamodb");
     let requests = RequestCounter::default();
-    let sdk = shared::store::local_config(&db.endpoint)
+    let sdk = bonus_dynamodb::local_config(&db.endpoint)
         .to_builder()
         .interceptor(requests.clone())
         .build();

@@ -6,16 +6,16 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
-use bonus_cli::{local::LocalDynamo, moto::LocalMoto};
+use bonus_domain::account::Account;
+use bonus_domain::clock::ManualClock;
+use bonus_domain::lot::Lot;
+use bonus_domain::money::Currency;
+use bonus_domain::programme::{Programme, ProgrammeKind};
+use bonus_dynamodb::nightly::NightCursor;
+use bonus_dynamodb::{account_item, schema, Store};
+use bonus_lambda::app::Ctx;
+use bonus_local_stack::{dynamo::LocalDynamo, moto::LocalMoto};
 use chrono::{DateTime, NaiveDate, Utc};
-use shared::account::Account;
-use shared::app::Ctx;
-use shared::clock::ManualClock;
-use shared::lot::Lot;
-use shared::money::Currency;
-use shared::programme::{Programme, ProgrammeKind};
-use shared::store::nightly::NightCursor;
-use shared::store::{account_item, schema, Store};
 
 const MEMBERS: usize = 100_000;
 const DUE: usize = 1_000;
@@ -106,8 +106,8 @@ async fn main() {
         .await
         .expect("cursor");
 
-    let sqs = aws_sdk_sqs::Client::from_conf(shared::queue::local_config(&moto.endpoint));
-    let url = shared::queue::ensure_queue(&sqs, "nightly", 30, 5)
+    let sqs = aws_sdk_sqs::Client::from_conf(bonus_sqs::local_config(&moto.endpoint));
+    let url = bonus_sqs::ensure_queue(&sqs, "nightly", 30, 5)
         .await
         .expect("queue");
     let clock = Arc::new(ManualClock::new("2026-12-02T01:30:00Z".parse().expect("t")));

@@ -20,14 +20,14 @@ use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterce
 use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use aws_smithy_types::body::SdkBody;
 use aws_smithy_types::config_bag::{Storable, StoreReplace};
-use bonus_cli::local::LocalDynamo;
+use bonus_domain::clock::ManualClock;
+use bonus_dynamodb::{schema, Store};
+use bonus_lambda::app::Ctx;
+use bonus_local_stack::dynamo::LocalDynamo;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use http::StatusCode;
 use serde_json::Value;
-use shared::app::Ctx;
-use shared::clock::ManualClock;
-use shared::store::{schema, Store};
 
 pub const SECRET: &str = "whsec_dGVzdC1zaG9wLXNlY3JldC0wMTIzNDU2Nzg5";
 pub const OTHER_SECRET: &str = "whsec_b3RoZXItc2hvcC1zZWNyZXQtMDEyMzQ1Njc4OQ==";
@@ -220,7 +220,7 @@ impl TestEnv {
         let db = LocalDynamo::start_memory().expect("embedded dynamodb");
         let requests = RequestCounter::default();
         let conflicts = ConflictInjector::default();
-        let sdk = shared::store::local_config(&db.endpoint)
+        let sdk = bonus_dynamodb::local_config(&db.endpoint)
             .to_builder()
             .interceptor(conflicts.clone())
             .interceptor(requests.clone())
@@ -229,8 +229,8 @@ impl TestEnv {
         schema::ensure_table(&store.client, &store.table)
             .await
             .expect("table");
-        let plan = bonus_cli::apply::plan_file(config).expect("valid test config");
-        bonus_cli::apply::apply(&store, &plan).await.expect("apply");
+        let plan = bonus_ops::apply::plan_file(config).expect("valid test config");
+        bonus_ops::apply::apply(&store, &plan).await.expect("apply");
         let clock = Arc::new(ManualClock::new(now()));
         let ctx = Arc::new(Ctx::new(
             store.clone(),
@@ -261,7 +261,7 @@ impl TestEnv {
             req = req.header(*k, v);
         }
         let req = req.body(body.into()).expect("request");
-        let resp = bonus_cli::dev::dispatch(&self.ctx, req).await;
+        let resp = bonus_ops::dev::dispatch(&self.ctx, req).await;
         let status = resp.status();
         let body = serde_json::from_str(resp.body()).unwrap_or(Value::Null);
         (status, body)
@@ -277,7 +277,8 @@ impl TestEnv {
         age_secs: i64,
     ) -> Vec<(&'static str, String)> {
         let ts = self.clock_now().timestamp() - age_secs;
-        let sig = shared::webhook_sig::sign(secret, msg_id, ts, body.as_bytes()).expect("sign");
+        let sig =
+            bonus_domain::webhook_sig::sign(secret, msg_id, ts, body.as_bytes()).expect("sign");
         vec![
             ("content-type", "application/json".into()),
             ("webhook-id", msg_id.into()),
@@ -287,7 +288,7 @@ impl TestEnv {
     }
 
     pub fn clock_now(&self) -> DateTime<Utc> {
-        use shared::clock::Clock;
+        use bonus_domain::clock::Clock;
         self.clock.now()
     }
 

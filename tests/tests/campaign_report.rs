@@ -189,13 +189,13 @@ fn bars(svg: &str, fill: &str) -> Vec<(f64, f64, f64, f64)> {
 async fn a_campaign_over_four_periods_reports_the_figures_worked_by_hand() {
     let env = TestEnv::with_config(&config()).await;
     four_periods(&env).await;
-    let (programme, campaign) = bonus_cli::report_cmd::find_campaign(&env.store, "lights", None)
+    let (programme, campaign) = bonus_ops::report::find_campaign(&env.store, "lights", None)
         .await
         .unwrap();
-    let report = bonus_cli::report_cmd::gather(&env.store, &programme, &campaign)
+    let report = bonus_ops::report::gather(&env.store, &programme, &campaign)
         .await
         .unwrap();
-    let csv = shared::report::csv(&report);
+    let csv = bonus_domain::report::csv(&report);
     assert_eq!(
         csv,
         "period,from,to,turnover_minor_EUR,quantity,member_buyers,non_member_buyers,points_issued,points_cost_minor_EUR\n\
@@ -211,7 +211,7 @@ async fn a_campaign_over_four_periods_reports_the_figures_worked_by_hand() {
     );
 
     // The chart: per panel three grey bars and one blue, heights in proportion.
-    let svg = bonus_cli::report_cmd::svg(&report, programme.currency).unwrap();
+    let svg = bonus_ops::report::svg(&report, programme.currency).unwrap();
     assert!(
         svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"),
         "{svg}"
@@ -256,16 +256,14 @@ async fn a_campaign_over_four_periods_reports_the_figures_worked_by_hand() {
 async fn write_the_chart() {
     let env = TestEnv::with_config(&config()).await;
     four_periods(&env).await;
-    let (p, c) = bonus_cli::report_cmd::find_campaign(&env.store, "lights", None)
+    let (p, c) = bonus_ops::report::find_campaign(&env.store, "lights", None)
         .await
         .unwrap();
-    let r = bonus_cli::report_cmd::gather(&env.store, &p, &c)
-        .await
-        .unwrap();
+    let r = bonus_ops::report::gather(&env.store, &p, &c).await.unwrap();
     std::fs::write(
         "/tmp/campaign.svg",
-        bonus_cli::report_cmd::svg(&r, p.currency).unwrap(),
+        bonus_ops::report::svg(&r, p.currency).unwrap(),
     )
     .unwrap();
-    print!("{}", bonus_cli::report_cmd::text(&r, p.currency));
+    print!("{}", bonus_ops::report::text(&r, p.currency));
 }

@@ -52,7 +52,7 @@ fn campaign_points(answer: &Value) -> i64 {
         .sum()
 }
 
-async fn budget(env: &TestEnv) -> shared::store::campaigns::BudgetStatus {
+async fn budget(env: &TestEnv) -> bonus_domain::budget::BudgetStatus {
     let c = env
         .store
         .get_campaign("shop", "helmets")
@@ -181,7 +181,7 @@ async fn sixty_four_concurrent_orders_never_overspend_a_150000_point_budget() {
 async fn budgets_can_be_topped_up_but_never_shrunk_and_a_refused_file_changes_nothing() {
     let env = TestEnv::with_config(&config()).await;
     let topped = config().replace("budget: 150000", "budget: 200000");
-    let s = bonus_cli::apply::apply(&env.store, &bonus_cli::apply::plan_file(&topped).unwrap())
+    let s = bonus_ops::apply::apply(&env.store, &bonus_ops::apply::plan_file(&topped).unwrap())
         .await
         .unwrap();
     assert_eq!(
@@ -192,7 +192,7 @@ async fn budgets_can_be_topped_up_but_never_shrunk_and_a_refused_file_changes_no
     let shrunk = topped
         .replace("budget: 200000", "budget: 100000")
         .replace("name: Velo\n", "name: Velo renamed\n");
-    let err = bonus_cli::apply::apply(&env.store, &bonus_cli::apply::plan_file(&shrunk).unwrap())
+    let err = bonus_ops::apply::apply(&env.store, &bonus_ops::apply::plan_file(&shrunk).unwrap())
         .await
         .unwrap_err();
     assert!(err.to_string().contains("budgets only grow"), "{err}");

@@ -1,9 +1,9 @@
 //! Clearing counters on the embedded DynamoDB: deltas added in transactions from many
 //! members at once sum exactly, per partner, over the shards.
 
+use bonus_domain::clearing::PartnerCounters;
+use bonus_dynamodb::clearing::CounterDelta;
 use integration_tests::TestEnv;
-use shared::clearing::PartnerCounters;
-use shared::store::clearing::CounterDelta;
 
 fn delta(partner: &str, issued: i64, at: &[(&str, i64)]) -> CounterDelta {
     CounterDelta {
@@ -36,12 +36,12 @@ async fn counters_added_concurrently_by_many_members_sum_exactly_per_partner() {
                     .counter_update(&delta("cafe", 7, &[("shop", 3)]), &member)
                     .unwrap(),
             ];
-            for attempt in 0..shared::store::retry::MAX_ATTEMPTS {
+            for attempt in 0..bonus_dynamodb::retry::MAX_ATTEMPTS {
                 let out = store.transact(items.clone()).await.unwrap();
-                if out == shared::store::TxOutcome::Committed {
+                if out == bonus_dynamodb::TxOutcome::Committed {
                     return;
                 }
-                shared::store::retry::sleep_backoff(attempt).await;
+                bonus_dynamodb::retry::sleep_backoff(attempt).await;
             }
             panic!("not committed");
         }));

@@ -25,13 +25,13 @@
 //! Identity: 1,200 - 200 = 650 redeemed + 200 expired + 150 outstanding change
 //! (M1 300 -> 150, M2 0 -> 300).
 
-use bonus_cli::moto::LocalMoto;
+use bonus_dynamodb::clearing::Closing;
+use bonus_dynamodb::nightly::NightCursor;
+use bonus_local_stack::moto::LocalMoto;
 use chrono::{DateTime, Utc};
 use http::StatusCode;
 use integration_tests::TestEnv;
 use serde_json::{json, Value};
-use shared::store::clearing::Closing;
-use shared::store::nightly::NightCursor;
 
 const SECRET: &str = "whsec_dGVzdC1zaG9wLXNlY3JldC0wMTIzNDU2Nzg5";
 
@@ -159,8 +159,8 @@ async fn spend(env: &TestEnv, when: &str, partner: &str, member: &str, points: i
 
 async fn nightly(env: &TestEnv, last_done: &str, as_of: &str) {
     let moto = LocalMoto::start().expect("moto (make test installs it into .venv)");
-    let sqs = aws_sdk_sqs::Client::from_conf(shared::queue::local_config(&moto.endpoint));
-    let url = shared::queue::ensure_queue(&sqs, "nightly", 2, 5)
+    let sqs = aws_sdk_sqs::Client::from_conf(bonus_sqs::local_config(&moto.endpoint));
+    let url = bonus_sqs::ensure_queue(&sqs, "nightly", 2, 5)
         .await
         .unwrap();
     env.store
@@ -179,7 +179,7 @@ async fn nightly(env: &TestEnv, last_done: &str, as_of: &str) {
 /// (issued, reversed, at self, at others, from others, expired, breakage fee, net)
 type Row = (i64, i64, i64, i64, i64, i64, i64, i64);
 
-fn rows(c: &shared::clearing::Clearing) -> Vec<(String, Row)> {
+fn rows(c: &bonus_domain::clearing::Clearing) -> Vec<(String, Row)> {
     c.statements
         .iter()
         .map(|s| {
@@ -323,17 +323,17 @@ async fn a_scripted_month_clears_to_the_figures_worked_by_hand_and_closes_once()
 
     // The audit recomputes every balance and counter from the entries: no difference.
     let all = ["coal".to_string()];
-    let clean = bonus_cli::audit::audit(&env.store, &all, env.clock_now(), |_, _| {})
+    let clean = bonus_ops::audit::audit(&env.store, &all, env.clock_now(), |_, _| {})
         .await
         .unwrap();
     assert_eq!(clean.differences, Vec::<String>::new());
     assert_eq!((clean.members, clean.entries), (2, 10));
 
     // The report a person reads.
-    let text = bonus_cli::clearing_cmd::text(
+    let text = bonus_ops::clearing::text(
         &stored,
         Some(&summary),
-        shared::money::Currency::parse("EUR").unwrap(),
+        bonus_domain::money::Currency::parse("EUR").unwrap(),
     );
     assert!(text.contains("closed 2026-12-01 13:00 UTC"), "{text}");
     assert!(
@@ -344,11 +344,11 @@ async fn a_scripted_month_clears_to_the_figures_worked_by_hand_and_closes_once()
     );
 
     // A late change to a counter after the close: the stored month stands, the job fails.
-    let late = shared::store::clearing::CounterDelta {
+    let late = bonus_dynamodb::clearing::CounterDelta {
         programme_id: "coal".into(),
         month: "2026-11".into(),
         partner_id: "cafe".into(),
-        counters: shared::clearing::PartnerCounters {
+        counters: bonus_domain::clearing::PartnerCounters {
             issued: 5,
             ..Default::default()
         },
@@ -368,7 +368,7 @@ async fn a_scripted_month_clears_to_the_figures_worked_by_hand_and_closes_once()
         .unwrap();
     assert_eq!(still, c);
     // ...and the audit finds exactly that difference.
-    let dirty = bonus_cli::audit::audit(&env.store, &all, env.clock_now(), |_, _| {})
+    let dirty = bonus_ops::audit::audit(&env.store, &all, env.clock_now(), |_, _| {})
         .await
         .unwrap();
     assert_eq!(
@@ -394,8 +394,8 @@ async fn the_planner_queues_each_coalition_and_the_worker_reports_only_the_bad_b
     earn(&env, "2026-11-02T10:00:00Z", "bakery", "M1", "B-1", &[120]).await;
     env.clock.set(at("2026-12-01T13:00:00Z"));
     let moto = LocalMoto::start().expect("moto (make test installs it into .venv)");
-    let sqs = aws_sdk_sqs::Client::from_conf(shared::queue::local_config(&moto.endpoint));
-    let url = shared::queue::ensure_queue(&sqs, "clearing", 30, 3)
+    let sqs = aws_sdk_sqs::Client::from_conf(bonus_sqs::local_config(&moto.endpoint));
+    let url = bonus_sqs::ensure_queue(&sqs, "clearing", 30, 3)
         .await
         .unwrap();
     let summary = clearing::planner(&env.ctx, &sqs, &url, &json!({}))
@@ -405,7 +405,7 @@ async fn the_planner_queues_each_coalition_and_the_worker_reports_only_the_bad_b
         (summary.month.as_str(), summary.programmes),
         ("2026-11", vec!["coal".to_string()])
     );
-    let got = shared::queue::receive(&sqs, &url, 0).await.unwrap();
+    let got = bonus_sqs::receive(&sqs, &url, 0).await.unwrap();
     assert_eq!(got.len(), 1);
     let message = |id: &str, body: &str| {
         let mut m = SqsMessage::default();
@@ -444,11 +444,11 @@ async fn each_partner_with_a_finance_contact_gets_its_statement_once() {
     scripted_month(&env).await;
     env.clock.set(at("2026-12-01T13:00:00Z"));
     let moto = LocalMoto::start().expect("moto (make test installs it into .venv)");
-    let senders = bonus_cli::moto::local_senders(&moto.endpoint, "clearing@example.com")
+    let senders = bonus_local_stack::moto::local_senders(&moto.endpoint, "clearing@example.com")
         .await
         .unwrap();
-    let sqs = aws_sdk_sqs::Client::from_conf(shared::queue::local_config(&moto.endpoint));
-    let url = shared::queue::ensure_queue(&sqs, "notifications", 30, 5)
+    let sqs = aws_sdk_sqs::Client::from_conf(bonus_sqs::local_config(&moto.endpoint));
+    let url = bonus_sqs::ensure_queue(&sqs, "notifications", 30, 5)
         .await
         .unwrap();
     let task = clearing::CloseTask {

@@ -1,7 +1,7 @@
 //! The demo that `make run` seeds and prints: every example payload in infra/examples, signed
 //! as the CLI signs it, gives the points the "Try:" list promises.
 
-use bonus_cli::webhook::{headers, Platform};
+use bonus_ops::webhook::{headers, Platform};
 use http::StatusCode;
 use integration_tests::TestEnv;
 use serde_json::Value;

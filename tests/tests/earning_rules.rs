@@ -4,9 +4,9 @@ use http::StatusCode;
 use integration_tests::{order_paid, TestEnv};
 use serde_json::Value;
 
-async fn outbox(env: &TestEnv) -> Vec<shared::events::DomainEvent> {
+async fn outbox(env: &TestEnv) -> Vec<bonus_domain::events::DomainEvent> {
     let mut events = Vec::new();
-    for shard in 0..shared::store::keys::OUTBOX_SHARDS {
+    for shard in 0..bonus_dynamodb::keys::OUTBOX_SHARDS {
         events.extend(env.store.outbox_shard(shard).await.unwrap());
     }
     events
@@ -52,7 +52,7 @@ async fn an_order_that_lifts_a_member_from_silver_to_gold_earns_at_gold() {
         .collect();
     assert_eq!(tier_events.len(), 1);
     match &tier_events[0].kind {
-        shared::events::EventKind::TierChanged { from, to, .. } => {
+        bonus_domain::events::EventKind::TierChanged { from, to, .. } => {
             assert_eq!((from.as_str(), to.as_str()), ("Silver", "Gold"))
         }
         other => panic!("unexpected {other:?}"),

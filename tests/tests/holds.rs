@@ -189,7 +189,7 @@ async fn a_hold_nobody_captures_is_released_after_15_minutes() {
     // ...the sweeper finds it through the open-hold index and releases it for good...
     let lapsed = env.store.lapsed_holds(env.clock_now(), 100).await.unwrap();
     assert_eq!(lapsed, vec![h["hold_id"].as_str().unwrap().to_string()]);
-    let swept = member_api::sweep(&env.ctx, 100).await.unwrap();
+    let swept = bonus_services::holds::sweep(&env.ctx, 100).await.unwrap();
     assert_eq!((swept.lapsed, swept.released), (1, 1));
     let account = env.store.get_account("club", "C-1").await.unwrap().unwrap();
     assert_eq!(
@@ -204,7 +204,13 @@ async fn a_hold_nobody_captures_is_released_after_15_minutes() {
         .await
         .unwrap()
         .is_empty());
-    assert_eq!(member_api::sweep(&env.ctx, 100).await.unwrap().lapsed, 0);
+    assert_eq!(
+        bonus_services::holds::sweep(&env.ctx, 100)
+            .await
+            .unwrap()
+            .lapsed,
+        0
+    );
     // ...and a late capture is refused.
     let id = h["hold_id"].as_str().unwrap();
     let (status, e) = call(
@@ -270,7 +276,7 @@ async fn capture_twice_takes_the_points_once_and_each_hold_resolves_once() {
     let entries = env.store.entries("club", "C-1").await.unwrap();
     let redeemed: Vec<i64> = entries
         .iter()
-        .filter(|e| e.kind == shared::events::EntryKind::Redeem)
+        .filter(|e| e.kind == bonus_domain::events::EntryKind::Redeem)
         .map(|e| e.points)
         .collect();
     assert_eq!(redeemed, vec![-250]);
@@ -304,7 +310,7 @@ async fn capture_twice_takes_the_points_once_and_each_hold_resolves_once() {
     assert_eq!(n(&balance(&env, KEY_CLUB, "C-1").await, "available"), 750);
     // The event for clearing says who accepted the points and whose they were.
     let mut events = Vec::new();
-    for shard in 0..shared::store::keys::OUTBOX_SHARDS {
+    for shard in 0..bonus_dynamodb::keys::OUTBOX_SHARDS {
         events.extend(env.store.outbox_shard(shard).await.unwrap());
     }
     let redeemed: Vec<_> = events
@@ -313,7 +319,7 @@ async fn capture_twice_takes_the_points_once_and_each_hold_resolves_once() {
         .collect();
     assert_eq!(redeemed.len(), 1);
     assert!(
-        matches!(&redeemed[0].kind, shared::events::EventKind::PointsRedeemed { partner_id, by_issuer, .. }
+        matches!(&redeemed[0].kind, bonus_domain::events::EventKind::PointsRedeemed { partner_id, by_issuer, .. }
         if partner_id == "club-shop" && by_issuer.get("club-shop") == Some(&250))
     );
 }

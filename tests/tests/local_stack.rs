@@ -5,11 +5,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bonus_cli::{apply, dev, local::LocalDynamo, webhook};
+use bonus_domain::clock::SystemClock;
+use bonus_dynamodb::{keys, schema, Store};
+use bonus_lambda::app::Ctx;
+use bonus_local_stack::dynamo::LocalDynamo;
+use bonus_ops::{apply, dev, webhook};
 use integration_tests::{order_paid, API_KEY, CONFIG, SECRET};
-use shared::app::Ctx;
-use shared::clock::SystemClock;
-use shared::store::{keys, schema, Store};
 
 fn temp_dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!(

@@ -2,12 +2,12 @@
 //! and the embedded DynamoDB, with the clock moved by hand.
 
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
-use bonus_cli::moto::LocalMoto;
+use bonus_domain::events::EntryKind;
+use bonus_dynamodb::nightly::NightCursor;
+use bonus_local_stack::moto::LocalMoto;
 use chrono::{DateTime, NaiveDate, Utc};
 use http::StatusCode;
 use integration_tests::{order_paid, TestEnv};
-use shared::events::EntryKind;
-use shared::store::nightly::NightCursor;
 
 struct Night {
     _moto: LocalMoto,
@@ -17,8 +17,8 @@ struct Night {
 
 async fn night_queue() -> Night {
     let moto = LocalMoto::start().expect("moto (make test installs it into .venv)");
-    let sqs = aws_sdk_sqs::Client::from_conf(shared::queue::local_config(&moto.endpoint));
-    let url = shared::queue::ensure_queue(&sqs, "nightly", 2, 5)
+    let sqs = aws_sdk_sqs::Client::from_conf(bonus_sqs::local_config(&moto.endpoint));
+    let url = bonus_sqs::ensure_queue(&sqs, "nightly", 2, 5)
         .await
         .unwrap();
     Night {
@@ -65,16 +65,16 @@ async fn earn(env: &TestEnv, order_id: &str, member: &str, euros: &str, when: &s
     assert_eq!(status, StatusCode::OK, "{answer}");
 }
 
-async fn events(env: &TestEnv) -> Vec<shared::events::DomainEvent> {
+async fn events(env: &TestEnv) -> Vec<bonus_domain::events::DomainEvent> {
     let mut out = Vec::new();
-    for shard in 0..shared::store::keys::OUTBOX_SHARDS {
+    for shard in 0..bonus_dynamodb::keys::OUTBOX_SHARDS {
         out.extend(env.store.outbox_shard(shard).await.unwrap());
     }
     out.sort_by(|a, b| a.event_id.cmp(&b.event_id));
     out
 }
 
-async fn account(env: &TestEnv, member: &str) -> shared::account::Account {
+async fn account(env: &TestEnv, member: &str) -> bonus_domain::account::Account {
     env.store
         .get_account("velo", member)
         .await
@@ -189,8 +189,9 @@ async fn five_skipped_nights_caught_up_give_what_every_night_gives() {
         (a.night_done, b.night_done) = (None, None);
         assert_eq!(a, b, "{member}");
     }
-    let ids =
-        |e: Vec<shared::events::DomainEvent>| e.into_iter().map(|x| x.event_id).collect::<Vec<_>>();
+    let ids = |e: Vec<bonus_domain::events::DomainEvent>| {
+        e.into_iter().map(|x| x.event_id).collect::<Vec<_>>()
+    };
     assert_eq!(ids(events(&every).await), ids(events(&skipped).await));
 }
 
@@ -209,7 +210,7 @@ async fn the_same_night_three_times_changes_nothing_after_the_first() {
     );
     for _ in 0..2 {
         let again = run(&env, &q, "2026-01-24").await;
-        assert_eq!(again.counts, shared::nightly::NightCounts::default());
+        assert_eq!(again.counts, bonus_domain::nightly::NightCounts::default());
         assert_eq!(
             (
                 account(&env, "M-1").await,
@@ -229,7 +230,7 @@ async fn one_bad_body_does_not_fail_the_batch() {
         programme_id: "velo".into(),
         night: d("2026-01-24"),
         as_of: d("2026-01-24"),
-        shard: shared::store::shard_of("M-1", shared::nightly::NIGHT_SHARDS),
+        shard: bonus_dynamodb::shard_of("M-1", bonus_domain::nightly::NIGHT_SHARDS),
     };
     let message = |id: &str, body: String| {
         let mut m = SqsMessage::default();

@@ -1,13 +1,13 @@
 //! Member messages end to end: signed order -> outbox -> relay -> SQS -> consumer -> SES/SNS,
 //! all on moto and the embedded DynamoDB, read back from moto.
 
-use bonus_cli::moto::LocalMoto;
+use bonus_dynamodb::config::{Consents, MemberProfile};
+use bonus_local_stack::moto::LocalMoto;
 use chrono::{DateTime, Utc};
 use http::StatusCode;
 use integration_tests::{order_paid, TestEnv};
 use notifications::{consume_once, deliver, relay_once, Outcome, Senders};
 use serde_json::Value;
-use shared::store::config::{Consents, MemberProfile};
 
 struct Stack {
     moto: LocalMoto,
@@ -18,13 +18,13 @@ struct Stack {
 
 async fn stack() -> Stack {
     let moto = LocalMoto::start().expect("moto (make test installs it into .venv)");
-    let mut senders = bonus_cli::moto::local_senders(&moto.endpoint, "points@example.com")
+    let mut senders = bonus_local_stack::moto::local_senders(&moto.endpoint, "points@example.com")
         .await
         .unwrap();
     senders.unsubscribe_url =
         "https://velo.example/v1/unsubscribe/{programme_id}/{member_id}/{token}".into();
-    let sqs = aws_sdk_sqs::Client::from_conf(shared::queue::local_config(&moto.endpoint));
-    let url = shared::queue::ensure_queue(&sqs, "notifications", 30, 5)
+    let sqs = aws_sdk_sqs::Client::from_conf(bonus_sqs::local_config(&moto.endpoint));
+    let url = bonus_sqs::ensure_queue(&sqs, "notifications", 30, 5)
         .await
         .unwrap();
     Stack {
@@ -176,14 +176,14 @@ async fn the_same_event_three_times_and_a_relay_that_died_before_deleting_send_o
     let page = env
         .store
         .outbox_page(
-            shared::store::shard_of("earned:velo:shop:A-1", 16),
+            bonus_dynamodb::shard_of("earned:velo:shop:A-1", 16),
             10,
             None,
         )
         .await
         .unwrap();
     let body = serde_json::to_string(&page[0].1).unwrap();
-    shared::queue::send_all(&s.sqs, &s.url, &[body.clone(), body])
+    bonus_sqs::send_all(&s.sqs, &s.url, &[body.clone(), body])
         .await
         .unwrap();
     // ...then restarted: the event goes again.
@@ -270,7 +270,7 @@ async fn an_sms_at_23_00_member_time_goes_after_08_00_and_opted_out_or_erased_me
     assert_eq!(sent(&s).await.1.len(), 1);
 }
 
-async fn outbox_events(env: &TestEnv) -> Vec<shared::events::DomainEvent> {
+async fn outbox_events(env: &TestEnv) -> Vec<bonus_domain::events::DomainEvent> {
     let mut out = Vec::new();
     for shard in 0..16 {
         out.extend(env.store.outbox_shard(shard).await.unwrap());
@@ -278,7 +278,10 @@ async fn outbox_events(env: &TestEnv) -> Vec<shared::events::DomainEvent> {
     out
 }
 
-fn event_for(events: &[shared::events::DomainEvent], order: &str) -> shared::events::DomainEvent {
+fn event_for(
+    events: &[bonus_domain::events::DomainEvent],
+    order: &str,
+) -> bonus_domain::events::DomainEvent {
     events
         .iter()
         .find(|e| e.event_id.ends_with(&format!(":{order}")))
@@ -475,7 +478,7 @@ async fn a_hard_bounce_stops_email_to_that_address_and_a_complaint_withdraws_con
     };
     let bounce = ses_event("Bounce", &provider_id("NL-1"), "nl-1@example.com");
     let complaint = ses_event("Complaint", &provider_id("NL-2"), "nl-2@example.com");
-    shared::queue::send_all(&s.sqs, &s.url, &[bounce, complaint])
+    bonus_sqs::send_all(&s.sqs, &s.url, &[bounce, complaint])
         .await
         .unwrap();
     assert_eq!(
@@ -511,7 +514,7 @@ async fn a_hard_bounce_stops_email_to_that_address_and_a_complaint_withdraws_con
         );
     }
     assert_eq!(sent(&s).await.0.len(), 2);
-    assert_eq!(shared::queue::depth(&s.sqs, &s.url).await.unwrap(), 0);
+    assert_eq!(bonus_sqs::depth(&s.sqs, &s.url).await.unwrap(), 0);
 }
 
 #[tokio::test]
@@ -550,7 +553,7 @@ async fn the_monthly_statement_sums_the_month_and_goes_once() {
                 .unwrap();
             assert_eq!(waiting, 0);
             sent += n;
-            if shared::queue::depth(&s.sqs, &s.url).await.unwrap() == 0 {
+            if bonus_sqs::depth(&s.sqs, &s.url).await.unwrap() == 0 {
                 break;
             }
         }
@@ -618,7 +621,7 @@ async fn a_poison_message_ends_in_the_dead_letter_queue() {
     let env = TestEnv::new().await;
     let s = stack().await;
     // A queue that gives up after 2 receives and hides nothing, so the test need not wait.
-    let url = shared::queue::ensure_queue(&s.sqs, "notify-poison", 0, 2)
+    let url = bonus_sqs::ensure_queue(&s.sqs, "notify-poison", 0, 2)
         .await
         .unwrap();
     let dlq = s
@@ -630,7 +633,7 @@ async fn a_poison_message_ends_in_the_dead_letter_queue() {
         .unwrap()
         .queue_url
         .unwrap();
-    shared::queue::send_all(&s.sqs, &url, &["{\"half\": ".to_string()])
+    bonus_sqs::send_all(&s.sqs, &url, &["{\"half\": ".to_string()])
         .await
         .unwrap();
     for _ in 0..4 {
@@ -638,8 +641,8 @@ async fn a_poison_message_ends_in_the_dead_letter_queue() {
             .await
             .unwrap();
     }
-    assert_eq!(shared::queue::depth(&s.sqs, &url).await.unwrap(), 0);
-    assert_eq!(shared::queue::depth(&s.sqs, &dlq).await.unwrap(), 1);
+    assert_eq!(bonus_sqs::depth(&s.sqs, &url).await.unwrap(), 0);
+    assert_eq!(bonus_sqs::depth(&s.sqs, &dlq).await.unwrap(), 1);
 }
 
 #[tokio::test]
@@ -663,13 +666,13 @@ async fn the_stream_relay_publishes_outbox_inserts_only_and_deletes_them() {
     };
     let raw = outbox_items().await;
     assert_eq!(raw.len(), 1);
-    let record = |name: &str, item: &shared::store::Item, seq: &str| {
+    let record = |name: &str, item: &bonus_dynamodb::Item, seq: &str| {
         let image = serde_dynamo::Item::from(item.clone());
         let keys: serde_dynamo::Item = serde_dynamo::Item::from(
             item.iter()
                 .filter(|(k, _)| *k == "PK" || *k == "SK")
                 .map(|(k, v)| (k.clone(), v.clone()))
-                .collect::<shared::store::Item>(),
+                .collect::<bonus_dynamodb::Item>(),
         );
         serde_json::json!({
             "eventID": seq, "eventName": name, "eventSource": "aws:dynamodb",
@@ -681,7 +684,7 @@ async fn the_stream_relay_publishes_outbox_inserts_only_and_deletes_them() {
     };
     let account = env
         .store
-        .query_items(&shared::store::keys::member_pk("velo", "NL-1"), "ACCOUNT")
+        .query_items(&bonus_dynamodb::keys::member_pk("velo", "NL-1"), "ACCOUNT")
         .await
         .unwrap()
         .remove(0);
@@ -703,7 +706,7 @@ async fn the_stream_relay_publishes_outbox_inserts_only_and_deletes_them() {
     // The retry gets through.
     let response = notifications::relay_stream(&env.ctx, &s.sqs, &s.url, batch).await;
     assert!(response.batch_item_failures.is_empty());
-    assert_eq!(shared::queue::depth(&s.sqs, &s.url).await.unwrap(), 1);
+    assert_eq!(bonus_sqs::depth(&s.sqs, &s.url).await.unwrap(), 1);
     assert!(outbox_items().await.is_empty());
     assert_eq!(
         consume_once(&env.ctx, &s.senders, &s.sqs, &s.url)
@@ -763,7 +766,7 @@ async fn a_consumer_that_died_between_claim_and_send_is_taken_over_after_its_lea
     order(&env, "A-1", "NL-1").await;
     let event = event_for(&outbox_events(&env).await, "A-1");
     // A consumer claimed the e-mail at 12:00 and died before sending it.
-    let claim = shared::store::notify::Delivery {
+    let claim = bonus_dynamodb::notify::Delivery {
         event_id: event.event_id.clone(),
         channel: "email".into(),
         programme_id: "velo".into(),
@@ -782,7 +785,7 @@ async fn a_consumer_that_died_between_claim_and_send_is_taken_over_after_its_lea
             .claim_delivery(&claim, env.clock_now() - chrono::Duration::minutes(15))
             .await
             .unwrap(),
-        shared::store::notify::Claim::Claimed
+        bonus_dynamodb::notify::Claim::Claimed
     );
     // Within the lease another delivery leaves it alone (it may still be sending) and comes
     // back when the lease ends...
@@ -873,7 +876,7 @@ async fn nothing_personal_reaches_the_logs() {
         .and_then(|d| d.provider_id.clone())
         .unwrap();
     let bounce = ses_event("Bounce", &id, "bad-1@example.com");
-    shared::queue::send_all(&s.sqs, &s.url, &[bounce])
+    bonus_sqs::send_all(&s.sqs, &s.url, &[bounce])
         .await
         .unwrap();
     notifications::consume_all(&env.ctx, &s.senders, &s.sqs, &s.url, 10)

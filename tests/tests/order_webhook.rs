@@ -60,7 +60,7 @@ async fn two_times_49_95_earns_99_pending_points_and_the_balance_says_the_same()
 
     // The outbox holds exactly one PointsEarned event for it.
     let mut events = Vec::new();
-    for shard in 0..shared::store::keys::OUTBOX_SHARDS {
+    for shard in 0..bonus_dynamodb::keys::OUTBOX_SHARDS {
         events.extend(env.store.outbox_shard(shard).await.unwrap());
     }
     assert_eq!(events.len(), 1);

@@ -2,11 +2,11 @@
 //! the real SDK against the embedded DynamoDB.
 
 use base64::Engine;
+use bonus_domain::platforms::sign_base64_hmac;
 use bytes::Bytes;
 use http::StatusCode;
 use integration_tests::{TestEnv, CONFIG};
 use serde_json::{json, Value};
-use shared::platforms::sign_base64_hmac;
 
 const SHOPIFY_SECRET: &str = "shpss_test_secret_0001";
 const SHOPIFY_NEW_SECRET: &str = "shpss_rotated_secret_0002";
@@ -340,7 +340,7 @@ async fn a_base64_encoded_body_from_api_gateway_verifies_and_earns() {
         "isBase64Encoded": true
     });
     let req = lambda_http::request::from_str(&event.to_string()).expect("an API Gateway event");
-    let resp = bonus_cli::dev::dispatch(&env.ctx, shared::lambda::to_http(req)).await;
+    let resp = bonus_ops::dev::dispatch(&env.ctx, bonus_lambda::run::to_http(req)).await;
     assert_eq!(resp.status(), StatusCode::OK, "{}", resp.body());
     assert_eq!(total(&env, "CUST").await, 120);
 }
@@ -406,8 +406,8 @@ async fn a_customer_id_added_later_to_an_enrolled_member_matches_their_orders() 
         "  - id: M-2\n    programme: velo\n",
         "  - id: M-2\n    programme: velo\n    external_ids: {shop: \"555\"}\n",
     );
-    let plan = bonus_cli::apply::plan_file(&later).unwrap();
-    bonus_cli::apply::apply(&env.store, &plan).await.unwrap();
+    let plan = bonus_ops::apply::plan_file(&later).unwrap();
+    bonus_ops::apply::apply(&env.store, &plan).await.unwrap();
     let mut order: Value = serde_json::from_str(PAID).unwrap();
     order["customer"] = json!({"id": 555, "email": null});
     order["email"] = Value::Null;
@@ -470,9 +470,9 @@ async fn a_woocommerce_cash_on_delivery_order_is_reversed_but_a_never_paid_one_l
         (StatusCode::OK, Some("not_booked")),
         "{body}"
     );
-    let state: Option<shared::refund::OrderBook> = env
+    let state: Option<bonus_domain::refund::OrderBook> = env
         .store
-        .get(shared::store::keys::order_book("shop", "5002"))
+        .get(bonus_dynamodb::keys::order_book("shop", "5002"))
         .await
         .unwrap();
     assert!(state.is_none());

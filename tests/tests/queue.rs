@@ -1,7 +1,7 @@
 //! The SQS adapter against a real SQS API: moto, started on a free port for this test.
 
-use bonus_cli::moto::LocalMoto;
-use shared::queue;
+use bonus_local_stack::moto::LocalMoto;
+use bonus_sqs as queue;
 
 #[tokio::test]
 async fn messages_go_round_and_a_poison_message_ends_in_the_dead_letter_queue() {

@@ -1,12 +1,12 @@
 //! Returns and cancellations through the signed canonical webhook: real handler, real SDK,
 //! embedded DynamoDB.
 
+use bonus_domain::events::EntryKind;
 use chrono::Duration;
 use futures::future::join_all;
 use http::StatusCode;
 use integration_tests::{order_paid, TestEnv, CONFIG};
 use serde_json::{json, Value};
-use shared::events::EntryKind;
 
 /// 1,000 points: line 1 earns 600 (600.00 EUR), line 2 earns 400 (2 x 200.00 EUR).
 fn thousand(order_id: &str) -> String {
@@ -40,15 +40,15 @@ async fn totals(env: &TestEnv, member: &str) -> (i64, i64, i64, i64) {
 /// the lot lose them. Written directly, as a fixture.
 async fn spend(env: &TestEnv, member: &str, lot_id: &str, points: i64) {
     let now = env.clock_now();
-    let mut account: shared::account::Account = env
+    let mut account: bonus_domain::account::Account = env
         .store
-        .get(shared::store::keys::account("velo", member))
+        .get(bonus_dynamodb::keys::account("velo", member))
         .await
         .unwrap()
         .unwrap();
-    let mut lot: shared::lot::Lot = env
+    let mut lot: bonus_domain::lot::Lot = env
         .store
-        .get(shared::store::keys::lot("velo", member, lot_id))
+        .get(bonus_dynamodb::keys::lot("velo", member, lot_id))
         .await
         .unwrap()
         .unwrap();
@@ -58,9 +58,9 @@ async fn spend(env: &TestEnv, member: &str, lot_id: &str, points: i64) {
         points
     );
     account.version += 1;
-    let keys = shared::store::keys::account("velo", member);
+    let keys = bonus_dynamodb::keys::account("velo", member);
     env.store.put(keys, "account", &account).await.unwrap();
-    let keys = shared::store::keys::lot("velo", member, lot_id);
+    let keys = bonus_dynamodb::keys::lot("velo", member, lot_id);
     env.store.put(keys, "lot", &lot).await.unwrap();
 }
 
@@ -117,7 +117,7 @@ async fn refunding_one_of_two_lines_takes_back_exactly_that_lines_points_while_p
     );
     assert_eq!(entries[1].reason, "refund R-1 of order A-1 at shop");
     let mut events = Vec::new();
-    for shard in 0..shared::store::keys::OUTBOX_SHARDS {
+    for shard in 0..bonus_dynamodb::keys::OUTBOX_SHARDS {
         events.extend(env.store.outbox_shard(shard).await.unwrap());
     }
     let reversed: Vec<_> = events
@@ -384,10 +384,10 @@ async fn a_refund_gives_back_campaign_budget_and_tier_volume() {
     let env = TestEnv::with_config(&config).await;
     let (_, body) = env.order(&thousand("A-1")).await;
     assert_eq!(body["points"], 1600, "{body}");
-    let volume = |a: &shared::account::Account| a.volume.values().sum::<i64>();
-    let account: shared::account::Account = env
+    let volume = |a: &bonus_domain::account::Account| a.volume.values().sum::<i64>();
+    let account: bonus_domain::account::Account = env
         .store
-        .get(shared::store::keys::account("velo", "M-1"))
+        .get(bonus_dynamodb::keys::account("velo", "M-1"))
         .await
         .unwrap()
         .unwrap();
@@ -410,9 +410,9 @@ async fn a_refund_gives_back_campaign_budget_and_tier_volume() {
     assert_eq!(body["points"], 1200, "{body}");
     let status = env.store.budget_status(&campaign).await.unwrap();
     assert_eq!((status.spent, status.remaining), (0, 10_000));
-    let account: shared::account::Account = env
+    let account: bonus_domain::account::Account = env
         .store
-        .get(shared::store::keys::account("velo", "M-1"))
+        .get(bonus_dynamodb::keys::account("velo", "M-1"))
         .await
         .unwrap()
         .unwrap();

@@ -4,7 +4,7 @@
 //! one task per coalition programme on the clearing queue. The **worker** closes that
 //! programme's month: it reads each partner's counters (one Query per partner, O(partners x
 //! shards) items, never the ledger entries), computes the statements and the matrix
-//! ([`shared::clearing::clear`]), checks conservation, and writes the closed month once.
+//! ([`bonus_domain::clearing::clear`]), checks conservation, and writes the closed month once.
 //! A failed check stops the task loudly: an error log, a failed batch item, after a few
 //! tries the dead-letter queue and its alarm. Then it fans out one statement e-mail per
 //! partner with a finance contact over the notifications queue.
@@ -15,17 +15,18 @@
 use std::collections::BTreeMap;
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
-use chrono::{DateTime, Datelike, Duration, NaiveDate, TimeZone, Utc};
+use chrono::{DateTime, Duration, Utc};
 use futures::stream::{self, StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize};
 use tracing::{error, info};
 
-use shared::app::Ctx;
-use shared::clearing::{clear, Clearing, ClearingInput, ConservationError, StatementMail};
-use shared::programme::{Programme, ProgrammeKind};
-use shared::queue::{self, QueueError};
-use shared::store::clearing::Closing;
-use shared::store::{Store, StoreError};
+use bonus_domain::clearing::{clear, Clearing, ClearingInput, ConservationError, StatementMail};
+use bonus_domain::month::Month;
+use bonus_domain::programme::{Programme, ProgrammeKind};
+use bonus_dynamodb::clearing::Closing;
+use bonus_dynamodb::{Store, StoreError};
+use bonus_lambda::app::Ctx;
+use bonus_sqs::{self as queue, QueueError};
 
 /// Partners whose counters are read at once.
 const READ_CONCURRENCY: usize = 16;
@@ -63,29 +64,6 @@ pub struct CloseTask {
     pub programme_id: String,
     /// `YYYY-MM`.
     pub month: String,
-}
-
-/// The first instant of a month (`YYYY-MM`) in a time zone, and of the month after it.
-pub fn month_bounds(month: &str, tz: chrono_tz::Tz) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
-    let first = NaiveDate::parse_from_str(&format!("{month}-01"), "%Y-%m-%d").ok()?;
-    let next = if first.month() == 12 {
-        NaiveDate::from_ymd_opt(first.year() + 1, 1, 1)?
-    } else {
-        NaiveDate::from_ymd_opt(first.year(), first.month() + 1, 1)?
-    };
-    let start = |d: NaiveDate| {
-        tz.from_local_datetime(&d.and_hms_opt(0, 0, 0)?)
-            .earliest()
-            .map(|t| t.with_timezone(&Utc))
-    };
-    Some((start(first)?, start(next)?))
-}
-
-/// `YYYY-MM` of the month before the one `now` is in (UTC).
-pub fn previous_month(now: DateTime<Utc>) -> String {
-    let first = now.date_naive().with_day(1).unwrap_or(now.date_naive());
-    let last = first.pred_opt().unwrap_or(first);
-    format!("{:04}-{:02}", last.year(), last.month())
 }
 
 /// A programme's clearing input for a month: every partner's counters (read concurrently,
@@ -161,7 +139,10 @@ pub async fn close(
     if programme.kind != ProgrammeKind::Coalition {
         return Err(ClearingError::NotCoalition(programme_id.to_string()));
     }
-    let over = month_bounds(month, programme.time_zone)
+    let over = month
+        .parse::<Month>()
+        .ok()
+        .and_then(|m| m.bounds(programme.time_zone))
         .ok_or_else(|| ClearingError::BadTask(format!("month '{month}' is not YYYY-MM")))?
         .1;
     if now < over + Duration::minutes(GRACE_MINUTES) {
@@ -199,13 +180,12 @@ pub async fn planner(
     event: &serde_json::Value,
 ) -> Result<PlannerSummary, ClearingError> {
     let month = match event.get("month").and_then(|m| m.as_str()) {
-        Some(m) if month_bounds(m, chrono_tz::UTC).is_some() => m.to_string(),
-        Some(m) => {
-            return Err(ClearingError::BadTask(format!(
-                "month '{m}' is not YYYY-MM"
-            )))
-        }
-        None => previous_month(ctx.now()),
+        Some(m) => m
+            .parse::<Month>()
+            .map_err(|e| ClearingError::BadTask(e.to_string()))?
+            .to_string(),
+        // Last month, in UTC (the schedule runs when every time zone has left it).
+        None => Month::of(ctx.now(), chrono_tz::UTC).previous().to_string(),
     };
     let mut summary = PlannerSummary {
         month: month.clone(),
@@ -333,15 +313,16 @@ mod tests {
 
     #[test]
     fn months_end_at_local_midnight() {
-        let (start, end) = month_bounds("2026-11", chrono_tz::Europe::Berlin).unwrap();
+        let month = |s: &str| s.parse::<Month>().unwrap();
+        let (start, end) = month("2026-11").bounds(chrono_tz::Europe::Berlin).unwrap();
         assert_eq!(start.to_rfc3339(), "2026-10-31T23:00:00+00:00");
         assert_eq!(end.to_rfc3339(), "2026-11-30T23:00:00+00:00");
-        let (_, end) = month_bounds("2026-12", chrono_tz::Pacific::Honolulu).unwrap();
+        let (_, end) = month("2026-12")
+            .bounds(chrono_tz::Pacific::Honolulu)
+            .unwrap();
         assert_eq!(end.to_rfc3339(), "2027-01-01T10:00:00+00:00");
-        assert!(month_bounds("2026-13", chrono_tz::UTC).is_none());
-        assert_eq!(
-            previous_month("2027-01-01T13:00:00Z".parse().unwrap()),
-            "2026-12"
-        );
+        assert!("2026-13".parse::<Month>().is_err());
+        let now: DateTime<Utc> = "2027-01-01T13:00:00Z".parse().unwrap();
+        assert_eq!(Month::of(now, chrono_tz::UTC).previous(), month("2026-12"));
     }
 }

@@ -1,4 +1,4 @@
-//! Checkout in two phases (`shared::hold`):
+//! Checkout in two phases (`bonus_domain::hold`):
 //! - `POST /v1/members/{member_id}/holds` `{points | amount, reference, expires_in_minutes?}`
 //! - `GET /v1/holds/{hold_id}`
 //! - `POST /v1/holds/{hold_id}/capture` `{points?}` (default: all of it)
@@ -15,18 +15,16 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tracing::{info, warn};
 
-use shared::account::Account;
-use shared::api::{json, parse_json, ApiError, Response};
-use shared::app::{Ctx, KeyConfig};
-use shared::hold::{
-    choose_lots, expires_at, settle, HeldLot, Hold, HoldStatus, RewardClaim, SpendError,
+use bonus_domain::hold::{
+    choose_lots, expires_at, HeldLot, Hold, HoldStatus, RewardClaim, SpendError,
 };
-use shared::ids::{require_id, valid_id};
-use shared::lot::Lot;
-use shared::money::{Money, Points};
-use shared::store::holds::Reserve;
-use shared::store::retry::{sleep_backoff, MAX_ATTEMPTS};
-use shared::store::{from_item, keys};
+use bonus_domain::ids::{require_id, valid_id};
+use bonus_domain::money::{Money, Points};
+use bonus_dynamodb::holds::Reserve;
+use bonus_dynamodb::retry::{sleep_backoff, MAX_ATTEMPTS};
+use bonus_lambda::api::{json, parse_json, Error, Response};
+use bonus_lambda::app::{Ctx, KeyConfig};
+pub(crate) use bonus_services::holds::{resolve, tidy};
 
 use crate::{authorise, internal, member_account, Scope};
 
@@ -89,10 +87,10 @@ pub(crate) fn view(hold: &Hold, now: DateTime<Utc>) -> HoldView<'_> {
     }
 }
 
-fn spend_error(e: SpendError) -> ApiError {
+fn spend_error(e: SpendError) -> Error {
     match e {
-        SpendError::NotPositive => ApiError::unprocessable(e.code(), e.to_string()),
-        _ => ApiError::conflict(e.code(), e.to_string()),
+        SpendError::NotPositive => Error::invalid(e.code(), e.to_string()),
+        _ => Error::conflict(e.code(), e.to_string()),
     }
 }
 
@@ -103,126 +101,8 @@ pub(crate) fn hold_id(partner_id: &str, member_id: &str, reference: &str) -> Str
     format!("h_{}", &hex::encode(digest)[..24])
 }
 
-fn hold_not_found() -> ApiError {
-    ApiError::not_found("hold_not_found", "no such hold for this partner")
-}
-
-/// Resolve an open hold (capture `points`, or release with `status`). Ok(None) when the hold
-/// was no longer open (someone else resolved it): the caller re-reads.
-pub(crate) async fn resolve(
-    ctx: &Ctx,
-    hold: &Hold,
-    points: Points,
-    status: HoldStatus,
-) -> Result<Option<Hold>, ApiError> {
-    let store = &ctx.store;
-    for attempt in 0..MAX_ATTEMPTS {
-        // The hold, its member's account and its lots as of one instant.
-        let mut wanted = vec![
-            keys::hold(&hold.hold_id),
-            keys::account(&hold.programme_id, &hold.member_id),
-        ];
-        wanted.extend(
-            hold.lots
-                .iter()
-                .map(|l| keys::lot(&hold.programme_id, &hold.member_id, &l.lot_id)),
-        );
-        let mut items = store.snapshot(&wanted).await.map_err(internal)?.into_iter();
-        let mut next = || items.next().flatten();
-        let Some(current) = next()
-            .map(from_item::<Hold>)
-            .transpose()
-            .map_err(internal)?
-        else {
-            return Ok(None);
-        };
-        if current.status != HoldStatus::Open {
-            return Ok(None);
-        }
-        let account: Account = next()
-            .map(from_item)
-            .transpose()
-            .map_err(internal)?
-            .ok_or_else(|| internal("account of an open hold is missing"))?;
-        let lots: Vec<Lot> = std::iter::from_fn(|| items.next())
-            .flatten()
-            .map(from_item)
-            .collect::<Result<_, _>>()
-            .map_err(internal)?;
-        let s = settle(&current, &account, &lots, points, status, ctx.now()).map_err(internal)?;
-        // A gift-shop claim that is released gives its unit of stock back.
-        let extra = match (&current.reward, status) {
-            (Some(r), HoldStatus::Voided | HoldStatus::Expired) => store
-                .unclaim_items(&current.programme_id, &r.reward_id, &current.member_id)
-                .map_err(internal)?,
-            _ => vec![],
-        };
-        if store
-            .settle(&s, current.version, account.version, extra)
-            .await
-            .map_err(internal)?
-        {
-            return Ok(Some(s.hold));
-        }
-        sleep_backoff(attempt).await;
-    }
-    Err(ApiError::unavailable())
-}
-
-/// Release the member's holds that ran out, and fold due releases into the account, so that
-/// its stored `available` is what may be spent now. Returns the fresh account.
-pub(crate) async fn tidy(ctx: &Ctx, account: Account) -> Result<Account, ApiError> {
-    let now = ctx.now();
-    let mut account = account;
-    for _ in 0..MAX_ATTEMPTS {
-        let lapsed: Vec<String> = account
-            .open_holds
-            .iter()
-            .filter(|(_, h)| now >= h.expires_at)
-            .map(|(id, _)| id.clone())
-            .collect();
-        let due = account
-            .pending
-            .keys()
-            .next()
-            .is_some_and(|k| *k <= shared::clock::ts(now));
-        if lapsed.is_empty() && !due {
-            return Ok(account);
-        }
-        for id in lapsed {
-            if let Some(h) = ctx.store.get_hold(&id).await.map_err(internal)? {
-                if h.status == HoldStatus::Open {
-                    resolve(ctx, &h, 0, HoldStatus::Expired).await?;
-                }
-            }
-        }
-        let fresh = ctx
-            .store
-            .get_account(&account.programme_id, &account.member_id)
-            .await
-            .map_err(internal)?
-            .ok_or_else(|| internal("account vanished"))?;
-        account = fresh;
-        if account
-            .pending
-            .keys()
-            .next()
-            .is_some_and(|k| *k <= shared::clock::ts(now))
-        {
-            let mut folded = account.clone();
-            folded.fold_due(now);
-            folded.version += 1;
-            if ctx
-                .store
-                .save_account(&folded, account.version)
-                .await
-                .map_err(internal)?
-            {
-                account = folded;
-            }
-        }
-    }
-    Ok(account)
+fn hold_not_found() -> Error {
+    Error::not_found("hold_not_found", "no such hold for this partner")
 }
 
 /// What a new hold asks for, validated.
@@ -241,15 +121,15 @@ pub(crate) async fn place(
     key: &KeyConfig,
     member_id: &str,
     req: &HoldRequest,
-    extra: impl Fn() -> Result<Vec<aws_sdk_dynamodb::types::TransactWriteItem>, ApiError>,
-) -> Result<(Hold, bool), ApiError> {
+    extra: impl Fn() -> Result<Vec<aws_sdk_dynamodb::types::TransactWriteItem>, Error>,
+) -> Result<(Hold, bool), Error> {
     let programme = &key.programme;
     let partner_id = key.partner.id.as_str();
     let id = hold_id(partner_id, member_id, &req.reference);
     for attempt in 0..MAX_ATTEMPTS {
         if let Some(existing) = ctx.store.get_hold(&id).await.map_err(internal)? {
             if existing.request_sha256 != req.request_sha256 {
-                return Err(ApiError::conflict(
+                return Err(Error::conflict(
                     "hold_conflict",
                     "this reference was used for another hold request",
                 ));
@@ -297,7 +177,7 @@ pub(crate) async fn place(
             Reserve::Duplicate | Reserve::AccountShort | Reserve::Stale => continue,
             Reserve::Retry => sleep_backoff(attempt).await,
             Reserve::ExtraRefused => {
-                return Err(ApiError::conflict(
+                return Err(Error::conflict(
                     "out_of_stock",
                     "the reward is out of stock, or the member reached its limit",
                 ))
@@ -305,31 +185,31 @@ pub(crate) async fn place(
         }
     }
     warn!(partner_id, "hold gave up under contention");
-    Err(ApiError::unavailable())
+    Err(Error::unavailable())
 }
 
 pub(crate) async fn create(
     ctx: &Ctx,
     req: &http::Request<Bytes>,
     member_id: &str,
-) -> Result<Response, ApiError> {
+) -> Result<Response, Error> {
     let key = authorise(ctx, req, Scope::Hold).await?;
     let input: HoldIn = parse_json(req.body())?;
     require_id(&input.reference, "reference", "invalid_reference")?;
     let points = match (input.points, input.amount.as_deref()) {
         (Some(p), None) if p > 0 => p,
         (Some(_), None) => {
-            return Err(ApiError::unprocessable(
+            return Err(Error::invalid(
                 "invalid_points",
                 "points: a whole number above 0",
             ))
         }
         (None, Some(a)) => {
             let money = Money::parse(a, key.programme.currency)
-                .map_err(|e| ApiError::unprocessable("invalid_amount", format!("amount: {e}")))?;
+                .map_err(|e| Error::invalid("invalid_amount", format!("amount: {e}")))?;
             let per_point = key.programme.point_value_minor.max(1);
             if money.minor <= 0 || money.minor % per_point != 0 {
-                return Err(ApiError::unprocessable(
+                return Err(Error::invalid(
                     "invalid_amount",
                     format!(
                         "amount: a positive multiple of the point value ({per_point} minor units)"
@@ -339,7 +219,7 @@ pub(crate) async fn create(
             money.minor / per_point
         }
         _ => {
-            return Err(ApiError::unprocessable(
+            return Err(Error::invalid(
                 "invalid_field",
                 "give either points or amount",
             ))
@@ -362,7 +242,7 @@ pub(crate) async fn create(
 }
 
 /// The caller's hold, or 404 (another partner's holds do not exist for it).
-async fn own_hold(ctx: &Ctx, key: &KeyConfig, hold_id: &str) -> Result<Hold, ApiError> {
+async fn own_hold(ctx: &Ctx, key: &KeyConfig, hold_id: &str) -> Result<Hold, Error> {
     if !valid_id(hold_id) {
         return Err(hold_not_found());
     }
@@ -376,7 +256,7 @@ pub(crate) async fn show(
     ctx: &Ctx,
     req: &http::Request<Bytes>,
     hold_id: &str,
-) -> Result<Response, ApiError> {
+) -> Result<Response, Error> {
     let key = authorise(ctx, req, Scope::Hold).await?;
     let hold = own_hold(ctx, &key, hold_id).await?;
     Ok(json(StatusCode::OK, &view(&hold, ctx.now())))
@@ -388,7 +268,7 @@ pub(crate) async fn finish(
     req: &http::Request<Bytes>,
     hold_id: &str,
     capture: bool,
-) -> Result<Response, ApiError> {
+) -> Result<Response, Error> {
     let key = authorise(ctx, req, Scope::Hold).await?;
     let wanted = if capture && !req.body().is_empty() {
         parse_json::<CaptureIn>(req.body())?.points
@@ -406,7 +286,7 @@ pub(crate) async fn finish(
                     0
                 };
                 if points <= 0 && capture || points > hold.points {
-                    return Err(ApiError::unprocessable(
+                    return Err(Error::invalid(
                         "invalid_capture",
                         format!("points: 1 to {} (the hold)", hold.points),
                     ));
@@ -427,7 +307,7 @@ pub(crate) async fn finish(
                     resolve(ctx, &hold, 0, HoldStatus::Expired).await?;
                 }
                 if capture {
-                    return Err(ApiError::conflict(
+                    return Err(Error::conflict(
                         "hold_expired",
                         "the hold ran out before it was captured; its points are released",
                     ));
@@ -438,18 +318,18 @@ pub(crate) async fn finish(
                 return Ok(json(StatusCode::OK, &view(&hold, now)));
             }
             (HoldStatus::Captured, false) => {
-                return Err(ApiError::conflict(
+                return Err(Error::conflict(
                     "hold_captured",
                     "the hold was captured; refund the order to give points back",
                 ))
             }
             (HoldStatus::Voided, true) => {
-                return Err(ApiError::conflict(
+                return Err(Error::conflict(
                     "hold_voided",
                     "the hold was voided; place a new one",
                 ))
             }
         }
     }
-    Err(ApiError::unavailable())
+    Err(Error::unavailable())
 }

@@ -1,5 +1,5 @@
 //! Lambda entry point: wiring only. The handler is `member_api::handle`.
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    shared::lambda::run_http(|ctx, req| async move { member_api::handle(&ctx, req).await }).await
+    bonus_lambda::run::run_http(|ctx, req| async move { member_api::handle(&ctx, req).await }).await
 }

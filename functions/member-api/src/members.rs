@@ -13,12 +13,12 @@ use http::StatusCode;
 use serde::{Deserialize, Serialize};
 use tracing::info;
 
-use shared::api::{json, parse_json, ApiError, Response};
-use shared::app::{Ctx, KeyConfig};
-use shared::events::LedgerEntry;
-use shared::ids::{valid_external_id, valid_id, ID_RULE};
-use shared::pii::normalize_email;
-use shared::store::config::{Company, Consents, MemberProfile, Preferences};
+use bonus_domain::events::LedgerEntry;
+use bonus_domain::ids::{valid_external_id, valid_id, ID_RULE};
+use bonus_domain::pii::normalize_email;
+use bonus_dynamodb::config::{Company, Consents, MemberProfile, Preferences};
+use bonus_lambda::api::{json, parse_json, Error, Response};
+use bonus_lambda::app::{Ctx, KeyConfig};
 
 use crate::{authorise, internal, member_account, member_not_found, Scope};
 
@@ -83,8 +83,8 @@ fn profile_view(p: &MemberProfile) -> ProfileView<'_> {
     }
 }
 
-fn invalid(code: &'static str, message: impl Into<String>) -> ApiError {
-    ApiError::unprocessable(code, message)
+fn invalid(code: &'static str, message: impl Into<String>) -> Error {
+    Error::invalid(code, message)
 }
 
 /// Empty strings clear a field.
@@ -96,7 +96,7 @@ fn text(v: Option<String>) -> Option<Option<String>> {
 }
 
 /// Apply the given fields to a profile, validating each.
-fn apply(p: &mut MemberProfile, input: ProfileIn, key: &KeyConfig) -> Result<(), ApiError> {
+fn apply(p: &mut MemberProfile, input: ProfileIn, key: &KeyConfig) -> Result<(), Error> {
     if let Some(email) = text(input.email) {
         p.email = match email {
             Some(e) => Some(
@@ -198,7 +198,7 @@ fn apply(p: &mut MemberProfile, input: ProfileIn, key: &KeyConfig) -> Result<(),
     Ok(())
 }
 
-pub(crate) async fn enrol(ctx: &Ctx, req: &http::Request<Bytes>) -> Result<Response, ApiError> {
+pub(crate) async fn enrol(ctx: &Ctx, req: &http::Request<Bytes>) -> Result<Response, Error> {
     let key = authorise(ctx, req, Scope::Enrol).await?;
     let mut input: ProfileIn = parse_json(req.body())?;
     let member_id = match input.member_id.take() {
@@ -224,7 +224,7 @@ pub(crate) async fn enrol(ctx: &Ctx, req: &http::Request<Bytes>) -> Result<Respo
     };
     apply(&mut profile, input, &key)?;
     if !ctx.store.enrol_member(&profile).await.map_err(internal)? {
-        return Err(ApiError::conflict(
+        return Err(Error::conflict(
             "member_exists",
             format!("member {member_id} is already enrolled"),
         ));
@@ -233,7 +233,7 @@ pub(crate) async fn enrol(ctx: &Ctx, req: &http::Request<Bytes>) -> Result<Respo
     Ok(json(StatusCode::CREATED, &profile_view(&profile)))
 }
 
-async fn profile(ctx: &Ctx, key: &KeyConfig, member_id: &str) -> Result<MemberProfile, ApiError> {
+async fn profile(ctx: &Ctx, key: &KeyConfig, member_id: &str) -> Result<MemberProfile, Error> {
     member_account(ctx, key, member_id).await?;
     ctx.store
         .get_profile(&key.programme.id, member_id)
@@ -246,7 +246,7 @@ pub(crate) async fn show(
     ctx: &Ctx,
     req: &http::Request<Bytes>,
     member_id: &str,
-) -> Result<Response, ApiError> {
+) -> Result<Response, Error> {
     let key = authorise(ctx, req, Scope::ReadBalance).await?;
     let p = profile(ctx, &key, member_id).await?;
     Ok(json(StatusCode::OK, &profile_view(&p)))
@@ -256,7 +256,7 @@ pub(crate) async fn update(
     ctx: &Ctx,
     req: &http::Request<Bytes>,
     member_id: &str,
-) -> Result<Response, ApiError> {
+) -> Result<Response, Error> {
     let key = authorise(ctx, req, Scope::Enrol).await?;
     let input: ProfileIn = parse_json(req.body())?;
     if input.member_id.is_some() {
@@ -264,7 +264,7 @@ pub(crate) async fn update(
     }
     let mut p = profile(ctx, &key, member_id).await?;
     if p.erased_at.is_some() {
-        return Err(ApiError::conflict(
+        return Err(Error::conflict(
             "member_erased",
             "the member's personal data was erased",
         ));
@@ -281,7 +281,7 @@ pub(crate) async fn erase(
     ctx: &Ctx,
     req: &http::Request<Bytes>,
     member_id: &str,
-) -> Result<Response, ApiError> {
+) -> Result<Response, Error> {
     let key = authorise(ctx, req, Scope::Enrol).await?;
     let p = profile(ctx, &key, member_id).await?;
     let erased = ctx
@@ -297,7 +297,7 @@ pub(crate) async fn balance(
     ctx: &Ctx,
     req: &http::Request<Bytes>,
     member_id: &str,
-) -> Result<Response, ApiError> {
+) -> Result<Response, Error> {
     let key = authorise(ctx, req, Scope::ReadBalance).await?;
     let account = member_account(ctx, &key, member_id).await?;
     let view = account.view(&key.programme, ctx.now());
@@ -344,20 +344,21 @@ pub(crate) async fn entries(
     ctx: &Ctx,
     req: &http::Request<Bytes>,
     member_id: &str,
-) -> Result<Response, ApiError> {
+) -> Result<Response, Error> {
     let key = authorise(ctx, req, Scope::ReadBalance).await?;
     let limit = match query_param(req, "limit") {
         None => 50,
         Some(l) => match l.parse::<i32>() {
             Ok(n) if (1..=200).contains(&n) => n,
-            _ => return Err(ApiError::bad_request("invalid_limit", "limit: 1 to 200")),
+            _ => return Err(Error::malformed("invalid_limit", "limit: 1 to 200")),
         },
     };
     let before = match query_param(req, "cursor") {
         None => None,
-        Some(c) => Some(decode_cursor(c).ok_or_else(|| {
-            ApiError::bad_request("invalid_cursor", "cursor: not one we gave out")
-        })?),
+        Some(c) => Some(
+            decode_cursor(c)
+                .ok_or_else(|| Error::malformed("invalid_cursor", "cursor: not one we gave out"))?,
+        ),
     };
     member_account(ctx, &key, member_id).await?;
     let (entries, more) = ctx

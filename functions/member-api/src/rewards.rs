@@ -11,11 +11,11 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tracing::info;
 
-use shared::api::{json, parse_json, ApiError, Response};
-use shared::app::Ctx;
-use shared::hold::{HoldStatus, RewardClaim};
-use shared::ids::{require_id, valid_id};
-use shared::reward::{voucher_code, Reward};
+use bonus_domain::hold::{HoldStatus, RewardClaim};
+use bonus_domain::ids::{require_id, valid_id};
+use bonus_domain::reward::{voucher_code, Reward};
+use bonus_lambda::api::{json, parse_json, Error, Response};
+use bonus_lambda::app::Ctx;
 
 use crate::holds::{place, resolve, view, HoldRequest};
 use crate::{authorise, internal, member_account, Scope};
@@ -48,7 +48,7 @@ fn reward_view(r: &Reward) -> RewardView<'_> {
     }
 }
 
-pub(crate) async fn list(ctx: &Ctx, req: &http::Request<Bytes>) -> Result<Response, ApiError> {
+pub(crate) async fn list(ctx: &Ctx, req: &http::Request<Bytes>) -> Result<Response, Error> {
     let key = authorise(ctx, req, Scope::ReadBalance).await?;
     let rewards = ctx
         .store
@@ -67,14 +67,14 @@ pub(crate) async fn claim(
     req: &http::Request<Bytes>,
     member_id: &str,
     reward_id: &str,
-) -> Result<Response, ApiError> {
+) -> Result<Response, Error> {
     let key = authorise(ctx, req, Scope::Hold).await?;
     let input: ClaimIn = if req.body().is_empty() {
         ClaimIn::default()
     } else {
         parse_json(req.body())?
     };
-    let not_found = || ApiError::not_found("reward_not_found", "no such reward in this programme");
+    let not_found = || Error::not_found("reward_not_found", "no such reward in this programme");
     if !valid_id(reward_id) {
         return Err(not_found());
     }
@@ -117,14 +117,14 @@ pub(crate) async fn claim(
                 .await
                 .map_err(internal)?;
             return Err(match now {
-                Some(r) if r.stock > 0 => ApiError::conflict(
+                Some(r) if r.stock > 0 => Error::conflict(
                     "claim_limit_reached",
                     format!(
                         "the member already claimed this reward {} time(s), the limit",
                         r.per_member_limit.unwrap_or(0)
                     ),
                 ),
-                _ => ApiError::conflict("out_of_stock", "the reward is out of stock"),
+                _ => Error::conflict("out_of_stock", "the reward is out of stock"),
             });
         }
         Err(e) => return Err(e),
@@ -142,7 +142,7 @@ pub(crate) async fn claim(
         .map_err(internal)?
         .unwrap_or(hold);
     if hold.status != HoldStatus::Captured {
-        return Err(ApiError::conflict(
+        return Err(Error::conflict(
             "claim_not_completed",
             format!("the claim's hold is {:?}", hold.status_at(ctx.now())),
         ));

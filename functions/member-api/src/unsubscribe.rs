@@ -1,6 +1,6 @@
 //! The unsubscribe link in every member e-mail:
 //! `/v1/unsubscribe/{programme_id}/{member_id}/{token}`, the token an HMAC of the member
-//! (`shared::pii::unsubscribe_token`), so the link needs no login and cannot be guessed.
+//! (`bonus_domain::pii::unsubscribe_token`), so the link needs no login and cannot be guessed.
 //! GET shows a page with a button (mail scanners that open links unsubscribe nobody); POST
 //! unsubscribes at once — the button, and mail clients' one-click unsubscribe (RFC 8058,
 //! `List-Unsubscribe-Post`), which every e-mail announces in its headers.
@@ -9,14 +9,14 @@ use bytes::Bytes;
 use http::StatusCode;
 use tracing::info;
 
-use shared::api::{escape_html, html, ApiError, Response};
-use shared::app::Ctx;
-use shared::ids::valid_id;
+use bonus_domain::ids::valid_id;
+use bonus_lambda::api::{escape_html, html, Error, Response};
+use bonus_lambda::app::Ctx;
 
 use crate::internal;
 
-fn invalid_link() -> ApiError {
-    ApiError::not_found(
+fn invalid_link() -> Error {
+    Error::not_found(
         "unsubscribe_link_invalid",
         "this unsubscribe link is not valid",
     )
@@ -35,11 +35,11 @@ async fn check(
     programme_id: &str,
     member_id: &str,
     token: &str,
-) -> Result<String, ApiError> {
+) -> Result<String, Error> {
     let key = ctx.store.email_key.as_ref().ok_or_else(invalid_link)?;
     if !valid_id(programme_id)
         || !valid_id(member_id)
-        || !shared::pii::verify_unsubscribe_token(key, programme_id, member_id, token)
+        || !bonus_domain::pii::verify_unsubscribe_token(key, programme_id, member_id, token)
     {
         return Err(invalid_link());
     }
@@ -65,7 +65,7 @@ pub async fn show(
     programme_id: &str,
     member_id: &str,
     token: &str,
-) -> Result<Response, ApiError> {
+) -> Result<Response, Error> {
     let name = escape_html(&check(ctx, programme_id, member_id, token).await?);
     let body = format!(
         "<p>No more e-mails from {name}?</p>\
@@ -80,7 +80,7 @@ pub async fn confirm(
     programme_id: &str,
     member_id: &str,
     token: &str,
-) -> Result<Response, ApiError> {
+) -> Result<Response, Error> {
     let name = escape_html(&check(ctx, programme_id, member_id, token).await?);
     ctx.store
         .withdraw_email_consent(programme_id, member_id)

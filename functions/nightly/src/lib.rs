@@ -4,7 +4,7 @@
 //!   from its cursor to `as_of`, one task per night and index shard on the work queue; then
 //!   the cursor moves to `as_of`. It also sweeps lapsed checkout holds.
 //! - **Worker** ([`run_task`], [`handle_sqs`]): for its night and shard, reads the members
-//!   indexed as due (nothing else) and writes each member's night (`shared::nightly`)
+//!   indexed as due (nothing else) and writes each member's night (`bonus_domain::nightly`)
 //!   conditional on the account version read. A task carries the run's `as_of`, so a member
 //!   is brought all the way up to `as_of` whichever night's task finds it first: tasks may
 //!   run in any order, and a missed night is caught up in one go.
@@ -19,12 +19,12 @@ use chrono::{DateTime, Duration, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use tracing::{error, info, warn};
 
-use shared::nightly::{plan_night, NightCounts, NIGHT_SHARDS};
-use shared::programme::Programme;
-use shared::queue::{self, QueueError};
-use shared::store::nightly::{NightCursor, ShardDone};
-use shared::store::retry::MAX_ATTEMPTS;
-use shared::store::{Store, StoreError};
+use bonus_domain::nightly::{plan_night, NightCounts, NIGHT_SHARDS};
+use bonus_domain::programme::Programme;
+use bonus_dynamodb::nightly::{NightCursor, ShardDone};
+use bonus_dynamodb::retry::MAX_ATTEMPTS;
+use bonus_dynamodb::{Store, StoreError};
+use bonus_sqs::{self as queue, QueueError};
 
 /// How far back a programme's first run looks for members due earlier.
 pub const FIRST_RUN_DAYS: i64 = 31;
@@ -291,14 +291,14 @@ pub fn as_of_from_event(
 /// The planner Lambda: sweep lapsed holds, put the run's tasks on the work queue, move the
 /// cursors.
 pub async fn planner(
-    ctx: &shared::app::Ctx,
+    ctx: &bonus_lambda::app::Ctx,
     sqs: &aws_sdk_sqs::Client,
     queue_url: &str,
     event: &serde_json::Value,
 ) -> Result<PlannerSummary, JobError> {
     let now = ctx.now();
     let as_of = as_of_from_event(event, now)?;
-    let swept = member_api::sweep(ctx, 1_000)
+    let swept = bonus_services::holds::sweep(ctx, 1_000)
         .await
         .map_err(|e| JobError::BadTask(format!("hold sweep: {}", e.message)))?;
     let plan = plan_run(&ctx.store, as_of).await?;
@@ -330,14 +330,14 @@ pub struct RunSummary {
 /// what `bonus run nightly` does on the local stack. `progress(done, total)` is called as
 /// tasks finish.
 pub async fn run_in_process(
-    ctx: &shared::app::Ctx,
+    ctx: &bonus_lambda::app::Ctx,
     sqs: &aws_sdk_sqs::Client,
     queue_url: &str,
     as_of: NaiveDate,
     progress: impl Fn(usize, usize),
 ) -> Result<RunSummary, JobError> {
     let now = ctx.now();
-    let swept = member_api::sweep(ctx, 1_000)
+    let swept = bonus_services::holds::sweep(ctx, 1_000)
         .await
         .map_err(|e| JobError::BadTask(format!("hold sweep: {}", e.message)))?;
     let plan = plan_run(&ctx.store, as_of).await?;

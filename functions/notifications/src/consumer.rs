@@ -12,9 +12,9 @@ use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use serde_json::Value;
 use tracing::{error, warn};
 
-use shared::app::Ctx;
-use shared::events::DomainEvent;
-use shared::queue::{self, QueueError};
+use bonus_domain::events::DomainEvent;
+use bonus_lambda::app::Ctx;
+use bonus_sqs::{self as queue, QueueError};
 
 use crate::feedback::{self, SesEvent};
 use crate::partner_statement::{self, PartnerStatementTask};

@@ -5,12 +5,12 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use serde_json::{json, Value};
 
-use shared::app::Ctx;
-use shared::events::{DomainEvent, EventKind};
-use shared::notify;
-use shared::programme::{EarnedMessages, Programme};
-use shared::store::config::MemberProfile;
-use shared::store::notify::DigestAdd;
+use bonus_domain::events::{DomainEvent, EventKind};
+use bonus_domain::notify;
+use bonus_domain::programme::{EarnedMessages, Programme};
+use bonus_dynamodb::config::MemberProfile;
+use bonus_dynamodb::notify::DigestAdd;
+use bonus_lambda::app::Ctx;
 
 use crate::deliver::{self, date_in, Message};
 use crate::{NotifyError, Outcome, Senders};
@@ -201,7 +201,7 @@ async fn digest(
     });
     deliver::add_common(ctx, &mut vars, programme, senders, (p, m));
     let msg = Message {
-        id: format!("digest:{p}:{m}:{}", shared::clock::ts(slot)),
+        id: format!("digest:{p}:{m}:{}", bonus_domain::clock::ts(slot)),
         template: "points_earned_digest",
         vars,
         email_only: false,

@@ -6,9 +6,9 @@
 use serde::Deserialize;
 use tracing::info;
 
-use shared::app::Ctx;
-use shared::notify::Channel;
-use shared::store::config::Undeliverable;
+use bonus_domain::notify::Channel;
+use bonus_dynamodb::config::Undeliverable;
+use bonus_lambda::app::Ctx;
 
 use crate::{NotifyError, Outcome};
 
@@ -62,7 +62,7 @@ pub async fn apply(ctx: &Ctx, event: &SesEvent) -> Result<Outcome, NotifyError> 
                 b.bounce_sub_type.as_deref().unwrap_or("General")
             );
             for r in &b.bounced_recipients {
-                let Some(address) = shared::pii::normalize_email(&r.email_address) else {
+                let Some(address) = bonus_domain::pii::normalize_email(&r.email_address) else {
                     continue;
                 };
                 let failure = Undeliverable {

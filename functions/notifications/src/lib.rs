@@ -26,11 +26,11 @@ pub use relay::{relay_once, relay_stream};
 #[derive(Debug, thiserror::Error)]
 pub enum NotifyError {
     #[error("store: {0}")]
-    Store(#[from] shared::store::StoreError),
+    Store(#[from] bonus_dynamodb::StoreError),
     #[error("queue: {0}")]
-    Queue(#[from] shared::queue::QueueError),
+    Queue(#[from] bonus_sqs::QueueError),
     #[error("render: {0}")]
-    Render(#[from] shared::notify::RenderError),
+    Render(#[from] bonus_messages::RenderError),
     #[error("provider: {0}")]
     Provider(String),
     #[error("bad task: {0}")]
@@ -46,29 +46,4 @@ pub enum Outcome {
     Deferred(DateTime<Utc>),
 }
 
-/// The providers and the sender identity.
-pub struct Senders {
-    pub ses: aws_sdk_sesv2::Client,
-    pub sns: aws_sdk_sns::Client,
-    /// The verified sender address (template parameter `SenderEmail`).
-    pub from: String,
-    /// Where members unsubscribe; `{member_id}` is replaced.
-    pub unsubscribe_url: String,
-    /// The SES configuration set that publishes bounces and complaints back to us.
-    pub configuration_set: Option<String>,
-}
-
-impl Senders {
-    /// From the Lambda environment: `SENDER_EMAIL`, `UNSUBSCRIBE_URL`,
-    /// `SES_CONFIGURATION_SET`.
-    pub fn from_env(config: &aws_config::SdkConfig) -> Self {
-        let var = |name| std::env::var(name).ok().filter(|v: &String| !v.is_empty());
-        Senders {
-            ses: aws_sdk_sesv2::Client::new(config),
-            sns: aws_sdk_sns::Client::new(config),
-            from: var("SENDER_EMAIL").unwrap_or_default(),
-            unsubscribe_url: var("UNSUBSCRIBE_URL").unwrap_or_default(),
-            configuration_set: var("SES_CONFIGURATION_SET"),
-        }
-    }
-}
+pub use bonus_messages::send::Senders;

@@ -9,16 +9,18 @@ use chrono::Duration;
 use serde_json::json;
 use tracing::{info, warn};
 
-use shared::app::Ctx;
-use shared::money::Money;
-use shared::notify::Rendered;
-use shared::store::notify::{Claim, Delivery};
+use bonus_domain::money::Money;
+use bonus_domain::notify::Rendered;
+use bonus_dynamodb::notify::{Claim, Delivery};
+use bonus_lambda::app::Ctx;
 
-use crate::deliver::{send_email, with_backoff, CLAIM_LEASE_MINUTES};
+use bonus_messages::send::{send_email, with_backoff};
+
+use crate::deliver::CLAIM_LEASE_MINUTES;
 use crate::{NotifyError, Outcome, Senders};
 
-/// The task: [`shared::clearing::StatementMail`].
-pub type PartnerStatementTask = shared::clearing::StatementMail;
+/// The task: [`bonus_domain::clearing::StatementMail`].
+pub type PartnerStatementTask = bonus_domain::clearing::StatementMail;
 
 const TEMPLATE: &str = r#"{% block subject %}{{ programme }}: clearing statement {{ month }} for {{ partner }}{% endblock %}
 {% block text %}Clearing statement {{ month }}, {{ programme }}, partner {{ partner }} (1 point = {{ point_value }} {{ currency }}).
@@ -72,7 +74,7 @@ fn environment() -> &'static minijinja::Environment<'static> {
 
 /// The e-mail for a partner's statement.
 pub fn render(vars: &serde_json::Value) -> Result<Rendered, NotifyError> {
-    Ok(shared::notify::render_template(
+    Ok(bonus_messages::render_template(
         environment(),
         "partner_statement",
         "en",
@@ -144,7 +146,7 @@ pub async fn run(
         at: now,
         summary: rendered.subject.clone(),
         failure: None,
-        expires_ttl: (now + Duration::days(shared::store::notify::KEEP_DAYS)).timestamp(),
+        expires_ttl: (now + Duration::days(bonus_dynamodb::notify::KEEP_DAYS)).timestamp(),
     };
     let lease = Duration::minutes(CLAIM_LEASE_MINUTES);
     match store.claim_delivery(&d, now - lease).await? {

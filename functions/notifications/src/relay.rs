@@ -15,9 +15,9 @@ use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventR
 use chrono::{DateTime, Utc};
 use tracing::{error, info, warn};
 
-use shared::app::Ctx;
-use shared::events::DomainEvent;
-use shared::queue;
+use bonus_domain::events::DomainEvent;
+use bonus_lambda::app::Ctx;
+use bonus_sqs as queue;
 
 use crate::NotifyError;
 
@@ -31,7 +31,7 @@ pub async fn relay_once(
     before: Option<DateTime<Utc>>,
 ) -> Result<usize, NotifyError> {
     let mut moved = 0;
-    for shard in 0..shared::store::keys::OUTBOX_SHARDS {
+    for shard in 0..bonus_dynamodb::keys::OUTBOX_SHARDS {
         let page = ctx.store.outbox_page(shard, limit, before).await?;
         if page.is_empty() {
             continue;
@@ -56,7 +56,7 @@ pub async fn relay_once(
 /// The outbox event a stream record carries, if it is one (an INSERT of an `OUTBOX#` item).
 fn outbox_event(record: &dynamodb::EventRecord) -> Option<Result<DomainEvent, String>> {
     let is_outbox = matches!(
-        record.change.keys.get(shared::store::keys::PK),
+        record.change.keys.get(bonus_dynamodb::keys::PK),
         Some(serde_dynamo::AttributeValue::S(pk)) if pk.starts_with("OUTBOX#")
     );
     if record.event_name != "INSERT" || !is_outbox {
@@ -71,8 +71,8 @@ fn outbox_key(record: &dynamodb::EventRecord) -> Option<(String, String)> {
         _ => None,
     };
     Some((
-        text(shared::store::keys::PK)?,
-        text(shared::store::keys::SK)?,
+        text(bonus_dynamodb::keys::PK)?,
+        text(bonus_dynamodb::keys::SK)?,
     ))
 }
 

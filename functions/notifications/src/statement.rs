@@ -11,10 +11,11 @@ use chrono::{Datelike, NaiveDate, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use shared::app::Ctx;
-use shared::notify;
-use shared::queue;
-use shared::store::keys::MEMBER_LIST_SHARDS;
+use bonus_domain::month::Month;
+use bonus_domain::notify;
+use bonus_dynamodb::keys::MEMBER_LIST_SHARDS;
+use bonus_lambda::app::Ctx;
+use bonus_sqs as queue;
 
 use crate::deliver::{self, Message};
 use crate::{NotifyError, Outcome, Senders};
@@ -45,9 +46,7 @@ fn body(task: &StatementTask) -> Result<String, NotifyError> {
 
 /// The month before `today`'s, as `YYYY-MM`.
 pub fn previous_month(today: NaiveDate) -> String {
-    let first = today.with_day(1).unwrap_or(today);
-    let last = first.pred_opt().unwrap_or(first);
-    format!("{:04}-{:02}", last.year(), last.month())
+    Month::of_date(today).previous().to_string()
 }
 
 /// Queue the statements of `month` for every programme that sends them. Returns the tasks.

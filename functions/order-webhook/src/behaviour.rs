@@ -14,15 +14,15 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tracing::info;
 
-use shared::api::{parse_json, raw_json, ApiError, Response};
-use shared::app::Ctx;
-use shared::campaign::valid_event_type;
-use shared::ids::require_id;
-use shared::ledger::plan_order;
-use shared::order::parse_occurred_at;
-use shared::store::keys;
-use shared::store::ledger::{LedgerWrite, OrderRecord};
-use shared::store::retry::MAX_ATTEMPTS;
+use bonus_domain::campaign::valid_event_type;
+use bonus_domain::ids::require_id;
+use bonus_domain::ledger::plan_order;
+use bonus_domain::order::parse_occurred_at;
+use bonus_dynamodb::keys;
+use bonus_dynamodb::ledger::{LedgerWrite, OrderRecord};
+use bonus_dynamodb::retry::MAX_ATTEMPTS;
+use bonus_lambda::api::{parse_json, raw_json, Error, Response};
+use bonus_lambda::app::Ctx;
 
 use crate::{authenticate, commit, internal, replay, Dialect};
 
@@ -57,12 +57,12 @@ pub async fn event(
     ctx: &Ctx,
     partner_id: &str,
     req: &http::Request<Bytes>,
-) -> Result<Response, ApiError> {
+) -> Result<Response, Error> {
     let now = ctx.now();
     let cfg = authenticate(ctx, partner_id, req, now).await?;
     let input: EventIn = parse_json(req.body())?;
     if !valid_event_type(&input.event_type) {
-        return Err(ApiError::unprocessable(
+        return Err(Error::invalid(
             "invalid_event_type",
             "type: must look like webinar.attended",
         ));
@@ -78,7 +78,7 @@ pub async fn event(
         .iter()
         .find(|c| c.event_type == input.event_type && c.active_on(local_date))
         .ok_or_else(|| {
-            ApiError::unprocessable(
+            Error::invalid(
                 "no_active_campaign",
                 format!(
                     "no behaviour campaign of this partner pays for '{}' on {local_date}",
@@ -180,5 +180,5 @@ pub async fn event(
             return Ok(raw_json(status, response));
         }
     }
-    Err(ApiError::unavailable())
+    Err(Error::unavailable())
 }

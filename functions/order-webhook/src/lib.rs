@@ -1,7 +1,7 @@
 //! Order webhooks: `POST /v1/partners/{partner_id}/webhooks/orders`.
 //!
 //! A delivery is authenticated (Standard Webhooks), parsed and validated, and then:
-//! - `order.paid`: its points are computed (`shared::earning`) and booked with one read round
+//! - `order.paid`: its points are computed (`bonus_domain::earning`) and booked with one read round
 //!   trip and one TransactWriteItems ([`orders`]);
 //! - `order.refunded` / `order.cancelled`: what the refunded part earned is taken back
 //!   ([`refunds`]).
@@ -21,15 +21,16 @@ use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use http::{Method, StatusCode};
 use sha2::{Digest, Sha256};
-use tracing::{error, info};
+use tracing::info;
 
-use shared::api::{parse_json, raw_json, segments, ApiError, Response};
-use shared::app::{Ctx, PartnerConfig};
-use shared::ids::valid_id;
-use shared::order::{validate, validate_refund, EventType, OrderEventIn, RefundEventIn};
-use shared::store::ledger::{Commit, LedgerWrite, OrderRecord};
-use shared::store::retry::sleep_backoff;
-use shared::webhook_sig;
+use bonus_domain::ids::valid_id;
+use bonus_domain::order::{validate, EventType, OrderEventIn};
+use bonus_domain::refund_event::{validate_refund, RefundEventIn};
+use bonus_domain::webhook_sig;
+use bonus_dynamodb::ledger::{Commit, LedgerWrite, OrderRecord};
+use bonus_dynamodb::retry::sleep_backoff;
+use bonus_lambda::api::{internal, parse_json, raw_json, respond, segments, Error, Response};
+use bonus_lambda::app::{Ctx, PartnerConfig};
 
 /// Every route this function serves: (method, path template). `docs/openapi.yaml` describes
 /// each; a test keeps the two in step.
@@ -48,47 +49,37 @@ pub async fn handle(ctx: &Ctx, req: http::Request<Bytes>) -> Response {
             if req.method() == Method::POST {
                 orders(ctx, partner_id, &req).await
             } else {
-                Err(ApiError::method_not_allowed())
+                Err(Error::method_not_allowed())
             }
         }
         ["v1", "partners", partner_id, "webhooks", "shopify"] => {
             if req.method() == Method::POST {
                 platforms::shopify(ctx, partner_id, &req).await
             } else {
-                Err(ApiError::method_not_allowed())
+                Err(Error::method_not_allowed())
             }
         }
         ["v1", "partners", partner_id, "webhooks", "woocommerce"] => {
             if req.method() == Method::POST {
                 platforms::woocommerce(ctx, partner_id, &req).await
             } else {
-                Err(ApiError::method_not_allowed())
+                Err(Error::method_not_allowed())
             }
         }
         ["v1", "partners", partner_id, "events"] => {
             if req.method() == Method::POST {
                 behaviour::event(ctx, partner_id, &req).await
             } else {
-                Err(ApiError::method_not_allowed())
+                Err(Error::method_not_allowed())
             }
         }
-        _ => Err(ApiError::route_not_found()),
+        _ => Err(Error::route_not_found()),
     };
-    result.unwrap_or_else(|e| {
-        if e.status.is_server_error() {
-            error!(code = e.code, "order webhook failed");
-        }
-        e.into_response()
-    })
+    respond("order-webhook", result)
 }
 
 pub(crate) fn header<'a>(req: &'a http::Request<Bytes>, name: &str) -> Option<&'a str> {
     req.headers().get(name).and_then(|v| v.to_str().ok())
-}
-
-pub(crate) fn internal(e: impl std::fmt::Display) -> ApiError {
-    error!(error = %e, "store error");
-    ApiError::internal()
 }
 
 /// Who sent a webhook, which decides how strict we are with it.
@@ -116,15 +107,15 @@ pub(crate) async fn authenticate(
     partner_id: &str,
     req: &http::Request<Bytes>,
     now: DateTime<Utc>,
-) -> Result<std::sync::Arc<PartnerConfig>, ApiError> {
+) -> Result<std::sync::Arc<PartnerConfig>, Error> {
     if !valid_id(partner_id) {
-        return Err(ApiError::unauthorized());
+        return Err(Error::unauthorized());
     }
     let cfg = ctx
         .partner(partner_id)
         .await
         .map_err(internal)?
-        .ok_or_else(ApiError::unauthorized)?;
+        .ok_or_else(Error::unauthorized)?;
     webhook_sig::verify(
         &cfg.partner.webhook_secrets,
         header(req, webhook_sig::HEADER_ID),
@@ -135,7 +126,7 @@ pub(crate) async fn authenticate(
     )
     .map_err(|e| {
         info!(partner_id, reason = %e, "webhook signature refused");
-        ApiError::unauthorized()
+        Error::unauthorized()
     })?;
     Ok(cfg)
 }
@@ -144,7 +135,7 @@ async fn orders(
     ctx: &Ctx,
     partner_id: &str,
     req: &http::Request<Bytes>,
-) -> Result<Response, ApiError> {
+) -> Result<Response, Error> {
     let now = ctx.now();
     let cfg = authenticate(ctx, partner_id, req, now).await?;
     let body = req.body();
@@ -161,7 +152,7 @@ async fn orders(
     let input: OrderEventIn = parse_json(body)?;
     let order = validate(input, now)?;
     if order.currency != cfg.programme.currency {
-        return Err(ApiError::unprocessable(
+        return Err(Error::invalid(
             "currency_mismatch",
             format!(
                 "currency: {} is not the programme currency {}",
@@ -176,9 +167,9 @@ pub(crate) fn replay(
     record: OrderRecord,
     body_sha256: &str,
     dialect: Dialect,
-) -> Result<Response, ApiError> {
+) -> Result<Response, Error> {
     if dialect.strict() && record.body_sha256 != body_sha256 {
-        return Err(ApiError::conflict(
+        return Err(Error::conflict(
             "order_conflict",
             format!(
                 "order {} was already received as {} with a different body",
@@ -193,11 +184,7 @@ pub(crate) fn replay(
 /// Write a booking. True when it is written; false when the caller must read and decide
 /// again: someone booked this event first (the next read replays it), the account or a
 /// budget moved (decide on fresh figures), or DynamoDB asked us to back off (after a wait).
-pub(crate) async fn commit(
-    ctx: &Ctx,
-    booking: &LedgerWrite,
-    attempt: u32,
-) -> Result<bool, ApiError> {
+pub(crate) async fn commit(ctx: &Ctx, booking: &LedgerWrite, attempt: u32) -> Result<bool, Error> {
     match ctx.store.commit_booking(booking).await.map_err(internal)? {
         Commit::Committed => Ok(true),
         Commit::Duplicate => Ok(false),

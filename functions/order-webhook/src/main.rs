@@ -1,5 +1,6 @@
 //! Lambda entry point: wiring only. The handler is `order_webhook::handle`.
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    shared::lambda::run_http(|ctx, req| async move { order_webhook::handle(&ctx, req).await }).await
+    bonus_lambda::run::run_http(|ctx, req| async move { order_webhook::handle(&ctx, req).await })
+        .await
 }

@@ -9,20 +9,20 @@ use http::StatusCode;
 use serde::Serialize;
 use tracing::{info, warn};
 
-use shared::account::Account;
-use shared::api::{raw_json, ApiError, Response};
-use shared::app::{Ctx, PartnerConfig};
-use shared::campaign::Campaign;
-use shared::earning::{earn_order, EarnContext, LineEarning};
-use shared::ledger::{plan_order, tier_for_order, RefundSource};
-use shared::order::Order;
-use shared::refund::{OrderBook, PaidOrder};
-use shared::store::campaigns::{plan_takes, BudgetShard, BudgetTake};
-use shared::store::config::MemberProfile;
-use shared::store::ledger::{LedgerWrite, OrderRecord};
-use shared::store::retry::MAX_ATTEMPTS;
-use shared::store::sales::{buyer_key, by_sku, Sale, SaleLine};
-use shared::store::{keys, shard_of};
+use bonus_domain::account::Account;
+use bonus_domain::budget::{plan_takes, BudgetShard, BudgetTake};
+use bonus_domain::campaign::Campaign;
+use bonus_domain::earning::{earn_order, EarnContext, LineEarning};
+use bonus_domain::ledger::{plan_order, tier_for_order, RefundSource};
+use bonus_domain::order::Order;
+use bonus_domain::refund::{OrderBook, PaidOrder};
+use bonus_domain::sales::{buyer_key, by_sku, Sale, SaleLine};
+use bonus_dynamodb::config::MemberProfile;
+use bonus_dynamodb::ledger::{LedgerWrite, OrderRecord};
+use bonus_dynamodb::retry::MAX_ATTEMPTS;
+use bonus_dynamodb::{keys, shard_of};
+use bonus_lambda::api::{raw_json, Error, Response};
+use bonus_lambda::app::{Ctx, PartnerConfig};
 
 use crate::refunds::{refund_record, reverse_on, RefundAnswer};
 use crate::{commit, internal, replay, Dialect};
@@ -122,7 +122,7 @@ pub(crate) async fn book(
     body_sha256: String,
     dialect: Dialect,
     now: DateTime<Utc>,
-) -> Result<Response, ApiError> {
+) -> Result<Response, Error> {
     let partner_id = cfg.partner.id.as_str();
     let programme = &cfg.programme;
     let event = order.event.as_str();
@@ -208,7 +208,7 @@ pub(crate) async fn book(
             campaigns: &campaigns,
         };
         let mut earning = earn_order(&earn_ctx, &lines, &budgets)
-            .map_err(|e| ApiError::unprocessable("invalid_amount", e.to_string()))?;
+            .map_err(|e| Error::invalid("invalid_amount", e.to_string()))?;
         let plan = match &account {
             Some(a) => Some(
                 plan_order(
@@ -276,7 +276,7 @@ pub(crate) async fn book(
         for req in &waiting {
             let reversal = paid
                 .apply(req, false)
-                .map_err(|e| ApiError::unprocessable(e.code(), e.to_string()))?;
+                .map_err(|e| Error::invalid(e.code(), e.to_string()))?;
             if req.full {
                 order_book.cancelled = true;
             }
@@ -378,5 +378,5 @@ pub(crate) async fn book(
         }
     }
     warn!(partner_id, order_id = %order.order_id, "order webhook gave up under contention");
-    Err(ApiError::unavailable())
+    Err(Error::unavailable())
 }

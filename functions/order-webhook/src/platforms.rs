@@ -4,7 +4,7 @@
 //!
 //! Verified with the platform's signature (base64 HMAC-SHA256 of the raw body, any of the
 //! partner's current secrets), mapped onto canonical orders and refunds
-//! (`shared::platforms`), matched to a member, and booked by the same code as canonical
+//! (`bonus_domain::platforms`), matched to a member, and booked by the same code as canonical
 //! webhooks. A redelivery (same Shopify webhook id; same WooCommerce order, modification
 //! time and status) gets the first answer without being processed again.
 
@@ -15,13 +15,13 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use tracing::{info, warn};
 
-use shared::api::{raw_json, ApiError, Response};
-use shared::app::{Ctx, PartnerConfig};
-use shared::ids::{valid_external_id, valid_id};
-use shared::order::validate;
-use shared::platforms::{self, shopify, woocommerce, Mapped, MemberHints, Step};
-use shared::programme::{Partner, PlatformLink};
-use shared::store::ledger::{Delivery, DELIVERY_DAYS};
+use bonus_domain::ids::{valid_external_id, valid_id};
+use bonus_domain::order::validate;
+use bonus_domain::platforms::{self, shopify, woocommerce, Mapped, MemberHints, Step};
+use bonus_domain::programme::{Partner, PlatformLink};
+use bonus_dynamodb::ledger::{Delivery, DELIVERY_DAYS};
+use bonus_lambda::api::{raw_json, Error, Response};
+use bonus_lambda::app::{Ctx, PartnerConfig};
 
 use crate::{header, internal, orders, refunds, Dialect};
 
@@ -33,25 +33,25 @@ async fn verified(
     req: &http::Request<Bytes>,
     link: fn(&Partner) -> Option<&PlatformLink>,
     signature_header: &str,
-) -> Result<std::sync::Arc<PartnerConfig>, ApiError> {
+) -> Result<std::sync::Arc<PartnerConfig>, Error> {
     if !valid_id(partner_id) {
-        return Err(ApiError::unauthorized());
+        return Err(Error::unauthorized());
     }
     let cfg = ctx
         .partner(partner_id)
         .await
         .map_err(internal)?
-        .ok_or_else(ApiError::unauthorized)?;
+        .ok_or_else(Error::unauthorized)?;
     let Some(l) = link(&cfg.partner) else {
         info!(
             partner_id,
             "platform webhook for a partner without that platform"
         );
-        return Err(ApiError::unauthorized());
+        return Err(Error::unauthorized());
     };
     if !platforms::verify_base64_hmac(&l.secrets, header(req, signature_header), req.body()) {
         info!(partner_id, "platform webhook signature refused");
-        return Err(ApiError::unauthorized());
+        return Err(Error::unauthorized());
     }
     Ok(cfg)
 }
@@ -63,7 +63,7 @@ pub(crate) async fn find_member(
     ctx: &Ctx,
     cfg: &PartnerConfig,
     hints: &MemberHints,
-) -> Result<Option<String>, ApiError> {
+) -> Result<Option<String>, Error> {
     if let Some(m) = hints.member_id.as_deref().filter(|m| valid_id(m)) {
         return Ok(Some(m.to_string()));
     }
@@ -108,7 +108,7 @@ async fn run(
     mapped: Mapped,
     body_sha256: &str,
     now: DateTime<Utc>,
-) -> Result<Response, ApiError> {
+) -> Result<Response, Error> {
     if let Some(why) = mapped.ignored {
         info!(partner_id = %cfg.partner.id, reason = %why, "platform webhook ignored");
         let body = json!({"status": "ignored", "reason": why}).to_string();
@@ -123,7 +123,7 @@ async fn run(
                 input.customer_id = mapped.hints.customer_id.clone();
                 let order = validate(input, now)?;
                 if order.currency != cfg.programme.currency {
-                    return Err(ApiError::unprocessable(
+                    return Err(Error::invalid(
                         "currency_mismatch",
                         format!(
                             "currency: {} is not the programme currency {}",
@@ -148,7 +148,7 @@ async fn run(
         answers.push(answer);
     }
     if answers.len() == 1 {
-        return answers.pop().ok_or_else(ApiError::internal);
+        return answers.pop().ok_or_else(Error::internal);
     }
     let steps: Vec<Value> = answers
         .iter()
@@ -166,8 +166,8 @@ async fn once(
     cfg: &PartnerConfig,
     platform: &str,
     delivery_id: Option<&str>,
-    work: impl std::future::Future<Output = Result<Response, ApiError>>,
-) -> Result<Response, ApiError> {
+    work: impl std::future::Future<Output = Result<Response, Error>>,
+) -> Result<Response, Error> {
     let delivery_id = delivery_id.filter(|d| valid_external_id(d));
     if let Some(d) = delivery_id {
         if let Some(seen) = ctx
@@ -207,7 +207,7 @@ pub(crate) async fn shopify(
     ctx: &Ctx,
     partner_id: &str,
     req: &http::Request<Bytes>,
-) -> Result<Response, ApiError> {
+) -> Result<Response, Error> {
     let now = ctx.now();
     let cfg = verified(
         ctx,
@@ -221,9 +221,9 @@ pub(crate) async fn shopify(
         .partner
         .shopify
         .clone()
-        .ok_or_else(ApiError::unauthorized)?;
+        .ok_or_else(Error::unauthorized)?;
     let topic = header(req, shopify::HEADER_TOPIC)
-        .ok_or_else(|| ApiError::bad_request("missing_topic", "X-Shopify-Topic is missing"))?
+        .ok_or_else(|| Error::malformed("missing_topic", "X-Shopify-Topic is missing"))?
         .to_string();
     let body_sha256 = hex::encode(Sha256::digest(req.body()));
     let work = async {
@@ -251,7 +251,7 @@ pub(crate) async fn woocommerce(
     ctx: &Ctx,
     partner_id: &str,
     req: &http::Request<Bytes>,
-) -> Result<Response, ApiError> {
+) -> Result<Response, Error> {
     // WooCommerce checks a new webhook's URL with an unsigned ping: answer it with exactly 200.
     if woocommerce::is_ping(req.body()) {
         info!(partner_id, "woocommerce ping");

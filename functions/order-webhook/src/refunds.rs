@@ -12,18 +12,18 @@ use http::StatusCode;
 use serde::Serialize;
 use tracing::{info, warn};
 
-use shared::account::Account;
-use shared::api::{raw_json, ApiError, Response};
-use shared::app::{Ctx, PartnerConfig};
-use shared::ledger::{plan_refund, RefundPlan, RefundSource};
-use shared::lot::Lot;
-use shared::money::Points;
-use shared::programme::Programme;
-use shared::refund::{LineReversal, OrderBook, RefundRequest, MAX_WAITING};
-use shared::store::campaigns::BudgetTake;
-use shared::store::ledger::{LedgerWrite, OrderRecord};
-use shared::store::retry::MAX_ATTEMPTS;
-use shared::store::{from_item, keys, shard_of};
+use bonus_domain::account::Account;
+use bonus_domain::budget::BudgetTake;
+use bonus_domain::ledger::{plan_refund, RefundPlan, RefundSource};
+use bonus_domain::lot::Lot;
+use bonus_domain::money::Points;
+use bonus_domain::programme::Programme;
+use bonus_domain::refund::{LineReversal, OrderBook, RefundRequest, MAX_WAITING};
+use bonus_dynamodb::ledger::{LedgerWrite, OrderRecord};
+use bonus_dynamodb::retry::MAX_ATTEMPTS;
+use bonus_dynamodb::{from_item, keys, shard_of};
+use bonus_lambda::api::{raw_json, Error, Response};
+use bonus_lambda::app::{Ctx, PartnerConfig};
 
 use crate::{commit, internal, replay, Dialect};
 
@@ -80,7 +80,7 @@ pub(crate) async fn reverse_on(
     points: Points,
     volume_minor: i64,
     now: DateTime<Utc>,
-) -> Result<RefundPlan, ApiError> {
+) -> Result<RefundPlan, Error> {
     let plan = plan_refund(
         programme,
         account,
@@ -150,7 +150,7 @@ pub(crate) async fn reverse(
     req: &RefundRequest,
     dialect: Dialect,
     now: DateTime<Utc>,
-) -> Result<Response, ApiError> {
+) -> Result<Response, Error> {
     let partner_id = cfg.partner.id.as_str();
     let programme = &cfg.programme;
     let record_keys = keys::order_event(partner_id, order_id, &req.record_event());
@@ -198,7 +198,7 @@ pub(crate) async fn reverse(
             }
             // The order has not arrived: keep the refund on its state, apply it later.
             if book.waiting.len() >= MAX_WAITING {
-                return Err(ApiError::unprocessable(
+                return Err(Error::invalid(
                     "too_many_waiting_refunds",
                     format!("order {order_id} has not arrived and already has {MAX_WAITING} refunds waiting"),
                 ));
@@ -259,7 +259,7 @@ pub(crate) async fn reverse(
 
         let reversal = paid
             .apply(req, dialect.strict())
-            .map_err(|e| ApiError::unprocessable(e.code(), e.to_string()))?;
+            .map_err(|e| Error::invalid(e.code(), e.to_string()))?;
         if req.full {
             book.cancelled = true;
         }
@@ -314,5 +314,5 @@ pub(crate) async fn reverse(
         }
     }
     warn!(partner_id, order_id, "refund gave up under contention");
-    Err(ApiError::unavailable())
+    Err(Error::unavailable())
 }

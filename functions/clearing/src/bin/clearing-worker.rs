@@ -4,7 +4,7 @@ use lambda_runtime::{service_fn, LambdaEvent};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    let (ctx, _, sqs, notify_url) = shared::lambda::queue_function("NOTIFY_QUEUE_URL").await;
+    let (ctx, _, sqs, notify_url) = bonus_lambda::run::queue_function("NOTIFY_QUEUE_URL").await?;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
         let (ctx, sqs, notify_url) = (ctx.clone(), sqs.clone(), notify_url.clone());
         async move {

@@ -6,8 +6,8 @@ use lambda_runtime::{service_fn, LambdaEvent};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    shared::telemetry::init_json();
-    let store = Arc::new(shared::store::Store::from_env().await);
+    bonus_lambda::telemetry::init_json();
+    let store = Arc::new(bonus_dynamodb::Store::from_env().await?);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
         let store = store.clone();
         async move {

@@ -5,7 +5,7 @@ use serde_json::{json, Value};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    let (ctx, _, sqs, queue_url) = shared::lambda::queue_function("NOTIFY_QUEUE_URL").await;
+    let (ctx, _, sqs, queue_url) = bonus_lambda::run::queue_function("NOTIFY_QUEUE_URL").await?;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         let (ctx, sqs, queue_url) = (ctx.clone(), sqs.clone(), queue_url.clone());
         async move {

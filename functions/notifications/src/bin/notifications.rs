@@ -6,8 +6,10 @@ use lambda_runtime::{service_fn, LambdaEvent};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    let (ctx, config, sqs, queue_url) = shared::lambda::queue_function("NOTIFY_QUEUE_URL").await;
-    let senders = Arc::new(notifications::Senders::from_env(&config));
+    let (ctx, config, sqs, queue_url) =
+        bonus_lambda::run::queue_function("NOTIFY_QUEUE_URL").await?;
+    let from = bonus_lambda::run::required_env("SENDER_EMAIL")?;
+    let senders = Arc::new(notifications::Senders::from_env(&config, from));
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
         let (ctx, senders, sqs, queue_url) =
             (ctx.clone(), senders.clone(), sqs.clone(), queue_url.clone());

@@ -1,0 +1,212 @@
+//! Campaigns of a partner: bonus points on top of the base points for listed SKUs, in a date
+//! window and on chosen weekdays (partner time zone), optionally for some tiers only, paid
+//! from a points budget that is never overspent.
+
+use std::collections::BTreeSet;
+
+use chrono::{Datelike, NaiveDate, Weekday};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+use crate::line::EarnLine;
+use crate::money::Points;
+use crate::programme::Programme;
+
+/// How a campaign computes its bonus for one line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum CampaignRule {
+    /// A fixed number of points per unit bought.
+    FixedPerUnit { points: Points },
+    /// A percentage of the unit cost price, converted at the point value
+    /// (1.3% of 100.00 EUR = 1.30 EUR = 130 points at 1 cent a point).
+    CostPercent {
+        #[serde(with = "rust_decimal::serde::str")]
+        percent: Decimal,
+    },
+    /// Points per unit of currency of the net line amount ("10 points per euro on cocktails").
+    PerCurrencyUnit {
+        #[serde(with = "rust_decimal::serde::str")]
+        points: Decimal,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Campaign {
+    pub id: String,
+    pub partner_id: String,
+    pub name: String,
+    pub skus: BTreeSet<String>,
+    /// First and last day (inclusive), in the partner's time zone.
+    pub starts_on: NaiveDate,
+    pub ends_on: NaiveDate,
+    /// Days of the week it runs on (partner time zone); empty = every day.
+    #[serde(default)]
+    pub weekdays: Vec<Weekday>,
+    /// Tiers it is for; empty = all tiers.
+    #[serde(default)]
+    pub tiers: Vec<String>,
+    pub rule: CampaignRule,
+    /// Points budget; the campaign stops awarding when it is spent.
+    pub budget: Points,
+    /// Number of budget counter items (spreads the writes of a busy campaign).
+    pub budget_shards: u32,
+}
+
+impl Campaign {
+    /// Does the campaign run on this local date (window and weekdays)?
+    pub fn runs_on(&self, local_date: NaiveDate) -> bool {
+        local_date >= self.starts_on
+            && local_date <= self.ends_on
+            && (self.weekdays.is_empty() || self.weekdays.contains(&local_date.weekday()))
+    }
+
+    /// Does the campaign pay on this SKU, for this tier, on this local date?
+    pub fn applies(&self, sku: &str, tier: &str, local_date: NaiveDate) -> bool {
+        self.skus.contains(sku)
+            && self.runs_on(local_date)
+            && (self.tiers.is_empty() || self.tiers.iter().any(|t| t == tier))
+    }
+
+    /// Whether it can pay on any line of an order on this date, whatever the member's tier
+    /// (known only after the read): decides which budgets the read fetches.
+    pub fn may_apply(&self, skus: &[&str], local_date: NaiveDate) -> bool {
+        self.runs_on(local_date) && skus.iter().any(|s| self.skus.contains(*s))
+    }
+
+    /// The exact, unrounded bonus for a line, before the budget.
+    pub fn exact_bonus(&self, programme: &Programme, line: &EarnLine) -> Option<Decimal> {
+        let qty = Decimal::from(line.quantity);
+        match &self.rule {
+            CampaignRule::FixedPerUnit { points } => Decimal::from(*points).checked_mul(qty),
+            CampaignRule::CostPercent { percent } => {
+                let cost = line.cost_price?;
+                Decimal::from(cost.minor)
+                    .checked_mul(qty)?
+                    .checked_mul(*percent)?
+                    .checked_div(Decimal::from(100))?
+                    .checked_div(Decimal::from(programme.point_value_minor))
+            }
+            CampaignRule::PerCurrencyUnit { points } => line.net.to_decimal().checked_mul(*points),
+        }
+    }
+
+    pub fn validate(&self) -> Result<(), String> {
+        if !crate::ids::valid_id(&self.id) {
+            return Err(format!("id: '{}' {}", self.id, crate::ids::ID_RULE));
+        }
+        if self.skus.is_empty() {
+            return Err("skus: list at least one SKU".into());
+        }
+        if self.ends_on < self.starts_on {
+            return Err("ends_on: must not be before starts_on".into());
+        }
+        if self.budget <= 0 {
+            return Err("budget: must be a positive number of points".into());
+        }
+        if self.budget_shards == 0 || self.budget_shards > 64 {
+            return Err("budget_shards: must be between 1 and 64".into());
+        }
+        match &self.rule {
+            CampaignRule::FixedPerUnit { points } if *points <= 0 => {
+                Err("rule.points: must be positive".into())
+            }
+            CampaignRule::CostPercent { percent }
+                if *percent <= Decimal::ZERO || *percent > Decimal::from(100) =>
+            {
+                Err("rule.percent: must be above 0 and at most 100".into())
+            }
+            CampaignRule::PerCurrencyUnit { points }
+                if *points <= Decimal::ZERO || *points > Decimal::from(1000) =>
+            {
+                Err("rule.points: must be above 0 and at most 1000".into())
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+/// A behaviour campaign: fixed points for a non-purchase event (webinar attended, e-learning
+/// completed, event attended, or a custom type), at most `per_member_cap` times per member.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BehaviourCampaign {
+    pub id: String,
+    pub partner_id: String,
+    pub name: String,
+    /// `webinar.attended`, `elearning.completed`, `event.attended`, or a custom `noun.verb`.
+    pub event_type: String,
+    pub points: Points,
+    #[serde(default)]
+    pub per_member_cap: Option<u32>,
+    pub starts_on: NaiveDate,
+    pub ends_on: NaiveDate,
+}
+
+/// Event types: lower-case `noun.verb` with letters, digits, `_` and `-`.
+pub fn valid_event_type(t: &str) -> bool {
+    let mut parts = t.split('.');
+    let ok = |p: Option<&str>| {
+        p.is_some_and(|p| {
+            !p.is_empty()
+                && p.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+        })
+    };
+    t.len() <= 64 && ok(parts.next()) && ok(parts.next()) && parts.next().is_none()
+}
+
+impl BehaviourCampaign {
+    pub fn active_on(&self, local_date: NaiveDate) -> bool {
+        local_date >= self.starts_on && local_date <= self.ends_on
+    }
+
+    pub fn validate(&self) -> Result<(), String> {
+        if !crate::ids::valid_id(&self.id) {
+            return Err(format!("id: '{}' {}", self.id, crate::ids::ID_RULE));
+        }
+        if !valid_event_type(&self.event_type) {
+            return Err(format!(
+                "event_type: '{}' must look like webinar.attended",
+                self.event_type
+            ));
+        }
+        if self.points <= 0 {
+            return Err("points: must be positive".into());
+        }
+        if self.per_member_cap == Some(0) {
+            return Err("per_member_cap: must be at least 1 (or left out)".into());
+        }
+        if self.ends_on < self.starts_on {
+            return Err("ends_on: must not be before starts_on".into());
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_types_are_noun_dot_verb() {
+        for ok in [
+            "webinar.attended",
+            "elearning.completed",
+            "event.attended",
+            "store-visit.checked_in",
+        ] {
+            assert!(valid_event_type(ok), "{ok}");
+        }
+        for bad in [
+            "webinar",
+            "Webinar.Attended",
+            "a.b.c",
+            ".x",
+            "x.",
+            "a b.c",
+            "",
+        ] {
+            assert!(!valid_event_type(bad), "{bad}");
+        }
+    }
+}

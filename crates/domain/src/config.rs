@@ -1,0 +1,764 @@
+//! Config as code: the file format of `bonus apply` (documented in docs/config.md).
+//! Parsing and validation are pure; the CLI writes the validated plan through the store.
+
+use std::collections::{BTreeMap, HashSet};
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use rust_decimal::Decimal;
+use serde::Deserialize;
+
+use crate::campaign::{BehaviourCampaign, Campaign, CampaignRule};
+use crate::ids::{valid_external_id, valid_id, ID_RULE};
+use crate::member::{hash_api_key, ApiKeyRecord, MemberProfile, Scope};
+use crate::money::Currency;
+use crate::programme::{Coefficient, Partner, PlatformLink, Programme, ProgrammeKind, Tier};
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    #[serde(default)]
+    pub programmes: Vec<ProgrammeIn>,
+    #[serde(default)]
+    pub partners: Vec<PartnerIn>,
+    #[serde(default)]
+    pub members: Vec<MemberIn>,
+    #[serde(default)]
+    pub campaigns: Vec<CampaignIn>,
+    #[serde(default)]
+    pub behaviour_campaigns: Vec<BehaviourCampaignIn>,
+    #[serde(default)]
+    pub rewards: Vec<RewardIn>,
+}
+
+/// A gift-shop reward.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RewardIn {
+    pub id: String,
+    pub programme: String,
+    pub name: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Price in points.
+    pub points: i64,
+    /// Units put into stock so far; raise it to top up.
+    pub stock: i64,
+    #[serde(default)]
+    pub per_member_limit: Option<i64>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BehaviourCampaignIn {
+    pub id: String,
+    pub partner: String,
+    pub name: String,
+    /// webinar.attended, elearning.completed, event.attended, or a custom noun.verb.
+    pub event_type: String,
+    pub points: i64,
+    pub per_member_cap: Option<u32>,
+    pub starts_on: chrono::NaiveDate,
+    pub ends_on: chrono::NaiveDate,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CampaignIn {
+    pub id: String,
+    pub partner: String,
+    pub name: String,
+    pub skus: Vec<String>,
+    /// First and last day, inclusive, partner time zone.
+    pub starts_on: chrono::NaiveDate,
+    pub ends_on: chrono::NaiveDate,
+    /// e.g. [mon, tue, wed, thu, fri]; absent = every day.
+    #[serde(default)]
+    pub weekdays: Vec<chrono::Weekday>,
+    /// Tier names; absent = all tiers.
+    #[serde(default)]
+    pub tiers: Vec<String>,
+    pub rule: RuleIn,
+    /// Points budget; the campaign stops awarding when it is spent. Packs: 150000, 200000,
+    /// 370000, 580000.
+    pub budget: i64,
+    pub budget_shards: Option<u32>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, tag = "kind", rename_all = "snake_case")]
+pub enum RuleIn {
+    FixedPerUnit { points: i64 },
+    CostPercent { percent: Option<ExactDecimal> },
+    PerCurrencyUnit { points: ExactDecimal },
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProgrammeIn {
+    pub id: String,
+    pub name: String,
+    pub kind: ProgrammeKind,
+    pub currency: String,
+    pub point_value_minor: Option<i64>,
+    #[serde(default, deserialize_with = "opt_exact")]
+    pub points_per_unit: Option<Decimal>,
+    pub release_days: Option<u32>,
+    pub expiry_months: Option<u32>,
+    pub min_balance_to_redeem: Option<i64>,
+    pub time_zone: Option<String>,
+    /// Product group -> coefficient (e.g. `cocktails: 10`).
+    #[serde(default)]
+    pub product_groups: BTreeMap<String, ExactDecimal>,
+    /// Replaces the default tiers when given, lowest first.
+    pub tiers: Option<Vec<TierIn>>,
+    pub include_tax: Option<bool>,
+    pub include_shipping: Option<bool>,
+    /// Member messages: `earned: per_order | daily_digest | off`, `digest_hour`,
+    /// `monthly_statement`.
+    pub messages: Option<MessagesIn>,
+    /// Coalition clearing: the operator's fee on breakage, in percent ("2.5").
+    #[serde(default, deserialize_with = "opt_exact")]
+    pub breakage_fee_percent: Option<Decimal>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MessagesIn {
+    pub earned: Option<crate::programme::EarnedMessages>,
+    pub digest_hour: Option<u32>,
+    pub monthly_statement: Option<bool>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TierIn {
+    pub name: String,
+    /// Rolling 12-month net purchase volume, in units of the programme currency.
+    pub threshold: ExactDecimal,
+    pub multiplier: ExactDecimal,
+}
+
+/// A decimal written as a quoted YAML string ("1.3") or a whole number, taken exactly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExactDecimal(pub Decimal);
+
+impl<'de> Deserialize<'de> for ExactDecimal {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Exact;
+        impl serde::de::Visitor<'_> for Exact {
+            type Value = ExactDecimal;
+            // An unquoted YAML fraction (1.25) lands in the default float handler, which
+            // refuses it with this text: a binary float is never an exact decimal.
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a whole number or a decimal in quotes, e.g. \"1.25\" (quoted so it is read exactly)")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<ExactDecimal, E> {
+                v.trim()
+                    .parse::<Decimal>()
+                    .map(ExactDecimal)
+                    .map_err(|_| E::custom(format!("'{v}' is not a decimal number")))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<ExactDecimal, E> {
+                Ok(ExactDecimal(Decimal::from(v)))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<ExactDecimal, E> {
+                Ok(ExactDecimal(Decimal::from(v)))
+            }
+        }
+        d.deserialize_any(Exact)
+    }
+}
+
+fn opt_exact<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Decimal>, D::Error> {
+    Ok(Option::<ExactDecimal>::deserialize(d)?.map(|e| e.0))
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PartnerIn {
+    pub id: String,
+    pub programme: String,
+    pub name: String,
+    pub time_zone: Option<String>,
+    #[serde(default)]
+    pub webhook_secrets: Vec<String>,
+    #[serde(default)]
+    pub api_keys: Vec<ApiKeyIn>,
+    /// Enrol unknown member ids from their first order (default false: record as non-member).
+    #[serde(default)]
+    pub auto_enrol: bool,
+    /// Native Shopify webhooks: `{secrets: [..], accept_test_orders: false}`.
+    #[serde(default)]
+    pub shopify: Option<PlatformLinkIn>,
+    /// Native WooCommerce webhooks: `{secrets: [..]}`.
+    #[serde(default)]
+    pub woocommerce: Option<PlatformLinkIn>,
+    /// The monthly clearing statement is e-mailed here (coalitions).
+    #[serde(default)]
+    pub finance_email: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlatformLinkIn {
+    pub secrets: Vec<String>,
+    #[serde(default)]
+    pub accept_test_orders: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiKeyIn {
+    pub label: String,
+    /// The key in plain text (demo and tests). Prefer `key_sha256` for real keys.
+    pub key: Option<String>,
+    pub key_sha256: Option<String>,
+    /// What the key may do: `read_balance` (default), `hold`, `enrol`.
+    #[serde(default)]
+    pub scopes: Option<Vec<Scope>>,
+    /// Refuse this key from now on (rotation).
+    #[serde(default)]
+    pub revoked: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MemberIn {
+    pub id: String,
+    pub programme: String,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub name: Option<String>,
+    pub locale: Option<String>,
+    /// The member's customer id at partners' shops: `{partner_id: customer_id}`.
+    #[serde(default)]
+    pub external_ids: std::collections::BTreeMap<String, String>,
+    /// The partner the member enrolled with; in a closed programme only it sees the member.
+    /// Absent: the whole programme.
+    #[serde(default)]
+    pub partner: Option<String>,
+    #[serde(default)]
+    pub email_consent: bool,
+    #[serde(default)]
+    pub sms_consent: bool,
+}
+
+/// What a config file amounts to, validated.
+#[derive(Debug, Clone, Default)]
+pub struct ConfigPlan {
+    pub programmes: Vec<Programme>,
+    pub partners: Vec<Partner>,
+    pub api_keys: Vec<(String, ApiKeyRecord)>,
+    pub members: Vec<MemberProfile>,
+    pub campaigns: Vec<Campaign>,
+    pub behaviour: Vec<BehaviourCampaign>,
+    pub rewards: Vec<crate::reward::Reward>,
+}
+
+/// Budget shards of a campaign unless the file says otherwise.
+pub const DEFAULT_BUDGET_SHARDS: u32 = 4;
+
+fn tz(field: &str, text: Option<&str>) -> Result<Tz, String> {
+    match text {
+        None => Ok(chrono_tz::UTC),
+        Some(t) => t.parse().map_err(|_| {
+            format!("{field}: '{t}' is not an IANA time zone (e.g. Europe/Amsterdam)")
+        }),
+    }
+}
+
+pub fn parse(text: &str) -> Result<ConfigFile, String> {
+    serde_yaml::from_str(text).map_err(|e| format!("config file: {e}"))
+}
+
+impl ConfigFile {
+    /// Validate everything; every problem is reported with the field it is about.
+    pub fn plan(&self, now: DateTime<Utc>) -> Result<ConfigPlan, Vec<String>> {
+        let mut errors = Vec::new();
+        let mut plan = ConfigPlan::default();
+        let mut seen = HashSet::new();
+        for (i, p) in self.programmes.iter().enumerate() {
+            let f = |name: &str| format!("programmes[{i}].{name}");
+            if !seen.insert(p.id.clone()) {
+                errors.push(format!("{}: '{}' is declared twice", f("id"), p.id));
+            }
+            let currency = match Currency::parse(&p.currency) {
+                Ok(c) => c,
+                Err(e) => {
+                    errors.push(format!("{}: {e}", f("currency")));
+                    continue;
+                }
+            };
+            let mut prog = Programme::with_defaults(&p.id, &p.name, p.kind, currency);
+            prog.point_value_minor = p.point_value_minor.unwrap_or(prog.point_value_minor);
+            prog.points_per_unit = p.points_per_unit.unwrap_or(prog.points_per_unit);
+            prog.release_days = p.release_days.unwrap_or(prog.release_days);
+            prog.expiry_months = p.expiry_months.unwrap_or(prog.expiry_months);
+            prog.min_balance_to_redeem = p
+                .min_balance_to_redeem
+                .unwrap_or(prog.min_balance_to_redeem);
+            prog.include_tax = p.include_tax.unwrap_or(false);
+            prog.include_shipping = p.include_shipping.unwrap_or(false);
+            match p.breakage_fee_percent {
+                Some(fee) if fee < Decimal::ZERO || fee > Decimal::ONE_HUNDRED => errors.push(
+                    format!("{}: a percentage, 0-100", f("breakage_fee_percent")),
+                ),
+                Some(fee) => prog.breakage_fee_percent = fee,
+                None => {}
+            }
+            if let Some(m) = &p.messages {
+                let d = &mut prog.messages;
+                d.earned = m.earned.unwrap_or(d.earned);
+                d.monthly_statement = m.monthly_statement.unwrap_or(d.monthly_statement);
+                match m.digest_hour {
+                    Some(h) if h > 23 => {
+                        errors.push(format!("{}: an hour, 0-23", f("messages.digest_hour")));
+                    }
+                    Some(h) => d.digest_hour = h,
+                    None => {}
+                }
+            }
+            prog.product_groups = p
+                .product_groups
+                .iter()
+                .map(|(g, c)| (g.clone(), Coefficient(c.0)))
+                .collect();
+            if let Some(tiers) = &p.tiers {
+                let unit = Decimal::from(10i64.pow(currency.exponent()));
+                prog.tiers = Vec::new();
+                for (j, t) in tiers.iter().enumerate() {
+                    let minor = t
+                        .threshold
+                        .0
+                        .checked_mul(unit)
+                        .filter(|m| m.fract().is_zero())
+                        .and_then(|m| i64::try_from(m).ok());
+                    match minor {
+                        Some(threshold_minor) => prog.tiers.push(Tier {
+                            name: t.name.clone(),
+                            threshold_minor,
+                            multiplier: t.multiplier.0,
+                        }),
+                        None => errors.push(format!(
+                            "{}[{j}].threshold: not an amount in {}",
+                            f("tiers"),
+                            currency
+                        )),
+                    }
+                }
+            }
+            match tz(&f("time_zone"), p.time_zone.as_deref()) {
+                Ok(t) => prog.time_zone = t,
+                Err(e) => errors.push(e),
+            }
+            if let Err(e) = prog.validate() {
+                errors.push(format!("programmes[{i}].{e}"));
+            }
+            plan.programmes.push(prog);
+        }
+        let programme_ids: HashSet<&str> = self.programmes.iter().map(|p| p.id.as_str()).collect();
+        let mut partner_ids = HashSet::new();
+        for (i, p) in self.partners.iter().enumerate() {
+            let f = |name: &str| format!("partners[{i}].{name}");
+            if !valid_id(&p.id) {
+                errors.push(format!("{}: '{}' {ID_RULE}", f("id"), p.id));
+            }
+            if !partner_ids.insert(p.id.clone()) {
+                errors.push(format!("{}: '{}' is declared twice", f("id"), p.id));
+            }
+            if !programme_ids.contains(p.programme.as_str()) {
+                errors.push(format!(
+                    "{}: no programme '{}' in this file",
+                    f("programme"),
+                    p.programme
+                ));
+            }
+            for (j, s) in p.webhook_secrets.iter().enumerate() {
+                if !s.starts_with("whsec_") || crate::webhook_sig::decode_secret(s).is_err() {
+                    errors.push(format!(
+                        "{}[{j}]: must be 'whsec_' followed by base64",
+                        f("webhook_secrets")
+                    ));
+                }
+            }
+            let time_zone = tz(&f("time_zone"), p.time_zone.as_deref()).unwrap_or_else(|e| {
+                errors.push(e);
+                chrono_tz::UTC
+            });
+            for (j, k) in p.api_keys.iter().enumerate() {
+                let field = format!("{}[{j}]", f("api_keys"));
+                let hash = match (&k.key, &k.key_sha256) {
+                    (Some(key), None) if key.len() >= 16 => hash_api_key(key),
+                    (Some(_), None) => {
+                        errors.push(format!("{field}.key: must be at least 16 characters"));
+                        continue;
+                    }
+                    (None, Some(h))
+                        if h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()) =>
+                    {
+                        h.to_lowercase()
+                    }
+                    (None, Some(_)) => {
+                        errors.push(format!("{field}.key_sha256: must be 64 hex characters"));
+                        continue;
+                    }
+                    _ => {
+                        errors.push(format!("{field}: give exactly one of key or key_sha256"));
+                        continue;
+                    }
+                };
+                plan.api_keys.push((
+                    hash,
+                    ApiKeyRecord {
+                        partner_id: p.id.clone(),
+                        label: k.label.clone(),
+                        scopes: k.scopes.clone().unwrap_or_else(|| vec![Scope::ReadBalance]),
+                        created_at: now,
+                        revoked: k.revoked,
+                    },
+                ));
+            }
+            if p.finance_email
+                .as_deref()
+                .is_some_and(|e| crate::pii::normalize_email(e).is_none())
+            {
+                errors.push(format!("{}: not an e-mail address", f("finance_email")));
+            }
+            let mut link = |name: &str, l: &Option<PlatformLinkIn>| {
+                let l = l.as_ref()?;
+                if l.secrets.is_empty() || l.secrets.len() > 2 {
+                    errors.push(format!(
+                        "partners[{i}].{name}.secrets: one secret, or two during a rotation"
+                    ));
+                }
+                if l.secrets.iter().any(|s| s.trim().len() < 16) {
+                    errors.push(format!(
+                        "partners[{i}].{name}.secrets: a secret needs at least 16 characters"
+                    ));
+                }
+                Some(PlatformLink {
+                    secrets: l.secrets.iter().map(|s| s.trim().to_string()).collect(),
+                    accept_test_orders: l.accept_test_orders,
+                })
+            };
+            let shopify = link("shopify", &p.shopify);
+            let woocommerce = link("woocommerce", &p.woocommerce);
+            plan.partners.push(Partner {
+                id: p.id.clone(),
+                programme_id: p.programme.clone(),
+                name: p.name.clone(),
+                time_zone,
+                webhook_secrets: p.webhook_secrets.clone(),
+                auto_enrol: p.auto_enrol,
+                shopify,
+                woocommerce,
+                finance_email: p.finance_email.clone(),
+            });
+        }
+        let mut member_ids = HashSet::new();
+        for (i, m) in self.members.iter().enumerate() {
+            let f = |name: &str| format!("members[{i}].{name}");
+            if !valid_id(&m.id) {
+                errors.push(format!("{}: '{}' {ID_RULE}", f("id"), m.id));
+            }
+            if !programme_ids.contains(m.programme.as_str()) {
+                errors.push(format!(
+                    "{}: no programme '{}' in this file",
+                    f("programme"),
+                    m.programme
+                ));
+            }
+            if !member_ids.insert((m.programme.clone(), m.id.clone())) {
+                errors.push(format!("{}: '{}' is declared twice", f("id"), m.id));
+            }
+            for (partner, customer) in &m.external_ids {
+                if !partner_ids.contains(partner) {
+                    errors.push(format!(
+                        "{}: no partner '{partner}' in this file",
+                        f("external_ids")
+                    ));
+                }
+                if !valid_external_id(customer) {
+                    errors.push(format!(
+                        "{}.{partner}: 1-128 characters, no '#' or control characters",
+                        f("external_ids")
+                    ));
+                }
+            }
+            if let Some(p) = &m.partner {
+                if !partner_ids.contains(p) {
+                    errors.push(format!("{}: no partner '{p}' in this file", f("partner")));
+                }
+            }
+            if let Some(e) = &m.email {
+                if crate::pii::normalize_email(e).is_none() {
+                    errors.push(format!("{}: not an e-mail address", f("email")));
+                }
+            }
+            plan.members.push(MemberProfile {
+                external_ids: m.external_ids.clone(),
+                member_id: m.id.clone(),
+                programme_id: m.programme.clone(),
+                email: m.email.clone(),
+                phone: m.phone.clone(),
+                name: m.name.clone(),
+                locale: m.locale.clone().unwrap_or_else(|| "en".into()),
+                enrolled_at: now,
+                enrolled_with: m.partner.iter().cloned().collect(),
+                consents: crate::member::Consents {
+                    email: m.email_consent,
+                    sms: m.sms_consent,
+                },
+                ..Default::default()
+            });
+        }
+        let mut campaign_ids = HashSet::new();
+        for (i, c) in self.campaigns.iter().enumerate() {
+            let f = |name: &str| format!("campaigns[{i}].{name}");
+            if !partner_ids.contains(&c.partner) {
+                errors.push(format!(
+                    "{}: no partner '{}' in this file",
+                    f("partner"),
+                    c.partner
+                ));
+            }
+            if !campaign_ids.insert((c.partner.clone(), c.id.clone())) {
+                errors.push(format!("{}: '{}' is declared twice", f("id"), c.id));
+            }
+            if let Some(tier) = c.tiers.iter().find(|t| {
+                let programme = self
+                    .partners
+                    .iter()
+                    .find(|p| p.id == c.partner)
+                    .map(|p| p.programme.as_str());
+                !plan
+                    .programmes
+                    .iter()
+                    .filter(|p| Some(p.id.as_str()) == programme)
+                    .any(|p| p.tier(t).is_some())
+            }) {
+                errors.push(format!(
+                    "{}: '{tier}' is not a tier of the partner's programme",
+                    f("tiers")
+                ));
+            }
+            let rule = match &c.rule {
+                RuleIn::FixedPerUnit { points } => CampaignRule::FixedPerUnit { points: *points },
+                RuleIn::CostPercent { percent } => CampaignRule::CostPercent {
+                    percent: percent.map_or(Decimal::new(13, 1), |p| p.0),
+                },
+                RuleIn::PerCurrencyUnit { points } => {
+                    CampaignRule::PerCurrencyUnit { points: points.0 }
+                }
+            };
+            let campaign = Campaign {
+                id: c.id.clone(),
+                partner_id: c.partner.clone(),
+                name: c.name.clone(),
+                skus: c.skus.iter().cloned().collect(),
+                starts_on: c.starts_on,
+                ends_on: c.ends_on,
+                weekdays: c.weekdays.clone(),
+                tiers: c.tiers.clone(),
+                rule,
+                budget: c.budget,
+                budget_shards: c.budget_shards.unwrap_or(DEFAULT_BUDGET_SHARDS),
+            };
+            if let Err(e) = campaign.validate() {
+                errors.push(format!("campaigns[{i}].{e}"));
+            }
+            plan.campaigns.push(campaign);
+        }
+        let mut behaviour_ids = HashSet::new();
+        for (i, b) in self.behaviour_campaigns.iter().enumerate() {
+            if !partner_ids.contains(&b.partner) {
+                errors.push(format!(
+                    "behaviour_campaigns[{i}].partner: no partner '{}' in this file",
+                    b.partner
+                ));
+            }
+            if !behaviour_ids.insert((b.partner.clone(), b.id.clone())) {
+                errors.push(format!(
+                    "behaviour_campaigns[{i}].id: '{}' is declared twice",
+                    b.id
+                ));
+            }
+            let c = BehaviourCampaign {
+                id: b.id.clone(),
+                partner_id: b.partner.clone(),
+                name: b.name.clone(),
+                event_type: b.event_type.clone(),
+                points: b.points,
+                per_member_cap: b.per_member_cap,
+                starts_on: b.starts_on,
+                ends_on: b.ends_on,
+            };
+            if let Err(e) = c.validate() {
+                errors.push(format!("behaviour_campaigns[{i}].{e}"));
+            }
+            plan.behaviour.push(c);
+        }
+        let mut reward_ids = HashSet::new();
+        for (i, r) in self.rewards.iter().enumerate() {
+            let f = |name: &str| format!("rewards[{i}].{name}");
+            if !valid_id(&r.id) {
+                errors.push(format!("{}: '{}' {ID_RULE}", f("id"), r.id));
+            }
+            if !programme_ids.contains(r.programme.as_str()) {
+                errors.push(format!(
+                    "{}: no programme '{}' in this file",
+                    f("programme"),
+                    r.programme
+                ));
+            }
+            if !reward_ids.insert((r.programme.clone(), r.id.clone())) {
+                errors.push(format!("{}: '{}' is declared twice", f("id"), r.id));
+            }
+            if r.points <= 0 {
+                errors.push(format!("{}: a whole number above 0", f("points")));
+            }
+            if r.stock < 0 {
+                errors.push(format!("{}: 0 or more", f("stock")));
+            }
+            if r.per_member_limit.is_some_and(|l| l <= 0) {
+                errors.push(format!("{}: a whole number above 0", f("per_member_limit")));
+            }
+            plan.rewards.push(crate::reward::Reward {
+                programme_id: r.programme.clone(),
+                reward_id: r.id.clone(),
+                name: r.name.clone(),
+                description: r.description.clone(),
+                points: r.points,
+                granted: r.stock,
+                stock: r.stock,
+                per_member_limit: r.per_member_limit,
+            });
+        }
+        if errors.is_empty() {
+            Ok(plan)
+        } else {
+            Err(errors)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+programmes:
+  - id: velo
+    name: Velo
+    kind: closed
+    currency: EUR
+    time_zone: Europe/Amsterdam
+    points_per_unit: 10
+    product_groups: {cocktails: "1.3", bread: 5}
+    tiers:
+      - {name: Basic, threshold: 0, multiplier: 1}
+      - {name: VIP, threshold: "1000.50", multiplier: 2}
+partners:
+  - id: velo-shop
+    programme: velo
+    name: Velo webshop
+    webhook_secrets: [whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw]
+    api_keys:
+      - label: widget
+        key: demo-key-0123456789
+members:
+  - id: M-1
+    programme: velo
+campaigns:
+  - id: helmets
+    partner: velo-shop
+    name: Helmets at 1.3% of cost
+    skus: [HELMET-1, HELMET-2]
+    starts_on: 2026-11-01
+    ends_on: 2026-11-30
+    weekdays: [mon, tue, wed, thu, fri]
+    rule: {kind: cost_percent}
+    budget: 150000
+"#;
+
+    #[test]
+    fn a_good_file_plans() {
+        let plan = parse(GOOD).unwrap().plan(Utc::now()).unwrap();
+        let p = &plan.programmes[0];
+        assert_eq!(p.points_per_unit, Decimal::TEN);
+        assert_eq!(p.coefficient(Some("cocktails")).to_string(), "1.3");
+        assert_eq!(p.coefficient(Some("bread")), Decimal::from(5));
+        assert_eq!(p.tiers[1].threshold_minor, 100_050);
+        assert_eq!(p.tiers[1].multiplier, Decimal::TWO);
+        assert_eq!(plan.programmes[0].release_days, 14);
+        assert_eq!(plan.partners[0].programme_id, "velo");
+        assert_eq!(plan.api_keys[0].0, hash_api_key("demo-key-0123456789"));
+        assert_eq!(plan.members[0].locale, "en");
+        let c = &plan.campaigns[0];
+        assert_eq!(
+            c.rule,
+            CampaignRule::CostPercent {
+                percent: Decimal::new(13, 1)
+            }
+        );
+        assert_eq!(
+            (c.weekdays.len(), c.budget, c.budget_shards),
+            (5, 150_000, DEFAULT_BUDGET_SHARDS)
+        );
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        let bad = GOOD
+            .replace("currency: EUR", "currency: EURO")
+            .replace("programme: velo\n    name", "programme: nope\n    name");
+        let errors = parse(&bad).unwrap().plan(Utc::now()).unwrap_err();
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.starts_with("programmes[0].currency")),
+            "{errors:?}"
+        );
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.starts_with("partners[0].programme: no programme 'nope'")),
+            "{errors:?}"
+        );
+        let typo = GOOD.replace("kind: closed", "kind: closed\n    pointz: 3");
+        assert!(parse(&typo).unwrap_err().contains("pointz"));
+        let float = GOOD.replace(r#"cocktails: "1.3""#, "cocktails: 1.3");
+        assert!(
+            parse(&float)
+                .unwrap_err()
+                .contains(r#"decimal in quotes, e.g. "1.25""#),
+            "{}",
+            parse(&float).unwrap_err()
+        );
+        let campaign = GOOD
+            .replace(
+                "partner: velo-shop\n    name: Helmets",
+                "partner: nope\n    name: Helmets",
+            )
+            .replace("budget: 150000", "budget: 0");
+        let errors = parse(&campaign).unwrap().plan(Utc::now()).unwrap_err();
+        assert!(
+            errors
+                .iter()
+                .any(|e| e == "campaigns[0].partner: no partner 'nope' in this file"),
+            "{errors:?}"
+        );
+        assert!(
+            errors.iter().any(|e| e.starts_with("campaigns[0].budget")),
+            "{errors:?}"
+        );
+        let tiers = GOOD.replace("threshold: 0,", "threshold: 5,");
+        assert!(
+            parse(&tiers).unwrap().plan(Utc::now()).unwrap_err()[0].contains("tiers[0].threshold")
+        );
+        let secret = GOOD.replace("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "secret");
+        assert!(parse(&secret).unwrap().plan(Utc::now()).unwrap_err()[0]
+            .starts_with("partners[0].webhook_secrets[0]"));
+    }
+}

@@ -1,0 +1,544 @@
+//! Spending points in two phases: a **hold** reserves points while the customer pays, and
+//! resolves exactly once: **captured** (all or part), **voided**, or **expired** (nobody acted
+//! in time). Like a pending transfer in a two-phase ledger.
+//!
+//! Invariants (checked by [`crate::account::Account::check`] and by property tests):
+//!
+//! ```text
+//! account.held = sum of the open holds' points
+//! for a lot: remaining (free) + held >= 0, each >= 0
+//! a hold resolves once: open -> captured | voided | expired, never back
+//! captured + released = reserved
+//! ```
+//!
+//! A hold takes its points from the member's available lots, oldest expiry first, only from
+//! lots the accepting partner may spend: in a closed programme, lots that partner issued; in
+//! a coalition, any partner's. Reserving moves points from a lot's free `remaining` to its
+//! `held`, and from the account's `available` to `held`; capturing removes them for good;
+//! releasing moves them back.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+
+pub use crate::account::OpenHold;
+use crate::account::{Account, AccountError};
+use crate::events::{DomainEvent, EntryKind, EventKind, LedgerEntry};
+use crate::lot::{Lot, LotStatus};
+use crate::money::Points;
+use crate::programme::{Programme, ProgrammeKind};
+
+/// How long a hold lasts unless the request says otherwise.
+pub const DEFAULT_HOLD_MINUTES: i64 = 15;
+/// Longest hold a request may ask for.
+pub const MAX_HOLD_MINUTES: i64 = 24 * 60;
+/// Open holds per member at once (keeps the account item small).
+pub const MAX_OPEN_HOLDS: usize = 100;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HoldStatus {
+    Open,
+    Captured,
+    Voided,
+    Expired,
+}
+
+/// Points a hold reserved in one lot, and how many of them were captured.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HeldLot {
+    pub lot_id: String,
+    /// The partner that issued the lot (who pays, in a coalition).
+    pub issuer: String,
+    pub points: Points,
+    #[serde(default)]
+    pub captured: Points,
+}
+
+/// A gift-shop claim riding on a hold.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RewardClaim {
+    pub reward_id: String,
+    pub voucher_code: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hold {
+    pub hold_id: String,
+    pub programme_id: String,
+    pub member_id: String,
+    /// The partner that accepts the points (where they are spent).
+    pub partner_id: String,
+    /// The partner's reference (cart, order, till receipt).
+    pub reference: String,
+    pub points: Points,
+    pub status: HoldStatus,
+    pub captured: Points,
+    pub lots: Vec<HeldLot>,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub resolved_at: Option<DateTime<Utc>>,
+    /// Of the request that created it (the same reference with another request is a conflict).
+    pub request_sha256: String,
+    #[serde(default)]
+    pub reward: Option<RewardClaim>,
+    /// Incremented by every change; resolutions are written with `version = expected`.
+    #[serde(default)]
+    pub version: u64,
+}
+
+impl Hold {
+    /// The status as of `now`: an open hold past its time is expired, whether or not the
+    /// release has been written yet.
+    pub fn status_at(&self, now: DateTime<Utc>) -> HoldStatus {
+        if self.status == HoldStatus::Open && now >= self.expires_at {
+            HoldStatus::Expired
+        } else {
+            self.status
+        }
+    }
+
+    /// Captured points per issuing partner (for clearing).
+    pub fn captured_by_issuer(&self) -> BTreeMap<String, Points> {
+        let mut out = BTreeMap::new();
+        for l in self.lots.iter().filter(|l| l.captured > 0) {
+            *out.entry(l.issuer.clone()).or_insert(0) += l.captured;
+        }
+        out
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SpendError {
+    #[error("points must be a whole number above 0")]
+    NotPositive,
+    #[error("the member can spend points once {min} are available; {available} are")]
+    BelowMinBalance { available: Points, min: Points },
+    #[error("{wanted} points wanted, {available} available")]
+    Insufficient { available: Points, wanted: Points },
+    #[error("{wanted} points wanted, {spendable} of the available points may be spent at this partner (a closed programme spends only the points it issued)")]
+    NotSpendableHere { spendable: Points, wanted: Points },
+    #[error("the member already has {0} open holds")]
+    TooManyOpenHolds(usize),
+}
+
+impl SpendError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            SpendError::NotPositive => "invalid_points",
+            SpendError::BelowMinBalance { .. } => "below_min_balance",
+            SpendError::Insufficient { .. } => "insufficient_points",
+            SpendError::NotSpendableHere { .. } => "points_not_spendable_here",
+            SpendError::TooManyOpenHolds(_) => "too_many_open_holds",
+        }
+    }
+}
+
+/// May `partner` spend the points of `lot`?
+pub fn may_spend(programme: &Programme, partner_id: &str, lot: &Lot) -> bool {
+    match programme.kind {
+        ProgrammeKind::Coalition => true,
+        ProgrammeKind::Closed => lot.partner_id == partner_id,
+    }
+}
+
+/// The account's available points once due releases are folded in and expired holds are
+/// counted as released (what a new hold may take).
+pub fn spendable_available(account: &Account, now: DateTime<Utc>) -> Points {
+    let mut a = account.clone();
+    a.fold_due(now);
+    let expired: Points = a
+        .open_holds
+        .values()
+        .filter(|h| now >= h.expires_at)
+        .map(|h| h.points)
+        .sum();
+    a.available + expired
+}
+
+/// Which lots a hold of `points` at `partner_id` reserves: available, unexpired lots with
+/// free points that the partner may spend, oldest expiry first. `account` must have no
+/// expired open holds and no due releases left (the caller releases and folds them first).
+pub fn choose_lots(
+    programme: &Programme,
+    account: &Account,
+    lots: &[Lot],
+    partner_id: &str,
+    points: Points,
+    now: DateTime<Utc>,
+) -> Result<Vec<HeldLot>, SpendError> {
+    if points <= 0 {
+        return Err(SpendError::NotPositive);
+    }
+    if account.open_holds.len() >= MAX_OPEN_HOLDS {
+        return Err(SpendError::TooManyOpenHolds(account.open_holds.len()));
+    }
+    let available = account.available;
+    if available < points {
+        return Err(SpendError::Insufficient {
+            available,
+            wanted: points,
+        });
+    }
+    if available < programme.min_balance_to_redeem {
+        return Err(SpendError::BelowMinBalance {
+            available,
+            min: programme.min_balance_to_redeem,
+        });
+    }
+    let mut eligible: Vec<&Lot> = lots
+        .iter()
+        .filter(|l| l.remaining > 0 && l.status(now) == LotStatus::Available)
+        .filter(|l| may_spend(programme, partner_id, l))
+        .collect();
+    eligible.sort_by(|a, b| (a.expires_at, &a.lot_id).cmp(&(b.expires_at, &b.lot_id)));
+    let mut left = points;
+    let mut out = Vec::new();
+    for lot in eligible {
+        if left == 0 {
+            break;
+        }
+        let take = left.min(lot.remaining);
+        out.push(HeldLot {
+            lot_id: lot.lot_id.clone(),
+            issuer: lot.partner_id.clone(),
+            points: take,
+            captured: 0,
+        });
+        left -= take;
+    }
+    if left > 0 {
+        let spendable = points - left;
+        return Err(match programme.kind {
+            ProgrammeKind::Closed => SpendError::NotSpendableHere {
+                spendable,
+                wanted: points,
+            },
+            ProgrammeKind::Coalition => SpendError::Insufficient {
+                available: spendable,
+                wanted: points,
+            },
+        });
+    }
+    Ok(out)
+}
+
+/// A new hold's expiry.
+pub fn expires_at(now: DateTime<Utc>, minutes: Option<i64>) -> DateTime<Utc> {
+    now + Duration::minutes(
+        minutes
+            .unwrap_or(DEFAULT_HOLD_MINUTES)
+            .clamp(1, MAX_HOLD_MINUTES),
+    )
+}
+
+/// What resolving a hold writes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settlement {
+    pub account: Account,
+    pub hold: Hold,
+    /// The hold's lots with their new free `remaining` and `held`.
+    pub lots: Vec<Lot>,
+    pub entry: Option<LedgerEntry>,
+    pub events: Vec<DomainEvent>,
+    /// Change of the member's outstanding points (unexpired minus debt), from the account's
+    /// own buckets: the clearing's check does not trust the entries alone.
+    pub outstanding_change: Points,
+}
+
+/// Resolve an open hold: capture `capture` points of it (0 for a void or an expiry) and
+/// release the rest. Lots are consumed in the order the hold reserved them (oldest expiry
+/// first). `lots` must hold the current state of the hold's lots.
+pub fn settle(
+    hold: &Hold,
+    account: &Account,
+    lots: &[Lot],
+    capture: Points,
+    status: HoldStatus,
+    now: DateTime<Utc>,
+) -> Result<Settlement, AccountError> {
+    if hold.status != HoldStatus::Open || status == HoldStatus::Open {
+        return Err(AccountError::Invariant(format!(
+            "hold {} is not open",
+            hold.hold_id
+        )));
+    }
+    if capture < 0 || capture > hold.points {
+        return Err(AccountError::Invariant("capture out of range".into()));
+    }
+    let mut next = account.clone();
+    let mut hold = hold.clone();
+    let mut changed = Vec::new();
+    let mut left = capture;
+    for held in &mut hold.lots {
+        let mut lot = lots
+            .iter()
+            .find(|l| l.lot_id == held.lot_id)
+            .cloned()
+            .ok_or_else(|| AccountError::Invariant(format!("lot {} missing", held.lot_id)))?;
+        let take = left.min(held.points);
+        left -= take;
+        let back = held.points - take;
+        if lot.held < held.points {
+            return Err(AccountError::Invariant(format!(
+                "lot {} holds less than the hold reserved",
+                lot.lot_id
+            )));
+        }
+        lot.held -= held.points;
+        lot.remaining += back;
+        held.captured = take;
+        if take > 0 {
+            next.unbook_expiry(&lot, take)?;
+        }
+        changed.push(lot);
+    }
+    next.held -= hold.points;
+    next.available += hold.points - capture;
+    next.open_holds.remove(&hold.hold_id);
+    next.version += 1;
+    hold.status = status;
+    hold.captured = capture;
+    hold.resolved_at = Some(now);
+    hold.version += 1;
+    let (mut entry, mut events) = (None, Vec::new());
+    if capture > 0 {
+        next.entry_seq += 1;
+        let event_id = format!("redeemed:{}:{}", hold.programme_id, hold.hold_id);
+        let what = match &hold.reward {
+            Some(r) => format!("reward {}", r.reward_id),
+            None => hold.reference.clone(),
+        };
+        entry = Some(LedgerEntry {
+            seq: next.entry_seq,
+            at: now,
+            kind: EntryKind::Redeem,
+            points: -capture,
+            reason: format!("spent at {}: {what}", hold.partner_id),
+            partner_id: Some(hold.partner_id.clone()),
+            order_id: Some(hold.reference.clone()),
+            lot_id: None,
+            event_id: event_id.clone(),
+            issuers: hold.captured_by_issuer(),
+        });
+        events.push(DomainEvent {
+            event_id,
+            occurred_at: now,
+            programme_id: hold.programme_id.clone(),
+            member_id: hold.member_id.clone(),
+            kind: EventKind::PointsRedeemed {
+                partner_id: hold.partner_id.clone(),
+                hold_id: hold.hold_id.clone(),
+                reference: hold.reference.clone(),
+                points: capture,
+                by_issuer: hold.captured_by_issuer(),
+                voucher_code: hold.reward.as_ref().map(|r| r.voucher_code.clone()),
+            },
+        });
+    }
+    next.check()?;
+    Ok(Settlement {
+        outstanding_change: next.outstanding() - account.outstanding(),
+        account: next,
+        hold,
+        lots: changed,
+        entry,
+        events,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ledger::plan_order;
+    use crate::money::Currency;
+    use proptest::prelude::*;
+
+    fn programme(kind: ProgrammeKind) -> Programme {
+        let mut p = Programme::with_defaults("p", "P", kind, Currency::parse("EUR").unwrap());
+        p.min_balance_to_redeem = 1000;
+        p
+    }
+
+    fn t0() -> DateTime<Utc> {
+        "2026-01-01T10:00:00Z".parse().unwrap()
+    }
+
+    /// An account with lots (issuer, points, day earned), all available by day 30.
+    fn earned(p: &Programme, lots: &[(&str, Points, i64)]) -> (Account, Vec<Lot>) {
+        let mut a = Account::open("p", "m");
+        let mut out = Vec::new();
+        for (i, (issuer, points, day)) in lots.iter().enumerate() {
+            let at = t0() + Duration::days(*day);
+            let plan = plan_order(
+                p,
+                &a,
+                issuer,
+                &format!("O-{i}"),
+                *points,
+                0,
+                "Silver",
+                at,
+                at,
+            )
+            .unwrap();
+            a = plan.account;
+            out.push(plan.lot.unwrap());
+        }
+        a.fold_due(now());
+        (a, out)
+    }
+
+    fn now() -> DateTime<Utc> {
+        t0() + Duration::days(30)
+    }
+
+    /// Reserve as the store does: lots free -> held, account available -> held.
+    fn reserve(a: &mut Account, lots: &mut [Lot], hold: &Hold) {
+        for h in &hold.lots {
+            let l = lots.iter_mut().find(|l| l.lot_id == h.lot_id).unwrap();
+            l.remaining -= h.points;
+            l.held += h.points;
+        }
+        a.available -= hold.points;
+        a.held += hold.points;
+        a.open_holds.insert(
+            hold.hold_id.clone(),
+            OpenHold {
+                points: hold.points,
+                expires_at: hold.expires_at,
+            },
+        );
+        a.check().unwrap();
+    }
+
+    fn hold(points: Points, lots: Vec<HeldLot>) -> Hold {
+        Hold {
+            hold_id: "h1".into(),
+            programme_id: "p".into(),
+            member_id: "m".into(),
+            partner_id: "shop".into(),
+            reference: "cart-1".into(),
+            points,
+            status: HoldStatus::Open,
+            captured: 0,
+            lots,
+            created_at: now(),
+            expires_at: expires_at(now(), None),
+            resolved_at: None,
+            request_sha256: String::new(),
+            reward: None,
+            version: 0,
+        }
+    }
+
+    #[test]
+    fn the_minimum_balance_is_on_available_points() {
+        let p = programme(ProgrammeKind::Coalition);
+        let (a, lots) = earned(&p, &[("shop", 999, 0)]);
+        assert_eq!(
+            choose_lots(&p, &a, &lots, "shop", 10, now())
+                .unwrap_err()
+                .code(),
+            "below_min_balance"
+        );
+        let (a, lots) = earned(&p, &[("shop", 1000, 0)]);
+        assert_eq!(
+            choose_lots(&p, &a, &lots, "shop", 10, now()).unwrap()[0].points,
+            10
+        );
+        assert_eq!(
+            choose_lots(&p, &a, &lots, "shop", 1001, now())
+                .unwrap_err()
+                .code(),
+            "insufficient_points"
+        );
+    }
+
+    #[test]
+    fn lots_are_taken_oldest_expiry_first_and_closed_programmes_spend_only_their_own() {
+        let p = programme(ProgrammeKind::Coalition);
+        let (a, lots) = earned(&p, &[("b", 700, 5), ("a", 600, 0), ("a", 500, 9)]);
+        let chosen = choose_lots(&p, &a, &lots, "b", 1000, now()).unwrap();
+        let got: Vec<(&str, Points)> = chosen
+            .iter()
+            .map(|h| (h.lot_id.as_str(), h.points))
+            .collect();
+        assert_eq!(got, vec![("a:O-1", 600), ("b:O-0", 400)]);
+
+        let closed = programme(ProgrammeKind::Closed);
+        let (a, lots) = earned(&closed, &[("a", 1500, 0), ("b", 200, 0)]);
+        let err = choose_lots(&closed, &a, &lots, "b", 300, now()).unwrap_err();
+        assert_eq!(
+            err,
+            SpendError::NotSpendableHere {
+                spendable: 200,
+                wanted: 300
+            }
+        );
+        assert_eq!(
+            choose_lots(&closed, &a, &lots, "a", 1500, now())
+                .unwrap()
+                .len(),
+            1
+        );
+    }
+
+    #[test]
+    fn a_partial_capture_consumes_oldest_first_and_releases_the_rest() {
+        let p = programme(ProgrammeKind::Coalition);
+        let (mut a, mut lots) = earned(&p, &[("a", 600, 0), ("b", 700, 5)]);
+        let h = hold(1000, choose_lots(&p, &a, &lots, "c", 1000, now()).unwrap());
+        reserve(&mut a, &mut lots, &h);
+        let s = settle(&h, &a, &lots, 800, HoldStatus::Captured, now()).unwrap();
+        assert_eq!((s.account.available, s.account.held), (500, 0));
+        assert_eq!(
+            s.hold.captured_by_issuer(),
+            [("a".to_string(), 600), ("b".to_string(), 200)]
+                .into_iter()
+                .collect()
+        );
+        let free: Vec<(Points, Points)> = s.lots.iter().map(|l| (l.remaining, l.held)).collect();
+        assert_eq!(free, vec![(0, 0), (500, 0)]);
+        assert_eq!(
+            s.entry.as_ref().map(|e| (e.kind, e.points)),
+            Some((EntryKind::Redeem, -800))
+        );
+        // A void releases everything and writes no statement line.
+        let v = settle(&h, &a, &lots, 0, HoldStatus::Voided, now()).unwrap();
+        assert_eq!(
+            (v.account.available, v.account.held, v.entry.is_none()),
+            (1300, 0, true)
+        );
+        // A resolved hold cannot resolve again.
+        assert!(settle(&s.hold, &s.account, &s.lots, 0, HoldStatus::Voided, now()).is_err());
+    }
+
+    proptest! {
+        /// Whatever is captured, points are conserved: captured + what is left = before.
+        #[test]
+        fn settling_conserves_points(
+            earned_lots in prop::collection::vec((0usize..3, 1i64..2_000, 0i64..20), 1..6),
+            want in 1i64..6_000,
+            capture_share in 0i64..=100,
+        ) {
+            let p = programme(ProgrammeKind::Coalition);
+            let spec: Vec<(&str, Points, i64)> = earned_lots.iter().map(|(i, pts, d)| (["a", "b", "c"][*i], *pts, *d)).collect();
+            let (mut a, mut lots) = earned(&p, &spec);
+            let before = a.available + a.held + a.pending.values().sum::<Points>();
+            let Ok(chosen) = choose_lots(&p, &a, &lots, "x", want, now()) else {
+                return Ok(());
+            };
+            prop_assert_eq!(chosen.iter().map(|h| h.points).sum::<Points>(), want);
+            let h = hold(want, chosen);
+            reserve(&mut a, &mut lots, &h);
+            let capture = want * capture_share / 100;
+            let s = settle(&h, &a, &lots, capture, HoldStatus::Captured, now()).unwrap();
+            let after = s.account.available + s.account.held + s.account.pending.values().sum::<Points>();
+            prop_assert_eq!(after + capture, before);
+            prop_assert_eq!(s.account.held, 0);
+            prop_assert!(s.lots.iter().all(|l| l.remaining >= 0 && l.held == 0));
+        }
+    }
+}

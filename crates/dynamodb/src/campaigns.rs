@@ -1,0 +1,207 @@
+//! Campaign budgets: split over `budget_shards` counter items so that a busy campaign does
+//! not make one item hot. An order reads the shards of the campaigns that may apply in its
+//! one BatchGetItem and takes its bonus in its one TransactWriteItems, each take an update
+//! conditional on `remaining >= take`: the budget can never go below zero, whatever runs
+//! concurrently.
+
+use std::collections::BTreeMap;
+
+use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
+
+use super::{from_item, key_map, keys, to_item, Store, StoreError, TxOutcome};
+use bonus_domain::budget::{split_budget, BudgetShard, BudgetStatus, BudgetTake};
+use bonus_domain::campaign::{BehaviourCampaign, Campaign};
+use bonus_domain::money::Points;
+
+impl Store {
+    /// A partner with its campaigns and behaviour campaigns: one Query on its partition.
+    pub async fn partner_with_campaigns(
+        &self,
+        partner_id: &str,
+    ) -> Result<Option<PartnerItems>, StoreError> {
+        let items = self.query_items(&keys::partner(partner_id).0, "").await?;
+        let mut out = PartnerItems::default();
+        for item in items {
+            match item.get(super::ENTITY) {
+                Some(AttributeValue::S(e)) if e == "partner" => {
+                    out.partner = Some(from_item(item)?)
+                }
+                Some(AttributeValue::S(e)) if e == "campaign" => {
+                    out.campaigns.push(from_item(item)?)
+                }
+                Some(AttributeValue::S(e)) if e == "behaviour_campaign" => {
+                    out.behaviour.push(from_item(item)?)
+                }
+                _ => {}
+            }
+        }
+        Ok(out.partner.is_some().then_some(out))
+    }
+
+    pub async fn put_behaviour_campaign(&self, c: &BehaviourCampaign) -> Result<(), StoreError> {
+        self.put(
+            keys::behaviour_campaign(&c.partner_id, &c.id),
+            "behaviour_campaign",
+            c,
+        )
+        .await
+    }
+
+    pub async fn get_campaign(
+        &self,
+        partner_id: &str,
+        campaign_id: &str,
+    ) -> Result<Option<Campaign>, StoreError> {
+        self.get(keys::campaign(partner_id, campaign_id)).await
+    }
+
+    pub async fn budget_shards(&self, campaign: &Campaign) -> Result<Vec<BudgetShard>, StoreError> {
+        self.query_prefix(
+            &keys::budget_shard(&campaign.partner_id, &campaign.id, 0).0,
+            "SHARD#",
+        )
+        .await
+    }
+
+    pub async fn budget_status(&self, campaign: &Campaign) -> Result<BudgetStatus, StoreError> {
+        let shards = self.budget_shards(campaign).await?;
+        Ok(BudgetStatus {
+            budget: campaign.budget,
+            spent: shards.iter().map(|s| s.spent).sum(),
+            remaining: shards.iter().map(|s| s.remaining).sum(),
+            shards,
+        })
+    }
+
+    /// Create or update a campaign. A new campaign gets its budget shards; an existing one
+    /// may only grow its budget (a top-up goes to shard 0). All in one transaction.
+    pub async fn put_campaign(&self, c: &Campaign) -> Result<CampaignApplied, StoreError> {
+        let existing: Option<Campaign> = self.get(keys::campaign(&c.partner_id, &c.id)).await?;
+        let mut items: Vec<TransactWriteItem> = Vec::new();
+        let config = to_item(keys::campaign(&c.partner_id, &c.id), "campaign", c)?;
+        let outcome = match &existing {
+            None => {
+                items.push(self.put_new(config)?);
+                for (shard, remaining) in split_budget(c.budget, c.budget_shards)
+                    .into_iter()
+                    .enumerate()
+                {
+                    let s = BudgetShard {
+                        partner_id: c.partner_id.clone(),
+                        campaign_id: c.id.clone(),
+                        shard: shard as u32,
+                        remaining,
+                        spent: 0,
+                    };
+                    items.push(self.put_new(to_item(
+                        keys::budget_shard(&c.partner_id, &c.id, s.shard),
+                        "budget",
+                        &s,
+                    )?)?);
+                }
+                CampaignApplied::Created
+            }
+            Some(old) if old.budget_shards != c.budget_shards => {
+                return Ok(CampaignApplied::ShardsFixed(old.budget_shards))
+            }
+            Some(old) if c.budget < old.budget => {
+                return Ok(CampaignApplied::BudgetCannotShrink(old.budget))
+            }
+            Some(old) => {
+                let top_up = c.budget - old.budget;
+                // Only over the version we read: a concurrent apply cannot top up twice.
+                let put = aws_sdk_dynamodb::types::Put::builder()
+                    .table_name(&self.table)
+                    .set_item(Some(config))
+                    .condition_expression("budget = :old")
+                    .expression_attribute_values(":old", AttributeValue::N(old.budget.to_string()))
+                    .build()?;
+                items.push(TransactWriteItem::builder().put(put).build());
+                if top_up > 0 {
+                    let update = Update::builder()
+                        .table_name(&self.table)
+                        .set_key(Some(key_map(&keys::budget_shard(&c.partner_id, &c.id, 0))))
+                        .update_expression("ADD remaining :t")
+                        .expression_attribute_values(":t", AttributeValue::N(top_up.to_string()))
+                        .condition_expression("attribute_exists(PK)")
+                        .build()?;
+                    items.push(TransactWriteItem::builder().update(update).build());
+                }
+                if top_up > 0 {
+                    CampaignApplied::ToppedUp(top_up)
+                } else {
+                    CampaignApplied::Updated
+                }
+            }
+        };
+        match self.transact(items).await? {
+            TxOutcome::Committed => Ok(outcome),
+            other => Err(StoreError::Sdk(format!(
+                "campaign {} changed while applying: {other:?}",
+                c.id
+            ))),
+        }
+    }
+}
+
+/// What the partner's partition holds.
+#[derive(Debug, Clone, Default)]
+pub struct PartnerItems {
+    pub partner: Option<bonus_domain::programme::Partner>,
+    pub campaigns: Vec<Campaign>,
+    pub behaviour: Vec<BehaviourCampaign>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CampaignApplied {
+    Created,
+    Updated,
+    ToppedUp(Points),
+    BudgetCannotShrink(Points),
+    ShardsFixed(u32),
+}
+
+/// The conditional update that takes points from a shard.
+pub fn take_item(store: &Store, t: &BudgetTake) -> Result<TransactWriteItem, StoreError> {
+    let update = Update::builder()
+        .table_name(&store.table)
+        .set_key(Some(key_map(&keys::budget_shard(
+            &t.partner_id,
+            &t.campaign_id,
+            t.shard,
+        ))))
+        .update_expression("SET remaining = remaining - :t, spent = spent + :t")
+        .condition_expression("remaining >= :t")
+        .expression_attribute_values(":t", AttributeValue::N(t.points.to_string()))
+        .build()?;
+    Ok(TransactWriteItem::builder().update(update).build())
+}
+
+/// Parse budget shards out of BatchGetItem results, by campaign id.
+/// Give points back to a budget shard (a refund). ADD, so it cannot fail on the shard's
+/// current figures: a refund is never refused for budget reasons.
+pub fn give_back_item(store: &Store, t: &BudgetTake) -> Result<TransactWriteItem, StoreError> {
+    let update = Update::builder()
+        .table_name(&store.table)
+        .set_key(Some(key_map(&keys::budget_shard(
+            &t.partner_id,
+            &t.campaign_id,
+            t.shard,
+        ))))
+        .update_expression("ADD remaining :t, spent :minus")
+        .expression_attribute_values(":t", AttributeValue::N(t.points.to_string()))
+        .expression_attribute_values(":minus", AttributeValue::N((-t.points).to_string()))
+        .build()?;
+    Ok(TransactWriteItem::builder().update(update).build())
+}
+
+pub fn shards_by_campaign(
+    items: Vec<super::Item>,
+) -> Result<BTreeMap<String, Vec<BudgetShard>>, StoreError> {
+    let mut out: BTreeMap<String, Vec<BudgetShard>> = BTreeMap::new();
+    for item in items {
+        let s: BudgetShard = from_item(item)?;
+        out.entry(s.campaign_id.clone()).or_default().push(s);
+    }
+    Ok(out)
+}

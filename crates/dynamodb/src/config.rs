@@ -1,0 +1,320 @@
+//! Programmes, partners, API keys and member enrolment: written by `bonus apply`, read (and
+//! cached) by the functions.
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use chrono::{DateTime, Utc};
+
+use super::{keys, to_item, Item, Store, StoreError, TxOutcome};
+use bonus_domain::account::Account;
+pub use bonus_domain::member::{
+    hash_api_key, ApiKeyRecord, Company, Consents, ExternalLink, MemberProfile, Preferences, Scope,
+    Undeliverable,
+};
+use bonus_domain::programme::{Partner, Programme};
+
+impl Store {
+    /// The member a partner's customer id belongs to.
+    pub async fn member_by_external_id(
+        &self,
+        partner_id: &str,
+        customer_id: &str,
+    ) -> Result<Option<ExternalLink>, StoreError> {
+        self.get(keys::external_id(partner_id, customer_id)).await
+    }
+
+    /// Members of a programme with this e-mail address (through the keyed-hash index; at
+    /// most a few). Empty when the store has no hash key or the text is not an address.
+    pub async fn members_by_email(
+        &self,
+        programme_id: &str,
+        email: &str,
+    ) -> Result<Vec<String>, StoreError> {
+        let Some(hash) = self
+            .email_key
+            .as_ref()
+            .and_then(|k| bonus_domain::pii::email_hash(k, email))
+        else {
+            return Ok(Vec::new());
+        };
+        let out = self
+            .gsi1_query(keys::email_index(programme_id, &hash))
+            .limit(10)
+            .send()
+            .await
+            .map_err(StoreError::sdk)?;
+        Ok(out
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|i| match i.get(keys::GSI1SK) {
+                Some(AttributeValue::S(m)) => Some(m.clone()),
+                _ => None,
+            })
+            .collect())
+    }
+
+    pub async fn put_programme(&self, p: &Programme) -> Result<(), StoreError> {
+        self.put(keys::programme(&p.id), "programme", p).await?;
+        self.add_to_id_list(keys::programme_list(), &p.id).await
+    }
+
+    /// Add an id to a list item (a string set; adding twice changes nothing).
+    async fn add_to_id_list(&self, list: (String, String), id: &str) -> Result<(), StoreError> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(super::key_map(&list)))
+            .update_expression("ADD ids :id")
+            .expression_attribute_values(":id", AttributeValue::Ss(vec![id.to_string()]))
+            .send()
+            .await
+            .map_err(StoreError::sdk)?;
+        Ok(())
+    }
+
+    /// The ids in a list item, sorted.
+    pub(crate) async fn id_list(&self, list: (String, String)) -> Result<Vec<String>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(super::key_map(&list)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(StoreError::sdk)?;
+        let mut ids = match out.item.and_then(|i| i.get("ids").cloned()) {
+            Some(AttributeValue::Ss(ids)) => ids,
+            _ => Vec::new(),
+        };
+        ids.sort();
+        Ok(ids)
+    }
+
+    /// Every partner id of a programme that `bonus apply` has written.
+    pub async fn partner_ids(&self, programme_id: &str) -> Result<Vec<String>, StoreError> {
+        self.id_list(keys::partner_list(programme_id)).await
+    }
+
+    pub async fn get_programme(&self, id: &str) -> Result<Option<Programme>, StoreError> {
+        self.get(keys::programme(id)).await
+    }
+
+    pub async fn put_partner(&self, p: &Partner) -> Result<(), StoreError> {
+        self.put(keys::partner(&p.id), "partner", p).await?;
+        self.add_to_id_list(keys::partner_list(&p.programme_id), &p.id)
+            .await
+    }
+
+    pub async fn get_partner(&self, id: &str) -> Result<Option<Partner>, StoreError> {
+        self.get(keys::partner(id)).await
+    }
+
+    pub async fn put_api_key(&self, key_hash: &str, rec: &ApiKeyRecord) -> Result<(), StoreError> {
+        self.put(keys::api_key(key_hash), "api_key", rec).await
+    }
+
+    pub async fn get_api_key(&self, key_hash: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
+        self.get(keys::api_key(key_hash)).await
+    }
+
+    pub async fn get_account(
+        &self,
+        programme_id: &str,
+        member_id: &str,
+    ) -> Result<Option<Account>, StoreError> {
+        self.get(keys::account(programme_id, member_id)).await
+    }
+
+    pub async fn get_profile(
+        &self,
+        programme_id: &str,
+        member_id: &str,
+    ) -> Result<Option<MemberProfile>, StoreError> {
+        self.get(keys::profile(programme_id, member_id)).await
+    }
+
+    /// A profile as stored: with its e-mail index entry (GSI1, keyed hash of the address)
+    /// when it has an address and the store has a hash key.
+    pub fn profile_item(&self, profile: &MemberProfile) -> Result<Item, StoreError> {
+        let mut item = to_item(
+            keys::profile(&profile.programme_id, &profile.member_id),
+            "profile",
+            profile,
+        )?;
+        let hash = match (&self.email_key, profile.email.as_deref()) {
+            (Some(key), Some(email)) => bonus_domain::pii::email_hash(key, email),
+            _ => None,
+        };
+        if let Some(hash) = hash {
+            item.insert(
+                keys::GSI1PK.into(),
+                AttributeValue::S(keys::email_index(&profile.programme_id, &hash)),
+            );
+            item.insert(
+                keys::GSI1SK.into(),
+                AttributeValue::S(profile.member_id.clone()),
+            );
+        }
+        Ok(item)
+    }
+
+    fn external_link_items(&self, profile: &MemberProfile) -> Result<Vec<Item>, StoreError> {
+        let link = ExternalLink {
+            programme_id: profile.programme_id.clone(),
+            member_id: profile.member_id.clone(),
+        };
+        profile
+            .external_ids
+            .iter()
+            .map(|(partner, customer)| {
+                to_item(keys::external_id(partner, customer), "external_id", &link)
+            })
+            .collect()
+    }
+
+    /// Point the member's customer ids at partners to them (for members enrolled before
+    /// the ids were known). Idempotent.
+    pub async fn link_external_ids(&self, profile: &MemberProfile) -> Result<(), StoreError> {
+        for item in self.external_link_items(profile)? {
+            self.client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(item))
+                .send()
+                .await
+                .map_err(StoreError::sdk)?;
+        }
+        Ok(())
+    }
+
+    /// Replace a member's profile (it must exist), keeping its e-mail index entry and
+    /// customer-id links in step.
+    pub async fn save_profile(&self, profile: &MemberProfile) -> Result<(), StoreError> {
+        let mut items =
+            vec![self.put_item(self.profile_item(profile)?, Some("attribute_exists(PK)"))?];
+        for item in self.external_link_items(profile)? {
+            items.push(self.put_item(item, None)?);
+        }
+        match self.transact(items).await? {
+            TxOutcome::Committed => Ok(()),
+            other => Err(StoreError::Sdk(format!("profile not saved: {other:?}"))),
+        }
+    }
+
+    /// Erase a member's personal data: the profile keeps only the member id, programme,
+    /// locale, enrolment and the erasure time; the customer-id links are deleted. The
+    /// account, lots and statement are left alone (they hold no personal data).
+    pub async fn erase_member(
+        &self,
+        profile: &MemberProfile,
+        now: DateTime<Utc>,
+    ) -> Result<MemberProfile, StoreError> {
+        let erased = MemberProfile {
+            member_id: profile.member_id.clone(),
+            programme_id: profile.programme_id.clone(),
+            locale: profile.locale.clone(),
+            enrolled_at: profile.enrolled_at,
+            enrolled_with: profile.enrolled_with.clone(),
+            erased_at: Some(profile.erased_at.unwrap_or(now)),
+            ..Default::default()
+        };
+        let mut items = vec![self.put_item(self.profile_item(&erased)?, None)?];
+        for (partner, customer) in &profile.external_ids {
+            let delete = aws_sdk_dynamodb::types::Delete::builder()
+                .table_name(&self.table)
+                .set_key(Some(super::key_map(&keys::external_id(partner, customer))))
+                .build()?;
+            items.push(
+                aws_sdk_dynamodb::types::TransactWriteItem::builder()
+                    .delete(delete)
+                    .build(),
+            );
+        }
+        match self.transact(items).await? {
+            TxOutcome::Committed => Ok(erased),
+            other => Err(StoreError::Sdk(format!("erasure not written: {other:?}"))),
+        }
+    }
+
+    /// The member's entry in their programme's member list.
+    pub fn member_list_item(
+        &self,
+        programme_id: &str,
+        member_id: &str,
+    ) -> Result<aws_sdk_dynamodb::types::TransactWriteItem, StoreError> {
+        let item = to_item(
+            keys::member_list(programme_id, member_id),
+            "member_list",
+            &serde_json::json!({ "member_id": member_id }),
+        )?;
+        self.put_item(item, None)
+    }
+
+    /// A page of one shard of a programme's member list, after `after`; with the last id
+    /// when there may be more.
+    pub async fn members_page(
+        &self,
+        programme_id: &str,
+        shard: u32,
+        after: Option<&str>,
+        limit: i32,
+    ) -> Result<(Vec<String>, Option<String>), StoreError> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("#pk = :pk AND #sk > :after")
+            .expression_attribute_names("#pk", keys::PK)
+            .expression_attribute_names("#sk", keys::SK)
+            .expression_attribute_values(
+                ":pk",
+                AttributeValue::S(keys::member_list_pk(programme_id, shard)),
+            )
+            .expression_attribute_values(":after", AttributeValue::S(after.unwrap_or("").into()))
+            .limit(limit)
+            .send()
+            .await
+            .map_err(StoreError::sdk)?;
+        let ids: Vec<String> = out
+            .items
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|i| match i.get(keys::SK) {
+                Some(AttributeValue::S(s)) => Some(s.clone()),
+                _ => None,
+            })
+            .collect();
+        let next = out
+            .last_evaluated_key
+            .is_some()
+            .then(|| ids.last().cloned())
+            .flatten();
+        Ok((ids, next))
+    }
+
+    /// Enrol a member: their (empty) account, their profile and the lookups of their
+    /// customer ids at partners, in one transaction. Returns false if the member already
+    /// existed (nothing is changed then). A customer id already pointing at another member
+    /// is taken over by this one (last writer wins, as in the shop).
+    pub async fn enrol_member(&self, profile: &MemberProfile) -> Result<bool, StoreError> {
+        let mut account = Account::open(&profile.programme_id, &profile.member_id);
+        account.enrolled_with = profile.enrolled_with.clone();
+        let mut items = vec![
+            self.put_new(super::account_item(&account)?)?,
+            self.put_new(self.profile_item(profile)?)?,
+            self.member_list_item(&profile.programme_id, &profile.member_id)?,
+        ];
+        for item in self.external_link_items(profile)? {
+            items.push(self.put_item(item, None)?);
+        }
+        for attempt in 0..super::retry::MAX_ATTEMPTS {
+            match self.transact(items.clone()).await? {
+                TxOutcome::Committed => return Ok(true),
+                o if o.conflicted() => super::retry::sleep_backoff(attempt).await,
+                _ => return Ok(false),
+            }
+        }
+        Err(StoreError::Contention(super::retry::MAX_ATTEMPTS))
+    }
+}

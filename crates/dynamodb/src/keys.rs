@@ -1,0 +1,259 @@
+//! Every DynamoDB key the system uses, in one place. See docs/data-model.md.
+//! Ids are validated (`bonus_domain::ids`) before they get here, so '#' can only be a separator.
+
+pub const PK: &str = "PK";
+pub const SK: &str = "SK";
+pub const GSI1: &str = "GSI1";
+pub const GSI1PK: &str = "GSI1PK";
+pub const GSI1SK: &str = "GSI1SK";
+
+pub fn programme(id: &str) -> (String, String) {
+    (format!("PROG#{id}"), "PROGRAMME".into())
+}
+
+pub fn partner(id: &str) -> (String, String) {
+    (format!("PARTNER#{id}"), "PARTNER".into())
+}
+
+pub fn api_key(hash_hex: &str) -> (String, String) {
+    (format!("APIKEY#{hash_hex}"), "APIKEY".into())
+}
+
+pub fn member_pk(programme_id: &str, member_id: &str) -> String {
+    format!("MEMBER#{programme_id}#{member_id}")
+}
+
+pub fn account(programme_id: &str, member_id: &str) -> (String, String) {
+    (member_pk(programme_id, member_id), "ACCOUNT".into())
+}
+
+pub fn profile(programme_id: &str, member_id: &str) -> (String, String) {
+    (member_pk(programme_id, member_id), "PROFILE".into())
+}
+
+pub fn lot(programme_id: &str, member_id: &str, lot_id: &str) -> (String, String) {
+    (member_pk(programme_id, member_id), format!("LOT#{lot_id}"))
+}
+
+pub const ENTRY_PREFIX: &str = "ENTRY#";
+
+pub fn entry(programme_id: &str, member_id: &str, seq: u64) -> (String, String) {
+    (
+        member_pk(programme_id, member_id),
+        format!("{ENTRY_PREFIX}{seq:012}"),
+    )
+}
+
+pub fn order_event(partner_id: &str, order_id: &str, event: &str) -> (String, String) {
+    (
+        format!("ORDER#{partner_id}#{order_id}"),
+        format!("EVENT#{event}"),
+    )
+}
+
+/// The order's state (what it earned, what was refunded), next to its event records.
+pub fn order_book(partner_id: &str, order_id: &str) -> (String, String) {
+    (format!("ORDER#{partner_id}#{order_id}"), "STATE".into())
+}
+
+/// Outbox events are spread over shards so that no partition takes every write.
+pub const OUTBOX_SHARDS: u32 = 16;
+
+pub fn outbox(event_id: &str, at: &str) -> (String, String) {
+    let shard = crate::shard_of(event_id, OUTBOX_SHARDS);
+    (format!("OUTBOX#{shard:02}"), format!("{at}#{event_id}"))
+}
+
+pub const CAMPAIGN_PREFIX: &str = "CAMPAIGN#";
+
+/// A campaign's configuration lives in its partner's partition, so that one Query loads a
+/// partner with all its campaigns.
+pub fn campaign(partner_id: &str, campaign_id: &str) -> (String, String) {
+    (
+        format!("PARTNER#{partner_id}"),
+        format!("{CAMPAIGN_PREFIX}{campaign_id}"),
+    )
+}
+
+/// One shard of a campaign's points budget.
+pub fn budget_shard(partner_id: &str, campaign_id: &str, shard: u32) -> (String, String) {
+    (
+        format!("BUDGET#{partner_id}#{campaign_id}"),
+        format!("SHARD#{shard:02}"),
+    )
+}
+
+pub const BEHAVIOUR_PREFIX: &str = "BEHAVIOUR#";
+
+pub fn behaviour_campaign(partner_id: &str, campaign_id: &str) -> (String, String) {
+    (
+        format!("PARTNER#{partner_id}"),
+        format!("{BEHAVIOUR_PREFIX}{campaign_id}"),
+    )
+}
+
+/// Lookup of a member by a partner's own customer id.
+pub fn external_id(partner_id: &str, customer_id: &str) -> (String, String) {
+    (format!("EXTID#{partner_id}#{customer_id}"), "MEMBER".into())
+}
+
+/// GSI1 partition of the e-mail index: the keyed hash of the address, never the address.
+pub fn email_index(programme_id: &str, email_hash: &str) -> String {
+    format!("EMAIL#{programme_id}#{email_hash}")
+}
+
+/// One delivery of a shop platform's webhook (deduplication of redeliveries).
+pub fn delivery(partner_id: &str, platform: &str, delivery_id: &str) -> (String, String) {
+    (
+        format!("DELIVERY#{partner_id}#{platform}#{delivery_id}"),
+        "DELIVERY".into(),
+    )
+}
+
+pub fn hold(hold_id: &str) -> (String, String) {
+    (format!("HOLD#{hold_id}"), "HOLD".into())
+}
+
+/// GSI1 partition of open holds by expiry (sparse: removed when the hold resolves).
+pub fn open_holds_index(shard: u32) -> String {
+    format!("OPENHOLDS#{shard:02}")
+}
+
+pub const REWARD_PREFIX: &str = "REWARD#";
+
+pub fn rewards_pk(programme_id: &str) -> String {
+    format!("REWARDS#{programme_id}")
+}
+
+/// A gift-shop reward, in its programme's catalogue partition.
+pub fn reward(programme_id: &str, reward_id: &str) -> (String, String) {
+    (
+        rewards_pk(programme_id),
+        format!("{REWARD_PREFIX}{reward_id}"),
+    )
+}
+
+/// How often a member claimed a reward (per-member limits).
+pub fn reward_claims(programme_id: &str, member_id: &str, reward_id: &str) -> (String, String) {
+    (
+        member_pk(programme_id, member_id),
+        format!("CLAIMS#{reward_id}"),
+    )
+}
+
+/// GSI1 partition of the nightly index: the members of a programme with something due on
+/// `date` (local), in shard `shard`.
+pub fn due_index(programme_id: &str, date: chrono::NaiveDate, shard: u32) -> String {
+    format!("DUE#{programme_id}#{date}#{shard:02}")
+}
+
+/// The nightly job's cursor for a programme: the last night completed.
+pub fn night_cursor(programme_id: &str) -> (String, String) {
+    (format!("NIGHTLY#{programme_id}"), "CURSOR".into())
+}
+
+/// One night's shard done (so a re-delivered task is skipped cheaply).
+pub fn night_shard_done(
+    programme_id: &str,
+    date: chrono::NaiveDate,
+    shard: u32,
+) -> (String, String) {
+    (
+        format!("NIGHTLY#{programme_id}"),
+        format!("DONE#{date}#{shard:02}"),
+    )
+}
+
+/// The list of programme ids (a string set), kept by `bonus apply`.
+pub fn programme_list() -> (String, String) {
+    ("PROGRAMMES".into(), "LIST".into())
+}
+
+/// The list of a programme's partner ids (a string set), kept by `bonus apply`.
+pub fn partner_list(programme_id: &str) -> (String, String) {
+    (format!("PARTNERS#{programme_id}"), "LIST".into())
+}
+
+/// A closed clearing month: one item per partner statement and a summary, immutable.
+pub fn cleared_pk(programme_id: &str, month: &str) -> String {
+    format!("CLEARED#{programme_id}#{month}")
+}
+
+/// The members of a programme, spread over shards (the monthly statements page through it).
+pub const MEMBER_LIST_SHARDS: u32 = 16;
+
+pub fn member_list_pk(programme_id: &str, shard: u32) -> String {
+    format!("MEMBERS#{programme_id}#{shard:02}")
+}
+
+pub fn member_list(programme_id: &str, member_id: &str) -> (String, String) {
+    let shard = crate::shard_of(member_id, MEMBER_LIST_SHARDS);
+    (member_list_pk(programme_id, shard), member_id.to_string())
+}
+
+/// One shard of a partner's clearing counters for a month (`YYYY-MM`).
+pub fn clearing_counter(
+    programme_id: &str,
+    month: &str,
+    partner_id: &str,
+    shard: u32,
+) -> (String, String) {
+    (
+        format!("CLEAR#{programme_id}#{month}#{partner_id}"),
+        format!("SHARD#{shard:02}"),
+    )
+}
+
+/// One shard of the change of all members' outstanding points in a month.
+pub fn clearing_outstanding(programme_id: &str, month: &str, shard: u32) -> (String, String) {
+    (
+        format!("CLEAR#{programme_id}#{month}"),
+        format!("OUTSTANDING#{shard:02}"),
+    )
+}
+
+/// The claim of a member message: one per event and channel.
+pub fn delivery_claim(event_id: &str, channel: &str) -> (String, String) {
+    (format!("NOTIFY#{event_id}"), format!("CHANNEL#{channel}"))
+}
+
+/// A member's daily digest of points earned that goes out at `slot`.
+pub fn digest(
+    programme_id: &str,
+    member_id: &str,
+    slot: chrono::DateTime<chrono::Utc>,
+) -> (String, String) {
+    (
+        member_pk(programme_id, member_id),
+        format!("DIGEST#{}", bonus_domain::clock::ts(slot)),
+    )
+}
+
+/// Which digest a points-earned event went into.
+pub fn digest_member(programme_id: &str, member_id: &str, event_id: &str) -> (String, String) {
+    (
+        member_pk(programme_id, member_id),
+        format!("DIGESTED#{event_id}"),
+    )
+}
+
+/// A sent message by the provider's message id (SES bounces and complaints name it).
+pub fn provider_message(provider_id: &str) -> (String, String) {
+    (format!("PROVIDERMSG#{provider_id}"), "DELIVERY".into())
+}
+
+pub fn delivery_log_pk(day: chrono::NaiveDate) -> String {
+    format!("SENT#{day}")
+}
+
+/// Messages by day, for `bonus notifications list`.
+pub fn delivery_log(
+    at: chrono::DateTime<chrono::Utc>,
+    event_id: &str,
+    channel: &str,
+) -> (String, String) {
+    (
+        delivery_log_pk(at.date_naive()),
+        format!("{}#{event_id}#{channel}", bonus_domain::clock::ts(at)),
+    )
+}

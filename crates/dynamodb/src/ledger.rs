@@ -1,0 +1,606 @@
+//! Ledger writes: every change of a member's points is one TransactWriteItems that writes the
+//! account (conditional on its version), the lot, the statement entry, the domain event
+//! (outbox) and the idempotency record of the request that caused it.
+
+use std::collections::BTreeMap;
+
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, TransactWriteItem};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::{account_item, from_item, key_map, keys, to_item, Item, Store, StoreError, TxOutcome};
+use crate::campaigns::{give_back_item, shards_by_campaign, take_item};
+use bonus_domain::account::Account;
+use bonus_domain::budget::{BudgetShard, BudgetTake};
+use bonus_domain::clock::ts;
+use bonus_domain::events::{DomainEvent, LedgerEntry};
+use bonus_domain::ledger::{OrderPlan, RefundPlan};
+use bonus_domain::lot::Lot;
+use bonus_domain::member::MemberProfile;
+use bonus_domain::refund::OrderBook;
+
+/// The stored outcome of one webhook event (partner + order id + event type). It makes the
+/// webhook idempotent: a repeat with the same body gets `response` back; a different body
+/// is a conflict.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderRecord {
+    pub partner_id: String,
+    pub order_id: String,
+    pub event: String,
+    pub body_sha256: String,
+    pub member_id: Option<String>,
+    pub points: i64,
+    pub lot_id: Option<String>,
+    /// Points each campaign paid for this order (given back on refunds).
+    #[serde(default)]
+    pub campaign_points: std::collections::BTreeMap<String, i64>,
+    /// HTTP status and JSON body of the first answer.
+    pub status: u16,
+    pub response: String,
+    pub recorded_at: DateTime<Utc>,
+}
+
+/// Everything one webhook writes, decided in pure code before the write, as one
+/// TransactWriteItems: all of it or nothing.
+#[derive(Debug, Clone)]
+pub struct LedgerWrite {
+    /// The idempotency record of the request; always the first item, so a failed condition
+    /// on index 0 means "this request was processed before".
+    pub record: OrderRecord,
+    /// The order's state item and the version it was read at (None: must not exist yet).
+    pub book: Option<(OrderBook, Option<u64>)>,
+    /// The member's account and the version it was read at (None: created by this write,
+    /// auto-enrolment).
+    pub account: Option<(Account, Option<u64>)>,
+    /// A member enrolled by this very order: the profile is created with the account.
+    pub enrol: Option<MemberProfile>,
+    /// Lots created by this write (conditional on not existing).
+    pub new_lots: Vec<Lot>,
+    /// Existing lots whose remaining changed (guarded by the account version).
+    pub lots: Vec<Lot>,
+    pub entries: Vec<LedgerEntry>,
+    pub events: Vec<DomainEvent>,
+    /// Conditional takes from campaign budget shards.
+    pub takes: Vec<BudgetTake>,
+    /// Campaign points given back to budgets by refunds.
+    pub give_backs: Vec<BudgetTake>,
+    /// Records of refunds that waited for their order and are applied with it (they replace
+    /// the records that answered "waiting").
+    pub records: Vec<OrderRecord>,
+    /// The account's outstanding points after minus before (the plans' sum).
+    pub outstanding_change: i64,
+    /// The order's sales, for campaign reports (counted once, with the order).
+    pub sale: Option<bonus_domain::sales::Sale>,
+}
+
+impl LedgerWrite {
+    /// Only the idempotency record (a non-member's order, a capped behaviour event).
+    pub fn record_only(record: OrderRecord) -> Self {
+        LedgerWrite {
+            record,
+            book: None,
+            account: None,
+            enrol: None,
+            new_lots: Vec::new(),
+            lots: Vec::new(),
+            entries: Vec::new(),
+            events: Vec::new(),
+            takes: Vec::new(),
+            give_backs: Vec::new(),
+            records: Vec::new(),
+            outstanding_change: 0,
+            sale: None,
+        }
+    }
+
+    /// An accrual: the plan's account, lot, entry and events.
+    pub fn accrual(record: OrderRecord, expected_version: Option<u64>, plan: OrderPlan) -> Self {
+        let mut w = LedgerWrite::record_only(record);
+        w.account = Some((plan.account, expected_version));
+        w.new_lots.extend(plan.lot);
+        w.entries.extend(plan.entry);
+        w.events = plan.events;
+        w.outstanding_change = plan.outstanding_change;
+        w
+    }
+
+    /// Add a refund's changes on top: its lots (a lot created by this very write is updated in
+    /// place), entries and events; the account becomes the refund's.
+    pub fn add_refund(&mut self, plan: RefundPlan) {
+        for lot in plan.lots {
+            match self.new_lots.iter_mut().find(|l| l.lot_id == lot.lot_id) {
+                Some(new) => *new = lot,
+                None => match self.lots.iter_mut().find(|l| l.lot_id == lot.lot_id) {
+                    Some(known) => *known = lot,
+                    None => self.lots.push(lot),
+                },
+            }
+        }
+        self.entries.extend(plan.entries);
+        self.events.extend(plan.events);
+        self.outstanding_change += plan.outstanding_change;
+        if let Some((account, _)) = self.account.as_mut() {
+            *account = plan.account;
+        }
+    }
+}
+
+/// What the one read of an order webhook found.
+#[derive(Debug, Default)]
+pub struct OrderRead {
+    pub account: Option<Account>,
+    pub record: Option<OrderRecord>,
+    /// The order's state: what it earned and refunds that wait for it.
+    pub book: Option<OrderBook>,
+    /// Budget shards of the campaigns that may apply, by campaign id.
+    pub budgets: BTreeMap<String, Vec<BudgetShard>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Commit {
+    Committed,
+    /// The idempotency record exists: this event was processed before.
+    Duplicate,
+    /// The account changed since it was read: read again and decide again.
+    Stale,
+    /// A transaction conflict or throttling: back off and try again.
+    Retry,
+}
+
+fn classify(outcome: TxOutcome) -> Commit {
+    match outcome {
+        TxOutcome::Committed => Commit::Committed,
+        o if o.failed_condition(0) => Commit::Duplicate,
+        // The account moved, or a budget shard has less left than we read: decide again.
+        TxOutcome::Cancelled(reasons) if reasons.iter().any(|r| r == "ConditionalCheckFailed") => {
+            Commit::Stale
+        }
+        _ => Commit::Retry,
+    }
+}
+
+/// A shop platform's delivery, remembered for a week so that a redelivery gets the same
+/// answer without being processed again. (Processing again would change nothing either:
+/// every step is idempotent on its business key. This only saves the work.)
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Delivery {
+    pub status: u16,
+    pub response: String,
+    pub recorded_at: DateTime<Utc>,
+    /// DynamoDB TTL (epoch seconds).
+    pub expires_ttl: i64,
+}
+
+/// How long deliveries are remembered.
+pub const DELIVERY_DAYS: i64 = 7;
+
+impl Store {
+    pub async fn get_delivery(
+        &self,
+        partner_id: &str,
+        platform: &str,
+        delivery_id: &str,
+    ) -> Result<Option<Delivery>, StoreError> {
+        self.get(keys::delivery(partner_id, platform, delivery_id))
+            .await
+    }
+
+    pub async fn put_delivery(
+        &self,
+        partner_id: &str,
+        platform: &str,
+        delivery_id: &str,
+        delivery: &Delivery,
+    ) -> Result<(), StoreError> {
+        self.put(
+            keys::delivery(partner_id, platform, delivery_id),
+            "delivery",
+            delivery,
+        )
+        .await
+    }
+
+    /// Several items (at most 100) as of one instant: a TransactGetItems, so that items
+    /// written together are never seen half old, half new. None for a missing item.
+    pub async fn snapshot(
+        &self,
+        wanted: &[(String, String)],
+    ) -> Result<Vec<Option<Item>>, StoreError> {
+        let gets = wanted
+            .iter()
+            .map(|k| {
+                aws_sdk_dynamodb::types::Get::builder()
+                    .table_name(&self.table)
+                    .set_key(Some(key_map(k)))
+                    .build()
+                    .map(|g| {
+                        aws_sdk_dynamodb::types::TransactGetItem::builder()
+                            .get(g)
+                            .build()
+                    })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        for attempt in 0..super::retry::MAX_ATTEMPTS {
+            match self
+                .client
+                .transact_get_items()
+                .set_transact_items(Some(gets.clone()))
+                .send()
+                .await
+            {
+                Ok(out) => {
+                    return Ok(out
+                        .responses
+                        .unwrap_or_default()
+                        .into_iter()
+                        .map(|r| r.item)
+                        .collect())
+                }
+                // A write in flight on one of the items: read again shortly.
+                Err(e) if format!("{e:?}").contains("TransactionConflict") => {
+                    super::retry::sleep_backoff(attempt).await
+                }
+                Err(e) => return Err(StoreError::sdk(e)),
+            }
+        }
+        Err(StoreError::Contention(super::retry::MAX_ATTEMPTS))
+    }
+
+    /// Several items by key in one strongly consistent BatchGetItem (at most 100 keys),
+    /// by key. Unprocessed keys are fetched again after a backoff.
+    pub async fn batch_get(
+        &self,
+        wanted: &[(String, String)],
+    ) -> Result<BTreeMap<(String, String), Item>, StoreError> {
+        if wanted.len() > 100 {
+            return Err(StoreError::Build(format!(
+                "{} keys in one BatchGetItem (limit 100)",
+                wanted.len()
+            )));
+        }
+        let mut found = BTreeMap::new();
+        if wanted.is_empty() {
+            return Ok(found);
+        }
+        let mut request = KeysAndAttributes::builder()
+            .set_keys(Some(wanted.iter().map(key_map).collect()))
+            .consistent_read(true)
+            .build()?;
+        let text = |item: &Item, name: &str| match item.get(name) {
+            Some(AttributeValue::S(s)) => s.clone(),
+            _ => String::new(),
+        };
+        for attempt in 0..super::retry::MAX_ATTEMPTS {
+            let out = self
+                .client
+                .batch_get_item()
+                .request_items(&self.table, request.clone())
+                .send()
+                .await
+                .map_err(StoreError::sdk)?;
+            if let Some(mut items) = out.responses {
+                for item in items.remove(&self.table).unwrap_or_default() {
+                    found.insert((text(&item, keys::PK), text(&item, keys::SK)), item);
+                }
+            }
+            match out.unprocessed_keys.and_then(|mut u| u.remove(&self.table)) {
+                Some(rest) if !rest.keys().is_empty() => {
+                    request = rest;
+                    super::retry::sleep_backoff(attempt).await;
+                }
+                _ => return Ok(found),
+            }
+        }
+        Err(StoreError::Sdk(
+            "BatchGetItem kept leaving keys unprocessed".into(),
+        ))
+    }
+
+    /// The one read of an order webhook: the member's account, any earlier record of this
+    /// event, the order's state and the budget shards of campaigns that may apply, in a
+    /// single strongly consistent BatchGetItem.
+    pub async fn read_for_order(
+        &self,
+        account_keys: Option<(String, String)>,
+        record_keys: (String, String),
+        book_keys: Option<(String, String)>,
+        budget_keys: &[(String, String)],
+    ) -> Result<OrderRead, StoreError> {
+        let mut wanted = vec![record_keys.clone()];
+        wanted.extend(account_keys.iter().cloned());
+        wanted.extend(book_keys.iter().cloned());
+        wanted.extend(budget_keys.iter().cloned());
+        let mut found = self.batch_get(&wanted).await?;
+        let mut take = |k: &Option<(String, String)>| k.as_ref().and_then(|k| found.remove(k));
+        let record = take(&Some(record_keys));
+        let account = take(&account_keys);
+        let book = take(&book_keys);
+        Ok(OrderRead {
+            record: record.map(from_item).transpose()?,
+            account: account.map(from_item).transpose()?,
+            book: book.map(from_item).transpose()?,
+            budgets: shards_by_campaign(found.into_values().collect())?,
+        })
+    }
+
+    pub async fn get_order_record(
+        &self,
+        partner_id: &str,
+        order_id: &str,
+        event: &str,
+    ) -> Result<Option<OrderRecord>, StoreError> {
+        self.get(keys::order_event(partner_id, order_id, event))
+            .await
+    }
+
+    /// Put-if-absent items for a member's new statement entries, and the clearing counter
+    /// updates they make (in the same transaction, so the counters never disagree with the
+    /// entries). `outstanding_change` is the account's own before/after difference.
+    pub(crate) fn entry_items(
+        &self,
+        account: &Account,
+        entries: &[LedgerEntry],
+        outstanding_change: i64,
+    ) -> Result<Vec<TransactWriteItem>, StoreError> {
+        let (programme_id, member_id) = (&account.programme_id, &account.member_id);
+        let mut items = entries
+            .iter()
+            .map(|e| {
+                self.put_new(to_item(
+                    keys::entry(programme_id, member_id, e.seq),
+                    "entry",
+                    e,
+                )?)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        items.extend(self.clearing_items(account, entries, outstanding_change)?);
+        Ok(items)
+    }
+
+    /// Put-if-absent items for domain events (the transactional outbox).
+    pub(crate) fn outbox_items(
+        &self,
+        events: &[DomainEvent],
+    ) -> Result<Vec<TransactWriteItem>, StoreError> {
+        events
+            .iter()
+            .map(|e| {
+                self.put_new(to_item(
+                    keys::outbox(&e.event_id, &ts(e.occurred_at)),
+                    "event",
+                    e,
+                )?)
+            })
+            .collect()
+    }
+
+    /// Write everything a webhook decided, all or nothing.
+    pub async fn commit_booking(&self, w: &LedgerWrite) -> Result<Commit, StoreError> {
+        let r = &w.record;
+        let record = |r: &OrderRecord| {
+            to_item(
+                keys::order_event(&r.partner_id, &r.order_id, &r.event),
+                "order_event",
+                r,
+            )
+        };
+        let mut items = vec![self.put_new(record(r)?)?];
+        // Records of refunds that waited replace their "waiting" answer (the order state's
+        // version guards them).
+        for r in &w.records {
+            items.push(self.put_item(record(r)?, None)?);
+        }
+        if let Some((book, expected)) = &w.book {
+            let item = to_item(
+                keys::order_book(&book.partner_id, &book.order_id),
+                "order",
+                book,
+            )?;
+            items.push(self.put_versioned(item, *expected)?);
+        }
+        if let Some((a, expected)) = &w.account {
+            let item = account_item(a)?;
+            items.push(self.put_versioned(item, *expected)?);
+            if let Some(profile) = &w.enrol {
+                items.push(self.put_new(self.profile_item(profile)?)?);
+                items.push(self.member_list_item(&profile.programme_id, &profile.member_id)?);
+            }
+            let member = |lot: &Lot| keys::lot(&a.programme_id, &a.member_id, &lot.lot_id);
+            for lot in &w.new_lots {
+                items.push(self.put_new(to_item(member(lot), "lot", lot)?)?);
+            }
+            for lot in &w.lots {
+                items.push(self.put_item(to_item(member(lot), "lot", lot)?, None)?);
+            }
+            items.extend(self.entry_items(a, &w.entries, w.outstanding_change)?);
+        }
+        for take in &w.takes {
+            items.push(take_item(self, take)?);
+        }
+        for give in &w.give_backs {
+            items.push(give_back_item(self, give)?);
+        }
+        items.extend(self.outbox_items(&w.events)?);
+        if items.len() > 100 {
+            return Err(StoreError::Build(format!(
+                "{} items in one transaction (limit 100)",
+                items.len()
+            )));
+        }
+        // The sales go with the order when they fit (nearly always); an order with more
+        // SKUs than fit writes them right after, in chunks guarded by markers.
+        let sales = match &w.sale {
+            Some(sale) => self.sales_items(sale)?,
+            None => Vec::new(),
+        };
+        let later = if items.len() + sales.len() <= 100 {
+            items.extend(sales);
+            Vec::new()
+        } else {
+            sales
+        };
+        let outcome = classify(self.transact(items).await?);
+        if outcome == Commit::Committed && !later.is_empty() {
+            self.write_sales_later(r, later).await?;
+        }
+        Ok(outcome)
+    }
+
+    /// An oversized order's sales, in transactions of 99 updates plus a put-if-absent marker
+    /// each (a retry adds nothing twice).
+    async fn write_sales_later(
+        &self,
+        r: &OrderRecord,
+        updates: Vec<TransactWriteItem>,
+    ) -> Result<(), StoreError> {
+        for (n, chunk) in updates.chunks(99).enumerate() {
+            let marker = to_item(
+                (
+                    format!("SALESDONE#{}#{}", r.partner_id, r.order_id),
+                    format!("CHUNK#{n:04}"),
+                ),
+                "sales_marker",
+                &serde_json::json!({}),
+            )?;
+            let mut items = vec![self.put_new(marker)?];
+            items.extend(chunk.iter().cloned());
+            for attempt in 0..super::retry::MAX_ATTEMPTS {
+                match self.transact(items.clone()).await? {
+                    TxOutcome::Committed => break,
+                    o if o.failed_condition(0) => break, // written before
+                    _ => super::retry::sleep_backoff(attempt).await,
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// A put conditional on the item's version: `expected` as read, or absent when None.
+    pub(crate) fn put_versioned(
+        &self,
+        item: Item,
+        expected: Option<u64>,
+    ) -> Result<TransactWriteItem, StoreError> {
+        match expected {
+            None => self.put_new(item),
+            Some(v) => {
+                let put = aws_sdk_dynamodb::types::Put::builder()
+                    .table_name(&self.table)
+                    .set_item(Some(item))
+                    .condition_expression("#v = :expected")
+                    .expression_attribute_names("#v", "version")
+                    .expression_attribute_values(":expected", AttributeValue::N(v.to_string()))
+                    .build()?;
+                Ok(TransactWriteItem::builder().put(put).build())
+            }
+        }
+    }
+
+    /// A member's lots (for tests, audit and support; not on a request path).
+    pub async fn lots(&self, programme_id: &str, member_id: &str) -> Result<Vec<Lot>, StoreError> {
+        self.query_prefix(&keys::member_pk(programme_id, member_id), "LOT#")
+            .await
+    }
+
+    /// A member's statement entries in order (for tests and audit; the paged API comes later).
+    pub async fn entries(
+        &self,
+        programme_id: &str,
+        member_id: &str,
+    ) -> Result<Vec<LedgerEntry>, StoreError> {
+        self.query_prefix(
+            &keys::member_pk(programme_id, member_id),
+            keys::ENTRY_PREFIX,
+        )
+        .await
+    }
+
+    /// One page of a member's statement, newest first: at most `limit` entries older than
+    /// `before` (a sequence number), and whether older ones remain.
+    pub async fn entries_page(
+        &self,
+        programme_id: &str,
+        member_id: &str,
+        limit: i32,
+        before: Option<u64>,
+    ) -> Result<(Vec<LedgerEntry>, bool), StoreError> {
+        let pk = keys::member_pk(programme_id, member_id);
+        let low = keys::ENTRY_PREFIX.to_string();
+        let high = match before {
+            Some(0) => return Ok((Vec::new(), false)),
+            Some(seq) => keys::entry(programme_id, member_id, seq - 1).1,
+            None => format!("{}~", keys::ENTRY_PREFIX),
+        };
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .consistent_read(true)
+            .key_condition_expression("#pk = :pk AND #sk BETWEEN :low AND :high")
+            .expression_attribute_names("#pk", keys::PK)
+            .expression_attribute_names("#sk", keys::SK)
+            .expression_attribute_values(":pk", AttributeValue::S(pk))
+            .expression_attribute_values(":low", AttributeValue::S(low))
+            .expression_attribute_values(":high", AttributeValue::S(high))
+            .scan_index_forward(false)
+            .limit(limit + 1)
+            .send()
+            .await
+            .map_err(StoreError::sdk)?;
+        let mut entries: Vec<LedgerEntry> = out
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .map(from_item)
+            .collect::<Result<_, _>>()?;
+        let more = entries.len() > usize::try_from(limit).unwrap_or(0);
+        entries.truncate(usize::try_from(limit).unwrap_or(0));
+        Ok((entries, more))
+    }
+
+    /// Outbox events of one shard, oldest first.
+    pub async fn outbox_shard(&self, shard: u32) -> Result<Vec<DomainEvent>, StoreError> {
+        self.query_prefix(&format!("OUTBOX#{shard:02}"), "").await
+    }
+
+    pub(crate) async fn query_prefix<T: serde::de::DeserializeOwned>(
+        &self,
+        pk: &str,
+        prefix: &str,
+    ) -> Result<Vec<T>, StoreError> {
+        self.query_items(pk, prefix)
+            .await?
+            .into_iter()
+            .map(from_item)
+            .collect()
+    }
+
+    /// Every item of a partition whose sort key starts with `prefix` (all pages, consistent).
+    pub async fn query_items(&self, pk: &str, prefix: &str) -> Result<Vec<Item>, StoreError> {
+        let mut out = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let mut q = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .consistent_read(true)
+                .expression_attribute_names("#pk", keys::PK)
+                .expression_attribute_values(":pk", AttributeValue::S(pk.to_string()))
+                .set_exclusive_start_key(start.take());
+            q = if prefix.is_empty() {
+                q.key_condition_expression("#pk = :pk")
+            } else {
+                q.key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
+                    .expression_attribute_names("#sk", keys::SK)
+                    .expression_attribute_values(":prefix", AttributeValue::S(prefix.to_string()))
+            };
+            let page = q.send().await.map_err(StoreError::sdk)?;
+            out.extend(page.items.unwrap_or_default());
+            match page.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => return Ok(out),
+            }
+        }
+    }
+}

@@ -1,0 +1,327 @@
+//! The DynamoDB adapter. Everything that talks to DynamoDB is in this module; the rest of the
+//! crate is pure. One table, single-table design: see `keys.rs` and docs/data-model.md.
+
+pub mod campaigns;
+pub mod clearing;
+pub mod config;
+pub mod holds;
+pub mod keys;
+pub mod ledger;
+pub mod nightly;
+pub mod notify;
+pub mod retry;
+pub mod rewards;
+pub mod sales;
+pub mod schema;
+
+use std::collections::HashMap;
+use std::fmt::Debug;
+
+use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
+use aws_sdk_dynamodb::Client;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+pub type Item = HashMap<String, AttributeValue>;
+
+/// Attribute naming the entity type of an item ("account", "lot", ...).
+pub const ENTITY: &str = "entity";
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("dynamodb: {0}")]
+    Sdk(String),
+    #[error("item mapping: {0}")]
+    Mapping(String),
+    #[error("request build: {0}")]
+    Build(String),
+    #[error("gave up after {0} attempts under contention")]
+    Contention(u32),
+}
+
+impl StoreError {
+    pub fn sdk<E, R>(e: SdkError<E, R>) -> Self
+    where
+        E: std::error::Error + ProvideErrorMetadata + Send + Sync + 'static,
+        R: Debug,
+    {
+        StoreError::Sdk(DisplayErrorContext(&e).to_string())
+    }
+}
+
+impl From<aws_sdk_dynamodb::error::BuildError> for StoreError {
+    fn from(e: aws_sdk_dynamodb::error::BuildError) -> Self {
+        StoreError::Build(e.to_string())
+    }
+}
+
+impl From<serde_dynamo::Error> for StoreError {
+    fn from(e: serde_dynamo::Error) -> Self {
+        StoreError::Mapping(e.to_string())
+    }
+}
+
+/// Handle to the table. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Store {
+    pub client: Client,
+    pub table: String,
+    /// Key of the e-mail lookup hash ([`bonus_domain::pii::email_hash`]). None: no e-mail index.
+    pub email_key: Option<std::sync::Arc<[u8]>>,
+}
+
+/// Result of a TransactWriteItems call: committed, or cancelled with the reason code of
+/// each item (`ConditionalCheckFailed`, `TransactionConflict`, `None`, ...).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TxOutcome {
+    Committed,
+    Cancelled(Vec<String>),
+}
+
+impl TxOutcome {
+    pub fn failed_condition(&self, index: usize) -> bool {
+        matches!(self, TxOutcome::Cancelled(r) if r.get(index).is_some_and(|c| c == "ConditionalCheckFailed"))
+    }
+    pub fn conflicted(&self) -> bool {
+        matches!(self, TxOutcome::Cancelled(r) if r.iter().any(|c| c == "TransactionConflict" || c == "ThrottlingError"))
+    }
+}
+
+/// A single-item conditional write's result: true when written, false when its condition
+/// refused it (for the caller an outcome, not an error).
+pub(crate) fn written<T, E, R>(result: Result<T, SdkError<E, R>>) -> Result<bool, StoreError>
+where
+    E: std::error::Error + ProvideErrorMetadata + Send + Sync + 'static,
+    R: Debug,
+{
+    match result {
+        Ok(_) => Ok(true),
+        Err(e) if e.code() == Some("ConditionalCheckFailedException") => Ok(false),
+        Err(e) => Err(StoreError::sdk(e)),
+    }
+}
+
+pub use bonus_domain::ids::shard_of;
+
+/// Serialise an entity and add its keys and kind.
+pub fn to_item<T: Serialize>(
+    keys: (String, String),
+    kind: &str,
+    value: &T,
+) -> Result<Item, StoreError> {
+    let mut item: Item = serde_dynamo::to_item(value)?;
+    item.insert(keys::PK.into(), AttributeValue::S(keys.0));
+    item.insert(keys::SK.into(), AttributeValue::S(keys.1));
+    item.insert(ENTITY.into(), AttributeValue::S(kind.into()));
+    Ok(item)
+}
+
+/// An account as stored: with its entry in the nightly index (GSI1, `DUE#{programme}#{date}#
+/// {shard}`) when it has something due, so the job reads only the members due that night.
+pub fn account_item(a: &bonus_domain::account::Account) -> Result<Item, StoreError> {
+    let mut item = to_item(keys::account(&a.programme_id, &a.member_id), "account", a)?;
+    if let Some(due) = bonus_domain::nightly::next_due(a) {
+        let shard = shard_of(&a.member_id, bonus_domain::nightly::NIGHT_SHARDS);
+        item.insert(
+            keys::GSI1PK.into(),
+            AttributeValue::S(keys::due_index(&a.programme_id, due, shard)),
+        );
+        item.insert(keys::GSI1SK.into(), AttributeValue::S(a.member_id.clone()));
+    }
+    Ok(item)
+}
+
+pub fn from_item<T: DeserializeOwned>(item: Item) -> Result<T, StoreError> {
+    Ok(serde_dynamo::from_item(item)?)
+}
+
+pub fn key_map(keys: &(String, String)) -> Item {
+    HashMap::from([
+        (keys::PK.to_string(), AttributeValue::S(keys.0.clone())),
+        (keys::SK.to_string(), AttributeValue::S(keys.1.clone())),
+    ])
+}
+
+impl Store {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Store {
+            client,
+            table: table.into(),
+            email_key: Some(bonus_domain::pii::LOCAL_EMAIL_KEY.into()),
+        }
+    }
+
+    /// The table named by `TABLE_NAME`, with the SDK's default configuration (on Lambda: the
+    /// function's role; locally: `AWS_ENDPOINT_URL` and static credentials).
+    pub async fn from_env() -> Result<Self, MissingEnv> {
+        let table = required_env("TABLE_NAME")?;
+        let config = aws_config::load_from_env().await;
+        let mut store = Store::new(Client::new(&config), table);
+        // Deployed: the key comes from the environment; without it there is no e-mail index
+        // (never the public local key on real data).
+        store.email_key = std::env::var("EMAIL_HASH_KEY")
+            .ok()
+            .filter(|k| k.len() >= 16)
+            .map(|k| k.into_bytes().into());
+        Ok(store)
+    }
+
+    /// A client for a local emulator at `endpoint`, with dummy credentials.
+    pub fn local(endpoint: &str, table: &str) -> Self {
+        Store::new(Client::from_conf(local_config(endpoint)), table)
+    }
+
+    pub async fn get<T: DeserializeOwned>(
+        &self,
+        keys: (String, String),
+    ) -> Result<Option<T>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key_map(&keys)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(StoreError::sdk)?;
+        out.item.map(from_item).transpose()
+    }
+
+    pub async fn put<T: Serialize>(
+        &self,
+        keys: (String, String),
+        kind: &str,
+        value: &T,
+    ) -> Result<(), StoreError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(to_item(keys, kind, value)?))
+            .send()
+            .await
+            .map_err(StoreError::sdk)?;
+        Ok(())
+    }
+
+    /// One TransactWriteItems. Cancellations come back as a value, not an error, so the caller
+    /// can see which condition failed.
+    pub async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<TxOutcome, StoreError> {
+        match self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await
+        {
+            Ok(_) => Ok(TxOutcome::Committed),
+            Err(e) => match e.into_service_error() {
+                TransactWriteItemsError::TransactionCanceledException(c) => {
+                    Ok(TxOutcome::Cancelled(
+                        c.cancellation_reasons()
+                            .iter()
+                            .map(|r| r.code().unwrap_or("None").to_string())
+                            .collect(),
+                    ))
+                }
+                TransactWriteItemsError::TransactionInProgressException(_) => {
+                    Ok(TxOutcome::Cancelled(vec!["TransactionConflict".into()]))
+                }
+                other if other.code() == Some("ThrottlingException") => {
+                    Ok(TxOutcome::Cancelled(vec!["ThrottlingError".into()]))
+                }
+                other => Err(StoreError::Sdk(DisplayErrorContext(&other).to_string())),
+            },
+        }
+    }
+
+    pub fn put_item(
+        &self,
+        item: Item,
+        condition: Option<&str>,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let put = aws_sdk_dynamodb::types::Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .set_condition_expression(condition.map(str::to_string))
+            .build()?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    /// A Query of one GSI1 partition (the e-mail index, open holds, the nightly due index).
+    pub(crate) fn gsi1_query(
+        &self,
+        pk: String,
+    ) -> aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder {
+        self.client
+            .query()
+            .table_name(&self.table)
+            .index_name(keys::GSI1)
+            .key_condition_expression("#pk = :pk")
+            .expression_attribute_names("#pk", keys::GSI1PK)
+            .expression_attribute_values(":pk", AttributeValue::S(pk))
+    }
+
+    /// Commit a read-modify-write: true when written; false when a condition failed (the
+    /// caller re-reads and decides again), after a short backoff on a conflict.
+    pub(crate) async fn try_commit(
+        &self,
+        items: Vec<TransactWriteItem>,
+    ) -> Result<bool, StoreError> {
+        match self.transact(items).await? {
+            TxOutcome::Committed => Ok(true),
+            o if o.conflicted() => {
+                retry::sleep_backoff(1).await;
+                Ok(false)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    /// A put that only succeeds if the item does not exist yet.
+    pub fn put_new(&self, item: Item) -> Result<TransactWriteItem, StoreError> {
+        self.put_item(item, Some("attribute_not_exists(PK)"))
+    }
+}
+
+/// SDK configuration for a local emulator: static dummy credentials, a region, the endpoint.
+pub fn local_config(endpoint: &str) -> aws_sdk_dynamodb::Config {
+    let creds =
+        aws_sdk_dynamodb::config::Credentials::new("local", "local", None, None, "bonus-local");
+    aws_sdk_dynamodb::Config::builder()
+        .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
+        .region(aws_sdk_dynamodb::config::Region::new("eu-west-1"))
+        .credentials_provider(creds)
+        .endpoint_url(endpoint)
+        .build()
+}
+
+/// A required environment variable is missing or empty: the function cannot start. Every one
+/// is set by template.yaml; the message names the variable.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("missing environment variable {0}: it is set by template.yaml; the function cannot start without it")]
+pub struct MissingEnv(pub String);
+
+/// The value of a required environment variable, read once at cold start.
+pub fn required_env(name: &str) -> Result<String, MissingEnv> {
+    std::env::var(name)
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+        .ok_or_else(|| MissingEnv(name.to_string()))
+}
+
+#[cfg(test)]
+mod env_tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_variable_is_named_in_the_error() {
+        let e = required_env("BONUS_TEST_NEVER_SET_VARIABLE").unwrap_err();
+        assert_eq!(e, MissingEnv("BONUS_TEST_NEVER_SET_VARIABLE".into()));
+        assert!(e
+            .to_string()
+            .starts_with("missing environment variable BONUS_TEST_NEVER_SET_VARIABLE:"));
+        assert_eq!(required_env("PATH").map(|p| p.is_empty()), Ok(false));
+    }
+}

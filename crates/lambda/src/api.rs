@@ -1,0 +1,154 @@
+//! HTTP plumbing shared by the functions: the domain's [`Error`] mapped to a status and the
+//! JSON error body `{"error": {"code", "message"}}` in exactly one place ([`status_of`]).
+
+use http::{HeaderMap, StatusCode};
+use serde::Serialize;
+
+pub use bonus_domain::error::{internal, parse_json, Error, ErrorKind};
+
+pub type Response = http::Response<String>;
+
+/// The HTTP status of each kind of error: the one place where errors become statuses.
+pub fn status_of(kind: ErrorKind) -> StatusCode {
+    match kind {
+        ErrorKind::Malformed => StatusCode::BAD_REQUEST,
+        ErrorKind::Invalid => StatusCode::UNPROCESSABLE_ENTITY,
+        ErrorKind::Unauthorized => StatusCode::UNAUTHORIZED,
+        ErrorKind::Forbidden => StatusCode::FORBIDDEN,
+        ErrorKind::NotFound => StatusCode::NOT_FOUND,
+        ErrorKind::Conflict => StatusCode::CONFLICT,
+        ErrorKind::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+        ErrorKind::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+/// An error as the caller sees it: its status and `{"error": {"code", "message"}}`.
+pub fn error_response(e: &Error) -> Response {
+    #[derive(Serialize)]
+    struct Body<'a> {
+        error: Inner<'a>,
+    }
+    #[derive(Serialize)]
+    struct Inner<'a> {
+        code: &'a str,
+        message: &'a str,
+    }
+    json(
+        status_of(e.kind),
+        &Body {
+            error: Inner {
+                code: e.code,
+                message: &e.message,
+            },
+        },
+    )
+}
+
+/// A handler's result as a response; server-side failures are logged with the function's
+/// name (the detail was logged where it happened).
+pub fn respond(function: &'static str, result: Result<Response, Error>) -> Response {
+    result.unwrap_or_else(|e| {
+        if e.is_server_error() {
+            tracing::error!(code = e.code, function, "request failed");
+        }
+        error_response(&e)
+    })
+}
+
+/// A JSON response. Serialising our own types cannot fail; if it ever did, the caller gets a
+/// plain 500 rather than a panic.
+pub fn json<T: Serialize>(status: StatusCode, body: &T) -> Response {
+    let (status, text) = match serde_json::to_string(body) {
+        Ok(text) => (status, text),
+        Err(_) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            r#"{"error":{"code":"internal","message":"internal error"}}"#.to_string(),
+        ),
+    };
+    let mut resp = http::Response::new(text);
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
+    resp
+}
+
+/// A response from a status and an already serialised JSON body (a stored idempotent answer).
+pub fn raw_json(status: StatusCode, body: String) -> Response {
+    let mut resp = http::Response::new(body);
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
+    resp
+}
+
+/// An HTML page (the unsubscribe pages people open from an e-mail).
+pub fn html(status: StatusCode, body: String) -> Response {
+    let mut resp = http::Response::new(body);
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    resp
+}
+
+/// Text made safe to put into HTML.
+pub fn escape_html(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The token of an `Authorization: Bearer <token>` header.
+pub fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(http::header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    (scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty()).then(|| token.trim())
+}
+
+/// The non-empty segments of a path: "/v1/members/M1/balance" -> ["v1", "members", "M1", "balance"].
+pub fn segments(path: &str) -> Vec<&str> {
+    path.split('/').filter(|s| !s.is_empty()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_have_the_documented_shape() {
+        let r = error_response(&Error::invalid(
+            "invalid_quantity",
+            "lines[0].quantity must be positive",
+        ));
+        assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        let v: serde_json::Value = serde_json::from_str(r.body()).unwrap();
+        assert_eq!(v["error"]["code"], "invalid_quantity");
+        assert_eq!(v["error"]["message"], "lines[0].quantity must be positive");
+    }
+
+    #[test]
+    fn bearer_tokens() {
+        let mut h = HeaderMap::new();
+        assert_eq!(bearer(&h), None);
+        h.insert("authorization", "Bearer abc".parse().unwrap());
+        assert_eq!(bearer(&h), Some("abc"));
+        h.insert("authorization", "Basic abc".parse().unwrap());
+        assert_eq!(bearer(&h), None);
+    }
+}

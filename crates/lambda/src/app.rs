@@ -1,0 +1,158 @@
+//! What every handler needs: the store, a clock, and a short-lived cache of configuration
+//! (partners, programmes, API keys), so that a warm Lambda answers a webhook with one read
+//! round trip and one TransactWriteItems.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+
+use bonus_domain::campaign::{BehaviourCampaign, Campaign};
+use bonus_domain::clock::{Clock, SystemClock};
+use bonus_domain::programme::{Partner, Programme};
+use bonus_dynamodb::config::{hash_api_key, ApiKeyRecord};
+use bonus_dynamodb::{MissingEnv, Store, StoreError};
+
+/// A partner with its programme.
+#[derive(Debug, Clone)]
+pub struct PartnerConfig {
+    pub partner: Partner,
+    pub programme: Programme,
+    pub campaigns: Vec<Campaign>,
+    pub behaviour: Vec<BehaviourCampaign>,
+}
+
+/// An API key with the partner and programme it belongs to.
+#[derive(Debug, Clone)]
+pub struct KeyConfig {
+    pub key: ApiKeyRecord,
+    pub partner: Partner,
+    pub programme: Programme,
+}
+
+/// A tiny time-bounded cache. Misses are cached too, so unknown ids cannot hammer the table.
+/// Cached value (or cached miss) with the time it was loaded.
+type Entries<V> = HashMap<String, (Instant, Option<Arc<V>>)>;
+
+struct TtlCache<V> {
+    ttl: Duration,
+    entries: Mutex<Entries<V>>,
+}
+
+impl<V> TtlCache<V> {
+    fn new(ttl: Duration) -> Self {
+        TtlCache {
+            ttl,
+            entries: Mutex::new(HashMap::new()),
+        }
+    }
+
+    async fn get_or_load<F, Fut>(&self, key: &str, load: F) -> Result<Option<Arc<V>>, StoreError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<Option<V>, StoreError>>,
+    {
+        if let Some((at, value)) = self.lock().get(key) {
+            if at.elapsed() < self.ttl {
+                return Ok(value.clone());
+            }
+        }
+        let value = load().await?.map(Arc::new);
+        let mut entries = self.lock();
+        if entries.len() > 10_000 {
+            entries.clear();
+        }
+        entries.insert(key.to_string(), (Instant::now(), value.clone()));
+        Ok(value)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Entries<V>> {
+        self.entries.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+pub struct Ctx {
+    pub store: Store,
+    pub clock: Arc<dyn Clock>,
+    partners: TtlCache<PartnerConfig>,
+    api_keys: TtlCache<KeyConfig>,
+}
+
+impl Ctx {
+    pub fn new(store: Store, clock: Arc<dyn Clock>, config_ttl: Duration) -> Self {
+        Ctx {
+            store,
+            clock,
+            partners: TtlCache::new(config_ttl),
+            api_keys: TtlCache::new(config_ttl),
+        }
+    }
+
+    /// For a Lambda: table from `TABLE_NAME`, cache lifetime from `CONFIG_CACHE_SECONDS`
+    /// (default 60), wall clock.
+    pub async fn from_env() -> Result<Self, MissingEnv> {
+        let ttl = std::env::var("CONFIG_CACHE_SECONDS")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(60);
+        Ok(Ctx::new(
+            Store::from_env().await?,
+            Arc::new(SystemClock),
+            Duration::from_secs(ttl),
+        ))
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    pub async fn partner(
+        &self,
+        partner_id: &str,
+    ) -> Result<Option<Arc<PartnerConfig>>, StoreError> {
+        self.partners
+            .get_or_load(partner_id, || async {
+                let Some(items) = self.store.partner_with_campaigns(partner_id).await? else {
+                    return Ok(None);
+                };
+                let Some(partner) = items.partner else {
+                    return Ok(None);
+                };
+                let Some(programme) = self.store.get_programme(&partner.programme_id).await? else {
+                    return Ok(None);
+                };
+                Ok(Some(PartnerConfig {
+                    partner,
+                    programme,
+                    campaigns: items.campaigns,
+                    behaviour: items.behaviour,
+                }))
+            })
+            .await
+    }
+
+    /// Resolve a bearer token. Only its hash is used as a key, in the cache and in the table.
+    pub async fn api_key(&self, token: &str) -> Result<Option<Arc<KeyConfig>>, StoreError> {
+        let hash = hash_api_key(token);
+        self.api_keys
+            .get_or_load(&hash, || async {
+                let Some(key) = self.store.get_api_key(&hash).await? else {
+                    return Ok(None);
+                };
+                if key.revoked {
+                    return Ok(None);
+                }
+                let Some(cfg) = self.partner(&key.partner_id).await? else {
+                    return Ok(None);
+                };
+                Ok(Some(KeyConfig {
+                    key,
+                    partner: cfg.partner.clone(),
+                    programme: cfg.programme.clone(),
+                }))
+            })
+            .await
+    }
+}

@@ -1,0 +1,67 @@
+//! The Lambda side of an HTTP function: API Gateway (HTTP API) events in, the handler's
+//! response out. `main.rs` of each HTTP function is only this wiring.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use crate::api::Response;
+use crate::app::Ctx;
+pub use bonus_dynamodb::{required_env, MissingEnv};
+
+/// Run an HTTP handler on the Lambda runtime with JSON logs and a context from the environment.
+pub async fn run_http<F, Fut>(handler: F) -> Result<(), lambda_http::Error>
+where
+    F: Fn(Arc<Ctx>, http::Request<Bytes>) -> Fut + Send + Sync + Copy + 'static,
+    Fut: Future<Output = Response> + Send,
+{
+    crate::telemetry::init_json();
+    let ctx = Arc::new(Ctx::from_env().await?);
+    lambda_http::run(lambda_http::service_fn(move |req: lambda_http::Request| {
+        let ctx = ctx.clone();
+        async move {
+            let resp = handler(ctx, to_http(req)).await;
+            let (parts, body) = resp.into_parts();
+            Ok::<_, lambda_http::Error>(lambda_http::Response::from_parts(
+                parts,
+                lambda_http::Body::from(body),
+            ))
+        }
+    }))
+    .await
+}
+
+/// The request a handler sees. lambda_http has already decoded a body that API Gateway
+/// base64-encoded (`isBase64Encoded`, as it does for form posts such as WooCommerce's ping)
+/// into the raw bytes, which is what webhook signatures are computed over.
+pub fn to_http(req: lambda_http::Request) -> http::Request<Bytes> {
+    let (parts, body) = req.into_parts();
+    http::Request::from_parts(parts, Bytes::copy_from_slice(body.as_ref()))
+}
+
+/// What a scheduled or queue-fed function needs: JSON logs, the context from the environment,
+/// the SDK configuration, an SQS client and the queue URL in the environment variable `var`.
+/// A missing variable fails the cold start with a message that names it.
+pub async fn queue_function(var: &str) -> Result<QueueFunction, MissingEnv> {
+    crate::telemetry::init_json();
+    let queue_url = Arc::new(required_env(var)?);
+    let ctx = Arc::new(Ctx::from_env().await?);
+    let config = aws_config::load_from_env().await;
+    let sqs = Arc::new(aws_sdk_sqs::Client::new(&config));
+    Ok((ctx, config, sqs, queue_url))
+}
+
+/// The context, SDK configuration, SQS client and queue URL of a queue-fed function.
+pub type QueueFunction = (
+    Arc<Ctx>,
+    aws_config::SdkConfig,
+    Arc<aws_sdk_sqs::Client>,
+    Arc<String>,
+);
+
+/// JSON logs and the context from the environment, for a function without a queue.
+pub async fn plain_function() -> Result<Arc<Ctx>, MissingEnv> {
+    crate::telemetry::init_json();
+    Ok(Arc::new(Ctx::from_env().await?))
+}

@@ -1,0 +1,165 @@
+//! Resolving checkout holds, used by the member API (captures, voids, lazy expiry) and by the
+//! hold sweeper (holds whose time ran out): one place for the read-settle-write of a hold.
+
+use bonus_domain::account::Account;
+use bonus_domain::error::{internal, Error};
+use bonus_domain::hold::{settle, Hold, HoldStatus};
+use bonus_domain::lot::Lot;
+use bonus_domain::money::Points;
+use bonus_dynamodb::retry::{sleep_backoff, MAX_ATTEMPTS};
+use bonus_dynamodb::{from_item, keys};
+use bonus_lambda::app::Ctx;
+
+/// Resolve an open hold (capture `points`, or release with `status`). Ok(None) when the hold
+/// was no longer open (someone else resolved it): the caller re-reads.
+pub async fn resolve(
+    ctx: &Ctx,
+    hold: &Hold,
+    points: Points,
+    status: HoldStatus,
+) -> Result<Option<Hold>, Error> {
+    let store = &ctx.store;
+    for attempt in 0..MAX_ATTEMPTS {
+        // The hold, its member's account and its lots as of one instant.
+        let mut wanted = vec![
+            keys::hold(&hold.hold_id),
+            keys::account(&hold.programme_id, &hold.member_id),
+        ];
+        wanted.extend(
+            hold.lots
+                .iter()
+                .map(|l| keys::lot(&hold.programme_id, &hold.member_id, &l.lot_id)),
+        );
+        let mut items = store.snapshot(&wanted).await.map_err(internal)?.into_iter();
+        let mut next = || items.next().flatten();
+        let Some(current) = next()
+            .map(from_item::<Hold>)
+            .transpose()
+            .map_err(internal)?
+        else {
+            return Ok(None);
+        };
+        if current.status != HoldStatus::Open {
+            return Ok(None);
+        }
+        let account: Account = next()
+            .map(from_item)
+            .transpose()
+            .map_err(internal)?
+            .ok_or_else(|| internal("account of an open hold is missing"))?;
+        let lots: Vec<Lot> = std::iter::from_fn(|| items.next())
+            .flatten()
+            .map(from_item)
+            .collect::<Result<_, _>>()
+            .map_err(internal)?;
+        let s = settle(&current, &account, &lots, points, status, ctx.now()).map_err(internal)?;
+        // A gift-shop claim that is released gives its unit of stock back.
+        let extra = match (&current.reward, status) {
+            (Some(r), HoldStatus::Voided | HoldStatus::Expired) => store
+                .unclaim_items(&current.programme_id, &r.reward_id, &current.member_id)
+                .map_err(internal)?,
+            _ => vec![],
+        };
+        if store
+            .settle(&s, current.version, account.version, extra)
+            .await
+            .map_err(internal)?
+        {
+            return Ok(Some(s.hold));
+        }
+        sleep_backoff(attempt).await;
+    }
+    Err(Error::unavailable())
+}
+
+/// Release the member's holds that ran out, and fold due releases into the account, so that
+/// its stored `available` is what may be spent now. Returns the fresh account.
+pub async fn tidy(ctx: &Ctx, account: Account) -> Result<Account, Error> {
+    let now = ctx.now();
+    let mut account = account;
+    for _ in 0..MAX_ATTEMPTS {
+        let lapsed: Vec<String> = account
+            .open_holds
+            .iter()
+            .filter(|(_, h)| now >= h.expires_at)
+            .map(|(id, _)| id.clone())
+            .collect();
+        let due = account
+            .pending
+            .keys()
+            .next()
+            .is_some_and(|k| *k <= bonus_domain::clock::ts(now));
+        if lapsed.is_empty() && !due {
+            return Ok(account);
+        }
+        for id in lapsed {
+            if let Some(h) = ctx.store.get_hold(&id).await.map_err(internal)? {
+                if h.status == HoldStatus::Open {
+                    resolve(ctx, &h, 0, HoldStatus::Expired).await?;
+                }
+            }
+        }
+        let fresh = ctx
+            .store
+            .get_account(&account.programme_id, &account.member_id)
+            .await
+            .map_err(internal)?
+            .ok_or_else(|| internal("account vanished"))?;
+        account = fresh;
+        if account
+            .pending
+            .keys()
+            .next()
+            .is_some_and(|k| *k <= bonus_domain::clock::ts(now))
+        {
+            let mut folded = account.clone();
+            folded.fold_due(now);
+            folded.version += 1;
+            if ctx
+                .store
+                .save_account(&folded, account.version)
+                .await
+                .map_err(internal)?
+            {
+                account = folded;
+            }
+        }
+    }
+    Ok(account)
+}
+
+/// What one sweep did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct SweepSummary {
+    /// Open holds found past their time.
+    pub lapsed: usize,
+    /// Of those, released by this sweep (the rest were resolved by someone else meanwhile).
+    pub released: usize,
+}
+
+/// Release holds whose time ran out (the sweeper; holds are also released lazily whenever
+/// they or their member's balance are touched). Reads only the lapsed holds, through their
+/// sparse index; at most `limit` per index shard per run.
+pub async fn sweep(ctx: &Ctx, limit: i32) -> Result<SweepSummary, Error> {
+    let now = ctx.now();
+    let ids = ctx.store.lapsed_holds(now, limit).await.map_err(internal)?;
+    let mut summary = SweepSummary {
+        lapsed: ids.len(),
+        released: 0,
+    };
+    for id in ids {
+        if let Some(h) = ctx.store.get_hold(&id).await.map_err(internal)? {
+            if h.status == HoldStatus::Open
+                && resolve(ctx, &h, 0, HoldStatus::Expired).await?.is_some()
+            {
+                summary.released += 1;
+            }
+        }
+    }
+    tracing::info!(
+        lapsed = summary.lapsed,
+        released = summary.released,
+        "holds swept"
+    );
+    Ok(summary)
+}

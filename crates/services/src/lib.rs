@@ -1,0 +1,4 @@
+//! Services that several functions share. A function crate never depends on another
+//! function crate; what two of them need lives here.
+
+pub mod holds;
