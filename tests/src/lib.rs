@@ -21,6 +21,7 @@ use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use aws_smithy_types::body::SdkBody;
 use aws_smithy_types::config_bag::{Storable, StoreReplace};
 use bonus_domain::clock::ManualClock;
+use bonus_domain::random::SeededRandom;
 use bonus_dynamodb::{schema, Store};
 use bonus_lambda::app::Ctx;
 use bonus_local_stack::dynamo::LocalDynamo;
@@ -28,6 +29,9 @@ use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use http::StatusCode;
 use serde_json::Value;
+
+/// The seed of every test context's ids, codes and retry jitter.
+pub const TEST_SEED: u64 = 14;
 
 pub const SECRET: &str = "whsec_dGVzdC1zaG9wLXNlY3JldC0wMTIzNDU2Nzg5";
 pub const OTHER_SECRET: &str = "whsec_b3RoZXItc2hvcC1zZWNyZXQtMDEyMzQ1Njc4OQ==";
@@ -232,11 +236,11 @@ impl TestEnv {
         let plan = bonus_ops::apply::plan_file(config).expect("valid test config");
         bonus_ops::apply::apply(&store, &plan).await.expect("apply");
         let clock = Arc::new(ManualClock::new(now()));
-        let ctx = Arc::new(Ctx::new(
-            store.clone(),
-            clock.clone(),
-            Duration::from_secs(3600),
-        ));
+        // Ids, codes and retry jitter from a seed, as time from the manual clock.
+        let ctx = Arc::new(
+            Ctx::new(store.clone(), clock.clone(), Duration::from_secs(3600))
+                .with_random(Arc::new(SeededRandom::new(TEST_SEED))),
+        );
         requests.reset();
         TestEnv {
             db,

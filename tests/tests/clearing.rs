@@ -36,12 +36,13 @@ async fn counters_added_concurrently_by_many_members_sum_exactly_per_partner() {
                     .counter_update(&delta("cafe", 7, &[("shop", 3)]), &member)
                     .unwrap(),
             ];
-            for attempt in 0..bonus_dynamodb::retry::MAX_ATTEMPTS {
+            let mut retry = store.retry();
+            while let Some(pause) = retry.next() {
+                bonus_dynamodb::retry::pause(pause).await;
                 let out = store.transact(items.clone()).await.unwrap();
                 if out == bonus_dynamodb::TxOutcome::Committed {
                     return;
                 }
-                bonus_dynamodb::retry::sleep_backoff(attempt).await;
             }
             panic!("not committed");
         }));

@@ -43,6 +43,7 @@ pub mod order;
 pub mod pii;
 pub mod platforms;
 pub mod programme;
+pub mod random;
 pub mod refund;
 pub mod refund_event;
 pub mod report;

@@ -328,10 +328,12 @@ impl Store {
 
     /// A transaction that must go through: conflicts and throttling are retried.
     async fn transact_all(&self, items: Vec<TransactWriteItem>) -> Result<(), StoreError> {
-        for attempt in 0..super::retry::MAX_ATTEMPTS {
+        let mut retry = self.retry();
+        while let Some(pause) = retry.next() {
+            super::retry::pause(pause).await;
             match self.transact(items.clone()).await? {
                 TxOutcome::Committed => return Ok(()),
-                o if o.conflicted() => super::retry::sleep_backoff(attempt).await,
+                o if o.conflicted() => retry.backoff(),
                 TxOutcome::Cancelled(r) => {
                     return Err(StoreError::Sdk(format!("transaction cancelled: {r:?}")))
                 }

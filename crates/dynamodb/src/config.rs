@@ -308,10 +308,12 @@ impl Store {
         for item in self.external_link_items(profile)? {
             items.push(self.put_item(item, None)?);
         }
-        for attempt in 0..super::retry::MAX_ATTEMPTS {
+        let mut retry = self.retry();
+        while let Some(pause) = retry.next() {
+            super::retry::pause(pause).await;
             match self.transact(items.clone()).await? {
                 TxOutcome::Committed => return Ok(true),
-                o if o.conflicted() => super::retry::sleep_backoff(attempt).await,
+                o if o.conflicted() => retry.backoff(),
                 _ => return Ok(false),
             }
         }

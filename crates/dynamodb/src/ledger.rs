@@ -220,7 +220,9 @@ impl Store {
                     })
             })
             .collect::<Result<Vec<_>, _>>()?;
-        for attempt in 0..super::retry::MAX_ATTEMPTS {
+        let mut retry = self.retry();
+        while let Some(pause) = retry.next() {
+            super::retry::pause(pause).await;
             match self
                 .client
                 .transact_get_items()
@@ -237,9 +239,7 @@ impl Store {
                         .collect())
                 }
                 // A write in flight on one of the items: read again shortly.
-                Err(e) if format!("{e:?}").contains("TransactionConflict") => {
-                    super::retry::sleep_backoff(attempt).await
-                }
+                Err(e) if format!("{e:?}").contains("TransactionConflict") => retry.backoff(),
                 Err(e) => return Err(StoreError::sdk(e)),
             }
         }
@@ -270,7 +270,9 @@ impl Store {
             Some(AttributeValue::S(s)) => s.clone(),
             _ => String::new(),
         };
-        for attempt in 0..super::retry::MAX_ATTEMPTS {
+        let mut retry = self.retry();
+        while let Some(pause) = retry.next() {
+            super::retry::pause(pause).await;
             let out = self
                 .client
                 .batch_get_item()
@@ -286,7 +288,7 @@ impl Store {
             match out.unprocessed_keys.and_then(|mut u| u.remove(&self.table)) {
                 Some(rest) if !rest.keys().is_empty() => {
                     request = rest;
-                    super::retry::sleep_backoff(attempt).await;
+                    retry.backoff();
                 }
                 _ => return Ok(found),
             }
@@ -464,11 +466,13 @@ impl Store {
             )?;
             let mut items = vec![self.put_new(marker)?];
             items.extend(chunk.iter().cloned());
-            for attempt in 0..super::retry::MAX_ATTEMPTS {
+            let mut retry = self.retry();
+            while let Some(pause) = retry.next() {
+                super::retry::pause(pause).await;
                 match self.transact(items.clone()).await? {
                     TxOutcome::Committed => break,
                     o if o.failed_condition(0) => break, // written before
-                    _ => super::retry::sleep_backoff(attempt).await,
+                    _ => retry.backoff(),
                 }
             }
         }

@@ -70,6 +70,8 @@ pub struct Store {
     pub table: String,
     /// Key of the e-mail lookup hash ([`bonus_domain::pii::email_hash`]). None: no e-mail index.
     pub email_key: Option<std::sync::Arc<[u8]>>,
+    /// Jitter for retries (injected: seeded in tests and simulations).
+    pub random: std::sync::Arc<dyn bonus_domain::random::Random>,
 }
 
 /// Result of a TransactWriteItems call: committed, or cancelled with the reason code of
@@ -150,7 +152,13 @@ impl Store {
             client,
             table: table.into(),
             email_key: Some(bonus_domain::pii::LOCAL_EMAIL_KEY.into()),
+            random: std::sync::Arc::new(bonus_domain::random::OsRandom),
         }
+    }
+
+    /// The tries of one optimistic cycle against this table.
+    pub fn retry(&self) -> retry::Retry {
+        retry::Retry::new(self.random.clone())
     }
 
     /// The table named by `TABLE_NAME`, with the SDK's default configuration (on Lambda: the

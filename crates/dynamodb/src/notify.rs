@@ -305,7 +305,9 @@ impl Store {
     ) -> Result<DigestAdd, StoreError> {
         let ttl = (slot + chrono::Duration::days(KEEP_DAYS)).timestamp();
         let member_key = keys::digest_member(programme_id, member_id, event_id);
-        for attempt in 0..super::retry::MAX_ATTEMPTS {
+        let mut retry = self.retry();
+        while let Some(pause) = retry.next() {
+            super::retry::pause(pause).await;
             let mut membership = to_item(
                 member_key.clone(),
                 "digest_member",
@@ -347,7 +349,7 @@ impl Store {
                     }
                 }
                 o if o.failed_condition(1) => return Ok(DigestAdd::Closed),
-                _ => super::retry::sleep_backoff(attempt).await,
+                _ => retry.backoff(),
             }
         }
         Err(StoreError::Contention(super::retry::MAX_ATTEMPTS))

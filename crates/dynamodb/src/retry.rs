@@ -1,13 +1,20 @@
-//! Jittered exponential backoff for what DynamoDB asks us to retry: transaction conflicts,
-//! throttling, and its own internal errors. The SDK's standard retry already covers plain
-//! throttling of single requests; this covers the cancelled-transaction case too, where the
-//! whole read-decide-write cycle has to run again.
+//! Retries against DynamoDB: transaction conflicts, throttling and unprocessed keys. The SDK's
+//! standard retry covers plain throttling of single requests; a cancelled transaction needs
+//! the whole read-decide-write cycle again, under the domain's [`Retry`] policy.
 
-/// How often a read-decide-write cycle is tried before we give up with a 503.
-pub const MAX_ATTEMPTS: u32 = 12;
+use std::time::Duration;
 
-pub use bonus_domain::retry::backoff;
+pub use bonus_domain::retry::{backoff, Retry, MAX_ATTEMPTS};
 
+/// Wait out a pause the [`Retry`] policy asked for.
+pub async fn pause(pause: Duration) {
+    if !pause.is_zero() {
+        tokio::time::sleep(pause).await;
+    }
+}
+
+/// A jittered wait for loops that are not retries of one cycle (a claim held by another
+/// consumer, the next page after a throttled batch).
 pub async fn sleep_backoff(attempt: u32) {
     tokio::time::sleep(backoff(attempt)).await;
 }

@@ -42,7 +42,9 @@ impl Store {
     /// between the file's `granted` and what was granted before. Claims in flight are never
     /// overwritten: the stock moves by `ADD` on condition that `granted` is still as read.
     pub async fn put_reward(&self, r: &Reward) -> Result<RewardApplied, StoreError> {
-        for attempt in 0..super::retry::MAX_ATTEMPTS {
+        let mut retry = self.retry();
+        while let Some(pause) = retry.next() {
+            super::retry::pause(pause).await;
             let existing = self.get_reward(&r.programme_id, &r.reward_id).await?;
             let (item, outcome) = match existing {
                 None => {
@@ -95,7 +97,7 @@ impl Store {
             };
             match self.transact(vec![item]).await? {
                 TxOutcome::Committed => return Ok(outcome),
-                _ => super::retry::sleep_backoff(attempt).await,
+                _ => retry.backoff(),
             }
         }
         Err(StoreError::Contention(super::retry::MAX_ATTEMPTS))

@@ -12,6 +12,8 @@ use chrono::{DateTime, Utc};
 use bonus_domain::campaign::{BehaviourCampaign, Campaign};
 use bonus_domain::clock::{Clock, SystemClock};
 use bonus_domain::programme::{Partner, Programme};
+use bonus_domain::random::Random;
+use bonus_domain::retry::Retry;
 use bonus_dynamodb::config::{hash_api_key, ApiKeyRecord};
 use bonus_dynamodb::{MissingEnv, Store, StoreError};
 
@@ -76,6 +78,8 @@ impl<V> TtlCache<V> {
 pub struct Ctx {
     pub store: Store,
     pub clock: Arc<dyn Clock>,
+    /// Ids, codes and retry jitter (the store shares it).
+    pub random: Arc<dyn Random>,
     partners: TtlCache<PartnerConfig>,
     api_keys: TtlCache<KeyConfig>,
 }
@@ -83,6 +87,7 @@ pub struct Ctx {
 impl Ctx {
     pub fn new(store: Store, clock: Arc<dyn Clock>, config_ttl: Duration) -> Self {
         Ctx {
+            random: store.random.clone(),
             store,
             clock,
             partners: TtlCache::new(config_ttl),
@@ -102,6 +107,18 @@ impl Ctx {
             Arc::new(SystemClock),
             Duration::from_secs(ttl),
         ))
+    }
+
+    /// The same context with ids, codes and jitter from `random` (a seeded one in tests).
+    pub fn with_random(mut self, random: Arc<dyn Random>) -> Self {
+        self.store.random = random.clone();
+        self.random = random;
+        self
+    }
+
+    /// The tries of one optimistic cycle.
+    pub fn retry(&self) -> Retry {
+        Retry::new(self.random.clone())
     }
 
     pub fn now(&self) -> DateTime<Utc> {

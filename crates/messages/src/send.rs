@@ -2,6 +2,10 @@
 //! throttling retried with jittered backoff.
 
 use std::future::Future;
+use std::sync::Arc;
+
+use bonus_domain::random::OsRandom;
+use bonus_domain::retry::Retry;
 
 use bonus_domain::notify::{Channel, Rendered};
 
@@ -86,16 +90,20 @@ where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, SendError>>,
 {
-    let mut attempt = 0;
-    loop {
-        match send().await {
-            Err(SendError::Throttled(_)) if attempt + 1 < SEND_ATTEMPTS => {
-                tokio::time::sleep(bonus_domain::retry::backoff(attempt + 4)).await;
-                attempt += 1;
-            }
-            other => return other,
+    let mut retry = Retry::with_max(Arc::new(OsRandom), SEND_ATTEMPTS);
+    let mut last = Err(SendError::Failed("not_sent".into()));
+    while let Some(pause) = retry.next() {
+        if !pause.is_zero() {
+            tokio::time::sleep(pause).await;
+        }
+        last = send().await;
+        match &last {
+            // Providers throttle per second: start the waits at 160 ms.
+            Err(SendError::Throttled(_)) => retry.backoff_from(4),
+            _ => return last,
         }
     }
+    last
 }
 
 fn error_code<E: aws_smithy_types::error::metadata::ProvideErrorMetadata>(e: &E) -> Option<String> {

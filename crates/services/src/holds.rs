@@ -6,7 +6,7 @@ use bonus_domain::error::{internal, Error};
 use bonus_domain::hold::{settle, Hold, HoldStatus};
 use bonus_domain::lot::Lot;
 use bonus_domain::money::Points;
-use bonus_dynamodb::retry::{sleep_backoff, MAX_ATTEMPTS};
+use bonus_dynamodb::retry;
 use bonus_dynamodb::{from_item, keys};
 use bonus_lambda::app::Ctx;
 
@@ -19,7 +19,9 @@ pub async fn resolve(
     status: HoldStatus,
 ) -> Result<Option<Hold>, Error> {
     let store = &ctx.store;
-    for attempt in 0..MAX_ATTEMPTS {
+    let mut retry = ctx.retry();
+    while let Some(pause) = retry.next() {
+        retry::pause(pause).await;
         // The hold, its member's account and its lots as of one instant.
         let mut wanted = vec![
             keys::hold(&hold.hold_id),
@@ -67,7 +69,7 @@ pub async fn resolve(
         {
             return Ok(Some(s.hold));
         }
-        sleep_backoff(attempt).await;
+        retry.backoff();
     }
     Err(Error::unavailable())
 }
@@ -77,7 +79,11 @@ pub async fn resolve(
 pub async fn tidy(ctx: &Ctx, account: Account) -> Result<Account, Error> {
     let now = ctx.now();
     let mut account = account;
-    for _ in 0..MAX_ATTEMPTS {
+    let mut retry = ctx.retry();
+    while let Some(pause) = retry.next() {
+        retry::pause(pause).await;
+        // Each pass re-reads at once: it only waits on what it resolves.
+        retry.now();
         let lapsed: Vec<String> = account
             .open_holds
             .iter()

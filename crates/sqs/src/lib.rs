@@ -5,6 +5,10 @@
 //! deleted moves there, so a poison message can never block the queue.
 
 use std::collections::HashMap;
+use std::sync::Arc;
+
+use bonus_domain::random::OsRandom;
+use bonus_domain::retry::Retry;
 
 use aws_sdk_sqs::types::{QueueAttributeName, SendMessageBatchRequestEntry};
 use aws_sdk_sqs::Client;
@@ -85,9 +89,13 @@ pub async fn send_all(client: &Client, url: &str, bodies: &[String]) -> Result<(
             .enumerate()
             .map(|(i, b)| (i.to_string(), b))
             .collect();
-        for attempt in 0..5u32 {
+        let mut retry = Retry::with_max(Arc::new(OsRandom), 5);
+        while let Some(pause) = retry.next() {
             if pending.is_empty() {
                 break;
+            }
+            if !pause.is_zero() {
+                tokio::time::sleep(pause).await;
             }
             let entries = pending
                 .iter()
@@ -108,9 +116,6 @@ pub async fn send_all(client: &Client, url: &str, bodies: &[String]) -> Result<(
                 .map_err(sqs)?;
             for ok in out.successful {
                 pending.remove(&ok.id);
-            }
-            if !pending.is_empty() {
-                tokio::time::sleep(bonus_domain::retry::backoff(attempt)).await;
             }
         }
         if !pending.is_empty() {

@@ -21,7 +21,7 @@ use bonus_domain::hold::{
 use bonus_domain::ids::{require_id, valid_id};
 use bonus_domain::money::{Money, Points};
 use bonus_dynamodb::holds::Reserve;
-use bonus_dynamodb::retry::{sleep_backoff, MAX_ATTEMPTS};
+use bonus_dynamodb::retry;
 use bonus_lambda::api::{json, parse_json, Error, Response};
 use bonus_lambda::app::{Ctx, KeyConfig};
 pub(crate) use bonus_services::holds::{resolve, tidy};
@@ -126,7 +126,11 @@ pub(crate) async fn place(
     let programme = &key.programme;
     let partner_id = key.partner.id.as_str();
     let id = hold_id(partner_id, member_id, &req.reference);
-    for attempt in 0..MAX_ATTEMPTS {
+    let mut retry = ctx.retry();
+    while let Some(pause) = retry.next() {
+        retry::pause(pause).await;
+        // Each pass re-reads at once unless it asks to back off.
+        retry.now();
         if let Some(existing) = ctx.store.get_hold(&id).await.map_err(internal)? {
             if existing.request_sha256 != req.request_sha256 {
                 return Err(Error::conflict(
@@ -175,7 +179,7 @@ pub(crate) async fn place(
                 return Ok((hold, true));
             }
             Reserve::Duplicate | Reserve::AccountShort | Reserve::Stale => continue,
-            Reserve::Retry => sleep_backoff(attempt).await,
+            Reserve::Retry => retry.backoff(),
             Reserve::ExtraRefused => {
                 return Err(Error::conflict(
                     "out_of_stock",
@@ -275,7 +279,11 @@ pub(crate) async fn finish(
     } else {
         None
     };
-    for _ in 0..MAX_ATTEMPTS {
+    let mut retry = ctx.retry();
+    while let Some(pause) = retry.next() {
+        retry::pause(pause).await;
+        // Each pass re-reads at once unless it asks to back off.
+        retry.now();
         let hold = own_hold(ctx, &key, hold_id).await?;
         let now = ctx.now();
         match (hold.status_at(now), capture) {

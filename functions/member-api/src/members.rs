@@ -209,10 +209,7 @@ pub(crate) async fn enrol(ctx: &Ctx, req: &http::Request<Bytes>) -> Result<Respo
                 format!("member_id: {ID_RULE}"),
             ))
         }
-        None => format!(
-            "M-{}",
-            hex::encode(rand::random::<[u8; 6]>()).to_uppercase()
-        ),
+        None => format!("M-{}", ctx.random.hex(6).to_uppercase()),
     };
     let mut profile = MemberProfile {
         member_id: member_id.clone(),

@@ -90,7 +90,7 @@ pub(crate) async fn claim(
             require_id(&r, "reference", "invalid_reference")?;
             r
         }
-        None => hex::encode(rand::random::<[u8; 8]>()),
+        None => ctx.random.hex(8),
     };
     let request = HoldRequest {
         points: reward.points,
@@ -101,7 +101,7 @@ pub(crate) async fn claim(
         )),
         reward: Some(RewardClaim {
             reward_id: reward_id.to_string(),
-            voucher_code: voucher_code(),
+            voucher_code: voucher_code(ctx.random.as_ref()),
         }),
     };
     let placed = place(ctx, &key, member_id, &request, || {

@@ -22,7 +22,7 @@ use tracing::{error, info, warn};
 use bonus_domain::nightly::{plan_night, NightCounts, NIGHT_SHARDS};
 use bonus_domain::programme::Programme;
 use bonus_dynamodb::nightly::{NightCursor, ShardDone};
-use bonus_dynamodb::retry::MAX_ATTEMPTS;
+use bonus_dynamodb::retry;
 use bonus_dynamodb::{Store, StoreError};
 use bonus_sqs::{self as queue, QueueError};
 
@@ -190,7 +190,11 @@ pub async fn run_task(
         let member = account.member_id.clone();
         let mut account = account;
         let mut written = false;
-        for _ in 0..MAX_ATTEMPTS {
+        let mut retry = store.retry();
+        while let Some(pause) = retry.next() {
+            retry::pause(pause).await;
+            // Each pass re-reads at once unless it asks to back off.
+            retry.now();
             let Some(plan) = plan_night(&programme, &account, task.as_of, now)
                 .map_err(|e| JobError::Member(member.clone(), e.to_string()))?
             else {

@@ -20,7 +20,7 @@ use bonus_domain::ledger::plan_order;
 use bonus_domain::order::parse_occurred_at;
 use bonus_dynamodb::keys;
 use bonus_dynamodb::ledger::{LedgerWrite, OrderRecord};
-use bonus_dynamodb::retry::MAX_ATTEMPTS;
+use bonus_dynamodb::retry;
 use bonus_lambda::api::{parse_json, raw_json, Error, Response};
 use bonus_lambda::app::Ctx;
 
@@ -91,7 +91,9 @@ pub async fn event(
     let record_keys = keys::order_event(partner_id, &input.event_ref, RECORD_EVENT);
     let account_keys = keys::account(&programme.id, &input.member_id);
 
-    for attempt in 0..MAX_ATTEMPTS {
+    let mut retry = ctx.retry();
+    while let Some(pause) = retry.next() {
+        retry::pause(pause).await;
         let read = ctx
             .store
             .read_for_order(Some(account_keys.clone()), record_keys.clone(), None, &[])
@@ -175,7 +177,7 @@ pub async fn event(
             (Some(plan), Some(a)) => LedgerWrite::accrual(record, Some(a.version), plan),
             _ => LedgerWrite::record_only(record),
         };
-        if commit(ctx, &booking, attempt).await? {
+        if commit(ctx, &booking, &mut retry).await? {
             info!(partner_id, campaign_id = %campaign.id, points = answer.points, status = status.as_u16(), "behaviour event booked");
             return Ok(raw_json(status, response));
         }

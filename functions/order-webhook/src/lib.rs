@@ -28,7 +28,7 @@ use bonus_domain::order::{validate, EventType, OrderEventIn};
 use bonus_domain::refund_event::{validate_refund, RefundEventIn};
 use bonus_domain::webhook_sig;
 use bonus_dynamodb::ledger::{Commit, LedgerWrite, OrderRecord};
-use bonus_dynamodb::retry::sleep_backoff;
+use bonus_dynamodb::retry::Retry;
 use bonus_lambda::api::{internal, parse_json, raw_json, respond, segments, Error, Response};
 use bonus_lambda::app::{Ctx, PartnerConfig};
 
@@ -182,21 +182,19 @@ pub(crate) fn replay(
 }
 
 /// Write a booking. True when it is written; false when the caller must read and decide
-/// again: someone booked this event first (the next read replays it), the account or a
-/// budget moved (decide on fresh figures), or DynamoDB asked us to back off (after a wait).
-pub(crate) async fn commit(ctx: &Ctx, booking: &LedgerWrite, attempt: u32) -> Result<bool, Error> {
+/// again: someone booked this event first (the next read replays it, at once), the account
+/// or a budget moved (decide on fresh figures, after a short wait that spreads one member's
+/// concurrent orders), or DynamoDB asked us to back off.
+pub(crate) async fn commit(
+    ctx: &Ctx,
+    booking: &LedgerWrite,
+    retry: &mut Retry,
+) -> Result<bool, Error> {
     match ctx.store.commit_booking(booking).await.map_err(internal)? {
-        Commit::Committed => Ok(true),
-        Commit::Duplicate => Ok(false),
-        // Someone else's write won: spread the contenders out a little before the re-read,
-        // so that one member's concurrent orders do not keep colliding.
-        Commit::Stale => {
-            sleep_backoff(attempt.min(3)).await;
-            Ok(false)
-        }
-        Commit::Retry => {
-            sleep_backoff(attempt).await;
-            Ok(false)
-        }
+        Commit::Committed => return Ok(true),
+        Commit::Duplicate => retry.now(),
+        Commit::Stale => retry.again(),
+        Commit::Retry => retry.backoff(),
     }
+    Ok(false)
 }

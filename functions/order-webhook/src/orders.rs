@@ -19,7 +19,7 @@ use bonus_domain::refund::{OrderBook, PaidOrder};
 use bonus_domain::sales::{buyer_key, by_sku, Sale, SaleLine};
 use bonus_dynamodb::config::MemberProfile;
 use bonus_dynamodb::ledger::{LedgerWrite, OrderRecord};
-use bonus_dynamodb::retry::MAX_ATTEMPTS;
+use bonus_dynamodb::retry;
 use bonus_dynamodb::{keys, shard_of};
 use bonus_lambda::api::{raw_json, Error, Response};
 use bonus_lambda::app::{Ctx, PartnerConfig};
@@ -150,7 +150,9 @@ pub(crate) async fn book(
         .flat_map(|c| (0..c.budget_shards).map(|s| keys::budget_shard(&c.partner_id, &c.id, s)))
         .collect();
 
-    for attempt in 0..MAX_ATTEMPTS {
+    let mut retry = ctx.retry();
+    while let Some(pause) = retry.next() {
+        retry::pause(pause).await;
         let read = ctx
             .store
             .read_for_order(
@@ -372,7 +374,7 @@ pub(crate) async fn book(
             recorded_at: now,
         };
         write.book = Some((order_book, expected_book));
-        if commit(ctx, &write, attempt).await? {
+        if commit(ctx, &write, &mut retry).await? {
             info!(partner_id, order_id = %order.order_id, points = answer.points, refunds = applied.len(), status = status.as_u16(), "order booked");
             return Ok(raw_json(status, response));
         }

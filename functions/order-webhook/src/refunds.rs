@@ -20,7 +20,7 @@ use bonus_domain::money::Points;
 use bonus_domain::programme::Programme;
 use bonus_domain::refund::{LineReversal, OrderBook, RefundRequest, MAX_WAITING};
 use bonus_dynamodb::ledger::{LedgerWrite, OrderRecord};
-use bonus_dynamodb::retry::MAX_ATTEMPTS;
+use bonus_dynamodb::retry;
 use bonus_dynamodb::{from_item, keys, shard_of};
 use bonus_lambda::api::{raw_json, Error, Response};
 use bonus_lambda::app::{Ctx, PartnerConfig};
@@ -155,7 +155,9 @@ pub(crate) async fn reverse(
     let programme = &cfg.programme;
     let record_keys = keys::order_event(partner_id, order_id, &req.record_event());
     let book_keys = keys::order_book(partner_id, order_id);
-    for attempt in 0..MAX_ATTEMPTS {
+    let mut retry = ctx.retry();
+    while let Some(pause) = retry.next() {
+        retry::pause(pause).await;
         let mut found = ctx
             .store
             .batch_get(&[record_keys.clone(), book_keys.clone()])
@@ -210,7 +212,7 @@ pub(crate) async fn reverse(
                     .map_err(internal)?;
             let mut write = LedgerWrite::record_only(record.clone());
             write.book = Some((book, expected));
-            if commit(ctx, &write, attempt).await? {
+            if commit(ctx, &write, &mut retry).await? {
                 info!(partner_id, order_id, "refund waits for its order");
                 return Ok(raw_json(StatusCode::ACCEPTED, record.response));
             }
@@ -251,7 +253,7 @@ pub(crate) async fn reverse(
             ))
             .map_err(internal)?;
             record.member_id = paid.member_id.clone();
-            if commit(ctx, &LedgerWrite::record_only(record.clone()), attempt).await? {
+            if commit(ctx, &LedgerWrite::record_only(record.clone()), &mut retry).await? {
                 return Ok(raw_json(StatusCode::OK, record.response));
             }
             continue;
@@ -300,7 +302,7 @@ pub(crate) async fn reverse(
         write.account = Some((account.clone(), Some(account.version)));
         write.add_refund(plan);
         write.give_backs = give_backs(cfg, order_id, &reversal.campaigns);
-        if commit(ctx, &write, attempt).await? {
+        if commit(ctx, &write, &mut retry).await? {
             info!(
                 partner_id,
                 order_id,
