@@ -21,6 +21,7 @@
 //! - [`error`]: the one error type, with a kind the HTTP glue maps to a status.
 
 pub mod account;
+pub mod booking;
 pub mod budget;
 pub mod campaign;
 pub mod clearing;

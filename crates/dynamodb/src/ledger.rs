@@ -11,119 +11,12 @@ use serde::{Deserialize, Serialize};
 use super::{account_item, from_item, key_map, keys, to_item, Item, Store, StoreError, TxOutcome};
 use crate::campaigns::{give_back_item, shards_by_campaign, take_item};
 use bonus_domain::account::Account;
-use bonus_domain::budget::{BudgetShard, BudgetTake};
+use bonus_domain::booking::{LedgerWrite, OrderRecord};
+use bonus_domain::budget::BudgetShard;
 use bonus_domain::clock::ts;
 use bonus_domain::events::{DomainEvent, LedgerEntry};
-use bonus_domain::ledger::{OrderPlan, RefundPlan};
 use bonus_domain::lot::Lot;
-use bonus_domain::member::MemberProfile;
 use bonus_domain::refund::OrderBook;
-
-/// The stored outcome of one webhook event (partner + order id + event type). It makes the
-/// webhook idempotent: a repeat with the same body gets `response` back; a different body
-/// is a conflict.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct OrderRecord {
-    pub partner_id: String,
-    pub order_id: String,
-    pub event: String,
-    pub body_sha256: String,
-    pub member_id: Option<String>,
-    pub points: i64,
-    pub lot_id: Option<String>,
-    /// Points each campaign paid for this order (given back on refunds).
-    #[serde(default)]
-    pub campaign_points: std::collections::BTreeMap<String, i64>,
-    /// HTTP status and JSON body of the first answer.
-    pub status: u16,
-    pub response: String,
-    pub recorded_at: DateTime<Utc>,
-}
-
-/// Everything one webhook writes, decided in pure code before the write, as one
-/// TransactWriteItems: all of it or nothing.
-#[derive(Debug, Clone)]
-pub struct LedgerWrite {
-    /// The idempotency record of the request; always the first item, so a failed condition
-    /// on index 0 means "this request was processed before".
-    pub record: OrderRecord,
-    /// The order's state item and the version it was read at (None: must not exist yet).
-    pub book: Option<(OrderBook, Option<u64>)>,
-    /// The member's account and the version it was read at (None: created by this write,
-    /// auto-enrolment).
-    pub account: Option<(Account, Option<u64>)>,
-    /// A member enrolled by this very order: the profile is created with the account.
-    pub enrol: Option<MemberProfile>,
-    /// Lots created by this write (conditional on not existing).
-    pub new_lots: Vec<Lot>,
-    /// Existing lots whose remaining changed (guarded by the account version).
-    pub lots: Vec<Lot>,
-    pub entries: Vec<LedgerEntry>,
-    pub events: Vec<DomainEvent>,
-    /// Conditional takes from campaign budget shards.
-    pub takes: Vec<BudgetTake>,
-    /// Campaign points given back to budgets by refunds.
-    pub give_backs: Vec<BudgetTake>,
-    /// Records of refunds that waited for their order and are applied with it (they replace
-    /// the records that answered "waiting").
-    pub records: Vec<OrderRecord>,
-    /// The account's outstanding points after minus before (the plans' sum).
-    pub outstanding_change: i64,
-    /// The order's sales, for campaign reports (counted once, with the order).
-    pub sale: Option<bonus_domain::sales::Sale>,
-}
-
-impl LedgerWrite {
-    /// Only the idempotency record (a non-member's order, a capped behaviour event).
-    pub fn record_only(record: OrderRecord) -> Self {
-        LedgerWrite {
-            record,
-            book: None,
-            account: None,
-            enrol: None,
-            new_lots: Vec::new(),
-            lots: Vec::new(),
-            entries: Vec::new(),
-            events: Vec::new(),
-            takes: Vec::new(),
-            give_backs: Vec::new(),
-            records: Vec::new(),
-            outstanding_change: 0,
-            sale: None,
-        }
-    }
-
-    /// An accrual: the plan's account, lot, entry and events.
-    pub fn accrual(record: OrderRecord, expected_version: Option<u64>, plan: OrderPlan) -> Self {
-        let mut w = LedgerWrite::record_only(record);
-        w.account = Some((plan.account, expected_version));
-        w.new_lots.extend(plan.lot);
-        w.entries.extend(plan.entry);
-        w.events = plan.events;
-        w.outstanding_change = plan.outstanding_change;
-        w
-    }
-
-    /// Add a refund's changes on top: its lots (a lot created by this very write is updated in
-    /// place), entries and events; the account becomes the refund's.
-    pub fn add_refund(&mut self, plan: RefundPlan) {
-        for lot in plan.lots {
-            match self.new_lots.iter_mut().find(|l| l.lot_id == lot.lot_id) {
-                Some(new) => *new = lot,
-                None => match self.lots.iter_mut().find(|l| l.lot_id == lot.lot_id) {
-                    Some(known) => *known = lot,
-                    None => self.lots.push(lot),
-                },
-            }
-        }
-        self.entries.extend(plan.entries);
-        self.events.extend(plan.events);
-        self.outstanding_change += plan.outstanding_change;
-        if let Some((account, _)) = self.account.as_mut() {
-            *account = plan.account;
-        }
-    }
-}
 
 /// What the one read of an order webhook found.
 #[derive(Debug, Default)]

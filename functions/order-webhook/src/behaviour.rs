@@ -14,12 +14,12 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tracing::info;
 
+use bonus_domain::booking::{LedgerWrite, OrderRecord};
 use bonus_domain::campaign::valid_event_type;
 use bonus_domain::ids::require_id;
 use bonus_domain::ledger::plan_order;
 use bonus_domain::order::parse_occurred_at;
 use bonus_dynamodb::keys;
-use bonus_dynamodb::ledger::{LedgerWrite, OrderRecord};
 use bonus_dynamodb::retry;
 use bonus_lambda::api::{parse_json, raw_json, Error, Response};
 use bonus_lambda::app::Ctx;

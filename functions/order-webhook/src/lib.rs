@@ -23,12 +23,16 @@ use http::{Method, StatusCode};
 use sha2::{Digest, Sha256};
 use tracing::info;
 
+use bonus_domain::account::Account;
+use bonus_domain::booking::{Booking, LedgerWrite, Need, OrderRecord};
 use bonus_domain::ids::valid_id;
+use bonus_domain::lot::Lot;
 use bonus_domain::order::{validate, EventType, OrderEventIn};
 use bonus_domain::refund_event::{validate_refund, RefundEventIn};
 use bonus_domain::webhook_sig;
-use bonus_dynamodb::ledger::{Commit, LedgerWrite, OrderRecord};
+use bonus_dynamodb::ledger::Commit;
 use bonus_dynamodb::retry::Retry;
+use bonus_dynamodb::{from_item, keys};
 use bonus_lambda::api::{internal, parse_json, raw_json, respond, segments, Error, Response};
 use bonus_lambda::app::{Ctx, PartnerConfig};
 
@@ -197,4 +201,43 @@ pub(crate) async fn commit(
         Commit::Retry => retry.backoff(),
     }
     Ok(false)
+}
+
+/// A booking's answer: the status and body it stores for replays.
+pub(crate) fn answer(booking: Booking) -> Response {
+    let status = StatusCode::from_u16(booking.status).unwrap_or(StatusCode::OK);
+    raw_json(status, booking.response)
+}
+
+/// What a plan asked to be read.
+pub(crate) enum Fetched {
+    Member(Option<Account>, Option<Lot>),
+    Lots(Vec<Lot>),
+}
+
+/// Read what a plan needs: the member's account and the order's lot (one BatchGetItem), or
+/// all the member's lots (one Query).
+pub(crate) async fn fetch(ctx: &Ctx, programme_id: &str, need: Need) -> Result<Fetched, Error> {
+    match need {
+        Need::Member { member_id, lot_id } => {
+            let account_keys = keys::account(programme_id, &member_id);
+            let lot_keys = lot_id.map(|l| keys::lot(programme_id, &member_id, &l));
+            let mut wanted = vec![account_keys.clone()];
+            wanted.extend(lot_keys.clone());
+            let mut found = ctx.store.batch_get(&wanted).await.map_err(internal)?;
+            let mut take = |k: Option<(String, String)>| k.and_then(|k| found.remove(&k));
+            let account = take(Some(account_keys)).map(from_item).transpose();
+            let lot = take(lot_keys).map(from_item).transpose();
+            Ok(Fetched::Member(
+                account.map_err(internal)?,
+                lot.map_err(internal)?,
+            ))
+        }
+        Need::Lots { member_id } => Ok(Fetched::Lots(
+            ctx.store
+                .lots(programme_id, &member_id)
+                .await
+                .map_err(internal)?,
+        )),
+    }
 }

@@ -1,0 +1,777 @@
+//! An `order.paid` webhook, decided: who earns (a member, a member enrolled by this order, or
+//! a non-member who earns nothing), what each line earns (`crate::earning`), the member's
+//! account and new lot (`crate::ledger::plan_order`), refunds that arrived before the order,
+//! what each campaign's budget gives, and the sales for campaign reports.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::Serialize;
+
+use super::{
+    plan_reversal_on, refund_record, to_json, Booking, LedgerWrite, OrderRecord, Planned,
+    RefundAnswer, ANSWER_ACCEPTED, ANSWER_DONE,
+};
+use crate::account::Account;
+use crate::budget::{plan_takes, BudgetShard, BudgetTake};
+use crate::campaign::Campaign;
+use crate::earning::{earn_order, EarnContext, LineEarning, OrderEarning};
+use crate::error::{internal, Error};
+use crate::ids::shard_of;
+use crate::ledger::{plan_order, tier_for_order, RefundSource};
+use crate::lot::Lot;
+use crate::member::MemberProfile;
+use crate::order::Order;
+use crate::programme::{Partner, Programme};
+use crate::refund::{OrderBook, PaidOrder};
+use crate::sales::{buyer_key, by_sku, Sale, SaleLine};
+
+/// Where an order arrives and what it says.
+#[derive(Debug, Clone, Copy)]
+pub struct OrderContext<'a> {
+    pub partner: &'a Partner,
+    pub programme: &'a Programme,
+    /// The partner's campaigns that may pay for this order ([`campaigns_for`]): their budget
+    /// shards are read with the order.
+    pub campaigns: &'a [Campaign],
+    pub order: &'a Order,
+    pub body_sha256: &'a str,
+    pub now: DateTime<Utc>,
+}
+
+/// What was read for an order.
+#[derive(Debug, Clone, Default)]
+pub struct OrderState {
+    pub account: Option<Account>,
+    /// The order's state: refunds that came first wait on it.
+    pub book: Option<OrderBook>,
+    /// Budget shards of the campaigns that may apply, by campaign id.
+    pub budgets: BTreeMap<String, Vec<BudgetShard>>,
+    /// All the member's lots, once the plan asked (an early refund whose lot is spent).
+    pub lots: Option<Vec<Lot>>,
+}
+
+/// The answer to an order webhook, as stored for idempotent replays.
+#[derive(Debug, Serialize)]
+struct Answer<'a> {
+    status: &'static str,
+    partner_id: &'a str,
+    order_id: &'a str,
+    member_id: Option<&'a str>,
+    points: i64,
+    /// True when this order enrolled the member (partner auto-enrolment).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    enrolled: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tier: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    available_at: Option<DateTime<Utc>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    expires_on: Option<NaiveDate>,
+    lines: &'a [LineEarning],
+    /// Refunds that arrived before the order, applied with it.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    refunds_applied: Vec<RefundAnswer<'a>>,
+}
+
+/// The order's day in the partner's time zone (campaign windows and weekdays, sales days).
+pub fn local_date(partner: &Partner, order: &Order) -> NaiveDate {
+    order
+        .occurred_at
+        .with_timezone(&partner.time_zone)
+        .date_naive()
+}
+
+/// The partner's campaigns that may pay for this order: running on its local day, on one of
+/// its SKUs.
+pub fn campaigns_for(
+    partner: &Partner,
+    programme: &Programme,
+    campaigns: &[Campaign],
+    order: &Order,
+) -> Vec<Campaign> {
+    let lines = order.earn_lines(programme);
+    let skus: Vec<&str> = lines.iter().map(|l| l.sku.as_str()).collect();
+    let day = local_date(partner, order);
+    campaigns
+        .iter()
+        .filter(|c| c.may_apply(&skus, day))
+        .cloned()
+        .collect()
+}
+
+/// Auto-enrolment: an unknown member id joins with its first order at a partner that enrols
+/// (the account and profile are created in the order's transaction). Otherwise the account
+/// is as read (None: a non-member).
+pub fn enrol_unknown(
+    partner: &Partner,
+    programme: &Programme,
+    member_id: Option<&str>,
+    account: Option<Account>,
+    now: DateTime<Utc>,
+) -> (Option<Account>, Option<MemberProfile>) {
+    match (account, member_id) {
+        (None, Some(member)) if partner.auto_enrol => (
+            Some(Account {
+                enrolled_with: vec![partner.id.clone()],
+                ..Account::open(&programme.id, member)
+            }),
+            Some(MemberProfile {
+                member_id: member.to_string(),
+                programme_id: programme.id.clone(),
+                locale: "en".into(),
+                enrolled_at: now,
+                enrolled_with: vec![partner.id.clone()],
+                ..Default::default()
+            }),
+        ),
+        (account, _) => (account, None),
+    }
+}
+
+/// A non-member earns nothing; the lines still show what the order was.
+pub fn without_points(earning: &mut OrderEarning) {
+    for l in &mut earning.lines {
+        l.points = 0;
+        l.base_points = 0;
+        l.campaigns.clear();
+    }
+    earning.total = 0;
+    earning.campaign_points.clear();
+}
+
+/// Where each campaign's points come from: its shards, starting at one picked by the order.
+pub fn budget_takes(
+    campaigns: &[Campaign],
+    shards: &BTreeMap<String, Vec<BudgetShard>>,
+    order_id: &str,
+    points: &BTreeMap<String, i64>,
+) -> Vec<BudgetTake> {
+    campaigns
+        .iter()
+        .filter_map(|c| points.get(&c.id).map(|p| (c, *p)))
+        .flat_map(|(c, p)| {
+            let start = shard_of(order_id, c.budget_shards);
+            plan_takes(
+                c,
+                shards.get(&c.id).map_or(&[][..], Vec::as_slice),
+                start,
+                p,
+            )
+        })
+        .collect()
+}
+
+/// The order's sales for campaign reports: each line's net amount and quantity with the
+/// points it earned, per SKU; the buyer hashed (member, else the shop's customer, else the
+/// order itself).
+pub fn sale(
+    partner_id: &str,
+    order: &Order,
+    member_id: Option<&str>,
+    day: NaiveDate,
+    earned: &[LineEarning],
+) -> Sale {
+    let buyer = match (member_id, order.customer_id.as_deref()) {
+        (Some(m), _) => buyer_key(partner_id, "member", m),
+        (None, Some(c)) => buyer_key(partner_id, "customer", c),
+        (None, None) => buyer_key(partner_id, "order", &order.order_id),
+    };
+    let lines = order.lines.iter().map(|l| {
+        let e = earned.iter().find(|e| e.line_id == l.line_id);
+        SaleLine {
+            sku: l.sku.clone(),
+            turnover_minor: l.net.minor,
+            quantity: l.quantity,
+            points: e.map_or(0, |e| e.points),
+            campaigns: e
+                .map(|e| {
+                    e.campaigns
+                        .iter()
+                        .filter(|c| c.points != 0)
+                        .map(|c| (c.campaign_id.clone(), c.points))
+                        .collect()
+                })
+                .unwrap_or_default(),
+        }
+    });
+    Sale {
+        partner_id: partner_id.to_string(),
+        day,
+        buyer,
+        member: member_id.is_some(),
+        lines: by_sku(lines),
+    }
+}
+
+/// Decide an `order.paid`: everything it writes, and its answer.
+pub fn plan_order_booking(
+    cx: &OrderContext<'_>,
+    state: &OrderState,
+) -> Result<Planned<Booking>, Error> {
+    let (partner, programme, order, now) = (cx.partner, cx.programme, cx.order, cx.now);
+    let partner_id = partner.id.as_str();
+    let day = local_date(partner, order);
+    let lines = order.earn_lines(programme);
+
+    let (account, enrol) = enrol_unknown(
+        partner,
+        programme,
+        order.member_id.as_deref(),
+        state.account.clone(),
+        now,
+    );
+    let member_id = account.as_ref().map(|a| a.member_id.as_str());
+    let volume = order.volume_minor(programme);
+    let budgets: BTreeMap<String, i64> = state
+        .budgets
+        .iter()
+        .map(|(id, shards)| (id.clone(), shards.iter().map(|s| s.remaining).sum()))
+        .collect();
+    let fresh = Account::open(&programme.id, "");
+    let tier = tier_for_order(
+        programme,
+        account.as_ref().unwrap_or(&fresh),
+        order.occurred_at,
+        volume,
+    );
+    let earn_cx = EarnContext {
+        programme,
+        tier,
+        local_date: day,
+        campaigns: cx.campaigns,
+    };
+    let mut earning = earn_order(&earn_cx, &lines, &budgets)
+        .map_err(|e| Error::invalid("invalid_amount", e.to_string()))?;
+    let plan = match &account {
+        Some(a) => Some(
+            plan_order(
+                programme,
+                a,
+                partner_id,
+                &order.order_id,
+                earning.total,
+                volume,
+                &tier.name,
+                order.occurred_at,
+                now,
+            )
+            .map_err(internal)?,
+        ),
+        None => {
+            without_points(&mut earning);
+            None
+        }
+    };
+    let (status, status_text) = match account {
+        Some(_) => (ANSWER_DONE, "earned"),
+        None => (ANSWER_ACCEPTED, "recorded_non_member"),
+    };
+    let lot = plan.as_ref().and_then(|p| p.lot.clone());
+    let lot = lot.as_ref();
+    let tier_name = plan
+        .as_ref()
+        .map(|p| p.account.tier_name(programme).to_string());
+
+    // The order's state: what each line earned, for refunds to come.
+    let mut paid = PaidOrder::new(
+        member_id.map(str::to_string),
+        lot.map(|l| l.lot_id.clone()),
+        order,
+        &lines,
+        &earning,
+    );
+    let expected_book = state.book.as_ref().map(|b| b.version);
+    let mut order_book = state
+        .book
+        .clone()
+        .unwrap_or_else(|| OrderBook::new(partner_id, &order.order_id));
+    order_book.version += 1;
+    let waiting = std::mem::take(&mut order_book.waiting);
+
+    let mut write = match (plan, &account) {
+        (Some(plan), Some(a)) => LedgerWrite::accrual(
+            OrderRecord::default(),
+            enrol.is_none().then_some(a.version),
+            plan,
+        ),
+        _ => LedgerWrite::record_only(OrderRecord::default()),
+    };
+    write.enrol = enrol.clone();
+
+    // Refunds that came first are applied now, capped at what the order earned.
+    let mut applied = Vec::new();
+    for req in &waiting {
+        let reversal = paid
+            .apply(req, false)
+            .map_err(|e| Error::invalid(e.code(), e.to_string()))?;
+        if req.full {
+            order_book.cancelled = true;
+        }
+        let mut outcome = (0, 0, 0);
+        if let Some((current, _)) = write.account.clone() {
+            let source = RefundSource {
+                partner_id,
+                order_id: &order.order_id,
+                refund_id: &req.refund_id,
+                order_at: order.occurred_at,
+            };
+            let own = write.new_lots.first().cloned();
+            let known = write.lots.clone();
+            let refund = match plan_reversal_on(
+                programme,
+                &current,
+                own.as_ref(),
+                &known,
+                state.lots.as_deref(),
+                source,
+                reversal.points,
+                reversal.volume_minor,
+                now,
+            )? {
+                Planned::Ready(refund) => refund,
+                Planned::Needs(need) => return Ok(Planned::Needs(need)),
+            };
+            outcome = (refund.from_own, refund.from_others, refund.to_debt);
+            write.add_refund(refund);
+        }
+        applied.push((req, reversal, outcome));
+    }
+    let mut refunds_applied = Vec::new();
+    for (req, reversal, (from_own, from_others, to_debt)) in &applied {
+        let answer = RefundAnswer {
+            status: if member_id.is_some() {
+                "reversed"
+            } else {
+                "recorded_non_member"
+            },
+            partner_id,
+            order_id: &order.order_id,
+            refund_id: &req.refund_id,
+            member_id,
+            points: reversal.points,
+            from_own: *from_own,
+            from_others: *from_others,
+            to_debt: *to_debt,
+            lines: &reversal.lines,
+        };
+        let mut record = refund_record(partner_id, &order.order_id, req, member_id, now);
+        record.points = reversal.points;
+        record.response = to_json(&answer)?;
+        write.records.push(record);
+        refunds_applied.push(answer);
+    }
+
+    // Campaign points the early refunds took back never leave the budget.
+    let net_campaigns = paid.net_campaign_points();
+    write.takes = budget_takes(
+        cx.campaigns,
+        &state.budgets,
+        &order.order_id,
+        &net_campaigns,
+    );
+    order_book.paid = Some(paid);
+    write.sale = Some(sale(partner_id, order, member_id, day, &earning.lines));
+
+    let answer = Answer {
+        status: status_text,
+        partner_id,
+        order_id: &order.order_id,
+        member_id,
+        points: earning.total,
+        enrolled: enrol.is_some(),
+        tier: tier_name.as_deref(),
+        available_at: lot.map(|l| l.available_at),
+        expires_on: lot.map(|l| l.expires_on),
+        lines: &earning.lines,
+        refunds_applied,
+    };
+    let response = to_json(&answer)?;
+    write.record = OrderRecord {
+        partner_id: partner_id.to_string(),
+        order_id: order.order_id.clone(),
+        event: order.event.as_str().to_string(),
+        body_sha256: cx.body_sha256.to_string(),
+        member_id: member_id.map(str::to_string),
+        points: answer.points,
+        lot_id: lot.map(|l| l.lot_id.clone()),
+        campaign_points: earning.campaign_points.clone(),
+        status,
+        response: response.clone(),
+        recorded_at: now,
+    };
+    write.book = Some((order_book, expected_book));
+    Ok(Planned::Ready(Booking {
+        write: Some(write),
+        status,
+        response,
+        points: answer.points,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::booking::Need;
+    use crate::budget::split_budget;
+    use crate::config::{parse, ConfigPlan};
+    use crate::error::parse_json;
+    use crate::refund_event::validate_refund;
+    use proptest::prelude::*;
+
+    const CONFIG: &str = r#"
+programmes:
+  - id: velo
+    name: Velo
+    kind: closed
+    currency: EUR
+    time_zone: Europe/Amsterdam
+partners:
+  - id: shop
+    programme: velo
+    name: Shop
+    time_zone: Europe/Amsterdam
+    webhook_secrets: [whsec_dGVzdC1zaG9wLXNlY3JldC0wMTIzNDU2Nzg5]
+  - id: enrols
+    programme: velo
+    name: Enrolling shop
+    auto_enrol: true
+    webhook_secrets: [whsec_dGVzdC1zaG9wLXNlY3JldC0wMTIzNDU2Nzg5]
+campaigns:
+  - id: bells
+    partner: shop
+    name: Bells, 5 a unit
+    skus: [BELL]
+    starts_on: 2026-11-01
+    ends_on: 2026-11-30
+    rule: {kind: fixed_per_unit, points: 5}
+    budget: 12
+    budget_shards: 3
+"#;
+
+    fn now() -> DateTime<Utc> {
+        "2026-11-23T12:00:00Z".parse().unwrap()
+    }
+
+    fn config() -> ConfigPlan {
+        parse(CONFIG).unwrap().plan(now()).unwrap()
+    }
+
+    fn order(member: Option<&str>, lines: &str) -> Order {
+        let member = member.map_or("null".to_string(), |m| format!("\"{m}\""));
+        let json = format!(
+            r#"{{"type":"order.paid","order_id":"A-1","member_id":{member},"occurred_at":"2026-11-23T10:00:00Z",
+                "currency":"EUR","lines":[{lines}]}}"#
+        );
+        crate::order::validate(parse_json(json.as_bytes()).unwrap(), now()).unwrap()
+    }
+
+    const HELMETS: &str = r#"{"line_id":"1","sku":"HELMET","quantity":2,"unit_price":"49.95"}"#;
+    const BELLS: &str = r#"{"line_id":"2","sku":"BELL","quantity":3,"unit_price":"2.00"}"#;
+
+    fn shards(c: &Campaign, remaining: &[i64]) -> BTreeMap<String, Vec<BudgetShard>> {
+        let shards = remaining
+            .iter()
+            .enumerate()
+            .map(|(i, r)| BudgetShard {
+                partner_id: c.partner_id.clone(),
+                campaign_id: c.id.clone(),
+                shard: i as u32,
+                remaining: *r,
+                spent: 0,
+            })
+            .collect();
+        BTreeMap::from([(c.id.clone(), shards)])
+    }
+
+    fn plan(partner: &str, order: &Order, state: &OrderState) -> Planned<Booking> {
+        let cfg = config();
+        let partner = cfg.partners.iter().find(|p| p.id == partner).unwrap();
+        let campaigns = campaigns_for(partner, &cfg.programmes[0], &cfg.campaigns, order);
+        let cx = OrderContext {
+            partner,
+            programme: &cfg.programmes[0],
+            campaigns: &campaigns,
+            order,
+            body_sha256: "sha",
+            now: now(),
+        };
+        plan_order_booking(&cx, state).unwrap()
+    }
+
+    fn ready(p: Planned<Booking>) -> Booking {
+        match p {
+            Planned::Ready(b) => b,
+            Planned::Needs(n) => panic!("needs {n:?}"),
+        }
+    }
+
+    fn member(id: &str) -> Account {
+        Account::open("velo", id)
+    }
+
+    /// A member with `points` available: earned 30 days ago, released since.
+    fn with_available(id: &str, points: i64) -> Account {
+        let earned = now() - chrono::Duration::days(30);
+        let p = &config().programmes[0];
+        let plan = plan_order(
+            p,
+            &member(id),
+            "shop",
+            "OLD-1",
+            points,
+            0,
+            "Silver",
+            earned,
+            earned,
+        )
+        .unwrap();
+        let mut a = plan.account;
+        a.fold_due(now());
+        assert_eq!(a.available, points);
+        a
+    }
+
+    fn json(b: &Booking) -> serde_json::Value {
+        serde_json::from_str(&b.response).unwrap()
+    }
+
+    #[test]
+    fn a_member_earns_per_line_with_one_lot_entry_and_sale() {
+        let b = ready(plan(
+            "shop",
+            &order(Some("M-1"), HELMETS),
+            &OrderState {
+                account: Some(member("M-1")),
+                ..OrderState::default()
+            },
+        ));
+        assert_eq!((b.status, b.points), (ANSWER_DONE, 99));
+        let w = b.write.unwrap();
+        assert_eq!(w.new_lots.len(), 1);
+        assert_eq!(w.new_lots[0].points, 99);
+        assert_eq!(w.entries.len(), 1);
+        assert_eq!(
+            w.account
+                .as_ref()
+                .map(|(a, v)| (a.pending.values().sum::<i64>(), *v)),
+            Some((99, Some(0)))
+        );
+        assert!(w.enrol.is_none() && w.takes.is_empty());
+        let sale = w.sale.unwrap();
+        assert_eq!(
+            (sale.member, sale.lines.len(), sale.lines[0].turnover_minor),
+            (true, 1, 9990)
+        );
+        assert_eq!((w.record.status, &w.record.response), (200, &b.response));
+        assert_eq!(
+            w.book.as_ref().map(|(b, v)| (b.version, *v)),
+            Some((1, None))
+        );
+    }
+
+    #[test]
+    fn a_non_member_is_recorded_with_zero_points_but_the_lines_show_the_order() {
+        let b = ready(plan("shop", &order(None, HELMETS), &OrderState::default()));
+        assert_eq!((b.status, b.points), (ANSWER_ACCEPTED, 0));
+        let v = json(&b);
+        assert_eq!(v["status"], "recorded_non_member");
+        assert_eq!(v["lines"][0]["points"], 0);
+        assert_eq!(v["lines"][0]["net_amount"], "99.90");
+        let w = b.write.unwrap();
+        assert!(w.account.is_none() && w.new_lots.is_empty() && w.entries.is_empty());
+        assert_eq!(w.sale.map(|s| s.member), Some(false));
+        // An unknown member id at a partner that does not enrol is a non-member too.
+        let b = ready(plan(
+            "shop",
+            &order(Some("M-NEW"), HELMETS),
+            &OrderState::default(),
+        ));
+        assert_eq!((b.status, b.points), (ANSWER_ACCEPTED, 0));
+    }
+
+    #[test]
+    fn an_enrolling_partner_enrols_an_unknown_member_with_the_order() {
+        let b = ready(plan(
+            "enrols",
+            &order(Some("M-NEW"), HELMETS),
+            &OrderState::default(),
+        ));
+        assert_eq!((b.status, b.points), (ANSWER_DONE, 99));
+        assert_eq!(json(&b)["enrolled"], true);
+        let w = b.write.unwrap();
+        let profile = w.enrol.unwrap();
+        assert_eq!(
+            (profile.member_id.as_str(), profile.enrolled_with.clone()),
+            ("M-NEW", vec!["enrols".to_string()])
+        );
+        // The account is created by this write: no version to check.
+        assert_eq!(
+            w.account
+                .as_ref()
+                .map(|(a, v)| (a.enrolled_with.clone(), *v)),
+            Some((vec!["enrols".to_string()], None))
+        );
+        let (account, profile) = enrol_unknown(
+            &config().partners[1],
+            &config().programmes[0],
+            Some("M-1"),
+            Some(member("M-1")),
+            now(),
+        );
+        assert_eq!(
+            (account.map(|a| a.member_id), profile),
+            (Some("M-1".into()), None)
+        );
+    }
+
+    #[test]
+    fn campaign_points_are_taken_from_the_shards_never_more_than_they_hold() {
+        let cfg = config();
+        let bells = &cfg.campaigns[0];
+        // 3 bells x 5 = 15 points of bonus, but only 12 are left: 2 + 4 + 6.
+        let state = OrderState {
+            account: Some(member("M-1")),
+            budgets: shards(bells, &[2, 4, 6]),
+            ..OrderState::default()
+        };
+        let b = ready(plan("shop", &order(Some("M-1"), BELLS), &state));
+        let w = b.write.unwrap();
+        let taken: i64 = w.takes.iter().map(|t| t.points).sum();
+        assert_eq!(taken, 12);
+        assert_eq!(b.points, 6 + 12, "6 base points and what the budget had");
+        for t in &w.takes {
+            let left = [2, 4, 6][t.shard as usize];
+            assert!(t.points <= left, "{t:?}");
+        }
+        assert_eq!(w.sale.unwrap().lines[0].campaigns.get("bells"), Some(&12));
+    }
+
+    #[test]
+    fn a_refund_that_came_first_is_applied_with_the_order() {
+        let (_, refund) = validate_refund(
+            parse_json(br#"{"type":"order.refunded","order_id":"A-1","refund_id":"R-1","occurred_at":"2026-11-23T11:00:00Z","lines":[{"line_id":"1","quantity":1}]}"#).unwrap(),
+            crate::money::Currency::parse("EUR").unwrap(),
+            now(),
+            "rsha",
+        )
+        .unwrap();
+        let mut book = OrderBook::new("shop", "A-1");
+        book.version = 1;
+        book.waiting.push(refund);
+        let state = OrderState {
+            account: Some(member("M-1")),
+            book: Some(book),
+            ..OrderState::default()
+        };
+        let b = ready(plan("shop", &order(Some("M-1"), HELMETS), &state));
+        let v = json(&b);
+        assert_eq!(v["points"], 99);
+        assert_eq!(v["refunds_applied"][0]["points"], 49);
+        assert_eq!(v["refunds_applied"][0]["from_own"], 49);
+        let w = b.write.unwrap();
+        assert_eq!(w.new_lots[0].remaining, 50);
+        assert_eq!(w.records.len(), 1);
+        assert_eq!(
+            (w.records[0].event.as_str(), w.records[0].points),
+            ("order.refunded#R-1", 49)
+        );
+        let (book, expected) = w.book.unwrap();
+        assert_eq!(
+            (book.waiting.len(), book.version, expected),
+            (0, 2, Some(1))
+        );
+        assert_eq!(w.account.unwrap().0.pending.values().sum::<i64>(), 50);
+    }
+
+    #[test]
+    fn an_early_refund_beyond_the_own_lot_asks_for_the_other_lots() {
+        // Cancelled before it came, with other available points to take from: the plan
+        // asks for the member's lots rather than guessing.
+        let (_, cancel) = validate_refund(
+            parse_json(br#"{"type":"order.cancelled","order_id":"A-1","occurred_at":"2026-11-23T11:00:00Z"}"#).unwrap(),
+            crate::money::Currency::parse("EUR").unwrap(),
+            now(),
+            "csha",
+        )
+        .unwrap();
+        let mut book = OrderBook::new("shop", "A-1");
+        book.waiting.push(cancel);
+        let account = with_available("M-1", 10);
+        let state = OrderState {
+            account: Some(account.clone()),
+            book: Some(book),
+            ..OrderState::default()
+        };
+        // The order earns 99 and the cancellation takes all 99 from its own lot: nothing more needed.
+        let b = ready(plan("shop", &order(Some("M-1"), HELMETS), &state));
+        assert_eq!(json(&b)["refunds_applied"][0]["to_debt"], 0);
+        assert!(matches!(
+            plan_reversal_on(
+                &config().programmes[0],
+                &account,
+                None,
+                &[],
+                None,
+                RefundSource {
+                    partner_id: "shop",
+                    order_id: "A-1",
+                    refund_id: "R-9",
+                    order_at: now()
+                },
+                5,
+                0,
+                now(),
+            )
+            .unwrap(),
+            Planned::Needs(Need::Lots { .. })
+        ));
+    }
+
+    proptest! {
+        #[test]
+        fn budget_takes_never_exceed_a_shard_or_the_points(
+            budget in 0i64..10_000,
+            n in 1u32..8,
+            spent in proptest::collection::vec(0i64..2_000, 8),
+            want in 0i64..20_000,
+            order_id in "[A-Z]-[0-9]{1,6}",
+        ) {
+            let cfg = config();
+            let mut c = cfg.campaigns[0].clone();
+            c.budget_shards = n;
+            let remaining: Vec<i64> = split_budget(budget, n)
+                .iter()
+                .zip(&spent)
+                .map(|(b, s)| (b - s).max(0))
+                .collect();
+            let held: i64 = remaining.iter().sum();
+            let takes = budget_takes(&[c.clone()], &shards(&c, &remaining), &order_id, &BTreeMap::from([(c.id.clone(), want)]));
+            let total: i64 = takes.iter().map(|t| t.points).sum();
+            prop_assert_eq!(total, want.min(held));
+            for t in &takes {
+                prop_assert!(t.points > 0 && t.points <= remaining[t.shard as usize]);
+            }
+            let mut seen: Vec<u32> = takes.iter().map(|t| t.shard).collect();
+            seen.dedup();
+            prop_assert_eq!(seen.len(), takes.len(), "one take per shard");
+        }
+
+        #[test]
+        fn a_non_member_never_earns_and_a_member_earns_the_sum_of_the_lines(
+            // Under 5,000 EUR: the order does not lift the member to Gold.
+            qty in 1i64..50,
+            cents in 1i64..10_000,
+        ) {
+            let line = format!(r#"{{"line_id":"1","sku":"HELMET","quantity":{qty},"unit_price":"{}.{:02}"}}"#, cents / 100, cents % 100);
+            let none = ready(plan("shop", &order(None, &line), &OrderState::default()));
+            prop_assert_eq!(none.points, 0);
+            prop_assert!(none.write.as_ref().unwrap().new_lots.is_empty());
+            let some = ready(plan("shop", &order(Some("M-1"), &line), &OrderState { account: Some(member("M-1")), ..OrderState::default() }));
+            prop_assert_eq!(some.points, qty * cents / 100);
+            let w = some.write.unwrap();
+            prop_assert_eq!(w.new_lots.first().map_or(0, |l| l.points), some.points);
+            prop_assert_eq!(w.sale.unwrap().lines[0].turnover_minor, qty * cents);
+        }
+    }
+}
