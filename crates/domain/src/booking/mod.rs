@@ -7,8 +7,10 @@
 //! - [`order`]: an `order.paid` webhook: enrolment, earning, non-members, refunds that came
 //!   first, campaign budget takes, sales;
 //! - [`refund`]: a refund or cancellation: waiting for its order, non-members, where the
-//!   points come from.
+//!   points come from;
+//! - [`behaviour`]: a behaviour event paid by a behaviour campaign, up to its cap.
 
+pub mod behaviour;
 pub mod order;
 pub mod refund;
 
