@@ -1,0 +1,120 @@
+//! `bonus dev`: the whole system locally: the embedded DynamoDB, moto, the HTTP API, and
+//! the jobs on a short timer.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bonus_domain::clock::SystemClock;
+use bonus_dynamodb::{schema, Store};
+use bonus_lambda::app::Ctx;
+use bonus_local_stack::dynamo::LocalDynamo;
+use bonus_ops::{apply, dev};
+
+use crate::common::*;
+
+pub async fn run(port: u16, seed: Option<PathBuf>, args: StoreArgs) -> anyhow::Result<()> {
+    bonus_lambda::telemetry::init_json();
+    let (listener, addr) = dev::bind(port).await?;
+    let db_path = args.data_dir.join("dynamodb.sqlite");
+    let db = LocalDynamo::start_file(&db_path)?;
+    let store = Store::local(&db.endpoint, &args.table);
+    if schema::ensure_table(&store.client, &store.table).await? {
+        println!("created table '{}' in {}", store.table, db_path.display());
+    }
+    if let Some(seed) = &seed {
+        let plan = read_plan(seed)?;
+        let s = apply::apply(&store, &plan).await?;
+        println!(
+            "applied {}: {} programme(s), {} partner(s), {} member(s) new, {} existing",
+            seed.display(),
+            s.programmes,
+            s.partners,
+            s.members_enrolled,
+            s.members_existing
+        );
+    }
+    // SQS for the nightly job (and notifications): moto from .venv, on a free port.
+    let moto = bonus_local_stack::moto::LocalMoto::start()?;
+    let sqs = aws_sdk_sqs::Client::from_conf(bonus_sqs::local_config(&moto.endpoint));
+    bonus_sqs::ensure_queue(&sqs, LOCAL_NIGHTLY_QUEUE, 30, 5).await?;
+    let info = DevInfo {
+        api: format!("http://{addr}"),
+        dynamodb: db.endpoint.clone(),
+        sqs: Some(moto.endpoint.clone()),
+    };
+    std::fs::write(
+        dev_info_path(&args.data_dir),
+        serde_json::to_string_pretty(&info)?,
+    )?;
+    // Configuration changes (bonus apply) show within 2 seconds locally.
+    let ctx = Arc::new(Ctx::new(
+        store,
+        Arc::new(SystemClock),
+        Duration::from_secs(2),
+    ));
+    println!(
+        r#"
+Bonus points platform, local
+  API       http://{addr}
+  DynamoDB  {dynamodb} (data in {db})
+  SQS/SES/SNS {sqs} (moto; sent messages in full: {sqs}/moto-api/data.json)
+
+Try:
+  ./target/debug/bonus webhook send velo-shop infra/examples/order-paid.json
+  curl -s -H 'Authorization: Bearer demo-velo-widget-key-0001' http://{addr}/v1/members/M-1001/balance
+  ./target/debug/bonus webhook send velo-shop infra/examples/order-paid.json --order-id A-1002
+  ./target/debug/bonus webhook send velo-shop infra/examples/order-paid.json --order-id A-1003 --secret whsec_d3Jvbmc=   # 401
+  ./target/debug/bonus webhook send velo-shop infra/examples/order-campaign.json   # 150 + 130 campaign bonus (Fri) + 9
+  ./target/debug/bonus campaign show velo-shop helmets-weekdays
+  ./target/debug/bonus webhook send velo-shop infra/examples/webinar.json --path events   # 250 points, once
+  ./target/debug/bonus webhook send velo-shop infra/examples/refund.json   # 1 of 2 helmets back: -49
+  ./target/debug/bonus webhook send velo-shop infra/examples/shopify-orders-paid.json --platform shopify   # 120, matched by customer id
+  ./target/debug/bonus webhook send velo-shop infra/examples/shopify-refund.json --platform shopify --topic refunds/create   # -10
+  ./target/debug/bonus webhook send velo-shop infra/examples/woocommerce-order.json --platform woocommerce   # 90, matched by e-mail
+  ./target/debug/bonus webhook send bonvito-bakery infra/examples/bonvito-last-month.json   # 1500, available already
+  curl -s -X POST -H 'Authorization: Bearer demo-bonvito-cafe-key-0001' http://{addr}/v1/members/B-2001/holds --data '{{"points":1000,"reference":"receipt-42"}}'
+  curl -s -X POST -H 'Authorization: Bearer demo-bonvito-cafe-key-0001' http://{addr}/v1/holds/<hold_id>/capture
+  curl -s -X POST -H 'Authorization: Bearer demo-bonvito-bakery-key-0001' http://{addr}/v1/members/B-2001/rewards/espresso-cup/claim
+  ./target/debug/bonus notifications list   # messages sent: e-mail to M-1001, SMS to B-2001 (after 08:00 Berlin)
+  ./target/debug/bonus notify preview points_earned --locale nl
+  ./target/debug/bonus run statements       # last month's statement e-mails
+More in README.md. Ctrl-C stops; data stays in {data_dir}/.
+"#,
+        dynamodb = db.endpoint,
+        sqs = moto.endpoint,
+        db = db_path.display(),
+        data_dir = args.data_dir.display(),
+    );
+    // Member messages: relay the outbox to the notifications queue and deliver, every 2 s,
+    // through SES and SNS on moto (`bonus notifications list` shows what went out).
+    let notify_queue = bonus_sqs::ensure_queue(&sqs, LOCAL_NOTIFY_QUEUE, 30, 10).await?;
+    let mut senders =
+        bonus_local_stack::moto::local_senders(&moto.endpoint, "points@bonus.local").await?;
+    senders.unsubscribe_url =
+        format!("http://{addr}/v1/unsubscribe/{{programme_id}}/{{member_id}}/{{token}}");
+    let relay_ctx = ctx.clone();
+    let relay = tokio::spawn(async move {
+        loop {
+            if let Err(e) =
+                notifications::relay_once(&relay_ctx, &sqs, &notify_queue, 100, None).await
+            {
+                tracing::warn!(error = %e, "relay failed; retrying");
+            }
+            if let Err(e) =
+                notifications::consume_all(&relay_ctx, &senders, &sqs, &notify_queue, 100).await
+            {
+                tracing::warn!(error = %e, "notifications failed; retrying");
+            }
+            tokio::time::sleep(Duration::from_secs(2)).await;
+        }
+    });
+    let result = dev::serve(ctx, listener, async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await;
+    relay.abort();
+    let _ = std::fs::remove_file(dev_info_path(&args.data_dir));
+    println!("stopped");
+    result
+}

@@ -1,0 +1,13 @@
+//! One module per `bonus` command.
+
+pub mod apply;
+pub mod audit;
+pub mod campaign;
+pub mod clearing;
+pub mod dev;
+pub mod holds;
+pub mod notifications;
+pub mod notify;
+pub mod report;
+pub mod run;
+pub mod webhook;
