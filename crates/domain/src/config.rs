@@ -277,6 +277,21 @@ impl ConfigFile {
     pub fn plan(&self, now: DateTime<Utc>) -> Result<ConfigPlan, Vec<String>> {
         let mut errors = Vec::new();
         let mut plan = ConfigPlan::default();
+        self.plan_programmes(&mut plan, &mut errors);
+        let programme_ids: HashSet<&str> = self.programmes.iter().map(|p| p.id.as_str()).collect();
+        let partner_ids = self.plan_partners(&programme_ids, now, &mut plan, &mut errors);
+        self.plan_members(&programme_ids, &partner_ids, now, &mut plan, &mut errors);
+        self.plan_campaigns(&partner_ids, &mut plan, &mut errors);
+        self.plan_behaviour_campaigns(&partner_ids, &mut plan, &mut errors);
+        self.plan_rewards(&programme_ids, &mut plan, &mut errors);
+        if errors.is_empty() {
+            Ok(plan)
+        } else {
+            Err(errors)
+        }
+    }
+    /// Programmes: currency, rates, tiers, product groups.
+    fn plan_programmes(&self, plan: &mut ConfigPlan, errors: &mut Vec<String>) {
         let mut seen = HashSet::new();
         for (i, p) in self.programmes.iter().enumerate() {
             let f = |name: &str| format!("programmes[{i}].{name}");
@@ -357,7 +372,16 @@ impl ConfigFile {
             }
             plan.programmes.push(prog);
         }
-        let programme_ids: HashSet<&str> = self.programmes.iter().map(|p| p.id.as_str()).collect();
+    }
+
+    /// Partners: their programme, webhook secrets, API keys, platform links. Returns their ids.
+    fn plan_partners(
+        &self,
+        programme_ids: &HashSet<&str>,
+        now: DateTime<Utc>,
+        plan: &mut ConfigPlan,
+        errors: &mut Vec<String>,
+    ) -> HashSet<String> {
         let mut partner_ids = HashSet::new();
         for (i, p) in self.partners.iter().enumerate() {
             let f = |name: &str| format!("partners[{i}].{name}");
@@ -456,6 +480,18 @@ impl ConfigFile {
                 finance_email: p.finance_email.clone(),
             });
         }
+        partner_ids
+    }
+
+    /// Members enrolled by the file: ids, contact data, consents, external ids.
+    fn plan_members(
+        &self,
+        programme_ids: &HashSet<&str>,
+        partner_ids: &HashSet<String>,
+        now: DateTime<Utc>,
+        plan: &mut ConfigPlan,
+        errors: &mut Vec<String>,
+    ) {
         let mut member_ids = HashSet::new();
         for (i, m) in self.members.iter().enumerate() {
             let f = |name: &str| format!("members[{i}].{name}");
@@ -513,6 +549,15 @@ impl ConfigFile {
                 ..Default::default()
             });
         }
+    }
+
+    /// Order campaigns: their partner, SKUs, dates, rule and budget.
+    fn plan_campaigns(
+        &self,
+        partner_ids: &HashSet<String>,
+        plan: &mut ConfigPlan,
+        errors: &mut Vec<String>,
+    ) {
         let mut campaign_ids = HashSet::new();
         for (i, c) in self.campaigns.iter().enumerate() {
             let f = |name: &str| format!("campaigns[{i}].{name}");
@@ -570,6 +615,15 @@ impl ConfigFile {
             }
             plan.campaigns.push(campaign);
         }
+    }
+
+    /// Behaviour campaigns: their partner, event type, points and cap.
+    fn plan_behaviour_campaigns(
+        &self,
+        partner_ids: &HashSet<String>,
+        plan: &mut ConfigPlan,
+        errors: &mut Vec<String>,
+    ) {
         let mut behaviour_ids = HashSet::new();
         for (i, b) in self.behaviour_campaigns.iter().enumerate() {
             if !partner_ids.contains(&b.partner) {
@@ -599,6 +653,15 @@ impl ConfigFile {
             }
             plan.behaviour.push(c);
         }
+    }
+
+    /// Gift-shop rewards: their programme, points, stock and limits.
+    fn plan_rewards(
+        &self,
+        programme_ids: &HashSet<&str>,
+        plan: &mut ConfigPlan,
+        errors: &mut Vec<String>,
+    ) {
         let mut reward_ids = HashSet::new();
         for (i, r) in self.rewards.iter().enumerate() {
             let f = |name: &str| format!("rewards[{i}].{name}");
@@ -634,11 +697,6 @@ impl ConfigFile {
                 stock: r.stock,
                 per_member_limit: r.per_member_limit,
             });
-        }
-        if errors.is_empty() {
-            Ok(plan)
-        } else {
-            Err(errors)
         }
     }
 }
