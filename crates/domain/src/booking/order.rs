@@ -21,9 +21,10 @@ use crate::ids::shard_of;
 use crate::ledger::{plan_order, tier_for_order, RefundSource};
 use crate::lot::Lot;
 use crate::member::MemberProfile;
+use crate::money::Points;
 use crate::order::Order;
 use crate::programme::{Partner, Programme};
-use crate::refund::{OrderBook, PaidOrder};
+use crate::refund::{OrderBook, PaidOrder, RefundRequest, Reversal};
 use crate::sales::{buyer_key, by_sku, Sale, SaleLine};
 
 /// Where an order arrives and what it says.
@@ -204,6 +205,61 @@ pub fn sale(
     }
 }
 
+/// What a refund that came first took back: the reversal per line, and the points taken
+/// from the order's own lot, from other lots, and to debt.
+type Applied<'r> = (&'r RefundRequest, Reversal, (Points, Points, Points));
+
+/// Apply the refunds that waited for this order to it, capped at what it earned, on top of
+/// the accrual in `write`.
+fn apply_waiting<'r>(
+    cx: &OrderContext<'_>,
+    state: &OrderState,
+    waiting: &'r [RefundRequest],
+    paid: &mut PaidOrder,
+    order_book: &mut OrderBook,
+    write: &mut LedgerWrite,
+) -> Result<Planned<Vec<Applied<'r>>>, Error> {
+    let order = cx.order;
+    let mut applied = Vec::new();
+    for req in waiting {
+        let reversal = paid
+            .apply(req, false)
+            .map_err(|e| Error::invalid(e.code(), e.to_string()))?;
+        if req.full {
+            order_book.cancelled = true;
+        }
+        let mut outcome = (0, 0, 0);
+        if let Some((current, _)) = write.account.clone() {
+            let source = RefundSource {
+                partner_id: &cx.partner.id,
+                order_id: &order.order_id,
+                refund_id: &req.refund_id,
+                order_at: order.occurred_at,
+            };
+            let own = write.new_lots.first().cloned();
+            let known = write.lots.clone();
+            let refund = match plan_reversal_on(
+                cx.programme,
+                &current,
+                own.as_ref(),
+                &known,
+                state.lots.as_deref(),
+                source,
+                reversal.points,
+                reversal.volume_minor,
+                cx.now,
+            )? {
+                Planned::Ready(refund) => refund,
+                Planned::Needs(need) => return Ok(Planned::Needs(need)),
+            };
+            outcome = (refund.from_own, refund.from_others, refund.to_debt);
+            write.add_refund(refund);
+        }
+        applied.push((req, reversal, outcome));
+    }
+    Ok(Planned::Ready(applied))
+}
+
 /// Decide an `order.paid`: everything it writes, and its answer.
 pub fn plan_order_booking(
     cx: &OrderContext<'_>,
@@ -300,43 +356,11 @@ pub fn plan_order_booking(
     write.enrol = enrol.clone();
 
     // Refunds that came first are applied now, capped at what the order earned.
-    let mut applied = Vec::new();
-    for req in &waiting {
-        let reversal = paid
-            .apply(req, false)
-            .map_err(|e| Error::invalid(e.code(), e.to_string()))?;
-        if req.full {
-            order_book.cancelled = true;
-        }
-        let mut outcome = (0, 0, 0);
-        if let Some((current, _)) = write.account.clone() {
-            let source = RefundSource {
-                partner_id,
-                order_id: &order.order_id,
-                refund_id: &req.refund_id,
-                order_at: order.occurred_at,
-            };
-            let own = write.new_lots.first().cloned();
-            let known = write.lots.clone();
-            let refund = match plan_reversal_on(
-                programme,
-                &current,
-                own.as_ref(),
-                &known,
-                state.lots.as_deref(),
-                source,
-                reversal.points,
-                reversal.volume_minor,
-                now,
-            )? {
-                Planned::Ready(refund) => refund,
-                Planned::Needs(need) => return Ok(Planned::Needs(need)),
-            };
-            outcome = (refund.from_own, refund.from_others, refund.to_debt);
-            write.add_refund(refund);
-        }
-        applied.push((req, reversal, outcome));
-    }
+    let applied = match apply_waiting(cx, state, &waiting, &mut paid, &mut order_book, &mut write)?
+    {
+        Planned::Ready(applied) => applied,
+        Planned::Needs(need) => return Ok(Planned::Needs(need)),
+    };
     let mut refunds_applied = Vec::new();
     for (req, reversal, (from_own, from_others, to_debt)) in &applied {
         let answer = RefundAnswer {
