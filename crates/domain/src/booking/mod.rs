@@ -11,6 +11,8 @@
 //! - [`behaviour`]: a behaviour event paid by a behaviour campaign, up to its cap.
 
 pub mod behaviour;
+#[cfg(test)]
+mod fixtures;
 pub mod order;
 pub mod refund;
 

@@ -436,59 +436,12 @@ pub fn plan_order_booking(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::booking::fixtures::{config, now, order};
     use crate::booking::Need;
     use crate::budget::split_budget;
-    use crate::config::{parse, ConfigPlan};
     use crate::error::parse_json;
     use crate::refund_event::validate_refund;
     use proptest::prelude::*;
-
-    const CONFIG: &str = r#"
-programmes:
-  - id: velo
-    name: Velo
-    kind: closed
-    currency: EUR
-    time_zone: Europe/Amsterdam
-partners:
-  - id: shop
-    programme: velo
-    name: Shop
-    time_zone: Europe/Amsterdam
-    webhook_secrets: [whsec_dGVzdC1zaG9wLXNlY3JldC0wMTIzNDU2Nzg5]
-  - id: enrols
-    programme: velo
-    name: Enrolling shop
-    auto_enrol: true
-    webhook_secrets: [whsec_dGVzdC1zaG9wLXNlY3JldC0wMTIzNDU2Nzg5]
-campaigns:
-  - id: bells
-    partner: shop
-    name: Bells, 5 a unit
-    skus: [BELL]
-    starts_on: 2026-11-01
-    ends_on: 2026-11-30
-    rule: {kind: fixed_per_unit, points: 5}
-    budget: 12
-    budget_shards: 3
-"#;
-
-    fn now() -> DateTime<Utc> {
-        "2026-11-23T12:00:00Z".parse().unwrap()
-    }
-
-    fn config() -> ConfigPlan {
-        parse(CONFIG).unwrap().plan(now()).unwrap()
-    }
-
-    fn order(member: Option<&str>, lines: &str) -> Order {
-        let member = member.map_or("null".to_string(), |m| format!("\"{m}\""));
-        let json = format!(
-            r#"{{"type":"order.paid","order_id":"A-1","member_id":{member},"occurred_at":"2026-11-23T10:00:00Z",
-                "currency":"EUR","lines":[{lines}]}}"#
-        );
-        crate::order::validate(parse_json(json.as_bytes()).unwrap(), now()).unwrap()
-    }
 
     const HELMETS: &str = r#"{"line_id":"1","sku":"HELMET","quantity":2,"unit_price":"49.95"}"#;
     const BELLS: &str = r#"{"line_id":"2","sku":"BELL","quantity":3,"unit_price":"2.00"}"#;

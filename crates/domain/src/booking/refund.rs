@@ -221,41 +221,11 @@ pub fn plan_refund_booking(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::booking::fixtures::{config, now, order};
     use crate::booking::order::{plan_order_booking, OrderContext, OrderState};
-    use crate::config::{parse, ConfigPlan};
     use crate::error::parse_json;
     use crate::money::Currency;
     use crate::refund_event::validate_refund;
-
-    const CONFIG: &str = r#"
-programmes:
-  - id: velo
-    name: Velo
-    kind: closed
-    currency: EUR
-partners:
-  - id: shop
-    programme: velo
-    name: Shop
-    webhook_secrets: [whsec_dGVzdC1zaG9wLXNlY3JldC0wMTIzNDU2Nzg5]
-campaigns:
-  - id: bells
-    partner: shop
-    name: Bells, 5 a unit
-    skus: [BELL]
-    starts_on: 2026-11-01
-    ends_on: 2026-11-30
-    rule: {kind: fixed_per_unit, points: 5}
-    budget: 1000
-"#;
-
-    fn now() -> DateTime<Utc> {
-        "2026-11-23T12:00:00Z".parse().unwrap()
-    }
-
-    fn config() -> ConfigPlan {
-        parse(CONFIG).unwrap().plan(now()).unwrap()
-    }
 
     fn request(json: &str) -> RefundRequest {
         validate_refund(
@@ -303,16 +273,14 @@ campaigns:
     /// The order A-1 (4 bells at 2.00 for M-1: 8 base + 20 campaign points) as booked.
     fn booked(member: Option<&str>) -> (OrderBook, Option<Account>, Option<Lot>) {
         let cfg = config();
-        let member_json = member.map_or("null".into(), |m| format!("\"{m}\""));
-        let order = crate::order::validate(
-            parse_json(format!(r#"{{"type":"order.paid","order_id":"A-1","member_id":{member_json},"occurred_at":"2026-11-23T10:00:00Z","currency":"EUR","lines":[{{"line_id":"1","sku":"BELL","quantity":4,"unit_price":"2.00"}}]}}"#).as_bytes()).unwrap(),
-            now(),
-        )
-        .unwrap();
+        let order = order(
+            member,
+            r#"{"line_id":"1","sku":"BELL","quantity":4,"unit_price":"2.00"}"#,
+        );
         let campaigns = cfg.campaigns.clone();
         let budgets = BTreeMap::from([(
             "bells".to_string(),
-            (0..4)
+            (0..3)
                 .map(|s| crate::budget::BudgetShard {
                     partner_id: "shop".into(),
                     campaign_id: "bells".into(),
