@@ -57,6 +57,14 @@ impl From<aws_sdk_dynamodb::error::BuildError> for StoreError {
     }
 }
 
+/// A store failure answers `internal` (503s come from the retry policy giving up, not from
+/// here); its detail goes to the log.
+impl From<StoreError> for bonus_domain::Error {
+    fn from(e: StoreError) -> Self {
+        bonus_domain::error::internal(e)
+    }
+}
+
 impl From<serde_dynamo::Error> for StoreError {
     fn from(e: serde_dynamo::Error) -> Self {
         StoreError::Mapping(e.to_string())

@@ -32,13 +32,9 @@ pub async fn resolve(
                 .iter()
                 .map(|l| keys::lot(&hold.programme_id, &hold.member_id, &l.lot_id)),
         );
-        let mut items = store.snapshot(&wanted).await.map_err(internal)?.into_iter();
+        let mut items = store.snapshot(&wanted).await?.into_iter();
         let mut next = || items.next().flatten();
-        let Some(current) = next()
-            .map(from_item::<Hold>)
-            .transpose()
-            .map_err(internal)?
-        else {
+        let Some(current) = next().map(from_item::<Hold>).transpose()? else {
             return Ok(None);
         };
         if current.status != HoldStatus::Open {
@@ -46,26 +42,23 @@ pub async fn resolve(
         }
         let account: Account = next()
             .map(from_item)
-            .transpose()
-            .map_err(internal)?
+            .transpose()?
             .ok_or_else(|| internal("account of an open hold is missing"))?;
         let lots: Vec<Lot> = std::iter::from_fn(|| items.next())
             .flatten()
             .map(from_item)
-            .collect::<Result<_, _>>()
-            .map_err(internal)?;
-        let s = settle(&current, &account, &lots, points, status, ctx.now()).map_err(internal)?;
+            .collect::<Result<_, _>>()?;
+        let s = settle(&current, &account, &lots, points, status, ctx.now())?;
         // A gift-shop claim that is released gives its unit of stock back.
         let extra = match (&current.reward, status) {
-            (Some(r), HoldStatus::Voided | HoldStatus::Expired) => store
-                .unclaim_items(&current.programme_id, &r.reward_id, &current.member_id)
-                .map_err(internal)?,
+            (Some(r), HoldStatus::Voided | HoldStatus::Expired) => {
+                store.unclaim_items(&current.programme_id, &r.reward_id, &current.member_id)?
+            }
             _ => vec![],
         };
         if store
             .settle(&s, current.version, account.version, extra)
-            .await
-            .map_err(internal)?
+            .await?
         {
             return Ok(Some(s.hold));
         }
@@ -99,7 +92,7 @@ pub async fn tidy(ctx: &Ctx, account: Account) -> Result<Account, Error> {
             return Ok(account);
         }
         for id in lapsed {
-            if let Some(h) = ctx.store.get_hold(&id).await.map_err(internal)? {
+            if let Some(h) = ctx.store.get_hold(&id).await? {
                 if h.status == HoldStatus::Open {
                     resolve(ctx, &h, 0, HoldStatus::Expired).await?;
                 }
@@ -108,8 +101,7 @@ pub async fn tidy(ctx: &Ctx, account: Account) -> Result<Account, Error> {
         let fresh = ctx
             .store
             .get_account(&account.programme_id, &account.member_id)
-            .await
-            .map_err(internal)?
+            .await?
             .ok_or_else(|| internal("account vanished"))?;
         account = fresh;
         if account
@@ -121,12 +113,7 @@ pub async fn tidy(ctx: &Ctx, account: Account) -> Result<Account, Error> {
             let mut folded = account.clone();
             folded.fold_due(now);
             folded.version += 1;
-            if ctx
-                .store
-                .save_account(&folded, account.version)
-                .await
-                .map_err(internal)?
-            {
+            if ctx.store.save_account(&folded, account.version).await? {
                 account = folded;
             }
         }
@@ -148,13 +135,13 @@ pub struct SweepSummary {
 /// sparse index; at most `limit` per index shard per run.
 pub async fn sweep(ctx: &Ctx, limit: i32) -> Result<SweepSummary, Error> {
     let now = ctx.now();
-    let ids = ctx.store.lapsed_holds(now, limit).await.map_err(internal)?;
+    let ids = ctx.store.lapsed_holds(now, limit).await?;
     let mut summary = SweepSummary {
         lapsed: ids.len(),
         released: 0,
     };
     for id in ids {
-        if let Some(h) = ctx.store.get_hold(&id).await.map_err(internal)? {
+        if let Some(h) = ctx.store.get_hold(&id).await? {
             if h.status == HoldStatus::Open
                 && resolve(ctx, &h, 0, HoldStatus::Expired).await?.is_some()
             {

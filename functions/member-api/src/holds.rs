@@ -15,9 +15,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tracing::{info, warn};
 
-use bonus_domain::hold::{
-    choose_lots, expires_at, HeldLot, Hold, HoldStatus, RewardClaim, SpendError,
-};
+use bonus_domain::hold::{choose_lots, expires_at, HeldLot, Hold, HoldStatus, RewardClaim};
 use bonus_domain::ids::{require_id, valid_id};
 use bonus_domain::money::{Money, Points};
 use bonus_dynamodb::holds::Reserve;
@@ -26,7 +24,7 @@ use bonus_lambda::api::{json, parse_json, Error, Response};
 use bonus_lambda::app::{Ctx, KeyConfig};
 pub(crate) use bonus_services::holds::{resolve, tidy};
 
-use crate::{authorise, internal, member_account, Scope};
+use crate::{authorise, member_account, Scope};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -87,13 +85,6 @@ pub(crate) fn view(hold: &Hold, now: DateTime<Utc>) -> HoldView<'_> {
     }
 }
 
-fn spend_error(e: SpendError) -> Error {
-    match e {
-        SpendError::NotPositive => Error::invalid(e.code(), e.to_string()),
-        _ => Error::conflict(e.code(), e.to_string()),
-    }
-}
-
 /// The id of the hold for a partner's reference for a member: the same request again finds
 /// the same hold.
 pub(crate) fn hold_id(partner_id: &str, member_id: &str, reference: &str) -> String {
@@ -131,7 +122,7 @@ pub(crate) async fn place(
         retry::pause(pause).await;
         // Each pass re-reads at once unless it asks to back off.
         retry.now();
-        if let Some(existing) = ctx.store.get_hold(&id).await.map_err(internal)? {
+        if let Some(existing) = ctx.store.get_hold(&id).await? {
             if existing.request_sha256 != req.request_sha256 {
                 return Err(Error::conflict(
                     "hold_conflict",
@@ -143,13 +134,8 @@ pub(crate) async fn place(
         let account = member_account(ctx, key, member_id).await?;
         let account = tidy(ctx, account).await?;
         let now = ctx.now();
-        let lots = ctx
-            .store
-            .lots(&programme.id, member_id)
-            .await
-            .map_err(internal)?;
-        let chosen = choose_lots(programme, &account, &lots, partner_id, req.points, now)
-            .map_err(spend_error)?;
+        let lots = ctx.store.lots(&programme.id, member_id).await?;
+        let chosen = choose_lots(programme, &account, &lots, partner_id, req.points, now)?;
         let hold = Hold {
             hold_id: id.clone(),
             programme_id: programme.id.clone(),
@@ -168,12 +154,7 @@ pub(crate) async fn place(
             version: 0,
         };
         let need = req.points.max(programme.min_balance_to_redeem);
-        match ctx
-            .store
-            .reserve(&hold, need, extra()?)
-            .await
-            .map_err(internal)?
-        {
+        match ctx.store.reserve(&hold, need, extra()?).await? {
             Reserve::Reserved => {
                 info!(partner_id, points = hold.points, "hold placed");
                 return Ok((hold, true));
@@ -250,7 +231,7 @@ async fn own_hold(ctx: &Ctx, key: &KeyConfig, hold_id: &str) -> Result<Hold, Err
     if !valid_id(hold_id) {
         return Err(hold_not_found());
     }
-    match ctx.store.get_hold(hold_id).await.map_err(internal)? {
+    match ctx.store.get_hold(hold_id).await? {
         Some(h) if h.partner_id == key.partner.id => Ok(h),
         _ => Err(hold_not_found()),
     }

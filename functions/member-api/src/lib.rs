@@ -98,11 +98,7 @@ pub(crate) async fn authorise(
     scope: Scope,
 ) -> Result<std::sync::Arc<KeyConfig>, Error> {
     let token = bearer(req.headers()).ok_or_else(Error::unauthorized)?;
-    let key = ctx
-        .api_key(token)
-        .await
-        .map_err(internal)?
-        .ok_or_else(Error::unauthorized)?;
+    let key = ctx.api_key(token).await?.ok_or_else(Error::unauthorized)?;
     if !key.key.scopes.contains(&scope) {
         return Err(Error::forbidden(
             "missing_scope",
@@ -134,12 +130,7 @@ pub(crate) async fn member_account(
     if !valid_id(member_id) {
         return Err(member_not_found());
     }
-    match ctx
-        .store
-        .get_account(&key.programme.id, member_id)
-        .await
-        .map_err(internal)?
-    {
+    match ctx.store.get_account(&key.programme.id, member_id).await? {
         Some(a) if visible(key, &a) => Ok(a),
         _ => Err(member_not_found()),
     }

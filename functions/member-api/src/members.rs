@@ -20,7 +20,7 @@ use bonus_dynamodb::config::{Company, Consents, MemberProfile, Preferences};
 use bonus_lambda::api::{json, parse_json, Error, Response};
 use bonus_lambda::app::{Ctx, KeyConfig};
 
-use crate::{authorise, internal, member_account, member_not_found, Scope};
+use crate::{authorise, member_account, member_not_found, Scope};
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -220,7 +220,7 @@ pub(crate) async fn enrol(ctx: &Ctx, req: &http::Request<Bytes>) -> Result<Respo
         ..Default::default()
     };
     apply(&mut profile, input, &key)?;
-    if !ctx.store.enrol_member(&profile).await.map_err(internal)? {
+    if !ctx.store.enrol_member(&profile).await? {
         return Err(Error::conflict(
             "member_exists",
             format!("member {member_id} is already enrolled"),
@@ -234,8 +234,7 @@ async fn profile(ctx: &Ctx, key: &KeyConfig, member_id: &str) -> Result<MemberPr
     member_account(ctx, key, member_id).await?;
     ctx.store
         .get_profile(&key.programme.id, member_id)
-        .await
-        .map_err(internal)?
+        .await?
         .ok_or_else(member_not_found)
 }
 
@@ -267,7 +266,7 @@ pub(crate) async fn update(
         ));
     }
     apply(&mut p, input, &key)?;
-    ctx.store.save_profile(&p).await.map_err(internal)?;
+    ctx.store.save_profile(&p).await?;
     info!(partner_id = %key.partner.id, "member profile updated");
     Ok(json(StatusCode::OK, &profile_view(&p)))
 }
@@ -281,11 +280,7 @@ pub(crate) async fn erase(
 ) -> Result<Response, Error> {
     let key = authorise(ctx, req, Scope::Enrol).await?;
     let p = profile(ctx, &key, member_id).await?;
-    let erased = ctx
-        .store
-        .erase_member(&p, ctx.now())
-        .await
-        .map_err(internal)?;
+    let erased = ctx.store.erase_member(&p, ctx.now()).await?;
     info!(partner_id = %key.partner.id, "member erased");
     Ok(json(StatusCode::OK, &profile_view(&erased)))
 }
@@ -361,8 +356,7 @@ pub(crate) async fn entries(
     let (entries, more) = ctx
         .store
         .entries_page(&key.programme.id, member_id, limit, before)
-        .await
-        .map_err(internal)?;
+        .await?;
     let next_cursor = if more {
         entries.last().map(|e| encode_cursor(e.seq))
     } else {

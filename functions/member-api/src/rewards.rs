@@ -50,11 +50,7 @@ fn reward_view(r: &Reward) -> RewardView<'_> {
 
 pub(crate) async fn list(ctx: &Ctx, req: &http::Request<Bytes>) -> Result<Response, Error> {
     let key = authorise(ctx, req, Scope::ReadBalance).await?;
-    let rewards = ctx
-        .store
-        .rewards(&key.programme.id)
-        .await
-        .map_err(internal)?;
+    let rewards = ctx.store.rewards(&key.programme.id).await?;
     let views: Vec<RewardView> = rewards.iter().map(reward_view).collect();
     Ok(json(
         StatusCode::OK,
@@ -82,8 +78,7 @@ pub(crate) async fn claim(
     let reward = ctx
         .store
         .get_reward(&key.programme.id, reward_id)
-        .await
-        .map_err(internal)?
+        .await?
         .ok_or_else(not_found)?;
     let reference = match input.reference {
         Some(r) => {
@@ -111,11 +106,7 @@ pub(crate) async fn claim(
     let (hold, _) = match placed {
         Ok(h) => h,
         Err(e) if e.code == "out_of_stock" => {
-            let now = ctx
-                .store
-                .get_reward(&key.programme.id, reward_id)
-                .await
-                .map_err(internal)?;
+            let now = ctx.store.get_reward(&key.programme.id, reward_id).await?;
             return Err(match now {
                 Some(r) if r.stock > 0 => Error::conflict(
                     "claim_limit_reached",
@@ -135,12 +126,7 @@ pub(crate) async fn claim(
             .unwrap_or(hold),
         _ => hold,
     };
-    let hold = ctx
-        .store
-        .get_hold(&hold.hold_id)
-        .await
-        .map_err(internal)?
-        .unwrap_or(hold);
+    let hold = ctx.store.get_hold(&hold.hold_id).await?.unwrap_or(hold);
     if hold.status != HoldStatus::Captured {
         return Err(Error::conflict(
             "claim_not_completed",

@@ -13,8 +13,6 @@ use bonus_domain::ids::valid_id;
 use bonus_lambda::api::{escape_html, html, Error, Response};
 use bonus_lambda::app::Ctx;
 
-use crate::internal;
-
 fn invalid_link() -> Error {
     Error::not_found(
         "unsubscribe_link_invalid",
@@ -43,16 +41,8 @@ async fn check(
     {
         return Err(invalid_link());
     }
-    let profile = ctx
-        .store
-        .get_profile(programme_id, member_id)
-        .await
-        .map_err(internal)?;
-    let programme = ctx
-        .store
-        .get_programme(programme_id)
-        .await
-        .map_err(internal)?;
+    let profile = ctx.store.get_profile(programme_id, member_id).await?;
+    let programme = ctx.store.get_programme(programme_id).await?;
     match (profile, programme) {
         (Some(_), Some(p)) => Ok(p.name),
         _ => Err(invalid_link()),
@@ -84,8 +74,7 @@ pub async fn confirm(
     let name = escape_html(&check(ctx, programme_id, member_id, token).await?);
     ctx.store
         .withdraw_email_consent(programme_id, member_id)
-        .await
-        .map_err(internal)?;
+        .await?;
     info!(programme_id, member_id, "member unsubscribed from e-mail");
     let body = format!("<p>You will get no more e-mails from {name}.</p>");
     Ok(html(StatusCode::OK, page("Unsubscribed", &body)))

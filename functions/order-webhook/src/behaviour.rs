@@ -77,8 +77,7 @@ pub async fn event(
         let read = ctx
             .store
             .read_for_order(Some(account_keys.clone()), record_keys.clone(), None, &[])
-            .await
-            .map_err(internal)?;
+            .await?;
         if let Some(record) = read.record {
             return replay(record, &body_sha256, Dialect::Canonical);
         }

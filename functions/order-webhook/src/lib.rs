@@ -117,8 +117,7 @@ pub(crate) async fn authenticate(
     }
     let cfg = ctx
         .partner(partner_id)
-        .await
-        .map_err(internal)?
+        .await?
         .ok_or_else(Error::unauthorized)?;
     webhook_sig::verify(
         &cfg.partner.webhook_secrets,
@@ -194,7 +193,7 @@ pub(crate) async fn commit(
     booking: &LedgerWrite,
     retry: &mut Retry,
 ) -> Result<bool, Error> {
-    match ctx.store.commit_booking(booking).await.map_err(internal)? {
+    match ctx.store.commit_booking(booking).await? {
         Commit::Committed => return Ok(true),
         Commit::Duplicate => retry.now(),
         Commit::Stale => retry.again(),
@@ -224,20 +223,14 @@ pub(crate) async fn fetch(ctx: &Ctx, programme_id: &str, need: Need) -> Result<F
             let lot_keys = lot_id.map(|l| keys::lot(programme_id, &member_id, &l));
             let mut wanted = vec![account_keys.clone()];
             wanted.extend(lot_keys.clone());
-            let mut found = ctx.store.batch_get(&wanted).await.map_err(internal)?;
+            let mut found = ctx.store.batch_get(&wanted).await?;
             let mut take = |k: Option<(String, String)>| k.and_then(|k| found.remove(&k));
             let account = take(Some(account_keys)).map(from_item).transpose();
             let lot = take(lot_keys).map(from_item).transpose();
-            Ok(Fetched::Member(
-                account.map_err(internal)?,
-                lot.map_err(internal)?,
-            ))
+            Ok(Fetched::Member(account?, lot?))
         }
         Need::Lots { member_id } => Ok(Fetched::Lots(
-            ctx.store
-                .lots(programme_id, &member_id)
-                .await
-                .map_err(internal)?,
+            ctx.store.lots(programme_id, &member_id).await?,
         )),
     }
 }

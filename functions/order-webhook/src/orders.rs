@@ -58,8 +58,7 @@ pub(crate) async fn book(
                 Some(book_keys.clone()),
                 &budget_keys,
             )
-            .await
-            .map_err(internal)?;
+            .await?;
         if let Some(record) = read.record {
             info!(partner_id, order_id = %order.order_id, "order webhook replayed");
             return replay(record, &body_sha256, dialect);

@@ -23,7 +23,7 @@ use bonus_dynamodb::ledger::{Delivery, DELIVERY_DAYS};
 use bonus_lambda::api::{raw_json, Error, Response};
 use bonus_lambda::app::{Ctx, PartnerConfig};
 
-use crate::{header, internal, orders, refunds, Dialect};
+use crate::{header, orders, refunds, Dialect};
 
 /// The partner, if it has this platform linked; unknown partner, unlinked platform and bad
 /// signature all get the same 401.
@@ -39,8 +39,7 @@ async fn verified(
     }
     let cfg = ctx
         .partner(partner_id)
-        .await
-        .map_err(internal)?
+        .await?
         .ok_or_else(Error::unauthorized)?;
     let Some(l) = link(&cfg.partner) else {
         info!(
@@ -72,21 +71,13 @@ pub(crate) async fn find_member(
         .as_deref()
         .filter(|c| valid_external_id(c))
     {
-        let link = ctx
-            .store
-            .member_by_external_id(&cfg.partner.id, c)
-            .await
-            .map_err(internal)?;
+        let link = ctx.store.member_by_external_id(&cfg.partner.id, c).await?;
         if let Some(link) = link.filter(|l| l.programme_id == cfg.programme.id) {
             return Ok(Some(link.member_id));
         }
     }
     if let Some(e) = hints.email.as_deref() {
-        let found = ctx
-            .store
-            .members_by_email(&cfg.programme.id, e)
-            .await
-            .map_err(internal)?;
+        let found = ctx.store.members_by_email(&cfg.programme.id, e).await?;
         match found.as_slice() {
             [one] => return Ok(Some(one.clone())),
             [] => {}
@@ -170,12 +161,7 @@ async fn once(
 ) -> Result<Response, Error> {
     let delivery_id = delivery_id.filter(|d| valid_external_id(d));
     if let Some(d) = delivery_id {
-        if let Some(seen) = ctx
-            .store
-            .get_delivery(&cfg.partner.id, platform, d)
-            .await
-            .map_err(internal)?
-        {
+        if let Some(seen) = ctx.store.get_delivery(&cfg.partner.id, platform, d).await? {
             info!(partner_id = %cfg.partner.id, platform, "platform redelivery answered from memory");
             let status = StatusCode::from_u16(seen.status).unwrap_or(StatusCode::OK);
             return Ok(raw_json(status, seen.response));

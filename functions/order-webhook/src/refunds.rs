@@ -18,7 +18,7 @@ use bonus_dynamodb::{from_item, keys, retry};
 use bonus_lambda::api::{Error, Response};
 use bonus_lambda::app::{Ctx, PartnerConfig};
 
-use crate::{answer, commit, fetch, internal, replay, Dialect, Fetched};
+use crate::{answer, commit, fetch, replay, Dialect, Fetched};
 
 /// Book a refund or cancellation of `order_id`.
 pub(crate) async fn reverse(
@@ -48,18 +48,13 @@ pub(crate) async fn reverse(
         let mut found = ctx
             .store
             .batch_get(&[record_keys.clone(), book_keys.clone()])
-            .await
-            .map_err(internal)?;
+            .await?;
         if let Some(item) = found.remove(&record_keys) {
-            let record: OrderRecord = from_item(item).map_err(internal)?;
+            let record: OrderRecord = from_item(item)?;
             info!(partner_id, order_id, "refund replayed");
             return replay(record, &req.body_sha256, dialect);
         }
-        let book: Option<OrderBook> = found
-            .remove(&book_keys)
-            .map(from_item)
-            .transpose()
-            .map_err(internal)?;
+        let book: Option<OrderBook> = found.remove(&book_keys).map(from_item).transpose()?;
         let mut read = RefundRead {
             book,
             ..RefundRead::default()

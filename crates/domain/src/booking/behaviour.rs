@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::{to_json, Booking, LedgerWrite, OrderRecord, ANSWER_ACCEPTED, ANSWER_DONE};
 use crate::account::Account;
 use crate::campaign::BehaviourCampaign;
-use crate::error::{internal, Error};
+use crate::error::Error;
 use crate::ledger::plan_order;
 use crate::programme::Programme;
 
@@ -78,8 +78,7 @@ pub fn plan_behaviour_booking(
                 &tier,
                 cx.occurred_at,
                 cx.now,
-            )
-            .map_err(internal)?;
+            )?;
             *plan
                 .account
                 .behaviour

@@ -236,8 +236,7 @@ pub fn plan_reversal_on(
         points,
         volume_minor,
         now,
-    )
-    .map_err(internal)?;
+    )?;
     let mut folded = plan.account.clone();
     folded.fold_due(now);
     if plan.to_debt == 0 || folded.available == 0 {

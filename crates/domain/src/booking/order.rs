@@ -16,7 +16,7 @@ use crate::account::Account;
 use crate::budget::{plan_takes, BudgetShard, BudgetTake};
 use crate::campaign::Campaign;
 use crate::earning::{earn_order, EarnContext, LineEarning, OrderEarning};
-use crate::error::{internal, Error};
+use crate::error::Error;
 use crate::ids::shard_of;
 use crate::ledger::{plan_order, tier_for_order, RefundSource};
 use crate::lot::Lot;
@@ -222,9 +222,7 @@ fn apply_waiting<'r>(
     let order = cx.order;
     let mut applied = Vec::new();
     for req in waiting {
-        let reversal = paid
-            .apply(req, false)
-            .map_err(|e| Error::invalid(e.code(), e.to_string()))?;
+        let reversal = paid.apply(req, false)?;
         if req.full {
             order_book.cancelled = true;
         }
@@ -300,20 +298,17 @@ pub fn plan_order_booking(
     let mut earning = earn_order(&earn_cx, &lines, &budgets)
         .map_err(|e| Error::invalid("invalid_amount", e.to_string()))?;
     let plan = match &account {
-        Some(a) => Some(
-            plan_order(
-                programme,
-                a,
-                partner_id,
-                &order.order_id,
-                earning.total,
-                volume,
-                &tier.name,
-                order.occurred_at,
-                now,
-            )
-            .map_err(internal)?,
-        ),
+        Some(a) => Some(plan_order(
+            programme,
+            a,
+            partner_id,
+            &order.order_id,
+            earning.total,
+            volume,
+            &tier.name,
+            order.occurred_at,
+            now,
+        )?),
         None => {
             without_points(&mut earning);
             None

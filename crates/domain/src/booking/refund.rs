@@ -166,9 +166,7 @@ pub fn plan_refund_booking(
         }));
     };
 
-    let reversal = paid
-        .apply(req, cx.strict)
-        .map_err(|e| Error::invalid(e.code(), e.to_string()))?;
+    let reversal = paid.apply(req, cx.strict)?;
     if req.full {
         book.cancelled = true;
     }
