@@ -472,6 +472,13 @@ impl Account {
     }
 }
 
+/// A broken account invariant or an overflow: ours, never the caller's.
+impl From<AccountError> for crate::error::Error {
+    fn from(e: AccountError) -> Self {
+        crate::error::internal(e)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

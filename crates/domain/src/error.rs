@@ -123,31 +123,6 @@ pub fn internal(e: impl fmt::Display) -> Error {
     Error::internal()
 }
 
-/// A refund the order cannot carry (more than was ordered, an unknown line, nothing in it).
-impl From<crate::refund::RefundError> for Error {
-    fn from(e: crate::refund::RefundError) -> Self {
-        Error::invalid(e.code(), e.to_string())
-    }
-}
-
-/// A spend the account cannot make: a non-positive amount is the request's fault; too few
-/// points, below the minimum, a closed account conflict with the account's state.
-impl From<crate::hold::SpendError> for Error {
-    fn from(e: crate::hold::SpendError) -> Self {
-        match e {
-            crate::hold::SpendError::NotPositive => Error::invalid(e.code(), e.to_string()),
-            _ => Error::conflict(e.code(), e.to_string()),
-        }
-    }
-}
-
-/// A broken account invariant or an overflow: ours, never the caller's.
-impl From<crate::account::AccountError> for Error {
-    fn from(e: crate::account::AccountError) -> Self {
-        internal(e)
-    }
-}
-
 /// Parse a JSON body: bad JSON is a 400 `malformed_json`; JSON of the wrong shape is a 422
 /// `invalid_field` naming the field.
 pub fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Error> {

@@ -21,11 +21,14 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 pub use crate::account::OpenHold;
 use crate::account::{Account, AccountError};
+use crate::error::Error;
 use crate::events::{DomainEvent, EntryKind, EventKind, LedgerEntry};
 use crate::lot::{Lot, LotStatus};
+use crate::money::Money;
 use crate::money::Points;
 use crate::programme::{Programme, ProgrammeKind};
 
@@ -348,6 +351,161 @@ pub fn settle(
     })
 }
 
+/// The id of the hold for a partner's reference for a member: the same request again finds
+/// the same hold.
+pub fn hold_id(partner_id: &str, member_id: &str, reference: &str) -> String {
+    let digest = Sha256::digest(format!("{partner_id}|{member_id}|{reference}").as_bytes());
+    format!("h_{}", &hex::encode(digest)[..24])
+}
+
+/// What a new hold asks for, validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HoldRequest {
+    pub points: Points,
+    pub reference: String,
+    pub minutes: Option<i64>,
+    pub request_sha256: String,
+    pub reward: Option<RewardClaim>,
+}
+
+/// The points a hold asks for: `points`, or an `amount` in the programme currency that is a
+/// whole number of points at the programme's point value.
+pub fn hold_points(
+    points: Option<Points>,
+    amount: Option<&str>,
+    programme: &Programme,
+) -> Result<Points, Error> {
+    match (points, amount) {
+        (Some(p), None) if p > 0 => Ok(p),
+        (Some(_), None) => Err(Error::invalid(
+            "invalid_points",
+            "points: a whole number above 0",
+        )),
+        (None, Some(a)) => {
+            let money = Money::parse(a, programme.currency)
+                .map_err(|e| Error::invalid("invalid_amount", format!("amount: {e}")))?;
+            let per_point = programme.point_value_minor.max(1);
+            if money.minor <= 0 || money.minor % per_point != 0 {
+                return Err(Error::invalid(
+                    "invalid_amount",
+                    format!(
+                        "amount: a positive multiple of the point value ({per_point} minor units)"
+                    ),
+                ));
+            }
+            Ok(money.minor / per_point)
+        }
+        _ => Err(Error::invalid(
+            "invalid_field",
+            "give either points or amount",
+        )),
+    }
+}
+
+/// The hold a request places on the account as read: its lots chosen by [`choose_lots`]
+/// (refused when too few points are available), open until its expiry.
+pub fn plan_hold(
+    programme: &Programme,
+    account: &Account,
+    lots: &[Lot],
+    partner_id: &str,
+    req: &HoldRequest,
+    now: DateTime<Utc>,
+) -> Result<Hold, Error> {
+    let chosen = choose_lots(programme, account, lots, partner_id, req.points, now)?;
+    Ok(Hold {
+        hold_id: hold_id(partner_id, &account.member_id, &req.reference),
+        programme_id: programme.id.clone(),
+        member_id: account.member_id.clone(),
+        partner_id: partner_id.to_string(),
+        reference: req.reference.clone(),
+        points: req.points,
+        status: HoldStatus::Open,
+        captured: 0,
+        lots: chosen,
+        created_at: now,
+        expires_at: expires_at(now, req.minutes),
+        resolved_at: None,
+        request_sha256: req.request_sha256.clone(),
+        reward: req.reward.clone(),
+        version: 0,
+    })
+}
+
+/// What capturing or voiding a hold comes to, as it stands at `now`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Finish {
+    /// Settle the open hold: capture `points` ([`HoldStatus::Captured`]) or void it.
+    Settle { points: Points, status: HoldStatus },
+    /// The hold ran out: release it if it is still stored as open; a void then answers with
+    /// it, a capture is refused with `refusal`.
+    Lapsed {
+        release: bool,
+        refusal: Option<Error>,
+    },
+    /// Already what was asked (a repeated capture or void): answer with it.
+    AsIs,
+}
+
+/// Decide a capture (`capture`, of `wanted` points or the whole hold) or a void.
+pub fn plan_finish(
+    hold: &Hold,
+    now: DateTime<Utc>,
+    capture: bool,
+    wanted: Option<Points>,
+) -> Result<Finish, Error> {
+    match (hold.status_at(now), capture) {
+        (HoldStatus::Open, _) => {
+            let points = if capture {
+                wanted.unwrap_or(hold.points)
+            } else {
+                0
+            };
+            if points <= 0 && capture || points > hold.points {
+                return Err(Error::invalid(
+                    "invalid_capture",
+                    format!("points: 1 to {} (the hold)", hold.points),
+                ));
+            }
+            let status = if capture {
+                HoldStatus::Captured
+            } else {
+                HoldStatus::Voided
+            };
+            Ok(Finish::Settle { points, status })
+        }
+        (HoldStatus::Expired, _) => Ok(Finish::Lapsed {
+            release: hold.status == HoldStatus::Open,
+            refusal: capture.then(|| {
+                Error::conflict(
+                    "hold_expired",
+                    "the hold ran out before it was captured; its points are released",
+                )
+            }),
+        }),
+        (HoldStatus::Captured, true) | (HoldStatus::Voided, false) => Ok(Finish::AsIs),
+        (HoldStatus::Captured, false) => Err(Error::conflict(
+            "hold_captured",
+            "the hold was captured; refund the order to give points back",
+        )),
+        (HoldStatus::Voided, true) => Err(Error::conflict(
+            "hold_voided",
+            "the hold was voided; place a new one",
+        )),
+    }
+}
+
+/// A spend the account cannot make: a non-positive amount is the request's fault; too few
+/// points, below the minimum, a closed account conflict with the account's state.
+impl From<SpendError> for Error {
+    fn from(e: SpendError) -> Self {
+        match e {
+            SpendError::NotPositive => Error::invalid(e.code(), e.to_string()),
+            _ => Error::conflict(e.code(), e.to_string()),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -540,5 +698,120 @@ mod tests {
             prop_assert_eq!(s.account.held, 0);
             prop_assert!(s.lots.iter().all(|l| l.remaining >= 0 && l.held == 0));
         }
+    }
+
+    fn request(points: Points, reference: &str) -> HoldRequest {
+        HoldRequest {
+            points,
+            reference: reference.into(),
+            minutes: Some(30),
+            request_sha256: "sha".into(),
+            reward: None,
+        }
+    }
+
+    #[test]
+    fn hold_points_come_from_points_or_a_whole_amount() {
+        let p = programme(ProgrammeKind::Closed);
+        assert_eq!(hold_points(Some(250), None, &p), Ok(250));
+        // At the default point value of 1 cent, 12.34 EUR is 1,234 points.
+        assert_eq!(hold_points(None, Some("12.34"), &p), Ok(1234));
+        let code = |r: Result<Points, Error>| r.unwrap_err().code;
+        assert_eq!(code(hold_points(Some(0), None, &p)), "invalid_points");
+        assert_eq!(code(hold_points(None, Some("-1.00"), &p)), "invalid_amount");
+        assert_eq!(code(hold_points(None, Some("1.234"), &p)), "invalid_amount");
+        assert_eq!(
+            code(hold_points(Some(1), Some("1.00"), &p)),
+            "invalid_field"
+        );
+        assert_eq!(code(hold_points(None, None, &p)), "invalid_field");
+        let mut coarse = p.clone();
+        coarse.point_value_minor = 5;
+        assert_eq!(hold_points(None, Some("0.10"), &coarse), Ok(2));
+        assert_eq!(
+            code(hold_points(None, Some("0.12"), &coarse)),
+            "invalid_amount"
+        );
+    }
+
+    #[test]
+    fn a_planned_hold_takes_lots_and_is_keyed_by_the_reference() {
+        let p = programme(ProgrammeKind::Closed);
+        let (a, lots) = earned(&p, &[("shop", 800, 0), ("shop", 700, 1)]);
+        let h = plan_hold(&p, &a, &lots, "shop", &request(1200, "till-1"), now()).unwrap();
+        assert_eq!(
+            (h.points, h.status, h.member_id.as_str()),
+            (1200, HoldStatus::Open, "m")
+        );
+        assert_eq!(h.lots.iter().map(|l| l.points).sum::<Points>(), 1200);
+        assert_eq!(h.hold_id, hold_id("shop", "m", "till-1"));
+        assert_ne!(h.hold_id, hold_id("shop", "m", "till-2"));
+        assert_eq!(h.expires_at, now() + Duration::minutes(30));
+        // More than is available is refused with the spending rule's code, as a conflict.
+        let e = plan_hold(&p, &a, &lots, "shop", &request(1501, "till-3"), now()).unwrap_err();
+        assert_eq!(e.kind, crate::error::ErrorKind::Conflict);
+    }
+
+    #[test]
+    fn finishing_a_hold_follows_its_state() {
+        let p = programme(ProgrammeKind::Closed);
+        let (a, lots) = earned(&p, &[("shop", 2000, 0)]);
+        let h = plan_hold(&p, &a, &lots, "shop", &request(1200, "till-1"), now()).unwrap();
+        assert_eq!(
+            plan_finish(&h, now(), true, None),
+            Ok(Finish::Settle {
+                points: 1200,
+                status: HoldStatus::Captured
+            })
+        );
+        assert_eq!(
+            plan_finish(&h, now(), true, Some(500)),
+            Ok(Finish::Settle {
+                points: 500,
+                status: HoldStatus::Captured
+            })
+        );
+        assert_eq!(
+            plan_finish(&h, now(), false, None),
+            Ok(Finish::Settle {
+                points: 0,
+                status: HoldStatus::Voided
+            })
+        );
+        for bad in [Some(0), Some(1201)] {
+            assert_eq!(
+                plan_finish(&h, now(), true, bad).unwrap_err().code,
+                "invalid_capture"
+            );
+        }
+        // Past its expiry: a void answers with the released hold, a capture is refused.
+        let late = h.expires_at;
+        assert_eq!(
+            plan_finish(&h, late, false, None),
+            Ok(Finish::Lapsed {
+                release: true,
+                refusal: None
+            })
+        );
+        match plan_finish(&h, late, true, None) {
+            Ok(Finish::Lapsed {
+                release: true,
+                refusal: Some(e),
+            }) => assert_eq!(e.code, "hold_expired"),
+            other => panic!("{other:?}"),
+        }
+        let mut done = h.clone();
+        done.status = HoldStatus::Captured;
+        assert_eq!(plan_finish(&done, now(), true, None), Ok(Finish::AsIs));
+        assert_eq!(
+            plan_finish(&done, now(), false, None).unwrap_err().code,
+            "hold_captured"
+        );
+        done.status = HoldStatus::Voided;
+        assert_eq!(plan_finish(&done, now(), false, None), Ok(Finish::AsIs));
+        assert_eq!(
+            plan_finish(&done, now(), true, None).unwrap_err().code,
+            "hold_voided"
+        );
     }
 }

@@ -444,6 +444,13 @@ impl PaidOrder {
     }
 }
 
+/// A refund the order cannot carry (more than was ordered, an unknown line, nothing in it).
+impl From<RefundError> for crate::error::Error {
+    fn from(e: RefundError) -> Self {
+        crate::error::Error::invalid(e.code(), e.to_string())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

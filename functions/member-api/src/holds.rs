@@ -15,9 +15,11 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tracing::{info, warn};
 
-use bonus_domain::hold::{choose_lots, expires_at, HeldLot, Hold, HoldStatus, RewardClaim};
+use bonus_domain::hold::{
+    hold_id, hold_points, plan_finish, plan_hold, Finish, HeldLot, Hold, HoldRequest, HoldStatus,
+};
 use bonus_domain::ids::{require_id, valid_id};
-use bonus_domain::money::{Money, Points};
+use bonus_domain::money::Points;
 use bonus_dynamodb::holds::Reserve;
 use bonus_dynamodb::retry;
 use bonus_lambda::api::{json, parse_json, Error, Response};
@@ -85,24 +87,8 @@ pub(crate) fn view(hold: &Hold, now: DateTime<Utc>) -> HoldView<'_> {
     }
 }
 
-/// The id of the hold for a partner's reference for a member: the same request again finds
-/// the same hold.
-pub(crate) fn hold_id(partner_id: &str, member_id: &str, reference: &str) -> String {
-    let digest = Sha256::digest(format!("{partner_id}|{member_id}|{reference}").as_bytes());
-    format!("h_{}", &hex::encode(digest)[..24])
-}
-
 fn hold_not_found() -> Error {
     Error::not_found("hold_not_found", "no such hold for this partner")
-}
-
-/// What a new hold asks for, validated.
-pub(crate) struct HoldRequest {
-    pub points: Points,
-    pub reference: String,
-    pub minutes: Option<i64>,
-    pub request_sha256: String,
-    pub reward: Option<RewardClaim>,
 }
 
 /// Place a hold (also used by gift-shop claims, with `extra` items in the same transaction:
@@ -133,26 +119,8 @@ pub(crate) async fn place(
         }
         let account = member_account(ctx, key, member_id).await?;
         let account = tidy(ctx, account).await?;
-        let now = ctx.now();
         let lots = ctx.store.lots(&programme.id, member_id).await?;
-        let chosen = choose_lots(programme, &account, &lots, partner_id, req.points, now)?;
-        let hold = Hold {
-            hold_id: id.clone(),
-            programme_id: programme.id.clone(),
-            member_id: member_id.to_string(),
-            partner_id: partner_id.to_string(),
-            reference: req.reference.clone(),
-            points: req.points,
-            status: HoldStatus::Open,
-            captured: 0,
-            lots: chosen,
-            created_at: now,
-            expires_at: expires_at(now, req.minutes),
-            resolved_at: None,
-            request_sha256: req.request_sha256.clone(),
-            reward: req.reward.clone(),
-            version: 0,
-        };
+        let hold = plan_hold(programme, &account, &lots, partner_id, req, ctx.now())?;
         let need = req.points.max(programme.min_balance_to_redeem);
         match ctx.store.reserve(&hold, need, extra()?).await? {
             Reserve::Reserved => {
@@ -181,35 +149,7 @@ pub(crate) async fn create(
     let key = authorise(ctx, req, Scope::Hold).await?;
     let input: HoldIn = parse_json(req.body())?;
     require_id(&input.reference, "reference", "invalid_reference")?;
-    let points = match (input.points, input.amount.as_deref()) {
-        (Some(p), None) if p > 0 => p,
-        (Some(_), None) => {
-            return Err(Error::invalid(
-                "invalid_points",
-                "points: a whole number above 0",
-            ))
-        }
-        (None, Some(a)) => {
-            let money = Money::parse(a, key.programme.currency)
-                .map_err(|e| Error::invalid("invalid_amount", format!("amount: {e}")))?;
-            let per_point = key.programme.point_value_minor.max(1);
-            if money.minor <= 0 || money.minor % per_point != 0 {
-                return Err(Error::invalid(
-                    "invalid_amount",
-                    format!(
-                        "amount: a positive multiple of the point value ({per_point} minor units)"
-                    ),
-                ));
-            }
-            money.minor / per_point
-        }
-        _ => {
-            return Err(Error::invalid(
-                "invalid_field",
-                "give either points or amount",
-            ))
-        }
-    };
+    let points = hold_points(input.points, input.amount.as_deref(), &key.programme)?;
     let request = HoldRequest {
         points,
         reference: input.reference.clone(),
@@ -267,57 +207,24 @@ pub(crate) async fn finish(
         retry.now();
         let hold = own_hold(ctx, &key, hold_id).await?;
         let now = ctx.now();
-        match (hold.status_at(now), capture) {
-            (HoldStatus::Open, _) => {
-                let points = if capture {
-                    wanted.unwrap_or(hold.points)
-                } else {
-                    0
-                };
-                if points <= 0 && capture || points > hold.points {
-                    return Err(Error::invalid(
-                        "invalid_capture",
-                        format!("points: 1 to {} (the hold)", hold.points),
-                    ));
-                }
-                let status = if capture {
-                    HoldStatus::Captured
-                } else {
-                    HoldStatus::Voided
-                };
+        match plan_finish(&hold, now, capture, wanted)? {
+            Finish::Settle { points, status } => {
                 if let Some(done) = resolve(ctx, &hold, points, status).await? {
                     info!(partner_id = %key.partner.id, points, capture, "hold resolved");
                     return Ok(json(StatusCode::OK, &view(&done, now)));
                 }
-                // Resolved by someone else meanwhile: answer with what it became.
+                // Resolved by someone else meanwhile: read what it became.
             }
-            (HoldStatus::Expired, _) => {
-                if hold.status == HoldStatus::Open {
+            Finish::Lapsed { release, refusal } => {
+                if release {
                     resolve(ctx, &hold, 0, HoldStatus::Expired).await?;
                 }
-                if capture {
-                    return Err(Error::conflict(
-                        "hold_expired",
-                        "the hold ran out before it was captured; its points are released",
-                    ));
-                }
-                return Ok(json(StatusCode::OK, &view(&hold, now)));
+                return match refusal {
+                    Some(e) => Err(e),
+                    None => Ok(json(StatusCode::OK, &view(&hold, now))),
+                };
             }
-            (HoldStatus::Captured, true) | (HoldStatus::Voided, false) => {
-                return Ok(json(StatusCode::OK, &view(&hold, now)));
-            }
-            (HoldStatus::Captured, false) => {
-                return Err(Error::conflict(
-                    "hold_captured",
-                    "the hold was captured; refund the order to give points back",
-                ))
-            }
-            (HoldStatus::Voided, true) => {
-                return Err(Error::conflict(
-                    "hold_voided",
-                    "the hold was voided; place a new one",
-                ))
-            }
+            Finish::AsIs => return Ok(json(StatusCode::OK, &view(&hold, now))),
         }
     }
     Err(Error::unavailable())

@@ -17,7 +17,9 @@ use bonus_domain::reward::{voucher_code, Reward};
 use bonus_lambda::api::{json, parse_json, Error, Response};
 use bonus_lambda::app::Ctx;
 
-use crate::holds::{place, resolve, view, HoldRequest};
+use bonus_domain::hold::HoldRequest;
+
+use crate::holds::{place, resolve, view};
 use crate::{authorise, internal, member_account, Scope};
 
 #[derive(Debug, Default, Deserialize)]
