@@ -210,7 +210,7 @@ pub(crate) fn answer(booking: Booking) -> Response {
 
 /// What a plan asked to be read.
 pub(crate) enum Fetched {
-    Member(Option<Account>, Option<Lot>),
+    Member(Box<(Option<Account>, Option<Lot>)>),
     Lots(Vec<Lot>),
 }
 
@@ -227,7 +227,7 @@ pub(crate) async fn fetch(ctx: &Ctx, programme_id: &str, need: Need) -> Result<F
             let mut take = |k: Option<(String, String)>| k.and_then(|k| found.remove(&k));
             let account = take(Some(account_keys)).map(from_item).transpose();
             let lot = take(lot_keys).map(from_item).transpose();
-            Ok(Fetched::Member(account?, lot?))
+            Ok(Fetched::Member(Box::new((account?, lot?))))
         }
         Need::Lots { member_id } => Ok(Fetched::Lots(
             ctx.store.lots(programme_id, &member_id).await?,

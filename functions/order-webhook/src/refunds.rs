@@ -63,7 +63,7 @@ pub(crate) async fn reverse(
             match plan_refund_booking(&cx, &read)? {
                 Planned::Ready(booking) => break booking,
                 Planned::Needs(need) => match fetch(ctx, &programme.id, need).await? {
-                    Fetched::Member(account, lot) => read.member = Some((account, lot)),
+                    Fetched::Member(found) => read.member = Some(*found),
                     Fetched::Lots(lots) => read.lots = Some(lots),
                 },
             }
