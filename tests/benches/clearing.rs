@@ -18,8 +18,9 @@ use integration_tests::RequestCounter;
 use std::collections::BTreeMap;
 
 use bonus_domain::clearing::{movements, PartnerCounters};
+use bonus_domain::ids::shard_of;
 use bonus_dynamodb::clearing::{CounterDelta, CLEARING_SHARDS, OUTSTANDING_SHARDS};
-use bonus_dynamodb::{keys, schema, shard_of, to_item, Store};
+use bonus_dynamodb::{keys, schema, to_item, Store};
 
 const PARTNERS: usize = 50;
 const LEVELS: [usize; 3] = [10_000, 100_000, 1_000_000];

@@ -230,7 +230,7 @@ async fn one_bad_body_does_not_fail_the_batch() {
         programme_id: "velo".into(),
         night: d("2026-01-24"),
         as_of: d("2026-01-24"),
-        shard: bonus_dynamodb::shard_of("M-1", bonus_domain::nightly::NIGHT_SHARDS),
+        shard: bonus_domain::ids::shard_of("M-1", bonus_domain::nightly::NIGHT_SHARDS),
     };
     let message = |id: &str, body: String| {
         let mut m = SqsMessage::default();

@@ -1,7 +1,7 @@
 //! Member messages end to end: signed order -> outbox -> relay -> SQS -> consumer -> SES/SNS,
 //! all on moto and the embedded DynamoDB, read back from moto.
 
-use bonus_dynamodb::config::{Consents, MemberProfile};
+use bonus_domain::member::{Consents, MemberProfile};
 use bonus_local_stack::moto::LocalMoto;
 use chrono::{DateTime, Utc};
 use http::StatusCode;
@@ -176,7 +176,7 @@ async fn the_same_event_three_times_and_a_relay_that_died_before_deleting_send_o
     let page = env
         .store
         .outbox_page(
-            bonus_dynamodb::shard_of("earned:velo:shop:A-1", 16),
+            bonus_domain::ids::shard_of("earned:velo:shop:A-1", 16),
             10,
             None,
         )

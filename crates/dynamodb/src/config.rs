@@ -6,10 +6,7 @@ use chrono::{DateTime, Utc};
 
 use super::{keys, to_item, Item, Store, StoreError, TxOutcome};
 use bonus_domain::account::Account;
-pub use bonus_domain::member::{
-    hash_api_key, ApiKeyRecord, Company, Consents, ExternalLink, MemberProfile, Preferences, Scope,
-    Undeliverable,
-};
+use bonus_domain::member::{ApiKeyRecord, ExternalLink, MemberProfile};
 use bonus_domain::programme::{Partner, Programme};
 
 impl Store {

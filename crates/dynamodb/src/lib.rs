@@ -113,7 +113,7 @@ where
     }
 }
 
-pub use bonus_domain::ids::shard_of;
+use bonus_domain::ids::shard_of;
 
 /// Serialise an entity and add its keys and kind.
 pub fn to_item<T: Serialize>(

@@ -4,9 +4,9 @@ use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::config::Undeliverable;
 use super::{from_item, key_map, keys, to_item, written, Item, Store, StoreError, TxOutcome};
 use bonus_domain::events::DomainEvent;
+use bonus_domain::member::Undeliverable;
 use bonus_domain::notify::Channel;
 
 /// A message sent (or being sent) for an event on a channel: written before the send, so a

@@ -16,7 +16,7 @@ use chrono::NaiveDate;
 
 use super::{key_map, Item, Store, StoreError};
 use bonus_domain::ids::shard_of;
-pub use bonus_domain::sales::{Sale, SaleLine};
+use bonus_domain::sales::Sale;
 
 /// Shards per partner, SKU and day (by buyer): spreads a best-seller's writes.
 pub const SALES_SHARDS: u32 = 4;

@@ -11,10 +11,10 @@ use chrono::{DateTime, Utc};
 
 use bonus_domain::campaign::{BehaviourCampaign, Campaign};
 use bonus_domain::clock::{Clock, SystemClock};
+use bonus_domain::member::{hash_api_key, ApiKeyRecord};
 use bonus_domain::programme::{Partner, Programme};
 use bonus_domain::random::Random;
 use bonus_domain::retry::Retry;
-use bonus_dynamodb::config::{hash_api_key, ApiKeyRecord};
 use bonus_dynamodb::{MissingEnv, Store, StoreError};
 
 /// A partner with its programme.

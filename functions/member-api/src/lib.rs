@@ -15,8 +15,8 @@ use http::Method;
 
 use bonus_domain::account::Account;
 use bonus_domain::ids::valid_id;
+pub use bonus_domain::member::Scope;
 use bonus_domain::programme::ProgrammeKind;
-pub use bonus_dynamodb::config::Scope;
 use bonus_lambda::api::{bearer, internal, respond, segments, Error, Response};
 use bonus_lambda::app::{Ctx, KeyConfig};
 

@@ -15,8 +15,8 @@ use tracing::info;
 
 use bonus_domain::events::LedgerEntry;
 use bonus_domain::ids::{valid_external_id, valid_id, ID_RULE};
+use bonus_domain::member::{Company, Consents, MemberProfile, Preferences};
 use bonus_domain::pii::normalize_email;
-use bonus_dynamodb::config::{Company, Consents, MemberProfile, Preferences};
 use bonus_lambda::api::{json, parse_json, Error, Response};
 use bonus_lambda::app::{Ctx, KeyConfig};
 

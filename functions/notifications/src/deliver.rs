@@ -6,8 +6,8 @@ use chrono_tz::Tz;
 use serde_json::{json, Value};
 use tracing::{info, warn};
 
+use bonus_domain::member::{MemberProfile, Undeliverable};
 use bonus_domain::notify::{self, Channel};
-use bonus_dynamodb::config::{MemberProfile, Undeliverable};
 use bonus_dynamodb::notify::{Claim, Delivery};
 use bonus_lambda::app::Ctx;
 

@@ -6,9 +6,9 @@ use chrono_tz::Tz;
 use serde_json::{json, Value};
 
 use bonus_domain::events::{DomainEvent, EventKind};
+use bonus_domain::member::MemberProfile;
 use bonus_domain::notify;
 use bonus_domain::programme::{EarnedMessages, Programme};
-use bonus_dynamodb::config::MemberProfile;
 use bonus_dynamodb::notify::DigestAdd;
 use bonus_lambda::app::Ctx;
 

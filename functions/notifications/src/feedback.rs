@@ -6,8 +6,8 @@
 use serde::Deserialize;
 use tracing::info;
 
+use bonus_domain::member::Undeliverable;
 use bonus_domain::notify::Channel;
-use bonus_dynamodb::config::Undeliverable;
 use bonus_lambda::app::Ctx;
 
 use crate::{NotifyError, Outcome};
