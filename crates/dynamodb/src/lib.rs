@@ -21,6 +21,7 @@ use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkErro
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
 use aws_sdk_dynamodb::Client;
+use bonus_domain::ids::shard_of;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
@@ -112,8 +113,6 @@ where
         Err(e) => Err(StoreError::sdk(e)),
     }
 }
-
-use bonus_domain::ids::shard_of;
 
 /// Serialise an entity and add its keys and kind.
 pub fn to_item<T: Serialize>(
