@@ -314,16 +314,27 @@ pub fn local_config(endpoint: &str) -> aws_sdk_dynamodb::Config {
 
 /// A required environment variable is missing or empty: the function cannot start. Every one
 /// is set by template.yaml; the message names the variable.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Clone, PartialEq, Eq, thiserror::Error)]
 #[error("missing environment variable {0}: it is set by template.yaml; the function cannot start without it")]
 pub struct MissingEnv(pub String);
 
+/// The runtime prints a failed start with `Debug`: the message, not the struct.
+impl Debug for MissingEnv {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{self}")
+    }
+}
+
 /// The value of a required environment variable, read once at cold start.
 pub fn required_env(name: &str) -> Result<String, MissingEnv> {
-    std::env::var(name)
-        .ok()
-        .filter(|v| !v.trim().is_empty())
-        .ok_or_else(|| MissingEnv(name.to_string()))
+    let value = std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+    value.ok_or_else(|| {
+        tracing::error!(
+            variable = name,
+            "missing environment variable: the function cannot start"
+        );
+        MissingEnv(name.to_string())
+    })
 }
 
 #[cfg(test)]
@@ -337,6 +348,11 @@ mod env_tests {
         assert!(e
             .to_string()
             .starts_with("missing environment variable BONUS_TEST_NEVER_SET_VARIABLE:"));
+        assert_eq!(
+            format!("{e:?}"),
+            e.to_string(),
+            "a failed start prints the message"
+        );
         assert_eq!(required_env("PATH").map(|p| p.is_empty()), Ok(false));
     }
 }
