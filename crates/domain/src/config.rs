@@ -399,11 +399,17 @@ impl ConfigFile {
                 ));
             }
             for (j, s) in p.webhook_secrets.iter().enumerate() {
-                if !s.starts_with("whsec_") || crate::webhook_sig::decode_secret(s).is_err() {
-                    errors.push(format!(
+                use crate::webhook_sig::{decode_secret, MIN_SECRET_BYTES};
+                match decode_secret(s) {
+                    Ok(key) if s.starts_with("whsec_") && key.len() >= MIN_SECRET_BYTES => {}
+                    Ok(_) if s.starts_with("whsec_") => errors.push(format!(
+                        "{}[{j}]: the key must be at least {MIN_SECRET_BYTES} bytes",
+                        f("webhook_secrets")
+                    )),
+                    _ => errors.push(format!(
                         "{}[{j}]: must be 'whsec_' followed by base64",
                         f("webhook_secrets")
-                    ));
+                    )),
                 }
             }
             let time_zone = tz(&f("time_zone"), p.time_zone.as_deref()).unwrap_or_else(|e| {
@@ -764,6 +770,25 @@ campaigns:
             (c.weekdays.len(), c.budget, c.budget_shards),
             (5, 150_000, DEFAULT_BUDGET_SHARDS)
         );
+    }
+
+    #[test]
+    fn a_one_byte_webhook_secret_is_refused() {
+        // "whsec_YQ==" is the key "a": any MAC over it is guessable.
+        let secret = GOOD
+            .lines()
+            .find_map(|l| l.split("whsec_").nth(1))
+            .map(|rest| format!("whsec_{}", rest.trim_end_matches(|c| c == ']' || c == ' ')))
+            .unwrap();
+        let bad = GOOD.replace(&secret, "whsec_YQ==");
+        let errors = parse(&bad).unwrap().plan(Utc::now()).unwrap_err();
+        assert!(
+            errors
+                .iter()
+                .any(|e| e == "partners[0].webhook_secrets[0]: the key must be at least 16 bytes"),
+            "{errors:?}"
+        );
+        assert!(parse(GOOD).unwrap().plan(Utc::now()).is_ok());
     }
 
     #[test]

@@ -32,6 +32,8 @@ use crate::programme::Programme;
 
 pub const MAX_LINES: usize = 500;
 pub const MAX_QUANTITY: i64 = 1_000_000;
+/// The longest product group name (it is stored with every order line).
+pub const MAX_PRODUCT_GROUP: usize = 64;
 /// How far in the future `occurred_at` may be (clock skew between shop and us).
 pub const FUTURE_SKEW: Duration = Duration::minutes(5);
 
@@ -330,6 +332,17 @@ pub fn validate(input: OrderEventIn, now: DateTime<Utc>) -> Result<Order, Error>
             ));
         }
         let product_group = l.product_group.filter(|g| !g.is_empty());
+        if product_group.as_deref().is_some_and(|g| {
+            g.chars().count() > MAX_PRODUCT_GROUP || g.chars().any(char::is_control)
+        }) {
+            return Err(Error::invalid(
+                "invalid_product_group",
+                format!(
+                    "{}: at most {MAX_PRODUCT_GROUP} characters, no control characters",
+                    f("product_group")
+                ),
+            ));
+        }
         lines.push(OrderLine {
             line_id: l.line_id,
             sku: l.sku,
@@ -414,6 +427,19 @@ mod tests {
 
     #[test]
     fn refusals_have_codes() {
+        let long_group = format!(
+            r#"{{"line_id":"1","sku":"S","quantity":1,"unit_price":"1","product_group":"{}"}}"#,
+            "g".repeat(MAX_PRODUCT_GROUP + 1)
+        );
+        assert_eq!(
+            check(&body(&long_group)).unwrap_err().code,
+            "invalid_product_group"
+        );
+        let ok_group = long_group.replace(
+            &"g".repeat(MAX_PRODUCT_GROUP + 1),
+            &"g".repeat(MAX_PRODUCT_GROUP),
+        );
+        assert!(check(&body(&ok_group)).is_ok());
         let cases = [
             (
                 r#"{"line_id":"1","sku":"S","quantity":-1,"unit_price":"1"}"#,

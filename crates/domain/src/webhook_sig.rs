@@ -10,6 +10,8 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
 pub const TOLERANCE_SECS: i64 = 5 * 60;
+/// The shortest signing key a partner may have (decoded bytes of its `whsec_` secret).
+pub const MIN_SECRET_BYTES: usize = 16;
 pub const HEADER_ID: &str = "webhook-id";
 pub const HEADER_TIMESTAMP: &str = "webhook-timestamp";
 pub const HEADER_SIGNATURE: &str = "webhook-signature";
@@ -75,7 +77,9 @@ pub fn verify(
         .trim()
         .parse()
         .map_err(|_| SigError::BadTimestamp)?;
-    if (now.timestamp() - ts).abs() > TOLERANCE_SECS {
+    // Checked: a timestamp near i64::MIN must be stale, not an overflow.
+    let off = now.timestamp().checked_sub(ts).map(i64::unsigned_abs);
+    if off.is_none_or(|off| off > TOLERANCE_SECS.unsigned_abs()) {
         return Err(SigError::Stale);
     }
     let candidates: Vec<Vec<u8>> = signatures
@@ -213,5 +217,25 @@ mod tests {
             ),
             Err(SigError::NoMatch)
         );
+    }
+
+    #[test]
+    fn extreme_timestamps_are_stale_not_a_panic() {
+        let body = b"{}";
+        let sig = sign(SECRET, "m", 0, body).unwrap();
+        for ts in ["-9223372036854775808", "9223372036854775807", "-1"] {
+            assert_eq!(
+                verify(
+                    &[SECRET.to_string()],
+                    Some("m"),
+                    Some(ts),
+                    Some(&sig),
+                    body,
+                    now()
+                ),
+                Err(SigError::Stale),
+                "{ts}"
+            );
+        }
     }
 }
