@@ -724,3 +724,41 @@ async fn a_hold_for_an_amount_is_that_many_points_at_the_point_value() {
     let b = balance(&env, KEY_CLUB, "C-1").await;
     assert_eq!((n(&b, "available"), n(&b, "held")), (750, 1250));
 }
+
+#[tokio::test]
+async fn one_hold_that_cannot_be_released_does_not_stop_the_sweep() {
+    let config = CONFIG.replace(
+        "  - {id: C-1, programme: club}\n",
+        "  - {id: C-1, programme: club}\n  - {id: C-2, programme: club}\n",
+    );
+    let env = TestEnv::with_config(&config).await;
+    earn(&env, "club-shop", "C-1", "O-1", 500).await;
+    earn(&env, "club-shop", "C-2", "O-2", 500).await;
+    env.clock.advance(Duration::days(15));
+    let (s1, h1) = hold(&env, KEY_CLUB, "C-1", 300, "cart-1").await;
+    let (s2, _) = hold(&env, KEY_CLUB, "C-2", 300, "cart-2").await;
+    assert_eq!((s1, s2), (StatusCode::CREATED, StatusCode::CREATED));
+    // C-1's account item is gone (a broken item): its hold cannot be settled.
+    let (pk, sk) = bonus_dynamodb::keys::account("club", "C-1");
+    env.store
+        .client
+        .delete_item()
+        .table_name(&env.store.table)
+        .key("PK", aws_sdk_dynamodb::types::AttributeValue::S(pk))
+        .key("SK", aws_sdk_dynamodb::types::AttributeValue::S(sk))
+        .send()
+        .await
+        .unwrap();
+    env.clock.advance(Duration::minutes(16));
+    let swept = bonus_services::holds::sweep(&env.ctx, 100).await.unwrap();
+    assert_eq!(
+        (swept.lapsed, swept.released, swept.failed),
+        (2, 1, 1),
+        "the broken hold is counted, the other one released"
+    );
+    let c2 = env.store.get_account("club", "C-2").await.unwrap().unwrap();
+    assert_eq!((c2.available, c2.held, c2.open_holds.len()), (500, 0, 0));
+    // The broken one stays in the index for the next sweep.
+    let left = env.store.lapsed_holds(env.clock_now(), 100).await.unwrap();
+    assert_eq!(left, vec![h1["hold_id"].as_str().unwrap().to_string()]);
+}

@@ -27,8 +27,8 @@ pub async fn run(command: HoldsCommand) -> anyhow::Result<()> {
                 .await
                 .map_err(|e| anyhow::anyhow!("{}: {}", e.code, e.message))?;
             println!(
-                "{} lapsed hold(s) found, {} released",
-                summary.lapsed, summary.released
+                "{} lapsed hold(s) found, {} released, {} failed (see the log)",
+                summary.lapsed, summary.released, summary.failed
             );
             Ok(())
         }
