@@ -762,3 +762,72 @@ async fn one_hold_that_cannot_be_released_does_not_stop_the_sweep() {
     let left = env.store.lapsed_holds(env.clock_now(), 100).await.unwrap();
     assert_eq!(left, vec![h1["hold_id"].as_str().unwrap().to_string()]);
 }
+
+#[tokio::test]
+async fn a_replaced_customer_id_leaves_no_link_and_a_change_racing_an_erasure_writes_nothing_back()
+{
+    let env = TestEnv::with_config(CONFIG).await;
+    let (status, _) = call(
+        &env,
+        KEY_A,
+        "POST",
+        "/v1/members",
+        json!({"member_id": "X-1", "email": "x1@example.com", "external_id": "cust-old"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let link = |c: &'static str| {
+        let store = env.store.clone();
+        async move { store.member_by_external_id("a", c).await.unwrap() }
+    };
+    assert_eq!(
+        link("cust-old").await.map(|l| l.member_id),
+        Some("X-1".into())
+    );
+    let (status, _) = call(
+        &env,
+        KEY_A,
+        "PATCH",
+        "/v1/members/X-1",
+        json!({"external_id": "cust-new"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        link("cust-old").await,
+        None,
+        "the replaced id points nowhere"
+    );
+    assert_eq!(
+        link("cust-new").await.map(|l| l.member_id),
+        Some("X-1".into())
+    );
+
+    // A change read before an erasure and written after it is refused; the erasure stands.
+    let before = env.store.get_profile("shop", "X-1").await.unwrap().unwrap();
+    let (status, _) = call(&env, KEY_A, "DELETE", "/v1/members/X-1", Value::Null).await;
+    assert_eq!(status, StatusCode::OK);
+    let mut stale = before.clone();
+    stale.name = Some("Written back".into());
+    assert!(!env.store.save_profile(&before, &stale).await.unwrap());
+    let after = env.store.get_profile("shop", "X-1").await.unwrap().unwrap();
+    assert!(after.erased_at.is_some());
+    assert_eq!((after.email, after.name), (None, None));
+    assert_eq!(
+        link("cust-new").await,
+        None,
+        "erasure removed the current link"
+    );
+    let (status, e) = call(
+        &env,
+        KEY_A,
+        "PATCH",
+        "/v1/members/X-1",
+        json!({"name": "Again"}),
+    )
+    .await;
+    assert_eq!(
+        (status, e["error"]["code"].as_str()),
+        (StatusCode::CONFLICT, Some("member_erased"))
+    );
+}

@@ -347,8 +347,9 @@ async fn a_daily_digest_sends_the_days_orders_as_one_message_at_the_digest_hour(
         .await
         .unwrap()
         .unwrap();
+    let before = p.clone();
     p.preferences.earned_messages = Some("per_order".into());
-    env.store.save_profile(&p).await.unwrap();
+    assert!(env.store.save_profile(&before, &p).await.unwrap());
     order(&env, "A-4", "NL-1").await;
     let a4 = event_for(&outbox_events(&env).await, "A-4");
     assert_eq!(

@@ -185,18 +185,52 @@ impl Store {
         Ok(())
     }
 
-    /// Replace a member's profile (it must exist), keeping its e-mail index entry and
-    /// customer-id links in step.
-    pub async fn save_profile(&self, profile: &MemberProfile) -> Result<(), StoreError> {
-        let mut items =
-            vec![self.put_item(self.profile_item(profile)?, Some("attribute_exists(PK)"))?];
+    /// Replace a member's profile `before` (as read) with `profile`, keeping its e-mail
+    /// index entry and customer-id links in step: links the profile no longer has are
+    /// deleted. False, and nothing written, when the member was erased meanwhile (a change
+    /// racing an erasure never writes personal data back).
+    pub async fn save_profile(
+        &self,
+        before: &MemberProfile,
+        profile: &MemberProfile,
+    ) -> Result<bool, StoreError> {
+        let put = aws_sdk_dynamodb::types::Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(self.profile_item(profile)?))
+            // Erased profiles carry `erased_at` (a string): never overwrite one.
+            .condition_expression("attribute_exists(PK) AND NOT attribute_type(erased_at, :s)")
+            .expression_attribute_values(":s", AttributeValue::S("S".into()))
+            .build()?;
+        let mut items = vec![aws_sdk_dynamodb::types::TransactWriteItem::builder()
+            .put(put)
+            .build()];
         for item in self.external_link_items(profile)? {
             items.push(self.put_item(item, None)?);
         }
+        for (partner, customer) in &before.external_ids {
+            if profile.external_ids.get(partner) != Some(customer) {
+                items.push(self.delete_link(partner, customer)?);
+            }
+        }
         match self.transact(items).await? {
-            TxOutcome::Committed => Ok(()),
+            TxOutcome::Committed => Ok(true),
+            o if o.failed_condition(0) => Ok(false),
             other => Err(StoreError::Sdk(format!("profile not saved: {other:?}"))),
         }
+    }
+
+    fn delete_link(
+        &self,
+        partner: &str,
+        customer: &str,
+    ) -> Result<aws_sdk_dynamodb::types::TransactWriteItem, StoreError> {
+        let delete = aws_sdk_dynamodb::types::Delete::builder()
+            .table_name(&self.table)
+            .set_key(Some(super::key_map(&keys::external_id(partner, customer))))
+            .build()?;
+        Ok(aws_sdk_dynamodb::types::TransactWriteItem::builder()
+            .delete(delete)
+            .build())
     }
 
     /// Erase a member's personal data: the profile keeps only the member id, programme,
@@ -218,15 +252,7 @@ impl Store {
         };
         let mut items = vec![self.put_item(self.profile_item(&erased)?, None)?];
         for (partner, customer) in &profile.external_ids {
-            let delete = aws_sdk_dynamodb::types::Delete::builder()
-                .table_name(&self.table)
-                .set_key(Some(super::key_map(&keys::external_id(partner, customer))))
-                .build()?;
-            items.push(
-                aws_sdk_dynamodb::types::TransactWriteItem::builder()
-                    .delete(delete)
-                    .build(),
-            );
+            items.push(self.delete_link(partner, customer)?);
         }
         match self.transact(items).await? {
             TxOutcome::Committed => Ok(erased),

@@ -265,8 +265,14 @@ pub(crate) async fn update(
             "the member's personal data was erased",
         ));
     }
+    let before = p.clone();
     apply(&mut p, input, &key)?;
-    ctx.store.save_profile(&p).await?;
+    if !ctx.store.save_profile(&before, &p).await? {
+        return Err(Error::conflict(
+            "member_erased",
+            "the member's personal data was erased",
+        ));
+    }
     info!(partner_id = %key.partner.id, "member profile updated");
     Ok(json(StatusCode::OK, &profile_view(&p)))
 }
