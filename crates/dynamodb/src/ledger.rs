@@ -18,6 +18,9 @@ use bonus_domain::events::{DomainEvent, LedgerEntry};
 use bonus_domain::lot::Lot;
 use bonus_domain::refund::OrderBook;
 
+/// Keys in one BatchGetItem.
+const BATCH_GET_LIMIT: usize = 100;
+
 /// What the one read of an order webhook found.
 #[derive(Debug, Default)]
 pub struct OrderRead {
@@ -139,18 +142,24 @@ impl Store {
         Err(StoreError::Contention(super::retry::MAX_ATTEMPTS))
     }
 
-    /// Several items by key in one strongly consistent BatchGetItem (at most 100 keys),
-    /// by key. Unprocessed keys are fetched again after a backoff.
+    /// Several items by key, strongly consistent, by key: one BatchGetItem per 100 keys
+    /// (DynamoDB's limit; a typical read is one request). Unprocessed keys are fetched again
+    /// after a backoff.
     pub async fn batch_get(
         &self,
         wanted: &[(String, String)],
     ) -> Result<BTreeMap<(String, String), Item>, StoreError> {
-        if wanted.len() > 100 {
-            return Err(StoreError::Build(format!(
-                "{} keys in one BatchGetItem (limit 100)",
-                wanted.len()
-            )));
+        let mut found = BTreeMap::new();
+        for chunk in wanted.chunks(BATCH_GET_LIMIT) {
+            found.extend(self.batch_get_100(chunk).await?);
         }
+        Ok(found)
+    }
+
+    async fn batch_get_100(
+        &self,
+        wanted: &[(String, String)],
+    ) -> Result<BTreeMap<(String, String), Item>, StoreError> {
         let mut found = BTreeMap::new();
         if wanted.is_empty() {
             return Ok(found);
