@@ -73,6 +73,12 @@ enum Command {
         #[command(subcommand)]
         command: commands::notifications::NotificationsCommand,
     },
+    /// Upgrade items written by an earlier version in place (idempotent; `bonus dev` runs it
+    /// on start). With --aws, the deployed table.
+    Migrate {
+        #[command(flatten)]
+        store: StoreArgs,
+    },
     /// Recompute every member's balances and every partner's monthly clearing counters from
     /// the ledger entries, and report each difference (offline; reads the whole ledger).
     /// Exits with status 1 when there is a difference.
@@ -121,6 +127,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             dry_run,
             store,
         } => commands::apply::run(file, dry_run, store).await,
+        Command::Migrate { store } => commands::migrate::run(store).await,
         Command::Audit { programme, store } => commands::audit::run(programme, store).await,
         Command::Campaign { command } => commands::campaign::run(command).await,
         Command::Webhook { command } => commands::webhook::run(command).await,

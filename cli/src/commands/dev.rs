@@ -22,6 +22,14 @@ pub async fn run(port: u16, seed: Option<PathBuf>, args: StoreArgs) -> anyhow::R
     if schema::ensure_table(&store.client, &store.table).await? {
         println!("created table '{}' in {}", store.table, db_path.display());
     }
+    // Data written by an earlier version is upgraded in place before anything runs on it.
+    let m = bonus_ops::migrate::migrate(&store).await?;
+    if m.upgraded + m.left > 0 {
+        println!(
+            "migrated local data: {} account(s) upgraded, {} left for `bonus audit`",
+            m.upgraded, m.left
+        );
+    }
     if let Some(seed) = &seed {
         let plan = read_plan(seed)?;
         let s = apply::apply(&store, &plan).await?;

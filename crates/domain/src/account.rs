@@ -473,6 +473,37 @@ impl Account {
 }
 
 /// A broken account invariant or an overflow: ours, never the caller's.
+/// Upgrade an account written before the expiry buckets were split by issuer (issue 8):
+/// rebuild `expiring_by_issuer` from the member's lots (remaining + held of each lot, by
+/// its expiry date and issuer). Some(upgraded account) when it needed it and the lots add
+/// up to its buckets; None when it is already current. Err when the lots disagree with the
+/// buckets (left for `bonus audit` to report; nothing is guessed).
+pub fn split_expiry_by_issuer(
+    account: &Account,
+    lots: &[Lot],
+) -> Result<Option<Account>, AccountError> {
+    if account.check().is_ok() || account.expiring.is_empty() {
+        return Ok(None);
+    }
+    let mut split: BTreeMap<String, BTreeMap<String, Points>> = BTreeMap::new();
+    for l in lots {
+        let date = l.expires_on.to_string();
+        let points = l.remaining + l.held;
+        if points != 0 && account.expiring.contains_key(&date) {
+            *split
+                .entry(date)
+                .or_default()
+                .entry(l.partner_id.clone())
+                .or_default() += points;
+        }
+    }
+    let mut upgraded = account.clone();
+    upgraded.expiring_by_issuer = split;
+    upgraded.check()?;
+    upgraded.version += 1;
+    Ok(Some(upgraded))
+}
+
 impl From<AccountError> for crate::error::Error {
     fn from(e: AccountError) -> Self {
         crate::error::internal(e)
@@ -600,5 +631,44 @@ mod tests {
             prop_assert_eq!(v.total, v.available + v.pending + v.held);
             prop_assert!(v.total <= sum);
         }
+    }
+
+    #[test]
+    fn an_account_from_before_the_issuer_split_is_upgraded_from_its_lots() {
+        let p = programme();
+        let at = |t: &str| t.parse::<DateTime<Utc>>().unwrap();
+        let mut a = Account::open("p", "m");
+        let mut lots = Vec::new();
+        for (i, issuer) in ["bakery", "cafe", "bakery"].iter().enumerate() {
+            let plan = crate::ledger::plan_order(
+                &p,
+                &a,
+                issuer,
+                &format!("O-{i}"),
+                100 * (i as i64 + 1),
+                0,
+                "Silver",
+                at("2026-11-01T10:00:00Z"),
+                at("2026-11-01T10:00:00Z"),
+            )
+            .unwrap();
+            a = plan.account;
+            lots.extend(plan.lot);
+        }
+        let current = a.clone();
+        assert_eq!(
+            split_expiry_by_issuer(&current, &lots),
+            Ok(None),
+            "current: nothing to do"
+        );
+        let mut old = a.clone();
+        old.expiring_by_issuer.clear();
+        assert!(old.check().is_err());
+        let upgraded = split_expiry_by_issuer(&old, &lots).unwrap().unwrap();
+        assert_eq!(upgraded.expiring_by_issuer, current.expiring_by_issuer);
+        assert_eq!(upgraded.version, old.version + 1);
+        upgraded.check().unwrap();
+        // Lots that do not add up to the buckets are not guessed at.
+        assert!(split_expiry_by_issuer(&old, &lots[..1]).is_err());
     }
 }
