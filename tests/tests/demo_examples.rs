@@ -16,8 +16,14 @@ fn example(name: &str) -> String {
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
+/// An example as `bonus webhook send` sends it: moved in time to the (test) clock's now.
+fn example_now(env: &TestEnv, platform: Platform, name: &str) -> String {
+    let body = bonus_ops::webhook::redate(example(name).as_bytes(), platform, env.clock_now());
+    String::from_utf8(body.unwrap()).unwrap()
+}
+
 async fn send(env: &TestEnv, platform: Platform, topic: &str, name: &str) -> (StatusCode, Value) {
-    let body = example(name);
+    let body = example_now(env, platform, name);
     let signed = match platform {
         Platform::Standard => env.signed(STANDARD_SECRET, "msg_demo", &body, 0),
         Platform::Shopify => headers(platform, SHOPIFY_SECRET, topic, body.as_bytes()).unwrap(),
@@ -94,7 +100,7 @@ async fn the_demo_examples_earn_and_reverse_what_the_dev_server_says() {
 #[tokio::test]
 async fn the_demo_checkout_and_gift_shop_work_with_the_demo_keys() {
     let env = TestEnv::with_config(DEMO).await;
-    let body = example("bonvito-last-month.json");
+    let body = example_now(&env, Platform::Standard, "bonvito-birthday-cake.json");
     let headers = env.signed(
         "whsec_ZGVtby1ib252aXRvLWJha2VyeS1zZWNyZXQ=",
         "msg_bv",
@@ -114,7 +120,7 @@ async fn the_demo_checkout_and_gift_shop_work_with_the_demo_keys() {
         (StatusCode::OK, Some(1500)),
         "{answer}"
     );
-    // Earned a month ago at the bakery, spent today at the café (a coalition).
+    // Earned at the bakery (available at once: release_days 0), spent at the café (a coalition).
     let cafe = [(
         "authorization",
         "Bearer demo-bonvito-cafe-key-0001".to_string(),

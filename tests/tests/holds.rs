@@ -34,7 +34,7 @@ partners:
     name: A
     webhook_secrets: [whsec_dGVzdC1zaG9wLXNlY3JldC0wMTIzNDU2Nzg5]
     api_keys:
-      - {label: a, key: test-a-api-key-000001, scopes: [read_balance, hold, enrol]}
+      - {label: a, key: test-a-api-key-000001, scopes: [read_balance, read_profile, hold, enrol, erase]}
       - {label: a reports, key: test-a-read-only-0001}
       - {label: a old, key: test-a-revoked-key-01, scopes: [read_balance, hold], revoked: true}
   - id: b
@@ -42,13 +42,13 @@ partners:
     name: B
     webhook_secrets: [whsec_dGVzdC1zaG9wLXNlY3JldC0wMTIzNDU2Nzg5]
     api_keys:
-      - {label: b, key: test-b-api-key-000001, scopes: [read_balance, hold, enrol]}
+      - {label: b, key: test-b-api-key-000001, scopes: [read_balance, read_profile, hold, enrol, erase]}
   - id: club-shop
     programme: club
     name: Club shop
     webhook_secrets: [whsec_dGVzdC1zaG9wLXNlY3JldC0wMTIzNDU2Nzg5]
     api_keys:
-      - {label: club, key: test-club-api-key-0001, scopes: [read_balance, hold, enrol]}
+      - {label: club, key: test-club-api-key-0001, scopes: [read_balance, read_profile, hold, enrol, erase]}
 members:
   - {id: M-A, programme: shop, partner: a, email: anna@example.com, phone: "+31612345678"}
   - {id: M-W, programme: shop}
@@ -521,11 +521,17 @@ async fn erasure_removes_email_and_phone_everywhere_and_the_ledger_still_adds_up
 async fn enrol_update_read_and_page_the_statement() {
     let env = TestEnv::with_config(CONFIG).await;
     let (status, p) = call(&env, KEY_A, "POST", "/v1/members", json!({
-        "member_id": "NEW-1", "email": "New@Example.com", "phone": "+46701234567", "locale": "sv",
+        "external_id": "new-1", "email": "New@Example.com", "phone": "+46701234567", "locale": "sv",
         "time_zone": "Europe/Stockholm", "consents": {"email": true, "sms": false},
         "company": {"name": "Acme AB", "vat_id": "SE556677889901"}
     })).await;
     assert_eq!(status, StatusCode::CREATED, "{p}");
+    // The platform assigns the id: 64 random bits, not a caller's guess.
+    let id = p["member_id"].as_str().unwrap().to_string();
+    assert!(
+        id.len() == 18 && id.starts_with("M-") && id[2..].bytes().all(|b| b.is_ascii_hexdigit()),
+        "{id}"
+    );
     assert_eq!(
         (
             p["email"].as_str(),
@@ -540,11 +546,24 @@ async fn enrol_update_read_and_page_the_statement() {
             KEY_A,
             "POST",
             "/v1/members",
-            json!({"member_id": "NEW-1"})
+            json!({"external_id": "new-1"})
         )
         .await
         .1["error"]["code"],
-        "member_exists"
+        "member_exists",
+        "the partner's own customer id, enrolled before"
+    );
+    let (status, e) = call(
+        &env,
+        KEY_A,
+        "POST",
+        "/v1/members",
+        json!({"member_id": "NEW-2"}),
+    )
+    .await;
+    assert_eq!(
+        (status, e["error"]["code"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("member_id_assigned"))
     );
     for (body, code) in [
         (json!({"email": "nope"}), "invalid_email"),
@@ -556,7 +575,7 @@ async fn enrol_update_read_and_page_the_statement() {
         ),
     ] {
         assert_eq!(
-            call(&env, KEY_A, "PATCH", "/v1/members/NEW-1", body)
+            call(&env, KEY_A, "PATCH", &format!("/v1/members/{id}"), body)
                 .await
                 .1["error"]["code"],
             code
@@ -566,7 +585,7 @@ async fn enrol_update_read_and_page_the_statement() {
         &env,
         KEY_A,
         "PATCH",
-        "/v1/members/NEW-1",
+        &format!("/v1/members/{id}"),
         json!({"consents": {"email": false, "sms": true}, "preferences": {"channel": "sms"}}),
     )
     .await;
@@ -585,21 +604,27 @@ async fn enrol_update_read_and_page_the_statement() {
         StatusCode::FORBIDDEN
     );
     assert_eq!(
-        call(&env, KEY_OLD, "GET", "/v1/members/NEW-1", Value::Null)
-            .await
-            .0,
+        call(
+            &env,
+            KEY_OLD,
+            "GET",
+            &format!("/v1/members/{id}"),
+            Value::Null
+        )
+        .await
+        .0,
         StatusCode::UNAUTHORIZED
     );
 
     for i in 0..5 {
-        earn(&env, "a", "NEW-1", &format!("P-{i}"), 10 + i).await;
+        earn(&env, "a", &id, &format!("P-{i}"), 10 + i).await;
     }
     let mut seen = Vec::new();
     let mut cursor: Option<String> = None;
     loop {
         let path = match &cursor {
-            Some(c) => format!("/v1/members/NEW-1/entries?limit=2&cursor={c}"),
-            None => "/v1/members/NEW-1/entries?limit=2".to_string(),
+            Some(c) => format!("/v1/members/{id}/entries?limit=2&cursor={c}"),
+            None => format!("/v1/members/{id}/entries?limit=2"),
         };
         let (status, page) = call(&env, KEY_A, "GET", &path, Value::Null).await;
         assert_eq!(status, StatusCode::OK, "{page}");
@@ -621,14 +646,14 @@ async fn enrol_update_read_and_page_the_statement() {
             &env,
             KEY_A,
             "GET",
-            "/v1/members/NEW-1/entries?cursor=bogus",
+            &format!("/v1/members/{id}/entries?cursor=bogus"),
             Value::Null
         )
         .await
         .1["error"]["code"],
         "invalid_cursor"
     );
-    let b = balance(&env, KEY_A, "NEW-1").await;
+    let b = balance(&env, KEY_A, &id).await;
     assert_eq!(b["tier"]["name"], "Silver");
     assert_eq!(b["tier"]["next"], "Gold");
 }
@@ -767,28 +792,30 @@ async fn one_hold_that_cannot_be_released_does_not_stop_the_sweep() {
 async fn a_replaced_customer_id_leaves_no_link_and_a_change_racing_an_erasure_writes_nothing_back()
 {
     let env = TestEnv::with_config(CONFIG).await;
-    let (status, _) = call(
+    let (status, p) = call(
         &env,
         KEY_A,
         "POST",
         "/v1/members",
-        json!({"member_id": "X-1", "email": "x1@example.com", "external_id": "cust-old"}),
+        json!({"email": "x1@example.com", "external_id": "cust-old"}),
     )
     .await;
     assert_eq!(status, StatusCode::CREATED);
+    let id = p["member_id"].as_str().unwrap().to_string();
+    let path = format!("/v1/members/{id}");
     let link = |c: &'static str| {
         let store = env.store.clone();
         async move { store.member_by_external_id("a", c).await.unwrap() }
     };
     assert_eq!(
         link("cust-old").await.map(|l| l.member_id),
-        Some("X-1".into())
+        Some(id.clone())
     );
     let (status, _) = call(
         &env,
         KEY_A,
         "PATCH",
-        "/v1/members/X-1",
+        &path,
         json!({"external_id": "cust-new"}),
     )
     .await;
@@ -800,17 +827,17 @@ async fn a_replaced_customer_id_leaves_no_link_and_a_change_racing_an_erasure_wr
     );
     assert_eq!(
         link("cust-new").await.map(|l| l.member_id),
-        Some("X-1".into())
+        Some(id.clone())
     );
 
     // A change read before an erasure and written after it is refused; the erasure stands.
-    let before = env.store.get_profile("shop", "X-1").await.unwrap().unwrap();
-    let (status, _) = call(&env, KEY_A, "DELETE", "/v1/members/X-1", Value::Null).await;
+    let before = env.store.get_profile("shop", &id).await.unwrap().unwrap();
+    let (status, _) = call(&env, KEY_A, "DELETE", &path, Value::Null).await;
     assert_eq!(status, StatusCode::OK);
     let mut stale = before.clone();
     stale.name = Some("Written back".into());
     assert!(!env.store.save_profile(&before, &stale).await.unwrap());
-    let after = env.store.get_profile("shop", "X-1").await.unwrap().unwrap();
+    let after = env.store.get_profile("shop", &id).await.unwrap().unwrap();
     assert!(after.erased_at.is_some());
     assert_eq!((after.email, after.name), (None, None));
     assert_eq!(
@@ -818,14 +845,7 @@ async fn a_replaced_customer_id_leaves_no_link_and_a_change_racing_an_erasure_wr
         None,
         "erasure removed the current link"
     );
-    let (status, e) = call(
-        &env,
-        KEY_A,
-        "PATCH",
-        "/v1/members/X-1",
-        json!({"name": "Again"}),
-    )
-    .await;
+    let (status, e) = call(&env, KEY_A, "PATCH", &path, json!({"name": "Again"})).await;
     assert_eq!(
         (status, e["error"]["code"].as_str()),
         (StatusCode::CONFLICT, Some("member_erased"))

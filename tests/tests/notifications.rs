@@ -77,7 +77,10 @@ async fn member(env: &TestEnv, id: &str, email: bool, sms: bool) {
         enrolled_at: env.clock_now(),
         ..Default::default()
     };
-    assert!(env.store.enrol_member(&profile).await.unwrap());
+    assert_eq!(
+        env.store.enrol_member(&profile).await.unwrap(),
+        bonus_dynamodb::config::Enrolled::Yes
+    );
 }
 
 async fn order(env: &TestEnv, order_id: &str, member: &str) {
@@ -376,7 +379,10 @@ async fn an_invalid_number_is_recorded_on_the_member_and_not_tried_again() {
         enrolled_at: env.clock_now(),
         ..Default::default()
     };
-    assert!(env.store.enrol_member(&profile).await.unwrap());
+    assert_eq!(
+        env.store.enrol_member(&profile).await.unwrap(),
+        bonus_dynamodb::config::Enrolled::Yes
+    );
     order(&env, "A-1", "BAD-1").await;
     order(&env, "A-2", "BAD-1").await;
     let events = outbox_events(&env).await;
@@ -853,7 +859,10 @@ async fn nothing_personal_reaches_the_logs() {
         enrolled_at: env.clock_now(),
         ..Default::default()
     };
-    assert!(env.store.enrol_member(&bad).await.unwrap());
+    assert_eq!(
+        env.store.enrol_member(&bad).await.unwrap(),
+        bonus_dynamodb::config::Enrolled::Yes
+    );
     order(&env, "A-1", "NL-1").await;
     order(&env, "A-2", "BAD-1").await;
     relay_once(&env.ctx, &s.sqs, &s.url, 100, None)

@@ -23,11 +23,11 @@ pub async fn run(port: u16, seed: Option<PathBuf>, args: StoreArgs) -> anyhow::R
         println!("created table '{}' in {}", store.table, db_path.display());
     }
     // Data written by an earlier version is upgraded in place before anything runs on it.
-    let m = bonus_ops::migrate::migrate(&store).await?;
-    if m.upgraded + m.left > 0 {
+    let m = bonus_ops::migrate::migrate(&store, &|_| {}).await?;
+    if m.upgraded + m.marked + m.left > 0 {
         println!(
-            "migrated local data: {} account(s) upgraded, {} left for `bonus audit`",
-            m.upgraded, m.left
+            "migrated local data: {} item(s) upgraded, {} marked current, {} left for `bonus audit`",
+            m.upgraded, m.marked, m.left
         );
     }
     if let Some(seed) = &seed {
@@ -80,7 +80,7 @@ Try:
   ./target/debug/bonus webhook send velo-shop infra/examples/shopify-orders-paid.json --platform shopify   # 120, matched by customer id
   ./target/debug/bonus webhook send velo-shop infra/examples/shopify-refund.json --platform shopify --topic refunds/create   # -10
   ./target/debug/bonus webhook send velo-shop infra/examples/woocommerce-order.json --platform woocommerce   # 90, matched by e-mail
-  ./target/debug/bonus webhook send bonvito-bakery infra/examples/bonvito-last-month.json   # 1500, available already
+  ./target/debug/bonus webhook send bonvito-bakery infra/examples/bonvito-birthday-cake.json   # 1500, available at once (bonVito: release_days 0)
   curl -s -X POST -H 'Authorization: Bearer demo-bonvito-cafe-key-0001' http://{addr}/v1/members/B-2001/holds --data '{{"points":1000,"reference":"receipt-42"}}'
   curl -s -X POST -H 'Authorization: Bearer demo-bonvito-cafe-key-0001' http://{addr}/v1/holds/<hold_id>/capture
   curl -s -X POST -H 'Authorization: Bearer demo-bonvito-bakery-key-0001' http://{addr}/v1/members/B-2001/rewards/espresso-cup/claim

@@ -34,6 +34,11 @@ pub enum WebhookCommand {
         /// behaviour events.
         #[arg(long)]
         path: Option<String>,
+        /// Send the file's times as they are. By default the example is moved in time so
+        /// that its newest time is now (the platform refuses old orders and ignores old
+        /// shop bodies), keeping its weekday for our own payloads.
+        #[arg(long)]
+        keep_dates: bool,
         #[command(flatten)]
         store: StoreArgs,
     },
@@ -50,10 +55,15 @@ pub async fn run(command: WebhookCommand) -> anyhow::Result<()> {
             secret,
             order_id,
             path,
+            keep_dates,
             store,
         } => {
-            let text =
+            let mut text =
                 std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+            if !keep_dates {
+                text = webhook::redate(&text, platform, chrono::Utc::now())
+                    .context("payload is not JSON")?;
+            }
             let body = match order_id {
                 Some(id) => {
                     let mut v: serde_json::Value =

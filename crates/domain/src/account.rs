@@ -66,8 +66,8 @@ pub struct Account {
     /// Open checkout holds (hold id -> points and expiry); their points are in `held`.
     #[serde(default)]
     pub open_holds: BTreeMap<String, OpenHold>,
-    /// Partners the member enrolled with; empty: the whole programme. In a closed
-    /// programme only these partners see the member.
+    /// Partners the member enrolled with; empty: enrolled by ops for the whole programme.
+    /// Who may do what follows from this (crate::access); orders never change it.
     #[serde(default)]
     pub enrolled_with: Vec<String>,
     /// The programme's time zone (the nightly job's dates are local dates).
@@ -472,7 +472,6 @@ impl Account {
     }
 }
 
-/// A broken account invariant or an overflow: ours, never the caller's.
 /// Upgrade an account written before the expiry buckets were split by issuer (issue 8):
 /// rebuild `expiring_by_issuer` from the member's lots (remaining + held of each lot, by
 /// its expiry date and issuer). Some(upgraded account) when it needed it and the lots add
@@ -504,6 +503,21 @@ pub fn split_expiry_by_issuer(
     Ok(Some(upgraded))
 }
 
+/// Upgrade an account written before orders stopped granting access (schema 1): until then
+/// an order at a partner added that partner to `enrolled_with`. The profile has always kept
+/// the partners the member really enrolled with, so the account takes its list from there.
+/// Some(upgraded) when it differs, None when it is already right.
+pub fn restore_enrolment(account: &Account, enrolled_with: &[String]) -> Option<Account> {
+    if account.enrolled_with == enrolled_with {
+        return None;
+    }
+    let mut upgraded = account.clone();
+    upgraded.enrolled_with = enrolled_with.to_vec();
+    upgraded.version += 1;
+    Some(upgraded)
+}
+
+/// A broken account invariant or an overflow: ours, never the caller's.
 impl From<AccountError> for crate::error::Error {
     fn from(e: AccountError) -> Self {
         crate::error::internal(e)

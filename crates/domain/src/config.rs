@@ -778,7 +778,7 @@ campaigns:
         let secret = GOOD
             .lines()
             .find_map(|l| l.split("whsec_").nth(1))
-            .map(|rest| format!("whsec_{}", rest.trim_end_matches(|c| c == ']' || c == ' ')))
+            .map(|rest| format!("whsec_{}", rest.trim_end_matches([']', ' '])))
             .unwrap();
         let bad = GOOD.replace(&secret, "whsec_YQ==");
         let errors = parse(&bad).unwrap().plan(Utc::now()).unwrap_err();

@@ -72,11 +72,8 @@ pub fn plan_order(
     next.time_zone = programme.time_zone;
     next.touched_on = Some(now.with_timezone(&programme.time_zone).date_naive());
     next.add_volume(programme, earned_at, volume_minor)?;
-    // A member who buys at a partner is known to it (closed programmes show members only to
-    // the partners they enrolled with or bought at).
-    if !next.enrolled_with.is_empty() && !next.enrolled_with.iter().any(|p| p == partner_id) {
-        next.enrolled_with.push(partner_id.to_string());
-    }
+    // Buying at a partner never grants it access to the member (crate::access): only
+    // enrolment does, so `enrolled_with` is left as it is.
     let mut events = Vec::new();
     let before = account.tier_name(programme).to_string();
     if tier != before {

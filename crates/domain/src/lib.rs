@@ -20,6 +20,7 @@
 //! - [`webhook_sig`]: Standard Webhooks signatures; [`pii`]: keyed e-mail hashes;
 //! - [`error`]: the one error type, with a kind the HTTP glue maps to a status.
 
+pub mod access;
 pub mod account;
 pub mod booking;
 pub mod budget;

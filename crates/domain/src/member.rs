@@ -6,16 +6,35 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-/// What an API key may do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// What an API key may do. Which members it may do it to is the access policy's
+/// ([`crate::access`]); a scope never widens that.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Scope {
-    /// Balance, profile and statement reads.
+    /// Balance and statement reads (a shop widget): nothing personal.
     ReadBalance,
+    /// The member's personal data: e-mail, phone, name, consents, preferences.
+    ReadProfile,
     /// Holds, captures, voids and gift-shop claims.
     Hold,
-    /// Enrolment, profile changes and erasure.
+    /// Enrolment and profile changes.
     Enrol,
+    /// Erasure of the member's personal data (GDPR).
+    Erase,
+}
+
+impl Scope {
+    /// The scopes a key stored before the split (schema 1) keeps: `enrol` then also covered
+    /// profile reads and erasure. `read_balance` alone no longer shows the profile.
+    pub fn upgrade_legacy(scopes: &[Scope]) -> Vec<Scope> {
+        let mut out: Vec<Scope> = scopes.to_vec();
+        if scopes.contains(&Scope::Enrol) {
+            out.extend([Scope::ReadProfile, Scope::Erase]);
+        }
+        out.sort();
+        out.dedup();
+        out
+    }
 }
 
 /// An API key as stored: only the SHA-256 of the key is in the key of the item.

@@ -36,6 +36,10 @@ pub const MAX_QUANTITY: i64 = 1_000_000;
 pub const MAX_PRODUCT_GROUP: usize = 64;
 /// How far in the future `occurred_at` may be (clock skew between shop and us).
 pub const FUTURE_SKEW: Duration = Duration::minutes(5);
+/// How long before it reaches us an order may have been paid. The return window counts from
+/// `occurred_at`, so a backdated order would otherwise skip it; a week covers a shop's
+/// outage and retries.
+pub const MAX_ORDER_DELAY: Duration = Duration::days(7);
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct OrderEventIn {
@@ -253,6 +257,16 @@ pub fn validate(input: OrderEventIn, now: DateTime<Utc>) -> Result<Order, Error>
         }
     };
     let occurred_at = parse_occurred_at(&input.occurred_at, now)?;
+    if occurred_at < now - MAX_ORDER_DELAY {
+        return Err(Error::invalid(
+            "occurred_at_too_old",
+            format!(
+                "occurred_at: more than {} days ago; an order is booked within {} days of being paid (the return window counts from it)",
+                MAX_ORDER_DELAY.num_days(),
+                MAX_ORDER_DELAY.num_days()
+            ),
+        ));
+    }
     let currency = Currency::parse(&input.currency)
         .map_err(|e| Error::invalid("invalid_currency", format!("currency: {e}")))?;
     if input.lines.is_empty() {
@@ -482,6 +496,13 @@ mod tests {
         let future = body(r#"{"line_id":"1","sku":"S","quantity":1,"unit_price":"1"}"#)
             .replace("2026-11-23T10:00", "2026-11-24T10:00");
         assert_eq!(check(&future).unwrap_err().code, "occurred_at_in_future");
+        // Backdated past the allowed delay (it would skip the return window): refused; a
+        // week late is still booked.
+        let line = r#"{"line_id":"1","sku":"S","quantity":1,"unit_price":"1"}"#;
+        let late = body(line).replace("2026-11-23T10:00", "2026-11-16T13:00");
+        assert!(check(&late).is_ok(), "{late}");
+        let backdated = body(line).replace("2026-11-23T10:00", "2026-11-16T12:59");
+        assert_eq!(check(&backdated).unwrap_err().code, "occurred_at_too_old");
         let refund = body(r#"{"line_id":"1","sku":"S","quantity":1,"unit_price":"1"}"#)
             .replace("order.paid", "order.shipped");
         assert_eq!(check(&refund).unwrap_err().code, "unsupported_event_type");

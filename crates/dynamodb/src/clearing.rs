@@ -3,6 +3,7 @@
 //! sums a partner's shards with one Query: its reads grow with partners x shards, never with
 //! the number of ledger entries.
 
+use crate::Stamped;
 use std::collections::BTreeMap;
 
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
@@ -90,7 +91,7 @@ impl Store {
                 );
         }
         let update = update
-            .update_expression(format!("ADD {}", adds.join(", ")))
+            .stamped_expression(&format!("ADD {}", adds.join(", ")))
             .build()?;
         Ok(TransactWriteItem::builder().update(update).build())
     }
@@ -129,7 +130,7 @@ impl Store {
                     &month,
                     shard,
                 ))))
-                .update_expression("ADD #c :c")
+                .stamped_expression("ADD #c :c")
                 .expression_attribute_names("#c", OUTSTANDING)
                 .expression_attribute_values(
                     ":c",

@@ -1,6 +1,7 @@
 //! Programmes, partners, API keys and member enrolment: written by `bonus apply`, read (and
 //! cached) by the functions.
 
+use crate::Stamped;
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Utc};
 
@@ -61,7 +62,7 @@ impl Store {
             .update_item()
             .table_name(&self.table)
             .set_key(Some(super::key_map(&list)))
-            .update_expression("ADD ids :id")
+            .stamped_expression("ADD ids :id")
             .expression_attribute_values(":id", AttributeValue::Ss(vec![id.to_string()]))
             .send()
             .await
@@ -320,7 +321,10 @@ impl Store {
     /// customer ids at partners, in one transaction. Returns false if the member already
     /// existed (nothing is changed then). A customer id already pointing at another member
     /// is taken over by this one (last writer wins, as in the shop).
-    pub async fn enrol_member(&self, profile: &MemberProfile) -> Result<bool, StoreError> {
+    /// Enrol a new member: account, profile, member list entry and customer-id links in one
+    /// transaction. A link already taken (the partner enrolled that customer before) or a
+    /// member id already taken writes nothing.
+    pub async fn enrol_member(&self, profile: &MemberProfile) -> Result<Enrolled, StoreError> {
         let mut account = Account::open(&profile.programme_id, &profile.member_id);
         account.enrolled_with = profile.enrolled_with.clone();
         let mut items = vec![
@@ -328,18 +332,32 @@ impl Store {
             self.put_new(self.profile_item(profile)?)?,
             self.member_list_item(&profile.programme_id, &profile.member_id)?,
         ];
+        let first_link = items.len();
         for item in self.external_link_items(profile)? {
-            items.push(self.put_item(item, None)?);
+            items.push(self.put_new(item)?);
         }
         let mut retry = self.retry();
         while let Some(pause) = retry.next() {
             super::retry::pause(pause).await;
             match self.transact(items.clone()).await? {
-                TxOutcome::Committed => return Ok(true),
+                TxOutcome::Committed => return Ok(Enrolled::Yes),
                 o if o.conflicted() => retry.backoff(),
-                _ => return Ok(false),
+                o if (first_link..items.len()).any(|i| o.failed_condition(i)) => {
+                    return Ok(Enrolled::CustomerIdTaken)
+                }
+                _ => return Ok(Enrolled::MemberIdTaken),
             }
         }
         Err(StoreError::Contention(super::retry::MAX_ATTEMPTS))
     }
+}
+
+/// What an enrolment did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Enrolled {
+    Yes,
+    /// The member id is in use.
+    MemberIdTaken,
+    /// The partner's customer id already points at a member.
+    CustomerIdTaken,
 }

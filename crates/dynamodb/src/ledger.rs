@@ -423,12 +423,16 @@ impl Store {
 
     /// One page of a member's statement, newest first: at most `limit` entries older than
     /// `before` (a sequence number), and whether older ones remain.
+    /// One page of a member's statement, newest first, before entry `before`. With
+    /// `only_partner`, only the entries that partner caused (a filter: the page is filled
+    /// from as many Query pages as it takes).
     pub async fn entries_page(
         &self,
         programme_id: &str,
         member_id: &str,
         limit: i32,
         before: Option<u64>,
+        only_partner: Option<&str>,
     ) -> Result<(Vec<LedgerEntry>, bool), StoreError> {
         let pk = keys::member_pk(programme_id, member_id);
         let low = keys::ENTRY_PREFIX.to_string();
@@ -437,30 +441,41 @@ impl Store {
             Some(seq) => keys::entry(programme_id, member_id, seq - 1).1,
             None => format!("{}~", keys::ENTRY_PREFIX),
         };
-        let out = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .consistent_read(true)
-            .key_condition_expression("#pk = :pk AND #sk BETWEEN :low AND :high")
-            .expression_attribute_names("#pk", keys::PK)
-            .expression_attribute_names("#sk", keys::SK)
-            .expression_attribute_values(":pk", AttributeValue::S(pk))
-            .expression_attribute_values(":low", AttributeValue::S(low))
-            .expression_attribute_values(":high", AttributeValue::S(high))
-            .scan_index_forward(false)
-            .limit(limit + 1)
-            .send()
-            .await
-            .map_err(StoreError::sdk)?;
-        let mut entries: Vec<LedgerEntry> = out
-            .items
-            .unwrap_or_default()
-            .into_iter()
-            .map(from_item)
-            .collect::<Result<_, _>>()?;
-        let more = entries.len() > usize::try_from(limit).unwrap_or(0);
-        entries.truncate(usize::try_from(limit).unwrap_or(0));
+        let want = usize::try_from(limit).unwrap_or(0);
+        let mut entries: Vec<LedgerEntry> = Vec::new();
+        let mut start = None;
+        loop {
+            let mut query = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .consistent_read(true)
+                .key_condition_expression("#pk = :pk AND #sk BETWEEN :low AND :high")
+                .expression_attribute_names("#pk", keys::PK)
+                .expression_attribute_names("#sk", keys::SK)
+                .expression_attribute_values(":pk", AttributeValue::S(pk.clone()))
+                .expression_attribute_values(":low", AttributeValue::S(low.clone()))
+                .expression_attribute_values(":high", AttributeValue::S(high.clone()))
+                .scan_index_forward(false)
+                .limit(limit + 1)
+                .set_exclusive_start_key(start);
+            if let Some(partner) = only_partner {
+                query = query
+                    .filter_expression("#partner = :partner")
+                    .expression_attribute_names("#partner", "partner_id")
+                    .expression_attribute_values(":partner", AttributeValue::S(partner.into()));
+            }
+            let out = query.send().await.map_err(StoreError::sdk)?;
+            for item in out.items.unwrap_or_default() {
+                entries.push(from_item(item)?);
+            }
+            start = out.last_evaluated_key;
+            if entries.len() > want || start.is_none() {
+                break;
+            }
+        }
+        let more = entries.len() > want;
+        entries.truncate(want);
         Ok((entries, more))
     }
 

@@ -30,6 +30,53 @@ pub type Item = HashMap<String, AttributeValue>;
 /// Attribute naming the entity type of an item ("account", "lot", ...).
 pub const ENTITY: &str = "entity";
 
+/// Attribute holding the format version an item was written in. Items written before
+/// versions existed have none and count as version 1; `bonus migrate` upgrades them.
+pub const SCHEMA_ATTRIBUTE: &str = "schema_version";
+
+/// The format this code writes. 2: API key scopes split (`read_profile`, `erase`), and an
+/// account's `enrolled_with` no longer grows with orders.
+pub const SCHEMA_VERSION: u32 = 2;
+
+/// An update that may create its item (counters, sets) stamps the format version too.
+pub(crate) trait Stamped {
+    /// `expression` (ADD and SET clauses) with `SET schema_version` added.
+    fn stamped_expression(self, expression: &str) -> Self;
+}
+
+fn stamp(expression: &str) -> String {
+    const SET: &str = "#schema_v = :schema_v";
+    match expression.find("SET ") {
+        Some(i) => format!("{}SET {SET}, {}", &expression[..i], &expression[i + 4..]),
+        None => format!("SET {SET} {expression}"),
+    }
+}
+
+macro_rules! impl_stamped {
+    ($t:ty) => {
+        impl Stamped for $t {
+            fn stamped_expression(self, expression: &str) -> Self {
+                self.update_expression(stamp(expression))
+                    .expression_attribute_names("#schema_v", SCHEMA_ATTRIBUTE)
+                    .expression_attribute_values(
+                        ":schema_v",
+                        AttributeValue::N(SCHEMA_VERSION.to_string()),
+                    )
+            }
+        }
+    };
+}
+impl_stamped!(aws_sdk_dynamodb::types::builders::UpdateBuilder);
+impl_stamped!(aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder);
+
+/// The format version of a stored item (1 when it has none).
+pub fn schema_of(item: &Item) -> u32 {
+    match item.get(SCHEMA_ATTRIBUTE) {
+        Some(AttributeValue::N(n)) => n.parse().unwrap_or(1),
+        _ => 1,
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("dynamodb: {0}")]
@@ -102,7 +149,7 @@ impl TxOutcome {
 
 /// A single-item conditional write's result: true when written, false when its condition
 /// refused it (for the caller an outcome, not an error).
-pub(crate) fn written<T, E, R>(result: Result<T, SdkError<E, R>>) -> Result<bool, StoreError>
+pub fn written<T, E, R>(result: Result<T, SdkError<E, R>>) -> Result<bool, StoreError>
 where
     E: std::error::Error + ProvideErrorMetadata + Send + Sync + 'static,
     R: Debug,
@@ -124,6 +171,10 @@ pub fn to_item<T: Serialize>(
     item.insert(keys::PK.into(), AttributeValue::S(keys.0));
     item.insert(keys::SK.into(), AttributeValue::S(keys.1));
     item.insert(ENTITY.into(), AttributeValue::S(kind.into()));
+    item.insert(
+        SCHEMA_ATTRIBUTE.into(),
+        AttributeValue::N(SCHEMA_VERSION.to_string()),
+    );
     Ok(item)
 }
 
@@ -340,6 +391,18 @@ pub fn required_env(name: &str) -> Result<String, MissingEnv> {
 #[cfg(test)]
 mod env_tests {
     use super::*;
+
+    #[test]
+    fn stamping_adds_the_version_to_either_clause() {
+        assert_eq!(
+            stamp("ADD claims :one"),
+            "SET #schema_v = :schema_v ADD claims :one"
+        );
+        assert_eq!(
+            stamp("ADD points :p SET first = if_not_exists(first, :a)"),
+            "ADD points :p SET #schema_v = :schema_v, first = if_not_exists(first, :a)"
+        );
+    }
 
     #[test]
     fn a_missing_variable_is_named_in_the_error() {

@@ -1,5 +1,6 @@
 //! The outbox as the relay reads it, and the claim that makes each member message go once.
 
+use crate::Stamped;
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -320,7 +321,7 @@ impl Store {
             let sums = Update::builder()
                 .table_name(&self.table)
                 .set_key(Some(key_map(&keys::digest(programme_id, member_id, slot))))
-                .update_expression(
+                .stamped_expression(
                     "ADD points :p, orders :one \
                      SET first_available = if_not_exists(first_available, :a), #ttl = :ttl",
                 )

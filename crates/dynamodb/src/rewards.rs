@@ -1,6 +1,7 @@
 //! Gift-shop rewards: the catalogue of a programme in one partition (one Query lists it),
 //! stock on each reward item, per-member claim counts.
 
+use crate::Stamped;
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
 
 use super::{key_map, keys, to_item, Store, StoreError, TxOutcome};
@@ -124,7 +125,7 @@ impl Store {
                 member_id,
                 &r.reward_id,
             ))))
-            .update_expression("ADD claims :one")
+            .stamped_expression("ADD claims :one")
             .expression_attribute_values(":one", n(1));
         if let Some(limit) = r.per_member_limit {
             count = count

@@ -9,6 +9,7 @@
 //! changes nothing, so distinct buyers over a period are the union of the days' sets. No
 //! personal data is stored: ids are hashed with the partner id.
 
+use crate::Stamped;
 use std::collections::{BTreeMap, BTreeSet};
 
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
@@ -69,7 +70,7 @@ impl Store {
                     );
             }
             let update = update
-                .update_expression(format!("ADD {}", adds.join(", ")))
+                .stamped_expression(&format!("ADD {}", adds.join(", ")))
                 .build()?;
             items.push(TransactWriteItem::builder().update(update).build());
         }

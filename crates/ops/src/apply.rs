@@ -122,7 +122,7 @@ pub async fn apply(store: &Store, plan: &ConfigPlan) -> anyhow::Result<ApplySumm
         s.campaigns.push(line);
     }
     for m in &plan.members {
-        if store.enrol_member(m).await? {
+        if store.enrol_member(m).await? == bonus_dynamodb::config::Enrolled::Yes {
             s.members_enrolled += 1;
         } else {
             // Customer ids listed later still link to the member (the profile itself is

@@ -2,28 +2,63 @@
 //! (and a deployed table) survive an upgrade. Idempotent: a second run finds nothing to do,
 //! and a run that stops half-way is finished by the next.
 //!
-//! Upgrades: accounts from before the coalition clearing (issue 8) lack the expiry buckets
-//! split by issuer; the split is rebuilt from the member's lots.
+//! Every item carries the format it was written in ([`SCHEMA_ATTRIBUTE`]; none = 1). The
+//! upgrades, by entity:
+//! - account (any version): accounts from before the coalition clearing (issue 8) lack the
+//!   expiry buckets split by issuer; the split is rebuilt from the member's lots.
+//! - account (1 -> 2): `enrolled_with` is taken from the profile again (orders used to add
+//!   the partner they were posted by, which granted it access).
+//! - api_key (1 -> 2): scopes split; an `enrol` key keeps reading profiles and erasing.
+//! - anything else (1 -> 2): only the version is written.
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use bonus_domain::account::{split_expiry_by_issuer, Account};
-use bonus_dynamodb::{from_item, Store, StoreError, ENTITY};
+use bonus_domain::account::{restore_enrolment, split_expiry_by_issuer, Account};
+use bonus_domain::member::{ApiKeyRecord, Scope};
+use bonus_dynamodb::keys::{PK, SK};
+use bonus_dynamodb::{
+    from_item, schema_of, to_item, Item, Store, StoreError, ENTITY, SCHEMA_ATTRIBUTE,
+    SCHEMA_VERSION,
+};
 
 /// What a migration run did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct MigrateSummary {
-    /// Accounts read.
+    /// Items read.
+    pub items: usize,
+    /// Of those, accounts.
     pub accounts: usize,
-    /// Of those, upgraded by this run.
+    /// Items upgraded by this run (their content changed).
     pub upgraded: usize,
-    /// Of those, left as they are: their lots do not add up to their buckets (`bonus audit`
-    /// reports them), or they changed while being upgraded (run again).
+    /// Items only marked with the current version (nothing else to change).
+    pub marked: usize,
+    /// Items left as they are: an account whose lots do not add up to its buckets (`bonus
+    /// audit` reports it), or an item that changed while being upgraded (run again).
     pub left: usize,
 }
 
-/// Upgrade every account that needs it (a Scan of the account items: an offline job, never
-/// on a request path).
-pub async fn migrate(store: &Store) -> Result<MigrateSummary, StoreError> {
+/// Roughly how many items the table holds (DescribeTable's count, refreshed by DynamoDB
+/// about every six hours): the length of the progress bar, nothing more.
+pub async fn approximate_items(store: &Store) -> Result<u64, StoreError> {
+    let out = store
+        .client
+        .describe_table()
+        .table_name(&store.table)
+        .send()
+        .await
+        .map_err(StoreError::sdk)?;
+    Ok(out
+        .table
+        .and_then(|t| t.item_count)
+        .and_then(|n| u64::try_from(n).ok())
+        .unwrap_or(0))
+}
+
+/// Upgrade every item that needs it (a Scan of the table: an offline job, never on a
+/// request path). `progress` is told how many items have been read so far.
+pub async fn migrate(
+    store: &Store,
+    progress: &(dyn Fn(usize) + Sync),
+) -> Result<MigrateSummary, StoreError> {
     let mut summary = MigrateSummary::default();
     let mut start = None;
     loop {
@@ -31,37 +66,148 @@ pub async fn migrate(store: &Store) -> Result<MigrateSummary, StoreError> {
             .client
             .scan()
             .table_name(&store.table)
-            .filter_expression("#e = :account")
-            .expression_attribute_names("#e", ENTITY)
-            .expression_attribute_values(":account", AttributeValue::S("account".into()))
             .set_exclusive_start_key(start)
             .send()
             .await
             .map_err(StoreError::sdk)?;
         for item in page.items.unwrap_or_default() {
-            let account: Account = from_item(item)?;
-            summary.accounts += 1;
-            let lots = store
-                .lots(&account.programme_id, &account.member_id)
-                .await?;
-            match split_expiry_by_issuer(&account, &lots) {
-                Ok(None) => {}
-                Ok(Some(upgraded)) => {
-                    if store.save_account(&upgraded, account.version).await? {
-                        summary.upgraded += 1;
-                    } else {
-                        summary.left += 1;
-                    }
-                }
-                Err(e) => {
-                    tracing::warn!(member_id = %account.member_id, error = %e, "account not upgraded");
-                    summary.left += 1;
-                }
+            summary.items += 1;
+            let outcome = upgrade(store, item, &mut summary).await?;
+            match outcome {
+                Outcome::Current => {}
+                Outcome::Upgraded => summary.upgraded += 1,
+                Outcome::Marked => summary.marked += 1,
+                Outcome::Left => summary.left += 1,
             }
+            progress(summary.items);
         }
         start = page.last_evaluated_key;
         if start.is_none() {
             return Ok(summary);
         }
     }
+}
+
+enum Outcome {
+    Current,
+    Upgraded,
+    Marked,
+    Left,
+}
+
+async fn upgrade(
+    store: &Store,
+    item: Item,
+    summary: &mut MigrateSummary,
+) -> Result<Outcome, StoreError> {
+    let schema = schema_of(&item);
+    let entity = match item.get(ENTITY) {
+        Some(AttributeValue::S(e)) => e.clone(),
+        _ => String::new(),
+    };
+    match entity.as_str() {
+        "account" => {
+            summary.accounts += 1;
+            upgrade_account(store, from_item(item)?, schema).await
+        }
+        "api_key" if schema < 2 => upgrade_api_key(store, item).await,
+        _ if schema < SCHEMA_VERSION => mark(store, &item).await,
+        _ => Ok(Outcome::Current),
+    }
+}
+
+async fn upgrade_account(
+    store: &Store,
+    account: Account,
+    schema: u32,
+) -> Result<Outcome, StoreError> {
+    let mut next = account.clone();
+    if !next.expiring.is_empty() && next.check().is_err() {
+        let lots = store.lots(&next.programme_id, &next.member_id).await?;
+        match split_expiry_by_issuer(&next, &lots) {
+            Ok(Some(split)) => next = split,
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(member_id = %next.member_id, error = %e, "account not upgraded");
+                return Ok(Outcome::Left);
+            }
+        }
+    }
+    if schema < 2 {
+        if let Some(profile) = store
+            .get_profile(&next.programme_id, &next.member_id)
+            .await?
+        {
+            if let Some(restored) = restore_enrolment(&next, &profile.enrolled_with) {
+                next = restored;
+            }
+        }
+    }
+    if next == account && schema >= SCHEMA_VERSION {
+        return Ok(Outcome::Current);
+    }
+    if next.version == account.version {
+        // Unchanged but for its format version: written again as it is.
+        next.version += 1;
+    }
+    Ok(if store.save_account(&next, account.version).await? {
+        Outcome::Upgraded
+    } else {
+        Outcome::Left
+    })
+}
+
+/// Written only if nobody wrote the key since it was read (`bonus apply` writes the current
+/// format, which then wins).
+async fn upgrade_api_key(store: &Store, item: Item) -> Result<Outcome, StoreError> {
+    let (Some(AttributeValue::S(pk)), Some(AttributeValue::S(sk))) =
+        (item.get(PK).cloned(), item.get(SK).cloned())
+    else {
+        return Ok(Outcome::Left);
+    };
+    let mut key: ApiKeyRecord = from_item(item)?;
+    key.scopes = Scope::upgrade_legacy(&key.scopes);
+    let written = store
+        .client
+        .put_item()
+        .table_name(&store.table)
+        .set_item(Some(to_item((pk, sk), "api_key", &key)?))
+        .condition_expression("attribute_exists(#pk) AND attribute_not_exists(#schema)")
+        .expression_attribute_names("#pk", PK)
+        .expression_attribute_names("#schema", SCHEMA_ATTRIBUTE)
+        .send()
+        .await;
+    Ok(if bonus_dynamodb::written(written)? {
+        Outcome::Upgraded
+    } else {
+        Outcome::Left
+    })
+}
+
+/// Nothing to change but the version: an update of that one attribute, so a concurrent
+/// writer's change is never overwritten.
+async fn mark(store: &Store, item: &Item) -> Result<Outcome, StoreError> {
+    let key: Item = [PK, SK]
+        .iter()
+        .filter_map(|k| item.get(*k).map(|v| (k.to_string(), v.clone())))
+        .collect();
+    let written = store
+        .client
+        .update_item()
+        .table_name(&store.table)
+        .set_key(Some(key))
+        .update_expression("SET #schema = :v")
+        .condition_expression(
+            "attribute_exists(#pk) AND (attribute_not_exists(#schema) OR #schema < :v)",
+        )
+        .expression_attribute_names("#pk", PK)
+        .expression_attribute_names("#schema", SCHEMA_ATTRIBUTE)
+        .expression_attribute_values(":v", AttributeValue::N(SCHEMA_VERSION.to_string()))
+        .send()
+        .await;
+    Ok(if bonus_dynamodb::written(written)? {
+        Outcome::Marked
+    } else {
+        Outcome::Current
+    })
 }

@@ -26,6 +26,8 @@ use bonus_lambda::api::{json, parse_json, Error, Response};
 use bonus_lambda::app::{Ctx, KeyConfig};
 pub(crate) use bonus_services::holds::{resolve, tidy};
 
+use bonus_domain::access::Action;
+
 use crate::{authorise, member_account, Scope};
 
 #[derive(Debug, Deserialize)]
@@ -117,7 +119,7 @@ pub(crate) async fn place(
             }
             return Ok((existing, false));
         }
-        let account = member_account(ctx, key, member_id).await?;
+        let (account, _) = member_account(ctx, key, member_id, Action::Hold).await?;
         let account = tidy(ctx, account).await?;
         let lots = ctx.store.lots(&programme.id, member_id).await?;
         let hold = plan_hold(programme, &account, &lots, partner_id, req, ctx.now())?;

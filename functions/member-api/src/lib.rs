@@ -1,9 +1,10 @@
 //! Member and redemption API, authenticated by a partner API key (`Authorization: Bearer`).
 //!
 //! Every route is in [`ROUTES`] (and in `docs/openapi.yaml`; a test keeps the two in step).
-//! A key belongs to one partner and has scopes ([`Scope`]). A partner sees only members of
-//! its programme, and in a closed programme only those enrolled with it or who bought there;
-//! any other member is a 404, exactly as a member that does not exist.
+//! A key belongs to one partner and has scopes ([`Scope`]). What it may do to which member is
+//! the access policy's (`bonus_domain::access`, docs/security.md), asked by every member
+//! route through [`member_account`]: a member the caller may not touch is a 404, exactly as
+//! a member that does not exist.
 
 mod holds;
 mod members;
@@ -13,10 +14,10 @@ mod unsubscribe;
 use bytes::Bytes;
 use http::Method;
 
+use bonus_domain::access::{self, Action, Decision, Grant, Relation};
 use bonus_domain::account::Account;
 use bonus_domain::ids::valid_id;
 pub use bonus_domain::member::Scope;
-use bonus_domain::programme::ProgrammeKind;
 use bonus_lambda::api::{bearer, internal, respond, segments, Error, Response};
 use bonus_lambda::app::{Ctx, KeyConfig};
 
@@ -91,7 +92,8 @@ pub async fn handle(ctx: &Ctx, req: http::Request<Bytes>) -> Response {
     respond("member-api", result)
 }
 
-/// Resolve the caller's API key and check it has `scope`.
+/// Resolve the caller's API key and check it carries the scope `action` needs (asked
+/// before any member is read, so a 403 says nothing about one).
 pub(crate) async fn authorise(
     ctx: &Ctx,
     req: &http::Request<Bytes>,
@@ -100,38 +102,58 @@ pub(crate) async fn authorise(
     let token = bearer(req.headers()).ok_or_else(Error::unauthorized)?;
     let key = ctx.api_key(token).await?.ok_or_else(Error::unauthorized)?;
     if !key.key.scopes.contains(&scope) {
-        return Err(Error::forbidden(
-            "missing_scope",
-            format!("this API key lacks the {scope:?} scope"),
-        ));
+        return Err(missing_scope(scope));
     }
     Ok(key)
+}
+
+fn missing_scope(scope: Scope) -> Error {
+    let name = serde_json::to_value(scope)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default();
+    Error::forbidden(
+        "missing_scope",
+        format!("this API key lacks the {name} scope"),
+    )
 }
 
 pub(crate) fn member_not_found() -> Error {
     Error::not_found("member_not_found", "no such member in this programme")
 }
 
-/// May the key's partner see this member? Its own programme only; in a closed programme,
-/// only members enrolled with it (or programme-wide) or who bought there.
-pub(crate) fn visible(key: &KeyConfig, account: &Account) -> bool {
-    account.programme_id == key.programme.id
-        && (key.programme.kind == ProgrammeKind::Coalition
-            || account.enrolled_with.is_empty()
-            || account.enrolled_with.contains(&key.partner.id))
+/// How the key's partner stands to a member (crate::access).
+pub(crate) fn relation_to(key: &KeyConfig, account: &Account) -> Relation {
+    access::relation(
+        &key.partner.id,
+        &key.programme.id,
+        key.programme.kind,
+        &account.programme_id,
+        &account.enrolled_with,
+    )
 }
 
-/// The member's account, if the caller may see it; 404 otherwise.
+/// The member's account and what the policy grants the caller for `action`; a 403 for a
+/// missing scope, and the same 404 for a member that does not exist and one the caller may
+/// not touch.
 pub(crate) async fn member_account(
     ctx: &Ctx,
     key: &KeyConfig,
     member_id: &str,
-) -> Result<Account, Error> {
-    if !valid_id(member_id) {
-        return Err(member_not_found());
+    action: Action,
+) -> Result<(Account, Grant), Error> {
+    if let Err(scope) = access::check_scope(&key.key.scopes, action) {
+        return Err(missing_scope(scope));
     }
-    match ctx.store.get_account(&key.programme.id, member_id).await? {
-        Some(a) if visible(key, &a) => Ok(a),
+    let account = if valid_id(member_id) {
+        ctx.store.get_account(&key.programme.id, member_id).await?
+    } else {
+        None
+    };
+    let relation = account.as_ref().map(|a| relation_to(key, a));
+    match (access::decide(&key.key.scopes, relation, action), account) {
+        (Decision::Allow(grant), Some(account)) => Ok((account, grant)),
+        (Decision::MissingScope(scope), _) => Err(missing_scope(scope)),
         _ => Err(member_not_found()),
     }
 }

@@ -1,10 +1,13 @@
 //! Members: enrol, profile, balance, statement, erasure.
 //!
-//! - `POST /v1/members` (scope `enrol`)
-//! - `GET /v1/members/{id}` (`read_balance`), `PATCH` (`enrol`), `DELETE` = erasure (`enrol`)
+//! - `POST /v1/members` (scope `enrol`): the platform assigns the member id; the partner's
+//!   own customer id goes in `external_id`.
+//! - `GET /v1/members/{id}` (`read_profile`), `PATCH` (`enrol`), `DELETE` = erasure (`erase`)
 //! - `GET /v1/members/{id}/balance` (`read_balance`)
 //! - `GET /v1/members/{id}/entries?limit=&cursor=` (`read_balance`): the statement, newest
 //!   first, paged with an opaque cursor.
+//!
+//! Who may do which of these to which member: `bonus_domain::access` (docs/security.md).
 
 use base64::Engine;
 use bytes::Bytes;
@@ -13,10 +16,12 @@ use http::StatusCode;
 use serde::{Deserialize, Serialize};
 use tracing::info;
 
+use bonus_domain::access::{Action, Grant};
 use bonus_domain::events::LedgerEntry;
-use bonus_domain::ids::{valid_external_id, valid_id, ID_RULE};
+use bonus_domain::ids::valid_external_id;
 use bonus_domain::member::{Company, Consents, MemberProfile, Preferences};
 use bonus_domain::pii::normalize_email;
+use bonus_dynamodb::config::Enrolled;
 use bonus_lambda::api::{json, parse_json, Error, Response};
 use bonus_lambda::app::{Ctx, KeyConfig};
 
@@ -200,17 +205,17 @@ fn apply(p: &mut MemberProfile, input: ProfileIn, key: &KeyConfig) -> Result<(),
 
 pub(crate) async fn enrol(ctx: &Ctx, req: &http::Request<Bytes>) -> Result<Response, Error> {
     let key = authorise(ctx, req, Scope::Enrol).await?;
-    let mut input: ProfileIn = parse_json(req.body())?;
-    let member_id = match input.member_id.take() {
-        Some(m) if valid_id(&m) => m,
-        Some(_) => {
-            return Err(invalid(
-                "invalid_member_id",
-                format!("member_id: {ID_RULE}"),
-            ))
-        }
-        None => format!("M-{}", ctx.random.hex(6).to_uppercase()),
-    };
+    let input: ProfileIn = parse_json(req.body())?;
+    // Member ids are the platform's: a caller-chosen id that turned out to be taken would
+    // tell the caller that somebody (perhaps another partner's member) has it.
+    if input.member_id.is_some() {
+        return Err(invalid(
+            "member_id_assigned",
+            "member_id: member ids are assigned by the platform; send your own customer id as external_id",
+        ));
+    }
+    // 64 random bits: not guessable, so a member id is no way into another partner's members.
+    let member_id = format!("M-{}", ctx.random.hex(8).to_uppercase());
     let mut profile = MemberProfile {
         member_id: member_id.clone(),
         programme_id: key.programme.id.clone(),
@@ -220,18 +225,46 @@ pub(crate) async fn enrol(ctx: &Ctx, req: &http::Request<Bytes>) -> Result<Respo
         ..Default::default()
     };
     apply(&mut profile, input, &key)?;
-    if !ctx.store.enrol_member(&profile).await? {
-        return Err(Error::conflict(
-            "member_exists",
-            format!("member {member_id} is already enrolled"),
-        ));
+    match ctx.store.enrol_member(&profile).await? {
+        Enrolled::Yes => {}
+        // Only the caller's own customer ids are looked at: this says nothing about members
+        // it did not enrol.
+        Enrolled::CustomerIdTaken => {
+            let ext = profile
+                .external_ids
+                .get(&key.partner.id)
+                .cloned()
+                .unwrap_or_default();
+            let existing = ctx
+                .store
+                .member_by_external_id(&key.partner.id, &ext)
+                .await?
+                .map(|l| l.member_id)
+                .unwrap_or_default();
+            return Err(Error::conflict(
+                "member_exists",
+                format!("your customer id {ext} is already enrolled as member {existing}"),
+            ));
+        }
+        // 64 random bits collided: a retry draws another id.
+        Enrolled::MemberIdTaken => {
+            return Err(Error::conflict(
+                "member_id_collision",
+                "the member id drawn for this enrolment was taken; try again",
+            ))
+        }
     }
     info!(partner_id = %key.partner.id, "member enrolled");
     Ok(json(StatusCode::CREATED, &profile_view(&profile)))
 }
 
-async fn profile(ctx: &Ctx, key: &KeyConfig, member_id: &str) -> Result<MemberProfile, Error> {
-    member_account(ctx, key, member_id).await?;
+async fn profile(
+    ctx: &Ctx,
+    key: &KeyConfig,
+    member_id: &str,
+    action: Action,
+) -> Result<MemberProfile, Error> {
+    member_account(ctx, key, member_id, action).await?;
     ctx.store
         .get_profile(&key.programme.id, member_id)
         .await?
@@ -243,8 +276,8 @@ pub(crate) async fn show(
     req: &http::Request<Bytes>,
     member_id: &str,
 ) -> Result<Response, Error> {
-    let key = authorise(ctx, req, Scope::ReadBalance).await?;
-    let p = profile(ctx, &key, member_id).await?;
+    let key = authorise(ctx, req, Scope::ReadProfile).await?;
+    let p = profile(ctx, &key, member_id, Action::ReadProfile).await?;
     Ok(json(StatusCode::OK, &profile_view(&p)))
 }
 
@@ -258,7 +291,7 @@ pub(crate) async fn update(
     if input.member_id.is_some() {
         return Err(invalid("invalid_field", "member_id cannot be changed"));
     }
-    let mut p = profile(ctx, &key, member_id).await?;
+    let mut p = profile(ctx, &key, member_id, Action::UpdateProfile).await?;
     if p.erased_at.is_some() {
         return Err(Error::conflict(
             "member_erased",
@@ -284,8 +317,8 @@ pub(crate) async fn erase(
     req: &http::Request<Bytes>,
     member_id: &str,
 ) -> Result<Response, Error> {
-    let key = authorise(ctx, req, Scope::Enrol).await?;
-    let p = profile(ctx, &key, member_id).await?;
+    let key = authorise(ctx, req, Scope::Erase).await?;
+    let p = profile(ctx, &key, member_id, Action::Erase).await?;
     let erased = ctx.store.erase_member(&p, ctx.now()).await?;
     info!(partner_id = %key.partner.id, "member erased");
     Ok(json(StatusCode::OK, &profile_view(&erased)))
@@ -297,7 +330,7 @@ pub(crate) async fn balance(
     member_id: &str,
 ) -> Result<Response, Error> {
     let key = authorise(ctx, req, Scope::ReadBalance).await?;
-    let account = member_account(ctx, &key, member_id).await?;
+    let (account, _) = member_account(ctx, &key, member_id, Action::ReadBalance).await?;
     let view = account.view(&key.programme, ctx.now());
     info!(partner_id = %key.partner.id, "balance read");
     Ok(json(StatusCode::OK, &view))
@@ -358,10 +391,12 @@ pub(crate) async fn entries(
                 .ok_or_else(|| Error::malformed("invalid_cursor", "cursor: not one we gave out"))?,
         ),
     };
-    member_account(ctx, &key, member_id).await?;
+    let (_, grant) = member_account(ctx, &key, member_id, Action::ReadStatement).await?;
+    // Another partner of the programme sees only the entries it caused.
+    let only = (grant == Grant::OwnEntries).then_some(key.partner.id.as_str());
     let (entries, more) = ctx
         .store
-        .entries_page(&key.programme.id, member_id, limit, before)
+        .entries_page(&key.programme.id, member_id, limit, before, only)
         .await?;
     let next_cursor = if more {
         entries.last().map(|e| encode_cursor(e.seq))

@@ -20,6 +20,8 @@ use bonus_lambda::app::Ctx;
 use bonus_domain::hold::HoldRequest;
 
 use crate::holds::{place, resolve, view};
+use bonus_domain::access::Action;
+
 use crate::{authorise, internal, member_account, Scope};
 
 #[derive(Debug, Default, Deserialize)]
@@ -76,7 +78,7 @@ pub(crate) async fn claim(
     if !valid_id(reward_id) {
         return Err(not_found());
     }
-    member_account(ctx, &key, member_id).await?;
+    member_account(ctx, &key, member_id, Action::Hold).await?;
     let reward = ctx
         .store
         .get_reward(&key.programme.id, reward_id)

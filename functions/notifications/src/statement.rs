@@ -156,7 +156,10 @@ async fn member_statement(
     let mut entries = Vec::new();
     let mut before = None;
     loop {
-        let (page, more) = ctx.store.entries_page(p, member_id, 100, before).await?;
+        let (page, more) = ctx
+            .store
+            .entries_page(p, member_id, 100, before, None)
+            .await?;
         let reached_start = page.last().is_none_or(|e| e.at < from);
         before = page.last().map(|e| e.seq);
         entries.extend(page);

@@ -5,8 +5,9 @@
 //! Verified with the platform's signature (base64 HMAC-SHA256 of the raw body, any of the
 //! partner's current secrets), mapped onto canonical orders and refunds
 //! (`bonus_domain::platforms`), matched to a member, and booked by the same code as canonical
-//! webhooks. A redelivery (same Shopify webhook id; same WooCommerce order, modification
-//! time and status) gets the first answer without being processed again.
+//! webhooks. A redelivery (the same signed Shopify body, whatever its unsigned webhook id;
+//! the same WooCommerce order, modification time and status) gets the first answer without
+//! being processed again.
 
 use bytes::Bytes;
 use chrono::{DateTime, Duration, Utc};
@@ -55,16 +56,25 @@ async fn verified(
     Ok(cfg)
 }
 
+/// How an order's member was found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FoundBy {
+    /// The shop named the member, or its own customer id did: the answer may say who.
+    Shop,
+    /// The e-mail address (or not looked up at all): the answer never says who.
+    Email,
+}
+
 /// The member an order belongs to: the id the shop put on the order, else the partner's
 /// customer id, else the e-mail address (through the keyed-hash index; only a unique match
 /// counts). None: a non-member's order.
-pub(crate) async fn find_member(
+async fn find_member(
     ctx: &Ctx,
     cfg: &PartnerConfig,
     hints: &MemberHints,
-) -> Result<Option<String>, Error> {
+) -> Result<Option<(String, FoundBy)>, Error> {
     if let Some(m) = hints.member_id.as_deref().filter(|m| valid_id(m)) {
-        return Ok(Some(m.to_string()));
+        return Ok(Some((m.to_string(), FoundBy::Shop)));
     }
     if let Some(c) = hints
         .customer_id
@@ -73,13 +83,13 @@ pub(crate) async fn find_member(
     {
         let link = ctx.store.member_by_external_id(&cfg.partner.id, c).await?;
         if let Some(link) = link.filter(|l| l.programme_id == cfg.programme.id) {
-            return Ok(Some(link.member_id));
+            return Ok(Some((link.member_id, FoundBy::Shop)));
         }
     }
     if let Some(e) = hints.email.as_deref() {
         let found = ctx.store.members_by_email(&cfg.programme.id, e).await?;
         match found.as_slice() {
-            [one] => return Ok(Some(one.clone())),
+            [one] => return Ok(Some((one.clone(), FoundBy::Email))),
             [] => {}
             many => warn!(
                 partner_id = %cfg.partner.id,
@@ -106,11 +116,18 @@ async fn run(
         return Ok(raw_json(StatusCode::OK, body));
     }
     let mut answers: Vec<Response> = Vec::new();
+    // Until the shop's own words name the member, the answer does not (a refund-only
+    // delivery never looks the member up, but its answer would name them).
+    let mut found_by = FoundBy::Email;
     for step in mapped.steps {
         let answer = match step {
             Step::Earn(input) => {
                 let mut input = *input;
-                input.member_id = find_member(ctx, cfg, &mapped.hints).await?;
+                let found = find_member(ctx, cfg, &mapped.hints).await?;
+                if let Some((_, by)) = &found {
+                    found_by = *by;
+                }
+                input.member_id = found.map(|(m, _)| m);
                 input.customer_id = mapped.hints.customer_id.clone();
                 let order = validate(input, now)?;
                 if order.currency != cfg.programme.currency {
@@ -136,6 +153,12 @@ async fn run(
                 refunds::reverse(ctx, cfg, &order_id, &request, Dialect::Platform, now).await?
             }
         };
+        // A member found by e-mail address stays out of the answer: an address must never
+        // lead a partner to a member id.
+        let answer = match found_by {
+            FoundBy::Shop => answer,
+            FoundBy::Email => without_member_id(answer),
+        };
         answers.push(answer);
     }
     if answers.len() == 1 {
@@ -149,6 +172,25 @@ async fn run(
         StatusCode::OK,
         json!({"status": "processed", "steps": steps}).to_string(),
     ))
+}
+
+/// The answer with any `member_id` removed (at any depth).
+fn without_member_id(resp: Response) -> Response {
+    fn strip(v: &mut Value) {
+        match v {
+            Value::Object(map) => {
+                map.remove("member_id");
+                map.values_mut().for_each(strip);
+            }
+            Value::Array(items) => items.iter_mut().for_each(strip),
+            _ => {}
+        }
+    }
+    let Ok(mut body) = serde_json::from_str::<Value>(resp.body()) else {
+        return resp;
+    };
+    strip(&mut body);
+    raw_json(resp.status(), body.to_string())
 }
 
 /// Answer a redelivery from memory, or process and remember.
@@ -223,14 +265,13 @@ pub(crate) async fn shopify(
         )?;
         run(ctx, &cfg, mapped, &body_sha256, now).await
     };
-    once(
-        ctx,
-        &cfg,
-        "shopify",
-        header(req, shopify::HEADER_WEBHOOK_ID),
-        work,
-    )
-    .await
+    // Remembered by the hash of the signed body, not by X-Shopify-Webhook-Id: that header is
+    // not signed, so a replay under a new id must still find the first answer. Topics we do
+    // not use are not remembered (orders/updated may carry the same body as orders/paid).
+    if !shopify::USED_TOPICS.contains(&topic.as_str()) {
+        return work.await;
+    }
+    once(ctx, &cfg, "shopify", Some(&body_sha256), work).await
 }
 
 pub(crate) async fn woocommerce(

@@ -58,6 +58,17 @@ pub fn plan_behaviour_booking(
     account: Option<&Account>,
 ) -> Result<Booking, Error> {
     let (campaign, event) = (cx.campaign, cx.event);
+    // A member another partner enrolled in a closed programme is not this partner's to pay
+    // (crate::access): the event is answered as for an unknown member.
+    let account = account.filter(|a| {
+        crate::access::relation(
+            cx.partner_id,
+            &cx.programme.id,
+            cx.programme.kind,
+            &a.programme_id,
+            &a.enrolled_with,
+        ) != crate::access::Relation::Outsider
+    });
     let used = account
         .and_then(|a| a.behaviour.get(&campaign.id))
         .copied()

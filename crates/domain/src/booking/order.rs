@@ -103,7 +103,7 @@ pub fn campaigns_for(
 
 /// Auto-enrolment: an unknown member id joins with its first order at a partner that enrols
 /// (the account and profile are created in the order's transaction). Otherwise the account
-/// is as read (None: a non-member).
+/// is as read (None: a non-member, or a member this partner may not touch).
 pub fn enrol_unknown(
     partner: &Partner,
     programme: &Programme,
@@ -111,6 +111,21 @@ pub fn enrol_unknown(
     account: Option<Account>,
     now: DateTime<Utc>,
 ) -> (Option<Account>, Option<MemberProfile>) {
+    // In a closed programme, a member another partner enrolled is not this partner's: its
+    // order is booked as a non-member's, exactly as for an unknown id (and never enrols
+    // one), so posting orders neither grants access nor tells which ids exist.
+    if let Some(a) = &account {
+        let relation = crate::access::relation(
+            &partner.id,
+            &programme.id,
+            programme.kind,
+            &a.programme_id,
+            &a.enrolled_with,
+        );
+        if relation == crate::access::Relation::Outsider {
+            return (None, None);
+        }
+    }
     match (account, member_id) {
         (None, Some(member)) if partner.auto_enrol => (
             Some(Account {

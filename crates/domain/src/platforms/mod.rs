@@ -51,6 +51,31 @@ pub struct Mapped {
     pub ignored: Option<String>,
 }
 
+/// A shop delivery whose signed body is older than this (by the newest time in it) is
+/// acknowledged and ignored: the platforms retry for hours, not days, so an older body is a
+/// replay. 200, not an error, so that WooCommerce does not disable the webhook.
+pub const MAX_DELIVERY_AGE: chrono::Duration = chrono::Duration::hours(72);
+
+/// Why a delivery is too old to book, if it is: judged by the newest parseable RFC 3339
+/// time in its signed body (headers are not signed). A body with no time at all is judged
+/// too old as well: it cannot show that it is fresh.
+pub fn stale(stamps: &[Option<&str>], now: chrono::DateTime<chrono::Utc>) -> Option<String> {
+    let newest = stamps
+        .iter()
+        .flatten()
+        .filter_map(|t| chrono::DateTime::parse_from_rfc3339(t.trim()).ok())
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .max();
+    match newest {
+        None => Some("the body carries no time".into()),
+        Some(t) if now - t > MAX_DELIVERY_AGE => Some(format!(
+            "the body is older than {} hours (a replay)",
+            MAX_DELIVERY_AGE.num_hours()
+        )),
+        Some(_) => None,
+    }
+}
+
 /// Verify a base64 HMAC-SHA256 of the raw body (Shopify `X-Shopify-Hmac-Sha256`,
 /// WooCommerce `X-WC-Webhook-Signature`) against each secret, in constant time.
 pub fn verify_base64_hmac(secrets: &[String], header: Option<&str>, body: &[u8]) -> bool {

@@ -7,6 +7,11 @@
 //! | `orders/cancelled` | `order.cancelled`: everything not reversed yet       |
 //! | anything else      | acknowledged (200) and ignored                        |
 //!
+//! The topic header is not signed, so the signed body decides: an order earns only if its
+//! `financial_status` says it was paid and it is not cancelled; a cancellation needs
+//! `cancelled_at`; a refund needs a refund body. A body older than
+//! [`super::MAX_DELIVERY_AGE`] is ignored. Anything else is acknowledged and ignored.
+//!
 //! Money: Shopify sends strings in most fields (`"price": "19.99"`) and numbers in some
 //! (`"subtotal": 19.99` on refund line items); both are read exactly ([`Exact`]).
 //! Line amounts: `price x quantity`, less the line's `discount_allocations` (or
@@ -25,6 +30,8 @@ use crate::refund::{RefundItem, RefundRequest, CANCEL_ID, SHIPPING_LINE};
 pub const HEADER_HMAC: &str = "x-shopify-hmac-sha256";
 pub const HEADER_TOPIC: &str = "x-shopify-topic";
 pub const HEADER_WEBHOOK_ID: &str = "x-shopify-webhook-id";
+/// The topics that book anything; every other topic is acknowledged and ignored.
+pub const USED_TOPICS: [&str; 3] = ["orders/paid", "orders/cancelled", "refunds/create"];
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct Order {
@@ -39,6 +46,10 @@ pub struct Order {
     pub processed_at: Option<String>,
     #[serde(default)]
     pub cancelled_at: Option<String>,
+    #[serde(default)]
+    pub updated_at: Option<String>,
+    #[serde(default)]
+    pub financial_status: Option<String>,
     pub currency: String,
     #[serde(default)]
     pub taxes_included: bool,
@@ -176,7 +187,34 @@ fn sku(line: &LineItem) -> String {
         .unwrap_or_else(|| "unknown".into())
 }
 
+/// Financial statuses of an order that was paid (a paid order may be refunded since).
+const PAID_STATUSES: [&str; 3] = ["paid", "partially_refunded", "refunded"];
+
 impl Order {
+    fn stale(&self, now: DateTime<Utc>) -> Option<String> {
+        super::stale(
+            &[
+                self.updated_at.as_deref(),
+                self.cancelled_at.as_deref(),
+                self.processed_at.as_deref(),
+                self.created_at.as_deref(),
+            ],
+            now,
+        )
+    }
+
+    fn cancelled(&self) -> bool {
+        self.cancelled_at
+            .as_deref()
+            .is_some_and(|c| !c.trim().is_empty())
+    }
+
+    fn paid(&self) -> bool {
+        self.financial_status
+            .as_deref()
+            .is_some_and(|s| PAID_STATUSES.contains(&s))
+    }
+
     fn hints(&self) -> MemberHints {
         MemberHints {
             member_id: explicit_member(
@@ -362,8 +400,20 @@ pub fn map(
     match topic {
         "orders/paid" => {
             let order: Order = super::parse(body)?;
+            if let Some(why) = order.stale(now) {
+                return Ok(ignored(why));
+            }
             if order.test && !link.accept_test_orders {
                 return Ok(ignored("test order".into()));
+            }
+            if order.cancelled() {
+                return Ok(ignored("the order in the body is cancelled".into()));
+            }
+            if !order.paid() {
+                return Ok(ignored(format!(
+                    "financial_status '{}' is not paid",
+                    order.financial_status.as_deref().unwrap_or("")
+                )));
             }
             Ok(Mapped {
                 hints: order.hints(),
@@ -373,6 +423,14 @@ pub fn map(
         }
         "orders/cancelled" => {
             let order: Order = super::parse(body)?;
+            if let Some(why) = order.stale(now) {
+                return Ok(ignored(why));
+            }
+            if !order.cancelled() {
+                return Ok(ignored(
+                    "the order in the body is not cancelled (no cancelled_at)".into(),
+                ));
+            }
             let at = when(&order.cancelled_at, &order.processed_at);
             Ok(Mapped {
                 hints: order.hints(),
@@ -393,6 +451,12 @@ pub fn map(
         }
         "refunds/create" => {
             let refund: Refund = super::parse(body)?;
+            if let Some(why) = super::stale(
+                &[refund.processed_at.as_deref(), refund.created_at.as_deref()],
+                now,
+            ) {
+                return Ok(ignored(why));
+            }
             let (order_id, request) = refund.request(currency, now, body_sha256)?;
             if request.lines.is_empty() {
                 return Ok(ignored(
@@ -565,6 +629,7 @@ mod tests {
 
     #[test]
     fn cancellations_and_unknown_topics() {
+        // The topic is not signed: a paid order's body sent as a cancellation cancels nothing.
         let m = map(
             "orders/cancelled",
             PAID.as_bytes(),
@@ -574,8 +639,41 @@ mod tests {
             "sha",
         )
         .unwrap();
+        assert_eq!(
+            (m.ignored.as_deref(), m.steps.len()),
+            (
+                Some("the order in the body is not cancelled (no cancelled_at)"),
+                0
+            )
+        );
+        let mut cancelled: serde_json::Value = serde_json::from_str(PAID).unwrap();
+        cancelled["cancelled_at"] = serde_json::json!("2026-11-23T12:40:00+01:00");
+        let cancelled = cancelled.to_string();
+        let m = map(
+            "orders/cancelled",
+            cancelled.as_bytes(),
+            &link(),
+            eur(),
+            now(),
+            "sha",
+        )
+        .unwrap();
         assert!(
             matches!(&m.steps[0], Step::Reverse { request, .. } if request.full && request.refund_id == CANCEL_ID)
+        );
+        // ...and a cancelled order's body sent as paid earns nothing.
+        let m = map(
+            "orders/paid",
+            cancelled.as_bytes(),
+            &link(),
+            eur(),
+            now(),
+            "sha",
+        )
+        .unwrap();
+        assert_eq!(
+            (m.ignored.as_deref(), m.steps.len()),
+            (Some("the order in the body is cancelled"), 0)
         );
         let m = map("products/update", b"{}", &link(), eur(), now(), "sha").unwrap();
         assert!(m.ignored.is_some() && m.steps.is_empty());
@@ -585,5 +683,74 @@ mod tests {
                 .code,
             "malformed_json"
         );
+    }
+
+    #[test]
+    fn only_a_paid_status_earns_and_old_bodies_are_replays() {
+        let pending = PAID.replace(
+            r#""financial_status": "paid""#,
+            r#""financial_status": "pending""#,
+        );
+        assert_ne!(pending, PAID);
+        let m = map(
+            "orders/paid",
+            pending.as_bytes(),
+            &link(),
+            eur(),
+            now(),
+            "sha",
+        )
+        .unwrap();
+        assert_eq!(
+            (m.ignored.as_deref(), m.steps.len()),
+            (Some("financial_status 'pending' is not paid"), 0)
+        );
+        // The newest time in the body (updated_at 12:00:03+01:00) decides its age.
+        let newest: DateTime<Utc> = "2026-11-23T11:00:03Z".parse().unwrap();
+        let at_limit = newest + super::super::MAX_DELIVERY_AGE;
+        let m = map(
+            "orders/paid",
+            PAID.as_bytes(),
+            &link(),
+            eur(),
+            at_limit,
+            "sha",
+        )
+        .unwrap();
+        assert_eq!((m.ignored, m.steps.len()), (None, 1));
+        let later = at_limit + chrono::Duration::seconds(1);
+        for (topic, body) in [("orders/paid", PAID), ("refunds/create", ONE_OF_THREE)] {
+            let m = map(
+                topic,
+                body.as_bytes(),
+                &link(),
+                eur(),
+                later + chrono::Duration::days(1),
+                "sha",
+            )
+            .unwrap();
+            assert_eq!(
+                (m.ignored.as_deref(), m.steps.len()),
+                (Some("the body is older than 72 hours (a replay)"), 0),
+                "{topic}"
+            );
+        }
+        let m = map("orders/paid", PAID.as_bytes(), &link(), eur(), later, "sha").unwrap();
+        assert!(m.ignored.is_some());
+        // A body without any time cannot show it is fresh.
+        let mut timeless: serde_json::Value = serde_json::from_str(PAID).unwrap();
+        for k in ["updated_at", "created_at", "processed_at"] {
+            timeless.as_object_mut().unwrap().remove(k);
+        }
+        let m = map(
+            "orders/paid",
+            timeless.to_string().as_bytes(),
+            &link(),
+            eur(),
+            now(),
+            "sha",
+        )
+        .unwrap();
+        assert_eq!(m.ignored.as_deref(), Some("the body carries no time"));
     }
 }

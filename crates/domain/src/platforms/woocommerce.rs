@@ -226,6 +226,10 @@ pub fn map(
     }
     let order: Order = super::parse(body)?;
     let delivery = order.delivery_id()?;
+    // WooCommerce never retries; a body modified more than the window ago is a replay.
+    if let Some(why) = super::stale(&[gmt(&order.date_modified_gmt).as_deref()], now) {
+        return Ok((ignored(why), Some(delivery)));
+    }
     let order_id = id("id", &order.id)?;
     let paid = gmt(&order.date_paid_gmt).is_some();
     let earns = matches!(order.status.as_str(), "processing" | "completed");
