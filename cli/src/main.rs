@@ -79,6 +79,12 @@ enum Command {
         #[command(flatten)]
         store: StoreArgs,
     },
+    /// API keys: `bonus keys new` prints a new key for a partner's `api_keys` in the
+    /// config file, and its SHA-256 (`key_sha256`, to keep the key itself out of the file).
+    Keys {
+        #[command(subcommand)]
+        command: commands::keys::KeysCommand,
+    },
     /// Recompute every member's balances and every partner's monthly clearing counters from
     /// the ledger entries, and report each difference (offline; reads the whole ledger).
     /// Exits with status 1 when there is a difference.
@@ -128,6 +134,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             store,
         } => commands::apply::run(file, dry_run, store).await,
         Command::Migrate { store } => commands::migrate::run(store).await,
+        Command::Keys { command } => commands::keys::run(command),
         Command::Audit { programme, store } => commands::audit::run(programme, store).await,
         Command::Campaign { command } => commands::campaign::run(command).await,
         Command::Webhook { command } => commands::webhook::run(command).await,

@@ -35,8 +35,8 @@ pub const TEST_SEED: u64 = 14;
 
 pub const SECRET: &str = "whsec_dGVzdC1zaG9wLXNlY3JldC0wMTIzNDU2Nzg5";
 pub const OTHER_SECRET: &str = "whsec_b3RoZXItc2hvcC1zZWNyZXQtMDEyMzQ1Njc4OQ==";
-pub const API_KEY: &str = "test-shop-api-key-0001";
-pub const OTHER_API_KEY: &str = "test-other-api-key-0001";
+pub const API_KEY: &str = "bk_87b629bc43caab6595a4fad96bf0270621fb9100_d041b617";
+pub const OTHER_API_KEY: &str = "bk_4055253a26a81c31911b05f2cbd667fd6923a2af_b81e5d11";
 
 /// The configuration every test starts from: a closed programme at 1 point per EUR with a
 /// shop, and a second programme with its own shop; two members in the first.
@@ -59,14 +59,14 @@ partners:
     webhook_secrets: [whsec_dGVzdC1zaG9wLXNlY3JldC0wMTIzNDU2Nzg5]
     api_keys:
       - label: widget
-        key: test-shop-api-key-0001
+        key: bk_87b629bc43caab6595a4fad96bf0270621fb9100_d041b617
   - id: other-shop
     programme: other
     name: Other shop
     webhook_secrets: [whsec_b3RoZXItc2hvcC1zZWNyZXQtMDEyMzQ1Njc4OQ==]
     api_keys:
       - label: widget
-        key: test-other-api-key-0001
+        key: bk_4055253a26a81c31911b05f2cbd667fd6923a2af_b81e5d11
 members:
   - id: M-1
     programme: velo

@@ -51,20 +51,20 @@ partners:
     name: Bakery
     time_zone: Europe/Berlin
     webhook_secrets: [whsec_dGVzdC1zaG9wLXNlY3JldC0wMTIzNDU2Nzg5]
-    api_keys: [{label: till, key: test-bakery-key-00001, scopes: [read_balance, hold]}]
+    api_keys: [{label: till, key: bk_4f0aa9cefb6d638cc159c6736c95f7ef181d19bb_178a45b5, scopes: [read_balance, hold]}]
     finance_email: finance@bakery.example
   - id: cafe
     programme: coal
     name: Cafe
     time_zone: Europe/Berlin
     webhook_secrets: [whsec_dGVzdC1zaG9wLXNlY3JldC0wMTIzNDU2Nzg5]
-    api_keys: [{label: till, key: test-cafe-key-0000001, scopes: [read_balance, hold]}]
+    api_keys: [{label: till, key: bk_9c805dea3d6be070f95d1b5eb4a29e78f0195484_d91591e2, scopes: [read_balance, hold]}]
   - id: books
     programme: coal
     name: Books
     time_zone: Europe/Berlin
     webhook_secrets: [whsec_dGVzdC1zaG9wLXNlY3JldC0wMTIzNDU2Nzg5]
-    api_keys: [{label: till, key: test-books-key-000001, scopes: [read_balance, hold]}]
+    api_keys: [{label: till, key: bk_e39da50fab33f2ce7a55407034e08eff775c7bbb_f535e661, scopes: [read_balance, hold]}]
     finance_email: books@books.example
 members:
   - {id: M1, programme: coal}
@@ -77,9 +77,9 @@ fn at(s: &str) -> DateTime<Utc> {
 
 fn key(partner: &str) -> &'static str {
     match partner {
-        "bakery" => "test-bakery-key-00001",
-        "cafe" => "test-cafe-key-0000001",
-        _ => "test-books-key-000001",
+        "bakery" => "bk_4f0aa9cefb6d638cc159c6736c95f7ef181d19bb_178a45b5",
+        "cafe" => "bk_9c805dea3d6be070f95d1b5eb4a29e78f0195484_d91591e2",
+        _ => "bk_e39da50fab33f2ce7a55407034e08eff775c7bbb_f535e661",
     }
 }
 

@@ -36,7 +36,7 @@ async fn send(env: &TestEnv, platform: Platform, topic: &str, name: &str) -> (St
 async fn total(env: &TestEnv) -> i64 {
     let headers = [(
         "authorization",
-        "Bearer demo-velo-widget-key-0001".to_string(),
+        "Bearer bk_524fbb972e11442b95a797fe0cb7b75f7e85ddcd_a8887692".to_string(),
     )];
     let (_, b) = env
         .call(
@@ -123,7 +123,7 @@ async fn the_demo_checkout_and_gift_shop_work_with_the_demo_keys() {
     // Earned at the bakery (available at once: release_days 0), spent at the café (a coalition).
     let cafe = [(
         "authorization",
-        "Bearer demo-bonvito-cafe-key-0001".to_string(),
+        "Bearer bk_7d5431b4b3f1054964a339c38c77f9b5b1f83e4e_947ed219".to_string(),
     )];
     let (status, hold) = env
         .call(
@@ -145,7 +145,7 @@ async fn the_demo_checkout_and_gift_shop_work_with_the_demo_keys() {
     );
     let bakery = [(
         "authorization",
-        "Bearer demo-bonvito-bakery-key-0001".to_string(),
+        "Bearer bk_d7a80e3ae3f22fd210cb0bc29169db8f958f76f0_9dda6a6c".to_string(),
     )];
     let (_, rewards) = env.call("GET", "/v1/rewards", &bakery, "").await;
     assert_eq!(rewards["rewards"].as_array().map(Vec::len), Some(2));

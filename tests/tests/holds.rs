@@ -8,11 +8,11 @@ use integration_tests::TestEnv;
 use serde_json::{json, Value};
 
 const SECRET_A: &str = "whsec_dGVzdC1zaG9wLXNlY3JldC0wMTIzNDU2Nzg5";
-const KEY_A: &str = "test-a-api-key-000001";
-const KEY_B: &str = "test-b-api-key-000001";
-const KEY_CLUB: &str = "test-club-api-key-0001";
-const KEY_READ_ONLY: &str = "test-a-read-only-0001";
-const KEY_OLD: &str = "test-a-revoked-key-01";
+const KEY_A: &str = "bk_5cfe7a8497bbc15c0789802476203e080db6ecb2_1a14dfe1";
+const KEY_B: &str = "bk_fb7796ade50e1d1375b3ccf5316fba7313593e04_0efdedd2";
+const KEY_CLUB: &str = "bk_490e41a37e9d278bba20203f6ddf0b1bd1214f04_9f7d74c2";
+const KEY_READ_ONLY: &str = "bk_6b0cc4ec3e064395f63f888396444ff9aabe05e4_09bb4fcd";
+const KEY_OLD: &str = "bk_a1b355ea76b765fd11c66845dc797d8dad37d1ad_15913133";
 
 /// A closed programme with two partners (a, b), and a coalition (club) whose spending
 /// minimum is 100 points, with a gift shop.
@@ -34,21 +34,21 @@ partners:
     name: A
     webhook_secrets: [whsec_dGVzdC1zaG9wLXNlY3JldC0wMTIzNDU2Nzg5]
     api_keys:
-      - {label: a, key: test-a-api-key-000001, scopes: [read_balance, read_profile, hold, enrol, erase]}
-      - {label: a reports, key: test-a-read-only-0001}
-      - {label: a old, key: test-a-revoked-key-01, scopes: [read_balance, hold], revoked: true}
+      - {label: a, key: bk_5cfe7a8497bbc15c0789802476203e080db6ecb2_1a14dfe1, scopes: [read_balance, read_profile, hold, enrol, erase]}
+      - {label: a reports, key: bk_6b0cc4ec3e064395f63f888396444ff9aabe05e4_09bb4fcd}
+      - {label: a old, key: bk_a1b355ea76b765fd11c66845dc797d8dad37d1ad_15913133, scopes: [read_balance, hold], revoked: true}
   - id: b
     programme: shop
     name: B
     webhook_secrets: [whsec_dGVzdC1zaG9wLXNlY3JldC0wMTIzNDU2Nzg5]
     api_keys:
-      - {label: b, key: test-b-api-key-000001, scopes: [read_balance, read_profile, hold, enrol, erase]}
+      - {label: b, key: bk_fb7796ade50e1d1375b3ccf5316fba7313593e04_0efdedd2, scopes: [read_balance, read_profile, hold, enrol, erase]}
   - id: club-shop
     programme: club
     name: Club shop
     webhook_secrets: [whsec_dGVzdC1zaG9wLXNlY3JldC0wMTIzNDU2Nzg5]
     api_keys:
-      - {label: club, key: test-club-api-key-0001, scopes: [read_balance, read_profile, hold, enrol, erase]}
+      - {label: club, key: bk_490e41a37e9d278bba20203f6ddf0b1bd1214f04_9f7d74c2, scopes: [read_balance, read_profile, hold, enrol, erase]}
 members:
   - {id: M-A, programme: shop, partner: a, email: anna@example.com, phone: "+31612345678"}
   - {id: M-W, programme: shop}

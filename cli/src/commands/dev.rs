@@ -70,7 +70,7 @@ Bonus points platform, local
 
 Try:
   ./target/debug/bonus webhook send velo-shop infra/examples/order-paid.json
-  curl -s -H 'Authorization: Bearer demo-velo-widget-key-0001' http://{addr}/v1/members/M-1001/balance
+  curl -s -H 'Authorization: Bearer bk_524fbb972e11442b95a797fe0cb7b75f7e85ddcd_a8887692' http://{addr}/v1/members/M-1001/balance
   ./target/debug/bonus webhook send velo-shop infra/examples/order-paid.json --order-id A-1002
   ./target/debug/bonus webhook send velo-shop infra/examples/order-paid.json --order-id A-1003 --secret whsec_d3Jvbmc=   # 401
   ./target/debug/bonus webhook send velo-shop infra/examples/order-campaign.json   # 150 + 130 campaign bonus (Fri) + 9
@@ -81,9 +81,9 @@ Try:
   ./target/debug/bonus webhook send velo-shop infra/examples/shopify-refund.json --platform shopify --topic refunds/create   # -10
   ./target/debug/bonus webhook send velo-shop infra/examples/woocommerce-order.json --platform woocommerce   # 90, matched by e-mail
   ./target/debug/bonus webhook send bonvito-bakery infra/examples/bonvito-birthday-cake.json   # 1500, available at once (bonVito: release_days 0)
-  curl -s -X POST -H 'Authorization: Bearer demo-bonvito-cafe-key-0001' http://{addr}/v1/members/B-2001/holds --data '{{"points":1000,"reference":"receipt-42"}}'
-  curl -s -X POST -H 'Authorization: Bearer demo-bonvito-cafe-key-0001' http://{addr}/v1/holds/<hold_id>/capture
-  curl -s -X POST -H 'Authorization: Bearer demo-bonvito-bakery-key-0001' http://{addr}/v1/members/B-2001/rewards/espresso-cup/claim
+  curl -s -X POST -H 'Authorization: Bearer bk_7d5431b4b3f1054964a339c38c77f9b5b1f83e4e_947ed219' http://{addr}/v1/members/B-2001/holds --data '{{"points":1000,"reference":"receipt-42"}}'
+  curl -s -X POST -H 'Authorization: Bearer bk_7d5431b4b3f1054964a339c38c77f9b5b1f83e4e_947ed219' http://{addr}/v1/holds/<hold_id>/capture
+  curl -s -X POST -H 'Authorization: Bearer bk_d7a80e3ae3f22fd210cb0bc29169db8f958f76f0_9dda6a6c' http://{addr}/v1/members/B-2001/rewards/espresso-cup/claim
   ./target/debug/bonus notifications list   # messages sent: e-mail to M-1001, SMS to B-2001 (after 08:00 Berlin)
   ./target/debug/bonus notify preview points_earned --locale nl
   ./target/debug/bonus run statements       # last month's statement e-mails

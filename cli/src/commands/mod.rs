@@ -6,6 +6,7 @@ pub mod campaign;
 pub mod clearing;
 pub mod dev;
 pub mod holds;
+pub mod keys;
 pub mod migrate;
 pub mod notifications;
 pub mod notify;

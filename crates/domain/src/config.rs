@@ -10,7 +10,7 @@ use serde::Deserialize;
 
 use crate::campaign::{BehaviourCampaign, Campaign, CampaignRule};
 use crate::ids::{valid_external_id, valid_id, ID_RULE};
-use crate::member::{hash_api_key, ApiKeyRecord, MemberProfile, Scope};
+use crate::member::{api_key_well_formed, hash_api_key, ApiKeyRecord, MemberProfile, Scope};
 use crate::money::Currency;
 use crate::programme::{Coefficient, Partner, PlatformLink, Programme, ProgrammeKind, Tier};
 
@@ -211,7 +211,8 @@ pub struct PlatformLinkIn {
 #[serde(deny_unknown_fields)]
 pub struct ApiKeyIn {
     pub label: String,
-    /// The key in plain text (demo and tests). Prefer `key_sha256` for real keys.
+    /// The key in plain text (demo and tests), as `bonus keys new` made it. Prefer
+    /// `key_sha256` for real keys.
     pub key: Option<String>,
     pub key_sha256: Option<String>,
     /// What the key may do: `read_balance` (default), `hold`, `enrol`.
@@ -419,9 +420,11 @@ impl ConfigFile {
             for (j, k) in p.api_keys.iter().enumerate() {
                 let field = format!("{}[{j}]", f("api_keys"));
                 let hash = match (&k.key, &k.key_sha256) {
-                    (Some(key), None) if key.len() >= 16 => hash_api_key(key),
+                    (Some(key), None) if api_key_well_formed(key) => hash_api_key(key),
                     (Some(_), None) => {
-                        errors.push(format!("{field}.key: must be at least 16 characters"));
+                        errors.push(format!(
+                            "{field}.key: not a key made by `bonus keys new` (bk_ + 40 hex digits + _ + an 8-digit checksum)"
+                        ));
                         continue;
                     }
                     (None, Some(h))
@@ -730,7 +733,7 @@ partners:
     webhook_secrets: [whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw]
     api_keys:
       - label: widget
-        key: demo-key-0123456789
+        key: bk_507636717dd889c4aca6e55fac6880c0e096f016_85f21972
 members:
   - id: M-1
     programme: velo
@@ -757,7 +760,10 @@ campaigns:
         assert_eq!(p.tiers[1].multiplier, Decimal::TWO);
         assert_eq!(plan.programmes[0].release_days, 14);
         assert_eq!(plan.partners[0].programme_id, "velo");
-        assert_eq!(plan.api_keys[0].0, hash_api_key("demo-key-0123456789"));
+        assert_eq!(
+            plan.api_keys[0].0,
+            hash_api_key("bk_507636717dd889c4aca6e55fac6880c0e096f016_85f21972")
+        );
         assert_eq!(plan.members[0].locale, "en");
         let c = &plan.campaigns[0];
         assert_eq!(

@@ -49,6 +49,40 @@ pub struct ApiKeyRecord {
     pub revoked: bool,
 }
 
+/// Prefix of every API key.
+pub const API_KEY_PREFIX: &str = "bk_";
+
+/// The checksum part of a key: the first 4 bytes of SHA-256 over prefix and random part.
+fn api_key_checksum(random_part: &str) -> String {
+    let digest = Sha256::digest(format!("{API_KEY_PREFIX}{random_part}").as_bytes());
+    hex::encode(&digest[..4])
+}
+
+/// A new API key: `bk_`, 160 random bits as 40 hex digits, `_`, and an 8-digit checksum.
+/// The checksum lets a function refuse a made-up key without reading the table.
+pub fn new_api_key(random: &dyn crate::random::Random) -> String {
+    let random_part = random.hex(20);
+    let check = api_key_checksum(&random_part);
+    format!("{API_KEY_PREFIX}{random_part}_{check}")
+}
+
+/// Whether `token` has the shape of a key we issued and its checksum holds. Cheap and
+/// without I/O: anything else is refused before any read (a random key costs nothing).
+pub fn api_key_well_formed(token: &str) -> bool {
+    let Some(rest) = token.strip_prefix(API_KEY_PREFIX) else {
+        return false;
+    };
+    let Some((random_part, check)) = rest.split_once('_') else {
+        return false;
+    };
+    let hex_digits = |s: &str, n: usize| {
+        s.len() == n
+            && s.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    };
+    hex_digits(random_part, 40) && hex_digits(check, 8) && api_key_checksum(random_part) == check
+}
+
 /// Hash of an API key as stored (hex SHA-256). Keys are long random strings, so a plain
 /// hash is enough; nothing stores or logs the key itself.
 pub fn hash_api_key(key: &str) -> String {
@@ -133,4 +167,36 @@ pub struct Preferences {
 pub struct ExternalLink {
     pub programme_id: String,
     pub member_id: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::random::SeededRandom;
+
+    #[test]
+    fn new_keys_are_well_formed_and_a_changed_character_is_not() {
+        let random = SeededRandom::new(7);
+        for _ in 0..100 {
+            let key = new_api_key(&random);
+            assert_eq!(key.len(), 3 + 40 + 1 + 8);
+            assert!(api_key_well_formed(&key), "{key}");
+            // Any one character changed breaks the checksum (or the shape).
+            for i in 3..key.len() {
+                let mut bytes = key.clone().into_bytes();
+                bytes[i] = if bytes[i] == b'0' { b'1' } else { b'0' };
+                let changed = String::from_utf8(bytes).unwrap();
+                assert!(!api_key_well_formed(&changed), "{changed}");
+            }
+        }
+        for bad in [
+            "",
+            "bk_",
+            "not-a-key",
+            "test-shop-api-key-0001",
+            "bk_xyz_12345678",
+        ] {
+            assert!(!api_key_well_formed(bad), "{bad}");
+        }
+    }
 }

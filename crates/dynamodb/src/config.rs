@@ -89,6 +89,22 @@ impl Store {
         Ok(ids)
     }
 
+    /// Every partner id of every programme: two requests (the programme list, then one
+    /// BatchGetItem of the partner lists per 100 programmes). The functions keep it for the
+    /// cache period, so an unknown partner id costs no read of its own.
+    pub async fn all_partner_ids(&self) -> Result<std::collections::BTreeSet<String>, StoreError> {
+        let programmes = self.id_list(keys::programme_list()).await?;
+        let lists: Vec<(String, String)> =
+            programmes.iter().map(|p| keys::partner_list(p)).collect();
+        let mut ids = std::collections::BTreeSet::new();
+        for item in self.batch_get(&lists).await?.into_values() {
+            if let Some(AttributeValue::Ss(list)) = item.get("ids") {
+                ids.extend(list.iter().cloned());
+            }
+        }
+        Ok(ids)
+    }
+
     /// Every partner id of a programme that `bonus apply` has written.
     pub async fn partner_ids(&self, programme_id: &str) -> Result<Vec<String>, StoreError> {
         self.id_list(keys::partner_list(programme_id)).await
@@ -96,6 +112,12 @@ impl Store {
 
     pub async fn get_programme(&self, id: &str) -> Result<Option<Programme>, StoreError> {
         self.get(keys::programme(id)).await
+    }
+
+    /// Put a partner in its programme's partner list (idempotent; `bonus migrate`).
+    pub async fn list_partner(&self, p: &Partner) -> Result<(), StoreError> {
+        self.add_to_id_list(keys::partner_list(&p.programme_id), &p.id)
+            .await
     }
 
     pub async fn put_partner(&self, p: &Partner) -> Result<(), StoreError> {

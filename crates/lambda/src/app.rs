@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 
 use bonus_domain::campaign::{BehaviourCampaign, Campaign};
 use bonus_domain::clock::{Clock, SystemClock};
-use bonus_domain::member::{hash_api_key, ApiKeyRecord};
+use bonus_domain::member::{api_key_well_formed, hash_api_key, ApiKeyRecord};
 use bonus_domain::programme::{Partner, Programme};
 use bonus_domain::random::Random;
 use bonus_domain::retry::Retry;
@@ -64,7 +64,13 @@ impl<V> TtlCache<V> {
         let value = load().await?.map(Arc::new);
         let mut entries = self.lock();
         if entries.len() > 10_000 {
-            entries.clear();
+            // Only real keys and partners get here (made-up ones are refused before), so
+            // this is a large configuration: drop what has expired, and only then the rest.
+            let ttl = self.ttl;
+            entries.retain(|_, (at, _)| at.elapsed() < ttl);
+            if entries.len() > 10_000 {
+                entries.clear();
+            }
         }
         entries.insert(key.to_string(), (Instant::now(), value.clone()));
         Ok(value)
@@ -82,6 +88,9 @@ pub struct Ctx {
     pub random: Arc<dyn Random>,
     partners: TtlCache<PartnerConfig>,
     api_keys: TtlCache<KeyConfig>,
+    /// Every partner id, read once per cache period: an unknown id is refused without a
+    /// read of its own.
+    partner_ids: TtlCache<std::collections::BTreeSet<String>>,
 }
 
 impl Ctx {
@@ -92,6 +101,7 @@ impl Ctx {
             clock,
             partners: TtlCache::new(config_ttl),
             api_keys: TtlCache::new(config_ttl),
+            partner_ids: TtlCache::new(config_ttl),
         }
     }
 
@@ -129,6 +139,15 @@ impl Ctx {
         &self,
         partner_id: &str,
     ) -> Result<Option<Arc<PartnerConfig>>, StoreError> {
+        let known = self
+            .partner_ids
+            .get_or_load("all", || async {
+                self.store.all_partner_ids().await.map(Some)
+            })
+            .await?;
+        if !known.is_some_and(|ids| ids.contains(partner_id)) {
+            return Ok(None);
+        }
         self.partners
             .get_or_load(partner_id, || async {
                 let Some(items) = self.store.partner_with_campaigns(partner_id).await? else {
@@ -151,7 +170,11 @@ impl Ctx {
     }
 
     /// Resolve a bearer token. Only its hash is used as a key, in the cache and in the table.
+    /// A token that is not a well-formed key (its checksum fails) is refused without a read.
     pub async fn api_key(&self, token: &str) -> Result<Option<Arc<KeyConfig>>, StoreError> {
+        if !api_key_well_formed(token) {
+            return Ok(None);
+        }
         let hash = hash_api_key(token);
         self.api_keys
             .get_or_load(&hash, || async {

@@ -9,6 +9,8 @@
 //! - account (1 -> 2): `enrolled_with` is taken from the profile again (orders used to add
 //!   the partner they were posted by, which granted it access).
 //! - api_key (1 -> 2): scopes split; an `enrol` key keeps reading profiles and erasing.
+//! - partner (1 -> 2): listed in its programme's partner list (unknown partner ids are
+//!   refused from the list of all partners, without a read of their own).
 //! - anything else (1 -> 2): only the version is written.
 
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -111,6 +113,12 @@ async fn upgrade(
             upgrade_account(store, from_item(item)?, schema).await
         }
         "api_key" if schema < 2 => upgrade_api_key(store, item).await,
+        "partner" if schema < 2 => {
+            // Unknown partner ids are refused from the list of all partners: every partner
+            // must be in its programme's list.
+            store.list_partner(&from_item(item.clone())?).await?;
+            mark(store, &item).await
+        }
         _ if schema < SCHEMA_VERSION => mark(store, &item).await,
         _ => Ok(Outcome::Current),
     }
