@@ -21,7 +21,11 @@ where
     lambda_http::run(lambda_http::service_fn(move |req: lambda_http::Request| {
         let ctx = ctx.clone();
         async move {
-            let resp = handler(ctx, to_http(req)).await;
+            let req = to_http(req);
+            let resp = match crate::api::check_body_size(req.body()) {
+                Ok(()) => handler(ctx, req).await,
+                Err(e) => crate::api::error_response(&e),
+            };
             let (parts, body) = resp.into_parts();
             Ok::<_, lambda_http::Error>(lambda_http::Response::from_parts(
                 parts,

@@ -5,12 +5,11 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::body::Body;
-use bonus_lambda::api::{error_response, segments, Error, ErrorKind, Response};
+use bonus_lambda::api::{
+    check_body_size, error_response, segments, Error, ErrorKind, Response, MAX_BODY,
+};
 use bonus_lambda::app::Ctx;
 use bytes::Bytes;
-
-/// The largest body the dev server takes (API Gateway's limit is 10 MB; webhooks are small).
-const MAX_BODY: usize = 1024 * 1024;
 
 /// Which function serves a path: the same split as the HttpApi events in template.yaml.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,8 +28,12 @@ pub fn route(path: &str) -> Option<Function> {
     }
 }
 
-/// Send one request to the function that serves it, as API Gateway would.
+/// Send one request to the function that serves it, as API Gateway and the function's
+/// runtime wiring would (bodies over 1 MiB refused).
 pub async fn dispatch(ctx: &Ctx, req: http::Request<Bytes>) -> Response {
+    if let Err(e) = check_body_size(req.body()) {
+        return error_response(&e);
+    }
     match route(req.uri().path()) {
         Some(Function::OrderWebhook) => order_webhook::handle(ctx, req).await,
         Some(Function::MemberApi) => member_api::handle(ctx, req).await,
