@@ -124,7 +124,7 @@ impl Intercept for RequestCounter {
 /// The faulted request is turned into a harmless ListTables before it leaves, so the
 /// database never sees the transaction.
 #[derive(Debug, Default, Clone)]
-pub struct ConflictInjector(Arc<AtomicUsize>);
+pub struct ConflictInjector(Arc<AtomicUsize>, Arc<AtomicUsize>);
 
 #[derive(Debug, Clone)]
 struct Faulted(usize);
@@ -134,6 +134,12 @@ impl Storable for Faulted {
 
 impl ConflictInjector {
     pub fn inject(&self, n: usize) {
+        self.1.store(0, Ordering::SeqCst);
+        self.0.store(n, Ordering::SeqCst);
+    }
+    /// Let the next `skip` TransactWriteItems through, then fail `n`.
+    pub fn inject_after(&self, skip: usize, n: usize) {
+        self.1.store(skip, Ordering::SeqCst);
         self.0.store(n, Ordering::SeqCst);
     }
     pub fn remaining(&self) -> usize {
@@ -153,6 +159,13 @@ impl Intercept for ConflictInjector {
     ) -> Result<(), BoxError> {
         let op = operation(cfg);
         if op != "TransactWriteItems" {
+            return Ok(());
+        }
+        if self
+            .1
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok()
+        {
             return Ok(());
         }
         let took = self

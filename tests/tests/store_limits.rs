@@ -33,3 +33,56 @@ async fn a_read_of_more_than_100_keys_is_split_into_requests_of_100() {
         Some(3)
     );
 }
+
+/// An order with more SKUs than one transaction holds: booked with a pending-sales item in
+/// its own transaction; when writing the sales right after fails, the answer is still the
+/// booking's 200, and the hold sweeper finishes the sales exactly once.
+#[tokio::test]
+async fn sales_of_an_order_with_150_skus_are_never_lost_nor_doubled() {
+    let env = TestEnv::with_config(CONFIG).await;
+    let lines: Vec<serde_json::Value> = (0..150)
+        .map(|i| {
+            serde_json::json!({"line_id": format!("{i}"), "sku": format!("SKU-{i:03}"),
+                "quantity": 1, "unit_price": "2.00"})
+        })
+        .collect();
+    let body = serde_json::json!({
+        "type": "order.paid", "order_id": "BIG-1", "member_id": "M-1",
+        "occurred_at": "2026-11-23T11:00:00Z", "currency": "EUR", "lines": lines
+    })
+    .to_string();
+    // The booking commits; every try of the first chunk of sales then fails.
+    env.conflicts
+        .inject_after(1, bonus_domain::retry::MAX_ATTEMPTS as usize);
+    let (status, answer) = env.order(&body).await;
+    assert_eq!(
+        (status.as_u16(), answer["points"].as_i64()),
+        (200, Some(300)),
+        "{answer}"
+    );
+    assert_eq!(env.conflicts.remaining(), 0);
+    let day: chrono::NaiveDate = "2026-11-23".parse().unwrap();
+    let sold = |sku: String| {
+        let store = env.store.clone();
+        async move {
+            store
+                .sales("shop", &sku, day, day)
+                .await
+                .unwrap()
+                .values()
+                .map(|d| (d.quantity, d.turnover_minor))
+                .fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1))
+        }
+    };
+    assert_eq!(sold("SKU-000".into()).await, (0, 0), "nothing written yet");
+    // The sweeper finishes them; a second sweep and a redelivery add nothing.
+    let swept = bonus_services::holds::sweep(&env.ctx, 100).await.unwrap();
+    assert_eq!((swept.sales_finished, swept.sales_failed), (1, 0));
+    let again = bonus_services::holds::sweep(&env.ctx, 100).await.unwrap();
+    assert_eq!((again.sales_finished, again.sales_failed), (0, 0));
+    let (status, repeat) = env.order(&body).await;
+    assert_eq!((status.as_u16(), &repeat), (200, &answer));
+    for i in [0, 98, 99, 149] {
+        assert_eq!(sold(format!("SKU-{i:03}")).await, (1, 200), "SKU-{i:03}");
+    }
+}

@@ -4,10 +4,11 @@
 use std::collections::BTreeMap;
 
 use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 /// One SKU's part of an order.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SaleLine {
     pub sku: String,
     pub turnover_minor: i64,
@@ -18,7 +19,7 @@ pub struct SaleLine {
 }
 
 /// An order's sales, as aggregated.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Sale {
     pub partner_id: String,
     /// Local day of the order (partner time zone).

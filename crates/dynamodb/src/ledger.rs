@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{account_item, from_item, key_map, keys, to_item, Item, Store, StoreError, TxOutcome};
 use crate::campaigns::{give_back_item, shards_by_campaign, take_item};
+use crate::sales::PendingSales;
 use bonus_domain::account::Account;
 use bonus_domain::booking::{LedgerWrite, OrderRecord};
 use bonus_domain::budget::BudgetShard;
@@ -331,54 +332,47 @@ impl Store {
                 items.len()
             )));
         }
-        // The sales go with the order when they fit (nearly always); an order with more
-        // SKUs than fit writes them right after, in chunks guarded by markers.
+        // The sales go with the order when they fit (nearly always). An order with more
+        // SKUs than fit writes, in its own transaction, a pending-sales item holding the
+        // whole sale; the sales are then added in chunks right after, and whatever a crash or
+        // a failure leaves is finished by the hold sweeper (`complete_pending_sales`). So a
+        // booked order's sales are never lost, and never answered with a 500.
         let sales = match &w.sale {
             Some(sale) => self.sales_items(sale)?,
             None => Vec::new(),
         };
-        let later = if items.len() + sales.len() <= 100 {
+        let pending = if items.len() + sales.len() <= 100 {
             items.extend(sales);
-            Vec::new()
+            None
+        } else if let Some(sale) = &w.sale {
+            if items.len() >= 100 {
+                return Err(StoreError::Build(format!(
+                    "{} items and the pending sales in one transaction (limit 100)",
+                    items.len()
+                )));
+            }
+            let pending = PendingSales {
+                partner_id: r.partner_id.clone(),
+                order_id: r.order_id.clone(),
+                sale: sale.clone(),
+            };
+            items.push(self.put_new(self.pending_sales_item(&pending, &r.recorded_at)?)?);
+            Some(pending)
         } else {
-            sales
+            None
         };
         let outcome = classify(self.transact(items).await?);
-        if outcome == Commit::Committed && !later.is_empty() {
-            self.write_sales_later(r, later).await?;
-        }
-        Ok(outcome)
-    }
-
-    /// An oversized order's sales, in transactions of 99 updates plus a put-if-absent marker
-    /// each (a retry adds nothing twice).
-    async fn write_sales_later(
-        &self,
-        r: &OrderRecord,
-        updates: Vec<TransactWriteItem>,
-    ) -> Result<(), StoreError> {
-        for (n, chunk) in updates.chunks(99).enumerate() {
-            let marker = to_item(
-                (
-                    format!("SALESDONE#{}#{}", r.partner_id, r.order_id),
-                    format!("CHUNK#{n:04}"),
-                ),
-                "sales_marker",
-                &serde_json::json!({}),
-            )?;
-            let mut items = vec![self.put_new(marker)?];
-            items.extend(chunk.iter().cloned());
-            let mut retry = self.retry();
-            while let Some(pause) = retry.next() {
-                super::retry::pause(pause).await;
-                match self.transact(items.clone()).await? {
-                    TxOutcome::Committed => break,
-                    o if o.failed_condition(0) => break, // written before
-                    _ => retry.backoff(),
-                }
+        if let (Commit::Committed, Some(p)) = (&outcome, pending) {
+            if let Err(e) = self.complete_sales(&p).await {
+                tracing::warn!(
+                    partner_id = %p.partner_id,
+                    order_id = %p.order_id,
+                    error = %e,
+                    "sales left for the hold sweeper"
+                );
             }
         }
-        Ok(())
+        Ok(outcome)
     }
 
     /// A put conditional on the item's version: `expected` as read, or absent when None.

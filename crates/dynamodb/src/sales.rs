@@ -15,9 +15,28 @@ use std::collections::{BTreeMap, BTreeSet};
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
 use chrono::NaiveDate;
 
-use super::{key_map, Item, Store, StoreError};
+use super::{key_map, keys, to_item, Item, Store, StoreError, TxOutcome};
 use bonus_domain::ids::shard_of;
 use bonus_domain::sales::Sale;
+
+/// The sparse index (GSI1) partition of orders whose sales are not all written yet.
+pub const PENDING_SALES_INDEX: &str = "SALESDUE";
+
+/// An order whose sales did not fit its booking transaction: written in that transaction,
+/// cleared from the index once every chunk of its sales is in.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PendingSales {
+    pub partner_id: String,
+    pub order_id: String,
+    pub sale: Sale,
+}
+
+fn pending_keys(partner_id: &str, order_id: &str) -> (String, String) {
+    (
+        format!("SALESDUE#{partner_id}#{order_id}"),
+        "SALES".to_string(),
+    )
+}
 
 /// Shards per partner, SKU and day (by buyer): spreads a best-seller's writes.
 pub const SALES_SHARDS: u32 = 4;
@@ -140,5 +159,95 @@ impl Store {
                 _ => return Ok(out),
             }
         }
+    }
+
+    pub(crate) fn pending_sales_item(
+        &self,
+        p: &PendingSales,
+        recorded_at: &chrono::DateTime<chrono::Utc>,
+    ) -> Result<Item, StoreError> {
+        let mut item = to_item(pending_keys(&p.partner_id, &p.order_id), "pending_sales", p)?;
+        item.insert(
+            keys::GSI1PK.into(),
+            AttributeValue::S(PENDING_SALES_INDEX.into()),
+        );
+        item.insert(
+            keys::GSI1SK.into(),
+            AttributeValue::S(format!(
+                "{}#{}#{}",
+                bonus_domain::clock::ts(*recorded_at),
+                p.partner_id,
+                p.order_id
+            )),
+        );
+        Ok(item)
+    }
+
+    /// Add an order's sales in transactions of 99 updates plus a put-if-absent marker each
+    /// (a retry adds nothing twice), then take the order out of the pending index.
+    pub async fn complete_sales(&self, p: &PendingSales) -> Result<(), StoreError> {
+        let updates = self.sales_items(&p.sale)?;
+        for (n, chunk) in updates.chunks(99).enumerate() {
+            let marker = to_item(
+                (
+                    format!("SALESDONE#{}#{}", p.partner_id, p.order_id),
+                    format!("CHUNK#{n:04}"),
+                ),
+                "sales_marker",
+                &serde_json::json!({}),
+            )?;
+            let mut items = vec![self.put_new(marker)?];
+            items.extend(chunk.iter().cloned());
+            let mut retry = self.retry();
+            loop {
+                let Some(pause) = retry.next() else {
+                    return Err(StoreError::Contention(super::retry::MAX_ATTEMPTS));
+                };
+                super::retry::pause(pause).await;
+                match self.transact(items.clone()).await? {
+                    TxOutcome::Committed => break,
+                    o if o.failed_condition(0) => break, // written before
+                    _ => retry.backoff(),
+                }
+            }
+        }
+        // Done: out of the index (kept a while for support, then removed by TTL).
+        let ttl = (chrono::Utc::now() + chrono::Duration::days(30)).timestamp();
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key_map(&pending_keys(&p.partner_id, &p.order_id))))
+            .update_expression("REMOVE #gpk, #gsk SET #ttl = :ttl")
+            .expression_attribute_names("#gpk", keys::GSI1PK)
+            .expression_attribute_names("#gsk", keys::GSI1SK)
+            .expression_attribute_names("#ttl", super::schema::TTL_ATTRIBUTE)
+            .expression_attribute_values(":ttl", AttributeValue::N(ttl.to_string()))
+            .send()
+            .await
+            .map_err(StoreError::sdk)?;
+        Ok(())
+    }
+
+    /// Finish up to `limit` orders whose sales are still pending (oldest first). Returns
+    /// (finished, failed); a failed one stays for the next run.
+    pub async fn complete_pending_sales(&self, limit: i32) -> Result<(usize, usize), StoreError> {
+        let page = self
+            .gsi1_query(PENDING_SALES_INDEX.to_string())
+            .limit(limit)
+            .send()
+            .await
+            .map_err(StoreError::sdk)?;
+        let (mut done, mut failed) = (0, 0);
+        for item in page.items.unwrap_or_default() {
+            let p: PendingSales = super::from_item(item)?;
+            match self.complete_sales(&p).await {
+                Ok(()) => done += 1,
+                Err(e) => {
+                    failed += 1;
+                    tracing::warn!(partner_id = %p.partner_id, order_id = %p.order_id, error = %e, "pending sales not finished");
+                }
+            }
+        }
+        Ok((done, failed))
     }
 }

@@ -141,9 +141,13 @@ pub struct SweepSummary {
     /// Of those, left as they are because releasing them failed (logged with the hold id;
     /// the next sweep, or the member's next balance read, tries again).
     pub failed: usize,
+    /// Orders whose sales (too many SKUs for their booking transaction) were finished.
+    pub sales_finished: usize,
+    /// Of those pending, left for the next sweep because writing them failed.
+    pub sales_failed: usize,
 }
 
-/// Release holds whose time ran out (the sweeper; holds are also released lazily whenever
+/// Release holds whose time ran out, and finish sales left pending (the sweeper; holds are also released lazily whenever
 /// they or their member's balance are touched). Reads only the lapsed holds, through their
 /// sparse index; at most `limit` per index shard per run.
 pub async fn sweep(ctx: &Ctx, limit: i32) -> Result<SweepSummary, Error> {
@@ -165,10 +169,16 @@ pub async fn sweep(ctx: &Ctx, limit: i32) -> Result<SweepSummary, Error> {
             }
         }
     }
+    // Sales an order could not write with its booking, and nobody finished since.
+    let (finished, failed) = ctx.store.complete_pending_sales(limit).await?;
+    summary.sales_finished = finished;
+    summary.sales_failed = failed;
     tracing::info!(
         lapsed = summary.lapsed,
         released = summary.released,
         failed = summary.failed,
+        sales_finished = finished,
+        sales_failed = failed,
         "holds swept"
     );
     Ok(summary)
