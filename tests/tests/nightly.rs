@@ -256,3 +256,80 @@ async fn one_bad_body_does_not_fail_the_batch() {
     assert_eq!(failed, vec!["bad", "unknown"]);
     assert_eq!(account(&env, "M-1").await.available, 100);
 }
+
+/// A daily customer: 1,000 orders released on one night, and 120 days of orders whose every
+/// release and expiry falls due in one night after a long pause. Each night write fits a transaction.
+#[tokio::test]
+async fn a_thousand_releases_and_every_bucket_after_a_long_pause_for_one_member() {
+    let env = TestEnv::new().await;
+    let q = night_queue().await;
+    let start = at("2026-01-10T07:00:00Z");
+    for i in 0..1_000 {
+        let when = (start + chrono::Duration::seconds(i * 40)).to_rfc3339();
+        earn(&env, &format!("D-{i}"), "M-1", "1.00", &when).await;
+    }
+    env.clock.set(at("2026-01-25T02:00:00Z"));
+    cursor(&env, "2026-01-23").await;
+    let s = run(&env, &q, "2026-01-24").await;
+    assert_eq!(
+        (
+            s.counts.members,
+            s.counts.releases,
+            s.counts.points_released
+        ),
+        (1, 1_000, 1_000)
+    );
+    let a = account(&env, "M-1").await;
+    assert_eq!((a.available, a.pending.len()), (1_000, 0));
+    let available: Vec<_> = events(&env)
+        .await
+        .into_iter()
+        .filter(|e| e.type_name() == "PointsAvailable")
+        .collect();
+    assert_eq!(available.len(), 1, "one message, not a thousand");
+
+    // M-2 buys every day for 120 days; then the job does not run for over a year.
+    let start = at("2026-02-01T10:00:00Z");
+    for i in 0..120 {
+        let when = (start + chrono::Duration::days(i)).to_rfc3339();
+        earn(&env, &format!("Y-{i}"), "M-2", "3.00", &when).await;
+    }
+    env.clock.set(at("2027-06-02T02:00:00Z"));
+    // The job last ran before M-2's first release; it catches up every night at once, and
+    // brings each member up to today the first night it finds them due.
+    cursor(&env, "2026-02-13").await;
+    let s = run(&env, &q, "2027-06-01").await;
+    // M-2: 120 releases and 120 expiry buckets in one night (several writes); M-1: its
+    // 1,000 points expire.
+    assert_eq!(
+        (
+            s.counts.members,
+            s.counts.releases,
+            s.counts.expiries,
+            s.counts.points_expired
+        ),
+        (2, 120, 121, 1_360),
+        "{:?}",
+        s.counts
+    );
+    let b = account(&env, "M-2").await;
+    assert_eq!(
+        (b.available, b.expiring.len(), b.night_done),
+        (0, 0, Some(d("2027-06-01")))
+    );
+    let expired: i64 = env
+        .store
+        .entries("velo", "M-2")
+        .await
+        .unwrap()
+        .iter()
+        .filter(|e| e.kind == EntryKind::Expire)
+        .map(|e| -e.points)
+        .sum();
+    assert_eq!(expired, 360);
+    let all = ["velo".to_string()];
+    let audit = bonus_ops::audit::audit(&env.store, &all, env.clock_now(), |_, _| {})
+        .await
+        .unwrap();
+    assert_eq!(audit.differences, Vec::<String>::new());
+}

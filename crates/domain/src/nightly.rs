@@ -14,6 +14,8 @@
 //! consumes what it acts on, so a re-run finds nothing to do. Nights skipped and caught up
 //! in date order give the same result as every night run.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 
 use crate::account::{Account, AccountError};
@@ -55,8 +57,16 @@ impl std::ops::AddAssign for NightCounts {
     }
 }
 
+/// The most items one night write may have (DynamoDB takes 100 per transaction): the
+/// account, entries, events and clearing counters. A night with more (a member whose
+/// every expiry bucket falls due after a long pause) is written in several plans.
+pub const MAX_NIGHT_ITEMS: usize = 90;
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NightPlan {
+    /// False: more of this night is left for the next plan (the account is not yet marked
+    /// done); plan again on `account` and write again.
+    pub complete: bool,
     pub account: Account,
     pub entries: Vec<LedgerEntry>,
     pub events: Vec<DomainEvent>,
@@ -140,25 +150,49 @@ pub fn plan_night(
     };
     let who = format!("{}:{}", account.programme_id, account.member_id);
 
-    // Releases due before the end of the night.
+    // Items this write may still take: the account, the tier event, the outstanding
+    // counter, one spare.
+    let mut room = MAX_NIGHT_ITEMS - 4;
+    let mut complete = true;
+
+    // Releases due before the end of the night: one event (one message to the member) per
+    // local day they fell due, however many lots, named by the day's last release.
     let end_key = ts(end);
     let due: Vec<(String, Points)> = next
         .pending
         .range(..end_key)
         .map(|(k, p)| (k.clone(), *p))
         .collect();
+    let mut by_day: BTreeMap<NaiveDate, Vec<(String, Points)>> = BTreeMap::new();
     for (key, points) in due {
-        next.pending.remove(&key);
-        next.available += points;
-        counts.releases += 1;
-        counts.points_released += points;
-        let released_at = DateTime::parse_from_rfc3339(&key)
+        let day = local_date(account, &key).unwrap_or(night);
+        by_day.entry(day).or_default().push((key, points));
+    }
+    for releases in by_day.into_values() {
+        if room == 0 {
+            complete = false;
+            break;
+        }
+        room -= 1;
+        let Some((last, _)) = releases.last() else {
+            continue;
+        };
+        let released_at = DateTime::parse_from_rfc3339(last)
             .map(|t| t.with_timezone(&Utc))
             .unwrap_or(end);
+        let id = format!("available:{who}:{last}");
+        let mut total: Points = 0;
+        for (key, points) in &releases {
+            next.pending.remove(key);
+            next.available += points;
+            counts.releases += 1;
+            total += points;
+        }
+        counts.points_released += total;
         events.push(event(
-            format!("available:{who}:{key}"),
+            id,
             EventKind::PointsAvailable {
-                points,
+                points: total,
                 released_at,
             },
         ));
@@ -171,11 +205,28 @@ pub fn plan_night(
         .range(..=night_key.clone())
         .map(|(k, p)| (k.clone(), *p))
         .collect();
-    if !expiring.is_empty() && next.held > 0 {
+    if !complete {
+        // Releases filled this write; expiries come in the next.
+    } else if !expiring.is_empty() && next.held > 0 {
         // Held points may be among them: expire once the hold has resolved (at most a day).
         counts.expiries_deferred += expiring.len() as u64;
     } else {
+        let mut issuers_seen: std::collections::BTreeSet<String> = Default::default();
         for (key, points) in expiring {
+            // An entry, an event, and a clearing counter per issuer not counted yet.
+            let new_issuers = next.expiring_by_issuer.get(&key).map_or(0, |m| {
+                m.keys().filter(|i| !issuers_seen.contains(*i)).count()
+            });
+            let cost = 2 + new_issuers;
+            // (The first bucket of a plan always goes, so every plan makes progress.)
+            if cost > room && room < MAX_NIGHT_ITEMS - 4 {
+                complete = false;
+                break;
+            }
+            room = room.saturating_sub(cost);
+            if let Some(m) = next.expiring_by_issuer.get(&key) {
+                issuers_seen.extend(m.keys().cloned());
+            }
             if next.available < points {
                 return Err(AccountError::Invariant(format!(
                     "bucket {key} has {points} points, available only {}",
@@ -213,6 +264,10 @@ pub fn plan_night(
         .map(|(k, p)| (k.clone(), *p))
         .collect();
     for (key, points) in warn {
+        if !complete || room == 0 {
+            complete = false;
+            break;
+        }
         let Ok(last) = key.parse::<NaiveDate>() else {
             continue;
         };
@@ -222,6 +277,7 @@ pub fn plan_night(
             .filter(|d| last - Duration::days(i64::from(*d)) <= night)
             .min();
         if let Some(days) = reached.filter(|d| *d < sent) {
+            room -= 1;
             next.warned.insert(key.clone(), days);
             counts.warnings += 1;
             events.push(event(
@@ -236,7 +292,7 @@ pub fn plan_night(
     }
 
     // Tier: down to what the rolling volume supports, if it fell below the threshold.
-    if !next.tier.is_empty() {
+    if complete && !next.tier.is_empty() {
         let volume = next.rolling_volume(programme, end);
         let current = next.tier_name(programme).to_string();
         let supported = programme
@@ -262,10 +318,13 @@ pub fn plan_night(
         }
     }
 
-    next.night_done = Some(night);
+    if complete {
+        next.night_done = Some(night);
+    }
     next.version += 1;
     next.check()?;
     Ok(Some(NightPlan {
+        complete,
         outstanding_change: next.outstanding() - account.outstanding(),
         account: next,
         entries,
@@ -309,13 +368,84 @@ mod tests {
         let mut out = Vec::new();
         let mut night = d(from);
         while night <= d(to) {
-            if let Some(plan) = plan_night(p, a, night, Utc::now()).unwrap() {
+            while let Some(plan) = plan_night(p, a, night, Utc::now()).unwrap() {
                 *a = plan.account;
                 out.extend(plan.events);
+                if plan.complete {
+                    break;
+                }
             }
             night = night.succ_opt().unwrap();
         }
         out
+    }
+
+    /// Items one write of `plan` needs: the account, entries, events, and a clearing
+    /// counter per issuer of the expired points.
+    fn items(plan: &NightPlan) -> usize {
+        let issuers: std::collections::BTreeSet<&String> =
+            plan.entries.iter().flat_map(|e| e.issuers.keys()).collect();
+        1 + plan.entries.len() + plan.events.len() + issuers.len() + 1
+    }
+
+    #[test]
+    fn a_thousand_releases_in_one_night_are_one_event_and_one_write() {
+        let p = programme();
+        let mut a = Account::open("p", "m");
+        let start: DateTime<Utc> = "2026-01-10T08:00:00Z".parse().unwrap();
+        for i in 0..1_000 {
+            let at = (start + Duration::seconds(i * 30)).to_rfc3339();
+            a = earned_on(&p, &a, &format!("O-{i}"), 2, &at);
+        }
+        assert_eq!(a.pending.len(), 1_000);
+        let plan = plan_night(&p, &a, d("2026-01-24"), Utc::now())
+            .unwrap()
+            .unwrap();
+        assert!(plan.complete);
+        assert_eq!(plan.counts.releases, 1_000);
+        assert_eq!(plan.events.len(), 1);
+        assert!(matches!(
+            plan.events[0].kind,
+            EventKind::PointsAvailable { points: 2_000, .. }
+        ));
+        assert_eq!(
+            (plan.account.available, plan.account.pending.len()),
+            (2_000, 0)
+        );
+        assert!(items(&plan) <= MAX_NIGHT_ITEMS);
+    }
+
+    #[test]
+    fn a_night_after_a_long_pause_is_written_in_plans_that_each_fit_a_transaction() {
+        // 400 days of orders, then no night run for over a year: every bucket is due at once.
+        let p = programme();
+        let mut a = Account::open("p", "m");
+        let start: DateTime<Utc> = "2025-01-10T10:00:00Z".parse().unwrap();
+        for i in 0..400 {
+            let at = (start + Duration::days(i)).to_rfc3339();
+            a = earned_on(&p, &a, &format!("O-{i}"), 3, &at);
+        }
+        let night = d("2027-03-01");
+        let (mut plans, mut expired, mut released) = (0, 0, 0);
+        while let Some(plan) = plan_night(&p, &a, night, Utc::now()).unwrap() {
+            plans += 1;
+            assert!(items(&plan) <= MAX_NIGHT_ITEMS, "{} items", items(&plan));
+            assert_eq!(plan.account.version, a.version + 1);
+            expired += plan.counts.points_expired;
+            released += plan.counts.points_released;
+            a = plan.account;
+            if plan.complete {
+                break;
+            }
+        }
+        assert!(plans > 4, "{plans} plans");
+        assert_eq!((released, expired), (1_200, 1_200));
+        assert_eq!(
+            (a.available, a.expiring.len(), a.night_done),
+            (0, 0, Some(night))
+        );
+        a.check().unwrap();
+        assert_eq!(plan_night(&p, &a, night, Utc::now()).unwrap(), None);
     }
 
     #[test]

@@ -186,42 +186,28 @@ pub async fn run_task(
         .await?;
     let mut items_read = due.len() as u64;
     let mut counts = NightCounts::default();
+    // One member that cannot be brought forward must not keep the others back: it is
+    // logged, and the task fails at the end (so it is retried; the members written are
+    // done and skipped then) instead of at that member.
+    let mut failed: Vec<String> = Vec::new();
     for account in due {
         let member = account.member_id.clone();
-        let mut account = account;
-        let mut written = false;
-        let mut retry = store.retry();
-        while let Some(pause) = retry.next() {
-            retry::pause(pause).await;
-            // Each pass re-reads at once unless it asks to back off.
-            retry.now();
-            let Some(plan) = plan_night(&programme, &account, task.as_of, now)
-                .map_err(|e| JobError::Member(member.clone(), e.to_string()))?
-            else {
-                written = true; // already brought up to as_of
-                break;
-            };
-            if store.write_night(&plan, account.version).await? {
-                counts += plan.counts;
-                written = true;
-                break;
-            }
-            // The index is eventually consistent and members keep buying: read and replan.
-            items_read += 1;
-            match store.get_account(&task.programme_id, &member).await? {
-                Some(fresh) => account = fresh,
-                None => {
-                    written = true;
-                    break;
-                }
+        match bring_forward(store, &programme, task, account, now, &mut counts).await {
+            Ok(reads) => items_read += reads,
+            Err(e) => {
+                tracing::error!(member_id = %member, error = %e, "member's night not written");
+                failed.push(member);
             }
         }
-        if !written {
-            return Err(JobError::Member(
-                member,
-                "kept changing under the job".into(),
-            ));
-        }
+    }
+    if let Some(first) = failed.first() {
+        return Err(JobError::Member(
+            first.clone(),
+            format!(
+                "{} member(s) of the shard not brought forward; the task is retried",
+                failed.len()
+            ),
+        ));
     }
     let done = ShardDone {
         counts,
@@ -232,6 +218,57 @@ pub async fn run_task(
         .mark_shard_done(&task.programme_id, task.night, task.shard, &done)
         .await?;
     Ok(done)
+}
+
+/// Bring one member up to the task's night: plan, write, and again while the night is
+/// written in several plans (a long pause) or the account moved under the job. Returns the
+/// extra items read.
+async fn bring_forward(
+    store: &Store,
+    programme: &Programme,
+    task: &Task,
+    mut account: bonus_domain::account::Account,
+    now: DateTime<Utc>,
+    counts: &mut NightCounts,
+) -> Result<u64, JobError> {
+    let member = account.member_id.clone();
+    let mut items_read = 0;
+    let mut first = true;
+    let mut retry = store.retry();
+    while let Some(pause) = retry.next() {
+        retry::pause(pause).await;
+        // Each pass re-reads at once unless it asks to back off.
+        retry.now();
+        let Some(plan) = plan_night(programme, &account, task.as_of, now)
+            .map_err(|e| JobError::Member(member.clone(), e.to_string()))?
+        else {
+            return Ok(items_read); // already brought up to as_of
+        };
+        if store.write_night(&plan, account.version).await? {
+            let mut c = plan.counts;
+            // A member counts once, however many plans its night took.
+            c.members = u64::from(first);
+            first = false;
+            *counts += c;
+            if plan.complete {
+                return Ok(items_read);
+            }
+            // More of the night is left: go on from what was just written.
+            account = plan.account;
+            retry = store.retry();
+            continue;
+        }
+        // The index is eventually consistent and members keep buying: read and replan.
+        items_read += 1;
+        match store.get_account(&task.programme_id, &member).await? {
+            Some(fresh) => account = fresh,
+            None => return Ok(items_read),
+        }
+    }
+    Err(JobError::Member(
+        member,
+        "kept changing under the job".into(),
+    ))
 }
 
 /// The worker Lambda: each record is parsed on its own, so one bad body never fails the
