@@ -126,6 +126,23 @@ pub fn segments(path: &str) -> Vec<&str> {
     path.split('/').filter(|s| !s.is_empty()).collect()
 }
 
+/// The largest request body any function takes. API Gateway lets up to 10 MB through;
+/// every real request (a webhook, an API call) is a few KB, so a larger body is refused
+/// before anything parses it.
+pub const MAX_BODY: usize = 1024 * 1024;
+
+/// 413 `body_too_large` for a body over [`MAX_BODY`].
+pub fn check_body_size(body: &[u8]) -> Result<(), Error> {
+    if body.len() > MAX_BODY {
+        return Err(Error::new(
+            ErrorKind::TooLarge,
+            "body_too_large",
+            "body over 1 MiB",
+        ));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -151,21 +168,4 @@ mod tests {
         h.insert("authorization", "Basic abc".parse().unwrap());
         assert_eq!(bearer(&h), None);
     }
-}
-
-/// The largest request body any function takes. API Gateway lets up to 10 MB through;
-/// every real request (a webhook, an API call) is a few KB, so a larger body is refused
-/// before anything parses it.
-pub const MAX_BODY: usize = 1024 * 1024;
-
-/// 413 `body_too_large` for a body over [`MAX_BODY`].
-pub fn check_body_size(body: &[u8]) -> Result<(), Error> {
-    if body.len() > MAX_BODY {
-        return Err(Error::new(
-            ErrorKind::TooLarge,
-            "body_too_large",
-            "body over 1 MiB",
-        ));
-    }
-    Ok(())
 }
