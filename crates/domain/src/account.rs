@@ -318,15 +318,25 @@ impl Account {
     /// `points` of a lot leave the account for good (reversed or spent): they no longer
     /// expire, neither in the date's bucket nor in its issuer's share of it.
     pub fn unbook_expiry(&mut self, lot: &Lot, points: Points) -> Result<(), AccountError> {
-        let date = lot.expires_on.to_string();
-        let missing =
-            || AccountError::Invariant(format!("lot {} has no expiry booked", lot.lot_id));
+        self.unbook_expiry_of(&lot.lot_id, lot.expires_on, &lot.partner_id, points)
+    }
+
+    /// [`Account::unbook_expiry`] for a lot known by its id, last valid day and issuer.
+    pub fn unbook_expiry_of(
+        &mut self,
+        lot_id: &str,
+        expires_on: NaiveDate,
+        issuer: &str,
+        points: Points,
+    ) -> Result<(), AccountError> {
+        let date = expires_on.to_string();
+        let missing = || AccountError::Invariant(format!("lot {lot_id} has no expiry booked"));
         match self.expiring.get_mut(&date) {
             Some(e) if *e >= points => *e -= points,
             _ => return Err(missing()),
         }
         let shares = self.expiring_by_issuer.get_mut(&date).ok_or_else(missing)?;
-        match shares.get_mut(&lot.partner_id) {
+        match shares.get_mut(issuer) {
             Some(e) if *e >= points => *e -= points,
             _ => return Err(missing()),
         }

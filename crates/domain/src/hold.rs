@@ -42,6 +42,10 @@ pub const MAX_OPEN_HOLDS: usize = 100;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum HoldStatus {
+    /// Being placed on more lots than one transaction holds: its lots are reserved chunk by
+    /// chunk before the account is (`Hold::staged_lots`). Not a hold yet: nobody sees it,
+    /// and the sweeper rolls back one left behind.
+    Reserving,
     Open,
     Captured,
     Voided,
@@ -57,6 +61,10 @@ pub struct HeldLot {
     pub points: Points,
     #[serde(default)]
     pub captured: Points,
+    /// The lot's last valid day (what settling unbooks); None in holds written before it
+    /// was kept here (their lots are read instead).
+    #[serde(default)]
+    pub expires_on: Option<chrono::NaiveDate>,
 }
 
 /// A gift-shop claim riding on a hold.
@@ -89,6 +97,15 @@ pub struct Hold {
     /// Incremented by every change; resolutions are written with `version = expected`.
     #[serde(default)]
     pub version: u64,
+    /// While `Reserving`: how many of `lots` (from the start) are reserved on their lot
+    /// items so far.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub staged_lots: Option<usize>,
+    /// After a resolution of more lots than its transaction held: how many of `lots` (from
+    /// the start) have had the resolution applied to their lot items so far. The account,
+    /// the statement and the clearing already have it all.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub settled_lots: Option<usize>,
 }
 
 impl Hold {
@@ -208,6 +225,7 @@ pub fn choose_lots(
             issuer: lot.partner_id.clone(),
             points: take,
             captured: 0,
+            expires_on: Some(lot.expires_on),
         });
         left -= take;
     }
@@ -236,12 +254,24 @@ pub fn expires_at(now: DateTime<Utc>, minutes: Option<i64>) -> DateTime<Utc> {
     )
 }
 
+/// What resolving a hold does to one of its lots: `held` down by `release`, free
+/// `remaining` up by `back` (the part not captured). Written as a conditional delta
+/// (`held >= release`), so it commutes with other holds on the same lot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LotChange {
+    pub lot_id: String,
+    pub release: Points,
+    pub back: Points,
+}
+
 /// What resolving a hold writes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settlement {
     pub account: Account,
     pub hold: Hold,
-    /// The hold's lots with their new free `remaining` and `held`.
+    /// Each lot of the hold, in the hold's order.
+    pub lot_changes: Vec<LotChange>,
+    /// The new state of those of the hold's lots that were passed in (for checks).
     pub lots: Vec<Lot>,
     pub entry: Option<LedgerEntry>,
     pub events: Vec<DomainEvent>,
@@ -252,7 +282,8 @@ pub struct Settlement {
 
 /// Resolve an open hold: capture `capture` points of it (0 for a void or an expiry) and
 /// release the rest. Lots are consumed in the order the hold reserved them (oldest expiry
-/// first). `lots` must hold the current state of the hold's lots.
+/// first). `lots` need only hold the lots whose expiry the hold does not know (holds from
+/// before it kept them); any lot passed in is checked and its new state returned.
 pub fn settle(
     hold: &Hold,
     account: &Account,
@@ -261,7 +292,8 @@ pub fn settle(
     status: HoldStatus,
     now: DateTime<Utc>,
 ) -> Result<Settlement, AccountError> {
-    if hold.status != HoldStatus::Open || status == HoldStatus::Open {
+    if hold.status != HoldStatus::Open || matches!(status, HoldStatus::Open | HoldStatus::Reserving)
+    {
         return Err(AccountError::Invariant(format!(
             "hold {} is not open",
             hold.hold_id
@@ -273,29 +305,38 @@ pub fn settle(
     let mut next = account.clone();
     let mut hold = hold.clone();
     let mut changed = Vec::new();
+    let mut lot_changes = Vec::new();
     let mut left = capture;
     for held in &mut hold.lots {
-        let mut lot = lots
-            .iter()
-            .find(|l| l.lot_id == held.lot_id)
-            .cloned()
+        let lot = lots.iter().find(|l| l.lot_id == held.lot_id);
+        let expires_on = held
+            .expires_on
+            .or(lot.map(|l| l.expires_on))
             .ok_or_else(|| AccountError::Invariant(format!("lot {} missing", held.lot_id)))?;
         let take = left.min(held.points);
         left -= take;
         let back = held.points - take;
-        if lot.held < held.points {
-            return Err(AccountError::Invariant(format!(
-                "lot {} holds less than the hold reserved",
-                lot.lot_id
-            )));
+        if let Some(lot) = lot {
+            if lot.held < held.points {
+                return Err(AccountError::Invariant(format!(
+                    "lot {} holds less than the hold reserved",
+                    lot.lot_id
+                )));
+            }
+            let mut lot = lot.clone();
+            lot.held -= held.points;
+            lot.remaining += back;
+            changed.push(lot);
         }
-        lot.held -= held.points;
-        lot.remaining += back;
         held.captured = take;
         if take > 0 {
-            next.unbook_expiry(&lot, take)?;
+            next.unbook_expiry_of(&held.lot_id, expires_on, &held.issuer, take)?;
         }
-        changed.push(lot);
+        lot_changes.push(LotChange {
+            lot_id: held.lot_id.clone(),
+            release: held.points,
+            back,
+        });
     }
     next.held -= hold.points;
     next.available += hold.points - capture;
@@ -345,6 +386,7 @@ pub fn settle(
         outstanding_change: next.outstanding() - account.outstanding(),
         account: next,
         hold,
+        lot_changes,
         lots: changed,
         entry,
         events,
@@ -429,6 +471,8 @@ pub fn plan_hold(
         request_sha256: req.request_sha256.clone(),
         reward: req.reward.clone(),
         version: 0,
+        staged_lots: None,
+        settled_lots: None,
     })
 }
 
@@ -491,6 +535,11 @@ pub fn plan_finish(
         (HoldStatus::Voided, true) => Err(Error::conflict(
             "hold_voided",
             "the hold was voided; place a new one",
+        )),
+        // Still being placed (or left half placed): not a hold yet.
+        (HoldStatus::Reserving, _) => Err(Error::not_found(
+            "hold_not_found",
+            "no such hold for this partner",
         )),
     }
 }
@@ -588,6 +637,8 @@ mod tests {
             request_sha256: String::new(),
             reward: None,
             version: 0,
+            staged_lots: None,
+            settled_lots: None,
         }
     }
 

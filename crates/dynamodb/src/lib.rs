@@ -105,11 +105,14 @@ impl From<aws_sdk_dynamodb::error::BuildError> for StoreError {
     }
 }
 
-/// A store failure answers `internal` (503s come from the retry policy giving up, not from
-/// here); its detail goes to the log.
+/// A store failure answers `internal`, its detail in the log; giving up under contention
+/// answers 503 `unavailable` (try again), as the retry policy does.
 impl From<StoreError> for bonus_domain::Error {
     fn from(e: StoreError) -> Self {
-        bonus_domain::error::internal(e)
+        match e {
+            StoreError::Contention(_) => bonus_domain::Error::unavailable(),
+            e => bonus_domain::error::internal(e),
+        }
     }
 }
 

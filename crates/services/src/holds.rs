@@ -22,16 +22,13 @@ pub async fn resolve(
     let mut retry = ctx.retry();
     while let Some(pause) = retry.next() {
         retry::pause(pause).await;
-        // The hold, its member's account and its lots as of one instant.
-        let mut wanted = vec![
+        // The hold and its member's account as of one instant. The lots are not read: their
+        // changes are conditional deltas, and the hold knows each lot's expiry (older holds
+        // do not: their lots' expiries are read, which never change).
+        let wanted = vec![
             keys::hold(&hold.hold_id),
             keys::account(&hold.programme_id, &hold.member_id),
         ];
-        wanted.extend(
-            hold.lots
-                .iter()
-                .map(|l| keys::lot(&hold.programme_id, &hold.member_id, &l.lot_id)),
-        );
         let mut items = store.snapshot(&wanted).await?.into_iter();
         let mut next = || items.next().flatten();
         let Some(current) = next().map(from_item::<Hold>).transpose()? else {
@@ -44,10 +41,22 @@ pub async fn resolve(
             .map(from_item)
             .transpose()?
             .ok_or_else(|| internal("account of an open hold is missing"))?;
-        let lots: Vec<Lot> = std::iter::from_fn(|| items.next())
-            .flatten()
-            .map(from_item)
-            .collect::<Result<_, _>>()?;
+        let unknown: Vec<(String, String)> = current
+            .lots
+            .iter()
+            .filter(|l| l.expires_on.is_none())
+            .map(|l| keys::lot(&current.programme_id, &current.member_id, &l.lot_id))
+            .collect();
+        let lots: Vec<Lot> = if unknown.is_empty() {
+            Vec::new()
+        } else {
+            store
+                .batch_get(&unknown)
+                .await?
+                .into_values()
+                .map(from_item)
+                .collect::<Result<_, _>>()?
+        };
         let s = settle(&current, &account, &lots, points, status, ctx.now())?;
         // A gift-shop claim that is released gives its unit of stock back.
         let extra = match (&current.reward, status) {
@@ -121,11 +130,15 @@ pub async fn tidy(ctx: &Ctx, account: Account) -> Result<Account, Error> {
     Ok(account)
 }
 
-/// Release one lapsed hold: true when this call released it.
+/// Release one lapsed hold: true when this call released it. A placement left half done
+/// (`Reserving`) is rolled back.
 async fn release_lapsed(ctx: &Ctx, hold_id: &str) -> Result<bool, Error> {
     match ctx.store.get_hold(hold_id).await? {
         Some(h) if h.status == HoldStatus::Open => {
             Ok(resolve(ctx, &h, 0, HoldStatus::Expired).await?.is_some())
+        }
+        Some(h) if h.status == HoldStatus::Reserving => {
+            Ok(ctx.store.roll_back_reservation(&h.hold_id).await?)
         }
         _ => Ok(false),
     }
@@ -141,6 +154,9 @@ pub struct SweepSummary {
     /// Of those, left as they are because releasing them failed (logged with the hold id;
     /// the next sweep, or the member's next balance read, tries again).
     pub failed: usize,
+    /// Resolved holds whose lots (too many for one transaction) a crash left half updated,
+    /// finished by this sweep.
+    pub settled: usize,
     /// Orders whose sales (too many SKUs for their booking transaction) were finished.
     pub sales_finished: usize,
     /// Of those pending, left for the next sweep because writing them failed.
@@ -165,6 +181,16 @@ pub async fn sweep(ctx: &Ctx, limit: i32) -> Result<SweepSummary, Error> {
             Ok(false) => {}
             Err(e) => {
                 tracing::error!(hold_id = %id, code = e.code, "lapsed hold not released");
+                summary.failed += 1;
+            }
+        }
+    }
+    // Resolutions whose lots were left half updated.
+    for hold in ctx.store.unsettled_holds(limit).await? {
+        match ctx.store.finish_settlement(&hold).await {
+            Ok(()) => summary.settled += 1,
+            Err(e) => {
+                tracing::error!(hold_id = %hold.hold_id, error = %e, "hold's lots not updated");
                 summary.failed += 1;
             }
         }

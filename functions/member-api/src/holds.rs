@@ -111,6 +111,11 @@ pub(crate) async fn place(
         // Each pass re-reads at once unless it asks to back off.
         retry.now();
         if let Some(existing) = ctx.store.get_hold(&id).await? {
+            if existing.status == HoldStatus::Reserving {
+                // A placement of this request that did not finish: undo it, and place again.
+                ctx.store.roll_back_reservation(&id).await?;
+                continue;
+            }
             if existing.request_sha256 != req.request_sha256 {
                 return Err(Error::conflict(
                     "hold_conflict",
@@ -174,7 +179,8 @@ async fn own_hold(ctx: &Ctx, key: &KeyConfig, hold_id: &str) -> Result<Hold, Err
         return Err(hold_not_found());
     }
     match ctx.store.get_hold(hold_id).await? {
-        Some(h) if h.partner_id == key.partner.id => Ok(h),
+        // A hold still being placed is not a hold yet.
+        Some(h) if h.partner_id == key.partner.id && h.status != HoldStatus::Reserving => Ok(h),
         _ => Err(hold_not_found()),
     }
 }
