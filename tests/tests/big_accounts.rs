@@ -246,3 +246,91 @@ async fn a_resolution_cut_short_is_answered_and_finished_by_the_sweeper() {
     assert_eq!(again.settled, 0);
     audit_is_clean(&env).await;
 }
+
+#[tokio::test]
+async fn a_cancellation_whose_own_points_were_spent_draws_on_600_other_lots() {
+    let env = TestEnv::with_config(CONFIG).await;
+    // A large order first (its lot expires first), then the daily orders.
+    let big = json!({
+        "type": "order.paid", "order_id": "BIG", "member_id": "DAILY",
+        "occurred_at": env.clock_now().to_rfc3339(), "currency": "EUR",
+        "lines": [{"line_id": "1", "sku": "CAKE", "quantity": 1, "unit_price": "600.00"}]
+    })
+    .to_string();
+    let headers = env.signed(SECRET, "msg-big", &big, 0);
+    let (status, answer) = env
+        .call("POST", "/v1/partners/bakery/webhooks/orders", &headers, big)
+        .await;
+    assert_eq!(
+        (status, answer["points"].as_i64()),
+        (StatusCode::OK, Some(600))
+    );
+    env.clock.advance(Duration::days(1));
+    thousand_lots(&env).await;
+    // The cake's 600 points are spent (the oldest expiry goes first).
+    let (status, h) = call(
+        &env,
+        "POST",
+        "/v1/members/DAILY/holds",
+        json!({"points": 600, "reference": "r-1"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{h}");
+    assert_eq!(h["lots"].as_array().map(Vec::len), Some(1));
+    let capture = format!("/v1/holds/{}/capture", h["hold_id"].as_str().unwrap());
+    assert_eq!(
+        call(&env, "POST", &capture, json!({})).await.0,
+        StatusCode::OK
+    );
+    assert_eq!(state(&env).await, ((1_000, 0), (1_000, 0)));
+
+    // The cake is cancelled: its 600 points come out of 600 one-point lots, oldest first.
+    env.requests.reset();
+    let cancel = json!({"type": "order.cancelled", "order_id": "BIG", "occurred_at": env.clock_now().to_rfc3339()}).to_string();
+    let headers = env.signed(SECRET, "msg-cancel", &cancel, 0);
+    let (status, answer) = env
+        .call(
+            "POST",
+            "/v1/partners/bakery/webhooks/orders",
+            &headers,
+            cancel.clone(),
+        )
+        .await;
+    let requests = env.requests.snapshot();
+    assert_eq!(
+        (
+            status,
+            answer["points"].as_i64(),
+            answer["from_own"].as_i64(),
+            answer["from_others"].as_i64(),
+            answer["to_debt"].as_i64()
+        ),
+        (StatusCode::OK, Some(600), Some(0), Some(600), Some(0)),
+        "{answer}"
+    );
+    assert_eq!(state(&env).await, ((400, 0), (400, 0)));
+    let lots = env.store.lots("club", "DAILY").await.unwrap();
+    let emptied = lots
+        .iter()
+        .filter(|l| l.order_id.starts_with("B-") && l.remaining == 0)
+        .count();
+    assert_eq!(emptied, 600);
+    // One statement entry for all of them.
+    let entries = env.store.entries("club", "DAILY").await.unwrap();
+    let last = entries.last().unwrap();
+    assert_eq!((last.points, last.lot_id.clone()), (-600, None));
+    // Again: the same answer, nothing more taken.
+    let headers = env.signed(SECRET, "msg-cancel", &cancel, 0);
+    let (status, again) = env
+        .call(
+            "POST",
+            "/v1/partners/bakery/webhooks/orders",
+            &headers,
+            cancel,
+        )
+        .await;
+    assert_eq!((status, &again), (StatusCode::OK, &answer));
+    assert_eq!(state(&env).await, ((400, 0), (400, 0)));
+    audit_is_clean(&env).await;
+    println!("cancellation over 600 lots: {requests:?}");
+}

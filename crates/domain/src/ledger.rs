@@ -252,7 +252,10 @@ pub struct RefundPlan {
     pub account: Account,
     /// Lots that lost points, with their new remaining.
     pub lots: Vec<Lot>,
-    /// One statement entry per step: each lot taken from, then the debt.
+    /// What was taken out of each lot (written as deltas: `remaining -= taken`).
+    pub taken: Vec<(String, Points)>,
+    /// At most three statement entries, however many lots: the order's own lot, the
+    /// member's other lots (their issuers in `issuers`), the debt.
     pub entries: Vec<LedgerEntry>,
     pub events: Vec<DomainEvent>,
     pub from_own: Points,
@@ -279,6 +282,7 @@ pub fn plan_refund(
     let mut plan = RefundPlan {
         account: account.clone(),
         lots: Vec::new(),
+        taken: Vec::new(),
         entries: Vec::new(),
         events: Vec::new(),
         from_own: 0,
@@ -299,33 +303,59 @@ pub fn plan_refund(
         plan.account = r.account;
         let own_id = own.map(|l| l.lot_id.as_str());
         let next = &mut plan.account;
-        for (lot_id, took) in &r.taken {
-            next.entry_seq += 1;
-            let reason = if Some(lot_id.as_str()) == own_id {
-                format!("{what} at {}", source.partner_id)
-            } else {
-                format!(
-                    "{what} at {}: the order's own points were already spent, taken from lot {lot_id}",
-                    source.partner_id
-                )
-            };
-            // The reversed points were the lot's issuer's: its liability shrinks.
-            let issuer = r
-                .lots
+        // The reversed points were their lots' issuers': their liability shrinks.
+        let issuer_of = |lot_id: &str| {
+            r.lots
                 .iter()
-                .find(|l| &l.lot_id == lot_id)
-                .map_or(source.partner_id, |l| l.partner_id.as_str());
+                .find(|l| l.lot_id == lot_id)
+                .map_or(source.partner_id, |l| l.partner_id.as_str())
+                .to_string()
+        };
+        let (own_taken, others_taken): (Vec<&(String, Points)>, Vec<&(String, Points)>) = r
+            .taken
+            .iter()
+            .partition(|(id, _)| Some(id.as_str()) == own_id);
+        for (lot_id, took) in own_taken {
+            next.entry_seq += 1;
             plan.entries.push(LedgerEntry {
                 seq: next.entry_seq,
                 at: now,
                 kind: EntryKind::Reversal,
                 points: -took,
-                reason,
+                reason: format!("{what} at {}", source.partner_id),
                 partner_id: Some(source.partner_id.to_string()),
                 order_id: Some(source.order_id.to_string()),
                 lot_id: Some(lot_id.clone()),
                 event_id: String::new(),
-                issuers: [(issuer.to_string(), *took)].into(),
+                issuers: [(issuer_of(lot_id), *took)].into(),
+            });
+        }
+        if !others_taken.is_empty() {
+            // One entry for every other lot (a daily customer's refund may draw on hundreds).
+            let mut issuers: std::collections::BTreeMap<String, Points> = Default::default();
+            for (lot_id, took) in &others_taken {
+                *issuers.entry(issuer_of(lot_id)).or_default() += took;
+            }
+            let total: Points = others_taken.iter().map(|(_, t)| t).sum();
+            let (lot_id, whence) = match others_taken.as_slice() {
+                [(id, _)] => (Some(id.clone()), format!("lot {id}")),
+                many => (None, format!("{} other lots, oldest first", many.len())),
+            };
+            next.entry_seq += 1;
+            plan.entries.push(LedgerEntry {
+                seq: next.entry_seq,
+                at: now,
+                kind: EntryKind::Reversal,
+                points: -total,
+                reason: format!(
+                    "{what} at {}: the order's own points were already spent, taken from {whence}",
+                    source.partner_id
+                ),
+                partner_id: Some(source.partner_id.to_string()),
+                order_id: Some(source.order_id.to_string()),
+                lot_id,
+                event_id: String::new(),
+                issuers,
             });
         }
         if r.to_debt > 0 {
@@ -369,6 +399,7 @@ pub fn plan_refund(
             },
         });
         plan.lots = r.lots;
+        plan.taken = r.taken;
         plan.from_own = r.from_own;
         plan.from_others = r.from_others;
         plan.to_debt = r.to_debt;

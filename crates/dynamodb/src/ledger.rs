@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{account_item, from_item, key_map, keys, to_item, Item, Store, StoreError, TxOutcome};
 use crate::campaigns::{give_back_item, shards_by_campaign, take_item};
+use crate::lot_takes::PendingTakes;
 use crate::sales::PendingSales;
 use bonus_domain::account::Account;
 use bonus_domain::booking::{LedgerWrite, OrderRecord};
@@ -314,9 +315,6 @@ impl Store {
             for lot in &w.new_lots {
                 items.push(self.put_new(to_item(member(lot), "lot", lot)?)?);
             }
-            for lot in &w.lots {
-                items.push(self.put_item(to_item(member(lot), "lot", lot)?, None)?);
-            }
             items.extend(self.entry_items(a, &w.entries, w.outstanding_change)?);
         }
         for take in &w.takes {
@@ -326,6 +324,36 @@ impl Store {
             items.push(give_back_item(self, give)?);
         }
         items.extend(self.outbox_items(&w.events)?);
+        // What refunds take out of existing lots, as deltas: with the rest when they fit;
+        // otherwise staged on the lots first (module lot_takes), and the commit below
+        // removes the staging record.
+        let mut staged = None;
+        if let Some((a, _)) = &w.account {
+            let takes: Vec<TransactWriteItem> = w
+                .lot_takes
+                .iter()
+                .map(|(id, t)| self.lot_take(&a.programme_id, &a.member_id, id, *t))
+                .collect::<Result<_, _>>()?;
+            if items.len() + takes.len() < 100 {
+                items.extend(takes);
+            } else {
+                let pending = PendingTakes {
+                    id: format!("{}#{}#{}", r.partner_id, r.order_id, r.event),
+                    programme_id: a.programme_id.clone(),
+                    member_id: a.member_id.clone(),
+                    takes: w.lot_takes.clone(),
+                    staged: 0,
+                };
+                match self.stage_takes(&pending, &r.recorded_at).await? {
+                    true => {
+                        items.push(self.staged_takes_done(&pending)?);
+                        staged = Some(pending);
+                    }
+                    // A lot has less than was read: read again and decide again.
+                    false => return Ok(Commit::Stale),
+                }
+            }
+        }
         if items.len() > 100 {
             return Err(StoreError::Build(format!(
                 "{} items in one transaction (limit 100)",
@@ -362,6 +390,10 @@ impl Store {
             None
         };
         let outcome = classify(self.transact(items).await?);
+        if let (false, Some(takes)) = (outcome == Commit::Committed, &staged) {
+            // Not booked: the lots get their points back.
+            self.roll_back_takes(&takes.id).await?;
+        }
         if let (Commit::Committed, Some(p)) = (&outcome, pending) {
             if let Err(e) = self.complete_sales(&p).await {
                 tracing::warn!(

@@ -7,6 +7,7 @@ pub mod config;
 pub mod holds;
 pub mod keys;
 pub mod ledger;
+pub mod lot_takes;
 pub mod nightly;
 pub mod notify;
 pub mod retry;

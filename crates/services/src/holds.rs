@@ -157,6 +157,9 @@ pub struct SweepSummary {
     /// Resolved holds whose lots (too many for one transaction) a crash left half updated,
     /// finished by this sweep.
     pub settled: usize,
+    /// Refunds' lot takes (too many lots for their booking transaction) staged by a request
+    /// that died, given back to their lots by this sweep.
+    pub takes_rolled_back: usize,
     /// Orders whose sales (too many SKUs for their booking transaction) were finished.
     pub sales_finished: usize,
     /// Of those pending, left for the next sweep because writing them failed.
@@ -195,6 +198,10 @@ pub async fn sweep(ctx: &Ctx, limit: i32) -> Result<SweepSummary, Error> {
             }
         }
     }
+    // Refunds' lot takes staged by a request that died before it booked.
+    let (rolled_back, failed) = ctx.store.roll_back_stale_takes(now, limit).await?;
+    summary.takes_rolled_back = rolled_back;
+    summary.failed += failed;
     // Sales an order could not write with its booking, and nobody finished since.
     let (finished, failed) = ctx.store.complete_pending_sales(limit).await?;
     summary.sales_finished = finished;

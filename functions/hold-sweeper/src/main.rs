@@ -13,7 +13,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
                 .map_err(|e| lambda_runtime::Error::from(e.to_string()))?;
             Ok::<Value, lambda_runtime::Error>(serde_json::json!({
                 "lapsed": summary.lapsed, "released": summary.released, "failed": summary.failed,
-                "settled": summary.settled,
+                "settled": summary.settled, "takes_rolled_back": summary.takes_rolled_back,
                 "sales_finished": summary.sales_finished, "sales_failed": summary.sales_failed
             }))
         }

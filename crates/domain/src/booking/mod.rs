@@ -72,8 +72,12 @@ pub struct LedgerWrite {
     pub enrol: Option<MemberProfile>,
     /// Lots created by this write (conditional on not existing).
     pub new_lots: Vec<Lot>,
-    /// Existing lots whose remaining changed (guarded by the account version).
+    /// Existing lots whose remaining changed, as planned (later plans of the same write
+    /// start from them).
     pub lots: Vec<Lot>,
+    /// What is taken out of each existing lot: written as conditional deltas
+    /// (`remaining -= taken`), so they commute with holds on the same lots.
+    pub lot_takes: Vec<(String, crate::money::Points)>,
     pub entries: Vec<LedgerEntry>,
     pub events: Vec<DomainEvent>,
     /// Conditional takes from campaign budget shards.
@@ -99,6 +103,7 @@ impl LedgerWrite {
             enrol: None,
             new_lots: Vec::new(),
             lots: Vec::new(),
+            lot_takes: Vec::new(),
             entries: Vec::new(),
             events: Vec::new(),
             takes: Vec::new(),
@@ -123,6 +128,15 @@ impl LedgerWrite {
     /// Add a refund's changes on top: its lots (a lot created by this very write is updated in
     /// place), entries and events; the account becomes the refund's.
     pub fn add_refund(&mut self, plan: RefundPlan) {
+        for (lot_id, took) in &plan.taken {
+            if self.new_lots.iter().any(|l| &l.lot_id == lot_id) {
+                continue; // created by this write: written whole, below
+            }
+            match self.lot_takes.iter_mut().find(|(id, _)| id == lot_id) {
+                Some((_, t)) => *t += took,
+                None => self.lot_takes.push((lot_id.clone(), *took)),
+            }
+        }
         for lot in plan.lots {
             match self.new_lots.iter_mut().find(|l| l.lot_id == lot.lot_id) {
                 Some(new) => *new = lot,
