@@ -311,7 +311,8 @@ pub fn plan_refund(
                 .map_or(source.partner_id, |l| l.partner_id.as_str())
                 .to_string()
         };
-        let (own_taken, others_taken): (Vec<&(String, Points)>, Vec<&(String, Points)>) = r
+        type Takes<'t> = Vec<&'t (String, Points)>;
+        let (own_taken, others_taken): (Takes, Takes) = r
             .taken
             .iter()
             .partition(|(id, _)| Some(id.as_str()) == own_id);
