@@ -99,6 +99,7 @@ async fn a_hold_over_950_lots_is_placed_captured_in_part_and_another_voided() {
     );
 
     env.requests.reset();
+    let started = std::time::Instant::now();
     let (status, h) = call(
         &env,
         "POST",
@@ -106,6 +107,7 @@ async fn a_hold_over_950_lots_is_placed_captured_in_part_and_another_voided() {
         json!({"points": 950, "reference": "r-1"}),
     )
     .await;
+    let place_time = started.elapsed();
     assert_eq!(status, StatusCode::CREATED, "{h}");
     let place = env.requests.snapshot();
     assert_eq!(h["lots"].as_array().map(Vec::len), Some(950));
@@ -125,7 +127,9 @@ async fn a_hold_over_950_lots_is_placed_captured_in_part_and_another_voided() {
 
     env.requests.reset();
     let capture = format!("/v1/holds/{}/capture", h["hold_id"].as_str().unwrap());
+    let started = std::time::Instant::now();
     let (status, done) = call(&env, "POST", &capture, json!({"points": 600})).await;
+    let capture_time = started.elapsed();
     assert_eq!(
         (status, done["captured"].as_i64()),
         (StatusCode::OK, Some(600)),
@@ -167,7 +171,8 @@ async fn a_hold_over_950_lots_is_placed_captured_in_part_and_another_voided() {
         (StatusCode::CONFLICT, Some("insufficient_points"))
     );
     audit_is_clean(&env).await;
-    println!("place 950 lots: {place:?}\ncapture 950 lots: {captured:?}");
+    println!("FIGURE place a hold over 950 lots: {place_time:?}, {place:?}");
+    println!("FIGURE capture it: {capture_time:?}, {captured:?}");
 }
 
 #[tokio::test]
@@ -286,6 +291,7 @@ async fn a_cancellation_whose_own_points_were_spent_draws_on_600_other_lots() {
 
     // The cake is cancelled: its 600 points come out of 600 one-point lots, oldest first.
     env.requests.reset();
+    let started = std::time::Instant::now();
     let cancel = json!({"type": "order.cancelled", "order_id": "BIG", "occurred_at": env.clock_now().to_rfc3339()}).to_string();
     let headers = env.signed(SECRET, "msg-cancel", &cancel, 0);
     let (status, answer) = env
@@ -296,6 +302,7 @@ async fn a_cancellation_whose_own_points_were_spent_draws_on_600_other_lots() {
             cancel.clone(),
         )
         .await;
+    let took = started.elapsed();
     let requests = env.requests.snapshot();
     assert_eq!(
         (
@@ -332,5 +339,5 @@ async fn a_cancellation_whose_own_points_were_spent_draws_on_600_other_lots() {
     assert_eq!((status, &again), (StatusCode::OK, &answer));
     assert_eq!(state(&env).await, ((400, 0), (400, 0)));
     audit_is_clean(&env).await;
-    println!("cancellation over 600 lots: {requests:?}");
+    println!("FIGURE a cancellation drawing on 600 lots: {took:?}, {requests:?}");
 }

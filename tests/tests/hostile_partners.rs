@@ -327,6 +327,10 @@ async fn made_up_keys_cost_no_read_and_unknown_partners_one_per_cache_period() {
         );
     }
     assert_eq!(env.requests.total(), 0, "{:?}", env.requests.snapshot());
+    println!(
+        "FIGURE 200 made-up keys: {} DynamoDB requests",
+        env.requests.total()
+    );
     // A signed delivery for 200 made-up partner ids: the list of partners is read once.
     for i in 0..200 {
         let (status, _) = order(&env, &format!("nobody-{i}"), "OPS-1", "X-1", "1.00").await;
@@ -334,6 +338,7 @@ async fn made_up_keys_cost_no_read_and_unknown_partners_one_per_cache_period() {
     }
     let reads = env.requests.snapshot();
     assert_eq!(env.requests.total(), 2, "{reads:?}");
+    println!("FIGURE 200 unknown partner ids: {reads:?}");
     assert_eq!(
         (reads.get("GetItem"), reads.get("BatchGetItem")),
         (Some(&1), Some(&1))

@@ -270,7 +270,14 @@ async fn a_thousand_releases_and_every_bucket_after_a_long_pause_for_one_member(
     }
     env.clock.set(at("2026-01-25T02:00:00Z"));
     cursor(&env, "2026-01-23").await;
+    env.requests.reset();
+    let started = std::time::Instant::now();
     let s = run(&env, &q, "2026-01-24").await;
+    println!(
+        "FIGURE a night with 1,000 releases for one member: {:?}, {:?}",
+        started.elapsed(),
+        env.requests.snapshot()
+    );
     assert_eq!(
         (
             s.counts.members,
