@@ -60,17 +60,29 @@ pub(crate) fn dev_info_path(data_dir: &Path) -> PathBuf {
     data_dir.join("dev.json")
 }
 
+/// A deployed table's partner secrets are sealed with the stack's KMS key: a command that
+/// writes them with `--aws` refuses to run without it (it would seal with the public local
+/// key instead).
+pub(crate) fn require_kms_for_aws(args: &StoreArgs) -> anyhow::Result<()> {
+    let set = std::env::var("SECRETS_KMS_KEY_ID").is_ok_and(|k| !k.trim().is_empty());
+    if args.aws && !set {
+        anyhow::bail!(
+            "set SECRETS_KMS_KEY_ID to the stack's SecretsKeyArn output: partner secrets are sealed with it"
+        );
+    }
+    Ok(())
+}
+
 /// The store a command works on, and the embedded database if it had to start one.
 pub(crate) async fn open_store(args: &StoreArgs) -> anyhow::Result<(Store, Option<LocalDynamo>)> {
     if args.aws {
         let config = aws_config_from_env().await;
         let mut store = Store::new(aws_sdk_dynamodb::Client::new(&config), &args.table);
-        // The deployed e-mail index key (the EmailHashKey parameter); without it, members
-        // are written without an e-mail index entry.
-        store.email_key = std::env::var("EMAIL_HASH_KEY")
-            .ok()
-            .filter(|k| k.len() >= 16)
-            .map(|k| k.into_bytes().into());
+        // The deployed e-mail index key (the SSM parameter named by EMAIL_HASH_KEY_PARAMETER,
+        // or EMAIL_HASH_KEY); without it, members are written without an e-mail index entry.
+        store.email_key = bonus_secrets::email_hash_key_from_env()
+            .await?
+            .map(Into::into);
         return Ok((store, None));
     }
     if let Some(endpoint) = &args.endpoint {

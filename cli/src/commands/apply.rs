@@ -9,6 +9,7 @@ use crate::common::*;
 pub async fn run(file: PathBuf, dry_run: bool, store: StoreArgs) -> anyhow::Result<()> {
     let plan = read_plan(&file)?;
     if dry_run {
+        require_kms_for_aws(&store)?;
         let (store, _db) = open_store(&store).await?;
         for line in apply::diff(&store, &plan).await? {
             println!("{line}");
@@ -16,6 +17,7 @@ pub async fn run(file: PathBuf, dry_run: bool, store: StoreArgs) -> anyhow::Resu
         println!("dry run: nothing written");
         return Ok(());
     }
+    require_kms_for_aws(&store)?;
     let (store, _db) = open_store(&store).await?;
     let s = apply::apply(&store, &plan).await?;
     println!(

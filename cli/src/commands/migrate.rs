@@ -3,6 +3,7 @@
 use crate::common::*;
 
 pub async fn run(store: StoreArgs) -> anyhow::Result<()> {
+    require_kms_for_aws(&store)?;
     let (store, _db) = open_store(&store).await?;
     let total = bonus_ops::migrate::approximate_items(&store).await?;
     let bar = indicatif::ProgressBar::new(total);

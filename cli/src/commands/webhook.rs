@@ -77,10 +77,14 @@ pub async fn run(command: WebhookCommand) -> anyhow::Result<()> {
                 Some(s) => s,
                 None => {
                     let (store, _db) = open_store(&store).await?;
-                    let p = store
+                    let stored = store
                         .get_partner(&partner)
                         .await?
                         .with_context(|| format!("no partner '{partner}'"))?;
+                    // Stored sealed: opened with the key from the environment (KMS with
+                    // --aws and SECRETS_KMS_KEY_ID).
+                    let sealer = bonus_secrets::Sealer::from_env().await?;
+                    let p = bonus_secrets::open_partner(&sealer, &stored).await?;
                     let secrets = match platform {
                         webhook::Platform::Standard => Some(&p.webhook_secrets),
                         webhook::Platform::Shopify => p.shopify.as_ref().map(|l| &l.secrets),

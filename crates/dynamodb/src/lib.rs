@@ -229,12 +229,9 @@ impl Store {
         let table = required_env("TABLE_NAME")?;
         let config = aws_config::load_from_env().await;
         let mut store = Store::new(Client::new(&config), table);
-        // Deployed: the key comes from the environment; without it there is no e-mail index
-        // (never the public local key on real data).
-        store.email_key = std::env::var("EMAIL_HASH_KEY")
-            .ok()
-            .filter(|k| k.len() >= 16)
-            .map(|k| k.into_bytes().into());
+        // Deployed: no e-mail index unless the caller sets the key (bonus-lambda reads it
+        // from SSM); never the public local key on real data.
+        store.email_key = None;
         Ok(store)
     }
 

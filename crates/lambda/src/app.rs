@@ -16,6 +16,7 @@ use bonus_domain::programme::{Partner, Programme};
 use bonus_domain::random::Random;
 use bonus_domain::retry::Retry;
 use bonus_dynamodb::{MissingEnv, Store, StoreError};
+use bonus_secrets::Sealer;
 
 /// A partner with its programme.
 #[derive(Debug, Clone)]
@@ -91,6 +92,10 @@ pub struct Ctx {
     /// Every partner id, read once per cache period: an unknown id is refused without a
     /// read of its own.
     partner_ids: TtlCache<std::collections::BTreeSet<String>>,
+    /// Opens partners' sealed signing secrets (KMS on AWS): only where webhooks are verified.
+    pub sealer: Sealer,
+    /// Partners with their secrets opened, by id (for the cache period).
+    opened: TtlCache<Partner>,
 }
 
 impl Ctx {
@@ -102,6 +107,8 @@ impl Ctx {
             partners: TtlCache::new(config_ttl),
             api_keys: TtlCache::new(config_ttl),
             partner_ids: TtlCache::new(config_ttl),
+            sealer: Sealer::local_default(),
+            opened: TtlCache::new(config_ttl),
         }
     }
 
@@ -112,11 +119,23 @@ impl Ctx {
             .ok()
             .and_then(|s| s.parse().ok())
             .unwrap_or(60);
-        Ok(Ctx::new(
-            Store::from_env().await?,
-            Arc::new(SystemClock),
-            Duration::from_secs(ttl),
-        ))
+        let mut store = Store::from_env().await?;
+        // Deployed: the e-mail hash key from SSM (or the environment); without one there is
+        // no e-mail index (never the public local key on real data).
+        store.email_key = match bonus_secrets::email_hash_key_from_env().await {
+            Ok(key) => key.map(Into::into),
+            Err(e) => {
+                tracing::error!(error = %e, "the e-mail hash key could not be read: no e-mail index");
+                None
+            }
+        };
+        let sealer = Sealer::from_env().await.map_err(|e| {
+            tracing::error!(error = %e, "the secrets key is not usable");
+            MissingEnv("BONUS_SECRETS_KEY".into())
+        })?;
+        let mut ctx = Ctx::new(store, Arc::new(SystemClock), Duration::from_secs(ttl));
+        ctx.sealer = sealer;
+        Ok(ctx)
     }
 
     /// The same context with ids, codes and jitter from `random` (a seeded one in tests).
@@ -170,6 +189,25 @@ impl Ctx {
     }
 
     /// Resolve a bearer token. Only its hash is used as a key, in the cache and in the table.
+    /// The partner with its signing secrets opened, for verifying a webhook (cached for
+    /// the cache period; one KMS Decrypt per secret when it loads).
+    pub async fn partner_with_secrets(
+        &self,
+        partner_id: &str,
+    ) -> Result<Option<Arc<Partner>>, StoreError> {
+        let Some(cfg) = self.partner(partner_id).await? else {
+            return Ok(None);
+        };
+        self.opened
+            .get_or_load(partner_id, || async {
+                bonus_secrets::open_partner(&self.sealer, &cfg.partner)
+                    .await
+                    .map(Some)
+                    .map_err(|e| StoreError::Mapping(format!("partner secrets: {e}")))
+            })
+            .await
+    }
+
     /// A token that is not a well-formed key (its checksum fails) is refused without a read.
     pub async fn api_key(&self, token: &str) -> Result<Option<Arc<KeyConfig>>, StoreError> {
         if !api_key_well_formed(token) {

@@ -6,6 +6,7 @@ use bonus_domain::config::{parse, ConfigPlan};
 use bonus_dynamodb::campaigns::CampaignApplied;
 use bonus_dynamodb::rewards::RewardApplied;
 use bonus_dynamodb::Store;
+use bonus_secrets::{open_partner, seal_partner, Sealer};
 use chrono::Utc;
 
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -24,7 +25,18 @@ pub fn plan_file(text: &str) -> Result<ConfigPlan, Vec<String>> {
     file.plan(Utc::now())
 }
 
+/// Apply with the secrets key from the environment ([`Sealer::from_env`]: KMS when
+/// `SECRETS_KMS_KEY_ID` is set, as it must be for a deployed table).
 pub async fn apply(store: &Store, plan: &ConfigPlan) -> anyhow::Result<ApplySummary> {
+    apply_with(store, plan, &Sealer::from_env().await?).await
+}
+
+/// Apply: partners' signing secrets are sealed with `sealer` before they are stored.
+pub async fn apply_with(
+    store: &Store,
+    plan: &ConfigPlan,
+    sealer: &Sealer,
+) -> anyhow::Result<ApplySummary> {
     // Checks that need the stored state come before any write, so a refused file changes nothing.
     for c in &plan.campaigns {
         if let Some(old) = store.get_campaign(&c.partner_id, &c.id).await? {
@@ -63,7 +75,7 @@ pub async fn apply(store: &Store, plan: &ConfigPlan) -> anyhow::Result<ApplySumm
         s.programmes += 1;
     }
     for p in &plan.partners {
-        store.put_partner(p).await?;
+        store.put_partner(&seal_partner(sealer, p).await?).await?;
         s.partners += 1;
     }
     for (hash, rec) in &plan.api_keys {
@@ -137,6 +149,7 @@ pub async fn apply(store: &Store, plan: &ConfigPlan) -> anyhow::Result<ApplySumm
 /// What applying `plan` would change, one line per entity: create, update, unchanged (or
 /// refused). Reads only.
 pub async fn diff(store: &Store, plan: &ConfigPlan) -> anyhow::Result<Vec<String>> {
+    let sealer = Sealer::from_env().await?;
     fn verdict<T: PartialEq>(old: Option<T>, new: &T) -> &'static str {
         match old {
             None => "create   ",
@@ -155,7 +168,13 @@ pub async fn diff(store: &Store, plan: &ConfigPlan) -> anyhow::Result<Vec<String
     for p in &plan.partners {
         out.push(format!(
             "{} partner {}",
-            verdict(store.get_partner(&p.id).await?, p),
+            verdict(
+                match store.get_partner(&p.id).await? {
+                    Some(stored) => Some(open_partner(&sealer, &stored).await?),
+                    None => None,
+                },
+                p
+            ),
             p.id
         ));
     }

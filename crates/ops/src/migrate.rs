@@ -10,7 +10,8 @@
 //!   the partner they were posted by, which granted it access).
 //! - api_key (1 -> 2): scopes split; an `enrol` key keeps reading profiles and erasing.
 //! - partner (1 -> 2): listed in its programme's partner list (unknown partner ids are
-//!   refused from the list of all partners, without a read of their own).
+//!   refused from the list of all partners, without a read of their own); and, at any
+//!   version, signing secrets stored in plain text are sealed (bonus-secrets).
 //! - anything else (1 -> 2): only the version is written.
 
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -61,6 +62,18 @@ pub async fn migrate(
     store: &Store,
     progress: &(dyn Fn(usize) + Sync),
 ) -> Result<MigrateSummary, StoreError> {
+    let sealer = bonus_secrets::Sealer::from_env()
+        .await
+        .map_err(|e| StoreError::Mapping(e.to_string()))?;
+    migrate_with(store, &sealer, progress).await
+}
+
+/// [`migrate`] with partner secrets sealed by `sealer`.
+pub async fn migrate_with(
+    store: &Store,
+    sealer: &bonus_secrets::Sealer,
+    progress: &(dyn Fn(usize) + Sync),
+) -> Result<MigrateSummary, StoreError> {
     let mut summary = MigrateSummary::default();
     let mut start = None;
     loop {
@@ -74,7 +87,7 @@ pub async fn migrate(
             .map_err(StoreError::sdk)?;
         for item in page.items.unwrap_or_default() {
             summary.items += 1;
-            let outcome = upgrade(store, item, &mut summary).await?;
+            let outcome = upgrade(store, sealer, item, &mut summary).await?;
             match outcome {
                 Outcome::Current => {}
                 Outcome::Upgraded => summary.upgraded += 1,
@@ -99,6 +112,7 @@ enum Outcome {
 
 async fn upgrade(
     store: &Store,
+    sealer: &bonus_secrets::Sealer,
     item: Item,
     summary: &mut MigrateSummary,
 ) -> Result<Outcome, StoreError> {
@@ -113,11 +127,23 @@ async fn upgrade(
             upgrade_account(store, from_item(item)?, schema).await
         }
         "api_key" if schema < 2 => upgrade_api_key(store, item).await,
-        "partner" if schema < 2 => {
-            // Unknown partner ids are refused from the list of all partners: every partner
-            // must be in its programme's list.
-            store.list_partner(&from_item(item.clone())?).await?;
-            mark(store, &item).await
+        "partner" => {
+            let partner: bonus_domain::programme::Partner = from_item(item.clone())?;
+            if bonus_secrets::has_unsealed(&partner) {
+                // Signing secrets written in plain text: sealed (and the version set).
+                let sealed = bonus_secrets::seal_partner(sealer, &partner)
+                    .await
+                    .map_err(|e| StoreError::Mapping(e.to_string()))?;
+                store.put_partner(&sealed).await?;
+                return Ok(Outcome::Upgraded);
+            }
+            if schema < 2 {
+                // Unknown partner ids are refused from the list of all partners: every
+                // partner must be in its programme's list.
+                store.list_partner(&partner).await?;
+                return mark(store, &item).await;
+            }
+            Ok(Outcome::Current)
         }
         _ if schema < SCHEMA_VERSION => mark(store, &item).await,
         _ => Ok(Outcome::Current),

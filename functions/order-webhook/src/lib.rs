@@ -119,8 +119,13 @@ pub(crate) async fn authenticate(
         .partner(partner_id)
         .await?
         .ok_or_else(Error::unauthorized)?;
+    // The secrets are stored sealed: opened here, the only place that verifies.
+    let opened = ctx
+        .partner_with_secrets(partner_id)
+        .await?
+        .ok_or_else(Error::unauthorized)?;
     webhook_sig::verify(
-        &cfg.partner.webhook_secrets,
+        &opened.webhook_secrets,
         header(req, webhook_sig::HEADER_ID),
         header(req, webhook_sig::HEADER_TIMESTAMP),
         header(req, webhook_sig::HEADER_SIGNATURE),

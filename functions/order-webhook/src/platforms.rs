@@ -42,7 +42,12 @@ async fn verified(
         .partner(partner_id)
         .await?
         .ok_or_else(Error::unauthorized)?;
-    let Some(l) = link(&cfg.partner) else {
+    // The secrets are stored sealed: opened here, the only place that verifies.
+    let opened = ctx
+        .partner_with_secrets(partner_id)
+        .await?
+        .ok_or_else(Error::unauthorized)?;
+    let Some(l) = link(&opened) else {
         info!(
             partner_id,
             "platform webhook for a partner without that platform"
