@@ -96,6 +96,16 @@ pub struct Ctx {
     pub sealer: Sealer,
     /// Partners with their secrets opened, by id (for the cache period).
     opened: TtlCache<Partner>,
+    /// Where deliveries over their partner's limit are queued (the order webhook); None:
+    /// they are booked at once.
+    pub deferral: Option<Deferral>,
+}
+
+/// The deferred-webhooks queue.
+#[derive(Clone, Debug)]
+pub struct Deferral {
+    pub sqs: aws_sdk_sqs::Client,
+    pub url: String,
 }
 
 impl Ctx {
@@ -109,6 +119,7 @@ impl Ctx {
             partner_ids: TtlCache::new(config_ttl),
             sealer: Sealer::local_default(),
             opened: TtlCache::new(config_ttl),
+            deferral: None,
         }
     }
 
@@ -135,6 +146,16 @@ impl Ctx {
         })?;
         let mut ctx = Ctx::new(store, Arc::new(SystemClock), Duration::from_secs(ttl));
         ctx.sealer = sealer;
+        if let Some(url) = std::env::var("DEFERRED_WEBHOOKS_QUEUE_URL")
+            .ok()
+            .filter(|u| !u.trim().is_empty())
+        {
+            let config = aws_config::load_from_env().await;
+            ctx.deferral = Some(Deferral {
+                sqs: aws_sdk_sqs::Client::new(&config),
+                url,
+            });
+        }
         Ok(ctx)
     }
 

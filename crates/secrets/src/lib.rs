@@ -284,7 +284,10 @@ mod tests {
         // Not sealed (written before): as it is.
         assert_eq!(sealer.open(plain).await.unwrap(), plain);
         assert_eq!(
-            sealer.seal_all(std::slice::from_ref(&sealed)).await.unwrap(),
+            sealer
+                .seal_all(std::slice::from_ref(&sealed))
+                .await
+                .unwrap(),
             vec![sealed],
             "sealing twice changes nothing"
         );

@@ -29,7 +29,7 @@ pub async fn event(
     partner_id: &str,
     req: &http::Request<Bytes>,
 ) -> Result<Response, Error> {
-    let now = ctx.now();
+    let now = crate::defer::judged_at(ctx, req);
     let cfg = authenticate(ctx, partner_id, req, now).await?;
     let input: BehaviourEventIn = parse_json(req.body())?;
     if !valid_event_type(&input.event_type) {

@@ -13,6 +13,7 @@
 //! first answer; the same order and event with another body gets 409.
 
 mod behaviour;
+pub mod defer;
 mod orders;
 mod platforms;
 mod refunds;
@@ -48,6 +49,18 @@ pub const ROUTES: &[(&str, &str)] = &[
 /// Entry point for every route this function serves.
 pub async fn handle(ctx: &Ctx, req: http::Request<Bytes>) -> Response {
     let path = segments(req.uri().path());
+    if defer::over_limit(&req) && req.method() == Method::POST {
+        if let ["v1", "partners", partner_id, kind @ ("webhooks" | "events"), rest @ ..] =
+            path.as_slice()
+        {
+            let route = rest.first().copied().unwrap_or(kind);
+            match over_limit(ctx, partner_id, route, &req).await {
+                Ok(Some(resp)) => return resp,
+                Ok(None) => {} // not queued here: booked at once, below
+                Err(e) => return respond("order-webhook", Err(e)),
+            }
+        }
+    }
     let result = match path.as_slice() {
         ["v1", "partners", partner_id, "webhooks", "orders"] => {
             if req.method() == Method::POST {
@@ -80,6 +93,34 @@ pub async fn handle(ctx: &Ctx, req: http::Request<Bytes>) -> Response {
         _ => Err(Error::route_not_found()),
     };
     respond("order-webhook", result)
+}
+
+/// A delivery over its partner's limit (module [`defer`]): verified, then queued with a
+/// 202; a request that does not verify gets 429. None: book it at once.
+async fn over_limit(
+    ctx: &Ctx,
+    partner_id: &str,
+    route: &str,
+    req: &http::Request<Bytes>,
+) -> Result<Option<Response>, Error> {
+    let verified = match route {
+        "orders" | "events" => authenticate(ctx, partner_id, req, ctx.now()).await.is_ok(),
+        "shopify" => platforms::verify_shopify(ctx, partner_id, req)
+            .await
+            .is_ok(),
+        // WooCommerce's unsigned activation ping is answered as usual.
+        "woocommerce" if bonus_domain::platforms::woocommerce::is_ping(req.body()) => {
+            return Ok(None)
+        }
+        "woocommerce" => platforms::verify_woocommerce(ctx, partner_id, req)
+            .await
+            .is_ok(),
+        _ => return Ok(None),
+    };
+    if !verified {
+        return Ok(Some(defer::too_many()));
+    }
+    defer::queue(ctx, partner_id, req).await
 }
 
 pub(crate) fn header<'a>(req: &'a http::Request<Bytes>, name: &str) -> Option<&'a str> {
@@ -144,7 +185,7 @@ async fn orders(
     partner_id: &str,
     req: &http::Request<Bytes>,
 ) -> Result<Response, Error> {
-    let now = ctx.now();
+    let now = defer::judged_at(ctx, req);
     let cfg = authenticate(ctx, partner_id, req, now).await?;
     let body = req.body();
     let body_sha256 = hex::encode(Sha256::digest(body));

@@ -236,12 +236,46 @@ async fn once(
     Ok(resp)
 }
 
+/// Verify a Shopify delivery's signature only (a delivery over its partner's limit).
+pub(crate) async fn verify_shopify(
+    ctx: &Ctx,
+    partner_id: &str,
+    req: &http::Request<Bytes>,
+) -> Result<(), Error> {
+    verified(
+        ctx,
+        partner_id,
+        req,
+        |p| p.shopify.as_ref(),
+        shopify::HEADER_HMAC,
+    )
+    .await
+    .map(|_| ())
+}
+
+/// Verify a WooCommerce delivery's signature only (a delivery over its partner's limit).
+pub(crate) async fn verify_woocommerce(
+    ctx: &Ctx,
+    partner_id: &str,
+    req: &http::Request<Bytes>,
+) -> Result<(), Error> {
+    verified(
+        ctx,
+        partner_id,
+        req,
+        |p| p.woocommerce.as_ref(),
+        woocommerce::HEADER_SIGNATURE,
+    )
+    .await
+    .map(|_| ())
+}
+
 pub(crate) async fn shopify(
     ctx: &Ctx,
     partner_id: &str,
     req: &http::Request<Bytes>,
 ) -> Result<Response, Error> {
-    let now = ctx.now();
+    let now = crate::defer::judged_at(ctx, req);
     let cfg = verified(
         ctx,
         partner_id,
@@ -292,7 +326,7 @@ pub(crate) async fn woocommerce(
             json!({"status": "pong"}).to_string(),
         ));
     }
-    let now = ctx.now();
+    let now = crate::defer::judged_at(ctx, req);
     let cfg = verified(
         ctx,
         partner_id,
