@@ -253,13 +253,13 @@ async fn a_resolution_cut_short_is_answered_and_finished_by_the_sweeper() {
 }
 
 #[tokio::test]
-async fn a_cancellation_whose_own_points_were_spent_draws_on_600_other_lots() {
+async fn a_cancellation_whose_own_points_were_spent_draws_on_1000_other_lots() {
     let env = TestEnv::with_config(CONFIG).await;
     // A large order first (its lot expires first), then the daily orders.
     let big = json!({
         "type": "order.paid", "order_id": "BIG", "member_id": "DAILY",
         "occurred_at": env.clock_now().to_rfc3339(), "currency": "EUR",
-        "lines": [{"line_id": "1", "sku": "CAKE", "quantity": 1, "unit_price": "600.00"}]
+        "lines": [{"line_id": "1", "sku": "CAKE", "quantity": 1, "unit_price": "1000.00"}]
     })
     .to_string();
     let headers = env.signed(SECRET, "msg-big", &big, 0);
@@ -268,16 +268,16 @@ async fn a_cancellation_whose_own_points_were_spent_draws_on_600_other_lots() {
         .await;
     assert_eq!(
         (status, answer["points"].as_i64()),
-        (StatusCode::OK, Some(600))
+        (StatusCode::OK, Some(1000))
     );
     env.clock.advance(Duration::days(1));
     thousand_lots(&env).await;
-    // The cake's 600 points are spent (the oldest expiry goes first).
+    // The cake's 1,000 points are spent (the oldest expiry goes first).
     let (status, h) = call(
         &env,
         "POST",
         "/v1/members/DAILY/holds",
-        json!({"points": 600, "reference": "r-1"}),
+        json!({"points": 1000, "reference": "r-1"}),
     )
     .await;
     assert_eq!(status, StatusCode::CREATED, "{h}");
@@ -289,7 +289,7 @@ async fn a_cancellation_whose_own_points_were_spent_draws_on_600_other_lots() {
     );
     assert_eq!(state(&env).await, ((1_000, 0), (1_000, 0)));
 
-    // The cake is cancelled: its 600 points come out of 600 one-point lots, oldest first.
+    // The cake is cancelled: its 1,000 points come out of 1,000 one-point lots.
     env.requests.reset();
     let started = std::time::Instant::now();
     let cancel = json!({"type": "order.cancelled", "order_id": "BIG", "occurred_at": env.clock_now().to_rfc3339()}).to_string();
@@ -312,20 +312,20 @@ async fn a_cancellation_whose_own_points_were_spent_draws_on_600_other_lots() {
             answer["from_others"].as_i64(),
             answer["to_debt"].as_i64()
         ),
-        (StatusCode::OK, Some(600), Some(0), Some(600), Some(0)),
+        (StatusCode::OK, Some(1000), Some(0), Some(1000), Some(0)),
         "{answer}"
     );
-    assert_eq!(state(&env).await, ((400, 0), (400, 0)));
+    assert_eq!(state(&env).await, ((0, 0), (0, 0)));
     let lots = env.store.lots("club", "DAILY").await.unwrap();
     let emptied = lots
         .iter()
         .filter(|l| l.order_id.starts_with("B-") && l.remaining == 0)
         .count();
-    assert_eq!(emptied, 600);
+    assert_eq!(emptied, 1000);
     // One statement entry for all of them.
     let entries = env.store.entries("club", "DAILY").await.unwrap();
     let last = entries.last().unwrap();
-    assert_eq!((last.points, last.lot_id.clone()), (-600, None));
+    assert_eq!((last.points, last.lot_id.clone()), (-1000, None));
     // Again: the same answer, nothing more taken.
     let headers = env.signed(SECRET, "msg-cancel", &cancel, 0);
     let (status, again) = env
@@ -337,7 +337,7 @@ async fn a_cancellation_whose_own_points_were_spent_draws_on_600_other_lots() {
         )
         .await;
     assert_eq!((status, &again), (StatusCode::OK, &answer));
-    assert_eq!(state(&env).await, ((400, 0), (400, 0)));
+    assert_eq!(state(&env).await, ((0, 0), (0, 0)));
     audit_is_clean(&env).await;
-    println!("FIGURE a cancellation drawing on 600 lots: {took:?}, {requests:?}");
+    println!("FIGURE a cancellation drawing on 1,000 lots: {took:?}, {requests:?}");
 }

@@ -53,6 +53,8 @@ partners:
     api_keys: [{{label: full, key: {B}, scopes: {ALL}}}]
 members:
   - {{id: OPS-1, programme: coal, email: ops.member@example.com}}
+rewards:
+  - {{id: cup, programme: shut, name: Cup, points: 10, stock: 5}}
 "#
     )
 }
@@ -248,6 +250,7 @@ async fn in_a_closed_programme_an_order_grants_nothing_and_tells_nothing() {
         ("GET", "/balance", Value::Null),
         ("GET", "/entries", Value::Null),
         ("POST", "/holds", json!({"points": 10, "reference": "r-1"})),
+        ("POST", "/rewards/cup/claim", json!({"reference": "c-1"})),
     ] {
         let theirs = not_found(
             &env,

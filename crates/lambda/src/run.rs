@@ -69,3 +69,46 @@ pub async fn plain_function() -> Result<Arc<Ctx>, MissingEnv> {
     crate::telemetry::init_json();
     Ok(Arc::new(Ctx::from_env().await?))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A REST API (v1) proxy event, as API Gateway sends it through the WAF-protected API:
+    /// the handler sees the path without the stage, the raw body and the WAF's header.
+    #[test]
+    fn a_rest_api_event_reaches_the_handler_as_the_http_api_event_did() {
+        // Set for every function by template.yaml (Globals).
+        std::env::set_var("AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH", "true");
+        let event = serde_json::json!({
+            "resource": "/v1/partners/{partner_id}/webhooks/orders",
+            "path": "/v1/partners/shop/webhooks/orders",
+            "httpMethod": "POST",
+            "headers": {"content-type": "application/json", "x-amzn-waf-bonus-over-limit": "1"},
+            "multiValueHeaders": {"content-type": ["application/json"], "x-amzn-waf-bonus-over-limit": ["1"]},
+            "queryStringParameters": null,
+            "multiValueQueryStringParameters": null,
+            "pathParameters": {"partner_id": "shop"},
+            "stageVariables": null,
+            "requestContext": {
+                "accountId": "123456789012", "resourceId": "abc", "stage": "prod",
+                "requestId": "r-1", "identity": {"sourceIp": "192.0.2.1"},
+                "resourcePath": "/v1/partners/{partner_id}/webhooks/orders",
+                "httpMethod": "POST", "apiId": "api1", "path": "/prod/v1/partners/shop/webhooks/orders"
+            },
+            "body": "{\"type\":\"order.paid\"}",
+            "isBase64Encoded": false
+        })
+        .to_string();
+        let req = to_http(lambda_http::request::from_str(&event).expect("a REST API event"));
+        assert_eq!(req.uri().path(), "/v1/partners/shop/webhooks/orders");
+        assert_eq!(req.method(), http::Method::POST);
+        assert_eq!(req.body().as_ref(), br#"{"type":"order.paid"}"#);
+        assert_eq!(
+            req.headers()
+                .get("x-amzn-waf-bonus-over-limit")
+                .and_then(|v| v.to_str().ok()),
+            Some("1")
+        );
+    }
+}
