@@ -120,6 +120,80 @@ impl Intercept for RequestCounter {
     }
 }
 
+/// Records the keys every write request names (TransactWriteItems, PutItem, UpdateItem,
+/// DeleteItem), and whether it was transactional: what the cost model sizes.
+#[derive(Debug, Default, Clone)]
+pub struct WriteRecorder(Arc<Mutex<Vec<RecordedWrite>>>);
+
+/// One write request: its operation and the (PK, SK) of each item it wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordedWrite {
+    pub operation: String,
+    pub keys: Vec<(String, String)>,
+}
+
+impl WriteRecorder {
+    pub fn take(&self) -> Vec<RecordedWrite> {
+        self.0
+            .lock()
+            .map(|mut v| std::mem::take(&mut *v))
+            .unwrap_or_default()
+    }
+}
+
+fn keys_in(value: &Value) -> Option<(String, String)> {
+    Some((
+        value["PK"]["S"].as_str()?.to_string(),
+        value["SK"]["S"].as_str()?.to_string(),
+    ))
+}
+
+impl Intercept for WriteRecorder {
+    fn name(&self) -> &'static str {
+        "WriteRecorder"
+    }
+    fn read_before_transmit(
+        &self,
+        ctx: &BeforeTransmitInterceptorContextRef<'_>,
+        _rc: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let op = operation(cfg);
+        if !matches!(
+            op.as_str(),
+            "TransactWriteItems" | "PutItem" | "UpdateItem" | "DeleteItem"
+        ) {
+            return Ok(());
+        }
+        let body: Value = serde_json::from_slice(ctx.request().body().bytes().unwrap_or_default())
+            .unwrap_or_default();
+        let keys = match op.as_str() {
+            "TransactWriteItems" => body["TransactItems"]
+                .as_array()
+                .map(|items| {
+                    items
+                        .iter()
+                        .filter_map(|i| {
+                            keys_in(&i["Put"]["Item"])
+                                .or_else(|| keys_in(&i["Update"]["Key"]))
+                                .or_else(|| keys_in(&i["Delete"]["Key"]))
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
+            "PutItem" => keys_in(&body["Item"]).into_iter().collect(),
+            _ => keys_in(&body["Key"]).into_iter().collect(),
+        };
+        if let Ok(mut v) = self.0.lock() {
+            v.push(RecordedWrite {
+                operation: op,
+                keys,
+            });
+        }
+        Ok(())
+    }
+}
+
 /// Makes the next `n` TransactWriteItems calls fail with a TransactionConflict cancellation.
 /// The faulted request is turned into a harmless ListTables before it leaves, so the
 /// database never sees the transaction.
@@ -221,6 +295,7 @@ pub struct TestEnv {
     pub clock: Arc<ManualClock>,
     pub requests: RequestCounter,
     pub conflicts: ConflictInjector,
+    pub writes: WriteRecorder,
 }
 
 pub fn now() -> DateTime<Utc> {
@@ -237,10 +312,12 @@ impl TestEnv {
         let db = LocalDynamo::start_memory().expect("embedded dynamodb");
         let requests = RequestCounter::default();
         let conflicts = ConflictInjector::default();
+        let writes = WriteRecorder::default();
         let sdk = bonus_dynamodb::local_config(&db.endpoint)
             .to_builder()
             .interceptor(conflicts.clone())
             .interceptor(requests.clone())
+            .interceptor(writes.clone())
             .build();
         let store = Store::new(aws_sdk_dynamodb::Client::from_conf(sdk), "bonus");
         schema::ensure_table(&store.client, &store.table)
@@ -255,6 +332,7 @@ impl TestEnv {
                 .with_random(Arc::new(SeededRandom::new(TEST_SEED))),
         );
         requests.reset();
+        writes.take();
         TestEnv {
             db,
             store,
@@ -262,6 +340,7 @@ impl TestEnv {
             clock,
             requests,
             conflicts,
+            writes,
         }
     }
 
