@@ -182,6 +182,13 @@ pub fn to_item<T: Serialize>(
     Ok(item)
 }
 
+/// An item in a GSI1 partition (a sparse index: only items that carry the attributes).
+pub(crate) fn with_gsi1(mut item: Item, pk: String, sk: String) -> Item {
+    item.insert(keys::GSI1PK.into(), AttributeValue::S(pk));
+    item.insert(keys::GSI1SK.into(), AttributeValue::S(sk));
+    item
+}
+
 /// An account as stored: with its entry in the nightly index (GSI1, `DUE#{programme}#{date}#
 /// {shard}`) when it has something due, so the job reads only the members due that night.
 pub fn account_item(a: &bonus_domain::account::Account) -> Result<Item, StoreError> {

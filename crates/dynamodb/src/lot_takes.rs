@@ -122,18 +122,11 @@ impl Store {
         p: &PendingTakes,
         recorded_at: &DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        let mut item = to_item(staging_key(&p.id), "lot_takes", p)?;
-        item.insert(
-            keys::GSI1PK.into(),
-            AttributeValue::S(STAGED_TAKES_INDEX.into()),
-        );
-        item.insert(
-            keys::GSI1SK.into(),
-            AttributeValue::S(format!(
-                "{}#{}",
-                bonus_domain::clock::ts(*recorded_at),
-                p.id
-            )),
+        let at = bonus_domain::clock::ts(*recorded_at);
+        let item = super::with_gsi1(
+            to_item(staging_key(&p.id), "lot_takes", p)?,
+            STAGED_TAKES_INDEX.into(),
+            format!("{at}#{}", p.id),
         );
         // A staging item of an earlier try that died: undo it first.
         self.roll_back_takes(&p.id).await?;

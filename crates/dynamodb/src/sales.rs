@@ -166,21 +166,13 @@ impl Store {
         p: &PendingSales,
         recorded_at: &chrono::DateTime<chrono::Utc>,
     ) -> Result<Item, StoreError> {
-        let mut item = to_item(pending_keys(&p.partner_id, &p.order_id), "pending_sales", p)?;
-        item.insert(
-            keys::GSI1PK.into(),
-            AttributeValue::S(PENDING_SALES_INDEX.into()),
-        );
-        item.insert(
-            keys::GSI1SK.into(),
-            AttributeValue::S(format!(
-                "{}#{}#{}",
-                bonus_domain::clock::ts(*recorded_at),
-                p.partner_id,
-                p.order_id
-            )),
-        );
-        Ok(item)
+        let item = to_item(pending_keys(&p.partner_id, &p.order_id), "pending_sales", p)?;
+        let at = bonus_domain::clock::ts(*recorded_at);
+        Ok(super::with_gsi1(
+            item,
+            PENDING_SALES_INDEX.into(),
+            format!("{at}#{}#{}", p.partner_id, p.order_id),
+        ))
     }
 
     /// Add an order's sales in transactions of 99 updates plus a put-if-absent marker each

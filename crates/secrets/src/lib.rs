@@ -187,15 +187,7 @@ pub async fn seal_partner(
     sealer: &Sealer,
     partner: &bonus_domain::programme::Partner,
 ) -> Result<bonus_domain::programme::Partner, SecretsError> {
-    let mut p = partner.clone();
-    p.webhook_secrets = sealer.seal_all(&p.webhook_secrets).await?;
-    for link in [p.shopify.as_mut(), p.woocommerce.as_mut()]
-        .into_iter()
-        .flatten()
-    {
-        link.secrets = sealer.seal_all(&link.secrets).await?;
-    }
-    Ok(p)
+    each_secret_list(sealer, partner, Direction::Seal).await
 }
 
 /// A stored partner with its signing secrets opened (only where webhooks are verified).
@@ -203,13 +195,34 @@ pub async fn open_partner(
     sealer: &Sealer,
     partner: &bonus_domain::programme::Partner,
 ) -> Result<bonus_domain::programme::Partner, SecretsError> {
+    each_secret_list(sealer, partner, Direction::Open).await
+}
+
+#[derive(Clone, Copy)]
+enum Direction {
+    Seal,
+    Open,
+}
+
+/// The partner with each of its lists of signing secrets sealed or opened.
+async fn each_secret_list(
+    sealer: &Sealer,
+    partner: &bonus_domain::programme::Partner,
+    direction: Direction,
+) -> Result<bonus_domain::programme::Partner, SecretsError> {
+    let apply = |list: Vec<String>| async move {
+        match direction {
+            Direction::Seal => sealer.seal_all(&list).await,
+            Direction::Open => sealer.open_all(&list).await,
+        }
+    };
     let mut p = partner.clone();
-    p.webhook_secrets = sealer.open_all(&p.webhook_secrets).await?;
+    p.webhook_secrets = apply(std::mem::take(&mut p.webhook_secrets)).await?;
     for link in [p.shopify.as_mut(), p.woocommerce.as_mut()]
         .into_iter()
         .flatten()
     {
-        link.secrets = sealer.open_all(&link.secrets).await?;
+        link.secrets = apply(std::mem::take(&mut link.secrets)).await?;
     }
     Ok(p)
 }

@@ -29,6 +29,7 @@ use bonus_domain::booking::{Booking, LedgerWrite, Need, OrderRecord};
 use bonus_domain::ids::valid_id;
 use bonus_domain::lot::Lot;
 use bonus_domain::order::{validate, EventType, OrderEventIn};
+use bonus_domain::platforms::{shopify, woocommerce};
 use bonus_domain::refund_event::{validate_refund, RefundEventIn};
 use bonus_domain::webhook_sig;
 use bonus_dynamodb::ledger::Commit;
@@ -105,16 +106,23 @@ async fn over_limit(
 ) -> Result<Option<Response>, Error> {
     let verified = match route {
         "orders" | "events" => authenticate(ctx, partner_id, req, ctx.now()).await.is_ok(),
-        "shopify" => platforms::verify_shopify(ctx, partner_id, req)
-            .await
-            .is_ok(),
+        "shopify" => platforms::verified(
+            ctx,
+            partner_id,
+            req,
+            |p| p.shopify.as_ref(),
+            shopify::HEADER_HMAC,
+        )
+        .await
+        .is_ok(),
         // WooCommerce's unsigned activation ping is answered as usual.
-        "woocommerce" if bonus_domain::platforms::woocommerce::is_ping(req.body()) => {
-            return Ok(None)
+        "woocommerce" if woocommerce::is_ping(req.body()) => return Ok(None),
+        "woocommerce" => {
+            let header = woocommerce::HEADER_SIGNATURE;
+            platforms::verified(ctx, partner_id, req, |p| p.woocommerce.as_ref(), header)
+                .await
+                .is_ok()
         }
-        "woocommerce" => platforms::verify_woocommerce(ctx, partner_id, req)
-            .await
-            .is_ok(),
         _ => return Ok(None),
     };
     if !verified {

@@ -28,7 +28,7 @@ use crate::{header, orders, refunds, Dialect};
 
 /// The partner, if it has this platform linked; unknown partner, unlinked platform and bad
 /// signature all get the same 401.
-async fn verified(
+pub(crate) async fn verified(
     ctx: &Ctx,
     partner_id: &str,
     req: &http::Request<Bytes>,
@@ -234,40 +234,6 @@ async fn once(
         }
     }
     Ok(resp)
-}
-
-/// Verify a Shopify delivery's signature only (a delivery over its partner's limit).
-pub(crate) async fn verify_shopify(
-    ctx: &Ctx,
-    partner_id: &str,
-    req: &http::Request<Bytes>,
-) -> Result<(), Error> {
-    verified(
-        ctx,
-        partner_id,
-        req,
-        |p| p.shopify.as_ref(),
-        shopify::HEADER_HMAC,
-    )
-    .await
-    .map(|_| ())
-}
-
-/// Verify a WooCommerce delivery's signature only (a delivery over its partner's limit).
-pub(crate) async fn verify_woocommerce(
-    ctx: &Ctx,
-    partner_id: &str,
-    req: &http::Request<Bytes>,
-) -> Result<(), Error> {
-    verified(
-        ctx,
-        partner_id,
-        req,
-        |p| p.woocommerce.as_ref(),
-        woocommerce::HEADER_SIGNATURE,
-    )
-    .await
-    .map(|_| ())
 }
 
 pub(crate) async fn shopify(
