@@ -5,9 +5,12 @@
 //! - [`RequestCounter`] counts the DynamoDB requests that go on the wire, per operation;
 //! - [`ConflictInjector`] makes the next N TransactWriteItems fail with TransactionConflict
 //!   (which the emulator never raises) without letting them reach the database.
+//! - [`ConflictRule`], when switched on, applies DynamoDB's own rule: a transaction that names
+//!   an item of another transaction still in flight is cancelled, and so is a single write on
+//!   such an item (the emulator serialises everything and never does this).
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -16,7 +19,9 @@ use aws_sdk_dynamodb::config::interceptors::{
 };
 use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_smithy_runtime_api::box_error::BoxError;
-use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef;
+use aws_smithy_runtime_api::client::interceptors::context::{
+    BeforeTransmitInterceptorContextRef, FinalizerInterceptorContextRef,
+};
 use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use aws_smithy_types::body::SdkBody;
 use aws_smithy_types::config_bag::{Storable, StoreReplace};
@@ -141,6 +146,29 @@ impl WriteRecorder {
     }
 }
 
+/// The (PK, SK) of every item a write (or a TransactGetItems) request names.
+fn keys_written(op: &str, body: &Value) -> Vec<(String, String)> {
+    match op {
+        "TransactWriteItems" | "TransactGetItems" => body["TransactItems"]
+            .as_array()
+            .map(|items| {
+                items
+                    .iter()
+                    .filter_map(|i| {
+                        keys_in(&i["Put"]["Item"])
+                            .or_else(|| keys_in(&i["Update"]["Key"]))
+                            .or_else(|| keys_in(&i["Delete"]["Key"]))
+                            .or_else(|| keys_in(&i["ConditionCheck"]["Key"]))
+                            .or_else(|| keys_in(&i["Get"]["Key"]))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
+        "PutItem" => keys_in(&body["Item"]).into_iter().collect(),
+        _ => keys_in(&body["Key"]).into_iter().collect(),
+    }
+}
+
 fn keys_in(value: &Value) -> Option<(String, String)> {
     Some((
         value["PK"]["S"].as_str()?.to_string(),
@@ -167,23 +195,7 @@ impl Intercept for WriteRecorder {
         }
         let body: Value = serde_json::from_slice(ctx.request().body().bytes().unwrap_or_default())
             .unwrap_or_default();
-        let keys = match op.as_str() {
-            "TransactWriteItems" => body["TransactItems"]
-                .as_array()
-                .map(|items| {
-                    items
-                        .iter()
-                        .filter_map(|i| {
-                            keys_in(&i["Put"]["Item"])
-                                .or_else(|| keys_in(&i["Update"]["Key"]))
-                                .or_else(|| keys_in(&i["Delete"]["Key"]))
-                        })
-                        .collect()
-                })
-                .unwrap_or_default(),
-            "PutItem" => keys_in(&body["Item"]).into_iter().collect(),
-            _ => keys_in(&body["Key"]).into_iter().collect(),
-        };
+        let keys = keys_written(&op, &body);
         if let Ok(mut v) = self.0.lock() {
             v.push(RecordedWrite {
                 operation: op,
@@ -200,8 +212,9 @@ impl Intercept for WriteRecorder {
 #[derive(Debug, Default, Clone)]
 pub struct ConflictInjector(Arc<AtomicUsize>, Arc<AtomicUsize>);
 
+/// The error answer a faulted request gets instead of the database's (a 400 JSON body).
 #[derive(Debug, Clone)]
-struct Faulted(usize);
+struct Faulted(String);
 impl Storable for Faulted {
     type Storer = StoreReplace<Self>;
 }
@@ -251,12 +264,7 @@ impl Intercept for ConflictInjector {
                 serde_json::from_slice(ctx.request().body().bytes().unwrap_or_default())
                     .unwrap_or_default();
             let items = body["TransactItems"].as_array().map_or(1, |a| a.len());
-            let req = ctx.request_mut();
-            req.headers_mut()
-                .insert("x-amz-target", "DynamoDB_20120810.ListTables");
-            *req.body_mut() = SdkBody::from("{}");
-            req.headers_mut().insert("content-length", "2");
-            cfg.interceptor_state().store_put(Faulted(items));
+            divert(ctx, cfg, cancelled(items, "injected conflict"));
         }
         Ok(())
     }
@@ -266,23 +274,158 @@ impl Intercept for ConflictInjector {
         _rc: &RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
-        if let Some(Faulted(items)) = cfg.load::<Faulted>().cloned() {
-            let reasons: Vec<Value> = (0..items)
-                .map(|_| serde_json::json!({"Code": "TransactionConflict"}))
-                .collect();
-            let body = serde_json::json!({
-                "__type": "com.amazonaws.dynamodb.v20120810#TransactionCanceledException",
-                "Message": "Transaction cancelled (injected conflict)",
-                "CancellationReasons": reasons,
-            })
-            .to_string();
-            let resp = ctx.response_mut();
-            *resp.status_mut() = 400u16.try_into()?;
-            resp.headers_mut().remove("x-amz-crc32");
-            resp.headers_mut()
-                .insert("content-length", body.len().to_string());
-            *resp.body_mut() = SdkBody::from(body);
-            cfg.interceptor_state().unset::<Faulted>();
+        answer_faulted(ctx, cfg)
+    }
+}
+
+/// A TransactionCanceledException body with one TransactionConflict reason per item.
+fn cancelled(items: usize, why: &str) -> String {
+    let reasons: Vec<Value> = (0..items)
+        .map(|_| serde_json::json!({"Code": "TransactionConflict"}))
+        .collect();
+    serde_json::json!({
+        "__type": "com.amazonaws.dynamodb.v20120810#TransactionCanceledException",
+        "Message": format!("Transaction cancelled ({why})"),
+        "CancellationReasons": reasons,
+    })
+    .to_string()
+}
+
+/// Turns the request into a harmless ListTables before it leaves (the database never sees
+/// it) and remembers the error its answer is to be replaced with.
+fn divert(ctx: &mut BeforeTransmitInterceptorContextMut<'_>, cfg: &mut ConfigBag, error: String) {
+    let req = ctx.request_mut();
+    req.headers_mut()
+        .insert("x-amz-target", "DynamoDB_20120810.ListTables");
+    *req.body_mut() = SdkBody::from("{}");
+    req.headers_mut().insert("content-length", "2");
+    cfg.interceptor_state().store_put(Faulted(error));
+}
+
+/// Replaces a diverted request's answer with its error.
+fn answer_faulted(
+    ctx: &mut BeforeDeserializationInterceptorContextMut<'_>,
+    cfg: &mut ConfigBag,
+) -> Result<(), BoxError> {
+    if let Some(Faulted(body)) = cfg.load::<Faulted>().cloned() {
+        let resp = ctx.response_mut();
+        *resp.status_mut() = 400u16.try_into()?;
+        resp.headers_mut().remove("x-amz-crc32");
+        resp.headers_mut()
+            .insert("content-length", body.len().to_string());
+        *resp.body_mut() = SdkBody::from(body);
+        cfg.interceptor_state().unset::<Faulted>();
+    }
+    Ok(())
+}
+
+/// DynamoDB's rule for transactions, which the emulator does not apply: while a
+/// TransactWriteItems is in flight, another TransactWriteItems or TransactGetItems naming one
+/// of its items is cancelled (TransactionConflict), and a PutItem, UpdateItem or DeleteItem
+/// on one of them fails with TransactionConflictException. Off until [`ConflictRule::enable`].
+#[derive(Debug, Default, Clone)]
+pub struct ConflictRule {
+    on: Arc<AtomicBool>,
+    in_flight: Arc<Mutex<HashMap<(String, String), usize>>>,
+    refused: Arc<AtomicUsize>,
+}
+
+/// The items a transaction of this request holds in flight until its answer arrives.
+#[derive(Debug, Clone)]
+struct Holding(Vec<(String, String)>);
+impl Storable for Holding {
+    type Storer = StoreReplace<Self>;
+}
+
+impl ConflictRule {
+    pub fn enable(&self) {
+        self.on.store(true, Ordering::SeqCst);
+    }
+    /// Requests refused by the rule so far.
+    pub fn refused(&self) -> usize {
+        self.refused.load(Ordering::SeqCst)
+    }
+    fn release(&self, keys: &[(String, String)]) {
+        if let Ok(mut m) = self.in_flight.lock() {
+            for k in keys {
+                if let Some(n) = m.get_mut(k) {
+                    *n -= 1;
+                    if *n == 0 {
+                        m.remove(k);
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl Intercept for ConflictRule {
+    fn name(&self) -> &'static str {
+        "ConflictRule"
+    }
+    fn modify_before_transmit(
+        &self,
+        ctx: &mut BeforeTransmitInterceptorContextMut<'_>,
+        _rc: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let op = operation(cfg);
+        let transaction = matches!(op.as_str(), "TransactWriteItems" | "TransactGetItems");
+        if !self.on.load(Ordering::SeqCst)
+            || !(transaction || matches!(op.as_str(), "PutItem" | "UpdateItem" | "DeleteItem"))
+        {
+            return Ok(());
+        }
+        let body: Value = serde_json::from_slice(ctx.request().body().bytes().unwrap_or_default())
+            .unwrap_or_default();
+        let keys = keys_written(&op, &body);
+        let conflict = {
+            let mut m = self
+                .in_flight
+                .lock()
+                .map_err(|_| "conflict rule poisoned")?;
+            let conflict = keys.iter().any(|k| m.contains_key(k));
+            if !conflict && op == "TransactWriteItems" {
+                for k in &keys {
+                    *m.entry(k.clone()).or_default() += 1;
+                }
+            }
+            conflict
+        };
+        if conflict {
+            self.refused.fetch_add(1, Ordering::SeqCst);
+            let error = if transaction {
+                cancelled(keys.len(), "another transaction in flight")
+            } else {
+                serde_json::json!({
+                    "__type": "com.amazonaws.dynamodb.v20120810#TransactionConflictException",
+                    "Message": "Transaction is ongoing for the item",
+                })
+                .to_string()
+            };
+            divert(ctx, cfg, error);
+        } else if op == "TransactWriteItems" {
+            cfg.interceptor_state().store_put(Holding(keys));
+        }
+        Ok(())
+    }
+    fn modify_before_deserialization(
+        &self,
+        ctx: &mut BeforeDeserializationInterceptorContextMut<'_>,
+        _rc: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        answer_faulted(ctx, cfg)
+    }
+    fn read_after_attempt(
+        &self,
+        _ctx: &FinalizerInterceptorContextRef<'_>,
+        _rc: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        if let Some(Holding(keys)) = cfg.load::<Holding>().cloned() {
+            self.release(&keys);
+            cfg.interceptor_state().unset::<Holding>();
         }
         Ok(())
     }
@@ -295,6 +438,8 @@ pub struct TestEnv {
     pub clock: Arc<ManualClock>,
     pub requests: RequestCounter,
     pub conflicts: ConflictInjector,
+    /// DynamoDB's conflict rule for transactions in flight (off unless enabled).
+    pub conflict_rule: ConflictRule,
     pub writes: WriteRecorder,
 }
 
@@ -309,13 +454,31 @@ impl TestEnv {
     }
 
     pub async fn with_config(config: &str) -> Self {
-        let db = LocalDynamo::start_memory().expect("embedded dynamodb");
+        Self::on(
+            LocalDynamo::start_memory().expect("embedded dynamodb"),
+            config,
+        )
+        .await
+    }
+
+    /// As [`TestEnv::with_config`], on a database in a SQLite file (as `bonus dev` keeps it).
+    pub async fn with_config_file(config: &str, path: &std::path::Path) -> Self {
+        Self::on(
+            LocalDynamo::start_file(path).expect("embedded dynamodb"),
+            config,
+        )
+        .await
+    }
+
+    async fn on(db: LocalDynamo, config: &str) -> Self {
         let requests = RequestCounter::default();
         let conflicts = ConflictInjector::default();
+        let conflict_rule = ConflictRule::default();
         let writes = WriteRecorder::default();
         let sdk = bonus_dynamodb::local_config(&db.endpoint)
             .to_builder()
             .interceptor(conflicts.clone())
+            .interceptor(conflict_rule.clone())
             .interceptor(requests.clone())
             .interceptor(writes.clone())
             .build();
@@ -340,6 +503,7 @@ impl TestEnv {
             clock,
             requests,
             conflicts,
+            conflict_rule,
             writes,
         }
     }

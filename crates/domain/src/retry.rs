@@ -27,6 +27,12 @@ use crate::random::{OsRandom, Random};
 /// How often a read-decide-write cycle is tried before we give up (a 503 to a caller).
 pub const MAX_ATTEMPTS: u32 = 12;
 
+/// Tries of a booking (an order, a refund, a behaviour event): many orders into one account
+/// lose many races to each other, and every lost race is retried after a short wait. The
+/// waits together stay within [`BOOKING_WAIT_BUDGET`], well inside a shop's 5 s timeout.
+pub const MAX_BOOKING_ATTEMPTS: u32 = 96;
+pub const BOOKING_WAIT_BUDGET: Duration = Duration::from_millis(3_500);
+
 const BASE_MS: u64 = 10;
 const CAP_MS: u64 = 1_000;
 
@@ -60,6 +66,9 @@ pub struct Retry {
     /// Tries begun so far.
     tries: u32,
     max: u32,
+    /// The most all the waits together may add up to (None: no limit but `max`).
+    budget: Option<Duration>,
+    waited: Duration,
     wait: Wait,
     random: Arc<dyn Random>,
 }
@@ -74,8 +83,19 @@ impl Retry {
         Retry {
             tries: 0,
             max,
+            budget: None,
+            waited: Duration::ZERO,
             wait: Wait::Backoff,
             random,
+        }
+    }
+
+    /// The tries of a booking: [`MAX_BOOKING_ATTEMPTS`], waiting at most
+    /// [`BOOKING_WAIT_BUDGET`] in all.
+    pub fn booking(random: Arc<dyn Random>) -> Self {
+        Retry {
+            budget: Some(BOOKING_WAIT_BUDGET),
+            ..Self::with_max(random, MAX_BOOKING_ATTEMPTS)
         }
     }
 
@@ -92,6 +112,12 @@ impl Retry {
         } else {
             self.pause()
         };
+        if let Some(budget) = self.budget {
+            if self.waited + pause > budget {
+                return None;
+            }
+        }
+        self.waited += pause;
         self.tries += 1;
         self.wait = Wait::Backoff;
         Some(pause)
@@ -162,6 +188,29 @@ mod tests {
         }
         assert_eq!(seen, vec![0, 1, 2]);
         assert_eq!(retry.next(), None, "no try after the last");
+    }
+
+    #[test]
+    fn a_booking_retries_lost_races_long_but_waits_within_its_budget() {
+        let mut retry = Retry::booking(Arc::new(SeededRandom::new(7)));
+        let mut tries = 0;
+        while retry.next().is_some() {
+            tries += 1;
+            retry.again();
+        }
+        // Lost races wait at most 80 ms each (40 on average): far more tries than the 12 of
+        // an ordinary cycle, and never more waiting than the budget.
+        assert!((60..=MAX_BOOKING_ATTEMPTS).contains(&tries), "{tries}");
+        assert!(retry.waited <= BOOKING_WAIT_BUDGET);
+        // Throttled, the waits grow to 1 s: the budget ends the tries long before 96.
+        let mut retry = Retry::booking(Arc::new(SeededRandom::new(7)));
+        let mut tries = 0;
+        while retry.next().is_some() {
+            tries += 1;
+            retry.backoff();
+        }
+        assert!(tries < 20, "{tries}");
+        assert!(retry.waited <= BOOKING_WAIT_BUDGET);
     }
 
     #[test]

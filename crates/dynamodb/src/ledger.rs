@@ -41,7 +41,10 @@ pub enum Commit {
     Duplicate,
     /// The account changed since it was read: read again and decide again.
     Stale,
-    /// A transaction conflict or throttling: back off and try again.
+    /// Another transaction on one of the items was in flight (a lost race, as Stale): try
+    /// again after a short wait.
+    Conflict,
+    /// Throttling: back off and try again.
     Retry,
 }
 
@@ -52,6 +55,13 @@ fn classify(outcome: TxOutcome) -> Commit {
         // The account moved, or a budget shard has less left than we read: decide again.
         TxOutcome::Cancelled(reasons) if reasons.iter().any(|r| r == "ConditionalCheckFailed") => {
             Commit::Stale
+        }
+        TxOutcome::Cancelled(reasons)
+            if reasons
+                .iter()
+                .all(|r| r == "TransactionConflict" || r == "None") =>
+        {
+            Commit::Conflict
         }
         _ => Commit::Retry,
     }

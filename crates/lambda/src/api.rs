@@ -35,7 +35,7 @@ pub fn error_response(e: &Error) -> Response {
         code: &'a str,
         message: &'a str,
     }
-    json(
+    let mut resp = json(
         status_of(e.kind),
         &Body {
             error: Inner {
@@ -43,8 +43,19 @@ pub fn error_response(e: &Error) -> Response {
                 message: &e.message,
             },
         },
-    )
+    );
+    // Every 503 says when to come back; nothing was written (a booking is one transaction).
+    if e.kind == ErrorKind::Unavailable {
+        resp.headers_mut().insert(
+            http::header::RETRY_AFTER,
+            http::HeaderValue::from(RETRY_AFTER_UNAVAILABLE_SECONDS),
+        );
+    }
+    resp
 }
+
+/// The `Retry-After` of a 503.
+pub const RETRY_AFTER_UNAVAILABLE_SECONDS: u32 = 1;
 
 /// A handler's result as a response; server-side failures are logged with the function's
 /// name (the detail was logged where it happened).
@@ -146,6 +157,20 @@ pub fn check_body_size(body: &[u8]) -> Result<(), Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_503_says_when_to_come_back_and_nothing_else_does() {
+        let busy = error_response(&Error::unavailable());
+        assert_eq!(busy.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(
+            busy.headers()
+                .get(http::header::RETRY_AFTER)
+                .map(|v| v.as_bytes()),
+            Some(&b"1"[..])
+        );
+        let missing = error_response(&Error::new(ErrorKind::NotFound, "not_found", "no"));
+        assert!(missing.headers().get(http::header::RETRY_AFTER).is_none());
+    }
 
     #[test]
     fn errors_have_the_documented_shape() {

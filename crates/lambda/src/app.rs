@@ -99,6 +99,8 @@ pub struct Ctx {
     /// Where deliveries over their partner's limit are queued (the order webhook); None:
     /// they are booked at once.
     pub deferral: Option<Deferral>,
+    /// Bookings into one account take turns in this process (crate::lanes).
+    pub lanes: Arc<crate::lanes::AccountLanes>,
 }
 
 /// The deferred-webhooks queue.
@@ -120,6 +122,7 @@ impl Ctx {
             sealer: Sealer::local_default(),
             opened: TtlCache::new(config_ttl),
             deferral: None,
+            lanes: Arc::default(),
         }
     }
 
@@ -169,6 +172,11 @@ impl Ctx {
     /// The tries of one optimistic cycle.
     pub fn retry(&self) -> Retry {
         Retry::new(self.random.clone())
+    }
+
+    /// The retries of a booking (order, refund, behaviour event): long for lost races.
+    pub fn booking_retry(&self) -> Retry {
+        Retry::booking(self.random.clone())
     }
 
     pub fn now(&self) -> DateTime<Utc> {

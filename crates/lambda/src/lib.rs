@@ -6,5 +6,6 @@
 
 pub mod api;
 pub mod app;
+pub mod lanes;
 pub mod run;
 pub mod telemetry;

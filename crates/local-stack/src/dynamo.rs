@@ -44,6 +44,8 @@ impl LocalDynamo {
             .spawn(move || {
                 let runtime = match tokio::runtime::Builder::new_multi_thread()
                     .worker_threads(2)
+                    // Named, so that a profile can tell the emulator's CPU from ours.
+                    .thread_name("dynamodb")
                     .enable_all()
                     .build()
                 {

@@ -71,7 +71,8 @@ pub async fn event(
         body_sha256: &body_sha256,
         now,
     };
-    let mut retry = ctx.retry();
+    let _turn = ctx.lanes.enter(&account_keys.0).await;
+    let mut retry = ctx.booking_retry();
     while let Some(pause) = retry.next() {
         retry::pause(pause).await;
         let read = ctx

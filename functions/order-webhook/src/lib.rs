@@ -250,7 +250,7 @@ pub(crate) async fn commit(
     match ctx.store.commit_booking(booking).await? {
         Commit::Committed => return Ok(true),
         Commit::Duplicate => retry.now(),
-        Commit::Stale => retry.again(),
+        Commit::Stale | Commit::Conflict => retry.again(),
         Commit::Retry => retry.backoff(),
     }
     Ok(false)

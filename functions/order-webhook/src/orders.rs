@@ -47,7 +47,12 @@ pub(crate) async fn book(
         now,
     };
 
-    let mut retry = ctx.retry();
+    // Bookings into this account in this process take turns (no race with ourselves).
+    let _turn = match &account_keys {
+        Some((pk, _)) => Some(ctx.lanes.enter(pk).await),
+        None => None,
+    };
+    let mut retry = ctx.booking_retry();
     while let Some(pause) = retry.next() {
         retry::pause(pause).await;
         let read = ctx

@@ -42,7 +42,7 @@ pub(crate) async fn reverse(
         strict: dialect.strict(),
         now,
     };
-    let mut retry = ctx.retry();
+    let mut retry = ctx.booking_retry();
     while let Some(pause) = retry.next() {
         retry::pause(pause).await;
         let mut found = ctx
