@@ -110,28 +110,20 @@ fn main() -> anyhow::Result<()> {
     for i in 0..MEMBERS {
         config.push_str(&format!("  - id: L-{i}\n    programme: velo\n"));
     }
+    let scenario = |name, concurrency, hot, instances| Scenario {
+        name,
+        concurrency,
+        hot,
+        instances,
+    };
     let scenarios = [
-        Scenario {
-            name: "distinct members",
-            concurrency: 16,
-            hot: false,
-        },
-        Scenario {
-            name: "distinct members",
-            concurrency: 64,
-            hot: false,
-        },
-        Scenario {
-            name: "one account",
-            concurrency: 16,
-            hot: true,
-        },
-        Scenario {
-            name: "one account",
-            concurrency: 64,
-            hot: true,
-        },
+        scenario("distinct members", 16, false, 1),
+        scenario("distinct members", 64, false, 1),
+        scenario("one account", 16, true, 1),
+        scenario("one account", 64, true, 1),
+        scenario("one account", 64, true, 4),
     ];
+
     println!(
         "LOAD build={profile} db={} orders/scenario={orders} cap={seconds}s",
         if file_db { "file" } else { "memory" }
