@@ -6,7 +6,13 @@
 //! 1 byte. A write costs one unit per started KB of the item; a transactional write two.
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use integration_tests::{order_paid, RecordedWrite, TestEnv, CONFIG};
+use integration_tests::{order_paid, RecordedWrite, TestEnv, API_KEY, CONFIG};
+
+// Measured once and asserted: a change to the write path changes them on purpose.
+const HOLD_ITEMS: usize = 4;
+const HOLD_UNITS: usize = 8;
+const CAPTURE_ITEMS: usize = 7;
+const CAPTURE_UNITS: usize = 14;
 
 fn value_size(v: &AttributeValue) -> usize {
     match v {
@@ -104,4 +110,52 @@ async fn what_an_order_and_a_refund_cost_in_write_units_today() {
     // The refund's record, the order state, the lot, the account, the entry, the outbox event
     // and the clearing counter and outstanding shard.
     assert_eq!((items, refund_units), (8, 16));
+}
+
+#[tokio::test]
+async fn what_a_hold_and_its_capture_cost_in_write_units() {
+    let config = CONFIG.replace(
+        "        key: bk_87b629bc43caab6595a4fad96bf0270621fb9100_d041b617\n",
+        "        key: bk_87b629bc43caab6595a4fad96bf0270621fb9100_d041b617\n        scopes: [read_balance, hold]\n",
+    );
+    let env = TestEnv::with_config(&config).await;
+    let order = order_paid("A-1", Some("M-1"), &[("BIKE", 1, "1200.00")]);
+    assert_eq!(env.order(&order).await.0.as_u16(), 200);
+    // Past the return window: the points are available.
+    env.clock.advance(chrono::Duration::days(15));
+    env.writes.take();
+    let auth = [("authorization", format!("Bearer {API_KEY}"))];
+    let (status, hold) = env
+        .call(
+            "POST",
+            "/v1/members/M-1/holds",
+            &auth,
+            serde_json::json!({"points": 50, "reference": "till-1"}).to_string(),
+        )
+        .await;
+    assert_eq!(status.as_u16(), 201, "{hold}");
+    let (items, hold_units, bytes) = units(&env, &env.writes.take()).await;
+    println!(
+        "FIGURE a hold: {items} items, {bytes} bytes, {hold_units} write units, ${} per million",
+        dollars_per_million(hold_units)
+    );
+    let capture = format!(
+        "/v1/holds/{}/capture",
+        hold["hold_id"].as_str().unwrap_or("")
+    );
+    let (status, done) = env
+        .call(
+            "POST",
+            &capture,
+            &auth,
+            serde_json::json!({"points": 50}).to_string(),
+        )
+        .await;
+    assert_eq!(status.as_u16(), 200, "{done}");
+    let (c_items, capture_units, c_bytes) = units(&env, &env.writes.take()).await;
+    println!("FIGURE its capture: {c_items} items, {c_bytes} bytes, {capture_units} write units, ${} per million", dollars_per_million(capture_units));
+    assert_eq!(
+        (items, hold_units, c_items, capture_units),
+        (HOLD_ITEMS, HOLD_UNITS, CAPTURE_ITEMS, CAPTURE_UNITS)
+    );
 }
