@@ -36,6 +36,7 @@ bench:
 	cargo test -p integration-tests --test order_webhook -- --nocapture a_webhook_costs 2>&1 | grep REQUESTS
 	cargo bench -p integration-tests --bench nightly 2>&1 | grep -E 'loaded|NIGHTLY'
 	cargo bench -p integration-tests --bench clearing 2>&1 | grep CLEARING
+	cargo bench -p integration-tests --bench load 2>&1 | grep LOAD
 
 fmt:
 	cargo fmt --all
