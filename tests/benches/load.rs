@@ -4,10 +4,10 @@
 //!
 //! ```bash
 //! make bench                                   # release build (cargo bench)
-//! cargo test -p integration-tests --bench load  # the same run in the debug build
+//! LOAD_ORDERS=2000 cargo test -p integration-tests --bench load  # the debug build
 //! ```
 //!
-//! Knobs: LOAD_ORDERS (per scenario, default 2000), LOAD_SECONDS (cap per scenario, default
+//! Knobs: LOAD_ORDERS (per scenario, default 2000 under `cargo bench`, 200 under `cargo test`), LOAD_SECONDS (cap per scenario, default
 //! 60), LOAD_DB=file (a SQLite file, as `make run` uses; default in memory).
 //!
 //! Scenarios: orders for distinct members, and orders all into one account with DynamoDB's
@@ -88,7 +88,9 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
 }
 
 fn main() -> anyhow::Result<()> {
-    let orders = knob("LOAD_ORDERS", 2000) as usize;
+    // Under `cargo test` (make test) a short run: the same paths and the same exactness check.
+    let full = std::env::args().any(|a| a == "--bench");
+    let orders = knob("LOAD_ORDERS", if full { 2000 } else { 200 }) as usize;
     let seconds = knob("LOAD_SECONDS", 60);
     let file_db = std::env::var("LOAD_DB").as_deref() == Ok("file");
     let profile = if cfg!(debug_assertions) {
