@@ -137,6 +137,56 @@ async fn the_same_order_with_another_body_is_a_conflict_and_changes_nothing() {
     assert_eq!(b["total"], 99);
 }
 
+/// A paid order's stored answer carries a TTL of 30 days; once DynamoDB has deleted it, the
+/// order's state (kept) still refuses a second booking, whatever date a sender puts on it.
+#[tokio::test]
+async fn a_paid_orders_answer_expires_after_30_days_and_the_order_is_never_booked_again() {
+    let env = TestEnv::new().await;
+    let first = two_helmets("A-9");
+    let (status, answer) = env.order(&first).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let record = env
+        .store
+        .get_order_record("shop", "A-9", "order.paid")
+        .await
+        .unwrap()
+        .unwrap();
+    let kept_until: chrono::DateTime<chrono::Utc> = "2026-12-23T12:00:00Z".parse().unwrap();
+    assert_eq!(record.expires_ttl, Some(kept_until.timestamp()));
+    // Within the window a redelivery gets the stored answer.
+    assert_eq!(env.order(&first).await, (StatusCode::OK, answer));
+
+    // DynamoDB's TTL deleted the record; a month later the same order comes again.
+    let (pk, sk) = bonus_dynamodb::keys::order_event("shop", "A-9", "order.paid");
+    env.store
+        .client
+        .delete_item()
+        .table_name(&env.store.table)
+        .key("PK", aws_sdk_dynamodb::types::AttributeValue::S(pk))
+        .key("SK", aws_sdk_dynamodb::types::AttributeValue::S(sk))
+        .send()
+        .await
+        .unwrap();
+    env.clock.set("2026-12-24T12:00:00Z".parse().unwrap());
+    let fresh_date = first.replace("2026-11-23T11:00:00Z", "2026-12-24T11:00:00Z");
+    let (status, body) = env.order(&fresh_date).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["error"]["code"], "order_already_booked");
+    let (status, body) = env.order(&first).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["error"]["code"], "occurred_at_too_old");
+
+    let (_, b) = env.balance("M-1").await;
+    assert_eq!(b["total"], 99);
+    assert_eq!(env.store.entries("velo", "M-1").await.unwrap().len(), 1);
+    assert_eq!(env.store.lots("velo", "M-1").await.unwrap().len(), 1);
+    let all = vec!["velo".to_string(), "other".to_string()];
+    let report = bonus_ops::audit::audit(&env.store, &all, env.clock_now(), |_, _| {})
+        .await
+        .unwrap();
+    assert!(report.differences.is_empty(), "{:?}", report.differences);
+}
+
 #[tokio::test]
 async fn bad_signatures_stale_timestamps_and_unknown_partners_get_the_same_401() {
     let env = TestEnv::new().await;

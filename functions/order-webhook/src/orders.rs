@@ -64,7 +64,13 @@ pub(crate) async fn book(
                 &budget_keys,
             )
             .await?;
-        if let Some(record) = read.record {
+        let mut record = read.record;
+        if record.is_none() && read.book.as_ref().is_some_and(|b| b.paid.is_some()) {
+            // Booked: the batch read may have seen the state but not yet the record written
+            // with it; one consistent read tells that from an expired answer.
+            record = ctx.store.get(record_keys.clone()).await?;
+        }
+        if let Some(record) = record {
             info!(partner_id, order_id = %order.order_id, "order webhook replayed");
             return replay(record, &body_sha256, dialect);
         }

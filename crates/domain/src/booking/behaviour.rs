@@ -138,6 +138,8 @@ pub fn plan_behaviour_booking(
         status,
         response: response.clone(),
         recorded_at: cx.now,
+        // The record is the event's only guard against a second booking: kept.
+        expires_ttl: None,
     };
     let write = match (plan, account) {
         (Some(plan), Some(a)) => LedgerWrite::accrual(record, Some(a.version), plan),

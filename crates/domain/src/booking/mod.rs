@@ -35,6 +35,13 @@ use crate::refund::OrderBook;
 pub const ANSWER_DONE: u16 = 200;
 pub const ANSWER_ACCEPTED: u16 = 202;
 
+/// How long a paid order's stored answer is kept (DynamoDB TTL). A genuine redelivery
+/// comes within the 7 days an order may be late at all (`order::MAX_ORDER_DELAY`);
+/// afterwards the order's state, which stays, refuses a second booking
+/// (`order_already_booked`). Refund and behaviour records stay: they are their own
+/// only guard.
+pub const PAID_ANSWER_KEPT: chrono::Duration = chrono::Duration::days(30);
+
 /// The stored outcome of one webhook event (partner + order id + event type). It makes the
 /// webhook idempotent: a repeat with the same body gets `response` back; a different body
 /// is a conflict.
@@ -54,6 +61,10 @@ pub struct OrderRecord {
     pub status: u16,
     pub response: String,
     pub recorded_at: DateTime<Utc>,
+    /// When DynamoDB may delete the record (epoch seconds; the table's TTL attribute).
+    /// None: kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_ttl: Option<i64>,
 }
 
 /// Everything one webhook writes, decided in pure code before the write, as one

@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use super::{
     plan_reversal_on, refund_record, to_json, Booking, LedgerWrite, OrderRecord, Planned,
-    RefundAnswer, ANSWER_ACCEPTED, ANSWER_DONE,
+    RefundAnswer, ANSWER_ACCEPTED, ANSWER_DONE, PAID_ANSWER_KEPT,
 };
 use crate::account::Account;
 use crate::budget::{plan_takes, BudgetShard, BudgetTake};
@@ -280,6 +280,17 @@ pub fn plan_order_booking(
 ) -> Result<Planned<Booking>, Error> {
     let (partner, programme, order, now) = (cx.partner, cx.programme, cx.order, cx.now);
     let partner_id = partner.id.as_str();
+    if state.book.as_ref().is_some_and(|b| b.paid.is_some()) {
+        // Booked before, and its stored answer has expired (`PAID_ANSWER_KEPT`).
+        return Err(Error::conflict(
+            "order_already_booked",
+            format!(
+                "order {} was booked on its first delivery; its answer is kept {} days",
+                order.order_id,
+                PAID_ANSWER_KEPT.num_days()
+            ),
+        ));
+    }
     let day = local_date(partner, order);
     let lines = order.earn_lines(programme);
 
@@ -433,6 +444,7 @@ pub fn plan_order_booking(
         status,
         response: response.clone(),
         recorded_at: now,
+        expires_ttl: Some((now + PAID_ANSWER_KEPT).timestamp()),
     };
     write.book = Some((order_book, expected_book));
     Ok(Planned::Ready(Booking {
