@@ -9,7 +9,7 @@ export AWS_REGION ?= eu-west-1
 # One-off builds (CI, make test on a fresh clone) need no incremental caches: smaller, faster.
 export CARGO_INCREMENTAL ?= 0
 
-.PHONY: run test build unit lint bench fmt clean
+.PHONY: run test build unit lint bench profile fmt clean
 
 ## Start the local stack: embedded DynamoDB (data in .bonus/), demo config, API on 127.0.0.1:3000.
 run: build $(VENV)/.installed
@@ -37,6 +37,16 @@ bench:
 	cargo bench -p integration-tests --bench nightly 2>&1 | grep -E 'loaded|NIGHTLY'
 	cargo bench -p integration-tests --bench clearing 2>&1 | grep CLEARING
 	cargo bench -p integration-tests --bench load 2>&1 | grep LOAD
+
+## CPU per webhook split between our crates, the SDK, the HTTP stack and the emulator (needs
+## perf). A release build that keeps its symbols and skips LTO, so that frames keep their crate.
+PROFILE_ENV := CARGO_TARGET_DIR=target/profile CARGO_PROFILE_BENCH_STRIP=none \
+	CARGO_PROFILE_BENCH_DEBUG=false CARGO_PROFILE_BENCH_LTO=false CARGO_PROFILE_BENCH_CODEGEN_UNITS=16
+profile:
+	$(PROFILE_ENV) cargo bench -p integration-tests --bench load --no-run 2>&1 | tee target/profile.log
+	exe=$$(sed -n 's/.*Executable benches\/load.rs (\(.*\))/\1/p' target/profile.log); \
+	LOAD_SCENARIOS=0 perf record -F 499 --call-graph dwarf,16384 -o target/perf.data -- "$$exe" --bench | grep LOAD
+	perf script -F comm,ip,sym -i target/perf.data 2>/dev/null | $(PYTHON) tests/benches/profile_split.py 2000 499
 
 fmt:
 	cargo fmt --all

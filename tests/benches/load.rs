@@ -8,7 +8,8 @@
 //! ```
 //!
 //! Knobs: LOAD_ORDERS (per scenario, default 2000 under `cargo bench`, 200 under `cargo test`), LOAD_SECONDS (cap per scenario, default
-//! 60), LOAD_DB=file (a SQLite file, as `make run` uses; default in memory).
+//! 60), LOAD_DB=file (a SQLite file, as `make run` uses; default in memory), LOAD_SCENARIOS
+//! (which to run, by number from 0, e.g. `0,2`; default all: for a profile of one).
 //!
 //! Scenarios: orders for distinct members, and orders all into one account with DynamoDB's
 //! conflict rule applied ([`ConflictRule`]), each at 16 and 64 concurrent senders. Printed per
@@ -130,7 +131,13 @@ fn main() -> anyhow::Result<()> {
         "LOAD build={profile} db={} orders/scenario={orders} cap={seconds}s",
         if file_db { "file" } else { "memory" }
     );
+    let chosen: Option<Vec<usize>> = std::env::var("LOAD_SCENARIOS")
+        .ok()
+        .map(|v| v.split(',').filter_map(|n| n.trim().parse().ok()).collect());
     for (n, s) in scenarios.iter().enumerate() {
+        if chosen.as_ref().is_some_and(|c| !c.contains(&n)) {
+            continue;
+        }
         // A fresh stack per scenario: one account's history never slows the next.
         let dir = std::env::temp_dir().join(format!("bonus-load-{}-{n}", std::process::id()));
         let env = Arc::new(api.block_on(async {
