@@ -9,6 +9,8 @@
 //!   an item of another transaction still in flight is cancelled, and so is a single write on
 //!   such an item (the emulator serialises everything and never does this).
 
+pub mod simulation;
+
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};

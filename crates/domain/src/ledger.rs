@@ -168,11 +168,15 @@ pub struct ReversalPlan {
     pub from_own: Points,
     pub from_others: Points,
     pub to_debt: Points,
+    /// Of the order's own points, already expired unspent (the nightly job took them): the
+    /// member is not charged for them again, and the issuer's liability already lapsed.
+    pub expired: Points,
 }
 
 /// Reverse `points`: first from the order's own lot (pending or available), then from the
 /// member's other available lots, oldest expiry first, and what is still missing becomes a
-/// debt. Never fails for lack of points. `others` may hold any of the member's lots; only
+/// debt. Never fails for lack of points. What is left of the own lot after it expired
+/// (and the nightly job took its bucket) counts as given back: nothing is charged for it. `others` may hold any of the member's lots; only
 /// the available, unexpired ones with points left are used.
 pub fn plan_reversal(
     account: &Account,
@@ -189,13 +193,23 @@ pub fn plan_reversal(
     let mut lots = Vec::new();
     let mut taken = Vec::new();
     let mut left = points;
-    let mut from_own = 0;
+    let (mut from_own, mut expired) = (0, 0);
     if let Some(lot) = own {
         let mut lot = lot.clone();
-        from_own = next.take_from_lot(&mut lot, left, now)?;
-        left -= from_own;
-        if from_own > 0 {
-            taken.push((lot.lot_id.clone(), from_own));
+        // The job expires a whole day's bucket at once; the lot item keeps its remaining.
+        let lapsed = lot.status(now) == crate::lot::LotStatus::Expired
+            && !next.expiring.contains_key(&lot.expires_on.to_string());
+        let took = if lapsed {
+            expired = left.min(lot.remaining).max(0);
+            lot.remaining -= expired;
+            expired
+        } else {
+            from_own = next.take_from_lot(&mut lot, left, now)?;
+            from_own
+        };
+        left -= took;
+        if took > 0 {
+            taken.push((lot.lot_id.clone(), took));
             lots.push(lot);
         }
     }
@@ -232,6 +246,7 @@ pub fn plan_reversal(
         from_own,
         from_others,
         to_debt: left,
+        expired,
     })
 }
 
@@ -261,6 +276,8 @@ pub struct RefundPlan {
     pub from_own: Points,
     pub from_others: Points,
     pub to_debt: Points,
+    /// Of the order's own points, already expired: nothing taken back for them.
+    pub expired: Points,
     /// Change of the member's outstanding points (unexpired minus debt), from the account's
     /// own buckets: the clearing's check does not trust the entries alone.
     pub outstanding_change: Points,
@@ -288,6 +305,7 @@ pub fn plan_refund(
         from_own: 0,
         from_others: 0,
         to_debt: 0,
+        expired: 0,
         outstanding_change: 0,
     };
     if points <= 0 && volume_minor <= 0 {
@@ -316,7 +334,9 @@ pub fn plan_refund(
             .taken
             .iter()
             .partition(|(id, _)| Some(id.as_str()) == own_id);
-        for (lot_id, took) in own_taken {
+        // (What the own lot gave that had expired is no change to the member: no entry.)
+        for (lot_id, _) in own_taken.into_iter().filter(|_| r.from_own > 0) {
+            let took = &r.from_own;
             next.entry_seq += 1;
             plan.entries.push(LedgerEntry {
                 seq: next.entry_seq,
@@ -384,26 +404,30 @@ pub fn plan_refund(
         for e in &mut plan.entries {
             e.event_id = event_id.clone();
         }
-        plan.events.push(DomainEvent {
-            event_id,
-            occurred_at: now,
-            programme_id: programme.id.clone(),
-            member_id: account.member_id.clone(),
-            kind: EventKind::PointsReversed {
-                partner_id: source.partner_id.to_string(),
-                order_id: source.order_id.to_string(),
-                refund_id: source.refund_id.to_string(),
-                points,
-                from_own: r.from_own,
-                from_others: r.from_others,
-                to_debt: r.to_debt,
-            },
-        });
+        // The member is told what they lose; points that had expired are not news.
+        if points > r.expired {
+            plan.events.push(DomainEvent {
+                event_id,
+                occurred_at: now,
+                programme_id: programme.id.clone(),
+                member_id: account.member_id.clone(),
+                kind: EventKind::PointsReversed {
+                    partner_id: source.partner_id.to_string(),
+                    order_id: source.order_id.to_string(),
+                    refund_id: source.refund_id.to_string(),
+                    points: points - r.expired,
+                    from_own: r.from_own,
+                    from_others: r.from_others,
+                    to_debt: r.to_debt,
+                },
+            });
+        }
         plan.lots = r.lots;
         plan.taken = r.taken;
         plan.from_own = r.from_own;
         plan.from_others = r.from_others;
         plan.to_debt = r.to_debt;
+        plan.expired = r.expired;
     } else {
         plan.account.version += 1;
     }
@@ -512,6 +536,53 @@ mod tests {
             (30, 0, 0, 70)
         );
         assert_eq!(r.account.view(&p, now).available, 120);
+    }
+
+    /// Found by the simulation (seed 17, step 127: a 500): a refund after the order's lot
+    /// expired and the nightly job took its bucket. What is left of the lot expired unspent:
+    /// nothing is charged for it, no entry, no event; only the rest of the reversal (points
+    /// of the order that were spent) comes from other lots or becomes debt.
+    #[test]
+    fn a_refund_after_the_orders_points_expired_charges_nothing_for_them() {
+        let p = programme();
+        let t0: DateTime<Utc> = "2026-01-01T10:00:00Z".parse().unwrap();
+        let a = Account::open("p", "m");
+        let old = plan_order(&p, &a, "shop", "O-1", 100, 0, "Silver", t0, t0).unwrap();
+        let t1 = t0 + chrono::Duration::days(300);
+        let new = plan_order(&p, &old.account, "shop", "O-2", 500, 0, "Silver", t1, t1).unwrap();
+        let mut lot = old.lot.unwrap();
+        let mut a = new.account;
+        // 40 of order 1 were spent (the lot item keeps 60); then the job expired its bucket.
+        let now = t0 + chrono::Duration::days(400);
+        a.fold_due(now);
+        a.take_from_lot(&mut lot, 40, now).unwrap();
+        let bucket = lot.expires_on.to_string();
+        assert_eq!(a.expiring.get(&bucket), Some(&60));
+        a.available -= 60;
+        a.expire_bucket(&bucket);
+        let before = a.clone();
+
+        let source = RefundSource {
+            partner_id: "shop",
+            order_id: "O-1",
+            refund_id: "CANCEL",
+            order_at: t0,
+        };
+        let plan = plan_refund(&p, &a, Some(&lot), &[lot.clone()], source, 100, 0, now).unwrap();
+        // 60 had expired; the 40 that were spent come out of the member's other points.
+        assert_eq!(
+            (plan.from_own, plan.from_others, plan.to_debt, plan.expired),
+            (0, 0, 40, 60)
+        );
+        assert_eq!(plan.taken, vec![("shop:O-1".to_string(), 60)]);
+        assert_eq!(plan.entries.len(), 1);
+        assert_eq!(plan.entries[0].points, -40);
+        assert_eq!(net_worth(&plan.account), net_worth(&before) - 40);
+        assert_eq!(plan.outstanding_change, -40);
+        match &plan.events[0].kind {
+            EventKind::PointsReversed { points, .. } => assert_eq!(*points, 40),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

@@ -213,6 +213,9 @@ pub struct RefundAnswer<'a> {
     pub from_others: Points,
     /// Owed, paid off by the member's next points.
     pub to_debt: Points,
+    /// Of the order's own points, already expired unspent: nothing taken back for them.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub expired: Points,
     pub lines: &'a [crate::refund::LineReversal],
 }
 
@@ -299,4 +302,8 @@ pub fn plan_reversal_on(
 /// A stored answer's JSON (serialising our own types does not fail; if it did, it is ours).
 pub(crate) fn to_json<T: Serialize>(answer: &T) -> Result<String, Error> {
     serde_json::to_string(answer).map_err(internal)
+}
+
+fn is_zero(n: &Points) -> bool {
+    *n == 0
 }

@@ -398,6 +398,8 @@ pub fn plan_order_booking(
             from_own: *from_own,
             from_others: *from_others,
             to_debt: *to_debt,
+            // A refund that waited meets a new lot: nothing of it has expired.
+            expired: 0,
             lines: &reversal.lines,
         };
         let mut record = refund_record(partner_id, &order.order_id, req, member_id, now);

@@ -84,22 +84,24 @@ pub fn plan_refund_booking(
     book.version += 1;
     let mut record = refund_record(cx.partner_id, cx.order_id, req, None, cx.now);
     let no_lines: &[LineReversal] = &[];
-    let answer = |status, member_id, points, steps: (Points, Points, Points), lines| RefundAnswer {
-        status,
-        partner_id: cx.partner_id,
-        order_id: cx.order_id,
-        refund_id: &req.refund_id,
-        member_id,
-        points,
-        from_own: steps.0,
-        from_others: steps.1,
-        to_debt: steps.2,
-        lines,
-    };
+    let answer =
+        |status, member_id, points, steps: (Points, Points, Points, Points), lines| RefundAnswer {
+            status,
+            partner_id: cx.partner_id,
+            order_id: cx.order_id,
+            refund_id: &req.refund_id,
+            member_id,
+            points,
+            from_own: steps.0,
+            from_others: steps.1,
+            to_debt: steps.2,
+            expired: steps.3,
+            lines,
+        };
 
     let Some(mut paid) = book.paid.clone() else {
         if req.only_if_booked {
-            let body = to_json(&answer("not_booked", None, 0, (0, 0, 0), no_lines))?;
+            let body = to_json(&answer("not_booked", None, 0, (0, 0, 0, 0), no_lines))?;
             return Ok(Planned::Ready(Booking {
                 write: None,
                 status: ANSWER_DONE,
@@ -119,7 +121,13 @@ pub fn plan_refund_booking(
         }
         book.waiting.push(req.clone());
         record.status = ANSWER_ACCEPTED;
-        record.response = to_json(&answer("waiting_for_order", None, 0, (0, 0, 0), no_lines))?;
+        record.response = to_json(&answer(
+            "waiting_for_order",
+            None,
+            0,
+            (0, 0, 0, 0),
+            no_lines,
+        ))?;
         let mut write = LedgerWrite::record_only(record.clone());
         write.book = Some((book, expected));
         return Ok(Planned::Ready(Booking {
@@ -154,7 +162,7 @@ pub fn plan_refund_booking(
             status,
             paid.member_id.as_deref(),
             0,
-            (0, 0, 0),
+            (0, 0, 0, 0),
             no_lines,
         ))?;
         record.member_id = paid.member_id.clone();
@@ -190,7 +198,7 @@ pub fn plan_refund_booking(
         Planned::Ready(plan) => plan,
         Planned::Needs(need) => return Ok(Planned::Needs(need)),
     };
-    let steps = (plan.from_own, plan.from_others, plan.to_debt);
+    let steps = (plan.from_own, plan.from_others, plan.to_debt, plan.expired);
     record.member_id = Some(account.member_id.clone());
     record.points = reversal.points;
     record.lot_id = paid.lot_id.clone();

@@ -1,0 +1,897 @@
+//! A seeded model-based simulation of the ledger (issue 17).
+//!
+//! A seed makes a list of operations ([`generate`]). [`run`] drives them through the real
+//! handlers (signed webhooks, the member API, the nightly job over SQS) against the embedded
+//! DynamoDB with a manual clock, and through [`Model`]: the rules written again as plainly
+//! as possible (a list of lots per member, nothing clever), sharing no code with the domain
+//! crate's planning. After every step the touched member's balance, pending releases, expiry
+//! buckets and statement must agree; at the end, the conservation identity and `bonus audit`.
+//!
+//! A failure names its seed and the step; [`shrink`] cuts the list down to the fewest
+//! operations that still fail, and everything (ids, time, the contexts' randomness) comes
+//! from the seed, so the shrunk list replays step by step.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use chrono::{DateTime, Datelike, Duration, Months, NaiveDate, TimeZone, Utc};
+use chrono_tz::Europe::Amsterdam;
+use http::StatusCode;
+use serde_json::{json, Value};
+
+use crate::{TestEnv, CONFIG};
+
+/// Members of the simulated programme (few, so that their histories interleave).
+pub const MEMBERS: usize = 4;
+
+/// One order line as generated: SKU, quantity, unit price in cents, product group.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Line {
+    pub quantity: i64,
+    pub unit_minor: i64,
+    /// In the `cocktails` group (coefficient 10 in [`CONFIG`]).
+    pub cocktails: bool,
+}
+
+/// One simulated operation. Orders are named by their place among the orders generated so
+/// far; an operation on an order that does not exist (after shrinking) is skipped.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Op {
+    /// A new paid order of member `member`.
+    Order { member: usize, lines: Vec<Line> },
+    /// The same delivery of an earlier order again.
+    Redeliver { order: usize },
+    /// A refund of `quantity` units of one line (cut to what is left of it).
+    Refund {
+        order: usize,
+        line: usize,
+        quantity: i64,
+    },
+    /// The whole order cancelled.
+    Cancel { order: usize },
+    /// Time moves on by `days` (and some hours); the nightly job runs for the nights passed.
+    Advance { days: i64 },
+}
+
+impl fmt::Debug for Op {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Op::Order { member, lines } => {
+                write!(f, "Order(M{member}:")?;
+                for l in lines {
+                    let group = if l.cocktails { "c" } else { "" };
+                    write!(f, " {}x{}{group}", l.quantity, l.unit_minor)?;
+                }
+                write!(f, ")")
+            }
+            Op::Redeliver { order } => write!(f, "Redeliver(#{order})"),
+            Op::Refund {
+                order,
+                line,
+                quantity,
+            } => write!(f, "Refund(#{order} line {line} x{quantity})"),
+            Op::Cancel { order } => write!(f, "Cancel(#{order})"),
+            Op::Advance { days } => write!(f, "Advance({days}d)"),
+        }
+    }
+}
+
+/// SplitMix64: small, seedable, and the same on every platform.
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Self {
+        Rng(seed)
+    }
+    pub fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    /// A number in `0..n`.
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+}
+
+/// The operations of a seed.
+pub fn generate(seed: u64, count: usize) -> Vec<Op> {
+    let mut rng = Rng::new(seed);
+    let mut orders = 0usize;
+    let mut ops = Vec::with_capacity(count);
+    while ops.len() < count {
+        let pick = rng.below(100);
+        let op = match pick {
+            0..=39 => {
+                let lines = (0..1 + rng.below(4))
+                    .map(|_| Line {
+                        quantity: 1 + rng.below(4) as i64,
+                        unit_minor: [5, 60, 199, 995, 2_500, 4_995][rng.below(6) as usize],
+                        cocktails: rng.below(5) == 0,
+                    })
+                    .collect();
+                orders += 1;
+                Op::Order {
+                    member: rng.below(MEMBERS as u64) as usize,
+                    lines,
+                }
+            }
+            _ if orders == 0 => Op::Advance { days: 1 },
+            40..=49 => Op::Redeliver {
+                order: rng.below(orders as u64) as usize,
+            },
+            50..=69 => Op::Refund {
+                order: rng.below(orders as u64) as usize,
+                line: rng.below(4) as usize,
+                quantity: 1 + rng.below(3) as i64,
+            },
+            70..=74 => Op::Cancel {
+                order: rng.below(orders as u64) as usize,
+            },
+            75..=87 => Op::Refund {
+                order: rng.below(orders as u64) as usize,
+                line: rng.below(4) as usize,
+                quantity: 1 + rng.below(3) as i64,
+            },
+            // About 4.5 days per step of time: 2,000 operations span about three years, so
+            // lots expire (after 12 months) while their orders are still refunded.
+            _ => Op::Advance {
+                days: [0, 0, 0, 1, 1, 1, 2, 3, 7, 30][rng.below(10) as usize],
+            },
+        };
+        ops.push(op);
+    }
+    ops
+}
+
+/// The configuration of a simulation: [`CONFIG`] with one tier (tiers are not in the model
+/// yet) and [`MEMBERS`] more members.
+pub fn config() -> String {
+    let mut config = CONFIG.replace(
+        "    product_groups: {cocktails: 10}\n",
+        "    product_groups: {cocktails: 10}\n    tiers:\n      - {name: Member, threshold: 0, multiplier: 1}\n",
+    );
+    assert!(
+        config.contains("name: Member"),
+        "CONFIG changed: the simulation's tier is not set"
+    );
+    for i in 0..MEMBERS {
+        config.push_str(&format!("  - id: S-{i}\n    programme: velo\n"));
+    }
+    config
+}
+
+// ---------------------------------------------------------------------------------------
+// The reference model. Written from the rules in the README and docs, not from the domain
+// crate: a member is a list of lots and a debt; every figure is recomputed from them.
+
+#[derive(Debug, Clone)]
+struct ModelLot {
+    order_id: String,
+    remaining: i64,
+    /// What the nightly job expired of it.
+    expired: i64,
+    available_at: DateTime<Utc>,
+    /// Last valid local day.
+    expires_on: NaiveDate,
+}
+
+impl ModelLot {
+    /// Expired: its last valid day (programme time) is over.
+    fn expired(&self, now: DateTime<Utc>) -> bool {
+        local_day(now) > self.expires_on
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+struct ModelMember {
+    lots: Vec<ModelLot>,
+    debt: i64,
+    /// (kind, points) of every statement entry, in order.
+    statement: Vec<(String, i64)>,
+}
+
+#[derive(Debug, Clone)]
+struct ModelOrder {
+    order_id: String,
+    member: usize,
+    body: String,
+    /// (quantity, points earned) per line.
+    lines: Vec<(i64, i64)>,
+    refunded: Vec<i64>,
+    reversed: Vec<i64>,
+    cancelled: bool,
+    answer: Value,
+    refunds: usize,
+}
+
+#[derive(Debug, Default)]
+pub struct Model {
+    members: Vec<ModelMember>,
+    orders: Vec<ModelOrder>,
+    /// A rule broken on purpose, to show that the comparison fails.
+    broken: Option<BrokenRule>,
+}
+
+/// Rules the model can break on purpose.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BrokenRule {
+    /// Round an order's points down once for the whole order, not once per line.
+    RoundPerOrder,
+}
+
+fn local_day(at: DateTime<Utc>) -> NaiveDate {
+    at.with_timezone(&Amsterdam).date_naive()
+}
+
+/// Points of a line: 1 per EUR of its net amount, times its group's coefficient, rounded
+/// down once per line.
+fn line_points(l: &Line) -> i64 {
+    let coefficient = if l.cocktails { 10 } else { 1 };
+    l.quantity * l.unit_minor * coefficient / 100
+}
+
+impl Model {
+    fn new(broken: Option<BrokenRule>) -> Self {
+        Model {
+            members: vec![ModelMember::default(); MEMBERS],
+            orders: Vec::new(),
+            broken,
+        }
+    }
+
+    /// An order earns its lines' points in one lot: pending for 14 days, valid 12 months
+    /// (to the same day, local time). Debt is paid off first out of the new lot.
+    fn order(&mut self, member: usize, order_id: &str, lines: &[Line], at: DateTime<Utc>) -> i64 {
+        let points: i64 = match self.broken {
+            Some(BrokenRule::RoundPerOrder) => {
+                lines
+                    .iter()
+                    .map(|l| l.quantity * l.unit_minor * if l.cocktails { 10 } else { 1 })
+                    .sum::<i64>()
+                    / 100
+            }
+            None => lines.iter().map(line_points).sum(),
+        };
+        let m = &mut self.members[member];
+        if points > 0 {
+            let repaid = m.debt.min(points);
+            m.debt -= repaid;
+            m.lots.push(ModelLot {
+                order_id: order_id.to_string(),
+                remaining: points - repaid,
+                expired: 0,
+                available_at: at + Duration::days(14),
+                expires_on: local_day(at)
+                    .checked_add_months(Months::new(12))
+                    .unwrap_or(NaiveDate::MAX),
+            });
+            m.statement.push(("earn".into(), points));
+        }
+        points
+    }
+
+    /// A reversal takes back from the order's own lot first, then from other available
+    /// lots (soonest expiry first), and what it cannot find becomes debt. Points of the
+    /// order that expired unspent are not charged again. Returns (from own, from others,
+    /// to debt, expired).
+    fn reverse(
+        &mut self,
+        member: usize,
+        order_id: &str,
+        points: i64,
+        now: DateTime<Utc>,
+    ) -> (i64, i64, i64, i64) {
+        if points <= 0 {
+            return (0, 0, 0, 0);
+        }
+        let m = &mut self.members[member];
+        let mut left = points;
+        let (mut from_own, mut expired) = (0, 0);
+        if let Some(own) = m.lots.iter_mut().find(|l| l.order_id == order_id) {
+            if own.expired(now) {
+                expired = left.min(own.expired);
+                own.expired -= expired;
+                left -= expired;
+            } else {
+                from_own = left.min(own.remaining);
+                own.remaining -= from_own;
+                left -= from_own;
+            }
+            if from_own > 0 {
+                m.statement.push(("reversal".into(), -from_own));
+            }
+        }
+        let mut others: Vec<&mut ModelLot> = m
+            .lots
+            .iter_mut()
+            .filter(|l| {
+                l.order_id != order_id
+                    && l.remaining > 0
+                    && l.available_at <= now
+                    && !l.expired(now)
+            })
+            .collect();
+        others.sort_by(|a, b| (a.expires_on, &a.order_id).cmp(&(b.expires_on, &b.order_id)));
+        let mut from_others = 0;
+        for lot in others {
+            let take = left.min(lot.remaining);
+            lot.remaining -= take;
+            left -= take;
+            from_others += take;
+        }
+        if from_others > 0 {
+            m.statement.push(("reversal".into(), -from_others));
+        }
+        if left > 0 {
+            m.debt += left;
+            m.statement.push(("debt".into(), -left));
+        }
+        (from_own, from_others, left, expired)
+    }
+
+    /// The nightly job for nights up to `night`: what is valid through that day or earlier
+    /// expires, one statement entry per expiry day.
+    fn expire(&mut self, night: NaiveDate) {
+        for m in &mut self.members {
+            let mut by_day: BTreeMap<NaiveDate, i64> = BTreeMap::new();
+            for lot in m.lots.iter_mut().filter(|l| l.expires_on <= night) {
+                *by_day.entry(lot.expires_on).or_default() += lot.remaining;
+                lot.expired += lot.remaining;
+                lot.remaining = 0;
+            }
+            for (_, points) in by_day.into_iter().filter(|(_, p)| *p > 0) {
+                m.statement.push(("expire".into(), -points));
+            }
+        }
+    }
+
+    /// The balance as the member API shows it.
+    fn balance(&self, member: usize, now: DateTime<Utc>) -> Balance {
+        let m = &self.members[member];
+        let today = local_day(now);
+        let live = m.lots.iter().filter(|l| l.remaining > 0 && !l.expired(now));
+        let mut b = Balance {
+            debt: m.debt,
+            ..Balance::default()
+        };
+        for lot in live {
+            if lot.available_at > now {
+                b.pending += lot.remaining;
+                *b.releases.entry(lot.available_at).or_default() += lot.remaining;
+            } else {
+                b.available += lot.remaining;
+            }
+            if lot.expires_on <= today + Duration::days(30) {
+                *b.expiring.entry(lot.expires_on).or_default() += lot.remaining;
+            }
+        }
+        b
+    }
+}
+
+/// What is compared of a balance.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Balance {
+    available: i64,
+    pending: i64,
+    held: i64,
+    debt: i64,
+    releases: BTreeMap<DateTime<Utc>, i64>,
+    expiring: BTreeMap<NaiveDate, i64>,
+}
+
+fn balance_of(view: &Value) -> Result<Balance, String> {
+    let n = |k: &str| {
+        view[k]
+            .as_i64()
+            .ok_or_else(|| format!("balance without {k}: {view}"))
+    };
+    let mut b = Balance {
+        available: n("available")?,
+        pending: n("pending")?,
+        held: n("held")?,
+        debt: n("debt")?,
+        ..Balance::default()
+    };
+    for r in view["releases"].as_array().into_iter().flatten() {
+        let at: DateTime<Utc> = r["date"]
+            .as_str()
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| format!("release without a date: {r}"))?;
+        b.releases
+            .insert(at, r["points"].as_i64().unwrap_or(i64::MIN));
+    }
+    for e in view["expiring"].as_array().into_iter().flatten() {
+        let on: NaiveDate = e["date"]
+            .as_str()
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| format!("expiry without a date: {e}"))?;
+        b.expiring
+            .insert(on, e["points"].as_i64().unwrap_or(i64::MIN));
+    }
+    Ok(b)
+}
+
+// ---------------------------------------------------------------------------------------
+// The driver.
+
+/// How a run ended badly: the step, the operation and what differed.
+#[derive(Debug, Clone)]
+pub struct Divergence {
+    pub step: usize,
+    pub op: Option<Op>,
+    pub what: String,
+}
+
+impl fmt::Display for Divergence {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.op {
+            Some(op) => write!(f, "step {} ({op:?}): {}", self.step, self.what),
+            None => write!(f, "at the end: {}", self.what),
+        }
+    }
+}
+
+/// What a run did.
+#[derive(Debug, Default, Clone)]
+pub struct RunStats {
+    pub steps: usize,
+    pub orders: usize,
+    pub redeliveries: usize,
+    pub refunds: usize,
+    pub cancellations: usize,
+    pub nights: usize,
+    pub skipped: usize,
+    pub entries: usize,
+}
+
+/// The nightly job's queue (moto), shared by the runs of one test.
+pub struct NightQueue {
+    pub sqs: aws_sdk_sqs::Client,
+    pub endpoint: String,
+}
+
+impl NightQueue {
+    pub fn new(endpoint: &str) -> Self {
+        NightQueue {
+            sqs: aws_sdk_sqs::Client::from_conf(bonus_sqs::local_config(endpoint)),
+            endpoint: endpoint.to_string(),
+        }
+    }
+}
+
+struct Driver<'a> {
+    env: TestEnv,
+    model: Model,
+    queue: &'a NightQueue,
+    queue_url: String,
+    stats: RunStats,
+}
+
+fn member_id(i: usize) -> String {
+    format!("S-{i}")
+}
+
+fn start() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 23, 9, 0, 0)
+        .single()
+        .unwrap_or_default()
+}
+
+impl Driver<'_> {
+    fn now(&self) -> DateTime<Utc> {
+        self.env.clock_now()
+    }
+
+    async fn post(&self, body: &str) -> (StatusCode, Value) {
+        self.env.order(body).await
+    }
+
+    async fn step(&mut self, op: &Op) -> Result<Option<usize>, String> {
+        // Every operation a few minutes after the one before.
+        self.env.clock.set(self.now() + Duration::minutes(7));
+        let now = self.now();
+        match op {
+            Op::Order { member, lines } => {
+                let n = self.model.orders.len();
+                let order_id = format!("SIM-{n}");
+                let occurred_at = now - Duration::minutes(5);
+                let body = json!({
+                    "type": "order.paid",
+                    "order_id": order_id,
+                    "member_id": member_id(*member),
+                    "occurred_at": bonus_domain::clock::ts(occurred_at),
+                    "currency": "EUR",
+                    "lines": lines.iter().enumerate().map(|(i, l)| {
+                        let mut line = json!({
+                            "line_id": (i + 1).to_string(), "sku": format!("SKU-{}", l.unit_minor),
+                            "quantity": l.quantity,
+                            "unit_price": format!("{}.{:02}", l.unit_minor / 100, l.unit_minor % 100),
+                        });
+                        if l.cocktails {
+                            line["product_group"] = "cocktails".into();
+                        }
+                        line
+                    }).collect::<Vec<_>>(),
+                })
+                .to_string();
+                let points = self.model.order(*member, &order_id, lines, occurred_at);
+                let (status, answer) = self.post(&body).await;
+                if status != StatusCode::OK || answer["points"] != points {
+                    return Err(format!(
+                        "order {order_id}: expected 200 with {points} points, got {status} {answer}"
+                    ));
+                }
+                self.model.orders.push(ModelOrder {
+                    order_id,
+                    member: *member,
+                    body,
+                    lines: lines.iter().map(|l| (l.quantity, line_points(l))).collect(),
+                    refunded: vec![0; lines.len()],
+                    reversed: vec![0; lines.len()],
+                    cancelled: false,
+                    answer,
+                    refunds: 0,
+                });
+                self.stats.orders += 1;
+                Ok(Some(*member))
+            }
+            Op::Redeliver { order } => {
+                let Some(o) = self.model.orders.get(*order).cloned() else {
+                    return Ok(None);
+                };
+                let (status, answer) = self.post(&o.body).await;
+                // Past the 7 days an order may be late, a delivery is refused as too old;
+                // within them it gets the first answer again.
+                let late = now - Duration::days(7) > first_at(&o.body);
+                let expected = if late {
+                    status == StatusCode::UNPROCESSABLE_ENTITY
+                        && answer["error"]["code"] == "occurred_at_too_old"
+                } else {
+                    status == StatusCode::OK && answer == o.answer
+                };
+                if !expected {
+                    return Err(format!(
+                        "redelivery of {}: got {status} {answer}, first answer {}",
+                        o.order_id, o.answer
+                    ));
+                }
+                self.stats.redeliveries += 1;
+                Ok(Some(o.member))
+            }
+            Op::Refund {
+                order,
+                line,
+                quantity,
+            } => {
+                let Some(o) = self.model.orders.get_mut(*order) else {
+                    return Ok(None);
+                };
+                let line = line % o.lines.len();
+                let left = o.lines[line].0 - o.refunded[line];
+                if o.cancelled || left == 0 {
+                    self.stats.skipped += 1;
+                    return Ok(None);
+                }
+                let quantity = (*quantity).min(left);
+                o.refunds += 1;
+                o.refunded[line] += quantity;
+                let (q, p) = o.lines[line];
+                let reversed = if o.refunded[line] >= q {
+                    p
+                } else {
+                    p * o.refunded[line] / q
+                };
+                let points = reversed - o.reversed[line];
+                o.reversed[line] = reversed;
+                let body = json!({
+                    "type": "order.refunded", "order_id": o.order_id,
+                    "refund_id": format!("R-{}", o.refunds),
+                    "occurred_at": bonus_domain::clock::ts(now - Duration::minutes(1)),
+                    "currency": "EUR",
+                    "lines": [{"line_id": (line + 1).to_string(), "quantity": quantity}],
+                })
+                .to_string();
+                let (member, order_id) = (o.member, o.order_id.clone());
+                let split = self.model.reverse(member, &order_id, points, now);
+                let (status, answer) = self.post(&body).await;
+                if status != StatusCode::OK
+                    || answer["points"] != points
+                    || split_of(&answer) != split
+                {
+                    return Err(format!(
+                        "refund of {order_id}: expected 200 with {points} points split {split:?}, got {status} {answer}"
+                    ));
+                }
+                self.stats.refunds += 1;
+                Ok(Some(member))
+            }
+            Op::Cancel { order } => {
+                let Some(o) = self.model.orders.get_mut(*order) else {
+                    return Ok(None);
+                };
+                if o.cancelled {
+                    self.stats.skipped += 1;
+                    return Ok(None);
+                }
+                o.cancelled = true;
+                let points: i64 = o
+                    .lines
+                    .iter()
+                    .zip(&o.reversed)
+                    .map(|((_, p), r)| p - r)
+                    .sum();
+                for (i, (q, p)) in o.lines.clone().into_iter().enumerate() {
+                    o.reversed[i] = p;
+                    o.refunded[i] = q;
+                }
+                let body = json!({
+                    "type": "order.cancelled", "order_id": o.order_id,
+                    "occurred_at": bonus_domain::clock::ts(now - Duration::minutes(1)),
+                })
+                .to_string();
+                let (member, order_id) = (o.member, o.order_id.clone());
+                let split = self.model.reverse(member, &order_id, points, now);
+                let (status, answer) = self.post(&body).await;
+                if status != StatusCode::OK
+                    || answer["points"] != points
+                    || split_of(&answer) != split
+                {
+                    return Err(format!(
+                        "cancellation of {order_id}: expected 200 with {points} points split {split:?}, got {status} {answer}"
+                    ));
+                }
+                self.stats.cancellations += 1;
+                Ok(Some(member))
+            }
+            Op::Advance { days } => {
+                let before = local_day(now);
+                // To the next morning (or later), 03:00 local time, when the job has run.
+                let day = before + Duration::days((*days).max(1));
+                let morning = Amsterdam
+                    .with_ymd_and_hms(day.year(), day.month(), day.day(), 3, 0, 0)
+                    .earliest()
+                    .map(|t| t.with_timezone(&Utc))
+                    .ok_or("no such morning")?;
+                self.env.clock.set(morning);
+                let night = day - Duration::days(1);
+                nightly::run_in_process(
+                    &self.env.ctx,
+                    &self.queue.sqs,
+                    &self.queue_url,
+                    night,
+                    |_, _| {},
+                )
+                .await
+                .map_err(|e| format!("nightly job for {night}: {e}"))?;
+                self.model.expire(night);
+                self.stats.nights += (day - before).num_days() as usize;
+                Ok(None)
+            }
+        }
+    }
+
+    /// The touched member (or all, after a night) agrees with the model.
+    async fn compare(&self, member: usize) -> Result<(), String> {
+        let now = self.now();
+        let id = member_id(member);
+        let (status, view) = self.env.balance(&id).await;
+        if status != StatusCode::OK {
+            return Err(format!("balance of {id}: {status} {view}"));
+        }
+        let real = balance_of(&view)?;
+        let expected = self.model.balance(member, now);
+        if real != expected {
+            return Err(format!(
+                "balance of {id}:\n  real  {real:?}\n  model {expected:?}"
+            ));
+        }
+        let entries = self
+            .env
+            .store
+            .entries("velo", &id)
+            .await
+            .map_err(|e| e.to_string())?;
+        let statement: Vec<(String, i64)> = entries
+            .iter()
+            .map(|e| {
+                let kind = serde_json::to_value(e.kind).unwrap_or(Value::Null);
+                (kind.as_str().unwrap_or("?").to_string(), e.points)
+            })
+            .collect();
+        let model = &self.model.members[member].statement;
+        if &statement != model {
+            return Err(format!(
+                "statement of {id}:\n  real  {statement:?}\n  model {model:?}"
+            ));
+        }
+        Ok(())
+    }
+
+    /// Conservation (issued - reversed = redeemed + expired + outstanding) over the real
+    /// statements and balances, and `bonus audit`.
+    async fn finish(&mut self) -> Result<(), String> {
+        let now = self.now();
+        let (mut issued, mut reversed, mut expired, mut redeemed, mut outstanding) =
+            (0i64, 0i64, 0i64, 0i64, 0i64);
+        for member in 0..MEMBERS {
+            let id = member_id(member);
+            for e in self
+                .env
+                .store
+                .entries("velo", &id)
+                .await
+                .map_err(|e| e.to_string())?
+            {
+                use bonus_domain::events::EntryKind;
+                match e.kind {
+                    EntryKind::Earn => issued += e.points,
+                    EntryKind::Reversal | EntryKind::Debt => reversed -= e.points,
+                    EntryKind::Expire => expired -= e.points,
+                    EntryKind::Redeem => redeemed -= e.points,
+                }
+                self.stats.entries += 1;
+            }
+            let b = self.model.balance(member, now);
+            outstanding += b.available + b.pending + b.held - b.debt;
+        }
+        if issued - reversed != redeemed + expired + outstanding {
+            return Err(format!(
+                "conservation: issued {issued} - reversed {reversed} != redeemed {redeemed} + expired {expired} + outstanding {outstanding}"
+            ));
+        }
+        let all = vec!["velo".to_string(), "other".to_string()];
+        let report = bonus_ops::audit::audit(&self.env.store, &all, now, |_, _| {})
+            .await
+            .map_err(|e| e.to_string())?;
+        if !report.differences.is_empty() {
+            return Err(format!("audit: {:?}", report.differences));
+        }
+        Ok(())
+    }
+}
+
+/// (from own, from others, to debt, expired) of a refund's answer.
+fn split_of(answer: &Value) -> (i64, i64, i64, i64) {
+    let n = |k: &str| answer[k].as_i64().unwrap_or(0);
+    (n("from_own"), n("from_others"), n("to_debt"), n("expired"))
+}
+
+/// The day a delivery says its order was paid.
+fn first_at(body: &str) -> DateTime<Utc> {
+    serde_json::from_str::<Value>(body)
+        .ok()
+        .and_then(|v| v["occurred_at"].as_str().and_then(|s| s.parse().ok()))
+        .unwrap_or_default()
+}
+
+/// Run `ops` on a fresh stack; the first divergence from the model ends the run.
+pub async fn run(ops: &[Op], queue: &NightQueue) -> Result<RunStats, Divergence> {
+    run_against(ops, queue, None).await
+}
+
+/// [`run`] against a model with one rule broken on purpose (None: the true model).
+pub async fn run_against(
+    ops: &[Op],
+    queue: &NightQueue,
+    broken: Option<BrokenRule>,
+) -> Result<RunStats, Divergence> {
+    let fail = |step, op: Option<&Op>, what| Divergence {
+        step,
+        op: op.cloned(),
+        what,
+    };
+    let env = TestEnv::with_config(&config()).await;
+    env.clock.set(start());
+    let name = format!("sim-{}", uuid_like(&env));
+    let queue_url = bonus_sqs::ensure_queue(&queue.sqs, &name, 2, 5)
+        .await
+        .map_err(|e| fail(0, None, format!("queue: {e}")))?;
+    for programme_id in ["velo", "other"] {
+        env.store
+            .set_night_cursor(&bonus_dynamodb::nightly::NightCursor {
+                programme_id: programme_id.into(),
+                last_done: local_day(start()) - Duration::days(1),
+                updated_at: start(),
+            })
+            .await
+            .map_err(|e| fail(0, None, e.to_string()))?;
+    }
+    let mut driver = Driver {
+        env,
+        model: Model::new(broken),
+        queue,
+        queue_url,
+        stats: RunStats::default(),
+    };
+    for (step, op) in ops.iter().enumerate() {
+        let touched = driver
+            .step(op)
+            .await
+            .map_err(|what| fail(step, Some(op), what))?;
+        let members: Vec<usize> = match (touched, op) {
+            (Some(m), _) => vec![m],
+            (None, Op::Advance { .. }) => (0..MEMBERS).collect(),
+            (None, _) => Vec::new(),
+        };
+        for m in members {
+            driver
+                .compare(m)
+                .await
+                .map_err(|what| fail(step, Some(op), what))?;
+        }
+        driver.stats.steps += 1;
+        if std::env::var("SIM_TRACE").is_ok() {
+            eprintln!("SIM step {step} {op:?} nights={}", driver.stats.nights);
+        }
+    }
+    driver
+        .finish()
+        .await
+        .map_err(|what| fail(ops.len(), None, what))?;
+    Ok(driver.stats)
+}
+
+/// A queue name unique to this process and stack.
+fn uuid_like(env: &TestEnv) -> String {
+    format!(
+        "{}-{}",
+        std::process::id(),
+        env.store
+            .table
+            .replace(|c: char| !c.is_ascii_alphanumeric(), "")
+    )
+}
+
+/// The fewest operations (found greedily) that still fail, with their failure.
+pub async fn shrink(
+    ops: &[Op],
+    queue: &NightQueue,
+    broken: Option<BrokenRule>,
+    budget: usize,
+) -> (Vec<Op>, Divergence) {
+    let mut current: Vec<Op> = ops.to_vec();
+    let mut failure = match run_against(&current, queue, broken).await {
+        Err(d) => d,
+        Ok(_) => {
+            return (
+                current,
+                Divergence {
+                    step: 0,
+                    op: None,
+                    what: "passed when run again: not deterministic".into(),
+                },
+            )
+        }
+    };
+    // Nothing after the failing step matters.
+    current.truncate((failure.step + 1).min(current.len()));
+    let mut runs = 0;
+    let mut chunk = current.len() / 2;
+    while chunk >= 1 && runs < budget {
+        let mut i = 0;
+        let mut removed_any = false;
+        while i < current.len() && runs < budget {
+            let mut candidate = current.clone();
+            let end = (i + chunk).min(candidate.len());
+            candidate.drain(i..end);
+            runs += 1;
+            match run_against(&candidate, queue, broken).await {
+                Err(d) => {
+                    candidate.truncate((d.step + 1).min(candidate.len()));
+                    current = candidate;
+                    failure = d;
+                    removed_any = true;
+                }
+                Ok(_) => i += chunk,
+            }
+        }
+        if !removed_any {
+            chunk /= 2;
+        }
+    }
+    (current, failure)
+}

@@ -1,0 +1,63 @@
+//! The model-based simulation (tests/src/simulation.rs): seeded operations through the real
+//! handlers and through the reference model, compared after every step.
+//!
+//! `SIM_SEED=n SIM_OPS=k cargo test -p integration-tests --test simulation -- --nocapture`
+//! replays one seed.
+
+use bonus_local_stack::moto::LocalMoto;
+use integration_tests::simulation::{
+    generate, run, run_against, shrink, BrokenRule, NightQueue, Op,
+};
+
+fn knob(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_thousand_operations_agree_with_the_reference_model() {
+    let moto = LocalMoto::start().expect("moto (make test installs it into .venv)");
+    let queue = NightQueue::new(&moto.endpoint);
+    let seed = knob("SIM_SEED", 17);
+    let count = knob("SIM_OPS", 2_000) as usize;
+    let ops = generate(seed, count);
+    let started = std::time::Instant::now();
+    match run(&ops, &queue).await {
+        Ok(stats) => println!(
+            "SIMULATION seed={seed} ops={count} {stats:?} in {:.1}s",
+            started.elapsed().as_secs_f64()
+        ),
+        Err(first) => {
+            eprintln!("seed {seed} diverged at {first}; shrinking");
+            let (shrunk, failure) = shrink(&ops, &queue, None, 300).await;
+            panic!(
+                "seed {seed} diverged at {first}\nshrunk to {} operations: {shrunk:?}\nwhich fail at {failure}",
+                shrunk.len()
+            );
+        }
+    }
+}
+
+/// The comparison can fail: against a model that rounds once per order instead of once per
+/// line, the same seed diverges, and shrinking cuts it down to the one order that shows it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_model_with_a_broken_rule_is_caught_and_shrunk_to_one_order() {
+    let moto = LocalMoto::start().expect("moto (make test installs it into .venv)");
+    let queue = NightQueue::new(&moto.endpoint);
+    let ops = generate(17, 200);
+    let first = run_against(&ops, &queue, Some(BrokenRule::RoundPerOrder))
+        .await
+        .expect_err("a broken rule must be caught");
+    assert!(
+        first.what.contains("expected 200 with"),
+        "caught, but not at the order: {first}"
+    );
+    let (shrunk, failure) = shrink(&ops, &queue, Some(BrokenRule::RoundPerOrder), 100).await;
+    println!("SIMULATION broken rule caught at {first}; shrunk to {shrunk:?}: {failure}");
+    assert_eq!(shrunk.len(), 1, "{shrunk:?}");
+    assert!(matches!(shrunk[0], Op::Order { .. }), "{shrunk:?}");
+    // The true model passes the same operations.
+    run(&ops, &queue).await.unwrap();
+}
