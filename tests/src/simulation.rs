@@ -51,6 +51,13 @@ pub enum Op {
     Cancel { order: usize },
     /// Time moves on by `days` (and some hours); the nightly job runs for the nights passed.
     Advance { days: i64 },
+    /// A checkout hold of `points` on the member's available points (15 minutes).
+    Hold { member: usize, points: i64 },
+    /// Capture an earlier hold: all of it (`part` 0), half (1), one point (2) or one point
+    /// more than it holds (3, refused).
+    Capture { hold: usize, part: u8 },
+    /// Void an earlier hold.
+    Void { hold: usize },
 }
 
 impl fmt::Debug for Op {
@@ -72,6 +79,9 @@ impl fmt::Debug for Op {
             } => write!(f, "Refund(#{order} line {line} x{quantity})"),
             Op::Cancel { order } => write!(f, "Cancel(#{order})"),
             Op::Advance { days } => write!(f, "Advance({days}d)"),
+            Op::Hold { member, points } => write!(f, "Hold(M{member}: {points})"),
+            Op::Capture { hold, part } => write!(f, "Capture(hold #{hold}, part {part})"),
+            Op::Void { hold } => write!(f, "Void(hold #{hold})"),
         }
     }
 }
@@ -99,12 +109,26 @@ impl Rng {
 /// The operations of a seed.
 pub fn generate(seed: u64, count: usize) -> Vec<Op> {
     let mut rng = Rng::new(seed);
-    let mut orders = 0usize;
+    let (mut orders, mut holds) = (0usize, 0usize);
     let mut ops = Vec::with_capacity(count);
     while ops.len() < count {
         let pick = rng.below(100);
         let op = match pick {
-            0..=39 => {
+            62..=71 => {
+                holds += 1;
+                Op::Hold {
+                    member: rng.below(MEMBERS as u64) as usize,
+                    points: [50, 200, 500, 1_000, 3_000][rng.below(5) as usize],
+                }
+            }
+            72..=78 if holds > 0 => Op::Capture {
+                hold: holds - 1 - (rng.below(3) as usize).min(holds - 1),
+                part: rng.below(4) as u8,
+            },
+            79..=81 if holds > 0 => Op::Void {
+                hold: holds - 1 - (rng.below(3) as usize).min(holds - 1),
+            },
+            0..=34 => {
                 let lines = (0..1 + rng.below(4))
                     .map(|_| Line {
                         quantity: 1 + rng.below(4) as i64,
@@ -119,18 +143,18 @@ pub fn generate(seed: u64, count: usize) -> Vec<Op> {
                 }
             }
             _ if orders == 0 => Op::Advance { days: 1 },
-            40..=49 => Op::Redeliver {
+            35..=42 => Op::Redeliver {
                 order: rng.below(orders as u64) as usize,
             },
-            50..=69 => Op::Refund {
+            43..=57 => Op::Refund {
                 order: rng.below(orders as u64) as usize,
                 line: rng.below(4) as usize,
                 quantity: 1 + rng.below(3) as i64,
             },
-            70..=74 => Op::Cancel {
+            58..=61 => Op::Cancel {
                 order: rng.below(orders as u64) as usize,
             },
-            75..=87 => Op::Refund {
+            62..=87 => Op::Refund {
                 order: rng.below(orders as u64) as usize,
                 line: rng.below(4) as usize,
                 quantity: 1 + rng.below(3) as i64,
@@ -157,6 +181,17 @@ pub fn config() -> String {
         config.contains("name: Member"),
         "CONFIG changed: the simulation's tier is not set"
     );
+    // The shop's key may place holds.
+    let key = format!("        key: {}\n", crate::API_KEY);
+    assert!(
+        config.contains(&key),
+        "CONFIG changed: the shop's key is not found"
+    );
+    config = config.replacen(
+        &key,
+        &format!("{key}        scopes: [read_balance, read_profile, hold, enrol]\n"),
+        1,
+    );
     for i in 0..MEMBERS {
         config.push_str(&format!("  - id: S-{i}\n    programme: velo\n"));
     }
@@ -173,6 +208,8 @@ struct ModelLot {
     remaining: i64,
     /// What the nightly job expired of it.
     expired: i64,
+    /// Reserved by open holds (not in `remaining`).
+    held: i64,
     available_at: DateTime<Utc>,
     /// Last valid local day.
     expires_on: NaiveDate,
@@ -207,10 +244,32 @@ struct ModelOrder {
     refunds: usize,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum HoldState {
+    /// Never placed (the member's points did not allow it).
+    Refused,
+    Open,
+    Captured,
+    Voided,
+    Expired,
+}
+
+#[derive(Debug, Clone)]
+struct ModelHold {
+    hold_id: String,
+    member: usize,
+    points: i64,
+    /// (order of the lot, points reserved in it), oldest expiry first.
+    lots: Vec<(String, i64)>,
+    expires_at: DateTime<Utc>,
+    state: HoldState,
+}
+
 #[derive(Debug, Default)]
 pub struct Model {
     members: Vec<ModelMember>,
     orders: Vec<ModelOrder>,
+    holds: Vec<ModelHold>,
     /// A rule broken on purpose, to show that the comparison fails.
     broken: Option<BrokenRule>,
 }
@@ -238,6 +297,7 @@ impl Model {
         Model {
             members: vec![ModelMember::default(); MEMBERS],
             orders: Vec::new(),
+            holds: Vec::new(),
             broken,
         }
     }
@@ -263,6 +323,7 @@ impl Model {
                 order_id: order_id.to_string(),
                 remaining: points - repaid,
                 expired: 0,
+                held: 0,
                 available_at: at + Duration::days(14),
                 expires_on: local_day(at)
                     .checked_add_months(Months::new(12))
@@ -348,13 +409,108 @@ impl Model {
         }
     }
 
+    /// Holds whose 15 minutes are over give their points back (as the API shows them).
+    fn lapse(&mut self, now: DateTime<Utc>) {
+        for i in 0..self.holds.len() {
+            if self.holds[i].state == HoldState::Open && now >= self.holds[i].expires_at {
+                self.settle(i, 0, HoldState::Expired);
+            }
+        }
+    }
+
+    /// Resolve hold `i`: `capture` points are spent (oldest lot first), the rest goes back.
+    fn settle(&mut self, i: usize, capture: i64, state: HoldState) {
+        let hold = &mut self.holds[i];
+        hold.state = state;
+        let m = &mut self.members[hold.member];
+        let mut left = capture;
+        for (order_id, points) in &hold.lots {
+            let take = left.min(*points);
+            left -= take;
+            if let Some(lot) = m.lots.iter_mut().find(|l| &l.order_id == order_id) {
+                lot.held -= points;
+                lot.remaining += points - take;
+            }
+        }
+        if capture > 0 {
+            m.statement.push(("redeem".into(), -capture));
+        }
+    }
+
+    /// A hold: refused when the available points do not cover it or are under the
+    /// programme's minimum to redeem (1,000); else it reserves lots, oldest expiry first.
+    fn hold(
+        &mut self,
+        member: usize,
+        points: i64,
+        now: DateTime<Utc>,
+    ) -> Result<usize, &'static str> {
+        let m = &mut self.members[member];
+        let available: i64 = m
+            .lots
+            .iter()
+            .filter(|l| l.available_at <= now && !l.expired(now))
+            .map(|l| l.remaining)
+            .sum();
+        let refusal = if available < points {
+            Some("insufficient_points")
+        } else if available < 1_000 {
+            Some("below_min_balance")
+        } else {
+            None
+        };
+        if let Some(code) = refusal {
+            // Kept, so that holds are numbered as generated.
+            self.holds.push(ModelHold {
+                hold_id: String::new(),
+                member,
+                points,
+                lots: Vec::new(),
+                expires_at: now,
+                state: HoldState::Refused,
+            });
+            return Err(code);
+        }
+        let mut lots: Vec<&mut ModelLot> = m
+            .lots
+            .iter_mut()
+            .filter(|l| l.remaining > 0 && l.available_at <= now && !l.expired(now))
+            .collect();
+        lots.sort_by(|a, b| (a.expires_on, &a.order_id).cmp(&(b.expires_on, &b.order_id)));
+        let mut left = points;
+        let mut reserved = Vec::new();
+        for lot in lots {
+            if left == 0 {
+                break;
+            }
+            let take = left.min(lot.remaining);
+            lot.remaining -= take;
+            lot.held += take;
+            left -= take;
+            reserved.push((lot.order_id.clone(), take));
+        }
+        self.holds.push(ModelHold {
+            hold_id: String::new(),
+            member,
+            points,
+            lots: reserved,
+            expires_at: now + Duration::minutes(15),
+            state: HoldState::Open,
+        });
+        Ok(self.holds.len() - 1)
+    }
+
     /// The balance as the member API shows it.
     fn balance(&self, member: usize, now: DateTime<Utc>) -> Balance {
         let m = &self.members[member];
         let today = local_day(now);
-        let live = m.lots.iter().filter(|l| l.remaining > 0 && !l.expired(now));
+        let live = m
+            .lots
+            .iter()
+            .filter(|l| l.remaining + l.held > 0 && !l.expired(now));
         let mut b = Balance {
             debt: m.debt,
+            held: m.lots.iter().map(|l| l.held).sum(),
             ..Balance::default()
         };
         for lot in live {
@@ -365,7 +521,7 @@ impl Model {
                 b.available += lot.remaining;
             }
             if lot.expires_on <= today + Duration::days(30) {
-                *b.expiring.entry(lot.expires_on).or_default() += lot.remaining;
+                *b.expiring.entry(lot.expires_on).or_default() += lot.remaining + lot.held;
             }
         }
         b
@@ -444,8 +600,15 @@ pub struct RunStats {
     pub refunds: usize,
     pub cancellations: usize,
     pub nights: usize,
+    pub holds: usize,
+    pub captures: usize,
+    pub voids: usize,
     pub skipped: usize,
     pub entries: usize,
+    /// Points spent by captured holds, over all members.
+    pub redeemed: i64,
+    pub expired: i64,
+    pub reversed: i64,
 }
 
 /// The nightly job's queue (moto), shared by the runs of one test.
@@ -494,7 +657,40 @@ impl Driver<'_> {
         // Every operation a few minutes after the one before.
         self.env.clock.set(self.now() + Duration::minutes(7));
         let now = self.now();
+        self.model.lapse(now);
         match op {
+            Op::Hold { member, points } => {
+                let n = self.model.holds.len();
+                let expected = self.model.hold(*member, *points, now);
+                let (status, answer) = self
+                    .api(
+                        "POST",
+                        &format!("/v1/members/{}/holds", member_id(*member)),
+                        json!({"points": points, "reference": format!("H-{n}-{}", self.stats.steps)}),
+                    )
+                    .await;
+                match expected {
+                    Ok(i) if status == StatusCode::CREATED
+                        && answer["status"] == "open"
+                        && answer["points"] == *points =>
+                    {
+                        self.model.holds[i].hold_id =
+                            answer["hold_id"].as_str().unwrap_or_default().to_string();
+                    }
+                    // Refused for the member's points, not for the request: a conflict.
+                    Err(code)
+                        if status == StatusCode::CONFLICT && answer["error"]["code"] == code => {}
+                    _ => {
+                        return Err(format!(
+                            "hold of {points} for M{member}: expected {expected:?}, got {status} {answer}"
+                        ))
+                    }
+                }
+                self.stats.holds += 1;
+                Ok(Some(*member))
+            }
+            Op::Capture { hold, part } => self.resolve(*hold, Some(*part)).await,
+            Op::Void { hold } => self.resolve(*hold, None).await,
             Op::Order { member, lines } => {
                 let n = self.model.orders.len();
                 let order_id = format!("SIM-{n}");
@@ -657,6 +853,7 @@ impl Driver<'_> {
                     .map(|t| t.with_timezone(&Utc))
                     .ok_or("no such morning")?;
                 self.env.clock.set(morning);
+                self.model.lapse(morning);
                 let night = day - Duration::days(1);
                 nightly::run_in_process(
                     &self.env.ctx,
@@ -672,6 +869,76 @@ impl Driver<'_> {
                 Ok(None)
             }
         }
+    }
+
+    /// A member API call with the shop's key.
+    async fn api(&self, method: &str, path: &str, body: Value) -> (StatusCode, Value) {
+        let headers = [("authorization", format!("Bearer {}", crate::API_KEY))];
+        let body = if body.is_null() {
+            String::new()
+        } else {
+            body.to_string()
+        };
+        self.env.call(method, path, &headers, body).await
+    }
+
+    /// Capture (`part` given) or void hold `i`, as the model says it ends.
+    async fn resolve(&mut self, i: usize, part: Option<u8>) -> Result<Option<usize>, String> {
+        let Some(hold) = self.model.holds.get(i).cloned() else {
+            return Ok(None);
+        };
+        if hold.state == HoldState::Refused {
+            self.stats.skipped += 1;
+            return Ok(None);
+        }
+        let capture = part.map(|p| match p {
+            0 => hold.points,
+            1 => (hold.points / 2).max(1),
+            2 => 1,
+            _ => hold.points + 1,
+        });
+        // (status, error code or the hold's status after)
+        let expected: (StatusCode, &str) = match (hold.state, capture) {
+            (HoldState::Open, Some(c)) if c > hold.points => {
+                (StatusCode::UNPROCESSABLE_ENTITY, "invalid_capture")
+            }
+            (HoldState::Open, Some(c)) => {
+                self.model.settle(i, c, HoldState::Captured);
+                (StatusCode::OK, "captured")
+            }
+            (HoldState::Open, None) => {
+                self.model.settle(i, 0, HoldState::Voided);
+                (StatusCode::OK, "voided")
+            }
+            (HoldState::Expired, Some(_)) => (StatusCode::CONFLICT, "hold_expired"),
+            (HoldState::Expired, None) => (StatusCode::OK, "expired"),
+            (HoldState::Captured, Some(_)) => (StatusCode::OK, "captured"),
+            (HoldState::Captured, None) => (StatusCode::CONFLICT, "hold_captured"),
+            (HoldState::Voided, Some(_)) => (StatusCode::CONFLICT, "hold_voided"),
+            (HoldState::Voided, None) => (StatusCode::OK, "voided"),
+            (HoldState::Refused, _) => return Ok(None),
+        };
+        let (verb, body) = match capture {
+            Some(c) => ("capture", json!({ "points": c })),
+            None => ("void", Value::Null),
+        };
+        let (status, answer) = self
+            .api("POST", &format!("/v1/holds/{}/{verb}", hold.hold_id), body)
+            .await;
+        let got = if status.is_success() {
+            &answer["status"]
+        } else {
+            &answer["error"]["code"]
+        };
+        if (status, got.as_str().unwrap_or("?")) != expected {
+            return Err(format!(
+                "{verb} of hold #{i} ({:?}, {} points): expected {expected:?}, got {status} {answer}",
+                hold.state, hold.points
+            ));
+        }
+        self.stats.captures += usize::from(part.is_some());
+        self.stats.voids += usize::from(part.is_none());
+        Ok(Some(hold.member))
     }
 
     /// The touched member (or all, after a night) agrees with the model.
@@ -738,6 +1005,8 @@ impl Driver<'_> {
             let b = self.model.balance(member, now);
             outstanding += b.available + b.pending + b.held - b.debt;
         }
+        (self.stats.redeemed, self.stats.expired, self.stats.reversed) =
+            (redeemed, expired, reversed);
         if issued - reversed != redeemed + expired + outstanding {
             return Err(format!(
                 "conservation: issued {issued} - reversed {reversed} != redeemed {redeemed} + expired {expired} + outstanding {outstanding}"
@@ -808,8 +1077,7 @@ pub async fn run_against(
         stats: RunStats::default(),
     };
     for (step, op) in ops.iter().enumerate() {
-        let touched = driver
-            .step(op)
+        let touched = Box::pin(driver.step(op))
             .await
             .map_err(|what| fail(step, Some(op), what))?;
         let members: Vec<usize> = match (touched, op) {
@@ -854,7 +1122,7 @@ pub async fn shrink(
     budget: usize,
 ) -> (Vec<Op>, Divergence) {
     let mut current: Vec<Op> = ops.to_vec();
-    let mut failure = match run_against(&current, queue, broken).await {
+    let mut failure = match Box::pin(run_against(&current, queue, broken)).await {
         Err(d) => d,
         Ok(_) => {
             return (
@@ -879,7 +1147,7 @@ pub async fn shrink(
             let end = (i + chunk).min(candidate.len());
             candidate.drain(i..end);
             runs += 1;
-            match run_against(&candidate, queue, broken).await {
+            match Box::pin(run_against(&candidate, queue, broken)).await {
                 Err(d) => {
                     candidate.truncate((d.step + 1).min(candidate.len()));
                     current = candidate;

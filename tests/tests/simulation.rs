@@ -16,8 +16,24 @@ fn knob(name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_thousand_operations_agree_with_the_reference_model() {
+/// The handlers' futures nest deeply in a debug build: the simulation runs on threads with
+/// room for them.
+fn on_big_stacks(test: impl std::future::Future<Output = ()> + Send + 'static) {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_stack_size(64 << 20)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async { tokio::spawn(test).await.expect("the simulation panicked") });
+}
+
+#[test]
+fn two_thousand_operations_agree_with_the_reference_model() {
+    on_big_stacks(two_thousand_operations());
+}
+
+async fn two_thousand_operations() {
     let moto = LocalMoto::start().expect("moto (make test installs it into .venv)");
     let queue = NightQueue::new(&moto.endpoint);
     let seed = knob("SIM_SEED", 17);
@@ -42,8 +58,12 @@ async fn two_thousand_operations_agree_with_the_reference_model() {
 
 /// The comparison can fail: against a model that rounds once per order instead of once per
 /// line, the same seed diverges, and shrinking cuts it down to the one order that shows it.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_model_with_a_broken_rule_is_caught_and_shrunk_to_one_order() {
+#[test]
+fn a_model_with_a_broken_rule_is_caught_and_shrunk_to_one_order() {
+    on_big_stacks(broken_rule_caught());
+}
+
+async fn broken_rule_caught() {
     let moto = LocalMoto::start().expect("moto (make test installs it into .venv)");
     let queue = NightQueue::new(&moto.endpoint);
     let ops = generate(17, 200);

@@ -76,6 +76,23 @@ pub async fn resolve(
     Err(Error::unavailable())
 }
 
+/// Release the member's holds that ran out (each resolves once, as the sweeper would), so
+/// that the points they still reserve are the member's again before anything is taken or
+/// spent. True when any was found: the caller reads the account (and lots) again.
+pub async fn release_members_lapsed(ctx: &Ctx, account: &Account) -> Result<bool, Error> {
+    let now = ctx.now();
+    let lapsed: Vec<&String> = account
+        .open_holds
+        .iter()
+        .filter(|(_, h)| now >= h.expires_at)
+        .map(|(id, _)| id)
+        .collect();
+    for id in &lapsed {
+        release_lapsed(ctx, id).await?;
+    }
+    Ok(!lapsed.is_empty())
+}
+
 /// Release the member's holds that ran out, and fold due releases into the account, so that
 /// its stored `available` is what may be spent now. Returns the fresh account.
 pub async fn tidy(ctx: &Ctx, account: Account) -> Result<Account, Error> {
@@ -86,26 +103,14 @@ pub async fn tidy(ctx: &Ctx, account: Account) -> Result<Account, Error> {
         retry::pause(pause).await;
         // Each pass re-reads at once: it only waits on what it resolves.
         retry.now();
-        let lapsed: Vec<String> = account
-            .open_holds
-            .iter()
-            .filter(|(_, h)| now >= h.expires_at)
-            .map(|(id, _)| id.clone())
-            .collect();
         let due = account
             .pending
             .keys()
             .next()
             .is_some_and(|k| *k <= bonus_domain::clock::ts(now));
-        if lapsed.is_empty() && !due {
+        let released = release_members_lapsed(ctx, &account).await?;
+        if !released && !due {
             return Ok(account);
-        }
-        for id in lapsed {
-            if let Some(h) = ctx.store.get_hold(&id).await? {
-                if h.status == HoldStatus::Open {
-                    resolve(ctx, &h, 0, HoldStatus::Expired).await?;
-                }
-            }
         }
         let fresh = ctx
             .store

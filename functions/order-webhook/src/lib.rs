@@ -277,11 +277,25 @@ pub(crate) async fn fetch(ctx: &Ctx, programme_id: &str, need: Need) -> Result<F
             let lot_keys = lot_id.map(|l| keys::lot(programme_id, &member_id, &l));
             let mut wanted = vec![account_keys.clone()];
             wanted.extend(lot_keys.clone());
-            let mut found = ctx.store.batch_get(&wanted).await?;
-            let mut take = |k: Option<(String, String)>| k.and_then(|k| found.remove(&k));
-            let account = take(Some(account_keys)).map(from_item).transpose();
-            let lot = take(lot_keys).map(from_item).transpose();
-            Ok(Fetched::Member(Box::new((account?, lot?))))
+            // Twice at most: after releasing lapsed holds, once more to read what they freed.
+            for _ in 0..2 {
+                let mut found = ctx.store.batch_get(&wanted).await?;
+                let mut take = |k: Option<(String, String)>| k.and_then(|k| found.remove(&k));
+                let account: Option<Account> = take(Some(account_keys.clone()))
+                    .map(from_item)
+                    .transpose()?;
+                let lot = take(lot_keys.clone()).map(from_item).transpose()?;
+                // A hold that ran out reserves nothing: its points are taken back first, as
+                // the member's own, not from other lots or as debt (the sweeper may not have
+                // come by yet).
+                if let Some(a) = &account {
+                    if bonus_services::holds::release_members_lapsed(ctx, a).await? {
+                        continue;
+                    }
+                }
+                return Ok(Fetched::Member(Box::new((account, lot))));
+            }
+            Err(internal("the member's lapsed holds stayed open"))
         }
         Need::Lots { member_id } => Ok(Fetched::Lots(
             ctx.store.lots(programme_id, &member_id).await?,
