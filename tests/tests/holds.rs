@@ -241,6 +241,59 @@ async fn a_hold_nobody_captures_is_released_after_15_minutes() {
     );
 }
 
+/// Found by the simulation (docs/reliability.md): a refund while a lapsed hold, not yet
+/// swept, still reserved the order's points took them from other lots or made them debt.
+/// A hold that ran out reserves nothing: the refund releases it and takes the order's own.
+#[tokio::test]
+async fn a_refund_takes_back_points_a_lapsed_hold_still_reserved_from_the_orders_own_lot() {
+    let env = TestEnv::with_config(CONFIG).await;
+    earn(&env, "club-shop", "C-1", "O-1", 500).await;
+    env.clock.advance(Duration::days(15));
+    let (status, h) = hold(&env, KEY_CLUB, "C-1", 500, "cart-1").await;
+    assert_eq!(status, StatusCode::CREATED, "{h}");
+    env.clock.advance(Duration::minutes(20));
+
+    let body = json!({"type": "order.cancelled", "order_id": "O-1",
+        "occurred_at": env.clock_now().to_rfc3339()})
+    .to_string();
+    let headers = env.signed(SECRET_A, "msg-cancel", &body, 0);
+    let (status, answer) = env
+        .call(
+            "POST",
+            "/v1/partners/club-shop/webhooks/orders",
+            &headers,
+            body,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(
+        (
+            &answer["points"],
+            &answer["from_own"],
+            &answer["from_others"],
+            &answer["to_debt"]
+        ),
+        (&json!(500), &json!(500), &json!(0), &json!(0)),
+        "{answer}"
+    );
+    let b = balance(&env, KEY_CLUB, "C-1").await;
+    assert_eq!(
+        (n(&b, "available"), n(&b, "held"), n(&b, "debt")),
+        (0, 0, 0)
+    );
+    let account = env.store.get_account("club", "C-1").await.unwrap().unwrap();
+    assert!(account.open_holds.is_empty());
+    let (_, h) = call(
+        &env,
+        KEY_CLUB,
+        "GET",
+        &format!("/v1/holds/{}", h["hold_id"].as_str().unwrap()),
+        Value::Null,
+    )
+    .await;
+    assert_eq!(h["status"], "expired");
+}
+
 #[tokio::test]
 async fn capture_twice_takes_the_points_once_and_each_hold_resolves_once() {
     let env = TestEnv::with_config(CONFIG).await;

@@ -289,7 +289,8 @@ pub(crate) async fn fetch(ctx: &Ctx, programme_id: &str, need: Need) -> Result<F
                 // the member's own, not from other lots or as debt (the sweeper may not have
                 // come by yet).
                 if let Some(a) = &account {
-                    if bonus_services::holds::release_members_lapsed(ctx, a).await? {
+                    // Boxed: resolving holds is a deep future, seldom needed.
+                    if Box::pin(bonus_services::holds::release_members_lapsed(ctx, a)).await? {
                         continue;
                     }
                 }
