@@ -5,6 +5,8 @@
 //! - [`RequestCounter`] counts the DynamoDB requests that go on the wire, per operation;
 //! - [`ConflictInjector`] makes the next N TransactWriteItems fail with TransactionConflict
 //!   (which the emulator never raises) without letting them reach the database.
+//! - [`FaultInjector`], when started, faults a share of all requests from a seed: throttling,
+//!   500s, cancelled transactions and ambiguous commits (written, answer lost);
 //! - [`ConflictRule`], when switched on, applies DynamoDB's own rule: a transaction that names
 //!   an item of another transaction still in flight is cancelled, and so is a single write on
 //!   such an item (the emulator serialises everything and never does this).
@@ -262,10 +264,7 @@ impl Intercept for ConflictInjector {
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
             .is_ok();
         if took {
-            let body: Value =
-                serde_json::from_slice(ctx.request().body().bytes().unwrap_or_default())
-                    .unwrap_or_default();
-            let items = body["TransactItems"].as_array().map_or(1, |a| a.len());
+            let items = transact_items(ctx);
             divert(ctx, cfg, cancelled(items, "injected conflict"));
         }
         Ok(())
@@ -296,12 +295,143 @@ fn cancelled(items: usize, why: &str) -> String {
 /// Turns the request into a harmless ListTables before it leaves (the database never sees
 /// it) and remembers the error its answer is to be replaced with.
 fn divert(ctx: &mut BeforeTransmitInterceptorContextMut<'_>, cfg: &mut ConfigBag, error: String) {
+    divert_request(ctx);
+    cfg.interceptor_state().store_put(Faulted(error));
+}
+
+fn divert_request(ctx: &mut BeforeTransmitInterceptorContextMut<'_>) {
     let req = ctx.request_mut();
     req.headers_mut()
         .insert("x-amz-target", "DynamoDB_20120810.ListTables");
     *req.body_mut() = SdkBody::from("{}");
     req.headers_mut().insert("content-length", "2");
-    cfg.interceptor_state().store_put(Faulted(error));
+}
+
+/// Faults DynamoDB causes, injected into a share of all requests from a seed (off until
+/// [`FaultInjector::start`]): throttling (ThrottlingException,
+/// ProvisionedThroughputExceededException), a 500 InternalServerError, a cancelled
+/// transaction (TransactionConflict), and an ambiguous commit: the write happens and its
+/// answer is lost as a 500. The SDK's own retries and the handlers' must make each of them
+/// invisible, except as time.
+#[derive(Debug, Default, Clone)]
+pub struct FaultInjector {
+    plan: Arc<Mutex<Option<(simulation::Rng, u64)>>>,
+    paused: Arc<AtomicBool>,
+    counts: Arc<Mutex<std::collections::BTreeMap<&'static str, usize>>>,
+}
+
+/// The answer an injected fault replaces the database's with: (status, body).
+#[derive(Debug, Clone)]
+struct Injected(u16, String);
+impl Storable for Injected {
+    type Storer = StoreReplace<Self>;
+}
+
+const WRITES: [&str; 4] = ["TransactWriteItems", "PutItem", "UpdateItem", "DeleteItem"];
+
+fn aws_error(kind: &str, message: &str) -> String {
+    serde_json::json!({
+        "__type": format!("com.amazonaws.dynamodb.v20120810#{kind}"),
+        "message": message,
+    })
+    .to_string()
+}
+
+impl FaultInjector {
+    /// Fault `per_mille` of the requests from now on, chosen by `seed`.
+    pub fn start(&self, seed: u64, per_mille: u64) {
+        if let Ok(mut p) = self.plan.lock() {
+            *p = Some((simulation::Rng::new(seed), per_mille));
+        }
+    }
+    pub fn stop(&self) {
+        if let Ok(mut p) = self.plan.lock() {
+            *p = None;
+        }
+    }
+    /// No faults while the test itself looks (its own reads are not under test).
+    pub fn pause(&self, paused: bool) {
+        self.paused.store(paused, Ordering::SeqCst);
+    }
+    /// Faults injected so far, by kind.
+    pub fn counts(&self) -> std::collections::BTreeMap<&'static str, usize> {
+        self.counts.lock().map(|c| c.clone()).unwrap_or_default()
+    }
+
+    fn pick(&self, op: &str) -> Option<&'static str> {
+        if self.paused.load(Ordering::SeqCst) {
+            return None;
+        }
+        let mut plan = self.plan.lock().ok()?;
+        let (rng, per_mille) = plan.as_mut()?;
+        if rng.below(1_000) >= *per_mille {
+            return None;
+        }
+        let write = WRITES.contains(&op);
+        let kind = match rng.below(5) {
+            0 => "ThrottlingException",
+            1 => "ProvisionedThroughputExceededException",
+            2 => "InternalServerError",
+            3 if op == "TransactWriteItems" => "TransactionConflict",
+            4 if write => "ambiguous commit",
+            _ => "ThrottlingException",
+        };
+        if let Ok(mut c) = self.counts.lock() {
+            *c.entry(kind).or_default() += 1;
+        }
+        Some(kind)
+    }
+}
+
+impl Intercept for FaultInjector {
+    fn name(&self) -> &'static str {
+        "FaultInjector"
+    }
+    fn modify_before_transmit(
+        &self,
+        ctx: &mut BeforeTransmitInterceptorContextMut<'_>,
+        _rc: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let op = operation(cfg);
+        // A request another injector diverted already is not faulted twice.
+        if cfg.load::<Faulted>().is_some() {
+            return Ok(());
+        }
+        let Some(kind) = self.pick(&op) else {
+            return Ok(());
+        };
+        let fault = match kind {
+            "TransactionConflict" => {
+                Injected(400, cancelled(transact_items(ctx), "injected fault"))
+            }
+            "InternalServerError" => Injected(500, aws_error(kind, "injected fault")),
+            "ambiguous commit" => {
+                // Through to the database; only the answer is lost.
+                cfg.interceptor_state().store_put(Injected(
+                    500,
+                    aws_error("InternalServerError", "injected fault after the write"),
+                ));
+                return Ok(());
+            }
+            other => Injected(400, aws_error(other, "injected fault")),
+        };
+        divert_request(ctx);
+        cfg.interceptor_state().store_put(fault);
+        Ok(())
+    }
+    fn modify_before_deserialization(
+        &self,
+        ctx: &mut BeforeDeserializationInterceptorContextMut<'_>,
+        _rc: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        if let Some(Injected(status, body)) = cfg.load::<Injected>().cloned() {
+            replace_answer(ctx, status, body)?;
+            cfg.interceptor_state().unset::<Injected>();
+        }
+        Ok(())
+    }
 }
 
 /// Replaces a diverted request's answer with its error.
@@ -310,15 +440,32 @@ fn answer_faulted(
     cfg: &mut ConfigBag,
 ) -> Result<(), BoxError> {
     if let Some(Faulted(body)) = cfg.load::<Faulted>().cloned() {
-        let resp = ctx.response_mut();
-        *resp.status_mut() = 400u16.try_into()?;
-        resp.headers_mut().remove("x-amz-crc32");
-        resp.headers_mut()
-            .insert("content-length", body.len().to_string());
-        *resp.body_mut() = SdkBody::from(body);
+        replace_answer(ctx, 400, body)?;
         cfg.interceptor_state().unset::<Faulted>();
     }
     Ok(())
+}
+
+/// The database's answer replaced by an error of ours.
+fn replace_answer(
+    ctx: &mut BeforeDeserializationInterceptorContextMut<'_>,
+    status: u16,
+    body: String,
+) -> Result<(), BoxError> {
+    let resp = ctx.response_mut();
+    *resp.status_mut() = status.try_into()?;
+    resp.headers_mut().remove("x-amz-crc32");
+    resp.headers_mut()
+        .insert("content-length", body.len().to_string());
+    *resp.body_mut() = SdkBody::from(body);
+    Ok(())
+}
+
+/// How many items the TransactWriteItems being sent names.
+fn transact_items(ctx: &BeforeTransmitInterceptorContextMut<'_>) -> usize {
+    let body: Value = serde_json::from_slice(ctx.request().body().bytes().unwrap_or_default())
+        .unwrap_or_default();
+    body["TransactItems"].as_array().map_or(1, |a| a.len())
 }
 
 /// DynamoDB's rule for transactions, which the emulator does not apply: while a
@@ -443,6 +590,8 @@ pub struct TestEnv {
     /// DynamoDB's conflict rule for transactions in flight (off unless enabled).
     pub conflict_rule: ConflictRule,
     pub writes: WriteRecorder,
+    /// Faults at a rate (off unless started).
+    pub faults: FaultInjector,
 }
 
 pub fn now() -> DateTime<Utc> {
@@ -477,8 +626,16 @@ impl TestEnv {
         let conflicts = ConflictInjector::default();
         let conflict_rule = ConflictRule::default();
         let writes = WriteRecorder::default();
+        let faults = FaultInjector::default();
+        // The SDK's own retries as deployed (3 attempts), with short waits: injected
+        // throttling is retried just the same, without making the tests slow.
+        let retry = aws_sdk_dynamodb::config::retry::RetryConfig::standard()
+            .with_max_attempts(3)
+            .with_initial_backoff(Duration::from_millis(2));
         let sdk = bonus_dynamodb::local_config(&db.endpoint)
             .to_builder()
+            .retry_config(retry)
+            .interceptor(faults.clone())
             .interceptor(conflicts.clone())
             .interceptor(conflict_rule.clone())
             .interceptor(requests.clone())
@@ -507,6 +664,7 @@ impl TestEnv {
             conflicts,
             conflict_rule,
             writes,
+            faults,
         }
     }
 

@@ -87,6 +87,7 @@ impl fmt::Debug for Op {
 }
 
 /// SplitMix64: small, seedable, and the same on every platform.
+#[derive(Debug)]
 pub struct Rng(u64);
 
 impl Rng {
@@ -604,6 +605,12 @@ pub struct RunStats {
     pub captures: usize,
     pub voids: usize,
     pub skipped: usize,
+    /// Requests answered 503 and sent again.
+    pub retried: usize,
+    /// Nightly runs that failed and ran again.
+    pub nights_rerun: usize,
+    /// Faults injected, by kind.
+    pub faults: BTreeMap<&'static str, usize>,
     pub entries: usize,
     /// Points spent by captured holds, over all members.
     pub redeemed: i64,
@@ -649,8 +656,17 @@ impl Driver<'_> {
         self.env.clock_now()
     }
 
-    async fn post(&self, body: &str) -> (StatusCode, Value) {
-        self.env.order(body).await
+    /// A signed webhook; a 503 is sent again, as a sender that retries would.
+    async fn post(&mut self, body: &str) -> (StatusCode, Value) {
+        let mut answer = self.env.order(body).await;
+        for _ in 0..5 {
+            if answer.0 != StatusCode::SERVICE_UNAVAILABLE {
+                break;
+            }
+            self.stats.retried += 1;
+            answer = self.env.order(body).await;
+        }
+        answer
     }
 
     async fn step(&mut self, op: &Op) -> Result<Option<usize>, String> {
@@ -855,15 +871,24 @@ impl Driver<'_> {
                 self.env.clock.set(morning);
                 self.model.lapse(morning);
                 let night = day - Duration::days(1);
-                nightly::run_in_process(
-                    &self.env.ctx,
-                    &self.queue.sqs,
-                    &self.queue_url,
-                    night,
-                    |_, _| {},
-                )
-                .await
-                .map_err(|e| format!("nightly job for {night}: {e}"))?;
+                // A failed run is run again, as its schedule would.
+                let mut outcome = Err(String::new());
+                for _ in 0..5 {
+                    outcome = nightly::run_in_process(
+                        &self.env.ctx,
+                        &self.queue.sqs,
+                        &self.queue_url,
+                        night,
+                        |_, _| {},
+                    )
+                    .await
+                    .map_err(|e| format!("nightly job for {night}: {e}"));
+                    if outcome.is_ok() {
+                        break;
+                    }
+                    self.stats.nights_rerun += 1;
+                }
+                outcome?;
                 self.model.expire(night);
                 self.stats.nights += (day - before).num_days() as usize;
                 Ok(None)
@@ -871,15 +896,23 @@ impl Driver<'_> {
         }
     }
 
-    /// A member API call with the shop's key.
-    async fn api(&self, method: &str, path: &str, body: Value) -> (StatusCode, Value) {
+    /// A member API call with the shop's key; a 503 is sent again.
+    async fn api(&mut self, method: &str, path: &str, body: Value) -> (StatusCode, Value) {
         let headers = [("authorization", format!("Bearer {}", crate::API_KEY))];
         let body = if body.is_null() {
             String::new()
         } else {
             body.to_string()
         };
-        self.env.call(method, path, &headers, body).await
+        let mut answer = self.env.call(method, path, &headers, body.clone()).await;
+        for _ in 0..5 {
+            if answer.0 != StatusCode::SERVICE_UNAVAILABLE {
+                break;
+            }
+            self.stats.retried += 1;
+            answer = self.env.call(method, path, &headers, body.clone()).await;
+        }
+        answer
     }
 
     /// Capture (`part` given) or void hold `i`, as the model says it ends.
@@ -1048,6 +1081,17 @@ pub async fn run_against(
     queue: &NightQueue,
     broken: Option<BrokenRule>,
 ) -> Result<RunStats, Divergence> {
+    run_with(ops, queue, broken, None).await
+}
+
+/// [`run_against`] with DynamoDB faults in `per_mille` of the system's requests, chosen by
+/// `seed` (the test's own reads are spared).
+pub async fn run_with(
+    ops: &[Op],
+    queue: &NightQueue,
+    broken: Option<BrokenRule>,
+    faults: Option<(u64, u64)>,
+) -> Result<RunStats, Divergence> {
     let fail = |step, op: Option<&Op>, what| Divergence {
         step,
         op: op.cloned(),
@@ -1076,7 +1120,11 @@ pub async fn run_against(
         queue_url,
         stats: RunStats::default(),
     };
+    if let Some((seed, per_mille)) = faults {
+        driver.env.faults.start(seed, per_mille);
+    }
     for (step, op) in ops.iter().enumerate() {
+        driver.env.faults.pause(false);
         let touched = Box::pin(driver.step(op))
             .await
             .map_err(|what| fail(step, Some(op), what))?;
@@ -1085,6 +1133,7 @@ pub async fn run_against(
             (None, Op::Advance { .. }) => (0..MEMBERS).collect(),
             (None, _) => Vec::new(),
         };
+        driver.env.faults.pause(true);
         for m in members {
             driver
                 .compare(m)
@@ -1096,6 +1145,8 @@ pub async fn run_against(
             eprintln!("SIM step {step} {op:?} nights={}", driver.stats.nights);
         }
     }
+    driver.env.faults.pause(true);
+    driver.stats.faults = driver.env.faults.counts();
     driver
         .finish()
         .await

@@ -6,7 +6,7 @@
 
 use bonus_local_stack::moto::LocalMoto;
 use integration_tests::simulation::{
-    generate, run, run_against, shrink, BrokenRule, NightQueue, Op,
+    generate, run, run_against, run_with, shrink, BrokenRule, NightQueue, Op,
 };
 
 fn knob(name: &str, default: u64) -> u64 {
@@ -80,4 +80,36 @@ async fn broken_rule_caught() {
     assert!(matches!(shrunk[0], Op::Order { .. }), "{shrunk:?}");
     // The true model passes the same operations.
     run(&ops, &queue).await.unwrap();
+}
+
+/// The same kind of run with DynamoDB faults in 3 % of the system's requests: throttling, 500s,
+/// cancelled transactions and ambiguous commits (written, answer lost). Senders send a 503
+/// again; the nightly job runs again when it failed. The model does not know about faults:
+/// every balance, statement and answer must come out exactly as without them.
+#[test]
+fn a_thousand_operations_under_injected_faults_agree_with_the_reference_model() {
+    on_big_stacks(under_faults());
+}
+
+async fn under_faults() {
+    let moto = LocalMoto::start().expect("moto (make test installs it into .venv)");
+    let queue = NightQueue::new(&moto.endpoint);
+    let seed = knob("SIM_SEED", 17);
+    let count = knob("SIM_FAULT_OPS", 1_000) as usize;
+    let per_mille = knob("SIM_FAULTS", 30);
+    let ops = generate(seed, count);
+    let started = std::time::Instant::now();
+    match run_with(&ops, &queue, None, Some((seed, per_mille))).await {
+        Ok(stats) => {
+            println!(
+                "SIMULATION faults seed={seed} ops={count} per_mille={per_mille} {stats:?} in {:.1}s",
+                started.elapsed().as_secs_f64()
+            );
+            assert!(
+                stats.faults.values().sum::<usize>() > 0,
+                "no fault was injected"
+            );
+        }
+        Err(d) => panic!("seed {seed} under faults ({per_mille} per mille) diverged at {d}"),
+    }
 }
