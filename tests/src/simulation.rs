@@ -37,8 +37,13 @@ pub struct Line {
 /// far; an operation on an order that does not exist (after shrinking) is skipped.
 #[derive(Clone, PartialEq, Eq)]
 pub enum Op {
-    /// A new paid order of member `member`.
-    Order { member: usize, lines: Vec<Line> },
+    /// A new paid order of member `member`, delivered `copies` times at once (a shop that
+    /// retries before the first answer came: the copies race each other).
+    Order {
+        member: usize,
+        lines: Vec<Line>,
+        copies: u8,
+    },
     /// The same delivery of an earlier order again.
     Redeliver { order: usize },
     /// A refund of `quantity` units of one line (cut to what is left of it).
@@ -63,8 +68,12 @@ pub enum Op {
 impl fmt::Debug for Op {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Op::Order { member, lines } => {
-                write!(f, "Order(M{member}:")?;
+            Op::Order {
+                member,
+                lines,
+                copies,
+            } => {
+                write!(f, "Order(M{member} x{copies}:")?;
                 for l in lines {
                     let group = if l.cocktails { "c" } else { "" };
                     write!(f, " {}x{}{group}", l.quantity, l.unit_minor)?;
@@ -141,6 +150,7 @@ pub fn generate(seed: u64, count: usize) -> Vec<Op> {
                 Op::Order {
                     member: rng.below(MEMBERS as u64) as usize,
                     lines,
+                    copies: if rng.below(5) == 0 { 3 } else { 1 },
                 }
             }
             _ if orders == 0 => Op::Advance { days: 1 },
@@ -605,6 +615,8 @@ pub struct RunStats {
     pub captures: usize,
     pub voids: usize,
     pub skipped: usize,
+    /// Copies of orders that raced their first delivery.
+    pub racing_copies: usize,
     /// Requests answered 503 and sent again.
     pub retried: usize,
     /// Nightly runs that failed and ran again.
@@ -707,7 +719,11 @@ impl Driver<'_> {
             }
             Op::Capture { hold, part } => self.resolve(*hold, Some(*part)).await,
             Op::Void { hold } => self.resolve(*hold, None).await,
-            Op::Order { member, lines } => {
+            Op::Order {
+                member,
+                lines,
+                copies,
+            } => {
                 let n = self.model.orders.len();
                 let order_id = format!("SIM-{n}");
                 let occurred_at = now - Duration::minutes(5);
@@ -731,12 +747,21 @@ impl Driver<'_> {
                 })
                 .to_string();
                 let points = self.model.order(*member, &order_id, lines, occurred_at);
-                let (status, answer) = self.post(&body).await;
+                // The copies go out together and race; each must get the same answer.
+                let copies = (0..(*copies).max(1)).map(|_| self.env.order(&body));
+                let answers = futures::future::join_all(copies).await;
+                let (status, answer) = answers[0].clone();
                 if status != StatusCode::OK || answer["points"] != points {
                     return Err(format!(
                         "order {order_id}: expected 200 with {points} points, got {status} {answer}"
                     ));
                 }
+                if let Some(other) = answers.iter().find(|a| **a != (status, answer.clone())) {
+                    return Err(format!(
+                        "order {order_id}: copies answered differently: {answer} and {other:?}"
+                    ));
+                }
+                self.stats.racing_copies += answers.len() - 1;
                 self.model.orders.push(ModelOrder {
                     order_id,
                     member: *member,
