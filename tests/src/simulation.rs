@@ -670,15 +670,28 @@ impl Driver<'_> {
 
     /// A signed webhook; a 503 is sent again, as a sender that retries would.
     async fn post(&mut self, body: &str) -> (StatusCode, Value) {
-        let mut answer = self.env.order(body).await;
-        for _ in 0..5 {
-            if answer.0 != StatusCode::SERVICE_UNAVAILABLE {
-                break;
-            }
-            self.stats.retried += 1;
-            answer = self.env.order(body).await;
+        let env = &self.env;
+        resend_503(&mut self.stats, || env.order(body)).await
+    }
+
+    /// A refund or cancellation of `points`: the model's split must be the answer's.
+    async fn reversal(
+        &mut self,
+        what: &str,
+        member: usize,
+        order_id: &str,
+        points: i64,
+        body: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), String> {
+        let split = self.model.reverse(member, order_id, points, now);
+        let (status, answer) = self.post(body).await;
+        if status != StatusCode::OK || answer["points"] != points || split_of(&answer) != split {
+            return Err(format!(
+                "{what} of {order_id}: expected 200 with {points} points split {split:?}, got {status} {answer}"
+            ));
         }
-        answer
+        Ok(())
     }
 
     async fn step(&mut self, op: &Op) -> Result<Option<usize>, String> {
@@ -833,16 +846,8 @@ impl Driver<'_> {
                 })
                 .to_string();
                 let (member, order_id) = (o.member, o.order_id.clone());
-                let split = self.model.reverse(member, &order_id, points, now);
-                let (status, answer) = self.post(&body).await;
-                if status != StatusCode::OK
-                    || answer["points"] != points
-                    || split_of(&answer) != split
-                {
-                    return Err(format!(
-                        "refund of {order_id}: expected 200 with {points} points split {split:?}, got {status} {answer}"
-                    ));
-                }
+                self.reversal("refund", member, &order_id, points, &body, now)
+                    .await?;
                 self.stats.refunds += 1;
                 Ok(Some(member))
             }
@@ -871,16 +876,8 @@ impl Driver<'_> {
                 })
                 .to_string();
                 let (member, order_id) = (o.member, o.order_id.clone());
-                let split = self.model.reverse(member, &order_id, points, now);
-                let (status, answer) = self.post(&body).await;
-                if status != StatusCode::OK
-                    || answer["points"] != points
-                    || split_of(&answer) != split
-                {
-                    return Err(format!(
-                        "cancellation of {order_id}: expected 200 with {points} points split {split:?}, got {status} {answer}"
-                    ));
-                }
+                self.reversal("cancellation", member, &order_id, points, &body, now)
+                    .await?;
                 self.stats.cancellations += 1;
                 Ok(Some(member))
             }
@@ -929,15 +926,11 @@ impl Driver<'_> {
         } else {
             body.to_string()
         };
-        let mut answer = self.env.call(method, path, &headers, body.clone()).await;
-        for _ in 0..5 {
-            if answer.0 != StatusCode::SERVICE_UNAVAILABLE {
-                break;
-            }
-            self.stats.retried += 1;
-            answer = self.env.call(method, path, &headers, body.clone()).await;
-        }
-        answer
+        let env = &self.env;
+        resend_503(&mut self.stats, || {
+            env.call(method, path, &headers, body.clone())
+        })
+        .await
     }
 
     /// Capture (`part` given) or void hold `i`, as the model says it ends.
@@ -1079,6 +1072,23 @@ impl Driver<'_> {
         }
         Ok(())
     }
+}
+
+/// Send, and send again while the answer is 503 (five times at most), as a sender would.
+async fn resend_503<F, Fut>(stats: &mut RunStats, send: F) -> (StatusCode, Value)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = (StatusCode, Value)>,
+{
+    let mut answer = send().await;
+    for _ in 0..5 {
+        if answer.0 != StatusCode::SERVICE_UNAVAILABLE {
+            break;
+        }
+        stats.retried += 1;
+        answer = send().await;
+    }
+    answer
 }
 
 /// (from own, from others, to debt, expired) of a refund's answer.
