@@ -63,7 +63,29 @@ pub enum Op {
     Capture { hold: usize, part: u8 },
     /// Void an earlier hold.
     Void { hold: usize },
+    /// A behaviour event (40 points, at most 3 per member); `again`: the member's last
+    /// event delivered once more.
+    Event { member: usize, again: bool },
+    /// A gift-shop claim of reward `reward` ([`REWARDS`]).
+    Claim { member: usize, reward: usize },
+    /// A refund of one unit of the first line (or, `cancel`, a cancellation) delivered
+    /// before its order, then the order.
+    RefundFirst {
+        member: usize,
+        lines: Vec<Line>,
+        cancel: bool,
+    },
+    /// The member's personal data erased (the ledger stays).
+    Erase { member: usize },
 }
+
+/// The gift shop: (reward id, points, stock, per-member limit).
+pub const REWARDS: [(&str, i64, i64, Option<i64>); 2] =
+    [("mug", 300, 6, None), ("bike", 1_200, 3, Some(1))];
+
+/// The behaviour campaign's points and per-member cap.
+const EVENT_POINTS: i64 = 40;
+const EVENT_CAP: usize = 3;
 
 impl fmt::Debug for Op {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -91,6 +113,25 @@ impl fmt::Debug for Op {
             Op::Hold { member, points } => write!(f, "Hold(M{member}: {points})"),
             Op::Capture { hold, part } => write!(f, "Capture(hold #{hold}, part {part})"),
             Op::Void { hold } => write!(f, "Void(hold #{hold})"),
+            Op::Event { member, again } => {
+                write!(f, "Event(M{member}{})", if *again { " again" } else { "" })
+            }
+            Op::Claim { member, reward } => {
+                write!(f, "Claim(M{member}: {})", REWARDS[*reward % 2].0)
+            }
+            Op::RefundFirst {
+                member,
+                lines,
+                cancel,
+            } => {
+                let what = if *cancel { "cancel" } else { "refund" };
+                write!(f, "RefundFirst(M{member} {what}:")?;
+                for l in lines {
+                    write!(f, " {}x{}", l.quantity, l.unit_minor)?;
+                }
+                write!(f, ")")
+            }
+            Op::Erase { member } => write!(f, "Erase(M{member})"),
         }
     }
 }
@@ -103,7 +144,7 @@ impl Rng {
     pub fn new(seed: u64) -> Self {
         Rng(seed)
     }
-    pub fn next(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -112,8 +153,18 @@ impl Rng {
     }
     /// A number in `0..n`.
     pub fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
+        self.next_u64() % n.max(1)
     }
+}
+
+fn lines(rng: &mut Rng) -> Vec<Line> {
+    (0..1 + rng.below(4))
+        .map(|_| Line {
+            quantity: 1 + rng.below(4) as i64,
+            unit_minor: [5, 60, 199, 995, 2_500, 4_995][rng.below(6) as usize],
+            cocktails: rng.below(5) == 0,
+        })
+        .collect()
 }
 
 /// The operations of a seed.
@@ -122,50 +173,57 @@ pub fn generate(seed: u64, count: usize) -> Vec<Op> {
     let (mut orders, mut holds) = (0usize, 0usize);
     let mut ops = Vec::with_capacity(count);
     while ops.len() < count {
+        let member = rng.below(MEMBERS as u64) as usize;
         let pick = rng.below(100);
         let op = match pick {
-            62..=71 => {
-                holds += 1;
-                Op::Hold {
-                    member: rng.below(MEMBERS as u64) as usize,
-                    points: [50, 200, 500, 1_000, 3_000][rng.below(5) as usize],
-                }
-            }
-            72..=78 if holds > 0 => Op::Capture {
-                hold: holds - 1 - (rng.below(3) as usize).min(holds - 1),
-                part: rng.below(4) as u8,
-            },
-            79..=81 if holds > 0 => Op::Void {
-                hold: holds - 1 - (rng.below(3) as usize).min(holds - 1),
-            },
-            0..=34 => {
-                let lines = (0..1 + rng.below(4))
-                    .map(|_| Line {
-                        quantity: 1 + rng.below(4) as i64,
-                        unit_minor: [5, 60, 199, 995, 2_500, 4_995][rng.below(6) as usize],
-                        cocktails: rng.below(5) == 0,
-                    })
-                    .collect();
+            0..=29 => {
                 orders += 1;
                 Op::Order {
-                    member: rng.below(MEMBERS as u64) as usize,
-                    lines,
+                    member,
+                    lines: lines(&mut rng),
                     copies: if rng.below(5) == 0 { 3 } else { 1 },
                 }
             }
+            30..=32 => {
+                orders += 1;
+                Op::RefundFirst {
+                    member,
+                    lines: lines(&mut rng),
+                    cancel: rng.below(3) == 0,
+                }
+            }
+            33..=37 => Op::Event {
+                member,
+                again: rng.below(4) == 0,
+            },
+            38..=40 => Op::Claim {
+                member,
+                reward: rng.below(2) as usize,
+            },
+            41 => Op::Erase { member },
+            42..=49 => {
+                holds += 1;
+                Op::Hold {
+                    member,
+                    points: [50, 200, 500, 1_000, 3_000][rng.below(5) as usize],
+                }
+            }
+            50..=55 if holds > 0 => Op::Capture {
+                hold: holds - 1 - (rng.below(3) as usize).min(holds - 1),
+                part: rng.below(4) as u8,
+            },
+            56..=58 if holds > 0 => Op::Void {
+                hold: holds - 1 - (rng.below(3) as usize).min(holds - 1),
+            },
             _ if orders == 0 => Op::Advance { days: 1 },
-            35..=42 => Op::Redeliver {
+            59..=64 => Op::Redeliver {
                 order: rng.below(orders as u64) as usize,
             },
-            43..=57 => Op::Refund {
-                order: rng.below(orders as u64) as usize,
-                line: rng.below(4) as usize,
-                quantity: 1 + rng.below(3) as i64,
-            },
-            58..=61 => Op::Cancel {
+            65..=67 => Op::Cancel {
                 order: rng.below(orders as u64) as usize,
             },
-            62..=87 => Op::Refund {
+            // Also where a capture or void had no hold yet.
+            50..=58 | 68..=86 => Op::Refund {
                 order: rng.below(orders as u64) as usize,
                 line: rng.below(4) as usize,
                 quantity: 1 + rng.below(3) as i64,
@@ -182,7 +240,8 @@ pub fn generate(seed: u64, count: usize) -> Vec<Op> {
 }
 
 /// The configuration of a simulation: [`CONFIG`] with one tier (tiers are not in the model
-/// yet) and [`MEMBERS`] more members.
+/// yet), [`MEMBERS`] more members (enrolled by the shop, with an e-mail address), the gift
+/// shop's [`REWARDS`] and a behaviour campaign.
 pub fn config() -> String {
     let mut config = CONFIG.replace(
         "    product_groups: {cocktails: 10}\n",
@@ -192,7 +251,7 @@ pub fn config() -> String {
         config.contains("name: Member"),
         "CONFIG changed: the simulation's tier is not set"
     );
-    // The shop's key may place holds.
+    // The shop's key may place holds and erase.
     let key = format!("        key: {}\n", crate::API_KEY);
     assert!(
         config.contains(&key),
@@ -200,12 +259,26 @@ pub fn config() -> String {
     );
     config = config.replacen(
         &key,
-        &format!("{key}        scopes: [read_balance, read_profile, hold, enrol]\n"),
+        &format!("{key}        scopes: [read_balance, read_profile, hold, enrol, erase]\n"),
         1,
     );
     for i in 0..MEMBERS {
-        config.push_str(&format!("  - id: S-{i}\n    programme: velo\n"));
+        config.push_str(&format!(
+            "  - {{id: S-{i}, programme: velo, partner: shop, email: s{i}@example.com}}\n"
+        ));
     }
+    config.push_str("rewards:\n");
+    for (id, points, stock, limit) in REWARDS {
+        let limit = limit
+            .map(|l| format!(", per_member_limit: {l}"))
+            .unwrap_or_default();
+        config.push_str(&format!(
+            "  - {{id: {id}, programme: velo, name: {id}, points: {points}, stock: {stock}{limit}}}\n"
+        ));
+    }
+    config.push_str(&format!(
+        "behaviour_campaigns:\n  - {{id: reviews, partner: shop, name: Reviews, event_type: review.written, points: {EVENT_POINTS}, per_member_cap: {EVENT_CAP}, starts_on: 2026-01-01, ends_on: 2040-12-31}}\n"
+    ));
     config
 }
 
@@ -239,6 +312,12 @@ struct ModelMember {
     debt: i64,
     /// (kind, points) of every statement entry, in order.
     statement: Vec<(String, i64)>,
+    /// Behaviour events paid, and the last event delivered with its answer.
+    events: usize,
+    last_event: Option<(String, Value)>,
+    /// Gift-shop claims per reward.
+    claims: [i64; 2],
+    erased: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -281,6 +360,10 @@ pub struct Model {
     members: Vec<ModelMember>,
     orders: Vec<ModelOrder>,
     holds: Vec<ModelHold>,
+    /// Gift-shop stock left per reward.
+    stock: [i64; 2],
+    /// Behaviour events sent (their references).
+    events: usize,
     /// A rule broken on purpose, to show that the comparison fails.
     broken: Option<BrokenRule>,
 }
@@ -309,12 +392,13 @@ impl Model {
             members: vec![ModelMember::default(); MEMBERS],
             orders: Vec::new(),
             holds: Vec::new(),
+            stock: REWARDS.map(|r| r.2),
+            events: 0,
             broken,
         }
     }
 
-    /// An order earns its lines' points in one lot: pending for 14 days, valid 12 months
-    /// (to the same day, local time). Debt is paid off first out of the new lot.
+    /// An order earns the sum of its lines' points in one lot.
     fn order(&mut self, member: usize, order_id: &str, lines: &[Line], at: DateTime<Utc>) -> i64 {
         let points: i64 = match self.broken {
             Some(BrokenRule::RoundPerOrder) => {
@@ -326,12 +410,18 @@ impl Model {
             }
             None => lines.iter().map(line_points).sum(),
         };
+        self.earn(member, order_id, points, at)
+    }
+
+    /// Points earned in one lot (named `source`): pending for 14 days, valid 12 months (to
+    /// the same day, local time). Debt is paid off first out of the new lot.
+    fn earn(&mut self, member: usize, source: &str, points: i64, at: DateTime<Utc>) -> i64 {
         let m = &mut self.members[member];
         if points > 0 {
             let repaid = m.debt.min(points);
             m.debt -= repaid;
             m.lots.push(ModelLot {
-                order_id: order_id.to_string(),
+                order_id: source.to_string(),
                 remaining: points - repaid,
                 expired: 0,
                 held: 0,
@@ -456,6 +546,71 @@ impl Model {
         points: i64,
         now: DateTime<Utc>,
     ) -> Result<usize, &'static str> {
+        let reserved = self.reserve(member, points, now);
+        let (lots, state, expires_at) = match &reserved {
+            Ok(lots) => (lots.clone(), HoldState::Open, now + Duration::minutes(15)),
+            // Kept, so that holds are numbered as generated.
+            Err(_) => (Vec::new(), HoldState::Refused, now),
+        };
+        self.holds.push(ModelHold {
+            hold_id: String::new(),
+            member,
+            points,
+            lots,
+            expires_at,
+            state,
+        });
+        reserved.map(|_| self.holds.len() - 1)
+    }
+
+    /// A gift-shop claim: a hold of the reward's price (refused as a hold is), then the
+    /// reward's stock and the member's limit, then spent at once.
+    fn claim(
+        &mut self,
+        member: usize,
+        reward: usize,
+        now: DateTime<Utc>,
+    ) -> Result<(), &'static str> {
+        let (_, points, _, limit) = REWARDS[reward];
+        let m = &self.members[member];
+        let available: i64 = m
+            .lots
+            .iter()
+            .filter(|l| l.available_at <= now && !l.expired(now))
+            .map(|l| l.remaining)
+            .sum();
+        if available < points {
+            return Err("insufficient_points");
+        }
+        if available < 1_000 {
+            return Err("below_min_balance");
+        }
+        if self.stock[reward] == 0 {
+            return Err("out_of_stock");
+        }
+        if limit.is_some_and(|l| m.claims[reward] >= l) {
+            return Err("claim_limit_reached");
+        }
+        let lots = self.reserve(member, points, now)?;
+        let m = &mut self.members[member];
+        for (order_id, take) in lots {
+            if let Some(lot) = m.lots.iter_mut().find(|l| l.order_id == order_id) {
+                lot.held -= take;
+            }
+        }
+        m.statement.push(("redeem".into(), -points));
+        m.claims[reward] += 1;
+        self.stock[reward] -= 1;
+        Ok(())
+    }
+
+    /// Reserve `points` of the member's available lots, oldest expiry first.
+    fn reserve(
+        &mut self,
+        member: usize,
+        points: i64,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<(String, i64)>, &'static str> {
         let m = &mut self.members[member];
         let available: i64 = m
             .lots
@@ -471,15 +626,6 @@ impl Model {
             None
         };
         if let Some(code) = refusal {
-            // Kept, so that holds are numbered as generated.
-            self.holds.push(ModelHold {
-                hold_id: String::new(),
-                member,
-                points,
-                lots: Vec::new(),
-                expires_at: now,
-                state: HoldState::Refused,
-            });
             return Err(code);
         }
         let mut lots: Vec<&mut ModelLot> = m
@@ -500,15 +646,7 @@ impl Model {
             left -= take;
             reserved.push((lot.order_id.clone(), take));
         }
-        self.holds.push(ModelHold {
-            hold_id: String::new(),
-            member,
-            points,
-            lots: reserved,
-            expires_at: now + Duration::minutes(15),
-            state: HoldState::Open,
-        });
-        Ok(self.holds.len() - 1)
+        Ok(reserved)
     }
 
     /// The balance as the member API shows it.
@@ -614,6 +752,11 @@ pub struct RunStats {
     pub holds: usize,
     pub captures: usize,
     pub voids: usize,
+    pub events: usize,
+    pub claims: usize,
+    /// Refunds and cancellations delivered before their order.
+    pub early_refunds: usize,
+    pub erasures: usize,
     pub skipped: usize,
     /// Copies of orders that raced their first delivery.
     pub racing_copies: usize,
@@ -668,10 +811,25 @@ impl Driver<'_> {
         self.env.clock_now()
     }
 
-    /// A signed webhook; a 503 is sent again, as a sender that retries would.
+    /// A signed order webhook; a 503 is sent again, as a sender that retries would.
     async fn post(&mut self, body: &str) -> (StatusCode, Value) {
         let env = &self.env;
         resend_503(&mut self.stats, || env.order(body)).await
+    }
+
+    /// A signed behaviour event; a 503 is sent again.
+    async fn event(&mut self, body: &str) -> (StatusCode, Value) {
+        let env = &self.env;
+        let headers = env.signed(crate::SECRET, "msg_evt", body, 0);
+        resend_503(&mut self.stats, || {
+            env.call(
+                "POST",
+                "/v1/partners/shop/events",
+                &headers,
+                body.to_string(),
+            )
+        })
+        .await
     }
 
     /// A refund or cancellation of `points`: the model's split must be the answer's.
@@ -730,6 +888,167 @@ impl Driver<'_> {
                 self.stats.holds += 1;
                 Ok(Some(*member))
             }
+            Op::Event { member, again } => {
+                let m = *member;
+                if *again {
+                    let Some((body, first)) = self.model.members[m].last_event.clone() else {
+                        self.stats.skipped += 1;
+                        return Ok(None);
+                    };
+                    // An event's answer is kept: however late, the first answer again.
+                    let (status, answer) = self.event(&body).await;
+                    if status != StatusCode::OK || answer != first {
+                        return Err(format!(
+                            "event delivered again: got {status} {answer}, first answer {first}"
+                        ));
+                    }
+                } else {
+                    self.model.events += 1;
+                    let reference = format!("E-{}", self.model.events);
+                    let occurred_at = now - Duration::minutes(5);
+                    let body = json!({
+                        "type": "review.written", "event_ref": reference,
+                        "member_id": member_id(m),
+                        "occurred_at": bonus_domain::clock::ts(occurred_at),
+                    })
+                    .to_string();
+                    let capped = self.model.members[m].events >= EVENT_CAP;
+                    let (want, points) = if capped {
+                        ("cap_reached", 0)
+                    } else {
+                        self.model.members[m].events += 1;
+                        let source = format!("evt#{reference}");
+                        (
+                            "earned",
+                            self.model.earn(m, &source, EVENT_POINTS, occurred_at),
+                        )
+                    };
+                    let (status, answer) = self.event(&body).await;
+                    if status != StatusCode::OK
+                        || answer["status"] != want
+                        || answer["points"] != points
+                    {
+                        return Err(format!(
+                            "event {reference}: expected 200 {want} with {points} points, got {status} {answer}"
+                        ));
+                    }
+                    self.model.members[m].last_event = Some((body, answer));
+                }
+                self.stats.events += 1;
+                Ok(Some(m))
+            }
+            Op::Claim { member, reward } => {
+                let (m, reward) = (*member, reward % REWARDS.len());
+                let (reward_id, points, _, _) = REWARDS[reward];
+                let expected = self.model.claim(m, reward, now);
+                let (status, answer) = self
+                    .api(
+                        "POST",
+                        &format!("/v1/members/{}/rewards/{reward_id}/claim", member_id(m)),
+                        json!({"reference": format!("C-{}", self.stats.steps)}),
+                    )
+                    .await;
+                // A claim sent again after a 503 finds its hold and captures it: 200.
+                let ok = match expected {
+                    Ok(()) => {
+                        (status == StatusCode::CREATED || status == StatusCode::OK)
+                            && answer["status"] == "captured"
+                            && answer["points"] == points
+                            && answer["voucher_code"].is_string()
+                    }
+                    Err(code) => status == StatusCode::CONFLICT && answer["error"]["code"] == code,
+                };
+                if !ok {
+                    return Err(format!(
+                        "claim of {reward_id} by M{m}: expected {expected:?}, got {status} {answer}"
+                    ));
+                }
+                self.stats.claims += 1;
+                Ok(Some(m))
+            }
+            Op::RefundFirst {
+                member,
+                lines,
+                cancel,
+            } => {
+                let m = *member;
+                let order_id = format!("SIM-{}", self.model.orders.len());
+                let occurred_at = now - Duration::minutes(5);
+                let body = order_body(&order_id, m, lines, occurred_at);
+                let at = bonus_domain::clock::ts(now - Duration::minutes(1));
+                let early = if *cancel {
+                    json!({"type": "order.cancelled", "order_id": order_id, "occurred_at": at})
+                } else {
+                    json!({
+                        "type": "order.refunded", "order_id": order_id, "refund_id": "R-E",
+                        "occurred_at": at, "currency": "EUR",
+                        "lines": [{"line_id": "1", "quantity": 1}],
+                    })
+                };
+                let (status, answer) = self.post(&early.to_string()).await;
+                if status != StatusCode::ACCEPTED || answer["status"] != "waiting_for_order" {
+                    return Err(format!(
+                        "early {} of {order_id}: expected 202 waiting_for_order, got {status} {answer}",
+                        if *cancel { "cancellation" } else { "refund" }
+                    ));
+                }
+                let points = self.model.order(m, &order_id, lines, occurred_at);
+                let earned: Vec<(i64, i64)> =
+                    lines.iter().map(|l| (l.quantity, line_points(l))).collect();
+                let (mut refunded, mut reversed) = (vec![0; lines.len()], vec![0; lines.len()]);
+                for (i, (q, p)) in earned.iter().enumerate() {
+                    if *cancel || i == 0 {
+                        refunded[i] = if *cancel { *q } else { 1 };
+                        reversed[i] = if refunded[i] >= *q {
+                            *p
+                        } else {
+                            p * refunded[i] / q
+                        };
+                    }
+                }
+                let taken: i64 = reversed.iter().sum();
+                self.model.reverse(m, &order_id, taken, now);
+                let (status, answer) = self.post(&body).await;
+                let applied: i64 = answer["refunds_applied"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|r| r["points"].as_i64().unwrap_or(i64::MIN))
+                    .sum();
+                if status != StatusCode::OK || answer["points"] != points || applied != taken {
+                    return Err(format!(
+                        "order {order_id} after its refund: expected 200 with {points} points and {taken} taken back, got {status} {answer}"
+                    ));
+                }
+                self.model.orders.push(ModelOrder {
+                    order_id,
+                    member: m,
+                    body,
+                    lines: earned,
+                    refunded,
+                    reversed,
+                    cancelled: *cancel,
+                    answer,
+                    refunds: 0,
+                });
+                self.stats.early_refunds += 1;
+                Ok(Some(m))
+            }
+            Op::Erase { member } => {
+                let id = member_id(*member);
+                let (status, answer) = self
+                    .api("DELETE", &format!("/v1/members/{id}"), Value::Null)
+                    .await;
+                if status != StatusCode::OK
+                    || !answer["email"].is_null()
+                    || !answer["erased_at"].is_string()
+                {
+                    return Err(format!("erasure of {id}: got {status} {answer}"));
+                }
+                self.model.members[*member].erased = true;
+                self.stats.erasures += 1;
+                Ok(Some(*member))
+            }
             Op::Capture { hold, part } => self.resolve(*hold, Some(*part)).await,
             Op::Void { hold } => self.resolve(*hold, None).await,
             Op::Order {
@@ -740,25 +1059,7 @@ impl Driver<'_> {
                 let n = self.model.orders.len();
                 let order_id = format!("SIM-{n}");
                 let occurred_at = now - Duration::minutes(5);
-                let body = json!({
-                    "type": "order.paid",
-                    "order_id": order_id,
-                    "member_id": member_id(*member),
-                    "occurred_at": bonus_domain::clock::ts(occurred_at),
-                    "currency": "EUR",
-                    "lines": lines.iter().enumerate().map(|(i, l)| {
-                        let mut line = json!({
-                            "line_id": (i + 1).to_string(), "sku": format!("SKU-{}", l.unit_minor),
-                            "quantity": l.quantity,
-                            "unit_price": format!("{}.{:02}", l.unit_minor / 100, l.unit_minor % 100),
-                        });
-                        if l.cocktails {
-                            line["product_group"] = "cocktails".into();
-                        }
-                        line
-                    }).collect::<Vec<_>>(),
-                })
-                .to_string();
+                let body = order_body(&order_id, *member, lines, occurred_at);
                 let points = self.model.order(*member, &order_id, lines, occurred_at);
                 // The copies go out together and race; each must get the same answer.
                 let copies = (0..(*copies).max(1)).map(|_| self.env.order(&body));
@@ -1026,6 +1327,15 @@ impl Driver<'_> {
                 "statement of {id}:\n  real  {statement:?}\n  model {model:?}"
             ));
         }
+        // An erased member keeps the ledger and loses the address.
+        if self.model.members[member].erased {
+            let headers = [("authorization", format!("Bearer {}", crate::API_KEY))];
+            let path = format!("/v1/members/{id}");
+            let (status, profile) = self.env.call("GET", &path, &headers, "").await;
+            if status != StatusCode::OK || !profile["email"].is_null() {
+                return Err(format!("profile of erased {id}: {status} {profile}"));
+            }
+        }
         Ok(())
     }
 
@@ -1089,6 +1399,29 @@ where
         answer = send().await;
     }
     answer
+}
+
+/// A canonical `order.paid` delivery.
+fn order_body(order_id: &str, member: usize, lines: &[Line], occurred_at: DateTime<Utc>) -> String {
+    json!({
+        "type": "order.paid",
+        "order_id": order_id,
+        "member_id": member_id(member),
+        "occurred_at": bonus_domain::clock::ts(occurred_at),
+        "currency": "EUR",
+        "lines": lines.iter().enumerate().map(|(i, l)| {
+            let mut line = json!({
+                "line_id": (i + 1).to_string(), "sku": format!("SKU-{}", l.unit_minor),
+                "quantity": l.quantity,
+                "unit_price": format!("{}.{:02}", l.unit_minor / 100, l.unit_minor % 100),
+            });
+            if l.cocktails {
+                line["product_group"] = "cocktails".into();
+            }
+            line
+        }).collect::<Vec<_>>(),
+    })
+    .to_string()
 }
 
 /// (from own, from others, to debt, expired) of a refund's answer.
