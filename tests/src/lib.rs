@@ -313,11 +313,26 @@ fn divert_request(ctx: &mut BeforeTransmitInterceptorContextMut<'_>) {
 /// transaction (TransactionConflict), and an ambiguous commit: the write happens and its
 /// answer is lost as a 500. The SDK's own retries and the handlers' must make each of them
 /// invisible, except as time.
+///
+/// Crashes, when [`FaultInjector::crash`] sets a rate: the process stops just after a
+/// write reached the database. From then on every request of the system fails (nothing
+/// after that point runs) until [`FaultInjector::restart`], which is what a sender's retry
+/// meets: a fresh process, and whatever the dead one left half done.
 #[derive(Debug, Default, Clone)]
 pub struct FaultInjector {
     plan: Arc<Mutex<Option<(simulation::Rng, u64)>>>,
+    /// Crashes per mille of the writes that go through.
+    crash_per_mille: Arc<AtomicUsize>,
+    down: Arc<AtomicBool>,
     paused: Arc<AtomicBool>,
     counts: Arc<Mutex<std::collections::BTreeMap<&'static str, usize>>>,
+}
+
+/// The process stops once this write's answer arrives (it never sees it).
+#[derive(Debug, Clone)]
+struct CrashAfter;
+impl Storable for CrashAfter {
+    type Storer = StoreReplace<Self>;
 }
 
 /// The answer an injected fault replaces the database's with: (status, body).
@@ -349,6 +364,23 @@ impl FaultInjector {
             *p = None;
         }
     }
+    /// Stop the process after `per_mille` of the writes that reach the database (0: never).
+    pub fn crash(&self, per_mille: usize) {
+        self.crash_per_mille.store(per_mille, Ordering::SeqCst);
+    }
+    /// Crashes so far.
+    pub fn crashes(&self) -> usize {
+        self.counts().get("crash").copied().unwrap_or(0)
+    }
+    /// Start the stopped process again; whether it had stopped.
+    pub fn restart(&self) -> bool {
+        self.down.swap(false, Ordering::SeqCst)
+    }
+    fn count(&self, kind: &'static str) {
+        if let Ok(mut c) = self.counts.lock() {
+            *c.entry(kind).or_default() += 1;
+        }
+    }
     /// No faults while the test itself looks (its own reads are not under test).
     pub fn pause(&self, paused: bool) {
         self.paused.store(paused, Ordering::SeqCst);
@@ -364,10 +396,15 @@ impl FaultInjector {
         }
         let mut plan = self.plan.lock().ok()?;
         let (rng, per_mille) = plan.as_mut()?;
+        let write = WRITES.contains(&op);
+        let crashes = self.crash_per_mille.load(Ordering::SeqCst) as u64;
+        if write && crashes > 0 && rng.below(1_000) < crashes {
+            self.count("crash");
+            return Some("crash");
+        }
         if rng.below(1_000) >= *per_mille {
             return None;
         }
-        let write = WRITES.contains(&op);
         let kind = match rng.below(5) {
             0 => "ThrottlingException",
             1 => "ProvisionedThroughputExceededException",
@@ -376,9 +413,7 @@ impl FaultInjector {
             4 if write => "ambiguous commit",
             _ => "ThrottlingException",
         };
-        if let Ok(mut c) = self.counts.lock() {
-            *c.entry(kind).or_default() += 1;
-        }
+        self.count(kind);
         Some(kind)
     }
 }
@@ -398,10 +433,26 @@ impl Intercept for FaultInjector {
         if cfg.load::<Faulted>().is_some() {
             return Ok(());
         }
+        // A stopped process sends nothing: its requests fail where they start.
+        if self.down.load(Ordering::SeqCst) && !self.paused.load(Ordering::SeqCst) {
+            divert_request(ctx);
+            cfg.interceptor_state().store_put(Injected(
+                400,
+                aws_error(
+                    "ValidationException",
+                    "the process has stopped (injected crash)",
+                ),
+            ));
+            return Ok(());
+        }
         let Some(kind) = self.pick(&op) else {
             return Ok(());
         };
         let fault = match kind {
+            "crash" => {
+                cfg.interceptor_state().store_put(CrashAfter);
+                return Ok(());
+            }
             "TransactionConflict" => {
                 Injected(400, cancelled(transact_items(ctx), "injected fault"))
             }
@@ -426,6 +477,17 @@ impl Intercept for FaultInjector {
         _rc: &RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
+        if cfg.load::<CrashAfter>().is_some() {
+            self.down.store(true, Ordering::SeqCst);
+            cfg.interceptor_state().unset::<CrashAfter>();
+            cfg.interceptor_state().store_put(Injected(
+                400,
+                aws_error(
+                    "ValidationException",
+                    "the process has stopped (injected crash)",
+                ),
+            ));
+        }
         if let Some(Injected(status, body)) = cfg.load::<Injected>().cloned() {
             replace_answer(ctx, status, body)?;
             cfg.interceptor_state().unset::<Injected>();

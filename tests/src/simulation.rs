@@ -760,7 +760,7 @@ pub struct RunStats {
     pub skipped: usize,
     /// Copies of orders that raced their first delivery.
     pub racing_copies: usize,
-    /// Requests answered 503 and sent again.
+    /// Requests answered 503, or lost to a crash, and sent again.
     pub retried: usize,
     /// Nightly runs that failed and ran again.
     pub nights_rerun: usize,
@@ -814,14 +814,16 @@ impl Driver<'_> {
     /// A signed order webhook; a 503 is sent again, as a sender that retries would.
     async fn post(&mut self, body: &str) -> (StatusCode, Value) {
         let env = &self.env;
-        resend_503(&mut self.stats, || env.order(body)).await
+        let (answer, again) = resend(&env.faults, || env.order(body)).await;
+        self.stats.retried += again;
+        answer
     }
 
     /// A signed behaviour event; a 503 is sent again.
     async fn event(&mut self, body: &str) -> (StatusCode, Value) {
         let env = &self.env;
         let headers = env.signed(crate::SECRET, "msg_evt", body, 0);
-        resend_503(&mut self.stats, || {
+        let (answer, again) = resend(&env.faults, || {
             env.call(
                 "POST",
                 "/v1/partners/shop/events",
@@ -829,7 +831,9 @@ impl Driver<'_> {
                 body.to_string(),
             )
         })
-        .await
+        .await;
+        self.stats.retried += again;
+        answer
     }
 
     /// A refund or cancellation of `points`: the model's split must be the answer's.
@@ -868,8 +872,10 @@ impl Driver<'_> {
                         json!({"points": points, "reference": format!("H-{n}-{}", self.stats.steps)}),
                     )
                     .await;
+                // 201, or 200 for the same request sent again after a crash.
+                let placed = status == StatusCode::CREATED || status == StatusCode::OK;
                 match expected {
-                    Ok(i) if status == StatusCode::CREATED
+                    Ok(i) if placed
                         && answer["status"] == "open"
                         && answer["points"] == *points =>
                     {
@@ -1062,8 +1068,12 @@ impl Driver<'_> {
                 let body = order_body(&order_id, *member, lines, occurred_at);
                 let points = self.model.order(*member, &order_id, lines, occurred_at);
                 // The copies go out together and race; each must get the same answer.
-                let copies = (0..(*copies).max(1)).map(|_| self.env.order(&body));
-                let answers = futures::future::join_all(copies).await;
+                let env = &self.env;
+                let copies =
+                    (0..(*copies).max(1)).map(|_| resend(&env.faults, || env.order(&body)));
+                let (answers, again): (Vec<_>, Vec<usize>) =
+                    futures::future::join_all(copies).await.into_iter().unzip();
+                self.stats.retried += again.iter().sum::<usize>();
                 let (status, answer) = answers[0].clone();
                 if status != StatusCode::OK || answer["points"] != points {
                     return Err(format!(
@@ -1196,7 +1206,7 @@ impl Driver<'_> {
                 let night = day - Duration::days(1);
                 // A failed run is run again, as its schedule would.
                 let mut outcome = Err(String::new());
-                for _ in 0..5 {
+                for _ in 0..8 {
                     outcome = nightly::run_in_process(
                         &self.env.ctx,
                         &self.queue.sqs,
@@ -1209,6 +1219,8 @@ impl Driver<'_> {
                     if outcome.is_ok() {
                         break;
                     }
+                    // Crashed or failed: a new process runs the night again.
+                    self.env.faults.restart();
                     self.stats.nights_rerun += 1;
                 }
                 outcome?;
@@ -1228,10 +1240,12 @@ impl Driver<'_> {
             body.to_string()
         };
         let env = &self.env;
-        resend_503(&mut self.stats, || {
+        let (answer, again) = resend(&env.faults, || {
             env.call(method, path, &headers, body.clone())
         })
-        .await
+        .await;
+        self.stats.retried += again;
+        answer
     }
 
     /// Capture (`part` given) or void hold `i`, as the model says it ends.
@@ -1384,21 +1398,27 @@ impl Driver<'_> {
     }
 }
 
-/// Send, and send again while the answer is 503 (five times at most), as a sender would.
-async fn resend_503<F, Fut>(stats: &mut RunStats, send: F) -> (StatusCode, Value)
+/// Send, and send again (eight times at most) as a sender would: after a 503, and after a
+/// crash of the process during the send (its answer, whatever it was, never arrived; the
+/// process is started again). Any other answer is final. Returns it and the sends again.
+async fn resend<F, Fut>(faults: &crate::FaultInjector, send: F) -> ((StatusCode, Value), usize)
 where
     F: Fn() -> Fut,
     Fut: std::future::Future<Output = (StatusCode, Value)>,
 {
-    let mut answer = send().await;
-    for _ in 0..5 {
-        if answer.0 != StatusCode::SERVICE_UNAVAILABLE {
-            break;
+    let mut again = 0;
+    loop {
+        let crashes = faults.crashes();
+        let answer = send().await;
+        let crashed = faults.crashes() != crashes;
+        if crashed {
+            faults.restart();
         }
-        stats.retried += 1;
-        answer = send().await;
+        if again == 8 || !(crashed || answer.0 == StatusCode::SERVICE_UNAVAILABLE) {
+            return (answer, again);
+        }
+        again += 1;
     }
-    answer
 }
 
 /// A canonical `order.paid` delivery.
@@ -1452,13 +1472,22 @@ pub async fn run_against(
     run_with(ops, queue, broken, None).await
 }
 
-/// [`run_against`] with DynamoDB faults in `per_mille` of the system's requests, chosen by
-/// `seed` (the test's own reads are spared).
+/// Faults in a run, chosen by `seed`: DynamoDB faults in `per_mille` of the system's
+/// requests, and a crash after `crash_per_mille` of its writes (the test's own reads are
+/// spared).
+#[derive(Debug, Clone, Copy)]
+pub struct Faults {
+    pub seed: u64,
+    pub per_mille: u64,
+    pub crash_per_mille: usize,
+}
+
+/// [`run_against`] with `faults`.
 pub async fn run_with(
     ops: &[Op],
     queue: &NightQueue,
     broken: Option<BrokenRule>,
-    faults: Option<(u64, u64)>,
+    faults: Option<Faults>,
 ) -> Result<RunStats, Divergence> {
     let fail = |step, op: Option<&Op>, what| Divergence {
         step,
@@ -1488,8 +1517,9 @@ pub async fn run_with(
         queue_url,
         stats: RunStats::default(),
     };
-    if let Some((seed, per_mille)) = faults {
-        driver.env.faults.start(seed, per_mille);
+    if let Some(f) = faults {
+        driver.env.faults.start(f.seed, f.per_mille);
+        driver.env.faults.crash(f.crash_per_mille);
     }
     for (step, op) in ops.iter().enumerate() {
         driver.env.faults.pause(false);

@@ -6,7 +6,7 @@
 
 use bonus_local_stack::moto::LocalMoto;
 use integration_tests::simulation::{
-    generate, run, run_against, run_with, shrink, BrokenRule, NightQueue, Op,
+    generate, run, run_against, run_with, shrink, BrokenRule, Faults, NightQueue, Op,
 };
 
 fn knob(name: &str, default: u64) -> u64 {
@@ -83,8 +83,10 @@ async fn broken_rule_caught() {
 }
 
 /// The same kind of run with DynamoDB faults in 3 % of the system's requests: throttling, 500s,
-/// cancelled transactions and ambiguous commits (written, answer lost). Senders send a 503
-/// again; the nightly job runs again when it failed. The model does not know about faults:
+/// cancelled transactions and ambiguous commits (written, answer lost), and a crash (the
+/// process stops) after 1 % of the writes, wherever it falls: between the steps of a claim,
+/// of the nightly job, of a booking. Senders send a 503 again, and whatever a crash cut
+/// off; the nightly job runs again when it failed. The model does not know about faults:
 /// every balance, statement and answer must come out exactly as without them.
 #[test]
 fn a_thousand_operations_under_injected_faults_agree_with_the_reference_model() {
@@ -97,9 +99,15 @@ async fn under_faults() {
     let seed = knob("SIM_SEED", 17);
     let count = knob("SIM_FAULT_OPS", 1_000) as usize;
     let per_mille = knob("SIM_FAULTS", 30);
+    let crash_per_mille = knob("SIM_CRASHES", 10) as usize;
     let ops = generate(seed, count);
     let started = std::time::Instant::now();
-    match run_with(&ops, &queue, None, Some((seed, per_mille))).await {
+    let faults = Faults {
+        seed,
+        per_mille,
+        crash_per_mille,
+    };
+    match run_with(&ops, &queue, None, Some(faults)).await {
         Ok(stats) => {
             println!(
                 "SIMULATION faults seed={seed} ops={count} per_mille={per_mille} {stats:?} in {:.1}s",
@@ -108,6 +116,10 @@ async fn under_faults() {
             assert!(
                 stats.faults.values().sum::<usize>() > 0,
                 "no fault was injected"
+            );
+            assert!(
+                crash_per_mille == 0 || stats.faults.get("crash").is_some_and(|n| *n > 0),
+                "no crash was injected"
             );
         }
         Err(d) => panic!("seed {seed} under faults ({per_mille} per mille) diverged at {d}"),
