@@ -9,7 +9,7 @@ export AWS_REGION ?= eu-west-1
 # One-off builds (CI, make test on a fresh clone) need no incremental caches: smaller, faster.
 export CARGO_INCREMENTAL ?= 0
 
-.PHONY: run test build unit lint bench profile fmt clean
+.PHONY: run test build unit lint fuzz-api soak bench profile fmt clean
 
 ## Start the local stack: embedded DynamoDB (data in .bonus/), demo config, API on 127.0.0.1:3000.
 run: build $(VENV)/.installed
@@ -18,8 +18,9 @@ run: build $(VENV)/.installed
 build:
 	cargo build -p bonus-cli
 
-## Every test: unit, property and integration tests, then the template lint.
-test: unit lint
+## Every test: unit, property and integration tests, the template lint, and schemathesis
+## against a running `bonus dev`.
+test: unit lint fuzz-api
 
 unit: $(VENV)/.installed
 	cargo test --workspace --all-targets
@@ -27,6 +28,17 @@ unit: $(VENV)/.installed
 lint: $(VENV)/.installed
 	$(VENV)/bin/cfn-lint template.yaml
 	$(VENV)/bin/sam validate --lint --template template.yaml --region $(AWS_REGION)
+
+## schemathesis (from .venv) against docs/openapi.yaml on a `bonus dev` of its own, bounded.
+fuzz-api: build $(VENV)/.installed
+	bash tests/fuzz/schemathesis.sh
+
+## The long runs (docs/reliability.md): 100,000 simulated operations, 10,000 under faults,
+## 10,000 fuzzed requests in-process, and schemathesis at 500 cases per operation.
+soak: build $(VENV)/.installed
+	SIM_OPS=100000 SIM_FAULT_OPS=10000 cargo test --release -p integration-tests --test simulation -- --nocapture 2>&1 | grep -E 'SIMULATION|panicked|test result'
+	FUZZ_CASES=10000 cargo test --release -p integration-tests --test fuzz_routes -- --nocapture 2>&1 | grep -E 'FUZZ|panicked|test result'
+	FUZZ_EXAMPLES=500 bash tests/fuzz/schemathesis.sh 2>&1 | grep -vE '^\{"level"'
 
 ## Benchmarks (figures go to docs/benchmarks.md).
 bench:
