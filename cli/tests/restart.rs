@@ -87,8 +87,8 @@ async fn deliver(http: &reqwest::Client, api: &str, order_id: &str) -> (u16, Val
     loop {
         let ts = chrono::Utc::now().timestamp();
         let msg_id = format!("msg-{order_id}");
-        let sig = bonus_domain::webhook_sig::sign(SECRET, &msg_id, ts, body.as_bytes())
-            .expect("sign");
+        let sig =
+            bonus_domain::webhook_sig::sign(SECRET, &msg_id, ts, body.as_bytes()).expect("sign");
         let sent = http
             .post(format!("{api}/v1/partners/velo-shop/webhooks/orders"))
             .header("content-type", "application/json")
@@ -170,7 +170,11 @@ async fn killing_the_local_stack_twice_mid_run_loses_and_doubles_nothing() {
         for (order_id, (status, answer, lost)) in sender.await.expect("sender") {
             resent += lost;
             assert_eq!(
-                (status, answer["points"].as_i64(), answer["order_id"].as_str()),
+                (
+                    status,
+                    answer["points"].as_i64(),
+                    answer["order_id"].as_str()
+                ),
                 (200, Some(10), Some(order_id.as_str())),
                 "{answer}"
             );

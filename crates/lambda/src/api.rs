@@ -137,6 +137,31 @@ pub fn segments(path: &str) -> Vec<&str> {
     path.split('/').filter(|s| !s.is_empty()).collect()
 }
 
+/// A 405 names the methods the route takes (RFC 9110 requires `Allow`), from the function's
+/// route table of (method, template) pairs; `{name}` in a template matches any one segment.
+pub fn with_allow(mut resp: Response, routes: &[(&str, &str)], path: &str) -> Response {
+    if resp.status() != StatusCode::METHOD_NOT_ALLOWED {
+        return resp;
+    }
+    let asked = segments(path);
+    let methods: Vec<&str> = routes
+        .iter()
+        .filter(|(_, template)| {
+            let parts = segments(template);
+            parts.len() == asked.len()
+                && parts
+                    .iter()
+                    .zip(&asked)
+                    .all(|(t, a)| t.starts_with('{') || t == a)
+        })
+        .map(|(method, _)| *method)
+        .collect();
+    if let Ok(allow) = http::HeaderValue::from_str(&methods.join(", ")) {
+        resp.headers_mut().insert(http::header::ALLOW, allow);
+    }
+    resp
+}
+
 /// The largest request body any function takes. API Gateway lets up to 10 MB through;
 /// every real request (a webhook, an API call) is a few KB, so a larger body is refused
 /// before anything parses it.
@@ -157,6 +182,27 @@ pub fn check_body_size(body: &[u8]) -> Result<(), Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_405_names_the_methods_its_route_takes_and_nothing_else_gets_allow() {
+        let routes = [
+            ("GET", "/v1/members/{member_id}"),
+            ("PATCH", "/v1/members/{member_id}"),
+            ("GET", "/v1/members/{member_id}/balance"),
+        ];
+        let refused = error_response(&Error::method_not_allowed());
+        let refused = with_allow(refused, &routes, "/v1/members/M-1");
+        assert_eq!(
+            refused
+                .headers()
+                .get(http::header::ALLOW)
+                .map(|v| v.as_bytes()),
+            Some(&b"GET, PATCH"[..])
+        );
+        let missing = error_response(&Error::new(ErrorKind::NotFound, "not_found", "no"));
+        let missing = with_allow(missing, &routes, "/v1/members/M-1");
+        assert!(missing.headers().get(http::header::ALLOW).is_none());
+    }
 
     #[test]
     fn a_503_says_when_to_come_back_and_nothing_else_does() {

@@ -18,7 +18,7 @@ use bonus_domain::access::{self, Action, Decision, Grant, Relation};
 use bonus_domain::account::Account;
 use bonus_domain::ids::valid_id;
 pub use bonus_domain::member::Scope;
-use bonus_lambda::api::{bearer, internal, respond, segments, Error, Response};
+use bonus_lambda::api::{bearer, internal, respond, segments, with_allow, Error, Response};
 use bonus_lambda::app::{Ctx, KeyConfig};
 
 /// Every route this function serves: (method, path template).
@@ -89,7 +89,7 @@ pub async fn handle(ctx: &Ctx, req: http::Request<Bytes>) -> Response {
         },
         _ => Err(Error::route_not_found()),
     };
-    respond("member-api", result)
+    with_allow(respond("member-api", result), ROUTES, req.uri().path())
 }
 
 /// Resolve the caller's API key and check it carries the scope `action` needs (asked

@@ -35,7 +35,9 @@ use bonus_domain::webhook_sig;
 use bonus_dynamodb::ledger::Commit;
 use bonus_dynamodb::retry::Retry;
 use bonus_dynamodb::{from_item, keys};
-use bonus_lambda::api::{internal, parse_json, raw_json, respond, segments, Error, Response};
+use bonus_lambda::api::{
+    internal, parse_json, raw_json, respond, segments, with_allow, Error, Response,
+};
 use bonus_lambda::app::{Ctx, PartnerConfig};
 
 /// Every route this function serves: (method, path template). `docs/openapi.yaml` describes
@@ -93,7 +95,7 @@ pub async fn handle(ctx: &Ctx, req: http::Request<Bytes>) -> Response {
         }
         _ => Err(Error::route_not_found()),
     };
-    respond("order-webhook", result)
+    with_allow(respond("order-webhook", result), ROUTES, req.uri().path())
 }
 
 /// A delivery over its partner's limit (module [`defer`]): verified, then queued with a
