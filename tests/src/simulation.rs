@@ -277,7 +277,7 @@ pub fn config() -> String {
         ));
     }
     config.push_str(&format!(
-        "behaviour_campaigns:\n  - {{id: reviews, partner: shop, name: Reviews, event_type: review.written, points: {EVENT_POINTS}, per_member_cap: {EVENT_CAP}, starts_on: 2026-01-01, ends_on: 2040-12-31}}\n"
+        "behaviour_campaigns:\n  - {{id: reviews, partner: shop, name: Reviews, event_type: review.written, points: {EVENT_POINTS}, per_member_cap: {EVENT_CAP}, starts_on: 2026-01-01, ends_on: 2099-12-31}}\n"
     ));
     config
 }

@@ -2,7 +2,7 @@
 //! handlers and through the reference model, compared after every step.
 //!
 //! `SIM_SEED=n SIM_OPS=k cargo test -p integration-tests --test simulation -- --nocapture`
-//! replays one seed.
+//! replays one seed; `SIM_SEEDS=m` runs m seeds from n (the soak: 50 seeds of 2,000).
 
 use bonus_local_stack::moto::LocalMoto;
 use integration_tests::simulation::{
@@ -36,23 +36,36 @@ fn two_thousand_operations_agree_with_the_reference_model() {
 async fn two_thousand_operations() {
     let moto = LocalMoto::start().expect("moto (make test installs it into .venv)");
     let queue = NightQueue::new(&moto.endpoint);
-    let seed = knob("SIM_SEED", 17);
+    let first_seed = knob("SIM_SEED", 17);
     let count = knob("SIM_OPS", 2_000) as usize;
-    let ops = generate(seed, count);
-    let started = std::time::Instant::now();
-    match run(&ops, &queue).await {
-        Ok(stats) => println!(
-            "SIMULATION seed={seed} ops={count} {stats:?} in {:.1}s",
-            started.elapsed().as_secs_f64()
-        ),
-        Err(first) => {
-            eprintln!("seed {seed} diverged at {first}; shrinking");
-            let (shrunk, failure) = shrink(&ops, &queue, None, 300).await;
-            panic!(
-                "seed {seed} diverged at {first}\nshrunk to {} operations: {shrunk:?}\nwhich fail at {failure}",
-                shrunk.len()
-            );
+    // The soak (make soak): many seeds, each on a fresh stack, rather than one history of
+    // centuries (2,000 operations already span about three years).
+    let seeds = knob("SIM_SEEDS", 1);
+    let soak = std::time::Instant::now();
+    for seed in first_seed..first_seed + seeds {
+        let ops = generate(seed, count);
+        let started = std::time::Instant::now();
+        match run(&ops, &queue).await {
+            Ok(stats) => println!(
+                "SIMULATION seed={seed} ops={count} {stats:?} in {:.1}s",
+                started.elapsed().as_secs_f64()
+            ),
+            Err(first) => {
+                eprintln!("seed {seed} diverged at {first}; shrinking");
+                let (shrunk, failure) = shrink(&ops, &queue, None, 300).await;
+                panic!(
+                    "seed {seed} diverged at {first}\nshrunk to {} operations: {shrunk:?}\nwhich fail at {failure}",
+                    shrunk.len()
+                );
+            }
         }
+    }
+    if seeds > 1 {
+        println!(
+            "SIMULATION soak: {seeds} seeds from {first_seed}, {} operations in {:.0}s",
+            seeds as usize * count,
+            soak.elapsed().as_secs_f64()
+        );
     }
 }
 
