@@ -496,6 +496,97 @@ impl Intercept for FaultInjector {
     }
 }
 
+/// Faults SQS causes, for the SQS client of a test (the nightly job's queue): a share of
+/// its requests (sends, receives, deletes) fail with a 500 or throttling before they reach
+/// the queue, chosen by a seed (off until [`SqsFaults::start`]).
+#[derive(Debug, Default, Clone)]
+pub struct SqsFaults {
+    plan: Arc<Mutex<Option<(simulation::Rng, u64)>>>,
+    counts: Arc<Mutex<std::collections::BTreeMap<&'static str, usize>>>,
+}
+
+impl SqsFaults {
+    pub fn start(&self, seed: u64, per_mille: u64) {
+        if let Ok(mut p) = self.plan.lock() {
+            *p = Some((simulation::Rng::new(seed ^ 0x5351_5300), per_mille));
+        }
+        if let Ok(mut c) = self.counts.lock() {
+            c.clear();
+        }
+    }
+    pub fn stop(&self) {
+        if let Ok(mut p) = self.plan.lock() {
+            *p = None;
+        }
+    }
+    pub fn counts(&self) -> std::collections::BTreeMap<&'static str, usize> {
+        self.counts.lock().map(|c| c.clone()).unwrap_or_default()
+    }
+}
+
+impl Intercept for SqsFaults {
+    fn name(&self) -> &'static str {
+        "SqsFaults"
+    }
+    fn modify_before_transmit(
+        &self,
+        ctx: &mut BeforeTransmitInterceptorContextMut<'_>,
+        _rc: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let kind = {
+            let Ok(mut plan) = self.plan.lock() else {
+                return Ok(());
+            };
+            let Some((rng, per_mille)) = plan.as_mut() else {
+                return Ok(());
+            };
+            if rng.below(1_000) >= *per_mille {
+                return Ok(());
+            }
+            if rng.below(2) == 0 {
+                "SQS InternalError"
+            } else {
+                "SQS RequestThrottled"
+            }
+        };
+        if let Ok(mut c) = self.counts.lock() {
+            *c.entry(kind).or_default() += 1;
+        }
+        let (status, body) = match kind {
+            "SQS InternalError" => (
+                500,
+                serde_json::json!({"__type": "com.amazonaws.sqs#InternalError", "message": "injected fault"}),
+            ),
+            _ => (
+                400,
+                serde_json::json!({"__type": "com.amazonaws.sqs#RequestThrottled", "message": "injected fault"}),
+            ),
+        };
+        // Never reaches the queue: a harmless ListQueues goes instead.
+        let req = ctx.request_mut();
+        req.headers_mut()
+            .insert("x-amz-target", "AmazonSQS.ListQueues");
+        *req.body_mut() = SdkBody::from("{}");
+        req.headers_mut().insert("content-length", "2");
+        cfg.interceptor_state()
+            .store_put(Injected(status, body.to_string()));
+        Ok(())
+    }
+    fn modify_before_deserialization(
+        &self,
+        ctx: &mut BeforeDeserializationInterceptorContextMut<'_>,
+        _rc: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        if let Some(Injected(status, body)) = cfg.load::<Injected>().cloned() {
+            replace_answer(ctx, status, body)?;
+            cfg.interceptor_state().unset::<Injected>();
+        }
+        Ok(())
+    }
+}
+
 /// Replaces a diverted request's answer with its error.
 fn answer_faulted(
     ctx: &mut BeforeDeserializationInterceptorContextMut<'_>,

@@ -773,17 +773,24 @@ pub struct RunStats {
     pub reversed: i64,
 }
 
-/// The nightly job's queue (moto), shared by the runs of one test.
+/// The nightly job's queue (moto), shared by the runs of one test, with its faults.
 pub struct NightQueue {
     pub sqs: aws_sdk_sqs::Client,
     pub endpoint: String,
+    pub faults: crate::SqsFaults,
 }
 
 impl NightQueue {
     pub fn new(endpoint: &str) -> Self {
+        let faults = crate::SqsFaults::default();
+        let config = bonus_sqs::local_config(endpoint)
+            .to_builder()
+            .interceptor(faults.clone())
+            .build();
         NightQueue {
-            sqs: aws_sdk_sqs::Client::from_conf(bonus_sqs::local_config(endpoint)),
+            sqs: aws_sdk_sqs::Client::from_conf(config),
             endpoint: endpoint.to_string(),
+            faults,
         }
     }
 }
@@ -1520,7 +1527,16 @@ pub async fn run_with(
     if let Some(f) = faults {
         driver.env.faults.start(f.seed, f.per_mille);
         driver.env.faults.crash(f.crash_per_mille);
+        queue.faults.start(f.seed, f.per_mille);
     }
+    // The queue outlives the run (shrinking runs again on it): no faults after it.
+    struct StopAfter<'a>(&'a crate::SqsFaults);
+    impl Drop for StopAfter<'_> {
+        fn drop(&mut self) {
+            self.0.stop();
+        }
+    }
+    let _stop = StopAfter(&queue.faults);
     for (step, op) in ops.iter().enumerate() {
         driver.env.faults.pause(false);
         let touched = Box::pin(driver.step(op))
@@ -1545,6 +1561,7 @@ pub async fn run_with(
     }
     driver.env.faults.pause(true);
     driver.stats.faults = driver.env.faults.counts();
+    driver.stats.faults.extend(queue.faults.counts());
     driver
         .finish()
         .await
