@@ -587,6 +587,103 @@ impl Intercept for SqsFaults {
     }
 }
 
+/// SES and SNS throttling, for the senders' clients: the next N SendEmail and Publish calls
+/// never reach moto and are answered as the services throttle (SES: 429
+/// TooManyRequestsException; SNS: 400 Throttling), which the SDK retries and then gives up on.
+#[derive(Debug, Default, Clone)]
+pub struct SendThrottle {
+    left: Arc<AtomicUsize>,
+    throttled: Arc<AtomicUsize>,
+}
+
+/// The throttling answer of the request in flight: (status, error type header, body).
+#[derive(Debug, Clone)]
+struct Throttled(u16, Option<&'static str>, String);
+impl Storable for Throttled {
+    type Storer = StoreReplace<Self>;
+}
+
+impl SendThrottle {
+    /// Throttle the next `n` sends (attempts, not calls: the SDK tries each call 3 times).
+    pub fn throttle_next(&self, n: usize) {
+        self.left.store(n, Ordering::SeqCst);
+    }
+    pub fn throttled(&self) -> usize {
+        self.throttled.load(Ordering::SeqCst)
+    }
+}
+
+impl Intercept for SendThrottle {
+    fn name(&self) -> &'static str {
+        "SendThrottle"
+    }
+    fn modify_before_transmit(
+        &self,
+        ctx: &mut BeforeTransmitInterceptorContextMut<'_>,
+        _rc: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let answer = match operation(cfg).as_str() {
+            "SendEmail" => Throttled(
+                429,
+                Some("TooManyRequestsException"),
+                r#"{"message":"Maximum sending rate exceeded."}"#.into(),
+            ),
+            "Publish" => Throttled(
+                400,
+                None,
+                "<ErrorResponse><Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message></Error><RequestId>injected</RequestId></ErrorResponse>".into(),
+            ),
+            _ => return Ok(()),
+        };
+        if self
+            .left
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_err()
+        {
+            return Ok(());
+        }
+        self.throttled.fetch_add(1, Ordering::SeqCst);
+        // Never reaches moto (which would record the message): a harmless GET goes instead.
+        let req = ctx.request_mut();
+        let uri: http::Uri = req.uri().parse()?;
+        let base = format!(
+            "{}://{}/moto-api/",
+            uri.scheme_str().unwrap_or("http"),
+            uri.authority().map(|a| a.as_str()).unwrap_or_default()
+        );
+        req.set_method("GET")?;
+        req.set_uri(base.as_str())?;
+        *req.body_mut() = SdkBody::empty();
+        req.headers_mut().remove("content-length");
+        cfg.interceptor_state().store_put(answer);
+        Ok(())
+    }
+    fn modify_before_deserialization(
+        &self,
+        ctx: &mut BeforeDeserializationInterceptorContextMut<'_>,
+        _rc: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        if let Some(Throttled(status, kind, body)) = cfg.load::<Throttled>().cloned() {
+            replace_answer(ctx, status, body)?;
+            let headers = ctx.response_mut().headers_mut();
+            headers.remove("content-type");
+            match kind {
+                Some(kind) => {
+                    headers.insert("x-amzn-errortype", kind);
+                    headers.insert("content-type", "application/json");
+                }
+                None => {
+                    headers.insert("content-type", "text/xml");
+                }
+            }
+            cfg.interceptor_state().unset::<Throttled>();
+        }
+        Ok(())
+    }
+}
+
 /// Replaces a diverted request's answer with its error.
 fn answer_faulted(
     ctx: &mut BeforeDeserializationInterceptorContextMut<'_>,

@@ -907,3 +907,68 @@ async fn nothing_personal_reaches_the_logs() {
         assert!(!text.contains(personal), "{personal} in the logs");
     }
 }
+
+/// SES and SNS throttle: five send attempts are refused as the services refuse them. The
+/// SDK retries, gives up, the consumer leaves the message, the queue gives it back, and each
+/// member still gets exactly one message.
+#[tokio::test]
+async fn throttled_ses_and_sns_sends_go_out_once_when_their_messages_come_back() {
+    let env = TestEnv::new().await;
+    let mut s = stack().await;
+    let throttle = integration_tests::SendThrottle::default();
+    s.senders.ses = aws_sdk_sesv2::Client::from_conf(
+        s.senders
+            .ses
+            .config()
+            .to_builder()
+            .interceptor(throttle.clone())
+            .build(),
+    );
+    s.senders.sns = aws_sdk_sns::Client::from_conf(
+        s.senders
+            .sns
+            .config()
+            .to_builder()
+            .interceptor(throttle.clone())
+            .build(),
+    );
+    // A queue that gives a failed message back after a second.
+    let fast = bonus_sqs::ensure_queue(&s.sqs, "notifications-fast", 1, 10)
+        .await
+        .unwrap();
+    member(&env, "NL-1", true, false).await;
+    member(&env, "NL-2", false, true).await;
+    order(&env, "A-1", "NL-1").await;
+    order(&env, "A-2", "NL-2").await;
+    assert_eq!(
+        relay_once(&env.ctx, &s.sqs, &fast, 100, None)
+            .await
+            .unwrap(),
+        2
+    );
+    throttle.throttle_next(5);
+    let (mut total, mut rounds) = (0, 0);
+    while total < 2 && rounds < 20 {
+        total += consume_once(&env.ctx, &s.senders, &s.sqs, &fast)
+            .await
+            .unwrap()
+            .0;
+        rounds += 1;
+        if total < 2 {
+            tokio::time::sleep(std::time::Duration::from_millis(1_100)).await;
+        }
+    }
+    assert_eq!((total, throttle.throttled()), (2, 5));
+    let (mails, sms) = sent(&s).await;
+    assert_eq!((mails.len(), sms.len()), (1, 1));
+    // Nothing is sent again afterwards.
+    tokio::time::sleep(std::time::Duration::from_millis(1_100)).await;
+    assert_eq!(
+        consume_once(&env.ctx, &s.senders, &s.sqs, &fast)
+            .await
+            .unwrap(),
+        (0, 0)
+    );
+    let (mails, sms) = sent(&s).await;
+    assert_eq!((mails.len(), sms.len()), (1, 1));
+}
