@@ -77,6 +77,9 @@ pub enum Op {
     },
     /// The member's personal data erased (the ledger stays).
     Erase { member: usize },
+    /// Orders of different members delivered at the same moment: they race each other on
+    /// the items they share (under DynamoDB's conflict rule, [`crate::ConflictRule`]).
+    Burst { orders: Vec<(usize, Vec<Line>)> },
 }
 
 /// The gift shop: (reward id, points, stock, per-member limit).
@@ -132,6 +135,16 @@ impl fmt::Debug for Op {
                 write!(f, ")")
             }
             Op::Erase { member } => write!(f, "Erase(M{member})"),
+            Op::Burst { orders } => {
+                write!(f, "Burst(")?;
+                for (member, lines) in orders {
+                    write!(f, " M{member}:")?;
+                    for l in lines {
+                        write!(f, " {}x{}", l.quantity, l.unit_minor)?;
+                    }
+                }
+                write!(f, ")")
+            }
         }
     }
 }
@@ -176,7 +189,16 @@ pub fn generate(seed: u64, count: usize) -> Vec<Op> {
         let member = rng.below(MEMBERS as u64) as usize;
         let pick = rng.below(100);
         let op = match pick {
-            0..=29 => {
+            27..=29 => {
+                // 2 to 4 different members, from `member` on.
+                let n = 2 + rng.below(MEMBERS as u64 - 1) as usize;
+                let burst: Vec<(usize, Vec<Line>)> = (0..n)
+                    .map(|i| ((member + i) % MEMBERS, lines(&mut rng)))
+                    .collect();
+                orders += burst.len();
+                Op::Burst { orders: burst }
+            }
+            0..=26 => {
                 orders += 1;
                 Op::Order {
                     member,
@@ -757,6 +779,8 @@ pub struct RunStats {
     /// Refunds and cancellations delivered before their order.
     pub early_refunds: usize,
     pub erasures: usize,
+    /// Bursts of orders of different members at the same moment.
+    pub bursts: usize,
     pub skipped: usize,
     /// Copies of orders that raced their first delivery.
     pub racing_copies: usize,
@@ -1106,6 +1130,46 @@ impl Driver<'_> {
                 });
                 self.stats.orders += 1;
                 Ok(Some(*member))
+            }
+            Op::Burst { orders } => {
+                let mut planned = Vec::new();
+                for (member, lines) in orders {
+                    let order_id = format!("SIM-{}", self.model.orders.len() + planned.len());
+                    let occurred_at = now - Duration::minutes(5);
+                    let body = order_body(&order_id, *member, lines, occurred_at);
+                    let points = self.model.order(*member, &order_id, lines, occurred_at);
+                    planned.push((order_id, *member, lines, body, points));
+                }
+                let env = &self.env;
+                let sends = planned
+                    .iter()
+                    .map(|(_, _, _, body, _)| resend(&env.faults, move || env.order(body)));
+                let answers = futures::future::join_all(sends).await;
+                for ((order_id, member, lines, body, points), ((status, answer), again)) in
+                    planned.into_iter().zip(answers)
+                {
+                    self.stats.retried += again;
+                    if status != StatusCode::OK || answer["points"] != points {
+                        return Err(format!(
+                            "order {order_id} in a burst: expected 200 with {points} points, got {status} {answer}"
+                        ));
+                    }
+                    self.model.orders.push(ModelOrder {
+                        order_id,
+                        member,
+                        body,
+                        lines: lines.iter().map(|l| (l.quantity, line_points(l))).collect(),
+                        refunded: vec![0; lines.len()],
+                        reversed: vec![0; lines.len()],
+                        cancelled: false,
+                        answer,
+                        refunds: 0,
+                    });
+                    self.stats.orders += 1;
+                }
+                self.stats.bursts += 1;
+                // Every member of the burst is compared (run_with).
+                Ok(None)
             }
             Op::Redeliver { order } => {
                 let Some(o) = self.model.orders.get(*order).cloned() else {
@@ -1517,6 +1581,8 @@ pub async fn run_with(
             .await
             .map_err(|e| fail(0, None, e.to_string()))?;
     }
+    // DynamoDB's rule for transactions in flight, which the emulator does not apply.
+    env.conflict_rule.enable();
     let mut driver = Driver {
         env,
         model: Model::new(broken),
@@ -1545,6 +1611,7 @@ pub async fn run_with(
         let members: Vec<usize> = match (touched, op) {
             (Some(m), _) => vec![m],
             (None, Op::Advance { .. }) => (0..MEMBERS).collect(),
+            (None, Op::Burst { orders }) => orders.iter().map(|(m, _)| *m).collect(),
             (None, _) => Vec::new(),
         };
         driver.env.faults.pause(true);
