@@ -86,6 +86,10 @@ pub enum Op {
 pub const REWARDS: [(&str, i64, i64, Option<i64>); 2] =
     [("mug", 300, 6, None), ("bike", 1_200, 3, Some(1))];
 
+/// The order campaign: (SKU, points per unit, budget). A small budget: it runs out, and
+/// refunds give some back.
+const CAMPAIGN: (&str, i64, i64) = ("SKU-995", 25, 600);
+
 /// The behaviour campaign's points and per-member cap.
 const EVENT_POINTS: i64 = 40;
 const EVENT_CAP: usize = 3;
@@ -298,6 +302,10 @@ pub fn config() -> String {
             "  - {{id: {id}, programme: velo, name: {id}, points: {points}, stock: {stock}{limit}}}\n"
         ));
     }
+    let (sku, per_unit, budget) = CAMPAIGN;
+    config.push_str(&format!(
+        "campaigns:\n  - {{id: promo, partner: shop, name: Promo, skus: [{sku}], starts_on: 2026-01-01, ends_on: 2099-12-31, rule: {{kind: fixed_per_unit, points: {per_unit}}}, budget: {budget}, budget_shards: 1}}\n"
+    ));
     config.push_str(&format!(
         "behaviour_campaigns:\n  - {{id: reviews, partner: shop, name: Reviews, event_type: review.written, points: {EVENT_POINTS}, per_member_cap: {EVENT_CAP}, starts_on: 2026-01-01, ends_on: 2099-12-31}}\n"
     ));
@@ -347,13 +355,45 @@ struct ModelOrder {
     order_id: String,
     member: usize,
     body: String,
-    /// (quantity, points earned) per line.
-    lines: Vec<(i64, i64)>,
-    refunded: Vec<i64>,
-    reversed: Vec<i64>,
+    lines: Vec<ModelLine>,
     cancelled: bool,
     answer: Value,
     refunds: usize,
+}
+
+/// One order line: what it earned (of which the campaign paid `campaign`) and how much of
+/// it has been refunded.
+#[derive(Debug, Clone)]
+struct ModelLine {
+    quantity: i64,
+    points: i64,
+    campaign: i64,
+    refunded: i64,
+    reversed: i64,
+    given_back: i64,
+}
+
+impl ModelLine {
+    /// Refund `quantity` more units (cut to what is left). The points taken back and the
+    /// campaign points its budget gets back are the refunded share of each, rounded down,
+    /// counted from the start; all of it once every unit is back. Returns both (this refund).
+    fn refund(&mut self, quantity: i64) -> (i64, i64) {
+        self.refunded += quantity.min(self.quantity - self.refunded);
+        let share = |total: i64| {
+            if self.refunded >= self.quantity {
+                total
+            } else {
+                total * self.refunded / self.quantity
+            }
+        };
+        let (reversed, given_back) = (share(self.points), share(self.campaign));
+        let this = (reversed - self.reversed, given_back - self.given_back);
+        (self.reversed, self.given_back) = (reversed, given_back);
+        this
+    }
+    fn left(&self) -> i64 {
+        self.quantity - self.refunded
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -384,6 +424,11 @@ pub struct Model {
     holds: Vec<ModelHold>,
     /// Gift-shop stock left per reward.
     stock: [i64; 2],
+    /// What the campaign's budget has left ([`CAMPAIGN`]).
+    budget_left: i64,
+    /// Campaign points paid, and lines the budget could not pay in full.
+    campaign_paid: i64,
+    campaign_short: usize,
     /// Behaviour events sent (their references).
     events: usize,
     /// A rule broken on purpose, to show that the comparison fails.
@@ -415,24 +460,57 @@ impl Model {
             orders: Vec::new(),
             holds: Vec::new(),
             stock: REWARDS.map(|r| r.2),
+            budget_left: CAMPAIGN.2,
+            campaign_paid: 0,
+            campaign_short: 0,
             events: 0,
             broken,
         }
     }
 
-    /// An order earns the sum of its lines' points in one lot.
-    fn order(&mut self, member: usize, order_id: &str, lines: &[Line], at: DateTime<Utc>) -> i64 {
-        let points: i64 = match self.broken {
-            Some(BrokenRule::RoundPerOrder) => {
-                lines
-                    .iter()
-                    .map(|l| l.quantity * l.unit_minor * if l.cocktails { 10 } else { 1 })
-                    .sum::<i64>()
-                    / 100
-            }
-            None => lines.iter().map(line_points).sum(),
-        };
-        self.earn(member, order_id, points, at)
+    /// An order earns the sum of its lines' points in one lot. A line of the campaign's SKU
+    /// earns its bonus on top, cut to what the budget has left (lines in order).
+    fn order(
+        &mut self,
+        member: usize,
+        order_id: &str,
+        lines: &[Line],
+        at: DateTime<Utc>,
+    ) -> (i64, Vec<ModelLine>) {
+        let (sku, per_unit, _) = CAMPAIGN;
+        let mut earned: Vec<ModelLine> = lines
+            .iter()
+            .map(|l| {
+                let full = if format!("SKU-{}", l.unit_minor) == sku {
+                    per_unit * l.quantity
+                } else {
+                    0
+                };
+                let campaign = full.min(self.budget_left);
+                self.budget_left -= campaign;
+                self.campaign_paid += campaign;
+                self.campaign_short += usize::from(campaign < full);
+                ModelLine {
+                    quantity: l.quantity,
+                    points: line_points(l) + campaign,
+                    campaign,
+                    refunded: 0,
+                    reversed: 0,
+                    given_back: 0,
+                }
+            })
+            .collect();
+        if self.broken == Some(BrokenRule::RoundPerOrder) {
+            let once: i64 = lines
+                .iter()
+                .map(|l| l.quantity * l.unit_minor * if l.cocktails { 10 } else { 1 })
+                .sum::<i64>()
+                / 100;
+            let per_line: i64 = lines.iter().map(line_points).sum();
+            earned[0].points += once - per_line;
+        }
+        let points = earned.iter().map(|l| l.points).sum();
+        (self.earn(member, order_id, points, at), earned)
     }
 
     /// Points earned in one lot (named `source`): pending for 14 days, valid 12 months (to
@@ -781,6 +859,9 @@ pub struct RunStats {
     pub erasures: usize,
     /// Bursts of orders of different members at the same moment.
     pub bursts: usize,
+    /// Campaign points paid, and campaign lines its small budget could not pay in full.
+    pub campaign_points: i64,
+    pub campaign_short: usize,
     pub skipped: usize,
     /// Copies of orders that raced their first delivery.
     pub racing_copies: usize,
@@ -1029,21 +1110,15 @@ impl Driver<'_> {
                         if *cancel { "cancellation" } else { "refund" }
                     ));
                 }
-                let points = self.model.order(m, &order_id, lines, occurred_at);
-                let earned: Vec<(i64, i64)> =
-                    lines.iter().map(|l| (l.quantity, line_points(l))).collect();
-                let (mut refunded, mut reversed) = (vec![0; lines.len()], vec![0; lines.len()]);
-                for (i, (q, p)) in earned.iter().enumerate() {
+                let (points, mut earned) = self.model.order(m, &order_id, lines, occurred_at);
+                let mut taken = 0;
+                for (i, l) in earned.iter_mut().enumerate() {
                     if *cancel || i == 0 {
-                        refunded[i] = if *cancel { *q } else { 1 };
-                        reversed[i] = if refunded[i] >= *q {
-                            *p
-                        } else {
-                            p * refunded[i] / q
-                        };
+                        let (p, given_back) = l.refund(if *cancel { l.quantity } else { 1 });
+                        taken += p;
+                        self.model.budget_left += given_back;
                     }
                 }
-                let taken: i64 = reversed.iter().sum();
                 self.model.reverse(m, &order_id, taken, now);
                 let (status, answer) = self.post(&body).await;
                 let applied: i64 = answer["refunds_applied"]
@@ -1062,8 +1137,6 @@ impl Driver<'_> {
                     member: m,
                     body,
                     lines: earned,
-                    refunded,
-                    reversed,
                     cancelled: *cancel,
                     answer,
                     refunds: 0,
@@ -1097,7 +1170,7 @@ impl Driver<'_> {
                 let order_id = format!("SIM-{n}");
                 let occurred_at = now - Duration::minutes(5);
                 let body = order_body(&order_id, *member, lines, occurred_at);
-                let points = self.model.order(*member, &order_id, lines, occurred_at);
+                let (points, earned) = self.model.order(*member, &order_id, lines, occurred_at);
                 // The copies go out together and race; each must get the same answer.
                 let env = &self.env;
                 let copies =
@@ -1121,9 +1194,7 @@ impl Driver<'_> {
                     order_id,
                     member: *member,
                     body,
-                    lines: lines.iter().map(|l| (l.quantity, line_points(l))).collect(),
-                    refunded: vec![0; lines.len()],
-                    reversed: vec![0; lines.len()],
+                    lines: earned,
                     cancelled: false,
                     answer,
                     refunds: 0,
@@ -1137,15 +1208,15 @@ impl Driver<'_> {
                     let order_id = format!("SIM-{}", self.model.orders.len() + planned.len());
                     let occurred_at = now - Duration::minutes(5);
                     let body = order_body(&order_id, *member, lines, occurred_at);
-                    let points = self.model.order(*member, &order_id, lines, occurred_at);
-                    planned.push((order_id, *member, lines, body, points));
+                    let (points, earned) = self.model.order(*member, &order_id, lines, occurred_at);
+                    planned.push((order_id, *member, earned, body, points));
                 }
                 let env = &self.env;
                 let sends = planned
                     .iter()
                     .map(|(_, _, _, body, _)| resend(&env.faults, move || env.order(body)));
                 let answers = futures::future::join_all(sends).await;
-                for ((order_id, member, lines, body, points), ((status, answer), again)) in
+                for ((order_id, member, earned, body, points), ((status, answer), again)) in
                     planned.into_iter().zip(answers)
                 {
                     self.stats.retried += again;
@@ -1158,9 +1229,7 @@ impl Driver<'_> {
                         order_id,
                         member,
                         body,
-                        lines: lines.iter().map(|l| (l.quantity, line_points(l))).collect(),
-                        refunded: vec![0; lines.len()],
-                        reversed: vec![0; lines.len()],
+                        lines: earned,
                         cancelled: false,
                         answer,
                         refunds: 0,
@@ -1203,22 +1272,14 @@ impl Driver<'_> {
                     return Ok(None);
                 };
                 let line = line % o.lines.len();
-                let left = o.lines[line].0 - o.refunded[line];
+                let left = o.lines[line].left();
                 if o.cancelled || left == 0 {
                     self.stats.skipped += 1;
                     return Ok(None);
                 }
                 let quantity = (*quantity).min(left);
                 o.refunds += 1;
-                o.refunded[line] += quantity;
-                let (q, p) = o.lines[line];
-                let reversed = if o.refunded[line] >= q {
-                    p
-                } else {
-                    p * o.refunded[line] / q
-                };
-                let points = reversed - o.reversed[line];
-                o.reversed[line] = reversed;
+                let (points, given_back) = o.lines[line].refund(quantity);
                 let body = json!({
                     "type": "order.refunded", "order_id": o.order_id,
                     "refund_id": format!("R-{}", o.refunds),
@@ -1228,6 +1289,7 @@ impl Driver<'_> {
                 })
                 .to_string();
                 let (member, order_id) = (o.member, o.order_id.clone());
+                self.model.budget_left += given_back;
                 self.reversal("refund", member, &order_id, points, &body, now)
                     .await?;
                 self.stats.refunds += 1;
@@ -1242,15 +1304,11 @@ impl Driver<'_> {
                     return Ok(None);
                 }
                 o.cancelled = true;
-                let points: i64 = o
-                    .lines
-                    .iter()
-                    .zip(&o.reversed)
-                    .map(|((_, p), r)| p - r)
-                    .sum();
-                for (i, (q, p)) in o.lines.clone().into_iter().enumerate() {
-                    o.reversed[i] = p;
-                    o.refunded[i] = q;
+                let (mut points, mut given_back) = (0, 0);
+                for l in o.lines.iter_mut() {
+                    let (p, g) = l.refund(l.quantity);
+                    points += p;
+                    given_back += g;
                 }
                 let body = json!({
                     "type": "order.cancelled", "order_id": o.order_id,
@@ -1258,6 +1316,7 @@ impl Driver<'_> {
                 })
                 .to_string();
                 let (member, order_id) = (o.member, o.order_id.clone());
+                self.model.budget_left += given_back;
                 self.reversal("cancellation", member, &order_id, points, &body, now)
                     .await?;
                 self.stats.cancellations += 1;
@@ -1376,6 +1435,30 @@ impl Driver<'_> {
         self.stats.captures += usize::from(part.is_some());
         self.stats.voids += usize::from(part.is_none());
         Ok(Some(hold.member))
+    }
+
+    /// The campaign's budget has what the model says is left.
+    async fn compare_budget(&self) -> Result<(), String> {
+        let campaign = self
+            .env
+            .store
+            .get_campaign("shop", "promo")
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or("the campaign is gone")?;
+        let status = self
+            .env
+            .store
+            .budget_status(&campaign)
+            .await
+            .map_err(|e| e.to_string())?;
+        if status.remaining != self.model.budget_left {
+            return Err(format!(
+                "campaign budget: real {} left, model {}",
+                status.remaining, self.model.budget_left
+            ));
+        }
+        Ok(())
     }
 
     /// The touched member (or all, after a night) agrees with the model.
@@ -1621,6 +1704,10 @@ pub async fn run_with(
                 .await
                 .map_err(|what| fail(step, Some(op), what))?;
         }
+        driver
+            .compare_budget()
+            .await
+            .map_err(|what| fail(step, Some(op), what))?;
         driver.stats.steps += 1;
         if std::env::var("SIM_TRACE").is_ok() {
             eprintln!("SIM step {step} {op:?} nights={}", driver.stats.nights);
@@ -1628,6 +1715,8 @@ pub async fn run_with(
     }
     driver.env.faults.pause(true);
     driver.stats.faults = driver.env.faults.counts();
+    (driver.stats.campaign_points, driver.stats.campaign_short) =
+        (driver.model.campaign_paid, driver.model.campaign_short);
     driver.stats.faults.extend(queue.faults.counts());
     driver
         .finish()
