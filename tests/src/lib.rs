@@ -323,6 +323,8 @@ pub struct FaultInjector {
     plan: Arc<Mutex<Option<(simulation::Rng, u64)>>>,
     /// Crashes per mille of the writes that go through.
     crash_per_mille: Arc<AtomicUsize>,
+    /// A crash after this many more writes (0: none planned).
+    crash_countdown: Arc<AtomicUsize>,
     down: Arc<AtomicBool>,
     paused: Arc<AtomicBool>,
     counts: Arc<Mutex<std::collections::BTreeMap<&'static str, usize>>>,
@@ -371,6 +373,11 @@ impl FaultInjector {
     /// Crashes so far.
     pub fn crashes(&self) -> usize {
         self.counts().get("crash").copied().unwrap_or(0)
+    }
+    /// Stop the process right after the `n`-th write from now (n >= 1) reaches the database:
+    /// a crash between two chosen steps of a multi-step path.
+    pub fn crash_after_writes(&self, n: usize) {
+        self.crash_countdown.store(n, Ordering::SeqCst);
     }
     /// Start the stopped process again; whether it had stopped.
     pub fn restart(&self) -> bool {
@@ -445,7 +452,16 @@ impl Intercept for FaultInjector {
             ));
             return Ok(());
         }
-        let Some(kind) = self.pick(&op) else {
+        let planned_crash = WRITES.contains(&op.as_str())
+            && !self.paused.load(Ordering::SeqCst)
+            && self
+                .crash_countdown
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                == Ok(1);
+        if planned_crash {
+            self.count("crash");
+        }
+        let Some(kind) = planned_crash.then_some("crash").or_else(|| self.pick(&op)) else {
             return Ok(());
         };
         let fault = match kind {

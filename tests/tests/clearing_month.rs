@@ -387,6 +387,63 @@ async fn a_scripted_month_clears_to_the_figures_worked_by_hand_and_closes_once()
     );
 }
 
+/// The close is two steps: the partners' statements, then the summary that makes the month
+/// final. A crash after each write the close makes, then the close run again: the same
+/// figures, closed once, and the audit clean.
+#[tokio::test]
+async fn a_close_that_crashed_after_any_of_its_writes_closes_the_same_month_when_run_again() {
+    let reference = TestEnv::with_config(CONFIG).await;
+    scripted_month(&reference).await;
+    reference.clock.set(at("2026-12-01T13:00:00Z"));
+    reference.writes.take();
+    let (expected, _) = clearing::close(&reference.store, "coal", "2026-11", reference.clock_now())
+        .await
+        .unwrap();
+    let writes = reference.writes.take().len();
+    assert_eq!(writes, 2, "statements, then the summary");
+
+    for crash_after in 1..=writes {
+        let env = TestEnv::with_config(CONFIG).await;
+        scripted_month(&env).await;
+        env.clock.set(at("2026-12-01T13:00:00Z"));
+        env.faults.crash_after_writes(crash_after);
+        let crashed = clearing::close(&env.store, "coal", "2026-11", env.clock_now()).await;
+        assert!(
+            crashed.is_err(),
+            "crash after write {crash_after}: {crashed:?}"
+        );
+        assert!(env.faults.restart(), "the process stopped");
+        // A summary written before the crash makes the month final already; else the
+        // statements written are simply written again.
+        let (again, closing) = clearing::close(&env.store, "coal", "2026-11", env.clock_now())
+            .await
+            .unwrap();
+        let expected_closing = if crash_after == writes {
+            Closing::Reproduced
+        } else {
+            Closing::Written
+        };
+        assert_eq!(
+            (closing, &again),
+            (expected_closing, &expected),
+            "crash after write {crash_after}"
+        );
+        let (_, stored) = env
+            .store
+            .closed_month("coal", "2026-11")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(stored, expected);
+        assert_eq!(stored.statements.iter().map(|s| s.net).sum::<i64>(), 0);
+        let all = ["coal".to_string()];
+        let audit = bonus_ops::audit::audit(&env.store, &all, env.clock_now(), |_, _| {})
+            .await
+            .unwrap();
+        assert_eq!(audit.differences, Vec::<String>::new());
+    }
+}
+
 #[tokio::test]
 async fn the_planner_queues_each_coalition_and_the_worker_reports_only_the_bad_body() {
     use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};

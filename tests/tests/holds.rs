@@ -904,3 +904,70 @@ async fn a_replaced_customer_id_leaves_no_link_and_a_change_racing_an_erasure_wr
         (StatusCode::CONFLICT, Some("member_erased"))
     );
 }
+
+/// A claim is two steps: a hold that takes a unit of stock, then its capture. A crash after
+/// each write the claim makes, then the same claim sent again (as a till does when its answer
+/// never came): one voucher, one unit of stock, the price spent once.
+#[tokio::test]
+async fn a_claim_that_crashed_after_any_of_its_writes_completes_once_when_sent_again() {
+    async fn claim(env: &TestEnv) -> (StatusCode, Value) {
+        call(
+            env,
+            KEY_CLUB,
+            "POST",
+            "/v1/members/C-1/rewards/mug/claim",
+            json!({"reference": "till-7"}),
+        )
+        .await
+    }
+    async fn earned(env: &TestEnv) {
+        earn(env, "club-shop", "C-1", "O-1", 1000).await;
+        env.clock.advance(Duration::days(15));
+        env.writes.take();
+    }
+    let reference = TestEnv::with_config(CONFIG).await;
+    earned(&reference).await;
+    let (status, first) = claim(&reference).await;
+    assert_eq!(status, StatusCode::CREATED, "{first}");
+    let writes = reference.writes.take().len();
+    assert!(writes >= 2, "a hold, then its capture: {writes}");
+
+    for crash_after in 1..=writes {
+        let env = TestEnv::with_config(CONFIG).await;
+        earned(&env).await;
+        env.faults.crash_after_writes(crash_after);
+        let (status, _) = claim(&env).await;
+        assert!(
+            status.is_server_error(),
+            "crash after write {crash_after}: {status}"
+        );
+        assert!(env.faults.restart(), "the process stopped");
+        let (status, again) = claim(&env).await;
+        assert!(
+            status == StatusCode::OK || status == StatusCode::CREATED,
+            "crash after write {crash_after}: {status} {again}"
+        );
+        assert_eq!(
+            (again["status"].as_str(), n(&again, "points")),
+            (Some("captured"), 100),
+            "{again}"
+        );
+        assert!(again["voucher_code"].is_string(), "{again}");
+        // Sent a third time: the same claim, nothing more spent.
+        let (_, third) = claim(&env).await;
+        assert_eq!(third["hold_id"], again["hold_id"]);
+        let b = balance(&env, KEY_CLUB, "C-1").await;
+        assert_eq!(
+            (n(&b, "available"), n(&b, "held")),
+            (900, 0),
+            "crash after write {crash_after}"
+        );
+        let mug = env.store.get_reward("club", "mug").await.unwrap().unwrap();
+        assert_eq!(mug.stock, 9, "crash after write {crash_after}");
+        let all = ["club".to_string(), "shop".to_string()];
+        let audit = bonus_ops::audit::audit(&env.store, &all, env.clock_now(), |_, _| {})
+            .await
+            .unwrap();
+        assert_eq!(audit.differences, Vec::<String>::new());
+    }
+}
