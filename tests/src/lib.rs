@@ -504,11 +504,7 @@ impl Intercept for FaultInjector {
                 ),
             ));
         }
-        if let Some(Injected(status, body)) = cfg.load::<Injected>().cloned() {
-            replace_answer(ctx, status, body)?;
-            cfg.interceptor_state().unset::<Injected>();
-        }
-        Ok(())
+        answer_injected(ctx, cfg)
     }
 }
 
@@ -595,11 +591,7 @@ impl Intercept for SqsFaults {
         _rc: &RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
-        if let Some(Injected(status, body)) = cfg.load::<Injected>().cloned() {
-            replace_answer(ctx, status, body)?;
-            cfg.interceptor_state().unset::<Injected>();
-        }
-        Ok(())
+        answer_injected(ctx, cfg)
     }
 }
 
@@ -698,6 +690,18 @@ impl Intercept for SendThrottle {
         }
         Ok(())
     }
+}
+
+/// Answers a request an interceptor faulted ([`Injected`]) with its error.
+fn answer_injected(
+    ctx: &mut BeforeDeserializationInterceptorContextMut<'_>,
+    cfg: &mut ConfigBag,
+) -> Result<(), BoxError> {
+    if let Some(Injected(status, body)) = cfg.load::<Injected>().cloned() {
+        replace_answer(ctx, status, body)?;
+        cfg.interceptor_state().unset::<Injected>();
+    }
+    Ok(())
 }
 
 /// Replaces a diverted request's answer with its error.
@@ -971,6 +975,29 @@ impl TestEnv {
             ("webhook-timestamp", ts.to_string()),
             ("webhook-signature", sig),
         ]
+    }
+
+    /// Every item of the table (a consistent scan, page by page).
+    pub async fn all_items(&self) -> Vec<HashMap<String, aws_sdk_dynamodb::types::AttributeValue>> {
+        let mut items = Vec::new();
+        let mut start = None;
+        loop {
+            let page = self
+                .store
+                .client
+                .scan()
+                .table_name(&self.store.table)
+                .set_exclusive_start_key(start)
+                .consistent_read(true)
+                .send()
+                .await
+                .expect("scan");
+            items.extend(page.items.unwrap_or_default());
+            start = page.last_evaluated_key;
+            if start.is_none() {
+                return items;
+            }
+        }
     }
 
     pub fn clock_now(&self) -> DateTime<Utc> {

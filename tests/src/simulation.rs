@@ -361,6 +361,27 @@ struct ModelOrder {
     refunds: usize,
 }
 
+impl ModelOrder {
+    /// An order as booked, nothing refunded yet.
+    fn new(
+        order_id: String,
+        member: usize,
+        body: String,
+        lines: Vec<ModelLine>,
+        answer: Value,
+    ) -> Self {
+        ModelOrder {
+            order_id,
+            member,
+            body,
+            lines,
+            cancelled: false,
+            answer,
+            refunds: 0,
+        }
+    }
+}
+
 /// One order line: what it earned (of which the campaign paid `campaign`) and how much of
 /// it has been refunded.
 #[derive(Debug, Clone)]
@@ -672,19 +693,10 @@ impl Model {
         now: DateTime<Utc>,
     ) -> Result<(), &'static str> {
         let (_, points, _, limit) = REWARDS[reward];
+        if let Some(code) = self.refusal(member, points, now) {
+            return Err(code);
+        }
         let m = &self.members[member];
-        let available: i64 = m
-            .lots
-            .iter()
-            .filter(|l| l.available_at <= now && !l.expired(now))
-            .map(|l| l.remaining)
-            .sum();
-        if available < points {
-            return Err("insufficient_points");
-        }
-        if available < 1_000 {
-            return Err("below_min_balance");
-        }
         if self.stock[reward] == 0 {
             return Err("out_of_stock");
         }
@@ -704,6 +716,24 @@ impl Model {
         Ok(())
     }
 
+    /// Why spending `points` is refused: the available points do not cover them, or are
+    /// under the programme's minimum to redeem (1,000).
+    fn refusal(&self, member: usize, points: i64, now: DateTime<Utc>) -> Option<&'static str> {
+        let available: i64 = self.members[member]
+            .lots
+            .iter()
+            .filter(|l| l.available_at <= now && !l.expired(now))
+            .map(|l| l.remaining)
+            .sum();
+        if available < points {
+            Some("insufficient_points")
+        } else if available < 1_000 {
+            Some("below_min_balance")
+        } else {
+            None
+        }
+    }
+
     /// Reserve `points` of the member's available lots, oldest expiry first.
     fn reserve(
         &mut self,
@@ -711,23 +741,10 @@ impl Model {
         points: i64,
         now: DateTime<Utc>,
     ) -> Result<Vec<(String, i64)>, &'static str> {
-        let m = &mut self.members[member];
-        let available: i64 = m
-            .lots
-            .iter()
-            .filter(|l| l.available_at <= now && !l.expired(now))
-            .map(|l| l.remaining)
-            .sum();
-        let refusal = if available < points {
-            Some("insufficient_points")
-        } else if available < 1_000 {
-            Some("below_min_balance")
-        } else {
-            None
-        };
-        if let Some(code) = refusal {
+        if let Some(code) = self.refusal(member, points, now) {
             return Err(code);
         }
+        let m = &mut self.members[member];
         let mut lots: Vec<&mut ModelLot> = m
             .lots
             .iter_mut()
@@ -1132,15 +1149,9 @@ impl Driver<'_> {
                         "order {order_id} after its refund: expected 200 with {points} points and {taken} taken back, got {status} {answer}"
                     ));
                 }
-                self.model.orders.push(ModelOrder {
-                    order_id,
-                    member: m,
-                    body,
-                    lines: earned,
-                    cancelled: *cancel,
-                    answer,
-                    refunds: 0,
-                });
+                let mut booked = ModelOrder::new(order_id, m, body, earned, answer);
+                booked.cancelled = *cancel;
+                self.model.orders.push(booked);
                 self.stats.early_refunds += 1;
                 Ok(Some(m))
             }
@@ -1190,15 +1201,9 @@ impl Driver<'_> {
                     ));
                 }
                 self.stats.racing_copies += answers.len() - 1;
-                self.model.orders.push(ModelOrder {
-                    order_id,
-                    member: *member,
-                    body,
-                    lines: earned,
-                    cancelled: false,
-                    answer,
-                    refunds: 0,
-                });
+                self.model
+                    .orders
+                    .push(ModelOrder::new(order_id, *member, body, earned, answer));
                 self.stats.orders += 1;
                 Ok(Some(*member))
             }
@@ -1225,15 +1230,9 @@ impl Driver<'_> {
                             "order {order_id} in a burst: expected 200 with {points} points, got {status} {answer}"
                         ));
                     }
-                    self.model.orders.push(ModelOrder {
-                        order_id,
-                        member,
-                        body,
-                        lines: earned,
-                        cancelled: false,
-                        answer,
-                        refunds: 0,
-                    });
+                    self.model
+                        .orders
+                        .push(ModelOrder::new(order_id, member, body, earned, answer));
                     self.stats.orders += 1;
                 }
                 self.stats.bursts += 1;

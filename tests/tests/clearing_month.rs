@@ -200,6 +200,25 @@ fn rows(c: &bonus_domain::clearing::Clearing) -> Vec<(String, Row)> {
         .collect()
 }
 
+/// November as stored by the close.
+async fn closed(env: &TestEnv) -> bonus_domain::clearing::Clearing {
+    let (_, stored) = env
+        .store
+        .closed_month("coal", "2026-11")
+        .await
+        .unwrap()
+        .unwrap();
+    stored
+}
+
+/// `bonus audit` of the coalition.
+async fn audit(env: &TestEnv) -> bonus_ops::audit::AuditReport {
+    let all = ["coal".to_string()];
+    bonus_ops::audit::audit(&env.store, &all, env.clock_now(), |_, _| {})
+        .await
+        .unwrap()
+}
+
 async fn scripted_month(env: &TestEnv) {
     earn(env, "2025-11-03T10:00:00Z", "bakery", "M1", "B-0", &[300]).await;
     spend(env, "2026-11-02T09:00:00Z", "cafe", "M1", 100).await;
@@ -322,10 +341,7 @@ async fn a_scripted_month_clears_to_the_figures_worked_by_hand_and_closes_once()
     assert_eq!(summary.closed_at, at("2026-12-01T13:00:00Z"));
 
     // The audit recomputes every balance and counter from the entries: no difference.
-    let all = ["coal".to_string()];
-    let clean = bonus_ops::audit::audit(&env.store, &all, env.clock_now(), |_, _| {})
-        .await
-        .unwrap();
+    let clean = audit(&env).await;
     assert_eq!(clean.differences, Vec::<String>::new());
     assert_eq!((clean.members, clean.entries), (2, 10));
 
@@ -360,17 +376,10 @@ async fn a_scripted_month_clears_to_the_figures_worked_by_hand_and_closes_once()
         matches!(differs, Err(clearing::ClearingError::Conservation { .. })),
         "{differs:?}"
     );
-    let (_, still) = env
-        .store
-        .closed_month("coal", "2026-11")
-        .await
-        .unwrap()
-        .unwrap();
+    let still = closed(&env).await;
     assert_eq!(still, c);
     // ...and the audit finds exactly that difference.
-    let dirty = bonus_ops::audit::audit(&env.store, &all, env.clock_now(), |_, _| {})
-        .await
-        .unwrap();
+    let dirty = audit(&env).await;
     assert_eq!(
         dirty.differences,
         vec!["coal 2026-11 cafe: counters issued 305 reversed 0 expired 0 redeemed {\"bakery\": 200}, \
@@ -428,19 +437,10 @@ async fn a_close_that_crashed_after_any_of_its_writes_closes_the_same_month_when
             (expected_closing, &expected),
             "crash after write {crash_after}"
         );
-        let (_, stored) = env
-            .store
-            .closed_month("coal", "2026-11")
-            .await
-            .unwrap()
-            .unwrap();
+        let stored = closed(&env).await;
         assert_eq!(stored, expected);
         assert_eq!(stored.statements.iter().map(|s| s.net).sum::<i64>(), 0);
-        let all = ["coal".to_string()];
-        let audit = bonus_ops::audit::audit(&env.store, &all, env.clock_now(), |_, _| {})
-            .await
-            .unwrap();
-        assert_eq!(audit.differences, Vec::<String>::new());
+        assert_eq!(audit(&env).await.differences, Vec::<String>::new());
     }
 }
 

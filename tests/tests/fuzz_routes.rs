@@ -395,25 +395,7 @@ fn mutate(template: &Value, pick: usize, with: Option<Value>) -> Value {
 
 /// Every item of the table, in key order: what "changes nothing" compares.
 async fn table(env: &TestEnv) -> Vec<std::collections::HashMap<String, AttributeValue>> {
-    let mut items = Vec::new();
-    let mut start = None;
-    loop {
-        let page = env
-            .store
-            .client
-            .scan()
-            .table_name(&env.store.table)
-            .set_exclusive_start_key(start)
-            .consistent_read(true)
-            .send()
-            .await
-            .expect("scan");
-        items.extend(page.items.unwrap_or_default());
-        start = page.last_evaluated_key;
-        if start.is_none() {
-            break;
-        }
-    }
+    let mut items = env.all_items().await;
     let key = |i: &std::collections::HashMap<String, AttributeValue>| {
         let s = |k: &str| {
             i.get(k)

@@ -11,24 +11,7 @@ use integration_tests::{order_paid, TestEnv, CONFIG, SECRET};
 const SECRET_KEY_PART: &str = "dGVzdC1zaG9wLXNlY3JldC0wMTIzNDU2Nzg5";
 
 async fn items(env: &TestEnv) -> Vec<Item> {
-    let mut out = Vec::new();
-    let mut start = None;
-    loop {
-        let page = env
-            .store
-            .client
-            .scan()
-            .table_name(&env.store.table)
-            .set_exclusive_start_key(start)
-            .send()
-            .await
-            .unwrap();
-        out.extend(page.items.unwrap_or_default());
-        start = page.last_evaluated_key;
-        if start.is_none() {
-            return out;
-        }
-    }
+    env.all_items().await
 }
 
 /// How many stored items hold `text` anywhere (as a string attribute or inside one).
