@@ -196,8 +196,17 @@ pub fn generate(seed: u64, count: usize) -> Vec<Op> {
             27..=29 => {
                 // 2 to 4 different members, from `member` on.
                 let n = 2 + rng.below(MEMBERS as u64 - 1) as usize;
+                // Without the campaign's SKU: racing orders split a short budget in the order
+                // they commit, which no sequential model can know (tests/tests/campaigns.rs
+                // proves that budget is never overspent under concurrent orders).
                 let burst: Vec<(usize, Vec<Line>)> = (0..n)
-                    .map(|i| ((member + i) % MEMBERS, lines(&mut rng)))
+                    .map(|i| {
+                        let mut lines = lines(&mut rng);
+                        for l in lines.iter_mut().filter(|l| l.unit_minor == 995) {
+                            l.unit_minor = 999;
+                        }
+                        ((member + i) % MEMBERS, lines)
+                    })
                     .collect();
                 orders += burst.len();
                 Op::Burst { orders: burst }
