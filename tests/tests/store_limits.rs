@@ -86,3 +86,75 @@ async fn sales_of_an_order_with_150_skus_are_never_lost_nor_doubled() {
         assert_eq!(sold(format!("SKU-{i:03}")).await, (1, 200), "SKU-{i:03}");
     }
 }
+
+/// The same order with a crash after each write its booking makes (the booking with the
+/// pending-sales item, each chunk of sales, taking it out of the pending index): the shop
+/// sends it again, the sweeper finishes what was left, and the sales and the points are
+/// there exactly once.
+#[tokio::test]
+async fn a_150_sku_order_crashed_after_any_of_its_writes_books_and_sells_once() {
+    let lines: Vec<serde_json::Value> = (0..150)
+        .map(|i| {
+            serde_json::json!({"line_id": format!("{i}"), "sku": format!("SKU-{i:03}"),
+                "quantity": 1, "unit_price": "2.00"})
+        })
+        .collect();
+    let body = serde_json::json!({
+        "type": "order.paid", "order_id": "BIG-1", "member_id": "M-1",
+        "occurred_at": "2026-11-23T11:00:00Z", "currency": "EUR", "lines": lines
+    })
+    .to_string();
+    let day: chrono::NaiveDate = "2026-11-23".parse().unwrap();
+    let reference = TestEnv::with_config(CONFIG).await;
+    reference.writes.take();
+    assert_eq!(reference.order(&body).await.0.as_u16(), 200);
+    let writes = reference.writes.take().len();
+    assert_eq!(writes, 4, "the booking, two chunks of sales, the index");
+
+    for crash_after in 1..=writes {
+        let env = TestEnv::with_config(CONFIG).await;
+        env.faults.crash_after_writes(crash_after);
+        let (status, _) = env.order(&body).await;
+        assert!(
+            env.faults.restart(),
+            "crash after write {crash_after}: the process stopped"
+        );
+        // The booking's own answer may have gone out before a later step crashed.
+        assert!(
+            status.is_server_error() || status.as_u16() == 200,
+            "crash after write {crash_after}: {status}"
+        );
+        let (status, answer) = env.order(&body).await;
+        assert_eq!(
+            (status.as_u16(), answer["points"].as_i64()),
+            (200, Some(300)),
+            "crash after write {crash_after}: {answer}"
+        );
+        bonus_services::holds::sweep(&env.ctx, 100).await.unwrap();
+        for i in [0, 98, 99, 149] {
+            let sold = env
+                .store
+                .sales("shop", &format!("SKU-{i:03}"), day, day)
+                .await
+                .unwrap()
+                .values()
+                .map(|d| (d.quantity, d.turnover_minor))
+                .fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
+            assert_eq!(
+                sold,
+                (1, 200),
+                "crash after write {crash_after}: SKU-{i:03}"
+            );
+        }
+        assert_eq!(env.balance("M-1").await.1["total"], 300);
+        let all = ["velo".to_string(), "other".to_string()];
+        let audit = bonus_ops::audit::audit(&env.store, &all, env.clock_now(), |_, _| {})
+            .await
+            .unwrap();
+        assert_eq!(
+            audit.differences,
+            Vec::<String>::new(),
+            "crash after write {crash_after}"
+        );
+    }
+}
