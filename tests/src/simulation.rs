@@ -1445,8 +1445,8 @@ impl Driver<'_> {
         Ok(Some(hold.member))
     }
 
-    /// The campaign's budget has what the model says is left.
-    async fn compare_budget(&self) -> Result<(), String> {
+    /// The campaign's budget and the gift shop's stock have what the model says is left.
+    async fn compare_shared(&self) -> Result<(), String> {
         let campaign = self
             .env
             .store
@@ -1465,6 +1465,21 @@ impl Driver<'_> {
                 "campaign budget: real {} left, model {}",
                 status.remaining, self.model.budget_left
             ));
+        }
+        for (i, (reward_id, ..)) in REWARDS.iter().enumerate() {
+            let stock = self
+                .env
+                .store
+                .get_reward("velo", reward_id)
+                .await
+                .map_err(|e| e.to_string())?
+                .map(|r| r.stock);
+            if stock != Some(self.model.stock[i]) {
+                return Err(format!(
+                    "stock of {reward_id}: real {stock:?}, model {}",
+                    self.model.stock[i]
+                ));
+            }
         }
         Ok(())
     }
@@ -1713,7 +1728,7 @@ pub async fn run_with(
                 .map_err(|what| fail(step, Some(op), what))?;
         }
         driver
-            .compare_budget()
+            .compare_shared()
             .await
             .map_err(|what| fail(step, Some(op), what))?;
         driver.stats.steps += 1;
