@@ -82,6 +82,10 @@ pub struct Account {
     /// Expiry warnings sent: last valid date -> smallest days-ahead sent (30, then 7).
     #[serde(default)]
     pub warned: BTreeMap<String, u32>,
+    /// A reversal took the rolling volume below the member's tier: the next night reviews
+    /// the tier (as it does at every month's end), whatever else is due for the member.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub tier_review: bool,
 }
 
 fn utc() -> chrono_tz::Tz {
@@ -188,6 +192,7 @@ impl Account {
             touched_on: None,
             night_done: None,
             warned: BTreeMap::new(),
+            tier_review: false,
         }
     }
 

@@ -120,6 +120,12 @@ pub fn next_due(account: &Account) -> Option<NaiveDate> {
             candidates.push(Month::of_date(f).next().first_day() - Duration::days(1));
         }
     }
+    // A reversal took the volume below the tier: the next night reviews it.
+    if account.tier_review {
+        if let Some(f) = floor {
+            candidates.push(f);
+        }
+    }
     candidates.into_iter().min()
 }
 
@@ -320,6 +326,7 @@ pub fn plan_night(
 
     if complete {
         next.night_done = Some(night);
+        next.tier_review = false;
     }
     next.version += 1;
     next.check()?;
@@ -613,5 +620,59 @@ mod tests {
             matches!(&events[0].kind, EventKind::TierChanged { from, to, .. } if from == "Gold" && to == "Silver")
         );
         assert_eq!((b.tier.as_str(), next_due(&b)), ("", None));
+    }
+
+    #[test]
+    fn a_refund_that_takes_a_member_below_their_tier_puts_them_on_that_nights_list() {
+        let p = programme();
+        let at: DateTime<Utc> = "2026-03-10T10:00:00Z".parse().unwrap();
+        let gold = crate::ledger::plan_order(
+            &p,
+            &Account::open("p", "m"),
+            "shop",
+            "A",
+            150,
+            600_000,
+            "Gold",
+            at,
+            at,
+        )
+        .unwrap();
+        let source = crate::ledger::RefundSource {
+            partner_id: "shop",
+            order_id: "A",
+            refund_id: "R-1",
+            order_at: at,
+        };
+        let refund = |volume: i64| {
+            let later = at + Duration::days(2);
+            let own = gold.lot.clone().unwrap();
+            crate::ledger::plan_refund(
+                &p,
+                &gold.account,
+                Some(&own),
+                &[],
+                source,
+                10,
+                volume,
+                later,
+            )
+            .unwrap()
+            .account
+        };
+        // Still over Gold's 5,000.00: nothing to review before the release.
+        let still = refund(50_000);
+        assert!(!still.tier_review);
+        assert_eq!(next_due(&still), Some(d("2026-03-24")), "the release");
+        // Under it: reviewed the same night, not at the release or the month's end.
+        let mut below = refund(150_000);
+        assert!(below.tier_review);
+        assert_eq!(next_due(&below), Some(d("2026-03-12")));
+        let events = nights(&p, &mut below, "2026-03-11", "2026-03-12");
+        assert!(
+            matches!(&events[..], [e] if matches!(&e.kind, EventKind::TierChanged { from, to, .. } if from == "Gold" && to == "Silver")),
+            "{events:?}"
+        );
+        assert_eq!((below.tier.as_str(), below.tier_review), ("", false));
     }
 }
