@@ -90,6 +90,11 @@ pub const REWARDS: [(&str, i64, i64, Option<i64>); 2] =
 /// refunds give some back.
 const CAMPAIGN: (&str, i64, i64) = ("SKU-995", 25, 600);
 
+/// Gold's threshold: rolling 12-month purchase volume in cents (local calendar months, this
+/// one and the 11 before). Gold earns twice the base points. Near what the generated orders
+/// add up to, so that members go up and come down again.
+const GOLD: i64 = 500_000;
+
 /// The behaviour campaign's points and per-member cap.
 const EVENT_POINTS: i64 = 40;
 const EVENT_CAP: usize = 3;
@@ -274,13 +279,12 @@ pub fn generate(seed: u64, count: usize) -> Vec<Op> {
     ops
 }
 
-/// The configuration of a simulation: [`CONFIG`] with one tier (tiers are not in the model
-/// yet), [`MEMBERS`] more members (enrolled by the shop, with an e-mail address), the gift
+/// The configuration of a simulation: [`CONFIG`] with two tiers (Gold at [`GOLD`], [`MEMBERS`] more members (enrolled by the shop, with an e-mail address), the gift
 /// shop's [`REWARDS`] and a behaviour campaign.
 pub fn config() -> String {
     let mut config = CONFIG.replace(
         "    product_groups: {cocktails: 10}\n",
-        "    product_groups: {cocktails: 10}\n    tiers:\n      - {name: Member, threshold: 0, multiplier: 1}\n",
+        &format!("    product_groups: {{cocktails: 10}}\n    tiers:\n      - {{name: Member, threshold: 0, multiplier: 1}}\n      - {{name: Gold, threshold: {}, multiplier: 2}}\n", GOLD / 100),
     );
     assert!(
         config.contains("name: Member"),
@@ -357,6 +361,9 @@ struct ModelMember {
     /// Gift-shop claims per reward.
     claims: [i64; 2],
     erased: bool,
+    /// Gold (else Member), and the purchase volume per local month ([`month_of`]).
+    gold: bool,
+    volume: BTreeMap<i64, i64>,
 }
 
 #[derive(Debug, Clone)]
@@ -368,6 +375,8 @@ struct ModelOrder {
     cancelled: bool,
     answer: Value,
     refunds: usize,
+    /// When it was paid: the month its volume counts in.
+    at: DateTime<Utc>,
 }
 
 impl ModelOrder {
@@ -379,6 +388,7 @@ impl ModelOrder {
         lines: Vec<ModelLine>,
         answer: Value,
     ) -> Self {
+        let at = first_at(&body);
         ModelOrder {
             order_id,
             member,
@@ -387,6 +397,7 @@ impl ModelOrder {
             cancelled: false,
             answer,
             refunds: 0,
+            at,
         }
     }
 }
@@ -398,16 +409,27 @@ struct ModelLine {
     quantity: i64,
     points: i64,
     campaign: i64,
+    /// Its purchase volume (cents).
+    volume: i64,
     refunded: i64,
     reversed: i64,
     given_back: i64,
+    volume_back: i64,
+}
+
+/// What a refund of a line takes back: points, campaign points for its budget, volume.
+#[derive(Debug, Clone, Copy, Default)]
+struct LineRefund {
+    points: i64,
+    campaign: i64,
+    volume: i64,
 }
 
 impl ModelLine {
-    /// Refund `quantity` more units (cut to what is left). The points taken back and the
-    /// campaign points its budget gets back are the refunded share of each, rounded down,
-    /// counted from the start; all of it once every unit is back. Returns both (this refund).
-    fn refund(&mut self, quantity: i64) -> (i64, i64) {
+    /// Refund `quantity` more units (cut to what is left). The points taken back, the
+    /// campaign points its budget gets back and the volume are each the refunded share,
+    /// rounded down, counted from the start; all of it once every unit is back.
+    fn refund(&mut self, quantity: i64) -> LineRefund {
         self.refunded += quantity.min(self.quantity - self.refunded);
         let share = |total: i64| {
             if self.refunded >= self.quantity {
@@ -416,9 +438,14 @@ impl ModelLine {
                 total * self.refunded / self.quantity
             }
         };
-        let (reversed, given_back) = (share(self.points), share(self.campaign));
-        let this = (reversed - self.reversed, given_back - self.given_back);
-        (self.reversed, self.given_back) = (reversed, given_back);
+        let (reversed, given_back, volume_back) =
+            (share(self.points), share(self.campaign), share(self.volume));
+        let this = LineRefund {
+            points: reversed - self.reversed,
+            campaign: given_back - self.given_back,
+            volume: volume_back - self.volume_back,
+        };
+        (self.reversed, self.given_back, self.volume_back) = (reversed, given_back, volume_back);
         this
     }
     fn left(&self) -> i64 {
@@ -459,6 +486,9 @@ pub struct Model {
     /// Campaign points paid, and lines the budget could not pay in full.
     campaign_paid: i64,
     campaign_short: usize,
+    /// Members who went up to Gold, and came down.
+    tier_ups: usize,
+    tier_downs: usize,
     /// Behaviour events sent (their references).
     events: usize,
     /// A rule broken on purpose, to show that the comparison fails.
@@ -476,11 +506,16 @@ fn local_day(at: DateTime<Utc>) -> NaiveDate {
     at.with_timezone(&Amsterdam).date_naive()
 }
 
-/// Points of a line: 1 per EUR of its net amount, times its group's coefficient, rounded
-/// down once per line.
-fn line_points(l: &Line) -> i64 {
+/// A local calendar month as a number (months since year 0).
+fn month_of(day: NaiveDate) -> i64 {
+    i64::from(day.year()) * 12 + i64::from(day.month0())
+}
+
+/// Points of a line: 1 per EUR of its net amount, times its group's coefficient and the
+/// tier's multiplier, rounded down once per line.
+fn line_points(l: &Line, multiplier: i64) -> i64 {
     let coefficient = if l.cocktails { 10 } else { 1 };
-    l.quantity * l.unit_minor * coefficient / 100
+    l.quantity * l.unit_minor * coefficient * multiplier / 100
 }
 
 impl Model {
@@ -493,6 +528,8 @@ impl Model {
             budget_left: CAMPAIGN.2,
             campaign_paid: 0,
             campaign_short: 0,
+            tier_ups: 0,
+            tier_downs: 0,
             events: 0,
             broken,
         }
@@ -508,6 +545,15 @@ impl Model {
         at: DateTime<Utc>,
     ) -> (i64, Vec<ModelLine>) {
         let (sku, per_unit, _) = CAMPAIGN;
+        // Up to Gold when this order lifts the rolling volume over the threshold; it earns at
+        // Gold itself.
+        let volume: i64 = lines.iter().map(|l| l.quantity * l.unit_minor).sum();
+        let month = month_of(local_day(at));
+        if !self.members[member].gold && self.rolling(member, month) + volume >= GOLD {
+            self.members[member].gold = true;
+            self.tier_ups += 1;
+        }
+        let multiplier = if self.members[member].gold { 2 } else { 1 };
         let mut earned: Vec<ModelLine> = lines
             .iter()
             .map(|l| {
@@ -522,11 +568,13 @@ impl Model {
                 self.campaign_short += usize::from(campaign < full);
                 ModelLine {
                     quantity: l.quantity,
-                    points: line_points(l) + campaign,
+                    points: line_points(l, multiplier) + campaign,
                     campaign,
+                    volume: l.quantity * l.unit_minor,
                     refunded: 0,
                     reversed: 0,
                     given_back: 0,
+                    volume_back: 0,
                 }
             })
             .collect();
@@ -535,12 +583,56 @@ impl Model {
                 .iter()
                 .map(|l| l.quantity * l.unit_minor * if l.cocktails { 10 } else { 1 })
                 .sum::<i64>()
+                * multiplier
                 / 100;
-            let per_line: i64 = lines.iter().map(line_points).sum();
+            let per_line: i64 = lines.iter().map(|l| line_points(l, multiplier)).sum();
             earned[0].points += once - per_line;
         }
+        *self.members[member].volume.entry(month).or_default() += volume;
         let points = earned.iter().map(|l| l.points).sum();
         (self.earn(member, order_id, points, at), earned)
+    }
+
+    /// Purchase volume of the 12 local months up to and including `month`.
+    fn rolling(&self, member: usize, month: i64) -> i64 {
+        self.members[member]
+            .volume
+            .range(month - 11..=month)
+            .map(|(_, v)| *v)
+            .sum()
+    }
+
+    /// A refund's volume leaves the order's month, if that month still counts now.
+    fn remove_volume(
+        &mut self,
+        member: usize,
+        order_at: DateTime<Utc>,
+        volume: i64,
+        now: DateTime<Utc>,
+    ) {
+        let month = month_of(local_day(order_at));
+        if month >= month_of(local_day(now)) - 11 {
+            *self.members[member].volume.entry(month).or_default() -= volume;
+        }
+    }
+
+    /// A refund of one order's lines: the points come back (see [`Model::reverse`]), the
+    /// campaign's budget gets its share back, and the volume leaves the order's month.
+    fn refunded(
+        &mut self,
+        member: usize,
+        order_at: DateTime<Utc>,
+        parts: &[LineRefund],
+        now: DateTime<Utc>,
+    ) -> i64 {
+        let back = parts.iter().fold(LineRefund::default(), |a, p| LineRefund {
+            points: a.points + p.points,
+            campaign: a.campaign + p.campaign,
+            volume: a.volume + p.volume,
+        });
+        self.budget_left += back.campaign;
+        self.remove_volume(member, order_at, back.volume, now);
+        back.points
     }
 
     /// Points earned in one lot (named `source`): pending for 14 days, valid 12 months (to
@@ -636,6 +728,16 @@ impl Model {
             }
             for (_, points) in by_day.into_iter().filter(|(_, p)| *p > 0) {
                 m.statement.push(("expire".into(), -points));
+            }
+        }
+        // Down from Gold when the 12 months that count after this night (those up to the
+        // next day's month) fall short. Without orders in between, volume only falls from
+        // night to night, so the last night of a jump decides as each would.
+        let month = month_of(night + Duration::days(1));
+        for member in 0..self.members.len() {
+            if self.members[member].gold && self.rolling(member, month) < GOLD {
+                self.members[member].gold = false;
+                self.tier_downs += 1;
             }
         }
     }
@@ -784,6 +886,7 @@ impl Model {
             .iter()
             .filter(|l| l.remaining + l.held > 0 && !l.expired(now));
         let mut b = Balance {
+            tier: if m.gold { "Gold" } else { "Member" }.to_string(),
             debt: m.debt,
             held: m.lots.iter().map(|l| l.held).sum(),
             ..Balance::default()
@@ -806,6 +909,7 @@ impl Model {
 /// What is compared of a balance.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Balance {
+    tier: String,
     available: i64,
     pending: i64,
     held: i64,
@@ -821,6 +925,7 @@ fn balance_of(view: &Value) -> Result<Balance, String> {
             .ok_or_else(|| format!("balance without {k}: {view}"))
     };
     let mut b = Balance {
+        tier: view["tier"]["name"].as_str().unwrap_or("?").to_string(),
         available: n("available")?,
         pending: n("pending")?,
         held: n("held")?,
@@ -888,6 +993,9 @@ pub struct RunStats {
     /// Campaign points paid, and campaign lines its small budget could not pay in full.
     pub campaign_points: i64,
     pub campaign_short: usize,
+    /// Members who went up to Gold at an order, and came down at a night.
+    pub tier_ups: usize,
+    pub tier_downs: usize,
     pub skipped: usize,
     /// Copies of orders that raced their first delivery.
     pub racing_copies: usize,
@@ -1137,14 +1245,13 @@ impl Driver<'_> {
                     ));
                 }
                 let (points, mut earned) = self.model.order(m, &order_id, lines, occurred_at);
-                let mut taken = 0;
-                for (i, l) in earned.iter_mut().enumerate() {
-                    if *cancel || i == 0 {
-                        let (p, given_back) = l.refund(if *cancel { l.quantity } else { 1 });
-                        taken += p;
-                        self.model.budget_left += given_back;
-                    }
-                }
+                let parts: Vec<LineRefund> = earned
+                    .iter_mut()
+                    .enumerate()
+                    .filter(|(i, _)| *cancel || *i == 0)
+                    .map(|(_, l)| l.refund(if *cancel { l.quantity } else { 1 }))
+                    .collect();
+                let taken = self.model.refunded(m, occurred_at, &parts, now);
                 self.model.reverse(m, &order_id, taken, now);
                 let (status, answer) = self.post(&body).await;
                 let applied: i64 = answer["refunds_applied"]
@@ -1287,7 +1394,7 @@ impl Driver<'_> {
                 }
                 let quantity = (*quantity).min(left);
                 o.refunds += 1;
-                let (points, given_back) = o.lines[line].refund(quantity);
+                let part = o.lines[line].refund(quantity);
                 let body = json!({
                     "type": "order.refunded", "order_id": o.order_id,
                     "refund_id": format!("R-{}", o.refunds),
@@ -1296,8 +1403,8 @@ impl Driver<'_> {
                     "lines": [{"line_id": (line + 1).to_string(), "quantity": quantity}],
                 })
                 .to_string();
-                let (member, order_id) = (o.member, o.order_id.clone());
-                self.model.budget_left += given_back;
+                let (member, order_id, order_at) = (o.member, o.order_id.clone(), o.at);
+                let points = self.model.refunded(member, order_at, &[part], now);
                 self.reversal("refund", member, &order_id, points, &body, now)
                     .await?;
                 self.stats.refunds += 1;
@@ -1312,19 +1419,21 @@ impl Driver<'_> {
                     return Ok(None);
                 }
                 o.cancelled = true;
-                let (mut points, mut given_back) = (0, 0);
-                for l in o.lines.iter_mut() {
-                    let (p, g) = l.refund(l.quantity);
-                    points += p;
-                    given_back += g;
-                }
+                let parts: Vec<LineRefund> = o
+                    .lines
+                    .iter_mut()
+                    .map(|l| {
+                        let all = l.quantity;
+                        l.refund(all)
+                    })
+                    .collect();
                 let body = json!({
                     "type": "order.cancelled", "order_id": o.order_id,
                     "occurred_at": bonus_domain::clock::ts(now - Duration::minutes(1)),
                 })
                 .to_string();
-                let (member, order_id) = (o.member, o.order_id.clone());
-                self.model.budget_left += given_back;
+                let (member, order_id, order_at) = (o.member, o.order_id.clone(), o.at);
+                let points = self.model.refunded(member, order_at, &parts, now);
                 self.reversal("cancellation", member, &order_id, points, &body, now)
                     .await?;
                 self.stats.cancellations += 1;
@@ -1740,6 +1849,8 @@ pub async fn run_with(
     driver.stats.faults = driver.env.faults.counts();
     (driver.stats.campaign_points, driver.stats.campaign_short) =
         (driver.model.campaign_paid, driver.model.campaign_short);
+    (driver.stats.tier_ups, driver.stats.tier_downs) =
+        (driver.model.tier_ups, driver.model.tier_downs);
     driver.stats.faults.extend(queue.faults.counts());
     driver
         .finish()
