@@ -308,12 +308,7 @@ async fn a_scripted_month_clears_to_the_figures_worked_by_hand_and_closes_once()
     );
 
     // Stored as computed; running the month again writes nothing and reproduces it.
-    let (_, stored) = env
-        .store
-        .closed_month("coal", "2026-11")
-        .await
-        .unwrap()
-        .unwrap();
+    let stored = closed(&env).await;
     assert_eq!(stored, c);
     env.requests.reset();
     env.clock.set(at("2026-12-02T13:00:00Z"));

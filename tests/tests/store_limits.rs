@@ -34,23 +34,28 @@ async fn a_read_of_more_than_100_keys_is_split_into_requests_of_100() {
     );
 }
 
-/// An order with more SKUs than one transaction holds: booked with a pending-sales item in
-/// its own transaction; when writing the sales right after fails, the answer is still the
-/// booking's 200, and the hold sweeper finishes the sales exactly once.
-#[tokio::test]
-async fn sales_of_an_order_with_150_skus_are_never_lost_nor_doubled() {
-    let env = TestEnv::with_config(CONFIG).await;
+/// An order of 150 SKUs at 2.00 each (300 points): more than one transaction holds.
+fn order_of_150_skus() -> String {
     let lines: Vec<serde_json::Value> = (0..150)
         .map(|i| {
             serde_json::json!({"line_id": format!("{i}"), "sku": format!("SKU-{i:03}"),
                 "quantity": 1, "unit_price": "2.00"})
         })
         .collect();
-    let body = serde_json::json!({
+    serde_json::json!({
         "type": "order.paid", "order_id": "BIG-1", "member_id": "M-1",
         "occurred_at": "2026-11-23T11:00:00Z", "currency": "EUR", "lines": lines
     })
-    .to_string();
+    .to_string()
+}
+
+/// An order with more SKUs than one transaction holds: booked with a pending-sales item in
+/// its own transaction; when writing the sales right after fails, the answer is still the
+/// booking's 200, and the hold sweeper finishes the sales exactly once.
+#[tokio::test]
+async fn sales_of_an_order_with_150_skus_are_never_lost_nor_doubled() {
+    let env = TestEnv::with_config(CONFIG).await;
+    let body = order_of_150_skus();
     // The booking commits; every try of the first chunk of sales then fails.
     env.conflicts
         .inject_after(1, bonus_domain::retry::MAX_ATTEMPTS as usize);
@@ -93,17 +98,7 @@ async fn sales_of_an_order_with_150_skus_are_never_lost_nor_doubled() {
 /// there exactly once.
 #[tokio::test]
 async fn a_150_sku_order_crashed_after_any_of_its_writes_books_and_sells_once() {
-    let lines: Vec<serde_json::Value> = (0..150)
-        .map(|i| {
-            serde_json::json!({"line_id": format!("{i}"), "sku": format!("SKU-{i:03}"),
-                "quantity": 1, "unit_price": "2.00"})
-        })
-        .collect();
-    let body = serde_json::json!({
-        "type": "order.paid", "order_id": "BIG-1", "member_id": "M-1",
-        "occurred_at": "2026-11-23T11:00:00Z", "currency": "EUR", "lines": lines
-    })
-    .to_string();
+    let body = order_of_150_skus();
     let day: chrono::NaiveDate = "2026-11-23".parse().unwrap();
     let reference = TestEnv::with_config(CONFIG).await;
     reference.writes.take();
