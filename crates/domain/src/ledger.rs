@@ -435,11 +435,9 @@ pub fn plan_refund(
         .remove_volume(programme, source.order_at, volume_minor, now)?;
     // Tiers come down at night: a member this reversal took below their tier is on the next
     // night's list, not only when something else is due for them.
-    let supported = programme
-        .tier_for_volume(plan.account.rolling_volume(programme, now))
-        .map_or(0, |t| programme.tier_rank(&t.name));
+    let supported = programme.supported_tier(plan.account.rolling_volume(programme, now));
     if !plan.account.tier.is_empty()
-        && supported < programme.tier_rank(plan.account.tier_name(programme))
+        && programme.tier_rank(supported) < programme.tier_rank(plan.account.tier_name(programme))
     {
         plan.account.tier_review = true;
         // Tonight at the earliest: the nightly index never points before this day.

@@ -301,9 +301,7 @@ pub fn plan_night(
     if complete && !next.tier.is_empty() {
         let volume = next.rolling_volume(programme, end);
         let current = next.tier_name(programme).to_string();
-        let supported = programme
-            .tier_for_volume(volume)
-            .map_or(programme.base_tier().to_string(), |t| t.name.clone());
+        let supported = programme.supported_tier(volume).to_string();
         if programme.tier_rank(&supported) < programme.tier_rank(&current) {
             next.tier = if supported == programme.base_tier() {
                 String::new()

@@ -180,6 +180,12 @@ impl Programme {
             .find(|t| volume_minor >= t.threshold_minor)
     }
 
+    /// The tier a rolling volume supports (the lowest when it reaches none).
+    pub fn supported_tier(&self, volume_minor: i64) -> &str {
+        self.tier_for_volume(volume_minor)
+            .map_or(self.base_tier(), |t| t.name.as_str())
+    }
+
     /// Rank of a tier by name (0 = lowest); unknown names rank lowest.
     pub fn tier_rank(&self, name: &str) -> usize {
         self.tiers.iter().position(|t| t.name == name).unwrap_or(0)
