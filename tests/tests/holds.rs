@@ -842,8 +842,8 @@ async fn one_hold_that_cannot_be_released_does_not_stop_the_sweep() {
 }
 
 #[tokio::test]
-async fn a_replaced_customer_id_leaves_no_link_and_a_change_racing_an_erasure_writes_nothing_back()
-{
+async fn a_replaced_customer_id_leaves_no_link_and_a_change_racing_an_erasure_writes_nothing_back_even_through_conflicts(
+) {
     let env = TestEnv::with_config(CONFIG).await;
     let (status, p) = call(
         &env,
@@ -864,6 +864,8 @@ async fn a_replaced_customer_id_leaves_no_link_and_a_change_racing_an_erasure_wr
         link("cust-old").await.map(|l| l.member_id),
         Some(id.clone())
     );
+    // Two transaction conflicts on the way: tried again, not an internal error.
+    env.conflicts.inject(2);
     let (status, _) = call(
         &env,
         KEY_A,
@@ -873,6 +875,7 @@ async fn a_replaced_customer_id_leaves_no_link_and_a_change_racing_an_erasure_wr
     )
     .await;
     assert_eq!(status, StatusCode::OK);
+    assert_eq!(env.conflicts.remaining(), 0);
     assert_eq!(
         link("cust-old").await,
         None,
@@ -885,8 +888,10 @@ async fn a_replaced_customer_id_leaves_no_link_and_a_change_racing_an_erasure_wr
 
     // A change read before an erasure and written after it is refused; the erasure stands.
     let before = env.store.get_profile("shop", &id).await.unwrap().unwrap();
+    env.conflicts.inject(2);
     let (status, _) = call(&env, KEY_A, "DELETE", &path, Value::Null).await;
     assert_eq!(status, StatusCode::OK);
+    assert_eq!(env.conflicts.remaining(), 0);
     let mut stale = before.clone();
     stale.name = Some("Written back".into());
     assert!(!env.store.save_profile(&before, &stale).await.unwrap());

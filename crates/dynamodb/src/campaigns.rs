@@ -134,7 +134,7 @@ impl Store {
                 }
             }
         };
-        match self.transact(items).await? {
+        match self.transact_retrying(items).await? {
             TxOutcome::Committed => Ok(outcome),
             other => Err(StoreError::Sdk(format!(
                 "campaign {} changed while applying: {other:?}",

@@ -235,7 +235,7 @@ impl Store {
                 items.push(self.delete_link(partner, customer)?);
             }
         }
-        match self.transact(items).await? {
+        match self.transact_retrying(items).await? {
             TxOutcome::Committed => Ok(true),
             o if o.failed_condition(0) => Ok(false),
             other => Err(StoreError::Sdk(format!("profile not saved: {other:?}"))),
@@ -277,7 +277,7 @@ impl Store {
         for (partner, customer) in &profile.external_ids {
             items.push(self.delete_link(partner, customer)?);
         }
-        match self.transact(items).await? {
+        match self.transact_retrying(items).await? {
             TxOutcome::Committed => Ok(erased),
             other => Err(StoreError::Sdk(format!("erasure not written: {other:?}"))),
         }

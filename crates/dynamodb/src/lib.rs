@@ -310,6 +310,24 @@ impl Store {
         }
     }
 
+    /// A transaction of writes that hold no read-decide cycle (each item's condition, if any,
+    /// is final): a conflict or throttling is tried again after a jittered backoff; any
+    /// other outcome is returned. Contention when every try conflicted.
+    pub async fn transact_retrying(
+        &self,
+        items: Vec<TransactWriteItem>,
+    ) -> Result<TxOutcome, StoreError> {
+        let mut retry = self.retry();
+        while let Some(pause) = retry.next() {
+            retry::pause(pause).await;
+            match self.transact(items.clone()).await? {
+                o if o.conflicted() => retry.backoff(),
+                o => return Ok(o),
+            }
+        }
+        Err(StoreError::Contention(retry::MAX_ATTEMPTS))
+    }
+
     pub fn put_item(
         &self,
         item: Item,
