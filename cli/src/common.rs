@@ -80,9 +80,11 @@ pub(crate) async fn open_store(args: &StoreArgs) -> anyhow::Result<(Store, Optio
         let mut store = Store::new(aws_sdk_dynamodb::Client::new(&config), &args.table);
         // The deployed e-mail index key (the SSM parameter named by EMAIL_HASH_KEY_PARAMETER,
         // or EMAIL_HASH_KEY); without it, members are written without an e-mail index entry.
-        store.email_key = bonus_secrets::email_hash_key_from_env()
-            .await?
-            .map(Into::into);
+        store.email_key = bonus_dynamodb::EmailKey::known(
+            bonus_secrets::email_hash_key_from_env()
+                .await?
+                .map(Into::into),
+        );
         return Ok((store, None));
     }
     if let Some(endpoint) = &args.endpoint {

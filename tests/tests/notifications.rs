@@ -916,7 +916,7 @@ async fn throttled_ses_and_sns_sends_go_out_once_when_their_messages_come_back()
     let env = TestEnv::new().await;
     let mut s = stack().await;
     let throttle = integration_tests::SendThrottle::default();
-    s.senders.ses = aws_sdk_sesv2::Client::from_conf(
+    let ses = aws_sdk_sesv2::Client::from_conf(
         s.senders
             .ses
             .config()
@@ -924,7 +924,8 @@ async fn throttled_ses_and_sns_sends_go_out_once_when_their_messages_come_back()
             .interceptor(throttle.clone())
             .build(),
     );
-    s.senders.sns = aws_sdk_sns::Client::from_conf(
+    s.senders.ses = notifications::first_use(move || ses);
+    let sns = aws_sdk_sns::Client::from_conf(
         s.senders
             .sns
             .config()
@@ -932,6 +933,7 @@ async fn throttled_ses_and_sns_sends_go_out_once_when_their_messages_come_back()
             .interceptor(throttle.clone())
             .build(),
     );
+    s.senders.sns = notifications::first_use(move || sns);
     // A queue that gives a failed message back after a second.
     let fast = bonus_sqs::ensure_queue(&s.sqs, "notifications-fast", 1, 10)
         .await

@@ -36,10 +36,7 @@ async fn deliveries_over_the_limit_are_queued_and_booked_once_later() {
         env.clock.clone(),
         Duration::from_secs(60),
     );
-    ctx.deferral = Some(Deferral {
-        sqs: sqs.clone(),
-        url: url.clone(),
-    });
+    ctx.deferral = Some(Deferral::new(sqs.clone(), url.clone()));
     let ctx = Arc::new(ctx);
     let call = |headers: Vec<(&'static str, String)>, path: &'static str, body: String| {
         let ctx = ctx.clone();

@@ -29,8 +29,8 @@ impl Store {
     ) -> Result<Vec<String>, StoreError> {
         let Some(hash) = self
             .email_key
-            .as_ref()
-            .and_then(|k| bonus_domain::pii::email_hash(k, email))
+            .get()
+            .and_then(|k| bonus_domain::pii::email_hash(&k, email))
         else {
             return Ok(Vec::new());
         };
@@ -162,8 +162,8 @@ impl Store {
             "profile",
             profile,
         )?;
-        let hash = match (&self.email_key, profile.email.as_deref()) {
-            (Some(key), Some(email)) => bonus_domain::pii::email_hash(key, email),
+        let hash = match (self.email_key.get(), profile.email.as_deref()) {
+            (Some(key), Some(email)) => bonus_domain::pii::email_hash(&key, email),
             _ => None,
         };
         if let Some(hash) = hash {

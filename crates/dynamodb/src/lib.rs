@@ -4,6 +4,8 @@
 pub mod campaigns;
 pub mod clearing;
 pub mod config;
+pub mod email_key;
+pub use email_key::EmailKey;
 pub mod holds;
 pub mod keys;
 pub mod ledger;
@@ -128,8 +130,9 @@ impl From<serde_dynamo::Error> for StoreError {
 pub struct Store {
     pub client: Client,
     pub table: String,
-    /// Key of the e-mail lookup hash ([`bonus_domain::pii::email_hash`]). None: no e-mail index.
-    pub email_key: Option<std::sync::Arc<[u8]>>,
+    /// Key of the e-mail lookup hash ([`bonus_domain::pii::email_hash`]) and of unsubscribe
+    /// tokens. None (once resolved): no e-mail index.
+    pub email_key: EmailKey,
     /// Jitter for retries (injected: seeded in tests and simulations).
     pub random: std::sync::Arc<dyn bonus_domain::random::Random>,
 }
@@ -149,6 +152,50 @@ impl TxOutcome {
     pub fn conflicted(&self) -> bool {
         matches!(self, TxOutcome::Cancelled(r) if r.iter().any(|c| c == "TransactionConflict" || c == "ThrottlingError"))
     }
+}
+
+/// Points moved by the statement entries among `items`: (metric, programme, points). Every
+/// ledger write passes through [`Store::transact`], so this is where issued, reversed,
+/// redeemed and expired points are counted, once each, when their transaction commits.
+fn entry_points(items: &[TransactWriteItem]) -> Vec<(&'static str, String, i64)> {
+    use bonus_metrics::name;
+    let mut moved = Vec::new();
+    for item in items.iter().filter_map(|i| i.put()).map(|p| p.item()) {
+        if item
+            .get(ENTITY)
+            .and_then(|v| v.as_s().ok())
+            .map(String::as_str)
+            != Some("entry")
+        {
+            continue;
+        }
+        let metric = match item
+            .get("kind")
+            .and_then(|v| v.as_s().ok())
+            .map(String::as_str)
+        {
+            Some("earn") => name::POINTS_ISSUED,
+            Some("reversal" | "debt") => name::POINTS_REVERSED,
+            Some("redeem") => name::POINTS_REDEEMED,
+            Some("expire") => name::POINTS_EXPIRED,
+            _ => continue,
+        };
+        let points = item
+            .get("points")
+            .and_then(|v| v.as_n().ok())
+            .and_then(|n| n.parse::<i64>().ok())
+            .unwrap_or(0)
+            .abs();
+        let programme = item
+            .get(keys::PK)
+            .and_then(|v| v.as_s().ok())
+            .and_then(|pk| pk.strip_prefix("MEMBER#"))
+            .and_then(|rest| rest.split('#').next())
+            .unwrap_or("")
+            .to_string();
+        moved.push((metric, programme, points));
+    }
+    moved
 }
 
 /// A single-item conditional write's result: true when written, false when its condition
@@ -220,7 +267,7 @@ impl Store {
         Store {
             client,
             table: table.into(),
-            email_key: Some(bonus_domain::pii::LOCAL_EMAIL_KEY.into()),
+            email_key: EmailKey::known(Some(bonus_domain::pii::LOCAL_EMAIL_KEY.into())),
             random: std::sync::Arc::new(bonus_domain::random::OsRandom),
         }
     }
@@ -233,12 +280,17 @@ impl Store {
     /// The table named by `TABLE_NAME`, with the SDK's default configuration (on Lambda: the
     /// function's role; locally: `AWS_ENDPOINT_URL` and static credentials).
     pub async fn from_env() -> Result<Self, MissingEnv> {
+        Self::from_config(&aws_config::load_from_env().await)
+    }
+
+    /// As [`Store::from_env`], with an SDK configuration already loaded (a function loads
+    /// it once for all its clients).
+    pub fn from_config(config: &aws_config::SdkConfig) -> Result<Self, MissingEnv> {
         let table = required_env("TABLE_NAME")?;
-        let config = aws_config::load_from_env().await;
-        let mut store = Store::new(Client::new(&config), table);
+        let mut store = Store::new(Client::new(config), table);
         // Deployed: no e-mail index unless the caller sets the key (bonus-lambda reads it
         // from SSM); never the public local key on real data.
-        store.email_key = None;
+        store.email_key = EmailKey::known(None);
         Ok(store)
     }
 
@@ -282,6 +334,8 @@ impl Store {
     /// One TransactWriteItems. Cancellations come back as a value, not an error, so the caller
     /// can see which condition failed.
     pub async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<TxOutcome, StoreError> {
+        // What the statement entries move, counted if the transaction commits.
+        let moved = entry_points(&items);
         match self
             .client
             .transact_write_items()
@@ -289,20 +343,31 @@ impl Store {
             .send()
             .await
         {
-            Ok(_) => Ok(TxOutcome::Committed),
+            Ok(_) => {
+                for (metric, programme, points) in moved {
+                    bonus_metrics::count(metric, &[("Programme", &programme)], points);
+                }
+                Ok(TxOutcome::Committed)
+            }
             Err(e) => match e.into_service_error() {
                 TransactWriteItemsError::TransactionCanceledException(c) => {
-                    Ok(TxOutcome::Cancelled(
+                    let outcome = TxOutcome::Cancelled(
                         c.cancellation_reasons()
                             .iter()
                             .map(|r| r.code().unwrap_or("None").to_string())
                             .collect(),
-                    ))
+                    );
+                    if outcome.conflicted() {
+                        bonus_metrics::count(bonus_metrics::name::CONFLICTS, &[], 1);
+                    }
+                    Ok(outcome)
                 }
                 TransactWriteItemsError::TransactionInProgressException(_) => {
+                    bonus_metrics::count(bonus_metrics::name::CONFLICTS, &[], 1);
                     Ok(TxOutcome::Cancelled(vec!["TransactionConflict".into()]))
                 }
                 other if other.code() == Some("ThrottlingException") => {
+                    bonus_metrics::count(bonus_metrics::name::THROTTLES, &[], 1);
                     Ok(TxOutcome::Cancelled(vec!["ThrottlingError".into()]))
                 }
                 other => Err(StoreError::Sdk(DisplayErrorContext(&other).to_string())),

@@ -9,6 +9,7 @@ pub use bonus_domain::retry::{backoff, Retry, MAX_ATTEMPTS};
 /// Wait out a pause the [`Retry`] policy asked for.
 pub async fn pause(pause: Duration) {
     if !pause.is_zero() {
+        bonus_metrics::count(bonus_metrics::name::RETRIES, &[], 1);
         tokio::time::sleep(pause).await;
     }
 }

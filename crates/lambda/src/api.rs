@@ -35,8 +35,15 @@ pub fn error_response(e: &Error) -> Response {
         code: &'a str,
         message: &'a str,
     }
+    let status = status_of(e.kind);
+    let metric = if status.is_server_error() {
+        bonus_metrics::name::SERVER_ERRORS
+    } else {
+        bonus_metrics::name::CLIENT_ERRORS
+    };
+    bonus_metrics::count(metric, &[("Code", e.code), ("Status", status.as_str())], 1);
     let mut resp = json(
-        status_of(e.kind),
+        status,
         &Body {
             error: Inner {
                 code: e.code,

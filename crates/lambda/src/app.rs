@@ -2,6 +2,7 @@
 //! (partners, programmes, API keys), so that a warm Lambda answers a webhook with one read
 //! round trip and one TransactWriteItems.
 
+use bonus_dynamodb::EmailKey;
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
@@ -103,11 +104,44 @@ pub struct Ctx {
     pub lanes: Arc<crate::lanes::AccountLanes>,
 }
 
-/// The deferred-webhooks queue.
+/// The deferred-webhooks queue. Its SQS client is made when a delivery is first deferred:
+/// most processes never defer one, and the cold start should not pay for it.
 #[derive(Clone, Debug)]
 pub struct Deferral {
-    pub sqs: aws_sdk_sqs::Client,
+    sqs: Arc<std::sync::OnceLock<aws_sdk_sqs::Client>>,
+    config: Option<aws_config::SdkConfig>,
     pub url: String,
+}
+
+impl Deferral {
+    /// With a client made already (tests, the local server).
+    pub fn new(sqs: aws_sdk_sqs::Client, url: String) -> Self {
+        Deferral {
+            sqs: Arc::new(std::sync::OnceLock::from(sqs)),
+            config: None,
+            url,
+        }
+    }
+
+    /// With a client made from `config` at first use.
+    pub fn from_config(config: &aws_config::SdkConfig, url: String) -> Self {
+        Deferral {
+            sqs: Arc::default(),
+            config: Some(config.clone()),
+            url,
+        }
+    }
+
+    pub fn sqs(&self) -> &aws_sdk_sqs::Client {
+        self.sqs.get_or_init(|| {
+            let config = self.config.clone().unwrap_or_else(|| {
+                aws_config::SdkConfig::builder()
+                    .behavior_version(aws_config::BehaviorVersion::latest())
+                    .build()
+            });
+            aws_sdk_sqs::Client::new(&config)
+        })
+    }
 }
 
 impl Ctx {
@@ -129,21 +163,35 @@ impl Ctx {
     /// For a Lambda: table from `TABLE_NAME`, cache lifetime from `CONFIG_CACHE_SECONDS`
     /// (default 60), wall clock.
     pub async fn from_env() -> Result<Self, MissingEnv> {
+        Self::from_config(&crate::aws::sdk_config().await)
+    }
+
+    /// As [`Ctx::from_env`], with the process's SDK configuration, loaded once for every
+    /// client. Nothing is read over the network here: the cold start (billed) stays short.
+    pub fn from_config(config: &aws_config::SdkConfig) -> Result<Self, MissingEnv> {
         let ttl = std::env::var("CONFIG_CACHE_SECONDS")
             .ok()
             .and_then(|s| s.parse().ok())
             .unwrap_or(60);
-        let mut store = Store::from_env().await?;
-        // Deployed: the e-mail hash key from SSM (or the environment); without one there is
-        // no e-mail index (never the public local key on real data).
-        store.email_key = match bonus_secrets::email_hash_key_from_env().await {
-            Ok(key) => key.map(Into::into),
-            Err(e) => {
-                tracing::error!(error = %e, "the e-mail hash key could not be read: no e-mail index");
-                None
+        let mut store = Store::from_config(config)?;
+        // Deployed: the e-mail hash key from SSM, read by the first invocation that needs
+        // it (or from the environment); without one there is no e-mail index (never the
+        // public local key on real data).
+        store.email_key = match bonus_secrets::email_hash_key_source() {
+            bonus_secrets::EmailHashKeySource::Parameter(name) => {
+                let ssm = aws_sdk_ssm::Client::new(config);
+                EmailKey::lazy(move || {
+                    let (ssm, name) = (ssm.clone(), name.clone());
+                    async move {
+                        bonus_secrets::read_email_hash_key(&ssm, &name)
+                            .await
+                            .map_err(|e| e.to_string())
+                    }
+                })
             }
+            bonus_secrets::EmailHashKeySource::Given(key) => EmailKey::known(key.map(Into::into)),
         };
-        let sealer = Sealer::from_env().await.map_err(|e| {
+        let sealer = Sealer::from_config(config).map_err(|e| {
             tracing::error!(error = %e, "the secrets key is not usable");
             MissingEnv("BONUS_SECRETS_KEY".into())
         })?;
@@ -153,11 +201,7 @@ impl Ctx {
             .ok()
             .filter(|u| !u.trim().is_empty())
         {
-            let config = aws_config::load_from_env().await;
-            ctx.deferral = Some(Deferral {
-                sqs: aws_sdk_sqs::Client::new(&config),
-                url,
-            });
+            ctx.deferral = Some(Deferral::from_config(config, url));
         }
         Ok(ctx)
     }

@@ -6,6 +6,7 @@
 
 pub mod api;
 pub mod app;
+pub mod aws;
 pub mod lanes;
 pub mod run;
 pub mod telemetry;

@@ -8,6 +8,7 @@ use bytes::Bytes;
 
 use crate::api::Response;
 use crate::app::Ctx;
+use bonus_dynamodb::EmailKey;
 pub use bonus_dynamodb::{required_env, MissingEnv};
 
 /// Run an HTTP handler on the Lambda runtime with JSON logs and a context from the environment.
@@ -21,11 +22,13 @@ where
     lambda_http::run(lambda_http::service_fn(move |req: lambda_http::Request| {
         let ctx = ctx.clone();
         async move {
+            ctx.store.email_key.resolve().await;
             let req = to_http(req);
             let resp = match crate::api::check_body_size(req.body()) {
                 Ok(()) => handler(ctx, req).await,
                 Err(e) => crate::api::error_response(&e),
             };
+            bonus_metrics::flush();
             let (parts, body) = resp.into_parts();
             Ok::<_, lambda_http::Error>(lambda_http::Response::from_parts(
                 parts,
@@ -44,14 +47,24 @@ pub fn to_http(req: lambda_http::Request) -> http::Request<Bytes> {
     http::Request::from_parts(parts, Bytes::copy_from_slice(body.as_ref()))
 }
 
+/// One invocation of an event (queue, stream, schedule) function: the e-mail key read if
+/// this is the first that may need it, and what it counted written out as metrics at its
+/// end (HTTP functions: [`run_http`] does both).
+pub async fn metered<T>(email_key: EmailKey, invocation: impl Future<Output = T>) -> T {
+    email_key.resolve().await;
+    let out = invocation.await;
+    bonus_metrics::flush();
+    out
+}
+
 /// What a scheduled or queue-fed function needs: JSON logs, the context from the environment,
 /// the SDK configuration, an SQS client and the queue URL in the environment variable `var`.
 /// A missing variable fails the cold start with a message that names it.
 pub async fn queue_function(var: &str) -> Result<QueueFunction, MissingEnv> {
     crate::telemetry::init_json();
     let queue_url = Arc::new(required_env(var)?);
-    let ctx = Arc::new(Ctx::from_env().await?);
-    let config = aws_config::load_from_env().await;
+    let config = crate::aws::sdk_config().await;
+    let ctx = Arc::new(Ctx::from_config(&config)?);
     let sqs = Arc::new(aws_sdk_sqs::Client::new(&config));
     Ok((ctx, config, sqs, queue_url))
 }

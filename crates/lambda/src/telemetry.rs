@@ -13,4 +13,5 @@ pub fn init_json() {
         .with_target(false)
         .without_time()
         .try_init();
+    bonus_metrics::enable_from_env();
 }

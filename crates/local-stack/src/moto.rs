@@ -94,9 +94,10 @@ pub async fn local_senders(
         .send()
         .await
         .map_err(|e| anyhow::anyhow!("creating the sender identity: {e}"))?;
+    let sns = aws_sdk_sns::Client::new(&config);
     Ok(bonus_messages::send::Senders {
-        ses,
-        sns: aws_sdk_sns::Client::new(&config),
+        ses: bonus_messages::send::first_use(move || ses),
+        sns: bonus_messages::send::first_use(move || sns),
         from: from.into(),
         unsubscribe_url: "http://127.0.0.1:3000/v1/unsubscribe/{programme_id}/{member_id}/{token}"
             .into(),

@@ -2,7 +2,7 @@
 //! throttling retried with jittered backoff.
 
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use bonus_domain::random::OsRandom;
 use bonus_domain::retry::Retry;
@@ -12,10 +12,18 @@ use bonus_domain::notify::{Channel, Rendered};
 /// Tries per send while the provider throttles, before the event goes back to the queue.
 pub const SEND_ATTEMPTS: u32 = 4;
 
+/// A client made at its first use, not in the cold start (the init phase is billed).
+pub type FirstUse<T> = Arc<LazyLock<T, Box<dyn FnOnce() -> T + Send>>>;
+
+/// A [`FirstUse`] client made by `make`; `first_use(move || client)` for one made already.
+pub fn first_use<T>(make: impl FnOnce() -> T + Send + 'static) -> FirstUse<T> {
+    Arc::new(LazyLock::new(Box::new(make)))
+}
+
 /// The providers and the sender identity.
 pub struct Senders {
-    pub ses: aws_sdk_sesv2::Client,
-    pub sns: aws_sdk_sns::Client,
+    pub ses: FirstUse<aws_sdk_sesv2::Client>,
+    pub sns: FirstUse<aws_sdk_sns::Client>,
     /// The verified sender address (template parameter `SenderEmail`).
     pub from: String,
     /// Where members unsubscribe; `{member_id}` is replaced.
@@ -29,9 +37,10 @@ impl Senders {
     /// from the Lambda environment `UNSUBSCRIBE_URL` and `SES_CONFIGURATION_SET`.
     pub fn from_env(config: &aws_config::SdkConfig, from: String) -> Self {
         let var = |name| std::env::var(name).ok().filter(|v: &String| !v.is_empty());
+        let (ses_config, sns_config) = (config.clone(), config.clone());
         Senders {
-            ses: aws_sdk_sesv2::Client::new(config),
-            sns: aws_sdk_sns::Client::new(config),
+            ses: first_use(move || aws_sdk_sesv2::Client::new(&ses_config)),
+            sns: first_use(move || aws_sdk_sns::Client::new(&sns_config)),
             from,
             unsubscribe_url: var("UNSUBSCRIBE_URL").unwrap_or_default(),
             configuration_set: var("SES_CONFIGURATION_SET"),

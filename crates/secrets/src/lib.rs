@@ -58,13 +58,17 @@ impl Sealer {
     /// From the environment: `SECRETS_KMS_KEY_ID` (set by template.yaml) selects KMS;
     /// otherwise `BONUS_SECRETS_KEY` (32 bytes, base64); otherwise the local default key.
     pub async fn from_env() -> Result<Self, SecretsError> {
+        Self::from_config(&aws_config::load_from_env().await)
+    }
+
+    /// As [`Sealer::from_env`], with the process's SDK configuration (loaded once).
+    pub fn from_config(config: &aws_config::SdkConfig) -> Result<Self, SecretsError> {
         if let Some(key_id) = std::env::var("SECRETS_KMS_KEY_ID")
             .ok()
             .filter(|k| !k.trim().is_empty())
         {
-            let config = aws_config::load_from_env().await;
             return Ok(Sealer::Kms {
-                client: aws_sdk_kms::Client::new(&config),
+                client: aws_sdk_kms::Client::new(config),
                 key_id,
             });
         }
@@ -243,26 +247,52 @@ pub fn has_unsealed(partner: &bonus_domain::programme::Partner) -> bool {
 /// index e-mail addresses), else `EMAIL_HASH_KEY`. None: no e-mail index. Called once, at
 /// the start of a process that needs it.
 pub async fn email_hash_key_from_env() -> Result<Option<Vec<u8>>, SecretsError> {
-    let key = match std::env::var("EMAIL_HASH_KEY_PARAMETER")
+    match email_hash_key_source() {
+        EmailHashKeySource::Parameter(name) => {
+            let config = aws_config::load_from_env().await;
+            read_email_hash_key(&aws_sdk_ssm::Client::new(&config), &name).await
+        }
+        EmailHashKeySource::Given(key) => Ok(key),
+    }
+}
+
+/// Where the e-mail hash key comes from, decided from the environment without reading it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EmailHashKeySource {
+    /// The SSM parameter named by `EMAIL_HASH_KEY_PARAMETER` (read when first needed).
+    Parameter(String),
+    /// `EMAIL_HASH_KEY`, or None: no e-mail index.
+    Given(Option<Vec<u8>>),
+}
+
+pub fn email_hash_key_source() -> EmailHashKeySource {
+    match std::env::var("EMAIL_HASH_KEY_PARAMETER")
         .ok()
         .filter(|p| !p.trim().is_empty())
     {
-        Some(name) => {
-            let config = aws_config::load_from_env().await;
-            let out = aws_sdk_ssm::Client::new(&config)
-                .get_parameter()
-                .name(name)
-                .with_decryption(true)
-                .send()
-                .await
-                .map_err(|e| {
-                    SecretsError::Ssm(aws_sdk_ssm::error::DisplayErrorContext(e).to_string())
-                })?;
-            out.parameter.and_then(|p| p.value)
-        }
-        None => std::env::var("EMAIL_HASH_KEY").ok(),
-    };
-    Ok(key.filter(|k| k.len() >= 16).map(String::into_bytes))
+        Some(name) => EmailHashKeySource::Parameter(name),
+        None => EmailHashKeySource::Given(usable_key(std::env::var("EMAIL_HASH_KEY").ok())),
+    }
+}
+
+/// The e-mail hash key in the SSM SecureString parameter `name`.
+pub async fn read_email_hash_key(
+    ssm: &aws_sdk_ssm::Client,
+    name: &str,
+) -> Result<Option<Vec<u8>>, SecretsError> {
+    let out = ssm
+        .get_parameter()
+        .name(name)
+        .with_decryption(true)
+        .send()
+        .await
+        .map_err(|e| SecretsError::Ssm(aws_sdk_ssm::error::DisplayErrorContext(e).to_string()))?;
+    Ok(usable_key(out.parameter.and_then(|p| p.value)))
+}
+
+/// Keys under 16 characters are refused: the hash of an address would be guessable.
+fn usable_key(key: Option<String>) -> Option<Vec<u8>> {
+    key.filter(|k| k.len() >= 16).map(String::into_bytes)
 }
 
 #[cfg(test)]

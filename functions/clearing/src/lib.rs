@@ -12,6 +12,7 @@
 //! Running a month again recomputes it and compares: the same figures write nothing; other
 //! figures are an error (the stored month stands).
 
+use bonus_metrics::name;
 use std::collections::BTreeMap;
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
@@ -235,6 +236,21 @@ pub async fn run_task(
     }
     if !notify_url.is_empty() {
         queue::send_all(sqs, notify_url, &bodies).await?;
+    }
+    if matches!(closing, Closing::Written) {
+        // Once per month and programme: a re-run that reproduces the close counts nothing.
+        let programme = [("Programme", task.programme_id.as_str())];
+        let between: i64 = clearing
+            .statements
+            .iter()
+            .map(|s| s.redeemed_at_others)
+            .sum();
+        bonus_metrics::count(
+            name::CLEARING_STATEMENTS,
+            &programme,
+            clearing.statements.len() as i64,
+        );
+        bonus_metrics::count(name::CLEARING_POINTS, &programme, between);
     }
     info!(programme_id = %task.programme_id, month = %task.month,
         partners = clearing.statements.len(), closing = ?closing_name(&closing),

@@ -7,7 +7,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let ctx = bonus_lambda::run::plain_function().await?;
     lambda_runtime::run(service_fn(move |_: LambdaEvent<Value>| {
         let ctx = ctx.clone();
-        async move {
+        bonus_lambda::run::metered(ctx.store.email_key.clone(), async move {
             let summary = bonus_services::holds::sweep(&ctx, 1_000)
                 .await
                 .map_err(|e| lambda_runtime::Error::from(e.to_string()))?;
@@ -16,7 +16,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
                 "settled": summary.settled, "takes_rolled_back": summary.takes_rolled_back,
                 "sales_finished": summary.sales_finished, "sales_failed": summary.sales_failed
             }))
-        }
+        })
     }))
     .await
 }

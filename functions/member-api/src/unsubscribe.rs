@@ -34,10 +34,10 @@ async fn check(
     member_id: &str,
     token: &str,
 ) -> Result<String, Error> {
-    let key = ctx.store.email_key.as_ref().ok_or_else(invalid_link)?;
+    let key = ctx.store.email_key.get().ok_or_else(invalid_link)?;
     if !valid_id(programme_id)
         || !valid_id(member_id)
-        || !bonus_domain::pii::verify_unsubscribe_token(key, programme_id, member_id, token)
+        || !bonus_domain::pii::verify_unsubscribe_token(&key, programme_id, member_id, token)
     {
         return Err(invalid_link());
     }

@@ -12,6 +12,7 @@
 //! Re-running a night changes nothing: members already processed up to it are skipped, and a
 //! shard that finished is remembered.
 
+use bonus_metrics::name;
 use std::collections::HashMap;
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
@@ -284,6 +285,9 @@ pub async fn handle_sqs(store: &Store, event: SqsEvent, now: DateTime<Utc>) -> S
             Ok(task) => run_task(store, &mut programmes, &task, now)
                 .await
                 .map(|done| {
+                    let programme = [("Programme", task.programme_id.as_str())];
+                    bonus_metrics::count(name::NIGHTLY_ACCOUNTS, &programme, done.counts.members as i64);
+                    bonus_metrics::count(name::POINTS_RELEASED, &programme, done.counts.points_released);
                     info!(programme_id = %task.programme_id, night = %task.night, shard = task.shard,
                         members = done.counts.members, expired = done.counts.points_expired,
                         items_read = done.items_read, "night shard done");
@@ -291,6 +295,7 @@ pub async fn handle_sqs(store: &Store, event: SqsEvent, now: DateTime<Utc>) -> S
             Err(e) => Err(JobError::BadTask(e.to_string())),
         };
         if let Err(e) = outcome {
+            bonus_metrics::count(name::NIGHTLY_FAILURES, &[], 1);
             error!(message_id = %id, error = %e, "night task failed");
             let mut failure = BatchItemFailure::default();
             failure.item_identifier = id;

@@ -52,8 +52,8 @@ pub fn unsubscribe_link(
     let token = ctx
         .store
         .email_key
-        .as_ref()
-        .map(|k| bonus_domain::pii::unsubscribe_token(k, programme_id, member_id))
+        .get()
+        .map(|k| bonus_domain::pii::unsubscribe_token(&k, programme_id, member_id))
         .unwrap_or_default();
     senders
         .unsubscribe_url
@@ -153,6 +153,12 @@ pub async fn send(
             }
         })
         .await;
+        let metric = if result.is_ok() {
+            bonus_metrics::name::MESSAGES_SENT
+        } else {
+            bonus_metrics::name::MESSAGES_FAILED
+        };
+        bonus_metrics::count(metric, &[("Channel", channel.as_str())], 1);
         match result {
             Ok(id) => {
                 d.status = "sent".into();

@@ -46,4 +46,4 @@ pub enum Outcome {
     Deferred(DateTime<Utc>),
 }
 
-pub use bonus_messages::send::Senders;
+pub use bonus_messages::send::{first_use, Senders};

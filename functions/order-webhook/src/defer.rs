@@ -101,7 +101,7 @@ pub(crate) async fn queue(
     };
     let text = serde_json::to_string(&message).map_err(bonus_lambda::api::internal)?;
     deferral
-        .sqs
+        .sqs()
         .send_message()
         .queue_url(&deferral.url)
         .message_body(text)

@@ -18,6 +18,7 @@ mod orders;
 mod platforms;
 mod refunds;
 
+use bonus_metrics::name;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use http::{Method, StatusCode};
@@ -58,7 +59,15 @@ pub async fn handle(ctx: &Ctx, req: http::Request<Bytes>) -> Response {
         {
             let route = rest.first().copied().unwrap_or(kind);
             match over_limit(ctx, partner_id, route, &req).await {
-                Ok(Some(resp)) => return resp,
+                Ok(Some(resp)) => {
+                    let outcome = if resp.status() == StatusCode::ACCEPTED {
+                        "deferred"
+                    } else {
+                        "rejected"
+                    };
+                    bonus_metrics::count(name::WEBHOOKS, &[("Outcome", outcome)], 1);
+                    return resp;
+                }
                 Ok(None) => {} // not queued here: booked at once, below
                 Err(e) => return respond("order-webhook", Err(e)),
             }
@@ -95,6 +104,14 @@ pub async fn handle(ctx: &Ctx, req: http::Request<Bytes>) -> Response {
         }
         _ => Err(Error::route_not_found()),
     };
+    if let Err(e) = &result {
+        let outcome = if e.is_server_error() {
+            "failed"
+        } else {
+            "rejected"
+        };
+        bonus_metrics::count(name::WEBHOOKS, &[("Outcome", outcome)], 1);
+    }
     with_allow(respond("order-webhook", result), ROUTES, req.uri().path())
 }
 
@@ -236,6 +253,7 @@ pub(crate) fn replay(
             ),
         ));
     }
+    bonus_metrics::count(name::WEBHOOKS, &[("Outcome", "duplicate")], 1);
     let status = StatusCode::from_u16(record.status).unwrap_or(StatusCode::OK);
     Ok(raw_json(status, record.response))
 }
@@ -250,7 +268,10 @@ pub(crate) async fn commit(
     retry: &mut Retry,
 ) -> Result<bool, Error> {
     match ctx.store.commit_booking(booking).await? {
-        Commit::Committed => return Ok(true),
+        Commit::Committed => {
+            bonus_metrics::count(name::WEBHOOKS, &[("Outcome", "booked")], 1);
+            return Ok(true);
+        }
         Commit::Duplicate => retry.now(),
         Commit::Stale | Commit::Conflict => retry.again(),
         Commit::Retry => retry.backoff(),

@@ -7,12 +7,12 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let (ctx, _, sqs, queue_url) = bonus_lambda::run::queue_function("CLEARING_QUEUE_URL").await?;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         let (ctx, sqs, queue_url) = (ctx.clone(), sqs.clone(), queue_url.clone());
-        async move {
+        bonus_lambda::run::metered(ctx.store.email_key.clone(), async move {
             let summary = clearing::planner(&ctx, &sqs, &queue_url, &event.payload)
                 .await
                 .map_err(|e| lambda_runtime::Error::from(e.to_string()))?;
             Ok::<Value, lambda_runtime::Error>(serde_json::to_value(summary)?)
-        }
+        })
     }))
     .await
 }

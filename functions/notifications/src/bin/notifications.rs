@@ -13,11 +13,11 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
         let (ctx, senders, sqs, queue_url) =
             (ctx.clone(), senders.clone(), sqs.clone(), queue_url.clone());
-        async move {
+        bonus_lambda::run::metered(ctx.store.email_key.clone(), async move {
             Ok::<_, lambda_runtime::Error>(
                 notifications::handle_sqs(&ctx, &senders, &sqs, &queue_url, event.payload).await,
             )
-        }
+        })
     }))
     .await
 }

@@ -10,7 +10,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let (ctx, _, sqs, queue_url) = bonus_lambda::run::queue_function("NOTIFY_QUEUE_URL").await?;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         let (ctx, sqs, queue_url) = (ctx.clone(), sqs.clone(), queue_url.clone());
-        async move {
+        bonus_lambda::run::metered(ctx.store.email_key.clone(), async move {
             if event.payload.get("Records").is_some() {
                 let batch: dynamodb::Event = serde_json::from_value(event.payload)?;
                 let response = notifications::relay_stream(&ctx, &sqs, &queue_url, batch).await;
@@ -21,7 +21,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
                 .await
                 .map_err(|e| lambda_runtime::Error::from(e.to_string()))?;
             Ok(json!({ "relayed": moved }))
-        }
+        })
     }))
     .await
 }

@@ -7,11 +7,11 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let ctx = bonus_lambda::run::plain_function().await?;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
         let ctx = ctx.clone();
-        async move {
+        bonus_lambda::run::metered(ctx.store.email_key.clone(), async move {
             Ok::<_, lambda_runtime::Error>(
-                order_webhook::defer::handle_deferred(&ctx, event.payload).await,
+                Box::pin(order_webhook::defer::handle_deferred(&ctx, event.payload)).await,
             )
-        }
+        })
     }))
     .await
 }
