@@ -105,6 +105,11 @@ enum Command {
         #[command(subcommand)]
         command: commands::clearing::ClearingCommand,
     },
+    /// Dead-letter queues: list them, look into one, redrive one to its source queue.
+    Dlq {
+        #[command(subcommand)]
+        command: commands::dlq::DlqCommand,
+    },
 }
 
 #[tokio::main]
@@ -144,5 +149,6 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Notifications { command } => commands::notifications::run(command).await,
         Command::Report { command } => commands::report::run(command).await,
         Command::Clearing { command } => commands::clearing::run(command).await,
+        Command::Dlq { command } => commands::dlq::run(command).await,
     }
 }

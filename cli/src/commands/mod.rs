@@ -5,6 +5,7 @@ pub mod audit;
 pub mod campaign;
 pub mod clearing;
 pub mod dev;
+pub mod dlq;
 pub mod holds;
 pub mod keys;
 pub mod migrate;

@@ -4,6 +4,8 @@
 //! Every queue has a dead-letter queue: a message received `max_receive` times without being
 //! deleted moves there, so a poison message can never block the queue.
 
+pub mod dead_letters;
+
 use std::collections::HashMap;
 use std::sync::Arc;
 
