@@ -9,7 +9,7 @@ export AWS_REGION ?= eu-west-1
 # One-off builds (CI, make test on a fresh clone) need no incremental caches: smaller, faster.
 export CARGO_INCREMENTAL ?= 0
 
-.PHONY: run test build unit lint fuzz-api soak bench profile fmt clean
+.PHONY: run test build unit lint fuzz-api package package-check deploy soak bench bench-cold-start profile fmt clean
 
 ## Start the local stack: embedded DynamoDB (data in .bonus/), demo config, API on 127.0.0.1:3000.
 run: build $(VENV)/.installed
@@ -33,6 +33,21 @@ lint: $(VENV)/.installed
 fuzz-api: build $(VENV)/.installed
 	bash tests/fuzz/schemathesis.sh
 
+## Every Lambda artifact by `sam build` (rust-cargolambda, one shared dependency build), on
+## arm64 (ARCH=x86_64 where the aarch64 target cannot be fetched), then linted and measured.
+ARCH ?= arm64
+package: $(VENV)/.installed
+	ARCH=$(ARCH) bash infra/package.sh
+
+## What CI checks of packaging (the cheapest build that catches the same errors): the order
+## webhook alone for arm64, through sam build, its artifact, and the built template linted.
+package-check: $(VENV)/.installed
+	ARCH=$(ARCH) ONLY=order-webhook bash infra/package.sh
+
+## `make deploy ENV=dev` (or prod): make package, then sam deploy with samconfig.toml's [ENV].
+deploy: $(VENV)/.installed
+	ENV=$(ENV) ARCH=$(ARCH) bash infra/deploy.sh
+
 ## The long runs (docs/reliability.md): 100,000 simulated operations (50 seeds of 2,000),
 ## 10,000 under faults, 10,000 fuzzed requests in-process, and schemathesis at 500 cases per
 ## operation. The debug build: its dependencies are optimised already (profile.dev.package).
@@ -50,6 +65,14 @@ bench:
 	cargo bench -p integration-tests --bench nightly 2>&1 | grep -E 'loaded|NIGHTLY'
 	cargo bench -p integration-tests --bench clearing 2>&1 | grep CLEARING
 	cargo bench -p integration-tests --bench load 2>&1 | grep LOAD
+	$(MAKE) bench-cold-start
+
+## Cold starts of every function's release binary against a local Lambda Runtime API, beside a
+## bare lambda_http hello world (tests/benches/cold_start.rs).
+FUNCTION_PACKAGES := -p order-webhook -p member-api -p hold-sweeper -p nightly -p clearing -p notifications
+bench-cold-start:
+	cargo build --release --bins $(FUNCTION_PACKAGES) -p integration-tests
+	cargo bench -p integration-tests --bench cold_start 2>&1 | grep COLD_START
 
 ## CPU per webhook split between our crates, the SDK, the HTTP stack and the emulator (needs
 ## perf). A release build that keeps its symbols and skips LTO, so that frames keep their crate.
@@ -70,4 +93,4 @@ $(VENV)/.installed: requirements-dev.txt
 	touch $@
 
 clean:
-	rm -rf $(VENV) .bonus target
+	rm -rf $(VENV) target .aws-sam
