@@ -71,7 +71,7 @@ bench:
 ## bare lambda_http hello world (tests/benches/cold_start.rs).
 FUNCTION_PACKAGES := -p order-webhook -p member-api -p hold-sweeper -p nightly -p clearing -p notifications
 bench-cold-start:
-	cargo build --release --bins $(FUNCTION_PACKAGES) -p integration-tests
+	cargo build --release --bins $(FUNCTION_PACKAGES) -p hello-lambda-http
 	cargo bench -p integration-tests --bench cold_start 2>&1 | grep COLD_START
 
 ## CPU per webhook split between our crates, the SDK, the HTTP stack and the emulator (needs

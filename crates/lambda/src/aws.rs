@@ -63,13 +63,13 @@ fn native_roots_wanted() -> bool {
     std::env::var("BONUS_TLS_NATIVE_ROOTS").is_ok_and(|v| v == "1" || v == "true")
 }
 
-/// An HTTPS client (rustls with aws-lc) whose trust store is the Amazon roots alone.
+/// An HTTPS client (rustls with ring) whose trust store is the Amazon roots alone.
 pub fn amazon_roots_client() -> SharedHttpClient {
     let trust = TrustStore::empty()
         .with_native_roots(false)
         .with_pem_certificate(AMAZON_ROOTS.as_bytes());
     aws_smithy_http_client::Builder::new()
-        .tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc))
+        .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
         .tls_context(
             TlsContext::builder()
                 .with_trust_store(trust)
