@@ -53,12 +53,14 @@ echo "== cargo lambda build --release $flag ${bin_flags[*]}"
 cargo lambda build --release "$flag" "${bin_flags[@]}"
 built=$(date +%s)
 
-sam_args=(--beta-features --parameter-overrides "Architecture=$ARCH")
+# The function(s) to build come first: --parameter-overrides takes every word after it.
+sam_args=()
 if [[ -n "$ONLY" ]]; then
   for f in "${functions[@]}"; do
     if [[ " $ONLY " == *" ${f#*=} "* ]]; then sam_args+=("${f%%=*}"); fi
   done
 fi
+sam_args+=(--beta-features --parameter-overrides "Architecture=$ARCH")
 echo "== sam build ${sam_args[*]}"
 sam build "${sam_args[@]}"
 done_at=$(date +%s)
