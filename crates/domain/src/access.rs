@@ -145,6 +145,30 @@ pub fn decide(scopes: &[Scope], relation: Option<Relation>, action: Action) -> D
     }
 }
 
+/// How a logged-in member (the member site's session) stands to a member: themself, or
+/// an outsider. Sessions carry no scopes: the relation alone decides.
+pub fn member_relation(
+    session_programme: &str,
+    session_member: &str,
+    programme_id: &str,
+    member_id: &str,
+) -> Relation {
+    if session_programme == programme_id && session_member == member_id {
+        Relation::Member
+    } else {
+        Relation::Outsider
+    }
+}
+
+/// A member-site session asks to do `action` to a member it stands to as `relation` (None:
+/// no such member). The same table as partners', without scopes.
+pub fn decide_session(relation: Option<Relation>, action: Action) -> Decision {
+    match relation.map(|r| grant(r, action)) {
+        None | Some(Grant::None) => Decision::NotFound,
+        Some(g) => Decision::Allow(g),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -170,6 +194,22 @@ mod tests {
             for (action, want) in Action::ALL.into_iter().zip(row) {
                 assert_eq!(grant(relation, action), want, "{relation:?} {action:?}");
             }
+        }
+    }
+
+    #[test]
+    fn a_session_reaches_its_own_member_only() {
+        let me = member_relation("velo", "M-1", "velo", "M-1");
+        assert_eq!(me, Member);
+        for action in Action::ALL {
+            assert_eq!(decide_session(Some(me), action), Decision::Allow(Grant::Full));
+            for other in [
+                member_relation("velo", "M-1", "velo", "M-2"),
+                member_relation("velo", "M-1", "bonvito", "M-1"),
+            ] {
+                assert_eq!(decide_session(Some(other), action), Decision::NotFound);
+            }
+            assert_eq!(decide_session(None, action), Decision::NotFound);
         }
     }
 

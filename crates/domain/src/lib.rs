@@ -52,6 +52,7 @@ pub mod report;
 pub mod retry;
 pub mod reward;
 pub mod sales;
+pub mod site;
 pub mod webhook_sig;
 
 pub use error::{Error, ErrorKind};
