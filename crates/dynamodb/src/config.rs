@@ -10,7 +10,37 @@ use bonus_domain::account::Account;
 use bonus_domain::member::{ApiKeyRecord, ExternalLink, MemberProfile};
 use bonus_domain::programme::{Partner, Programme};
 
+/// A profile item whose number is in the phone index carries this attribute.
+pub const PHONE_INDEXED: &str = "phone_indexed";
+
 impl Store {
+    /// The phone index writes that go with replacing `before` by `after`: the old number's
+    /// entry deleted, the new one's put.
+    pub fn phone_index_writes(
+        &self,
+        before: Option<&MemberProfile>,
+        after: &MemberProfile,
+    ) -> Result<Vec<aws_sdk_dynamodb::types::TransactWriteItem>, StoreError> {
+        let old = before.and_then(|b| self.phone_index_key(b));
+        let new = self.phone_index_key(after);
+        let mut items = Vec::new();
+        if let Some(old) = old.filter(|o| Some(o) != new.as_ref()) {
+            let delete = aws_sdk_dynamodb::types::Delete::builder()
+                .table_name(&self.table)
+                .set_key(Some(super::key_map(&old)))
+                .build()?;
+            items.push(
+                aws_sdk_dynamodb::types::TransactWriteItem::builder()
+                    .delete(delete)
+                    .build(),
+            );
+        }
+        if let Some(item) = self.phone_index_item(after)? {
+            items.push(self.put_item(item, None)?);
+        }
+        Ok(items)
+    }
+
     /// The member a partner's customer id belongs to.
     pub async fn member_by_external_id(
         &self,
@@ -176,6 +206,10 @@ impl Store {
                 AttributeValue::S(profile.member_id.clone()),
             );
         }
+        // Written with its phone index item (`bonus migrate` indexes profiles from before).
+        if self.phone_index_key(profile).is_some() {
+            item.insert(PHONE_INDEXED.into(), AttributeValue::Bool(true));
+        }
         Ok(item)
     }
 
@@ -235,6 +269,7 @@ impl Store {
                 items.push(self.delete_link(partner, customer)?);
             }
         }
+        items.extend(self.phone_index_writes(Some(before), profile)?);
         match self.transact_retrying(items).await? {
             TxOutcome::Committed => Ok(true),
             o if o.failed_condition(0) => Ok(false),
@@ -277,6 +312,7 @@ impl Store {
         for (partner, customer) in &profile.external_ids {
             items.push(self.delete_link(partner, customer)?);
         }
+        items.extend(self.phone_index_writes(Some(profile), &erased)?);
         match self.transact_retrying(items).await? {
             TxOutcome::Committed => Ok(erased),
             other => Err(StoreError::Sdk(format!("erasure not written: {other:?}"))),
@@ -358,6 +394,7 @@ impl Store {
         for item in self.external_link_items(profile)? {
             items.push(self.put_new(item)?);
         }
+        items.extend(self.phone_index_writes(None, profile)?);
         let mut retry = self.retry();
         while let Some(pause) = retry.next() {
             super::retry::pause(pause).await;

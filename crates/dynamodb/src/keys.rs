@@ -257,3 +257,41 @@ pub fn delivery_log(
         format!("{}#{event_id}#{channel}", bonus_domain::clock::ts(at)),
     )
 }
+
+/// A member-site session, in the member's partition (all of a member's sessions are one
+/// Query away: "log out everywhere").
+pub const SESSION_PREFIX: &str = "SESSION#";
+
+pub fn session(programme_id: &str, member_id: &str, session_id: &str) -> (String, String) {
+    (
+        member_pk(programme_id, member_id),
+        format!("{SESSION_PREFIX}{session_id}"),
+    )
+}
+
+/// A one-time login secret, by the SHA-256 of the link's token (e-mail) or of the phone
+/// number's keyed hash (SMS code).
+pub fn login_secret(secret_hash: &str) -> (String, String) {
+    (format!("LOGIN#{secret_hash}"), "LOGIN".into())
+}
+
+/// A throttle counter (one hour's requests for an address or a member).
+pub fn throttle(kind: &str, bucket: &str) -> (String, String) {
+    (format!("THROTTLE#{kind}#{bucket}"), "COUNT".into())
+}
+
+/// The phone index: the keyed hash of a number -> the members that have it.
+pub fn phone_index(programme_id: &str, phone_hash: &str, member_id: &str) -> (String, String) {
+    (
+        format!("PHONE#{programme_id}#{phone_hash}"),
+        member_id.to_string(),
+    )
+}
+
+/// A pending change of a member's e-mail address or phone number, until its code is given.
+pub fn contact_change(programme_id: &str, member_id: &str, channel: &str) -> (String, String) {
+    (
+        member_pk(programme_id, member_id),
+        format!("CONTACT#{channel}"),
+    )
+}

@@ -16,6 +16,7 @@ pub mod retry;
 pub mod rewards;
 pub mod sales;
 pub mod schema;
+pub mod site;
 
 use std::collections::HashMap;
 use std::fmt::Debug;

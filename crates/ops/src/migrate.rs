@@ -12,6 +12,8 @@
 //! - partner (1 -> 2): listed in its programme's partner list (unknown partner ids are
 //!   refused from the list of all partners, without a read of their own); and, at any
 //!   version, signing secrets stored in plain text are sealed (bonus-secrets).
+//! - profile (any version): a profile with a phone number gets its entry in the phone index
+//!   (the member site's SMS login finds members by number), and is marked `phone_indexed`.
 //! - anything else (1 -> 2): only the version is written.
 
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -127,6 +129,16 @@ async fn upgrade(
             upgrade_account(store, from_item(item)?, schema).await
         }
         "api_key" if schema < 2 => upgrade_api_key(store, item).await,
+        "profile" if !item.contains_key(bonus_dynamodb::config::PHONE_INDEXED) => {
+            let profile: bonus_domain::member::MemberProfile = from_item(item.clone())?;
+            if store.phone_index_key(&profile).is_some() {
+                index_phone(store, &item, &profile).await
+            } else if schema < SCHEMA_VERSION {
+                mark(store, &item).await
+            } else {
+                Ok(Outcome::Current)
+            }
+        }
         "partner" => {
             let partner: bonus_domain::programme::Partner = from_item(item.clone())?;
             if bonus_secrets::has_unsealed(&partner) {
@@ -148,6 +160,48 @@ async fn upgrade(
         _ if schema < SCHEMA_VERSION => mark(store, &item).await,
         _ => Ok(Outcome::Current),
     }
+}
+
+/// Put a profile's phone index entry and mark the profile, in one transaction, on the
+/// condition that its number did not change meanwhile.
+async fn index_phone(
+    store: &Store,
+    item: &Item,
+    profile: &bonus_domain::member::MemberProfile,
+) -> Result<Outcome, StoreError> {
+    let Some(index) = store.phone_index_item(profile)? else {
+        return Ok(Outcome::Current);
+    };
+    let mark = aws_sdk_dynamodb::types::Update::builder()
+        .table_name(&store.table)
+        .set_key(Some(
+            [PK, SK]
+                .iter()
+                .filter_map(|k| item.get(*k).map(|v| (k.to_string(), v.clone())))
+                .collect(),
+        ))
+        .update_expression("SET #flag = :t, #schema = :v")
+        .condition_expression("attribute_exists(#pk) AND phone = :phone")
+        .expression_attribute_names("#flag", bonus_dynamodb::config::PHONE_INDEXED)
+        .expression_attribute_names("#schema", SCHEMA_ATTRIBUTE)
+        .expression_attribute_names("#pk", PK)
+        .expression_attribute_values(":t", AttributeValue::Bool(true))
+        .expression_attribute_values(":v", AttributeValue::N(SCHEMA_VERSION.to_string()))
+        .expression_attribute_values(
+            ":phone",
+            AttributeValue::S(profile.phone.clone().unwrap_or_default()),
+        )
+        .build()?;
+    let items = vec![
+        store.put_item(index, None)?,
+        aws_sdk_dynamodb::types::TransactWriteItem::builder()
+            .update(mark)
+            .build(),
+    ];
+    Ok(match store.transact_retrying(items).await? {
+        bonus_dynamodb::TxOutcome::Committed => Outcome::Upgraded,
+        _ => Outcome::Left,
+    })
 }
 
 async fn upgrade_account(

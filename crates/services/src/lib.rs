@@ -2,3 +2,4 @@
 //! function crate; what two of them need lives here.
 
 pub mod holds;
+pub mod spend;

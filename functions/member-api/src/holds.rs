@@ -13,22 +13,22 @@ use chrono::{DateTime, Utc};
 use http::StatusCode;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use tracing::{info, warn};
+use tracing::info;
 
 use bonus_domain::hold::{
-    hold_id, hold_points, plan_finish, plan_hold, Finish, HeldLot, Hold, HoldRequest, HoldStatus,
+    hold_points, plan_finish, Finish, HeldLot, Hold, HoldRequest, HoldStatus,
 };
 use bonus_domain::ids::{require_id, valid_id};
 use bonus_domain::money::Points;
-use bonus_dynamodb::holds::Reserve;
 use bonus_dynamodb::retry;
 use bonus_lambda::api::{json, parse_json, Error, Response};
 use bonus_lambda::app::{Ctx, KeyConfig};
-pub(crate) use bonus_services::holds::{resolve, tidy};
+pub(crate) use bonus_services::holds::resolve;
+use bonus_services::spend::{self, SpendAt};
 
 use bonus_domain::access::Action;
 
-use crate::{authorise, member_account, Scope};
+use crate::{admit, authorise, Scope};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -93,59 +93,31 @@ fn hold_not_found() -> Error {
     Error::not_found("hold_not_found", "no such hold for this partner")
 }
 
-/// Place a hold (also used by gift-shop claims, with `extra` items in the same transaction:
-/// the stock take). Returns the hold and whether this call created it.
+/// Place a hold at the key's partner, for a member the key may spend for.
 pub(crate) async fn place(
     ctx: &Ctx,
     key: &KeyConfig,
     member_id: &str,
     req: &HoldRequest,
-    extra: impl Fn() -> Result<Vec<aws_sdk_dynamodb::types::TransactWriteItem>, Error>,
 ) -> Result<(Hold, bool), Error> {
-    let programme = &key.programme;
-    let partner_id = key.partner.id.as_str();
-    let id = hold_id(partner_id, member_id, &req.reference);
-    let mut retry = ctx.retry();
-    while let Some(pause) = retry.next() {
-        retry::pause(pause).await;
-        // Each pass re-reads at once unless it asks to back off.
-        retry.now();
-        if let Some(existing) = ctx.store.get_hold(&id).await? {
-            if existing.status == HoldStatus::Reserving {
-                // A placement of this request that did not finish: undo it, and place again.
-                ctx.store.roll_back_reservation(&id).await?;
-                continue;
-            }
-            if existing.request_sha256 != req.request_sha256 {
-                return Err(Error::conflict(
-                    "hold_conflict",
-                    "this reference was used for another hold request",
-                ));
-            }
-            return Ok((existing, false));
-        }
-        let (account, _) = member_account(ctx, key, member_id, Action::Hold).await?;
-        let account = tidy(ctx, account).await?;
-        let lots = ctx.store.lots(&programme.id, member_id).await?;
-        let hold = plan_hold(programme, &account, &lots, partner_id, req, ctx.now())?;
-        let need = req.points.max(programme.min_balance_to_redeem);
-        match ctx.store.reserve(&hold, need, extra()?).await? {
-            Reserve::Reserved => {
-                info!(partner_id, points = hold.points, "hold placed");
-                return Ok((hold, true));
-            }
-            Reserve::Duplicate | Reserve::AccountShort | Reserve::Stale => continue,
-            Reserve::Retry => retry.backoff(),
-            Reserve::ExtraRefused => {
-                return Err(Error::conflict(
-                    "out_of_stock",
-                    "the reward is out of stock, or the member reached its limit",
-                ))
-            }
-        }
+    let at = spend_at(key);
+    spend::place(
+        ctx,
+        &at,
+        member_id,
+        req,
+        &|account| Ok(admit(key, account, Action::Hold)?.0),
+        || Ok(vec![]),
+    )
+    .await
+}
+
+/// Where a key's holds and claims are placed: its programme, at its partner.
+pub(crate) fn spend_at(key: &KeyConfig) -> SpendAt<'_> {
+    SpendAt {
+        programme: &key.programme,
+        partner_id: &key.partner.id,
     }
-    warn!(partner_id, "hold gave up under contention");
-    Err(Error::unavailable())
 }
 
 pub(crate) async fn create(
@@ -164,7 +136,7 @@ pub(crate) async fn create(
         request_sha256: hex::encode(Sha256::digest(req.body())),
         reward: None,
     };
-    let (hold, created) = place(ctx, &key, member_id, &request, || Ok(vec![])).await?;
+    let (hold, created) = place(ctx, &key, member_id, &request).await?;
     let status = if created {
         StatusCode::CREATED
     } else {

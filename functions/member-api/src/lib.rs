@@ -18,7 +18,7 @@ use bonus_domain::access::{self, Action, Decision, Grant, Relation};
 use bonus_domain::account::Account;
 use bonus_domain::ids::valid_id;
 pub use bonus_domain::member::Scope;
-use bonus_lambda::api::{bearer, internal, respond, segments, with_allow, Error, Response};
+use bonus_lambda::api::{bearer, respond, segments, with_allow, Error, Response};
 use bonus_lambda::app::{Ctx, KeyConfig};
 
 /// Every route this function serves: (method, path template).
@@ -150,6 +150,16 @@ pub(crate) async fn member_account(
     } else {
         None
     };
+    admit(key, account, action)
+}
+
+/// The policy's answer for a member as read (None: no such member): the account and the
+/// grant, or the same 404 for a member that does not exist and one the caller may not touch.
+pub(crate) fn admit(
+    key: &KeyConfig,
+    account: Option<Account>,
+    action: Action,
+) -> Result<(Account, Grant), Error> {
     let relation = account.as_ref().map(|a| relation_to(key, a));
     match (access::decide(&key.key.scopes, relation, action), account) {
         (Decision::Allow(grant), Some(account)) => Ok((account, grant)),

@@ -8,21 +8,19 @@
 use bytes::Bytes;
 use http::StatusCode;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use tracing::info;
 
-use bonus_domain::hold::{HoldStatus, RewardClaim};
 use bonus_domain::ids::{require_id, valid_id};
-use bonus_domain::reward::{voucher_code, Reward};
+use bonus_domain::reward::Reward;
 use bonus_lambda::api::{json, parse_json, Error, Response};
 use bonus_lambda::app::Ctx;
 
-use bonus_domain::hold::HoldRequest;
 
-use crate::holds::{place, resolve, view};
+use crate::holds::{spend_at, view};
+use bonus_services::spend;
 use bonus_domain::access::Action;
 
-use crate::{authorise, internal, member_account, Scope};
+use crate::{admit, authorise, member_account, Scope};
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -91,52 +89,16 @@ pub(crate) async fn claim(
         }
         None => ctx.random.hex(8),
     };
-    let request = HoldRequest {
-        points: reward.points,
-        reference: format!("claim/{reward_id}/{reference}"),
-        minutes: None,
-        request_sha256: hex::encode(Sha256::digest(
-            [req.body().as_ref(), reward_id.as_bytes()].concat(),
-        )),
-        reward: Some(RewardClaim {
-            reward_id: reward_id.to_string(),
-            voucher_code: voucher_code(ctx.random.as_ref()),
-        }),
-    };
-    let placed = place(ctx, &key, member_id, &request, || {
-        ctx.store.claim_items(&reward, member_id).map_err(internal)
-    })
-    .await;
-    let (hold, _) = match placed {
-        Ok(h) => h,
-        Err(e) if e.code == "out_of_stock" => {
-            let now = ctx.store.get_reward(&key.programme.id, reward_id).await?;
-            return Err(match now {
-                Some(r) if r.stock > 0 => Error::conflict(
-                    "claim_limit_reached",
-                    format!(
-                        "the member already claimed this reward {} time(s), the limit",
-                        r.per_member_limit.unwrap_or(0)
-                    ),
-                ),
-                _ => Error::conflict("out_of_stock", "the reward is out of stock"),
-            });
-        }
-        Err(e) => return Err(e),
-    };
-    let hold = match hold.status {
-        HoldStatus::Open => resolve(ctx, &hold, hold.points, HoldStatus::Captured)
-            .await?
-            .unwrap_or(hold),
-        _ => hold,
-    };
-    let hold = ctx.store.get_hold(&hold.hold_id).await?.unwrap_or(hold);
-    if hold.status != HoldStatus::Captured {
-        return Err(Error::conflict(
-            "claim_not_completed",
-            format!("the claim's hold is {:?}", hold.status_at(ctx.now())),
-        ));
-    }
+    let hold = spend::claim_reward(
+        ctx,
+        &spend_at(&key),
+        member_id,
+        &reward,
+        &reference,
+        req.body(),
+        &|account| Ok(admit(&key, account, Action::Hold)?.0),
+    )
+    .await?;
     info!(partner_id = %key.partner.id, reward_id, "reward claimed");
     Ok(json(StatusCode::CREATED, &view(&hold, ctx.now())))
 }
