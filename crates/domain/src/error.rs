@@ -28,6 +28,8 @@ pub enum ErrorKind {
     TooLarge,
     /// Contended or throttled for longer than the caller's retry budget: try again.
     Unavailable,
+    /// The caller asked too often (login requests per address): wait, then try again.
+    TooManyRequests,
     /// A fault on our side; the detail is in the log, never in the answer.
     Internal,
 }

@@ -110,6 +110,7 @@ impl Store {
         &self,
         r: &Reward,
         member_id: &str,
+        hold_id: &str,
     ) -> Result<Vec<TransactWriteItem>, StoreError> {
         let stock = Update::builder()
             .table_name(&self.table)
@@ -125,8 +126,10 @@ impl Store {
                 member_id,
                 &r.reward_id,
             ))))
-            .stamped_expression("ADD claims :one")
-            .expression_attribute_values(":one", n(1));
+            // The claim's hold, for the member's list of vouchers.
+            .stamped_expression("ADD claims :one, hold_ids :hold")
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":hold", AttributeValue::Ss(vec![hold_id.to_string()]));
         if let Some(limit) = r.per_member_limit {
             count = count
                 .condition_expression("attribute_not_exists(claims) OR claims < :limit")
@@ -166,5 +169,51 @@ impl Store {
             TransactWriteItem::builder().update(stock).build(),
             TransactWriteItem::builder().update(count).build(),
         ])
+    }
+}
+
+impl Store {
+    /// The member's gift-shop claims that were completed (captured), newest first: the
+    /// holds named by their claim counters (one Query, then BatchGetItem in hundreds).
+    pub async fn member_vouchers(
+        &self,
+        programme_id: &str,
+        member_id: &str,
+    ) -> Result<Vec<bonus_domain::hold::Hold>, StoreError> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
+            .expression_attribute_names("#pk", keys::PK)
+            .expression_attribute_names("#sk", keys::SK)
+            .expression_attribute_values(
+                ":pk",
+                AttributeValue::S(keys::member_pk(programme_id, member_id)),
+            )
+            .expression_attribute_values(":prefix", AttributeValue::S("CLAIMS#".into()))
+            .send()
+            .await
+            .map_err(StoreError::sdk)?;
+        let ids: Vec<(String, String)> = out
+            .items
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|i| match i.get("hold_ids") {
+                Some(AttributeValue::Ss(ids)) => Some(ids.clone()),
+                _ => None,
+            })
+            .flatten()
+            .map(|id| keys::hold(&id))
+            .collect();
+        let mut holds: Vec<bonus_domain::hold::Hold> = self
+            .batch_get(&ids)
+            .await?
+            .into_values()
+            .map(super::from_item)
+            .collect::<Result<_, _>>()?;
+        holds.retain(|h| h.status == bonus_domain::hold::HoldStatus::Captured && h.member_id == member_id);
+        holds.sort_by(|a, b| b.created_at.cmp(&a.created_at));
+        Ok(holds)
     }
 }

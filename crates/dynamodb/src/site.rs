@@ -444,4 +444,26 @@ impl Store {
         }
         Ok(())
     }
+
+    /// Mark a one-time token (a partner's member token) used: true the first time only.
+    pub async fn use_once(
+        &self,
+        key_hash: &str,
+        expires_at: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let item = to_item(
+            keys::login_secret(key_hash),
+            "used_token",
+            &serde_json::json!({ "used": true }),
+        )?;
+        let put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(with_ttl(item, expires_at)))
+            .condition_expression("attribute_not_exists(PK)")
+            .send()
+            .await;
+        super::written(put)
+    }
 }

@@ -112,8 +112,11 @@ pub async fn claim_reward(
             voucher_code: voucher_code(ctx.random.as_ref()),
         }),
     };
+    let claim_hold = hold_id(at.partner_id, member_id, &request.reference);
     let placed = place(ctx, at, member_id, &request, admit, || {
-        ctx.store.claim_items(reward, member_id).map_err(internal)
+        ctx.store
+            .claim_items(reward, member_id, &claim_hold)
+            .map_err(internal)
     })
     .await;
     let (hold, _) = match placed {
