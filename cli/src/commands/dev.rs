@@ -87,6 +87,12 @@ Try:
   ./target/debug/bonus notifications list   # messages sent: e-mail to M-1001, SMS to B-2001 (after 08:00 Berlin)
   ./target/debug/bonus notify preview points_earned --locale nl
   ./target/debug/bonus run statements       # last month's statement e-mails
+
+Member site   http://{addr}/m/velo   (and http://{addr}/m/bonvito)
+  Log in as Anna (M-1001): enter anna@example.com, then open the link it printed:
+  ./target/debug/bonus site login-link --to anna@example.com
+  bonVito's B-2001 logs in by SMS: +4915112345678, then
+  ./target/debug/bonus site login-link --to +4915112345678   # the six-digit code
 More in README.md. Ctrl-C stops; data stays in {data_dir}/.
 "#,
         dynamodb = db.endpoint,
@@ -101,6 +107,7 @@ More in README.md. Ctrl-C stops; data stays in {data_dir}/.
         bonus_local_stack::moto::local_senders(&moto.endpoint, "points@bonus.local").await?;
     senders.unsubscribe_url =
         format!("http://{addr}/v1/unsubscribe/{{programme_id}}/{{member_id}}/{{token}}");
+    let senders_for_site = (senders.ses.clone(), senders.sns.clone());
     let relay_ctx = ctx.clone();
     let relay = tokio::spawn(async move {
         loop {
@@ -117,7 +124,20 @@ More in README.md. Ctrl-C stops; data stays in {data_dir}/.
             tokio::time::sleep(Duration::from_secs(2)).await;
         }
     });
-    let result = dev::serve(ctx, listener, async {
+    let site = Arc::new(member_site::Site {
+        session_key: local_site_key(&args.data_dir)?,
+        url: format!("http://{addr}/m"),
+        // Plain HTTP on 127.0.0.1: cookies without Secure (and without the __Host- prefix).
+        insecure_cookies: true,
+        senders: bonus_messages::send::Senders {
+            ses: senders_for_site.0,
+            sns: senders_for_site.1,
+            from: "points@bonus.local".into(),
+            unsubscribe_url: String::new(),
+            configuration_set: None,
+        },
+    });
+    let result = dev::serve_with(ctx, Some(site), listener, async {
         let _ = tokio::signal::ctrl_c().await;
     })
     .await;
@@ -125,4 +145,20 @@ More in README.md. Ctrl-C stops; data stays in {data_dir}/.
     let _ = std::fs::remove_file(dev_info_path(&args.data_dir));
     println!("stopped");
     result
+}
+
+/// The local site's session key: made once, kept in the data directory, so sessions survive
+/// a restart of `bonus dev`.
+fn local_site_key(data_dir: &std::path::Path) -> anyhow::Result<Vec<u8>> {
+    let path = data_dir.join("site-session.key");
+    if let Ok(key) = std::fs::read_to_string(&path) {
+        if key.trim().len() >= member_site::MIN_SESSION_KEY_BYTES {
+            return Ok(key.trim().as_bytes().to_vec());
+        }
+    }
+    let mut bytes = [0u8; 32];
+    rand::fill(&mut bytes);
+    let key = hex::encode(bytes);
+    std::fs::write(&path, &key)?;
+    Ok(key.into_bytes())
 }

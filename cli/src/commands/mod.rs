@@ -14,3 +14,4 @@ pub mod notify;
 pub mod report;
 pub mod run;
 pub mod webhook;
+pub mod site;

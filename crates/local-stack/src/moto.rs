@@ -104,3 +104,86 @@ pub async fn local_senders(
         configuration_set: None,
     })
 }
+
+/// A message moto recorded as sent (SES e-mail or SNS SMS).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SentMessage {
+    /// `email` or `sms`.
+    pub channel: &'static str,
+    /// Recipient addresses or the phone number.
+    pub to: Vec<String>,
+    pub subject: String,
+    /// The e-mail body (HTML when there is one) or the SMS text.
+    pub body: String,
+}
+
+/// Everything moto at `endpoint` has sent, oldest first.
+pub async fn sent_messages(endpoint: &str) -> anyhow::Result<Vec<SentMessage>> {
+    let data: serde_json::Value = reqwest::get(format!("{endpoint}/moto-api/data.json"))
+        .await?
+        .json()
+        .await?;
+    let list = |v: &serde_json::Value| -> Vec<serde_json::Value> {
+        v.as_array().cloned().unwrap_or_default()
+    };
+    let text = |v: &serde_json::Value| v.as_str().unwrap_or("").to_string();
+    let mut out = Vec::new();
+    for m in list(&data["ses"]["Message"]) {
+        let d = &m["destinations"];
+        let to = ["ToAddresses", "CcAddresses", "BccAddresses"]
+            .iter()
+            .flat_map(|k| list(&d[*k]))
+            .map(|a| text(&a))
+            .collect();
+        out.push(SentMessage {
+            channel: "email",
+            to,
+            subject: text(&m["subject"]),
+            body: text(&m["body"]),
+        });
+    }
+    for m in list(&data["sns"]["SMS"]) {
+        out.push(SentMessage {
+            channel: "sms",
+            to: vec![text(&m["phone_number"])],
+            subject: String::new(),
+            body: text(&m["message"]),
+        });
+    }
+    Ok(out)
+}
+
+/// The newest login link e-mailed to `to` (or to anyone), from moto's sent messages.
+pub async fn last_login_link(endpoint: &str, to: Option<&str>) -> anyhow::Result<Option<String>> {
+    let sent = sent_messages(endpoint).await?;
+    Ok(sent
+        .iter()
+        .rev()
+        .filter(|m| m.channel == "email")
+        .filter(|m| to.is_none_or(|t| m.to.iter().any(|a| a.eq_ignore_ascii_case(t))))
+        .find_map(|m| {
+            // The HTML body escapes '/' and '&' in attributes.
+            let body = m.body.replace("&#x2f;", "/").replace("&amp;", "&");
+            let start = body.find("http")?;
+            let rest = &body[start..];
+            let end = rest.find(['"', '<', ' ', '\n']).unwrap_or(rest.len());
+            let link = rest[..end].to_string();
+            link.contains("/login/link?token=").then_some(link)
+        }))
+}
+
+/// The newest six-digit code texted to `to` (or to anyone).
+pub async fn last_sms_code(endpoint: &str, to: Option<&str>) -> anyhow::Result<Option<String>> {
+    let sent = sent_messages(endpoint).await?;
+    Ok(sent
+        .iter()
+        .rev()
+        .filter(|m| m.channel == "sms")
+        .filter(|m| to.is_none_or(|t| m.to.iter().any(|a| a == t)))
+        .find_map(|m| {
+            m.body
+                .split(|c: char| !c.is_ascii_digit())
+                .find(|w| w.len() == 6)
+                .map(str::to_string)
+        }))
+}

@@ -16,6 +16,7 @@ use bytes::Bytes;
 pub enum Function {
     OrderWebhook,
     MemberApi,
+    MemberSite,
 }
 
 pub fn route(path: &str) -> Option<Function> {
@@ -24,6 +25,7 @@ pub fn route(path: &str) -> Option<Function> {
             Some(Function::OrderWebhook)
         }
         ["v1", "members" | "holds" | "rewards" | "unsubscribe", ..] => Some(Function::MemberApi),
+        ["m", ..] => Some(Function::MemberSite),
         _ => None,
     }
 }
@@ -31,13 +33,23 @@ pub fn route(path: &str) -> Option<Function> {
 /// Send one request to the function that serves it, as API Gateway and the function's
 /// runtime wiring would (bodies over 1 MiB refused).
 pub async fn dispatch(ctx: &Ctx, req: http::Request<Bytes>) -> Response {
+    dispatch_with(ctx, None, req).await
+}
+
+/// [`dispatch`], with the member site served too (`/m/...`) when `site` is given.
+pub async fn dispatch_with(
+    ctx: &Ctx,
+    site: Option<&member_site::Site>,
+    req: http::Request<Bytes>,
+) -> Response {
     if let Err(e) = check_body_size(req.body()) {
         return error_response(&e);
     }
-    match route(req.uri().path()) {
-        Some(Function::OrderWebhook) => order_webhook::handle(ctx, req).await,
-        Some(Function::MemberApi) => member_api::handle(ctx, req).await,
-        None => error_response(&Error::route_not_found()),
+    match (route(req.uri().path()), site) {
+        (Some(Function::OrderWebhook), _) => order_webhook::handle(ctx, req).await,
+        (Some(Function::MemberApi), _) => member_api::handle(ctx, req).await,
+        (Some(Function::MemberSite), Some(site)) => member_site::handle(ctx, site, req).await,
+        _ => error_response(&Error::route_not_found()),
     }
 }
 
@@ -47,12 +59,25 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    serve_with(ctx, None, listener, shutdown).await
+}
+
+/// [`serve`], with the member site under `/m/` when `site` is given.
+pub async fn serve_with(
+    ctx: Arc<Ctx>,
+    site: Option<Arc<member_site::Site>>,
+    listener: tokio::net::TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
     let app = axum::Router::new().fallback(move |req: axum::extract::Request| {
-        let ctx = ctx.clone();
+        let (ctx, site) = (ctx.clone(), site.clone());
         async move {
             let (parts, body) = req.into_parts();
             let resp = match axum::body::to_bytes(body, MAX_BODY).await {
-                Ok(bytes) => dispatch(&ctx, http::Request::from_parts(parts, bytes)).await,
+                Ok(bytes) => {
+                    let req = http::Request::from_parts(parts, bytes);
+                    Box::pin(dispatch_with(&ctx, site.as_deref(), req)).await
+                }
                 Err(_) => error_response(&Error::new(
                     ErrorKind::TooLarge,
                     "body_too_large",
