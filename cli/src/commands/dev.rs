@@ -129,6 +129,7 @@ More in README.md. Ctrl-C stops; data stays in {data_dir}/.
         url: format!("http://{addr}/m"),
         // Plain HTTP on 127.0.0.1: cookies without Secure (and without the __Host- prefix).
         insecure_cookies: true,
+        base_path: member_site::SITE_PATH.into(),
         senders: bonus_messages::send::Senders {
             ses: senders_for_site.0,
             sns: senders_for_site.1,

@@ -41,15 +41,14 @@ pub struct Authed {
     pub profile: MemberProfile,
     pub csrf: String,
     pub locale: &'static str,
+    /// The site's base path (links).
+    pub base: String,
 }
 
 impl Authed {
     /// `/m/{programme}/{member}`: where this member's pages are.
     pub fn home(&self) -> String {
-        format!(
-            "{SITE_PATH}/{}/{}",
-            self.programme.id, self.account.member_id
-        )
+        format!("{}/{}/{}", self.base, self.programme.id, self.account.member_id)
     }
 }
 
@@ -102,7 +101,7 @@ pub async fn authed(
     let programme = programme(ctx, programme_id).await?;
     let Some((sref, session)) = current_session(ctx, site, req).await? else {
         return Ok(Err(redirect(
-            &format!("{SITE_PATH}/{programme_id}/login"),
+            &format!("{}/{programme_id}/login", site.base_path),
             &[],
         )));
     };
@@ -143,11 +142,13 @@ pub async fn authed(
         profile,
         csrf,
         locale,
+        base: site.base_path.clone(),
     }))
 }
 
 /// What every page's template gets.
 pub fn page_vars(
+    site: &Site,
     req: &http::Request<Bytes>,
     locale: &str,
     programme: &Programme,
@@ -155,14 +156,16 @@ pub fn page_vars(
     page: &str,
 ) -> serde_json::Map<String, Value> {
     let t = words(locale);
-    let back = req.uri().path().to_string();
+    // Back to the same page after a language switch, as the browser addresses it.
+    let path = req.uri().path();
+    let back = format!("{}{}", site.base_path, path.strip_prefix(SITE_PATH).unwrap_or(path));
     let back_q: String = serde_urlencoded::to_string([("back", back.as_str())]).unwrap_or_default();
     let vars = json!({
         "t": t,
         "locale": locale,
         "languages": render::languages(),
         "css": web::stylesheet_name(),
-        "base": SITE_PATH,
+        "base": site.base_path,
         "programme_id": programme.id,
         "programme_name": programme.name,
         "page": page,
@@ -191,10 +194,10 @@ pub async fn home(
     programme(ctx, programme_id).await?;
     match current_session(ctx, site, req).await? {
         Some((_, s)) if s.programme_id == programme_id => Ok(redirect(
-            &format!("{SITE_PATH}/{programme_id}/{}", s.member_id),
+            &format!("{}/{programme_id}/{}", site.base_path, s.member_id),
             &[],
         )),
-        _ => Ok(redirect(&format!("{SITE_PATH}/{programme_id}/login"), &[])),
+        _ => Ok(redirect(&format!("{}/{programme_id}/login", site.base_path), &[])),
     }
 }
 
@@ -238,7 +241,7 @@ fn login_form(
 ) -> Result<Response, Error> {
     let locale = page_locale(req, None);
     let (csrf, set) = prelogin(ctx, site, req);
-    let mut vars = page_vars(req, locale, programme, None, "login");
+    let mut vars = page_vars(site, req, locale, programme, None, "login");
     vars.insert("csrf".into(), json!(csrf));
     vars.insert("notice".into(), json!(notice));
     vars.insert("error".into(), json!(error));
@@ -318,7 +321,7 @@ pub async fn request_login(
     }
     let locale = page_locale(req, None);
     let (csrf, _) = prelogin(ctx, site, req);
-    let mut vars = page_vars(req, locale, &programme, None, "login_sent");
+    let mut vars = page_vars(site, req, locale, &programme, None, "login_sent");
     vars.insert("csrf".into(), json!(csrf));
     vars.insert("channel".into(), json!(channel));
     vars.insert("address".into(), json!(normal));
@@ -440,7 +443,7 @@ pub async fn link_page(
     let token = query(req, "token").unwrap_or_default();
     let locale = page_locale(req, None);
     let (csrf, set) = prelogin(ctx, site, req);
-    let mut vars = page_vars(req, locale, &programme, None, "link");
+    let mut vars = page_vars(site, req, locale, &programme, None, "link");
     vars.insert("csrf".into(), json!(csrf));
     vars.insert("token".into(), json!(token));
     let body = render::page("link.html", &Value::Object(vars))?;
@@ -514,7 +517,7 @@ pub async fn use_code(
         _ => {
             let locale = page_locale(req, None);
             let (csrf, _) = prelogin(ctx, site, req);
-            let mut vars = page_vars(req, locale, &programme, None, "login_sent");
+            let mut vars = page_vars(site, req, locale, &programme, None, "login_sent");
             vars.insert("csrf".into(), json!(csrf));
             vars.insert("channel".into(), json!("sms"));
             vars.insert("address".into(), json!(phone.unwrap_or_default()));
@@ -555,7 +558,7 @@ async fn start_session(
     );
     let gone = set_cookie(site, PRELOGIN_COOKIE, "", 0);
     Ok(redirect(
-        &format!("{SITE_PATH}/{}/{member_id}", programme.id),
+        &format!("{}/{}/{member_id}", site.base_path, programme.id),
         &[cookie, gone],
     ))
 }
@@ -668,7 +671,7 @@ pub async fn logout(
     }
     let gone = set_cookie(site, web::session_cookie_name(site), "", 0);
     Ok(redirect(
-        &format!("{SITE_PATH}/{programme_id}/login?bye=1"),
+        &format!("{}/{programme_id}/login?bye=1", site.base_path),
         &[gone],
     ))
 }

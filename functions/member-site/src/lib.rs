@@ -36,6 +36,9 @@ pub struct Site {
     pub url: String,
     /// Cookies without `Secure` and the `__Host-` prefix: only the local server (plain HTTP).
     pub insecure_cookies: bool,
+    /// The path under which browsers reach the site (`/m`; `/{stage}/m` on API Gateway's
+    /// own address): what links and redirects start with. Routes always match `/m/...`.
+    pub base_path: String,
     pub senders: Senders,
 }
 
@@ -51,11 +54,13 @@ impl Site {
         }
         let url = required_env("SITE_URL")?;
         let from = required_env("SENDER_EMAIL")?;
+        let base_path = std::env::var("SITE_BASE_PATH").unwrap_or_else(|_| SITE_PATH.into());
         let config = bonus_lambda::aws::sdk_config().await;
         Ok(Site {
             session_key: key.into_bytes(),
             url: url.trim_end_matches('/').to_string(),
             insecure_cookies: false,
+            base_path: base_path.trim_end_matches('/').to_string(),
             senders: Senders::from_env(&config, from),
         })
     }

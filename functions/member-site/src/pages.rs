@@ -55,13 +55,14 @@ fn date(me: &Authed, text: &str) -> String {
 }
 
 fn render_page(
+    site: &Site,
     req: &http::Request<Bytes>,
     me: &Authed,
     page: &str,
     status: StatusCode,
     extra: Value,
 ) -> Result<Response, Error> {
-    let mut vars = page_vars(req, me.locale, &me.programme, Some(me), page);
+    let mut vars = page_vars(site, req, me.locale, &me.programme, Some(me), page);
     if let Value::Object(m) = extra {
         vars.extend(m);
     }
@@ -99,7 +100,7 @@ pub async fn account(
         "tier": tier,
         "point_value": money(&me, me.programme.point_value_minor),
     });
-    render_page(req, &me, "account", StatusCode::OK, extra)
+    render_page(site, req, &me, "account", StatusCode::OK, extra)
 }
 
 const STATEMENT_PAGE: i32 = 20;
@@ -169,6 +170,7 @@ pub async fn statement(
         None
     };
     render_page(
+        site,
         req,
         &me,
         "statement",
@@ -187,11 +189,12 @@ pub async fn shop(
     outcome: Option<(StatusCode, Value)>,
 ) -> Result<Response, Error> {
     let me = member!(ctx, site, req, p, m, Action::ReadBalance, None);
-    shop_page(ctx, req, &me, outcome).await
+    shop_page(ctx, site, req, &me, outcome).await
 }
 
 async fn shop_page(
     ctx: &Ctx,
+    site: &Site,
     req: &http::Request<Bytes>,
     me: &Authed,
     outcome: Option<(StatusCode, Value)>,
@@ -247,6 +250,7 @@ async fn shop_page(
         .collect();
     let (status, result) = outcome.unwrap_or((StatusCode::OK, Value::Null));
     render_page(
+        site,
         req,
         me,
         "shop",
@@ -319,6 +323,7 @@ pub async fn claim(
             let me = member!(ctx, site, req, p, m, Action::Hold, None);
             shop_page(
                 ctx,
+                site,
                 req,
                 &me,
                 Some((StatusCode::CREATED, json!({"ok": true, "name": reward.name, "code": code}))),
@@ -327,7 +332,7 @@ pub async fn claim(
         }
         Err(e) if !e.is_server_error() && e.code != "member_not_found" => {
             let status = bonus_lambda::api::status_of(e.kind);
-            shop_page(ctx, req, &me, Some((status, json!({"ok": false, "code": e.code})))).await
+            shop_page(ctx, site, req, &me, Some((status, json!({"ok": false, "code": e.code})))).await
         }
         Err(e) => Err(e),
     }
@@ -343,11 +348,12 @@ pub async fn profile(
     outcome: Option<(StatusCode, Value)>,
 ) -> Result<Response, Error> {
     let me = member!(ctx, site, req, p, m, Action::ReadProfile, None);
-    profile_page(ctx, req, &me, outcome).await
+    profile_page(ctx, site, req, &me, outcome).await
 }
 
 async fn profile_page(
     ctx: &Ctx,
+    site: &Site,
     req: &http::Request<Bytes>,
     me: &Authed,
     outcome: Option<(StatusCode, Value)>,
@@ -360,6 +366,7 @@ async fn profile_page(
     let p = &me.profile;
     let (status, result) = outcome.unwrap_or((StatusCode::OK, Value::Null));
     render_page(
+        site,
         req,
         me,
         "profile",
@@ -450,6 +457,7 @@ pub async fn change_contact(
     let Some(address) = address else {
         return profile_page(
             ctx,
+            site,
             req,
             &me,
             Some((StatusCode::UNPROCESSABLE_ENTITY, json!({"ok": false, "code": "address_invalid"}))),
@@ -510,7 +518,7 @@ pub async fn change_contact(
         tracing::warn!(code = e.code(), "contact code not sent");
         return Err(Error::unavailable());
     }
-    profile_page(ctx, req, &me, Some((StatusCode::OK, json!({"ok": true, "code": "code_sent", "channel": channel})))).await
+    profile_page(ctx, site, req, &me, Some((StatusCode::OK, json!({"ok": true, "code": "code_sent", "channel": channel})))).await
 }
 
 /// `POST /m/{programme}/{member}/profile/contact/confirm` `{csrf, channel, code}`
@@ -536,6 +544,7 @@ pub async fn confirm_contact(
     let CodeCheck::Accepted(change) = check else {
         return profile_page(
             ctx,
+            site,
             req,
             &me,
             Some((StatusCode::UNPROCESSABLE_ENTITY, json!({"ok": false, "code": "code_wrong", "channel": channel}))),
@@ -567,7 +576,7 @@ pub async fn my_data(
     m: &str,
 ) -> Result<Response, Error> {
     let me = member!(ctx, site, req, p, m, Action::ReadProfile, None);
-    render_page(req, &me, "data", StatusCode::OK, json!({ "error": Value::Null }))
+    render_page(site, req, &me, "data", StatusCode::OK, json!({ "error": Value::Null }))
 }
 
 /// `GET /m/{programme}/{member}/data.json`: everything held about the member (GDPR access).
@@ -621,6 +630,7 @@ pub async fn erase(
     let me = member!(ctx, site, req, p, m, Action::Erase, Some(&fields));
     if !checked(&fields, "confirm") {
         return render_page(
+            site,
             req,
             &me,
             "data",
@@ -633,7 +643,7 @@ pub async fn erase(
     ctx.store.delete_all_sessions(p, m).await?;
     info!(programme_id = p, "member erased on the member site");
     let gone = set_cookie(site, crate::web::session_cookie_name(site), "", 0);
-    let vars = page_vars(req, me.locale, &me.programme, None, "erased");
+    let vars = page_vars(site, req, me.locale, &me.programme, None, "erased");
     let body = render::page("erased.html", &Value::Object(vars))?;
     Ok(crate::web::with_cookies(html(StatusCode::OK, body), &[gone]))
 }

@@ -73,7 +73,7 @@ pub fn page(name: &str, vars: &Value) -> Result<String, Error> {
 }
 
 /// The error page; never fails (a plain sentence if the template did).
-pub fn error(locale: &str, programme_id: Option<&str>, status: u16, code: &str) -> String {
+pub fn error(base: &str, locale: &str, programme_id: Option<&str>, status: u16, code: &str) -> String {
     let t = words(locale);
     let message = t["errors"][code]
         .as_str()
@@ -81,7 +81,7 @@ pub fn error(locale: &str, programme_id: Option<&str>, status: u16, code: &str) 
         .unwrap_or_else(|| t["errors"]["other"].as_str().unwrap_or("Something went wrong."));
     let vars = json!({
         "t": t, "locale": locale, "languages": languages(), "css": crate::web::stylesheet_name(),
-        "base": crate::SITE_PATH, "programme_id": programme_id, "programme_name": Value::Null,
+        "base": base, "programme_id": programme_id, "programme_name": Value::Null,
         "member": Value::Null, "page": "error", "back": Value::Null,
         "status": status, "code": code, "message": message, "title": t["error_title"],
     });

@@ -168,9 +168,10 @@ pub fn switch_locale(
         return Err(Error::not_found("not_found", "no such language"));
     }
     // Only back into the site: never an open redirect.
+    let base = format!("{}/", site.base_path);
     let back = query(req, "back")
-        .filter(|b| b.starts_with("/m/") && !b.starts_with("//") && !b.contains(['\\', '\r', '\n']))
-        .unwrap_or_else(|| format!("{SITE_PATH}/{programme_id}"));
+        .filter(|b| b.starts_with(&base) && !b.starts_with("//") && !b.contains(['\\', '\r', '\n']))
+        .unwrap_or_else(|| format!("{}/{programme_id}", site.base_path));
     let cookie = format!(
         "{LOCALE_COOKIE}={locale}; Path=/; Max-Age=31536000; SameSite=Lax{}",
         if site.insecure_cookies { "" } else { "; Secure" }
@@ -180,7 +181,7 @@ pub fn switch_locale(
 
 /// An error as a page: its status, a sentence in the page's language, a way back.
 pub fn error_page(
-    _site: &Site,
+    site: &Site,
     req: &http::Request<Bytes>,
     programme_id: Option<&str>,
     e: &Error,
@@ -200,7 +201,7 @@ pub fn error_page(
     );
     let locale = page_locale(req, None);
     let programme_id = programme_id.filter(|p| bonus_domain::ids::valid_id(p));
-    let body = crate::render::error(locale, programme_id, status.as_u16(), e.code);
+    let body = crate::render::error(&site.base_path, locale, programme_id, status.as_u16(), e.code);
     let mut resp = html(status, body);
     if status == StatusCode::TOO_MANY_REQUESTS {
         resp.headers_mut()
