@@ -126,7 +126,7 @@ More in README.md. Ctrl-C stops; data stays in {data_dir}/.
     });
     let site = Arc::new(member_site::Site {
         session_key: local_site_key(&args.data_dir)?,
-        url: format!("http://{addr}/m"),
+        url: Some(format!("http://{addr}/m")),
         // Plain HTTP on 127.0.0.1: cookies without Secure (and without the __Host- prefix).
         insecure_cookies: true,
         base_path: member_site::SITE_PATH.into(),

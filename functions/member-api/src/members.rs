@@ -320,6 +320,13 @@ pub(crate) async fn erase(
     let key = authorise(ctx, req, Scope::Erase).await?;
     let p = profile(ctx, &key, member_id, Action::Erase).await?;
     let erased = ctx.store.erase_member(&p, ctx.now()).await?;
+    // The member site: logged out everywhere, and no pending address change survives.
+    ctx.store
+        .delete_contact_changes(&key.programme.id, member_id)
+        .await?;
+    ctx.store
+        .delete_all_sessions(&key.programme.id, member_id)
+        .await?;
     info!(partner_id = %key.partner.id, "member erased");
     Ok(json(StatusCode::OK, &profile_view(&erased)))
 }

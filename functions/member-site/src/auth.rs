@@ -317,7 +317,7 @@ pub async fn request_login(
         Address::Phone(p) => ctx.store.members_by_phone(programme_id, p).await?,
     };
     if let Some(member_id) = members.first() {
-        send_login(ctx, site, &programme, member_id, &address).await?;
+        send_login(ctx, site, &site.url_for(req), &programme, member_id, &address).await?;
     }
     let locale = page_locale(req, None);
     let (csrf, _) = prelogin(ctx, site, req);
@@ -335,6 +335,7 @@ pub async fn request_login(
 async fn send_login(
     ctx: &Ctx,
     site: &Site,
+    site_url: &str,
     programme: &Programme,
     member_id: &str,
     address: &Address,
@@ -374,7 +375,7 @@ async fn send_login(
                 .await?;
             let link = format!(
                 "{}/{}/login/link?{}",
-                site.url,
+                site_url,
                 programme.id,
                 serde_urlencoded::to_string([("token", token.as_str())]).unwrap_or_default()
             );

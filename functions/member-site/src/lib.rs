@@ -32,8 +32,9 @@ pub struct Site {
     /// Signs session cookies and derives CSRF tokens (`SITE_SESSION_KEY`: Secrets Manager on
     /// AWS; at least 32 bytes).
     pub session_key: Vec<u8>,
-    /// The site's public root, ending in `/m` (the links in login e-mails).
-    pub url: String,
+    /// The site's public root, ending in `/m` (the links in login e-mails). None: from the
+    /// request's `Host` (on API Gateway, the address that reached it) and the base path.
+    pub url: Option<String>,
     /// Cookies without `Secure` and the `__Host-` prefix: only the local server (plain HTTP).
     pub insecure_cookies: bool,
     /// The path under which browsers reach the site (`/m`; `/{stage}/m` on API Gateway's
@@ -46,23 +47,44 @@ pub struct Site {
 pub const MIN_SESSION_KEY_BYTES: usize = 32;
 
 impl Site {
-    /// From the Lambda environment: `SITE_SESSION_KEY`, `SITE_URL`, `SENDER_EMAIL`.
+    /// From the Lambda environment: `SITE_SESSION_KEY`, `SENDER_EMAIL`, and optionally
+    /// `SITE_URL` and `SITE_BASE_PATH`.
     pub async fn from_env() -> Result<Site, MissingEnv> {
         let key = required_env("SITE_SESSION_KEY")?;
         if key.len() < MIN_SESSION_KEY_BYTES {
             return Err(MissingEnv("SITE_SESSION_KEY (at least 32 bytes)".into()));
         }
-        let url = required_env("SITE_URL")?;
+        let url = std::env::var("SITE_URL")
+            .ok()
+            .filter(|u| !u.trim().is_empty())
+            .map(|u| u.trim_end_matches('/').to_string());
         let from = required_env("SENDER_EMAIL")?;
         let base_path = std::env::var("SITE_BASE_PATH").unwrap_or_else(|_| SITE_PATH.into());
         let config = bonus_lambda::aws::sdk_config().await;
         Ok(Site {
             session_key: key.into_bytes(),
-            url: url.trim_end_matches('/').to_string(),
+            url,
             insecure_cookies: false,
             base_path: base_path.trim_end_matches('/').to_string(),
             senders: Senders::from_env(&config, from),
         })
+    }
+}
+
+impl Site {
+    /// The public root of the site as the member's browser reaches it.
+    pub fn url_for(&self, req: &http::Request<Bytes>) -> String {
+        if let Some(url) = &self.url {
+            return url.clone();
+        }
+        let host = req
+            .headers()
+            .get(http::header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .filter(|h| h.bytes().all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b)))
+            .unwrap_or("localhost");
+        let scheme = if self.insecure_cookies { "http" } else { "https" };
+        format!("{scheme}://{host}{}", self.base_path)
     }
 }
 
