@@ -33,7 +33,14 @@ pub fn route(path: &str) -> Option<Function> {
 /// Send one request to the function that serves it, as API Gateway and the function's
 /// runtime wiring would (bodies over 1 MiB refused).
 pub async fn dispatch(ctx: &Ctx, req: http::Request<Bytes>) -> Response {
-    dispatch_with(ctx, None, req).await
+    if let Err(e) = check_body_size(req.body()) {
+        return error_response(&e);
+    }
+    match route(req.uri().path()) {
+        Some(Function::OrderWebhook) => order_webhook::handle(ctx, req).await,
+        Some(Function::MemberApi) => member_api::handle(ctx, req).await,
+        _ => error_response(&Error::route_not_found()),
+    }
 }
 
 /// [`dispatch`], with the member site served too (`/m/...`) when `site` is given.
@@ -42,14 +49,15 @@ pub async fn dispatch_with(
     site: Option<&member_site::Site>,
     req: http::Request<Bytes>,
 ) -> Response {
-    if let Err(e) = check_body_size(req.body()) {
-        return error_response(&e);
-    }
     match (route(req.uri().path()), site) {
-        (Some(Function::OrderWebhook), _) => order_webhook::handle(ctx, req).await,
-        (Some(Function::MemberApi), _) => member_api::handle(ctx, req).await,
-        (Some(Function::MemberSite), Some(site)) => member_site::handle(ctx, site, req).await,
-        _ => error_response(&Error::route_not_found()),
+        (Some(Function::MemberSite), Some(site)) => {
+            if let Err(e) = check_body_size(req.body()) {
+                return error_response(&e);
+            }
+            // Boxed: the site's future is deep, and the server would carry its layout.
+            Box::pin(member_site::handle(ctx, site, req)).await
+        }
+        _ => Box::pin(dispatch(ctx, req)).await,
     }
 }
 

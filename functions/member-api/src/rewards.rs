@@ -15,10 +15,9 @@ use bonus_domain::reward::Reward;
 use bonus_lambda::api::{json, parse_json, Error, Response};
 use bonus_lambda::app::Ctx;
 
-
 use crate::holds::{spend_at, view};
-use bonus_services::spend;
 use bonus_domain::access::Action;
+use bonus_services::spend;
 
 use crate::{admit, authorise, member_account, Scope};
 
