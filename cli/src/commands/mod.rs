@@ -13,5 +13,5 @@ pub mod notifications;
 pub mod notify;
 pub mod report;
 pub mod run;
-pub mod webhook;
 pub mod site;
+pub mod webhook;

@@ -202,7 +202,10 @@ mod tests {
         let me = member_relation("velo", "M-1", "velo", "M-1");
         assert_eq!(me, Member);
         for action in Action::ALL {
-            assert_eq!(decide_session(Some(me), action), Decision::Allow(Grant::Full));
+            assert_eq!(
+                decide_session(Some(me), action),
+                Decision::Allow(Grant::Full)
+            );
             for other in [
                 member_relation("velo", "M-1", "velo", "M-2"),
                 member_relation("velo", "M-1", "bonvito", "M-1"),

@@ -117,7 +117,9 @@ impl SessionRef {
     /// The CSRF token of every form of this session (synchroniser token, derived, so it
     /// needs no storage): HMAC of the session id.
     pub fn csrf_token(&self, key: &[u8]) -> String {
-        let sig = mac(key, "csrf", &[&self.session_id]).finalize().into_bytes();
+        let sig = mac(key, "csrf", &[&self.session_id])
+            .finalize()
+            .into_bytes();
         B64URL.encode(&sig[..18])
     }
 }
@@ -168,20 +170,23 @@ pub fn normalize_phone(text: &str) -> Option<String> {
         .filter(|c| !matches!(c, ' ' | '.' | '-' | '(' | ')'))
         .collect();
     let digits = t.strip_prefix('+')?;
-    ((8..=15).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit()))
-        .then_some(t)
+    ((8..=15).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit())).then_some(t)
 }
 
 /// The keyed hash of a phone number (the same key as the e-mail index), for the phone index.
 pub fn phone_hash(key: &[u8], phone: &str) -> Option<String> {
     let normal = normalize_phone(phone)?;
-    Some(hex::encode(mac(key, "phone", &[&normal]).finalize().into_bytes()))
+    Some(hex::encode(
+        mac(key, "phone", &[&normal]).finalize().into_bytes(),
+    ))
 }
 
 /// The throttle bucket of an address (hashed: the throttle item names no address).
 pub fn address_bucket(key: &[u8], channel: &str, address: &str, now: DateTime<Utc>) -> String {
     let hour = now.timestamp() / 3600;
-    let h = mac(key, "throttle", &[channel, address]).finalize().into_bytes();
+    let h = mac(key, "throttle", &[channel, address])
+        .finalize()
+        .into_bytes();
     format!("{}#{hour}", hex::encode(&h[..16]))
 }
 
@@ -238,9 +243,13 @@ impl MemberToken {
         let sig = B64URL.decode(sig).map_err(|_| TokenError::Malformed)?;
         let exp = self.expires.to_string();
         let ok = secrets.iter().any(|s| {
-            mac(s, "member-token", &[&self.partner_id, &self.member_id, &exp])
-                .verify_slice(&sig)
-                .is_ok()
+            mac(
+                s,
+                "member-token",
+                &[&self.partner_id, &self.member_id, &exp],
+            )
+            .verify_slice(&sig)
+            .is_ok()
         });
         if !ok {
             return Err(TokenError::BadSignature);
@@ -391,7 +400,10 @@ mod tests {
         };
         let secret = b"0123456789abcdef".to_vec();
         let sig = t.sign(&secret);
-        assert_eq!(t.verify(&[b"old".to_vec(), secret.clone()], &sig, now()), Ok(()));
+        assert_eq!(
+            t.verify(&[b"old".to_vec(), secret.clone()], &sig, now()),
+            Ok(())
+        );
         assert_eq!(
             t.verify(&[b"other".to_vec()], &sig, now()),
             Err(TokenError::BadSignature)
@@ -434,7 +446,10 @@ mod tests {
             Some("+4915112345678".into())
         );
         assert_eq!(normalize_phone("015112345678"), None);
-        assert_eq!(phone_hash(b"k", "+49 15112345678"), phone_hash(b"k", "+4915112345678"));
+        assert_eq!(
+            phone_hash(b"k", "+49 15112345678"),
+            phone_hash(b"k", "+4915112345678")
+        );
         assert_eq!(format_points("en", 1234567), "1,234,567");
         assert_eq!(format_points("de", 1234), "1.234");
         assert_eq!(format_points("sv", 1234), "1\u{a0}234");
@@ -453,7 +468,12 @@ mod tests {
         assert_eq!(a, address_bucket(b"k", "email", "anna@example.com", now()));
         assert_ne!(
             a,
-            address_bucket(b"k", "email", "anna@example.com", now() + Duration::hours(1))
+            address_bucket(
+                b"k",
+                "email",
+                "anna@example.com",
+                now() + Duration::hours(1)
+            )
         );
     }
 }

@@ -212,7 +212,9 @@ impl Store {
             .into_values()
             .map(super::from_item)
             .collect::<Result<_, _>>()?;
-        holds.retain(|h| h.status == bonus_domain::hold::HoldStatus::Captured && h.member_id == member_id);
+        holds.retain(|h| {
+            h.status == bonus_domain::hold::HoldStatus::Captured && h.member_id == member_id
+        });
         holds.sort_by(|a, b| b.created_at.cmp(&a.created_at));
         Ok(holds)
     }

@@ -215,13 +215,20 @@ impl Store {
             return Ok(CodeCheck::Void);
         };
         let stored = secret.code_sha256.clone().unwrap_or_default();
-        self.check_code(key, secret.attempts, &stored, secret.expires_at, code_sha256, now)
-            .await
-            .map(|c| match c {
-                CodeCheck::Accepted(()) => CodeCheck::Accepted(secret),
-                CodeCheck::Wrong(n) => CodeCheck::Wrong(n),
-                CodeCheck::Void => CodeCheck::Void,
-            })
+        self.check_code(
+            key,
+            secret.attempts,
+            &stored,
+            secret.expires_at,
+            code_sha256,
+            now,
+        )
+        .await
+        .map(|c| match c {
+            CodeCheck::Accepted(()) => CodeCheck::Accepted(secret),
+            CodeCheck::Wrong(n) => CodeCheck::Wrong(n),
+            CodeCheck::Void => CodeCheck::Void,
+        })
     }
 
     /// The shared code check: a right code deletes the item (conditional on the attempts
@@ -420,7 +427,8 @@ impl Store {
         let change: Option<ContactChange> = self
             .get(keys::contact_change(programme_id, member_id, channel))
             .await?;
-        Ok(change.is_some_and(|c| now < c.expires_at && c.attempts < bonus_domain::site::CODE_ATTEMPTS))
+        Ok(change
+            .is_some_and(|c| now < c.expires_at && c.attempts < bonus_domain::site::CODE_ATTEMPTS))
     }
 
     /// Delete the pending contact changes of a member (erasure: they hold an address).

@@ -104,9 +104,7 @@ pub async fn claim_reward(
         points: reward.points,
         reference: format!("claim/{}/{reference}", reward.reward_id),
         minutes: None,
-        request_sha256: hex::encode(Sha256::digest(
-            [body, reward.reward_id.as_bytes()].concat(),
-        )),
+        request_sha256: hex::encode(Sha256::digest([body, reward.reward_id.as_bytes()].concat())),
         reward: Some(RewardClaim {
             reward_id: reward.reward_id.clone(),
             voucher_code: voucher_code(ctx.random.as_ref()),

@@ -20,8 +20,8 @@ use bonus_domain::notify::{template_locale, Rendered};
 use bonus_domain::pii::normalize_email;
 use bonus_domain::programme::Programme;
 use bonus_domain::site::{
-    self, link_token, normalize_code, normalize_phone, prelogin_csrf, secret_hash,
-    six_digit_code, tokens_match, MemberToken, SessionRef, LOGIN_SECRET_MINUTES, PRELOGIN_COOKIE,
+    self, link_token, normalize_code, normalize_phone, prelogin_csrf, secret_hash, six_digit_code,
+    tokens_match, MemberToken, SessionRef, LOGIN_SECRET_MINUTES, PRELOGIN_COOKIE,
 };
 use bonus_dynamodb::site::{CodeCheck, LoginSecret, Session};
 use bonus_lambda::api::{html, Error, Response};
@@ -48,7 +48,10 @@ pub struct Authed {
 impl Authed {
     /// `/m/{programme}/{member}`: where this member's pages are.
     pub fn home(&self) -> String {
-        format!("{}/{}/{}", self.base, self.programme.id, self.account.member_id)
+        format!(
+            "{}/{}/{}",
+            self.base, self.programme.id, self.account.member_id
+        )
     }
 }
 
@@ -158,7 +161,11 @@ pub fn page_vars(
     let t = words(locale);
     // Back to the same page after a language switch, as the browser addresses it.
     let path = req.uri().path();
-    let back = format!("{}{}", site.base_path, path.strip_prefix(SITE_PATH).unwrap_or(path));
+    let back = format!(
+        "{}{}",
+        site.base_path,
+        path.strip_prefix(SITE_PATH).unwrap_or(path)
+    );
     let back_q: String = serde_urlencoded::to_string([("back", back.as_str())]).unwrap_or_default();
     let vars = json!({
         "t": t,
@@ -197,14 +204,20 @@ pub async fn home(
             &format!("{}/{programme_id}/{}", site.base_path, s.member_id),
             &[],
         )),
-        _ => Ok(redirect(&format!("{}/{programme_id}/login", site.base_path), &[])),
+        _ => Ok(redirect(
+            &format!("{}/{programme_id}/login", site.base_path),
+            &[],
+        )),
     }
 }
 
 /// The pre-login cookie (random) and the CSRF token of the login forms bound to it; a new
 /// cookie to set when the browser had none.
 fn prelogin(ctx: &Ctx, site: &Site, req: &http::Request<Bytes>) -> (String, Option<String>) {
-    match cookies(req).remove(PRELOGIN_COOKIE).filter(|c| c.len() == 32) {
+    match cookies(req)
+        .remove(PRELOGIN_COOKIE)
+        .filter(|c| c.len() == 32)
+    {
         Some(c) => (prelogin_csrf(&site.session_key, &c), None),
         None => {
             let c = ctx.random.hex(16);
@@ -214,7 +227,11 @@ fn prelogin(ctx: &Ctx, site: &Site, req: &http::Request<Bytes>) -> (String, Opti
     }
 }
 
-fn check_prelogin(site: &Site, req: &http::Request<Bytes>, fields: &HashMap<String, String>) -> Result<(), Error> {
+fn check_prelogin(
+    site: &Site,
+    req: &http::Request<Bytes>,
+    fields: &HashMap<String, String>,
+) -> Result<(), Error> {
     let expected = cookies(req)
         .remove(PRELOGIN_COOKIE)
         .map(|c| prelogin_csrf(&site.session_key, &c))
@@ -246,7 +263,10 @@ fn login_form(
     vars.insert("notice".into(), json!(notice));
     vars.insert("error".into(), json!(error));
     let body = render::page("login.html", &Value::Object(vars))?;
-    Ok(with_cookies(html(status, body), &set.into_iter().collect::<Vec<_>>()))
+    Ok(with_cookies(
+        html(status, body),
+        &set.into_iter().collect::<Vec<_>>(),
+    ))
 }
 
 /// `GET /m/{programme}/login`
@@ -303,7 +323,12 @@ pub async fn request_login(
     let bucket = site::address_bucket(&site.session_key, channel, normal, now);
     if !ctx
         .store
-        .throttle("login-address", &bucket, site::LOGIN_REQUESTS_PER_ADDRESS_PER_HOUR, now)
+        .throttle(
+            "login-address",
+            &bucket,
+            site::LOGIN_REQUESTS_PER_ADDRESS_PER_HOUR,
+            now,
+        )
         .await?
     {
         return Err(Error::new(
@@ -317,7 +342,15 @@ pub async fn request_login(
         Address::Phone(p) => ctx.store.members_by_phone(programme_id, p).await?,
     };
     if let Some(member_id) = members.first() {
-        send_login(ctx, site, &site.url_for(req), &programme, member_id, &address).await?;
+        send_login(
+            ctx,
+            site,
+            &site.url_for(req),
+            &programme,
+            member_id,
+            &address,
+        )
+        .await?;
     }
     let locale = page_locale(req, None);
     let (csrf, _) = prelogin(ctx, site, req);
@@ -344,7 +377,12 @@ async fn send_login(
     let bucket = site::member_bucket(&programme.id, member_id, now);
     if !ctx
         .store
-        .throttle("login-member", &bucket, site::LOGIN_MESSAGES_PER_MEMBER_PER_HOUR, now)
+        .throttle(
+            "login-member",
+            &bucket,
+            site::LOGIN_MESSAGES_PER_MEMBER_PER_HOUR,
+            now,
+        )
         .await?
     {
         info!("login message not sent: the member's hourly limit");
@@ -385,7 +423,11 @@ async fn send_login(
             });
             let rendered = Rendered {
                 locale: locale.to_string(),
-                subject: format!("{}: {}", programme.name, t["mail"]["subject"].as_str().unwrap_or("")),
+                subject: format!(
+                    "{}: {}",
+                    programme.name,
+                    t["mail"]["subject"].as_str().unwrap_or("")
+                ),
                 text: render::page("mail_login.txt", &vars)?,
                 html: render::page("mail_login.html", &vars)?,
                 sms: String::new(),
@@ -643,7 +685,14 @@ pub async fn member_token(
     {
         return Err(refused());
     }
-    start_session(ctx, site, &programme, &member_id, &format!("partner:{partner_id}")).await
+    start_session(
+        ctx,
+        site,
+        &programme,
+        &member_id,
+        &format!("partner:{partner_id}"),
+    )
+    .await
 }
 
 /// `POST .../logout` and `.../logout-everywhere` `{csrf}`
@@ -656,7 +705,17 @@ pub async fn logout(
     everywhere: bool,
 ) -> Result<Response, Error> {
     let fields = form(req)?;
-    let me = match authed(ctx, site, req, programme_id, member_id, Action::ReadBalance, Some(&fields)).await? {
+    let me = match authed(
+        ctx,
+        site,
+        req,
+        programme_id,
+        member_id,
+        Action::ReadBalance,
+        Some(&fields),
+    )
+    .await?
+    {
         Ok(me) => me,
         Err(login) => return Ok(login),
     };
@@ -665,7 +724,11 @@ pub async fn logout(
             .store
             .delete_all_sessions(programme_id, member_id)
             .await?;
-        info!(programme_id, sessions = ended, "member logged out everywhere");
+        info!(
+            programme_id,
+            sessions = ended,
+            "member logged out everywhere"
+        );
     } else {
         ctx.store.delete_session(&me.sref).await?;
         info!(programme_id, "member logged out");

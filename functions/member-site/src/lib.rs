@@ -81,9 +81,16 @@ impl Site {
             .headers()
             .get(http::header::HOST)
             .and_then(|h| h.to_str().ok())
-            .filter(|h| h.bytes().all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b)))
+            .filter(|h| {
+                h.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b))
+            })
             .unwrap_or("localhost");
-        let scheme = if self.insecure_cookies { "http" } else { "https" };
+        let scheme = if self.insecure_cookies {
+            "http"
+        } else {
+            "https"
+        };
         format!("{scheme}://{host}{}", self.base_path)
     }
 }
@@ -106,7 +113,10 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/m/{programme_id}/{member_id}/profile"),
     ("POST", "/m/{programme_id}/{member_id}/profile"),
     ("POST", "/m/{programme_id}/{member_id}/profile/contact"),
-    ("POST", "/m/{programme_id}/{member_id}/profile/contact/confirm"),
+    (
+        "POST",
+        "/m/{programme_id}/{member_id}/profile/contact/confirm",
+    ),
     ("GET", "/m/{programme_id}/{member_id}/data"),
     ("GET", "/m/{programme_id}/{member_id}/data.json"),
     ("POST", "/m/{programme_id}/{member_id}/erase"),
@@ -145,9 +155,7 @@ pub async fn handle(ctx: &Ctx, site: &Site, req: http::Request<Bytes>) -> Respon
         ["m", p, m, "data.json"] if get => pages::download(ctx, site, &req, p, m).await,
         ["m", p, m, "erase"] if post => pages::erase(ctx, site, &req, p, m).await,
         ["m", p, m, "logout"] if post => auth::logout(ctx, site, &req, p, m, false).await,
-        ["m", p, m, "logout-everywhere"] if post => {
-            auth::logout(ctx, site, &req, p, m, true).await
-        }
+        ["m", p, m, "logout-everywhere"] if post => auth::logout(ctx, site, &req, p, m, true).await,
         _ if known_path(&path) => Err(Error::method_not_allowed()),
         _ => Err(Error::route_not_found()),
     };
@@ -155,7 +163,11 @@ pub async fn handle(ctx: &Ctx, site: &Site, req: http::Request<Bytes>) -> Respon
         Ok(resp) => resp,
         Err(e) => web::error_page(site, &req, path.get(1).copied(), &e),
     };
-    web::with_security_headers(bonus_lambda::api::with_allow(resp, ROUTES, req.uri().path()))
+    web::with_security_headers(bonus_lambda::api::with_allow(
+        resp,
+        ROUTES,
+        req.uri().path(),
+    ))
 }
 
 fn known_path(path: &[&str]) -> bool {

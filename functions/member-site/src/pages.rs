@@ -111,7 +111,11 @@ fn entry_kind(e: &LedgerEntry) -> &'static str {
         EntryKind::Earn => "bonus",
         EntryKind::Reversal => "refund",
         EntryKind::Debt => "debt",
-        EntryKind::Redeem if e.order_id.as_deref().is_some_and(|o| o.starts_with("claim/")) => {
+        EntryKind::Redeem
+            if e.order_id
+                .as_deref()
+                .is_some_and(|o| o.starts_with("claim/")) =>
+        {
             "reward"
         }
         EntryKind::Redeem => "spent",
@@ -201,7 +205,8 @@ async fn shop_page(
 ) -> Result<Response, Error> {
     let (rewards, vouchers) = tokio::try_join!(
         ctx.store.rewards(&me.programme.id),
-        ctx.store.member_vouchers(&me.programme.id, &me.account.member_id),
+        ctx.store
+            .member_vouchers(&me.programme.id, &me.account.member_id),
     )?;
     let available = me.account.view(&me.programme, ctx.now()).available;
     let mut claimed: HashMap<&str, i64> = HashMap::new();
@@ -305,20 +310,37 @@ pub async fn claim(
         programme: &me.programme,
         partner_id: &partner_id,
     };
-    let session = (me.session.programme_id.clone(), me.session.member_id.clone());
+    let session = (
+        me.session.programme_id.clone(),
+        me.session.member_id.clone(),
+    );
     let admit = move |account: Option<bonus_domain::account::Account>| {
         let relation = account.as_ref().map(|a| {
-            bonus_domain::access::member_relation(&session.0, &session.1, &a.programme_id, &a.member_id)
+            bonus_domain::access::member_relation(
+                &session.0,
+                &session.1,
+                &a.programme_id,
+                &a.member_id,
+            )
         });
-        match (bonus_domain::access::decide_session(relation, Action::Hold), account) {
+        match (
+            bonus_domain::access::decide_session(relation, Action::Hold),
+            account,
+        ) {
             (bonus_domain::access::Decision::Allow(_), Some(a)) => Ok(a),
-            _ => Err(Error::not_found("member_not_found", "no such member in this programme")),
+            _ => Err(Error::not_found(
+                "member_not_found",
+                "no such member in this programme",
+            )),
         }
     };
     let body = format!("site:{reference}");
     match spend::claim_reward(ctx, &at, m, &reward, &reference, body.as_bytes(), &admit).await {
         Ok(hold) => {
-            info!(programme_id = p, reward_id, "reward claimed on the member site");
+            info!(
+                programme_id = p,
+                reward_id, "reward claimed on the member site"
+            );
             let code = hold.reward.map(|r| r.voucher_code).unwrap_or_default();
             let me = member!(ctx, site, req, p, m, Action::Hold, None);
             shop_page(
@@ -326,13 +348,23 @@ pub async fn claim(
                 site,
                 req,
                 &me,
-                Some((StatusCode::CREATED, json!({"ok": true, "name": reward.name, "code": code}))),
+                Some((
+                    StatusCode::CREATED,
+                    json!({"ok": true, "name": reward.name, "code": code}),
+                )),
             )
             .await
         }
         Err(e) if !e.is_server_error() && e.code != "member_not_found" => {
             let status = bonus_lambda::api::status_of(e.kind);
-            shop_page(ctx, site, req, &me, Some((status, json!({"ok": false, "code": e.code})))).await
+            shop_page(
+                ctx,
+                site,
+                req,
+                &me,
+                Some((status, json!({"ok": false, "code": e.code}))),
+            )
+            .await
         }
         Err(e) => Err(e),
     }
@@ -360,8 +392,10 @@ async fn profile_page(
 ) -> Result<Response, Error> {
     let now = ctx.now();
     let (email_pending, sms_pending) = tokio::try_join!(
-        ctx.store.contact_change_pending(&me.programme.id, &me.account.member_id, "email", now),
-        ctx.store.contact_change_pending(&me.programme.id, &me.account.member_id, "sms", now),
+        ctx.store
+            .contact_change_pending(&me.programme.id, &me.account.member_id, "email", now),
+        ctx.store
+            .contact_change_pending(&me.programme.id, &me.account.member_id, "sms", now),
     )?;
     let p = &me.profile;
     let (status, result) = outcome.unwrap_or((StatusCode::OK, Value::Null));
@@ -385,7 +419,9 @@ async fn profile_page(
 }
 
 fn checked(fields: &HashMap<String, String>, name: &str) -> bool {
-    fields.get(name).is_some_and(|v| v == "on" || v == "yes" || v == "true")
+    fields
+        .get(name)
+        .is_some_and(|v| v == "on" || v == "yes" || v == "true")
 }
 
 /// `POST /m/{programme}/{member}/profile` `{csrf, consent_email?, consent_sms?, channel,
@@ -408,7 +444,10 @@ pub async fn save_settings(
         match fields.get(name) {
             None => Ok(None),
             Some(v) if allowed.contains(&v.as_str()) => Ok(Some(v.clone())),
-            Some(_) => Err(Error::invalid("invalid_preferences", format!("{name}: not one of the choices"))),
+            Some(_) => Err(Error::invalid(
+                "invalid_preferences",
+                format!("{name}: not one of the choices"),
+            )),
         }
     };
     if let Some(c) = pick("channel", &["email", "sms", "none"])? {
@@ -426,14 +465,24 @@ pub async fn save_settings(
         cookies.push(format!(
             "{}={l}; Path=/; Max-Age=31536000; SameSite=Lax{}",
             crate::LOCALE_COOKIE,
-            if site.insecure_cookies { "" } else { "; Secure" }
+            if site.insecure_cookies {
+                ""
+            } else {
+                "; Secure"
+            }
         ));
     }
     if after != before && !ctx.store.save_profile(&before, &after).await? {
-        return Err(Error::conflict("member_erased", "the member's personal data was erased"));
+        return Err(Error::conflict(
+            "member_erased",
+            "the member's personal data was erased",
+        ));
     }
     info!(programme_id = p, "member settings saved on the member site");
-    Ok(redirect(&format!("{}/profile?saved=1", me.home()), &cookies))
+    Ok(redirect(
+        &format!("{}/profile?saved=1", me.home()),
+        &cookies,
+    ))
 }
 
 /// `POST /m/{programme}/{member}/profile/contact` `{csrf, channel, address}`: a code to the
@@ -460,7 +509,10 @@ pub async fn change_contact(
             site,
             req,
             &me,
-            Some((StatusCode::UNPROCESSABLE_ENTITY, json!({"ok": false, "code": "address_invalid"}))),
+            Some((
+                StatusCode::UNPROCESSABLE_ENTITY,
+                json!({"ok": false, "code": "address_invalid"}),
+            )),
         )
         .await;
     };
@@ -468,7 +520,12 @@ pub async fn change_contact(
     let bucket = bonus_domain::site::member_bucket(p, m, now);
     if !ctx
         .store
-        .throttle("contact-member", &bucket, bonus_domain::site::LOGIN_MESSAGES_PER_MEMBER_PER_HOUR, now)
+        .throttle(
+            "contact-member",
+            &bucket,
+            bonus_domain::site::LOGIN_MESSAGES_PER_MEMBER_PER_HOUR,
+            now,
+        )
         .await?
     {
         return Err(Error::new(
@@ -499,8 +556,16 @@ pub async fn change_contact(
     let sent = if channel == "email" {
         let r = Rendered {
             locale: me.locale.to_string(),
-            subject: format!("{}: {}", me.programme.name, t["mail"]["code_subject"].as_str().unwrap_or("")),
-            html: format!("<!doctype html><html lang=\"{}\"><body><p>{}</p></body></html>", me.locale, bonus_lambda::api::escape_html(&text)),
+            subject: format!(
+                "{}: {}",
+                me.programme.name,
+                t["mail"]["code_subject"].as_str().unwrap_or("")
+            ),
+            html: format!(
+                "<!doctype html><html lang=\"{}\"><body><p>{}</p></body></html>",
+                me.locale,
+                bonus_lambda::api::escape_html(&text)
+            ),
             text,
             sms: String::new(),
         };
@@ -518,7 +583,17 @@ pub async fn change_contact(
         tracing::warn!(code = e.code(), "contact code not sent");
         return Err(Error::unavailable());
     }
-    profile_page(ctx, site, req, &me, Some((StatusCode::OK, json!({"ok": true, "code": "code_sent", "channel": channel})))).await
+    profile_page(
+        ctx,
+        site,
+        req,
+        &me,
+        Some((
+            StatusCode::OK,
+            json!({"ok": true, "code": "code_sent", "channel": channel}),
+        )),
+    )
+    .await
 }
 
 /// `POST /m/{programme}/{member}/profile/contact/confirm` `{csrf, channel, code}`
@@ -547,7 +622,10 @@ pub async fn confirm_contact(
             site,
             req,
             &me,
-            Some((StatusCode::UNPROCESSABLE_ENTITY, json!({"ok": false, "code": "code_wrong", "channel": channel}))),
+            Some((
+                StatusCode::UNPROCESSABLE_ENTITY,
+                json!({"ok": false, "code": "code_wrong", "channel": channel}),
+            )),
         )
         .await;
     };
@@ -561,7 +639,10 @@ pub async fn confirm_contact(
         after.sms_undeliverable = None;
     }
     if !ctx.store.save_profile(&before, &after).await? {
-        return Err(Error::conflict("member_erased", "the member's personal data was erased"));
+        return Err(Error::conflict(
+            "member_erased",
+            "the member's personal data was erased",
+        ));
     }
     info!(programme_id = p, channel = %change.channel, "contact changed on the member site");
     Ok(redirect(&format!("{}/profile?saved=1", me.home()), &[]))
@@ -576,7 +657,14 @@ pub async fn my_data(
     m: &str,
 ) -> Result<Response, Error> {
     let me = member!(ctx, site, req, p, m, Action::ReadProfile, None);
-    render_page(site, req, &me, "data", StatusCode::OK, json!({ "error": Value::Null }))
+    render_page(
+        site,
+        req,
+        &me,
+        "data",
+        StatusCode::OK,
+        json!({ "error": Value::Null }),
+    )
 }
 
 /// `GET /m/{programme}/{member}/data.json`: everything held about the member (GDPR access).
@@ -611,7 +699,8 @@ pub async fn download(
     });
     let mut resp = bonus_lambda::api::json(StatusCode::OK, &body);
     if let Ok(v) = http::HeaderValue::from_str(&format!("attachment; filename=\"{p}-{m}.json\"")) {
-        resp.headers_mut().insert(http::header::CONTENT_DISPOSITION, v);
+        resp.headers_mut()
+            .insert(http::header::CONTENT_DISPOSITION, v);
     }
     info!(programme_id = p, "member downloaded their data");
     Ok(resp)
@@ -645,5 +734,8 @@ pub async fn erase(
     let gone = set_cookie(site, crate::web::session_cookie_name(site), "", 0);
     let vars = page_vars(site, req, me.locale, &me.programme, None, "erased");
     let body = render::page("erased.html", &Value::Object(vars))?;
-    Ok(crate::web::with_cookies(html(StatusCode::OK, body), &[gone]))
+    Ok(crate::web::with_cookies(
+        html(StatusCode::OK, body),
+        &[gone],
+    ))
 }

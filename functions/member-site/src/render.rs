@@ -19,7 +19,8 @@ const TEMPLATES: &[(&str, &str)] = files!("templates": [
     "mail_login.html", "mail_login.txt", "mail_code.txt"
 ]);
 
-const LOCALES: &[(&str, &str)] = files!("locales": ["en.json", "de.json", "nl.json", "sv.json", "fi.json"]);
+const LOCALES: &[(&str, &str)] =
+    files!("locales": ["en.json", "de.json", "nl.json", "sv.json", "fi.json"]);
 
 /// The words of every locale, parsed once.
 pub fn words(locale: &str) -> &'static Value {
@@ -73,19 +74,33 @@ pub fn page(name: &str, vars: &Value) -> Result<String, Error> {
 }
 
 /// The error page; never fails (a plain sentence if the template did).
-pub fn error(base: &str, locale: &str, programme_id: Option<&str>, status: u16, code: &str) -> String {
+pub fn error(
+    base: &str,
+    locale: &str,
+    programme_id: Option<&str>,
+    status: u16,
+    code: &str,
+) -> String {
     let t = words(locale);
     let message = t["errors"][code]
         .as_str()
         .or_else(|| t["errors"][format!("status_{status}")].as_str())
-        .unwrap_or_else(|| t["errors"]["other"].as_str().unwrap_or("Something went wrong."));
+        .unwrap_or_else(|| {
+            t["errors"]["other"]
+                .as_str()
+                .unwrap_or("Something went wrong.")
+        });
     let vars = json!({
         "t": t, "locale": locale, "languages": languages(), "css": crate::web::stylesheet_name(),
         "base": base, "programme_id": programme_id, "programme_name": Value::Null,
         "member": Value::Null, "page": "error", "back": Value::Null,
         "status": status, "code": code, "message": message, "title": t["error_title"],
     });
-    page("error.html", &vars).unwrap_or_else(|_| format!("<!doctype html><html lang=\"{locale}\"><title>{status}</title><p>{message}</p></html>"))
+    page("error.html", &vars).unwrap_or_else(|_| {
+        format!(
+            "<!doctype html><html lang=\"{locale}\"><title>{status}</title><p>{message}</p></html>"
+        )
+    })
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ use http::{HeaderValue, StatusCode};
 use sha2::{Digest, Sha256};
 
 use bonus_domain::notify::template_locale;
-use bonus_domain::site::{SITE_LOCALES, LOCAL_SESSION_COOKIE, SESSION_COOKIE};
+use bonus_domain::site::{LOCAL_SESSION_COOKIE, SESSION_COOKIE, SITE_LOCALES};
 use bonus_lambda::api::{html, status_of, Error, Response};
 
 use crate::Site;
@@ -39,7 +39,10 @@ pub fn static_file(file: &str) -> Result<Response, Error> {
     }
     let mut resp = http::Response::new(STYLESHEET.to_string());
     let h = resp.headers_mut();
-    h.insert(http::header::CONTENT_TYPE, HeaderValue::from_static("text/css; charset=utf-8"));
+    h.insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("text/css; charset=utf-8"),
+    );
     h.insert(
         http::header::CACHE_CONTROL,
         HeaderValue::from_static("public, max-age=31536000, immutable"),
@@ -51,7 +54,10 @@ pub fn static_file(file: &str) -> Result<Response, Error> {
 pub fn with_security_headers(mut resp: Response) -> Response {
     let h = resp.headers_mut();
     h.insert("content-security-policy", HeaderValue::from_static(CSP));
-    h.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+    h.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
     h.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
     h.insert("x-frame-options", HeaderValue::from_static("DENY"));
     h.insert(
@@ -59,7 +65,10 @@ pub fn with_security_headers(mut resp: Response) -> Response {
         HeaderValue::from_static("max-age=31536000"),
     );
     if !h.contains_key(http::header::CACHE_CONTROL) {
-        h.insert(http::header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        h.insert(
+            http::header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
+        );
     }
     resp
 }
@@ -86,7 +95,11 @@ pub fn session_cookie_name(site: &Site) -> &'static str {
 
 /// A `Set-Cookie` value: HttpOnly, SameSite=Lax, Secure (but locally), path `/`.
 pub fn set_cookie(site: &Site, name: &str, value: &str, max_age_seconds: i64) -> String {
-    let secure = if site.insecure_cookies { "" } else { "; Secure" };
+    let secure = if site.insecure_cookies {
+        ""
+    } else {
+        "; Secure"
+    };
     format!("{name}={value}; Path=/; Max-Age={max_age_seconds}; HttpOnly; SameSite=Lax{secure}")
 }
 
@@ -174,7 +187,11 @@ pub fn switch_locale(
         .unwrap_or_else(|| format!("{}/{programme_id}", site.base_path));
     let cookie = format!(
         "{LOCALE_COOKIE}={locale}; Path=/; Max-Age=31536000; SameSite=Lax{}",
-        if site.insecure_cookies { "" } else { "; Secure" }
+        if site.insecure_cookies {
+            ""
+        } else {
+            "; Secure"
+        }
     );
     Ok(redirect(&back, &[cookie]))
 }
@@ -201,7 +218,13 @@ pub fn error_page(
     );
     let locale = page_locale(req, None);
     let programme_id = programme_id.filter(|p| bonus_domain::ids::valid_id(p));
-    let body = crate::render::error(&site.base_path, locale, programme_id, status.as_u16(), e.code);
+    let body = crate::render::error(
+        &site.base_path,
+        locale,
+        programme_id,
+        status.as_u16(),
+        e.code,
+    );
     let mut resp = html(status, body);
     if status == StatusCode::TOO_MANY_REQUESTS {
         resp.headers_mut()

@@ -1,0 +1,834 @@
+//! The member site, in-process: the real handler over the embedded DynamoDB, login messages
+//! sent through SES and SNS on moto and read back from there. Each test drives it as a
+//! browser would (a cookie jar, forms), and checks exact figures, statuses and what changed.
+//! The same flows in a real Chromium, with axe-core: member_site_browser.rs.
+
+use std::collections::BTreeMap;
+
+use bytes::Bytes;
+use chrono::Duration;
+use http::StatusCode;
+use integration_tests::{order_paid, TestEnv};
+
+use bonus_domain::site::MemberToken;
+use bonus_local_stack::moto::{sent_messages, LocalMoto};
+use member_site::Site;
+
+const CONFIG: &str = r#"
+programmes:
+  - id: velo
+    name: Velo Club
+    kind: closed
+    currency: EUR
+    time_zone: Europe/Amsterdam
+    release_days: 0
+  - id: other
+    name: Other
+    kind: closed
+    currency: EUR
+partners:
+  - id: shop
+    programme: velo
+    name: Shop
+    webhook_secrets: [whsec_dGVzdC1zaG9wLXNlY3JldC0wMTIzNDU2Nzg5]
+    api_keys:
+      - label: checkout
+        key: bk_87b629bc43caab6595a4fad96bf0270621fb9100_d041b617
+        scopes: [read_balance, read_profile, hold, enrol, erase]
+  - id: other-shop
+    programme: other
+    name: Other shop
+    webhook_secrets: [whsec_b3RoZXItc2hvcC1zZWNyZXQtMDEyMzQ1Njc4OQ==]
+members:
+  - id: M-1
+    programme: velo
+    partner: shop
+    email: m1@example.com
+    phone: "+31612345678"
+    locale: en
+    email_consent: true
+    external_ids: {shop: "C-1"}
+  - id: M-2
+    programme: velo
+    email: m2@example.com
+  - id: X-1
+    programme: other
+    email: x1@example.com
+rewards:
+  - id: mug
+    programme: velo
+    name: Mug
+    points: 300
+    stock: 2
+    per_member_limit: 1
+"#;
+
+const SHOP_SECRET: &str = "whsec_dGVzdC1zaG9wLXNlY3JldC0wMTIzNDU2Nzg5";
+
+struct Stack {
+    env: TestEnv,
+    site: Site,
+    moto: LocalMoto,
+}
+
+async fn stack() -> Stack {
+    let env = TestEnv::with_config(CONFIG).await;
+    let moto = LocalMoto::start().expect("moto (make test installs it into .venv)");
+    let senders = bonus_local_stack::moto::local_senders(&moto.endpoint, "points@example.com")
+        .await
+        .unwrap();
+    let site = Site {
+        session_key: b"test-site-session-key-0123456789abcdef".to_vec(),
+        url: Some("https://points.example/m".into()),
+        insecure_cookies: false,
+        base_path: "/m".into(),
+        senders,
+    };
+    Stack { env, site, moto }
+}
+
+/// A browser's view of the site: a cookie jar and the last answer.
+struct Browser<'a> {
+    s: &'a Stack,
+    jar: BTreeMap<String, String>,
+}
+
+struct Page {
+    status: StatusCode,
+    headers: http::HeaderMap,
+    body: String,
+}
+
+impl Page {
+    /// The value of the first form field named `name`.
+    fn field(&self, name: &str) -> String {
+        let at = self
+            .body
+            .find(&format!("name=\"{name}\" value=\""))
+            .unwrap_or_else(|| panic!("no field {name} in {}", self.body));
+        let rest = &self.body[at + name.len() + 15..];
+        rest[..rest.find('"').unwrap()].to_string()
+    }
+    fn location(&self) -> &str {
+        self.headers
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    }
+    fn text_of(&self, id: &str) -> String {
+        let at = self
+            .body
+            .find(&format!("id=\"{id}\">"))
+            .unwrap_or_else(|| panic!("no #{id} in {}", self.body));
+        let rest = &self.body[at + id.len() + 6..];
+        rest[..rest.find('<').unwrap()].to_string()
+    }
+}
+
+impl<'a> Browser<'a> {
+    fn new(s: &'a Stack) -> Self {
+        Browser {
+            s,
+            jar: BTreeMap::new(),
+        }
+    }
+
+    async fn send(&mut self, method: &str, path: &str, body: String) -> Page {
+        let cookie = self
+            .jar
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ");
+        let mut req = http::Request::builder()
+            .method(method)
+            .uri(path)
+            .header("host", "points.example");
+        if !cookie.is_empty() {
+            req = req.header("cookie", cookie);
+        }
+        if method == "POST" {
+            req = req.header("content-type", "application/x-www-form-urlencoded");
+        }
+        let req = req.body(Bytes::from(body)).unwrap();
+        let resp = bonus_ops::dev::dispatch_with(&self.s.env.ctx, Some(&self.s.site), req).await;
+        for c in resp.headers().get_all("set-cookie") {
+            let c = c.to_str().unwrap();
+            let (pair, attrs) = c.split_once(';').unwrap_or((c, ""));
+            let (k, v) = pair.split_once('=').unwrap();
+            if attrs.contains("Max-Age=0") {
+                self.jar.remove(k);
+            } else {
+                self.jar.insert(k.to_string(), v.to_string());
+            }
+        }
+        Page {
+            status: resp.status(),
+            headers: resp.headers().clone(),
+            body: resp.body().clone(),
+        }
+    }
+
+    async fn get(&mut self, path: &str) -> Page {
+        self.send("GET", path, String::new()).await
+    }
+
+    async fn post(&mut self, path: &str, fields: &[(&str, &str)]) -> Page {
+        let body = serde_urlencoded::to_string(fields).unwrap();
+        self.send("POST", path, body).await
+    }
+
+    /// Ask for a login link or code for `address`; the page that answers.
+    async fn request_login(&mut self, programme: &str, address: &str) -> Page {
+        let login = self.get(&format!("/m/{programme}/login")).await;
+        assert_eq!(login.status, StatusCode::OK);
+        let csrf = login.field("csrf");
+        self.post(
+            &format!("/m/{programme}/login"),
+            &[("csrf", &csrf), ("address", address)],
+        )
+        .await
+    }
+
+    /// Open an e-mailed link and press its button.
+    async fn use_link(&mut self, link: &str) -> Page {
+        let path = link.strip_prefix("https://points.example").unwrap();
+        let page = self.get(path).await;
+        assert_eq!(page.status, StatusCode::OK);
+        let (csrf, token) = (page.field("csrf"), page.field("token"));
+        let programme = path.split('/').nth(2).unwrap();
+        self.post(
+            &format!("/m/{programme}/login/link"),
+            &[("csrf", &csrf), ("token", &token)],
+        )
+        .await
+    }
+
+    async fn log_in(&mut self, programme: &str, email: &str) -> Page {
+        self.request_login(programme, email).await;
+        let link = last_link(self.s, email).await;
+        self.use_link(&link).await
+    }
+}
+
+async fn last_link(s: &Stack, to: &str) -> String {
+    bonus_local_stack::moto::last_login_link(&s.moto.endpoint, Some(to))
+        .await
+        .unwrap()
+        .unwrap_or_else(|| panic!("no login link sent to {to}"))
+}
+
+async fn sent_count(s: &Stack) -> usize {
+    sent_messages(&s.moto.endpoint).await.unwrap().len()
+}
+
+async fn earn(s: &Stack, order: &str, member: &str, euros: &str) {
+    let (status, body) = s
+        .env
+        .order(&order_paid(order, Some(member), &[("BIKE", 1, euros)]))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
+
+#[tokio::test]
+async fn a_member_logs_in_by_link_sees_exact_figures_claims_a_reward_and_logs_out() {
+    let s = stack().await;
+    earn(&s, "A-1", "M-1", "1234.00").await;
+    let mut b = Browser::new(&s);
+
+    let sent = b.request_login("velo", "M1@Example.com").await;
+    assert_eq!(sent.status, StatusCode::OK);
+    assert!(sent.body.contains("If m1@example.com belongs to a member"));
+    let mail = sent_messages(&s.moto.endpoint).await.unwrap();
+    assert_eq!(mail.len(), 1);
+    assert_eq!(mail[0].to, vec!["m1@example.com".to_string()]);
+    assert_eq!(mail[0].subject, "Velo Club: your login link");
+    let link = last_link(&s, "m1@example.com").await;
+    assert!(link.starts_with("https://points.example/m/velo/login/link?token="));
+
+    // Opening the link does not use it (mail scanners open links); its button does.
+    let in_ = b.use_link(&link).await;
+    assert_eq!(in_.status, StatusCode::SEE_OTHER);
+    assert_eq!(in_.location(), "/m/velo/M-1");
+    let cookie = in_
+        .headers
+        .get_all("set-cookie")
+        .iter()
+        .map(|c| c.to_str().unwrap().to_string())
+        .find(|c| c.starts_with("__Host-bonus_session="))
+        .expect("a session cookie");
+    for attr in ["HttpOnly", "Secure", "SameSite=Lax", "Path=/"] {
+        assert!(cookie.contains(attr), "{cookie}");
+    }
+
+    let account = b.get("/m/velo/M-1").await;
+    assert_eq!(account.status, StatusCode::OK);
+    assert!(account
+        .body
+        .starts_with("<!doctype html>\n<html lang=\"en\">"));
+    assert_eq!(account.text_of("available"), "1,234");
+    assert!(account.body.contains("Worth €12.34"), "{}", account.body);
+    let csp = account.headers["content-security-policy"].to_str().unwrap();
+    assert!(csp.contains("default-src 'none'") && csp.contains("frame-ancestors 'none'"));
+    assert_eq!(account.headers["cache-control"], "no-store");
+
+    // A used link logs nobody in, in any browser.
+    let mut other = Browser::new(&s);
+    let again = other.use_link(&link).await;
+    assert_eq!(again.status, StatusCode::BAD_REQUEST);
+    assert!(again
+        .body
+        .contains("That login link has been used or has run out"));
+    assert!(!other.jar.contains_key("__Host-bonus_session"));
+
+    // The statement says what each entry was.
+    let statement = b.get("/m/velo/M-1/statement").await;
+    assert!(statement
+        .body
+        .contains("Order <span class=\"muted\">A-1</span>"));
+    assert!(statement.body.contains("+1,234"));
+
+    // Claim the mug: 300 points, the voucher shown, the balance down by exactly that.
+    let shop = b.get("/m/velo/M-1/shop").await;
+    let (csrf, reference) = (shop.field("csrf"), shop.field("reference"));
+    let claimed = b
+        .post(
+            "/m/velo/M-1/shop/mug",
+            &[("csrf", &csrf), ("reference", &reference)],
+        )
+        .await;
+    assert_eq!(claimed.status, StatusCode::CREATED, "{}", claimed.body);
+    assert!(claimed.body.contains("You claimed Mug. Your voucher code:"));
+    let code = claimed.body.split("class=\"voucher\">").nth(1).unwrap()[..19].to_string();
+    assert_eq!(code.len(), 19, "{code}");
+    // The same form sent twice is one claim.
+    let twice = b
+        .post(
+            "/m/velo/M-1/shop/mug",
+            &[("csrf", &csrf), ("reference", &reference)],
+        )
+        .await;
+    assert_eq!(twice.status, StatusCode::CREATED);
+    assert!(twice.body.contains(&code));
+    assert_eq!(b.get("/m/velo/M-1").await.text_of("available"), "934");
+    let (_, api) = s.env.balance("M-1").await;
+    assert_eq!(api["available"], 934);
+    let reward = s
+        .env
+        .store
+        .get_reward("velo", "mug")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(reward.stock, 1);
+    // The limit is one per member: a new form is refused, and says why.
+    let shop = b.get("/m/velo/M-1/shop").await;
+    assert!(shop
+        .body
+        .contains("You have claimed this as often as allowed."));
+    assert!(shop.body.contains(&code), "my vouchers list it");
+    let refused = b
+        .post(
+            "/m/velo/M-1/shop/mug",
+            &[("csrf", &csrf), ("reference", "another-form")],
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::CONFLICT);
+    assert_eq!(b.get("/m/velo/M-1").await.text_of("available"), "934");
+
+    // German: the same figures, written the German way.
+    let switched = b.get("/m/velo/lang/de?back=%2Fm%2Fvelo%2FM-1").await;
+    assert_eq!(switched.location(), "/m/velo/M-1");
+    let de = b.get("/m/velo/M-1").await;
+    assert!(de.body.contains("<html lang=\"de\">"));
+    assert_eq!(de.text_of("available"), "934");
+    assert!(de.body.contains("Wert: 9,34\u{a0}€"), "{}", de.body);
+    // Never an open redirect.
+    let away = b
+        .get("/m/velo/lang/de?back=https%3A%2F%2Fevil.example%2F")
+        .await;
+    assert_eq!(away.location(), "/m/velo");
+
+    // Log out: the cookie goes, and the old session is over on the server too.
+    let old = b.jar.clone();
+    let out = b
+        .post("/m/velo/M-1/logout", &[("csrf", &de.field("csrf"))])
+        .await;
+    assert_eq!(out.status, StatusCode::SEE_OTHER);
+    assert_eq!(out.location(), "/m/velo/login?bye=1");
+    assert!(!b.jar.contains_key("__Host-bonus_session"));
+    b.jar = old;
+    let after = b.get("/m/velo/M-1").await;
+    assert_eq!(after.status, StatusCode::SEE_OTHER);
+    assert_eq!(after.location(), "/m/velo/login");
+}
+
+#[tokio::test]
+async fn login_requests_never_tell_members_from_strangers_and_are_throttled() {
+    let s = stack().await;
+    let mut b = Browser::new(&s);
+    let member = b.request_login("velo", "m2@example.com").await;
+    let stranger = b.request_login("velo", "nobody@example.com").await;
+    // Another programme's member is a stranger here.
+    let outsider = b.request_login("velo", "x1@example.com").await;
+    assert_eq!(member.status, StatusCode::OK);
+    assert_eq!(stranger.status, StatusCode::OK);
+    let same = |p: &Page, addr: &str| p.body.replace(addr, "ADDRESS");
+    assert_eq!(
+        same(&member, "m2@example.com"),
+        same(&stranger, "nobody@example.com")
+    );
+    assert_eq!(
+        same(&member, "m2@example.com"),
+        same(&outsider, "x1@example.com")
+    );
+    assert_eq!(sent_count(&s).await, 1, "only the member got a message");
+
+    // Not an address at all: 422, nothing sent.
+    let bad = b.request_login("velo", "not an address").await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(bad.body.contains("Enter an e-mail address"));
+
+    // Five requests per address an hour, member or not; the sixth is 429 for both.
+    for _ in 0..4 {
+        assert_eq!(
+            b.request_login("velo", "nobody@example.com").await.status,
+            StatusCode::OK
+        );
+        assert_eq!(
+            b.request_login("velo", "m2@example.com").await.status,
+            StatusCode::OK
+        );
+    }
+    let m6 = b.request_login("velo", "m2@example.com").await;
+    let n6 = b.request_login("velo", "nobody@example.com").await;
+    assert_eq!(m6.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(n6.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(m6.headers["retry-after"], "3600");
+    assert_eq!(m6.body, n6.body);
+    assert_eq!(sent_count(&s).await, 5);
+    // An hour later the address may ask again.
+    s.env.clock.advance(Duration::minutes(61));
+    assert_eq!(
+        b.request_login("velo", "m2@example.com").await.status,
+        StatusCode::OK
+    );
+    assert_eq!(sent_count(&s).await, 6);
+
+    // A form without its token changes nothing and sends nothing.
+    let mut fresh = Browser::new(&s);
+    let forged = fresh
+        .post("/m/velo/login", &[("address", "m2@example.com")])
+        .await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+    assert_eq!(sent_count(&s).await, 6);
+
+    // A link that ran out logs nobody in.
+    s.env.clock.advance(Duration::minutes(16));
+    let link = last_link(&s, "m2@example.com").await;
+    let late = Browser::new(&s).use_link(&link).await;
+    assert_eq!(late.status, StatusCode::BAD_REQUEST);
+    assert!(late.body.contains("used or has run out"));
+}
+
+async fn try_code(b: &mut Browser<'_>, csrf: &str, phone: &str, code: &str) -> Page {
+    b.post(
+        "/m/velo/login/code",
+        &[("csrf", csrf), ("phone", phone), ("code", code)],
+    )
+    .await
+}
+
+#[tokio::test]
+async fn an_sms_code_logs_in_once_and_wrong_codes_read_like_no_code() {
+    let s = stack().await;
+    let mut b = Browser::new(&s);
+    let sent = b.request_login("velo", "+31 6 1234 5678").await;
+    assert!(sent.body.contains("we have sent a six-digit code"));
+    let code = bonus_local_stack::moto::last_sms_code(&s.moto.endpoint, Some("+31612345678"))
+        .await
+        .unwrap()
+        .expect("a code by SMS");
+    let csrf = sent.field("csrf");
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    let bad = try_code(&mut b, &csrf, "+31612345678", wrong).await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    // A number nobody has reads exactly the same.
+    let none = try_code(&mut b, &csrf, "+31699999999", wrong).await;
+    assert_eq!(
+        bad.body.replace("+31612345678", "N"),
+        none.body.replace("+31699999999", "N")
+    );
+    let ok = try_code(&mut b, &csrf, "+31612345678", &code).await;
+    assert_eq!(ok.status, StatusCode::SEE_OTHER);
+    assert_eq!(ok.location(), "/m/velo/M-1");
+    // Used: the same code again is refused.
+    let mut other = Browser::new(&s);
+    other.get("/m/velo/login").await;
+    let csrf2 = other.get("/m/velo/login").await.field("csrf");
+    let reused = other
+        .post(
+            "/m/velo/login/code",
+            &[("csrf", &csrf2), ("phone", "+31612345678"), ("code", &code)],
+        )
+        .await;
+    assert_eq!(reused.status, StatusCode::UNPROCESSABLE_ENTITY);
+
+    // Five wrong tries make a code void, even the right one after them.
+    s.env.clock.advance(Duration::minutes(61));
+    let sent = other.request_login("velo", "+31612345678").await;
+    let csrf3 = sent.field("csrf");
+    let code = bonus_local_stack::moto::last_sms_code(&s.moto.endpoint, Some("+31612345678"))
+        .await
+        .unwrap()
+        .unwrap();
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    for _ in 0..5 {
+        let r = other
+            .post(
+                "/m/velo/login/code",
+                &[("csrf", &csrf3), ("phone", "+31612345678"), ("code", wrong)],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    }
+    let late = other
+        .post(
+            "/m/velo/login/code",
+            &[("csrf", &csrf3), ("phone", "+31612345678"), ("code", &code)],
+        )
+        .await;
+    assert_eq!(late.status, StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+#[tokio::test]
+async fn a_session_reaches_only_its_member_and_every_form_needs_its_token() {
+    let s = stack().await;
+    let mut b = Browser::new(&s);
+    assert_eq!(
+        b.log_in("velo", "m1@example.com").await.status,
+        StatusCode::SEE_OTHER
+    );
+
+    // Another member's pages, a member that does not exist and another programme's member
+    // answer alike: 404.
+    let theirs = b.get("/m/velo/M-2").await;
+    let nobody = b.get("/m/velo/M-404").await;
+    let elsewhere = b.get("/m/other/X-1/profile").await;
+    for p in [&theirs, &nobody, &elsewhere] {
+        assert_eq!(p.status, StatusCode::NOT_FOUND);
+        assert!(p.body.contains("data-code=\"member_not_found\""));
+    }
+    assert_eq!(theirs.body, nobody.body);
+    for path in [
+        "/m/velo/M-2/statement",
+        "/m/velo/M-2/data.json",
+        "/m/velo/M-2/shop",
+    ] {
+        assert_eq!(b.get(path).await.status, StatusCode::NOT_FOUND, "{path}");
+    }
+    let csrf = b.get("/m/velo/M-1/profile").await.field("csrf");
+    let posted = b
+        .post("/m/velo/M-2/erase", &[("csrf", &csrf), ("confirm", "on")])
+        .await;
+    assert_eq!(posted.status, StatusCode::NOT_FOUND);
+    let m2 = s
+        .env
+        .store
+        .get_profile("velo", "M-2")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(m2.erased_at.is_none());
+
+    // Without a session, a member page sends to the login page, whoever the member.
+    let mut anon = Browser::new(&s);
+    assert_eq!(anon.get("/m/velo/M-1").await.location(), "/m/velo/login");
+    assert_eq!(anon.get("/m/velo/M-404").await.location(), "/m/velo/login");
+
+    // A form without its CSRF token (or with another session's) changes nothing.
+    let before = s
+        .env
+        .store
+        .get_profile("velo", "M-1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(before.consents.email);
+    let forged = b
+        .post(
+            "/m/velo/M-1/profile",
+            &[("channel", "sms"), ("earned", "off")],
+        )
+        .await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+    assert!(forged.body.contains("data-code=\"csrf_invalid\""));
+    let mut b2 = Browser::new(&s);
+    b2.log_in("velo", "m1@example.com").await;
+    let other_token = b2.get("/m/velo/M-1").await.field("csrf");
+    assert_ne!(other_token, csrf);
+    let crossed = b
+        .post(
+            "/m/velo/M-1/profile",
+            &[("csrf", &other_token), ("earned", "off")],
+        )
+        .await;
+    assert_eq!(crossed.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        s.env
+            .store
+            .get_profile("velo", "M-1")
+            .await
+            .unwrap()
+            .unwrap(),
+        before
+    );
+
+    // With it: consent withdrawn and saved.
+    let saved = b
+        .post(
+            "/m/velo/M-1/profile",
+            &[
+                ("csrf", &csrf),
+                ("channel", "sms"),
+                ("earned", "daily_digest"),
+                ("locale", "en"),
+            ],
+        )
+        .await;
+    assert_eq!(saved.status, StatusCode::SEE_OTHER);
+    let after = s
+        .env
+        .store
+        .get_profile("velo", "M-1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!after.consents.email && !after.consents.sms);
+    assert_eq!(after.preferences.channel.as_deref(), Some("sms"));
+    assert_eq!(
+        after.preferences.earned_messages.as_deref(),
+        Some("daily_digest")
+    );
+
+    // Log out everywhere: the other browser's session ends too.
+    let out = b
+        .post("/m/velo/M-1/logout-everywhere", &[("csrf", &csrf)])
+        .await;
+    assert_eq!(out.status, StatusCode::SEE_OTHER);
+    assert_eq!(b2.get("/m/velo/M-1").await.location(), "/m/velo/login");
+
+    // A forged cookie is nobody.
+    let mut forged = Browser::new(&s);
+    forged
+        .jar
+        .insert("__Host-bonus_session".into(), "dmVsbwpNLTEK.AAAA".into());
+    assert_eq!(forged.get("/m/velo/M-1").await.location(), "/m/velo/login");
+}
+
+#[tokio::test]
+async fn a_partner_opens_the_site_for_its_own_customer_with_a_signed_member_token() {
+    let s = stack().await;
+    let secret = bonus_domain::webhook_sig::decode_secret(SHOP_SECRET).unwrap();
+    let now = s.env.clock_now().timestamp();
+    let url = |t: &MemberToken, sig: &str| {
+        format!(
+            "/m/velo/sso?{}",
+            serde_urlencoded::to_string([
+                ("partner", t.partner_id.as_str()),
+                ("member", t.member_id.as_str()),
+                ("expires", &t.expires.to_string()),
+                ("sig", sig),
+            ])
+            .unwrap()
+        )
+    };
+    let token = MemberToken {
+        partner_id: "shop".into(),
+        member_id: "M-1".into(),
+        expires: now + 300,
+    };
+    let sig = token.sign(&secret);
+    let mut b = Browser::new(&s);
+    let in_ = b.get(&url(&token, &sig)).await;
+    assert_eq!(in_.status, StatusCode::SEE_OTHER, "{}", in_.body);
+    assert_eq!(in_.location(), "/m/velo/M-1");
+    assert_eq!(b.get("/m/velo/M-1").await.status, StatusCode::OK);
+
+    // Every refusal reads the same 403, and starts no session.
+    let mut refused = Vec::new();
+    // Used once already.
+    refused.push(Browser::new(&s).get(&url(&token, &sig)).await);
+    // Signed with another secret.
+    let t2 = MemberToken {
+        expires: now + 299,
+        ..token.clone()
+    };
+    refused.push(
+        Browser::new(&s)
+            .get(&url(&t2, &t2.sign(b"not the shop's secret")))
+            .await,
+    );
+    // A member the shop did not enrol and does not know.
+    let t3 = MemberToken {
+        member_id: "M-2".into(),
+        ..token.clone()
+    };
+    refused.push(Browser::new(&s).get(&url(&t3, &t3.sign(&secret))).await);
+    // Run out, or valid for longer than ten minutes.
+    let t4 = MemberToken {
+        expires: now - 1,
+        ..token.clone()
+    };
+    refused.push(Browser::new(&s).get(&url(&t4, &t4.sign(&secret))).await);
+    let t5 = MemberToken {
+        expires: now + 3600,
+        ..token.clone()
+    };
+    refused.push(Browser::new(&s).get(&url(&t5, &t5.sign(&secret))).await);
+    // Another programme's partner.
+    let t6 = MemberToken {
+        partner_id: "other-shop".into(),
+        ..token.clone()
+    };
+    refused.push(Browser::new(&s).get(&url(&t6, &t6.sign(&secret))).await);
+    for r in &refused {
+        assert_eq!(r.status, StatusCode::FORBIDDEN);
+        assert_eq!(r.body, refused[0].body);
+        assert!(r.headers.get("set-cookie").is_none());
+    }
+}
+
+#[tokio::test]
+async fn a_member_changes_contacts_with_a_code_downloads_their_data_and_erases_the_account() {
+    let s = stack().await;
+    earn(&s, "A-1", "M-1", "50.00").await;
+    let mut b = Browser::new(&s);
+    b.log_in("velo", "m1@example.com").await;
+    let profile = b.get("/m/velo/M-1/profile").await;
+    let csrf = profile.field("csrf");
+
+    // A new address gets a code; the profile changes only when it comes back.
+    let asked = b
+        .post(
+            "/m/velo/M-1/profile/contact",
+            &[
+                ("csrf", &csrf),
+                ("channel", "email"),
+                ("address", "anna.new@example.com"),
+            ],
+        )
+        .await;
+    assert_eq!(asked.status, StatusCode::OK, "{}", asked.body);
+    let mail = sent_messages(&s.moto.endpoint).await.unwrap();
+    let last = mail.last().unwrap();
+    assert_eq!(last.to, vec!["anna.new@example.com".to_string()]);
+    let code: String = last
+        .body
+        .split(|c: char| !c.is_ascii_digit())
+        .find(|w| w.len() == 6)
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        s.env
+            .store
+            .get_profile("velo", "M-1")
+            .await
+            .unwrap()
+            .unwrap()
+            .email
+            .as_deref(),
+        Some("m1@example.com")
+    );
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    let bad = b
+        .post(
+            "/m/velo/M-1/profile/contact/confirm",
+            &[("csrf", &csrf), ("channel", "email"), ("code", wrong)],
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let ok = b
+        .post(
+            "/m/velo/M-1/profile/contact/confirm",
+            &[("csrf", &csrf), ("channel", "email"), ("code", &code)],
+        )
+        .await;
+    assert_eq!(ok.status, StatusCode::SEE_OTHER);
+    let p = s
+        .env
+        .store
+        .get_profile("velo", "M-1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(p.email.as_deref(), Some("anna.new@example.com"));
+    // The new address logs in; the old one is nobody's now.
+    assert_eq!(
+        s.env
+            .store
+            .members_by_email("velo", "anna.new@example.com")
+            .await
+            .unwrap(),
+        vec!["M-1".to_string()]
+    );
+    assert!(s
+        .env
+        .store
+        .members_by_email("velo", "m1@example.com")
+        .await
+        .unwrap()
+        .is_empty());
+
+    // My data: everything, as JSON.
+    let data = b.get("/m/velo/M-1/data.json").await;
+    assert_eq!(data.status, StatusCode::OK);
+    assert_eq!(
+        data.headers["content-disposition"],
+        "attachment; filename=\"velo-M-1.json\""
+    );
+    let json: serde_json::Value = serde_json::from_str(&data.body).unwrap();
+    assert_eq!(json["profile"]["email"], "anna.new@example.com");
+    assert_eq!(json["profile"]["phone"], "+31612345678");
+    assert_eq!(json["balance"]["available"], 50);
+    assert_eq!(json["statement"].as_array().unwrap().len(), 1);
+    assert_eq!(json["statement"][0]["points"], 50);
+
+    // Erasure needs its confirmation; then it is the API's erasure, and every session ends.
+    let unconfirmed = b.post("/m/velo/M-1/erase", &[("csrf", &csrf)]).await;
+    assert_eq!(unconfirmed.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(s
+        .env
+        .store
+        .get_profile("velo", "M-1")
+        .await
+        .unwrap()
+        .unwrap()
+        .erased_at
+        .is_none());
+    let erased = b
+        .post("/m/velo/M-1/erase", &[("csrf", &csrf), ("confirm", "on")])
+        .await;
+    assert_eq!(erased.status, StatusCode::OK);
+    assert!(erased.body.contains("Your personal data has been erased"));
+    let p = s
+        .env
+        .store
+        .get_profile("velo", "M-1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(p.erased_at.is_some());
+    assert_eq!((p.email, p.phone, p.name), (None, None, None));
+    assert!(s
+        .env
+        .store
+        .members_by_phone("velo", "+31612345678")
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(b.get("/m/velo/M-1").await.location(), "/m/velo/login");
+    // The points stay, under the member id alone.
+    let (_, api) = s.env.balance("M-1").await;
+    assert_eq!(api["available"], 50);
+}
