@@ -380,6 +380,9 @@ pub async fn profile(
     outcome: Option<(StatusCode, Value)>,
 ) -> Result<Response, Error> {
     let me = member!(ctx, site, req, p, m, Action::ReadProfile, None);
+    let outcome = outcome.or_else(|| {
+        query(req, "saved").map(|_| (StatusCode::OK, json!({"ok": true, "code": "saved"})))
+    });
     profile_page(ctx, site, req, &me, outcome).await
 }
 
@@ -410,7 +413,8 @@ async fn profile_page(
             "consent_email": p.consents.email, "consent_sms": p.consents.sms,
             "channel": p.preferences.channel.as_deref().unwrap_or("email"),
             "earned": p.preferences.earned_messages.as_deref().unwrap_or("per_order"),
-            "member_locale": bonus_domain::notify::template_locale(&p.locale),
+            // The language the member sees the site in (saving makes it their messages' too).
+            "member_locale": me.locale,
             "site_locales": SITE_LOCALES,
             "email_pending": email_pending, "sms_pending": sms_pending,
             "result": result,
