@@ -9,7 +9,7 @@ export AWS_REGION ?= eu-west-1
 # One-off builds (CI, make test on a fresh clone) need no incremental caches: smaller, faster.
 export CARGO_INCREMENTAL ?= 0
 
-.PHONY: run test build unit lint fuzz-api package package-check deploy soak bench bench-cold-start profile fmt clean
+.PHONY: run test build unit browser lint fuzz-api package package-check deploy soak bench bench-cold-start profile fmt clean
 
 ## Start the local stack: embedded DynamoDB (data in .bonus/), demo config, API on 127.0.0.1:3000.
 run: build $(VENV)/.installed
@@ -22,8 +22,12 @@ build:
 ## against a running `bonus dev`.
 test: unit lint fuzz-api
 
-unit: $(VENV)/.installed
+unit: $(VENV)/.installed browser
 	cargo test --workspace --all-targets
+
+## The member site's browser test: Debian's Chromium and ChromeDriver, axe-core from npm.
+browser:
+	bash tests/browser/install.sh
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/cfn-lint template.yaml

@@ -1193,11 +1193,33 @@ impl Driver<'_> {
                 let (m, reward) = (*member, reward % REWARDS.len());
                 let (reward_id, points, _, _) = REWARDS[reward];
                 let expected = self.model.claim(m, reward, now);
+                let reference = format!("C-{}", self.stats.steps);
+                // Every other claim is the member's own, on the member site (the same claim
+                // service behind a session instead of a partner key).
+                if self.stats.claims % 2 == 1 {
+                    let (status, page) = self.site_claim(m, reward_id, &reference).await;
+                    let ok = match expected {
+                        Ok(()) => {
+                            status == StatusCode::CREATED && page.contains("class=\"voucher\">")
+                        }
+                        Err(code) => {
+                            status == StatusCode::CONFLICT
+                                && page.contains(&format!("data-error=\"{code}\""))
+                        }
+                    };
+                    if !ok {
+                        return Err(format!(
+                            "site claim of {reward_id} by M{m}: expected {expected:?}, got {status}"
+                        ));
+                    }
+                    self.stats.claims += 1;
+                    return Ok(Some(m));
+                }
                 let (status, answer) = self
                     .api(
                         "POST",
                         &format!("/v1/members/{}/rewards/{reward_id}/claim", member_id(m)),
-                        json!({"reference": format!("C-{}", self.stats.steps)}),
+                        json!({"reference": reference}),
                     )
                     .await;
                 // A claim sent again after a 503 finds its hold and captures it: 200.
@@ -1495,6 +1517,65 @@ impl Driver<'_> {
         answer
     }
 
+    /// A gift-shop claim posted on the member site by the member's own session (made here
+    /// directly: logging in is not what this checks). A 503 or a crash is sent again with
+    /// the same form, as a browser's resubmit would.
+    async fn site_claim(
+        &mut self,
+        m: usize,
+        reward_id: &str,
+        reference: &str,
+    ) -> (StatusCode, String) {
+        let site = simulation_site();
+        let now = self.now();
+        let sref = bonus_domain::site::SessionRef::new(
+            self.env.ctx.random.as_ref(),
+            "velo",
+            &member_id(m),
+            now,
+        );
+        let session = bonus_dynamodb::site::Session {
+            session_id: sref.session_id.clone(),
+            programme_id: "velo".into(),
+            member_id: member_id(m),
+            created_at: now,
+            expires_at: sref.expires_at,
+            via: "simulation".into(),
+            locale: None,
+        };
+        // Written before the faults can touch it: the claim is what is under test.
+        self.env.faults.pause(true);
+        let stored = self.env.store.put_session(&session).await;
+        self.env.faults.pause(false);
+        stored.expect("a session");
+        let cookie = format!(
+            "{}={}",
+            bonus_domain::site::SESSION_COOKIE,
+            sref.to_cookie(&site.session_key)
+        );
+        let body = serde_urlencoded::to_string([
+            ("csrf", sref.csrf_token(&site.session_key).as_str()),
+            ("reference", reference),
+        ])
+        .unwrap_or_default();
+        let path = format!("/m/velo/{}/shop/{reward_id}", member_id(m));
+        let env = &self.env;
+        let send = || async {
+            let req = http::Request::builder()
+                .method("POST")
+                .uri(path.as_str())
+                .header("cookie", cookie.as_str())
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(bytes::Bytes::from(body.clone()))
+                .expect("request");
+            let resp = bonus_ops::dev::dispatch_with(&env.ctx, Some(site), req).await;
+            (resp.status(), Value::String(resp.body().clone()))
+        };
+        let ((status, page), again) = resend(&env.faults, send).await;
+        self.stats.retried += again;
+        (status, page.as_str().unwrap_or_default().to_string())
+    }
+
     /// Capture (`part` given) or void hold `i`, as the model says it ends.
     async fn resolve(&mut self, i: usize, part: Option<u8>) -> Result<Option<usize>, String> {
         let Some(hold) = self.model.holds.get(i).cloned() else {
@@ -1705,6 +1786,34 @@ where
         }
         again += 1;
     }
+}
+
+/// The member site of the simulation: its own key; no message is ever sent from a claim,
+/// so its senders point nowhere.
+fn simulation_site() -> &'static member_site::Site {
+    static SITE: std::sync::OnceLock<member_site::Site> = std::sync::OnceLock::new();
+    SITE.get_or_init(|| {
+        let config = || {
+            aws_config::SdkConfig::builder()
+                .behavior_version(aws_config::BehaviorVersion::latest())
+                .region(aws_config::Region::new("eu-west-1"))
+                .build()
+        };
+        let (ses, sns) = (config(), config());
+        member_site::Site {
+            session_key: b"simulation-site-session-key-0123456789".to_vec(),
+            url: Some("https://points.example/m".into()),
+            insecure_cookies: false,
+            base_path: "/m".into(),
+            senders: bonus_messages::send::Senders {
+                ses: bonus_messages::send::first_use(move || aws_sdk_sesv2::Client::new(&ses)),
+                sns: bonus_messages::send::first_use(move || aws_sdk_sns::Client::new(&sns)),
+                from: "points@example.com".into(),
+                unsubscribe_url: String::new(),
+                configuration_set: None,
+            },
+        }
+    })
 }
 
 /// A canonical `order.paid` delivery.

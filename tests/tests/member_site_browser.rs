@@ -413,7 +413,12 @@ async fn a_member_uses_the_site_in_chromium_and_axe_finds_nothing_serious() {
     // 6. Download my data.
     c.goto(&format!("{base}/m/velo/M-1/data")).await.unwrap();
     check_axe("my data", axe(&c, &axe_source).await);
-    c.find(Locator::Id("download")).await.unwrap().click().await.unwrap();
+    c.find(Locator::Id("download"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
     let file = downloads.join("velo-M-1.json");
     for _ in 0..100 {
         if file.exists() {
