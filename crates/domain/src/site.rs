@@ -279,7 +279,7 @@ pub fn format_points(locale: &str, n: i64) -> String {
     let digits = n.unsigned_abs().to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push_str(sep);
         }
         out.push(c);
@@ -413,11 +413,15 @@ mod tests {
             ..t.clone()
         };
         assert_eq!(
-            other.verify(&[secret.clone()], &sig, now()),
+            other.verify(std::slice::from_ref(&secret), &sig, now()),
             Err(TokenError::BadSignature)
         );
         assert_eq!(
-            t.verify(&[secret.clone()], &sig, now() + Duration::seconds(300)),
+            t.verify(
+                std::slice::from_ref(&secret),
+                &sig,
+                now() + Duration::seconds(300)
+            ),
             Err(TokenError::Expired)
         );
         let long = MemberToken {

@@ -215,7 +215,7 @@ impl Store {
         holds.retain(|h| {
             h.status == bonus_domain::hold::HoldStatus::Captured && h.member_id == member_id
         });
-        holds.sort_by(|a, b| b.created_at.cmp(&a.created_at));
+        holds.sort_by_key(|h| std::cmp::Reverse(h.created_at));
         Ok(holds)
     }
 }
