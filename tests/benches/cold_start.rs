@@ -193,6 +193,10 @@ fn invocation(binary: &str, n: usize) -> Invocation {
             ),
             expect: "available",
         },
+        "member-site" => Invocation::Event {
+            body: api_event("GET", "/m/velo/login", &[], ""),
+            expect: "csrf",
+        },
         "deferred-webhooks" | "nightly-worker" | "clearing-worker" | "notifications" => {
             Invocation::Event {
                 body: r#"{"Records":[]}"#.into(),
@@ -286,6 +290,13 @@ async fn main() {
         with("order-webhook", &[("DEFERRED_WEBHOOKS_QUEUE_URL", q)]),
         with("deferred-webhooks", &[]),
         with("member-api", &[]),
+        with(
+            "member-site",
+            &[
+                ("SITE_SESSION_KEY", "cold-start-bench-session-key-0123456789abcdef"),
+                ("SENDER_EMAIL", "points@example.com"),
+            ],
+        ),
         with("hold-sweeper", &[]),
         with("nightly-planner", &[("WORK_QUEUE_URL", q)]),
         with("nightly-worker", &[]),
