@@ -293,7 +293,10 @@ async fn main() {
         with(
             "member-site",
             &[
-                ("SITE_SESSION_KEY", "cold-start-bench-session-key-0123456789abcdef"),
+                (
+                    "SITE_SESSION_KEY",
+                    "cold-start-bench-session-key-0123456789abcdef",
+                ),
                 ("SENDER_EMAIL", "points@example.com"),
             ],
         ),

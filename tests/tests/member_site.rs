@@ -832,3 +832,141 @@ async fn a_member_changes_contacts_with_a_code_downloads_their_data_and_erases_t
     let (_, api) = s.env.balance("M-1").await;
     assert_eq!(api["available"], 50);
 }
+
+/// Fuzzed requests to every route of the site, logged in and not, with arbitrary bodies,
+/// queries and path parts: never a 5xx, and a request answered 4xx changes nothing in the
+/// table. `FUZZ_CASES` sets the number (default 150).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fuzzed_requests_to_every_site_route_never_fail_and_refusals_change_nothing() {
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config, RngSeed, TestRunner};
+
+    let s = stack().await;
+    earn(&s, "A-1", "M-1", "500.00").await;
+    // A logged-in browser, whose cookie and token some cases carry.
+    let mut b = Browser::new(&s);
+    b.log_in("velo", "m1@example.com").await;
+    let csrf = b.get("/m/velo/M-1").await.field("csrf");
+    let session_cookie = b
+        .jar
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join("; ");
+    let cases: u32 = std::env::var("FUZZ_CASES")
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(150);
+    let part = prop_oneof![
+        Just("velo".to_string()),
+        Just("M-1".to_string()),
+        Just("M-2".to_string()),
+        Just("mug".to_string()),
+        "[a-zA-Z0-9%._~-]{0,12}",
+        ".{0,8}".prop_map(|t: String| t.replace(['/', '?', '#', ' '], "")),
+    ];
+    let body = prop_oneof![
+        proptest::collection::vec(any::<u8>(), 0..200).prop_map(Bytes::from),
+        proptest::collection::vec(
+            (
+                prop_oneof![
+                    Just("csrf".to_string()),
+                    Just("address".to_string()),
+                    Just("code".to_string()),
+                    Just("token".to_string()),
+                    Just("reference".to_string()),
+                    Just("confirm".to_string()),
+                    Just("channel".to_string()),
+                    Just("locale".to_string()),
+                    "[a-z_]{1,8}",
+                ],
+                prop_oneof![Just("__csrf__".to_string()), ".{0,20}"],
+            ),
+            0..5
+        )
+        .prop_map(|fields| Bytes::from(serde_urlencoded::to_string(fields).unwrap_or_default())),
+    ];
+    let strategy = (
+        0..member_site::ROUTES.len(),
+        proptest::collection::vec(part, 4),
+        any::<bool>(),
+        any::<bool>(),
+        body,
+        "[a-z=&%0-9]{0,30}",
+    );
+    let mut runner = TestRunner::new(Config {
+        cases,
+        failure_persistence: None,
+        rng_seed: RngSeed::Fixed(19),
+        ..Config::default()
+    });
+    let handle = tokio::runtime::Handle::current();
+    let env = &s.env;
+    let site = &s.site;
+    let result = tokio::task::block_in_place(|| {
+        runner.run(
+            &strategy,
+            |(route, parts, logged_in, other_method, body, query)| {
+                let (method, template) = member_site::ROUTES[route];
+                let mut parts = parts.into_iter();
+                let path: String = template
+                    .split('/')
+                    .map(|seg| {
+                        if seg.starts_with('{') {
+                            parts.next().unwrap_or_default()
+                        } else {
+                            seg.to_string()
+                        }
+                    })
+                    .collect::<Vec<_>>()
+                    .join("/");
+                let uri = if query.is_empty() {
+                    path
+                } else {
+                    format!("{path}?{query}")
+                };
+                let method = if other_method {
+                    if method == "GET" {
+                        "POST"
+                    } else {
+                        "GET"
+                    }
+                } else {
+                    method
+                };
+                let body = Bytes::from(
+                    String::from_utf8_lossy(&body)
+                        .replace("__csrf__", &csrf)
+                        .into_bytes(),
+                );
+                handle.block_on(async {
+                    let before = env.all_items().await;
+                    let mut req = http::Request::builder()
+                        .method(method)
+                        .uri(uri.as_str())
+                        .header("content-type", "application/x-www-form-urlencoded");
+                    if logged_in {
+                        req = req.header("cookie", session_cookie.as_str());
+                    }
+                    let Ok(req) = req.body(body) else {
+                        return Ok(());
+                    };
+                    let resp = bonus_ops::dev::dispatch_with(&env.ctx, Some(site), req).await;
+                    let status = resp.status();
+                    prop_assert!(!status.is_server_error(), "{method} {uri}: {status}");
+                    if status.is_client_error() {
+                        let after = env.all_items().await;
+                        prop_assert!(
+                            before == after,
+                            "{method} {uri}: {status} changed the table"
+                        );
+                    }
+                    Ok(())
+                })
+            },
+        )
+    });
+    if let Err(e) = result {
+        panic!("{e}");
+    }
+}
