@@ -247,6 +247,31 @@ fn check_prelogin(
     }
 }
 
+/// A page of the logged-out flow (`page`.html) with the login forms' CSRF token and
+/// `extra` variables; the pre-login cookie set when the browser had none.
+fn logged_out_page(
+    ctx: &Ctx,
+    site: &Site,
+    req: &http::Request<Bytes>,
+    programme: &Programme,
+    page: &str,
+    status: StatusCode,
+    extra: Value,
+) -> Result<Response, Error> {
+    let locale = page_locale(req, None);
+    let (csrf, set) = prelogin(ctx, site, req);
+    let mut vars = page_vars(site, req, locale, programme, None, page);
+    vars.insert("csrf".into(), json!(csrf));
+    if let Value::Object(extra) = extra {
+        vars.extend(extra);
+    }
+    let body = render::page(&format!("{page}.html"), &Value::Object(vars))?;
+    Ok(with_cookies(
+        html(status, body),
+        &set.into_iter().collect::<Vec<_>>(),
+    ))
+}
+
 fn login_form(
     ctx: &Ctx,
     site: &Site,
@@ -256,17 +281,8 @@ fn login_form(
     notice: Option<&str>,
     error: Option<&str>,
 ) -> Result<Response, Error> {
-    let locale = page_locale(req, None);
-    let (csrf, set) = prelogin(ctx, site, req);
-    let mut vars = page_vars(site, req, locale, programme, None, "login");
-    vars.insert("csrf".into(), json!(csrf));
-    vars.insert("notice".into(), json!(notice));
-    vars.insert("error".into(), json!(error));
-    let body = render::page("login.html", &Value::Object(vars))?;
-    Ok(with_cookies(
-        html(status, body),
-        &set.into_iter().collect::<Vec<_>>(),
-    ))
+    let extra = json!({ "notice": notice, "error": error });
+    logged_out_page(ctx, site, req, programme, "login", status, extra)
 }
 
 /// `GET /m/{programme}/login`
@@ -352,15 +368,16 @@ pub async fn request_login(
         )
         .await?;
     }
-    let locale = page_locale(req, None);
-    let (csrf, _) = prelogin(ctx, site, req);
-    let mut vars = page_vars(site, req, locale, &programme, None, "login_sent");
-    vars.insert("csrf".into(), json!(csrf));
-    vars.insert("channel".into(), json!(channel));
-    vars.insert("address".into(), json!(normal));
-    vars.insert("error".into(), Value::Null);
-    let body = render::page("login_sent.html", &Value::Object(vars))?;
-    Ok(html(StatusCode::OK, body))
+    let extra = json!({ "channel": channel, "address": normal, "error": Value::Null });
+    logged_out_page(
+        ctx,
+        site,
+        req,
+        &programme,
+        "login_sent",
+        StatusCode::OK,
+        extra,
+    )
 }
 
 /// Store the secret and send it, within the member's own throttle. A send that fails is
@@ -484,16 +501,8 @@ pub async fn link_page(
 ) -> Result<Response, Error> {
     let programme = programme(ctx, programme_id).await?;
     let token = query(req, "token").unwrap_or_default();
-    let locale = page_locale(req, None);
-    let (csrf, set) = prelogin(ctx, site, req);
-    let mut vars = page_vars(site, req, locale, &programme, None, "link");
-    vars.insert("csrf".into(), json!(csrf));
-    vars.insert("token".into(), json!(token));
-    let body = render::page("link.html", &Value::Object(vars))?;
-    Ok(with_cookies(
-        html(StatusCode::OK, body),
-        &set.into_iter().collect::<Vec<_>>(),
-    ))
+    let extra = json!({ "token": token });
+    logged_out_page(ctx, site, req, &programme, "link", StatusCode::OK, extra)
 }
 
 /// `POST /m/{programme}/login/link` `{csrf, token}`: the link is used up; a session starts.
@@ -558,15 +567,11 @@ pub async fn use_code(
         }
         // Wrong or void read the same: the page must not tell whether a code was sent.
         _ => {
-            let locale = page_locale(req, None);
-            let (csrf, _) = prelogin(ctx, site, req);
-            let mut vars = page_vars(site, req, locale, &programme, None, "login_sent");
-            vars.insert("csrf".into(), json!(csrf));
-            vars.insert("channel".into(), json!("sms"));
-            vars.insert("address".into(), json!(phone.unwrap_or_default()));
-            vars.insert("error".into(), json!("code_wrong"));
-            let body = render::page("login_sent.html", &Value::Object(vars))?;
-            Ok(html(StatusCode::UNPROCESSABLE_ENTITY, body))
+            let extra = json!({
+                "channel": "sms", "address": phone.unwrap_or_default(), "error": "code_wrong",
+            });
+            let status = StatusCode::UNPROCESSABLE_ENTITY;
+            logged_out_page(ctx, site, req, &programme, "login_sent", status, extra)
         }
     }
 }
