@@ -58,6 +58,7 @@ deploy: $(VENV)/.installed
 soak: build $(VENV)/.installed
 	SIM_SEEDS=50 SIM_FAULT_OPS=10000 cargo test -p integration-tests --test simulation -- --nocapture --test-threads 1 2>&1 | grep -E 'SIMULATION|panicked|diverged|test result'
 	FUZZ_CASES=10000 cargo test -p integration-tests --test fuzz_routes -- --nocapture 2>&1 | grep -E 'FUZZ|panicked|test result'
+	FUZZ_CASES=10000 cargo test -p integration-tests --test member_site fuzzed -- --nocapture 2>&1 | grep -E 'panicked|test result'
 	FUZZ_EXAMPLES=500 bash tests/fuzz/schemathesis.sh 2>&1 | grep -vE '^\{"level"'
 
 ## Benchmarks (figures go to docs/benchmarks.md).
