@@ -180,24 +180,10 @@ impl Store {
         programme_id: &str,
         member_id: &str,
     ) -> Result<Vec<bonus_domain::hold::Hold>, StoreError> {
-        let out = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
-            .expression_attribute_names("#pk", keys::PK)
-            .expression_attribute_names("#sk", keys::SK)
-            .expression_attribute_values(
-                ":pk",
-                AttributeValue::S(keys::member_pk(programme_id, member_id)),
-            )
-            .expression_attribute_values(":prefix", AttributeValue::S("CLAIMS#".into()))
-            .send()
-            .await
-            .map_err(StoreError::sdk)?;
-        let ids: Vec<(String, String)> = out
-            .items
-            .unwrap_or_default()
+        let claims = self
+            .query_items(&keys::member_pk(programme_id, member_id), "CLAIMS#")
+            .await?;
+        let ids: Vec<(String, String)> = claims
             .iter()
             .filter_map(|i| match i.get("hold_ids") {
                 Some(AttributeValue::Ss(ids)) => Some(ids.clone()),

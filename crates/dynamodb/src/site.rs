@@ -126,44 +126,26 @@ impl Store {
         programme_id: &str,
         member_id: &str,
     ) -> Result<usize, StoreError> {
-        let mut ended = 0;
-        let mut start = None;
-        loop {
-            let page = self
-                .client
-                .query()
+        let sessions = self
+            .query_items(
+                &keys::member_pk(programme_id, member_id),
+                keys::SESSION_PREFIX,
+            )
+            .await?;
+        for item in &sessions {
+            let key = [keys::PK, keys::SK]
+                .iter()
+                .filter_map(|k| item.get(*k).map(|v| (k.to_string(), v.clone())))
+                .collect();
+            self.client
+                .delete_item()
                 .table_name(&self.table)
-                .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
-                .expression_attribute_names("#pk", keys::PK)
-                .expression_attribute_names("#sk", keys::SK)
-                .expression_attribute_values(
-                    ":pk",
-                    AttributeValue::S(keys::member_pk(programme_id, member_id)),
-                )
-                .expression_attribute_values(
-                    ":prefix",
-                    AttributeValue::S(keys::SESSION_PREFIX.into()),
-                )
-                .projection_expression("#pk, #sk")
-                .set_exclusive_start_key(start)
+                .set_key(Some(key))
                 .send()
                 .await
                 .map_err(StoreError::sdk)?;
-            for item in page.items.unwrap_or_default() {
-                self.client
-                    .delete_item()
-                    .table_name(&self.table)
-                    .set_key(Some(item))
-                    .send()
-                    .await
-                    .map_err(StoreError::sdk)?;
-                ended += 1;
-            }
-            start = page.last_evaluated_key;
-            if start.is_none() {
-                return Ok(ended);
-            }
         }
+        Ok(sessions.len())
     }
 
     /// Store a login secret under `key_hash` (replacing one pending for the same key).
@@ -319,20 +301,9 @@ impl Store {
             return Ok(Vec::new());
         };
         let (pk, _) = keys::phone_index(programme_id, &hash, "");
-        let out = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("#pk = :pk")
-            .expression_attribute_names("#pk", keys::PK)
-            .expression_attribute_values(":pk", AttributeValue::S(pk))
-            .limit(10)
-            .send()
-            .await
-            .map_err(StoreError::sdk)?;
-        Ok(out
-            .items
-            .unwrap_or_default()
+        Ok(self
+            .query_items(&pk, "")
+            .await?
             .into_iter()
             .filter_map(|i| match i.get(keys::SK) {
                 Some(AttributeValue::S(m)) => Some(m.clone()),
