@@ -50,6 +50,7 @@ fn entry(i: usize, at: DateTime<Utc>) -> (LedgerEntry, i64) {
         order_id: None,
         lot_id: None,
         event_id: format!("bench:{i}"),
+        counterparty: None,
         issuers: [(issuer, points.abs())].into(),
     };
     (e, points)

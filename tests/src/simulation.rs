@@ -1726,6 +1726,7 @@ impl Driver<'_> {
         let now = self.now();
         let (mut issued, mut reversed, mut expired, mut redeemed, mut outstanding) =
             (0i64, 0i64, 0i64, 0i64, 0i64);
+        let (mut sent, mut received, mut fees) = (0i64, 0i64, 0i64);
         for member in 0..MEMBERS {
             let id = member_id(member);
             for e in self
@@ -1741,6 +1742,9 @@ impl Driver<'_> {
                     EntryKind::Reversal | EntryKind::Debt => reversed -= e.points,
                     EntryKind::Expire => expired -= e.points,
                     EntryKind::Redeem => redeemed -= e.points,
+                    EntryKind::TransferOut => sent -= e.points,
+                    EntryKind::TransferIn => received += e.points,
+                    EntryKind::TransferFee => fees -= e.points,
                 }
                 self.stats.entries += 1;
             }
@@ -1749,9 +1753,13 @@ impl Driver<'_> {
         }
         (self.stats.redeemed, self.stats.expired, self.stats.reversed) =
             (redeemed, expired, reversed);
-        if issued - reversed != redeemed + expired + outstanding {
+        // Transfers move points between members (sent = received); their fees leave.
+        if sent != received {
+            return Err(format!("transfers: sent {sent} != received {received}"));
+        }
+        if issued - reversed != redeemed + expired + fees + outstanding {
             return Err(format!(
-                "conservation: issued {issued} - reversed {reversed} != redeemed {redeemed} + expired {expired} + outstanding {outstanding}"
+                "conservation: issued {issued} - reversed {reversed} != redeemed {redeemed} + expired {expired} + transfer fees {fees} + outstanding {outstanding}"
             ));
         }
         let all = vec!["velo".to_string(), "other".to_string()];

@@ -15,6 +15,8 @@ fn delta(partner: &str, issued: i64, at: &[(&str, i64)]) -> CounterDelta {
             reversed: 1,
             expired: 2,
             redeemed_at: at.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+            transferred_out: 3,
+            transferred_in: 3,
         },
     }
 }
@@ -55,6 +57,7 @@ async fn counters_added_concurrently_by_many_members_sum_exactly_per_partner() {
         .await
         .unwrap();
     assert_eq!((shop.issued, shop.reversed, shop.expired), (4000, 40, 80));
+    assert_eq!((shop.transferred_out, shop.transferred_in), (120, 120));
     assert_eq!(
         shop.redeemed_at.into_iter().collect::<Vec<_>>(),
         vec![("cafe".to_string(), 200), ("shop".to_string(), 400)]

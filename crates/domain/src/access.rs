@@ -26,16 +26,19 @@ pub enum Action {
     UpdateProfile,
     /// Erase the personal data (GDPR).
     Erase,
+    /// Send the member's points to another member (P2P transfer).
+    Transfer,
 }
 
 impl Action {
-    pub const ALL: [Action; 6] = [
+    pub const ALL: [Action; 7] = [
         Action::ReadBalance,
         Action::ReadStatement,
         Action::Hold,
         Action::ReadProfile,
         Action::UpdateProfile,
         Action::Erase,
+        Action::Transfer,
     ];
 
     /// The scope a partner's key needs for this action.
@@ -46,6 +49,7 @@ impl Action {
             Action::ReadProfile => Scope::ReadProfile,
             Action::UpdateProfile => Scope::Enrol,
             Action::Erase => Scope::Erase,
+            Action::Transfer => Scope::Transfer,
         }
     }
 }
@@ -108,7 +112,11 @@ pub fn grant(relation: Relation, action: Action) -> Grant {
         (Relation::Ops | Relation::Enroller | Relation::Member, _) => Grant::Full,
         (Relation::ProgrammePartner, ReadBalance | Hold) => Grant::Full,
         (Relation::ProgrammePartner, ReadStatement) => Grant::OwnEntries,
-        (Relation::ProgrammePartner, ReadProfile | UpdateProfile | Erase) => Grant::None,
+        // Moving a member's points away is for the member, ops and the partner that
+        // enrolled them; another coalition partner may spend at itself, never give away.
+        (Relation::ProgrammePartner, ReadProfile | UpdateProfile | Erase | Transfer) => {
+            Grant::None
+        }
         (Relation::Outsider, _) => Grant::None,
     }
 }
@@ -182,13 +190,13 @@ mod tests {
         const O: Grant = Grant::OwnEntries;
         const N: Grant = Grant::None;
         #[rustfmt::skip]
-        let table: [(Relation, [Grant; 6]); 5] = [
-            //                  balance statement hold profile update erase
-            (Ops,              [F,      F,        F,   F,      F,     F]),
-            (Member,           [F,      F,        F,   F,      F,     F]),
-            (Enroller,         [F,      F,        F,   F,      F,     F]),
-            (ProgrammePartner, [F,      O,        F,   N,      N,     N]),
-            (Outsider,         [N,      N,        N,   N,      N,     N]),
+        let table: [(Relation, [Grant; 7]); 5] = [
+            //                  balance statement hold profile update erase transfer
+            (Ops,              [F,      F,        F,   F,      F,     F,    F]),
+            (Member,           [F,      F,        F,   F,      F,     F,    F]),
+            (Enroller,         [F,      F,        F,   F,      F,     F,    F]),
+            (ProgrammePartner, [F,      O,        F,   N,      N,     N,    N]),
+            (Outsider,         [N,      N,        N,   N,      N,     N,    N]),
         ];
         for (relation, row) in table {
             for (action, want) in Action::ALL.into_iter().zip(row) {
@@ -248,6 +256,7 @@ mod tests {
             Scope::Hold,
             Scope::Enrol,
             Scope::Erase,
+            Scope::Transfer,
         ];
         let widget = [Scope::ReadBalance];
         // Every relation (and no member at all) x action x key.

@@ -271,6 +271,33 @@ impl Account {
         Ok(())
     }
 
+    /// Book points received from another member (a transfer): available at once, expiring
+    /// on the lot's day, as its issuer's. Not earned: the lifetime total stays.
+    pub fn book_received(&mut self, lot: &Lot) -> Result<(), AccountError> {
+        if lot.points <= 0 {
+            return Err(AccountError::NotPositive);
+        }
+        if lot.remaining > 0 {
+            self.available = self
+                .available
+                .checked_add(lot.remaining)
+                .ok_or(AccountError::Overflow)?;
+            add(
+                &mut self.expiring,
+                lot.expires_on.to_string(),
+                lot.remaining,
+            )?;
+            add(
+                self.expiring_by_issuer
+                    .entry(lot.expires_on.to_string())
+                    .or_default(),
+                lot.partner_id.clone(),
+                lot.remaining,
+            )?;
+        }
+        Ok(())
+    }
+
     /// Move every release that is due at `now` from `pending` into `available` (what the
     /// view does lazily, made permanent). Idempotent.
     pub fn fold_due(&mut self, now: DateTime<Utc>) {

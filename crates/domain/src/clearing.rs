@@ -42,6 +42,12 @@ pub struct PartnerCounters {
     pub expired: i64,
     /// Of its points, redeemed at each partner (itself included).
     pub redeemed_at: BTreeMap<String, i64>,
+    /// Of its points, sent from one member to another, as the senders' statements and as
+    /// the receivers' say: the two must agree (a transfer moves liability, never makes it).
+    #[serde(default)]
+    pub transferred_out: i64,
+    #[serde(default)]
+    pub transferred_in: i64,
 }
 
 /// What the month's clearing starts from.
@@ -137,6 +143,8 @@ pub enum ConservationError {
         expired: i64,
         outstanding: i64,
     },
+    #[error("{0}'s points: sent {1} and received {2} by members differ")]
+    Transfers(String, i64, i64),
     #[error("net amounts sum to {0}, not 0")]
     NetNotZero(i64),
     #[error("matrix and statements disagree for {0}")]
@@ -179,6 +187,13 @@ pub fn clear(input: &ClearingInput) -> Result<Clearing, ConservationError> {
         if c.issued < 0 || c.reversed < 0 || c.expired < 0 || c.redeemed_at.values().any(|p| *p < 0)
         {
             return Err(ConservationError::Negative(id.clone()));
+        }
+        if c.transferred_out != c.transferred_in {
+            return Err(ConservationError::Transfers(
+                id.clone(),
+                c.transferred_out,
+                c.transferred_in,
+            ));
         }
         let at_self = c.redeemed_at.get(id).copied().unwrap_or(0);
         let mut at_others = 0i64;
@@ -284,7 +299,10 @@ pub fn movements(
             match e.kind {
                 EntryKind::Earn => c.issued += points,
                 EntryKind::Reversal | EntryKind::Debt => c.reversed += points,
-                EntryKind::Expire => c.expired += points,
+                // A transfer's fee is breakage of the points' issuer, as expiry is.
+                EntryKind::Expire | EntryKind::TransferFee => c.expired += points,
+                EntryKind::TransferOut => c.transferred_out += points,
+                EntryKind::TransferIn => c.transferred_in += points,
                 EntryKind::Redeem => {
                     let at = e.partner_id.clone().unwrap_or_default();
                     *c.redeemed_at.entry(at).or_default() += points;
@@ -306,6 +324,7 @@ mod tests {
             reversed,
             expired,
             redeemed_at: at.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+            ..PartnerCounters::default()
         }
     }
 
@@ -384,6 +403,7 @@ mod tests {
                 order_id: None,
                 lot_id: None,
                 event_id: String::new(),
+                counterparty: None,
                 issuers: issuers.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
             };
         let entries = [

@@ -71,6 +71,19 @@ pub enum EventKind {
         from_others: Points,
         to_debt: Points,
     },
+    /// The member sent `points` (and paid `fee`) to `to` (display name or masked id).
+    PointsSent {
+        transfer_id: String,
+        points: Points,
+        fee: Points,
+        to: String,
+    },
+    /// The member received `points` from `from` (display name or masked id).
+    PointsReceived {
+        transfer_id: String,
+        points: Points,
+        from: String,
+    },
 }
 
 impl DomainEvent {
@@ -83,6 +96,8 @@ impl DomainEvent {
             EventKind::PointsAvailable { .. } => "PointsAvailable",
             EventKind::PointsExpired { .. } => "PointsExpired",
             EventKind::ExpiryWarning { .. } => "ExpiryWarning",
+            EventKind::PointsSent { .. } => "PointsSent",
+            EventKind::PointsReceived { .. } => "PointsReceived",
         }
     }
 }
@@ -99,6 +114,12 @@ pub enum EntryKind {
     Redeem,
     /// Points that expired unspent.
     Expire,
+    /// Points sent to another member (they keep their expiry and issuer).
+    TransferOut,
+    /// Points received from another member.
+    TransferIn,
+    /// The fee of a transfer: breakage of the points' issuers.
+    TransferFee,
 }
 
 /// One line of the member's statement. Numbered by the account version it produced.
@@ -114,6 +135,9 @@ pub struct LedgerEntry {
     pub order_id: Option<String>,
     pub lot_id: Option<String>,
     pub event_id: String,
+    /// For a transfer: the other member, as they chose to be named or by a masked id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub counterparty: Option<String>,
     /// Whose points moved: issuing partner -> points (> 0), summing to `points.abs()`. For
     /// a debt, the partner whose refund caused it. What the clearing counters are made of.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]

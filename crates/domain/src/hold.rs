@@ -157,6 +157,10 @@ impl SpendError {
 
 /// May `partner` spend the points of `lot`?
 pub fn may_spend(programme: &Programme, partner_id: &str, lot: &Lot) -> bool {
+    if partner_id == crate::transfer::TRANSFER_PARTNER {
+        // A transfer moves points with their issuer; it spends nothing.
+        return true;
+    }
     match programme.kind {
         ProgrammeKind::Coalition => true,
         ProgrammeKind::Closed => lot.partner_id == partner_id,
@@ -364,6 +368,7 @@ pub fn settle(
             order_id: Some(hold.reference.clone()),
             lot_id: None,
             event_id: event_id.clone(),
+            counterparty: None,
             issuers: hold.captured_by_issuer(),
         });
         events.push(DomainEvent {

@@ -124,6 +124,7 @@ pub fn plan_order(
             order_id: Some(order_id.to_string()),
             lot_id: Some(new_lot.lot_id.clone()),
             event_id: event_id.clone(),
+            counterparty: None,
             issuers: [(partner_id.to_string(), points)].into(),
         });
         events.push(DomainEvent {
@@ -348,6 +349,7 @@ pub fn plan_refund(
                 order_id: Some(source.order_id.to_string()),
                 lot_id: Some(lot_id.clone()),
                 event_id: String::new(),
+                counterparty: None,
                 issuers: [(issuer_of(lot_id), *took)].into(),
             });
         }
@@ -376,6 +378,7 @@ pub fn plan_refund(
                 order_id: Some(source.order_id.to_string()),
                 lot_id,
                 event_id: String::new(),
+                counterparty: None,
                 issuers,
             });
         }
@@ -394,6 +397,7 @@ pub fn plan_refund(
                 order_id: Some(source.order_id.to_string()),
                 lot_id: None,
                 event_id: String::new(),
+                counterparty: None,
                 issuers: [(source.partner_id.to_string(), r.to_debt)].into(),
             });
         }

@@ -11,6 +11,7 @@
 //! - [`ledger`]: pure decisions (what an accrual or a reversal writes);
 //! - [`refund`]: how much of an order a refund or cancellation takes back, line by line;
 //! - [`hold`]: spending (holds, capture, void, expiry);
+//! - [`transfer`]: points members send each other (P2P), with their expiry and issuer;
 //! - [`nightly`]: releases, expiries, warnings and tier changes of a member's night;
 //! - [`clearing`]: coalition clearing between partners, with its conservation checks;
 //! - [`report`], [`sales`]: the campaign report and the sales it is built from;
@@ -53,6 +54,7 @@ pub mod retry;
 pub mod reward;
 pub mod sales;
 pub mod site;
+pub mod transfer;
 pub mod webhook_sig;
 
 pub use error::{Error, ErrorKind};

@@ -21,6 +21,8 @@ pub enum Scope {
     Enrol,
     /// Erasure of the member's personal data (GDPR).
     Erase,
+    /// Sending a member's points to another member.
+    Transfer,
 }
 
 impl Scope {
@@ -127,6 +129,22 @@ pub struct MemberProfile {
     /// The phone number failed for good (invalid): no SMS until a new number.
     #[serde(default)]
     pub sms_undeliverable: Option<Undeliverable>,
+    /// The name other members see on transfers (chosen by the member; else a masked id).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    /// Whether other members may find this member by e-mail or phone to send points.
+    #[serde(default)]
+    pub findable: Findable,
+}
+
+/// Ways other members may find a member to send them points. Off unless the member turns
+/// them on (the member site, or a partner's API call on their behalf).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Findable {
+    #[serde(default)]
+    pub by_email: bool,
+    #[serde(default)]
+    pub by_phone: bool,
 }
 
 /// Why and when a channel failed for good. The provider's error code only, never the address.

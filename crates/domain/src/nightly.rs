@@ -257,6 +257,7 @@ pub fn plan_night(
                 order_id: None,
                 lot_id: None,
                 event_id: id.clone(),
+                counterparty: None,
                 issuers,
             });
             events.push(event(id, EventKind::PointsExpired { points, expires_on }));

@@ -184,7 +184,10 @@ pub fn month_totals(
     for e in entries.iter().filter(|e| e.at >= from && e.at < to) {
         match e.kind {
             EntryKind::Earn | EntryKind::Reversal | EntryKind::Debt => t.earned += e.points,
-            EntryKind::Redeem => t.spent -= e.points,
+            EntryKind::Redeem | EntryKind::TransferOut | EntryKind::TransferFee => {
+                t.spent -= e.points
+            }
+            EntryKind::TransferIn => t.earned += e.points,
             EntryKind::Expire => t.expired -= e.points,
         }
     }
@@ -201,6 +204,8 @@ pub fn message_for(event: &DomainEvent) -> Option<&'static str> {
         EventKind::TierChanged { .. } => Some("tier_changed"),
         EventKind::PointsRedeemed { .. } => Some("points_redeemed"),
         EventKind::PointsReversed { .. } => None,
+        EventKind::PointsSent { .. } => Some("points_sent"),
+        EventKind::PointsReceived { .. } => Some("points_received"),
     }
 }
 
@@ -428,6 +433,7 @@ mod tests {
             order_id: None,
             lot_id: None,
             event_id: String::new(),
+            counterparty: None,
             issuers: Default::default(),
         };
         let entries = [

@@ -56,6 +56,9 @@ pub struct Programme {
     /// in percent of their value; 0 = none.
     #[serde(default, with = "rust_decimal::serde::str")]
     pub breakage_fee_percent: Decimal,
+    /// Points members send each other (off unless enabled).
+    #[serde(default)]
+    pub transfers: crate::transfer::TransferSettings,
 }
 
 /// Member messages of a programme.
@@ -162,6 +165,7 @@ impl Programme {
             include_shipping: false,
             messages: MessageSettings::default(),
             breakage_fee_percent: Decimal::ZERO,
+            transfers: crate::transfer::TransferSettings::default(),
         }
     }
 

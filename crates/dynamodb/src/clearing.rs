@@ -71,6 +71,8 @@ impl Store {
             ("issued", c.issued),
             ("reversed", c.reversed),
             ("expired", c.expired),
+            ("transferred_out", c.transferred_out),
+            ("transferred_in", c.transferred_in),
         ];
         let redeemed = c
             .redeemed_at
@@ -175,6 +177,8 @@ impl Store {
                     "issued" => sum.issued += points,
                     "reversed" => sum.reversed += points,
                     "expired" => sum.expired += points,
+                    "transferred_out" => sum.transferred_out += points,
+                    "transferred_in" => sum.transferred_in += points,
                     other => {
                         if let Some(at) = other.strip_prefix(REDEEMED_PREFIX) {
                             *sum.redeemed_at.entry(at.to_string()).or_default() += points;

@@ -120,6 +120,9 @@ fn entry_kind(e: &LedgerEntry) -> &'static str {
         }
         EntryKind::Redeem => "spent",
         EntryKind::Expire => "expiry",
+        EntryKind::TransferOut => "transfer_out",
+        EntryKind::TransferIn => "transfer_in",
+        EntryKind::TransferFee => "transfer_fee",
     }
 }
 
@@ -151,6 +154,9 @@ pub async fn statement(
             let kind = entry_kind(e);
             let what = match kind {
                 "order" | "refund" | "spent" => e.order_id.clone().unwrap_or_default(),
+                "transfer_out" | "transfer_in" | "transfer_fee" => {
+                    e.counterparty.clone().unwrap_or_default()
+                }
                 "reward" => e
                     .order_id
                     .as_deref()

@@ -75,6 +75,12 @@ async fn vars(
         } => json!({"points": points, "partner_name": partner_name(partner_id).await?,
             "voucher_code": voucher_code}),
         EventKind::PointsReversed { .. } => json!({}),
+        EventKind::PointsSent {
+            points, fee, to, ..
+        } => json!({"points": points, "fee": fee, "other": to, "balance": balance().await?}),
+        EventKind::PointsReceived { points, from, .. } => {
+            json!({"points": points, "other": from, "balance": balance().await?})
+        }
     })
 }
 
