@@ -120,6 +120,20 @@ pub struct ProgrammeIn {
     /// Coalition clearing: the operator's fee on breakage, in percent ("2.5").
     #[serde(default, deserialize_with = "opt_exact")]
     pub breakage_fee_percent: Option<Decimal>,
+    /// Points members send each other: `enabled`, `min_points`, `max_points`,
+    /// `daily_limit`, `fee_percent` ("2").
+    pub transfers: Option<TransfersIn>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TransfersIn {
+    pub enabled: Option<bool>,
+    pub min_points: Option<i64>,
+    pub max_points: Option<i64>,
+    pub daily_limit: Option<i64>,
+    #[serde(default, deserialize_with = "opt_exact")]
+    pub fee_percent: Option<Decimal>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -322,6 +336,32 @@ impl ConfigFile {
                 ),
                 Some(fee) => prog.breakage_fee_percent = fee,
                 None => {}
+            }
+            if let Some(t) = &p.transfers {
+                let d = &mut prog.transfers;
+                d.enabled = t.enabled.unwrap_or(d.enabled);
+                d.min_points = t.min_points.unwrap_or(d.min_points);
+                d.max_points = t.max_points.unwrap_or(d.max_points);
+                d.daily_limit = t.daily_limit.unwrap_or(d.daily_limit);
+                d.fee_percent = t.fee_percent.unwrap_or(d.fee_percent);
+                if d.min_points < 1 || d.max_points < d.min_points {
+                    errors.push(format!(
+                        "{}: min_points at least 1, max_points at least min_points",
+                        f("transfers")
+                    ));
+                }
+                if d.daily_limit < d.min_points {
+                    errors.push(format!(
+                        "{}: at least min_points",
+                        f("transfers.daily_limit")
+                    ));
+                }
+                if d.fee_percent < Decimal::ZERO || d.fee_percent >= Decimal::ONE_HUNDRED {
+                    errors.push(format!(
+                        "{}: a percentage, 0 to under 100",
+                        f("transfers.fee_percent")
+                    ));
+                }
             }
             if let Some(m) = &p.messages {
                 let d = &mut prog.messages;

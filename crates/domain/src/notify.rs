@@ -14,7 +14,7 @@ use crate::member::MemberProfile;
 pub const LOCALES: [&str; 5] = ["en", "de", "nl", "sv", "fi"];
 
 /// Message kinds, one template file each per locale.
-pub const MESSAGES: [&str; 8] = [
+pub const MESSAGES: [&str; 10] = [
     "points_earned",
     "points_earned_digest",
     "points_available",
@@ -23,6 +23,8 @@ pub const MESSAGES: [&str; 8] = [
     "tier_changed",
     "points_redeemed",
     "monthly_statement",
+    "points_sent",
+    "points_received",
 ];
 
 /// The template locale for a member's locale: `nl-BE` -> `nl`; unknown -> `en`.
@@ -403,6 +405,8 @@ pub fn sample(message: &str, locale: &str) -> serde_json::Value {
         "points_redeemed" => {
             serde_json::json!({"partner_name": "Café Mokka", "voucher_code": "ABCD-EFGH-JKLM-NPQR"})
         }
+        "points_sent" => serde_json::json!({"other": "Anna B.", "fee": 2}),
+        "points_received" => serde_json::json!({"other": "M-•••01"}),
         "monthly_statement" => {
             serde_json::json!({"month": "November 2026", "earned": 340, "spent": 120, "expired": 0, "available": 1250, "expiring_soon": 40})
         }

@@ -172,12 +172,15 @@ pub fn counterparty_label(member_id: &str, display_name: Option<&str>) -> String
     format!("{head}•••{tail}")
 }
 
-/// Points that moved with their last valid day and issuer.
+/// Points that moved with their last valid day and issuer: one lot of the receiver.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MovedPoints {
     pub issuer: String,
     pub expires_on: NaiveDate,
+    pub expires_at: DateTime<Utc>,
     pub points: Points,
+    /// What the receiver's lot kept after paying off the receiver's debt.
+    pub remaining: Points,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -211,6 +214,34 @@ pub struct Transfer {
     /// how many of `moved` are written. The accounts already have it all.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub credited_lots: Option<usize>,
+}
+
+impl Transfer {
+    /// The receiver's lot for `moved[i]`: available from the transfer on, with the sender's
+    /// last valid day and issuer. Its id is derived from the transfer, so it is written once.
+    pub fn receiver_lot(&self, i: usize) -> Option<Lot> {
+        let m = self.moved.get(i)?;
+        let order_id = format!("transfer-{}-{}", self.transfer_id, m.expires_on);
+        Some(Lot {
+            lot_id: format!("{}:{order_id}", m.issuer),
+            programme_id: self.programme_id.clone(),
+            member_id: self.to_member.clone(),
+            partner_id: m.issuer.clone(),
+            order_id,
+            points: m.points,
+            remaining: m.remaining,
+            held: 0,
+            earned_at: self.at,
+            available_at: self.at,
+            expires_on: m.expires_on,
+            expires_at: m.expires_at,
+        })
+    }
+
+    /// All the receiver's lots, in `moved` order.
+    pub fn receiver_lots(&self) -> Vec<Lot> {
+        (0..self.moved.len()).filter_map(|i| self.receiver_lot(i)).collect()
+    }
 }
 
 /// What a transfer writes.
@@ -324,33 +355,22 @@ pub fn plan_transfer(
     let mut next = receiver.clone();
     next.fold_due(now);
     next.version += 1;
-    let mut receiver_lots = Vec::new();
     let mut debt_left = next.debt;
+    let mut moved_points = Vec::new();
     for ((expires_on, issuer), points) in &moved {
-        let order_id = format!("transfer-{transfer_id}-{expires_on}");
-        let mut lot = Lot {
-            lot_id: format!("{issuer}:{order_id}"),
-            programme_id: programme.id.clone(),
-            member_id: receiver.member_id.clone(),
-            partner_id: issuer.clone(),
-            order_id,
-            points: *points,
-            remaining: *points,
-            held: 0,
-            earned_at: now,
-            available_at: now,
+        // Debt from the receiver's returns is paid off first, as by any accrual.
+        let repaid = debt_left.min(*points);
+        debt_left -= repaid;
+        moved_points.push(MovedPoints {
+            issuer: issuer.clone(),
             expires_on: *expires_on,
             expires_at: start_of_day(
                 programme.time_zone,
                 expires_on.succ_opt().unwrap_or(NaiveDate::MAX),
             ),
-        };
-        // Debt from the receiver's returns is paid off first, as by any accrual.
-        let repaid = debt_left.min(lot.remaining);
-        lot.remaining -= repaid;
-        debt_left -= repaid;
-        next.book_received(&lot)?;
-        receiver_lots.push(lot);
+            points: *points,
+            remaining: points - repaid,
+        });
     }
     next.debt = debt_left;
     next.entry_seq += 1;
@@ -372,6 +392,27 @@ pub fn plan_transfer(
         counterparty: Some(req.from_label.clone()),
         issuers: sent_by_issuer,
     };
+    let transfer = Transfer {
+        transfer_id: transfer_id.clone(),
+        programme_id: programme.id.clone(),
+        from_member: sender.member_id.clone(),
+        to_member: receiver.member_id.clone(),
+        reference: req.reference.clone(),
+        points: q.points,
+        fee: q.fee,
+        status: TransferStatus::Completed,
+        at: now,
+        moved: moved_points,
+        from_label: req.from_label.clone(),
+        to_label: req.to_label.clone(),
+        initiated_by: req.initiated_by.clone(),
+        request_sha256: req.request_sha256.clone(),
+        credited_lots: None,
+    };
+    let receiver_lots = transfer.receiver_lots();
+    for lot in &receiver_lots {
+        next.book_received(lot)?;
+    }
     next.check()?;
     s.account.check()?;
     s.outstanding_change = s.account.outstanding() - sender.outstanding();
@@ -400,30 +441,6 @@ pub fn plan_transfer(
             },
         },
     ];
-    let transfer = Transfer {
-        transfer_id,
-        programme_id: programme.id.clone(),
-        from_member: sender.member_id.clone(),
-        to_member: receiver.member_id.clone(),
-        reference: req.reference.clone(),
-        points: q.points,
-        fee: q.fee,
-        status: TransferStatus::Completed,
-        at: now,
-        moved: moved
-            .into_iter()
-            .map(|((expires_on, issuer), points)| MovedPoints {
-                issuer,
-                expires_on,
-                points,
-            })
-            .collect(),
-        from_label: req.from_label.clone(),
-        to_label: req.to_label.clone(),
-        initiated_by: req.initiated_by.clone(),
-        request_sha256: req.request_sha256.clone(),
-        credited_lots: None,
-    };
     Ok(TransferPlan {
         receiver_outstanding_change: next.outstanding() - receiver.outstanding(),
         sender: s,

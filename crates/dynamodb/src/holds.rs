@@ -37,7 +37,7 @@ use bonus_domain::hold::{
 };
 
 /// Items in one TransactWriteItems (DynamoDB's limit).
-const TX_LIMIT: usize = 100;
+pub(crate) const TX_LIMIT: usize = 100;
 /// Lot updates in one chunk of a staged placement or resolution (with the hold's guard).
 const LOT_CHUNK: usize = TX_LIMIT - 1;
 /// The sparse index (GSI1) partition of resolved holds whose lots are not all updated yet.
@@ -72,7 +72,7 @@ impl Store {
         self.get(keys::hold(hold_id)).await
     }
 
-    fn hold_item(&self, hold: &Hold) -> Result<Item, StoreError> {
+    pub(crate) fn hold_item(&self, hold: &Hold) -> Result<Item, StoreError> {
         let mut item = to_item(keys::hold(&hold.hold_id), "hold", hold)?;
         if hold.settled_lots.is_some() {
             // Resolved, with lots still to update: for the sweeper, should this stop here.
@@ -158,7 +158,7 @@ impl Store {
     }
 
     /// A lot's side of a resolution: `held` down, the part not captured back to `remaining`.
-    fn lot_change(&self, hold: &Hold, c: &LotChange) -> Result<TransactWriteItem, StoreError> {
+    pub(crate) fn lot_change(&self, hold: &Hold, c: &LotChange) -> Result<TransactWriteItem, StoreError> {
         let update = Update::builder()
             .table_name(&self.table)
             .set_key(Some(Self::lot_key(hold, &c.lot_id)))

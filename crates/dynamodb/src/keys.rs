@@ -295,3 +295,13 @@ pub fn contact_change(programme_id: &str, member_id: &str, channel: &str) -> (St
         format!("CONTACT#{channel}"),
     )
 }
+
+/// A transfer between two members (its id is its hold's).
+pub fn transfer(transfer_id: &str) -> (String, String) {
+    (format!("TRANSFER#{transfer_id}"), "TRANSFER".into())
+}
+
+/// What a member sent on one local day (the daily transfer limit).
+pub fn transfers_sent(programme_id: &str, member_id: &str, day: chrono::NaiveDate) -> (String, String) {
+    (member_pk(programme_id, member_id), format!("SENT#{day}"))
+}

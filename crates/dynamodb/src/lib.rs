@@ -17,6 +17,7 @@ pub mod rewards;
 pub mod sales;
 pub mod schema;
 pub mod site;
+pub mod transfers;
 
 use std::collections::HashMap;
 use std::fmt::Debug;

@@ -160,7 +160,7 @@ pub struct SweepSummary {
     /// the next sweep, or the member's next balance read, tries again).
     pub failed: usize,
     /// Resolved holds whose lots (too many for one transaction) a crash left half updated,
-    /// finished by this sweep.
+    /// and transfers whose receiver lots it left half written, finished by this sweep.
     pub settled: usize,
     /// Refunds' lot takes (too many lots for their booking transaction) staged by a request
     /// that died, given back to their lots by this sweep.
@@ -199,6 +199,16 @@ pub async fn sweep(ctx: &Ctx, limit: i32) -> Result<SweepSummary, Error> {
             Ok(()) => summary.settled += 1,
             Err(e) => {
                 tracing::error!(hold_id = %hold.hold_id, error = %e, "hold's lots not updated");
+                summary.failed += 1;
+            }
+        }
+    }
+    // Transfers whose receiver lots were left half written.
+    for transfer in ctx.store.uncredited_transfers(limit).await? {
+        match ctx.store.finish_credit(&transfer).await {
+            Ok(()) => summary.settled += 1,
+            Err(e) => {
+                tracing::error!(transfer_id = %transfer.transfer_id, error = %e, "receiver's lots not written");
                 summary.failed += 1;
             }
         }

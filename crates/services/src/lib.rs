@@ -3,3 +3,4 @@
 
 pub mod holds;
 pub mod spend;
+pub mod transfer;

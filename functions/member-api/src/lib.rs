@@ -9,6 +9,7 @@
 mod holds;
 mod members;
 mod rewards;
+mod transfers;
 mod unsubscribe;
 
 use bytes::Bytes;
@@ -30,6 +31,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/v1/members/{member_id}/balance"),
     ("GET", "/v1/members/{member_id}/entries"),
     ("POST", "/v1/members/{member_id}/holds"),
+    ("POST", "/v1/members/{member_id}/transfers"),
     ("GET", "/v1/holds/{hold_id}"),
     ("POST", "/v1/holds/{hold_id}/capture"),
     ("POST", "/v1/holds/{hold_id}/void"),
@@ -64,6 +66,10 @@ pub async fn handle(ctx: &Ctx, req: http::Request<Bytes>) -> Response {
         },
         ["v1", "members", id, "holds"] => match m {
             Method::POST => holds::create(ctx, &req, id).await,
+            _ => Err(Error::method_not_allowed()),
+        },
+        ["v1", "members", id, "transfers"] => match m {
+            Method::POST => transfers::create(ctx, &req, id).await,
             _ => Err(Error::method_not_allowed()),
         },
         ["v1", "holds", id] => match m {

@@ -19,7 +19,7 @@ use tracing::info;
 use bonus_domain::access::{Action, Grant};
 use bonus_domain::events::LedgerEntry;
 use bonus_domain::ids::valid_external_id;
-use bonus_domain::member::{Company, Consents, MemberProfile, Preferences};
+use bonus_domain::member::{Company, Consents, Findable, Preferences, MemberProfile};
 use bonus_domain::pii::normalize_email;
 use bonus_dynamodb::config::Enrolled;
 use bonus_lambda::api::{json, parse_json, Error, Response};
@@ -51,6 +51,12 @@ struct ProfileIn {
     /// The member's customer id at the calling partner's shop.
     #[serde(default)]
     external_id: Option<String>,
+    /// The name other members see on transfers ("" clears it: a masked id is shown).
+    #[serde(default)]
+    display_name: Option<String>,
+    /// Whether other members may find this member by e-mail or phone to send points.
+    #[serde(default)]
+    findable: Option<Findable>,
 }
 
 /// A profile as the API shows it.
@@ -69,6 +75,8 @@ struct ProfileView<'a> {
     enrolled_at: DateTime<Utc>,
     #[serde(skip_serializing_if = "Option::is_none")]
     erased_at: Option<DateTime<Utc>>,
+    display_name: Option<&'a str>,
+    findable: Findable,
 }
 
 fn profile_view(p: &MemberProfile) -> ProfileView<'_> {
@@ -85,6 +93,8 @@ fn profile_view(p: &MemberProfile) -> ProfileView<'_> {
         preferences: &p.preferences,
         enrolled_at: p.enrolled_at,
         erased_at: p.erased_at,
+        display_name: p.display_name.as_deref(),
+        findable: p.findable,
     }
 }
 
@@ -131,6 +141,18 @@ fn apply(p: &mut MemberProfile, input: ProfileIn, key: &KeyConfig) -> Result<(),
             return Err(invalid("invalid_name", "name: at most 200 characters"));
         }
         p.name = name;
+    }
+    if let Some(name) = text(input.display_name) {
+        if name.as_ref().is_some_and(|n| n.chars().count() > 40) {
+            return Err(invalid(
+                "invalid_display_name",
+                "display_name: at most 40 characters",
+            ));
+        }
+        p.display_name = name;
+    }
+    if let Some(f) = input.findable {
+        p.findable = f;
     }
     if let Some(locale) = input.locale {
         let ok = locale.len() >= 2
