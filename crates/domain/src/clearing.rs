@@ -50,6 +50,21 @@ pub struct PartnerCounters {
     pub transferred_in: i64,
 }
 
+impl PartnerCounters {
+    /// Add another set of counters (zero redemptions are dropped).
+    pub fn add(&mut self, c: &PartnerCounters) {
+        self.issued += c.issued;
+        self.reversed += c.reversed;
+        self.expired += c.expired;
+        self.transferred_out += c.transferred_out;
+        self.transferred_in += c.transferred_in;
+        for (at, p) in &c.redeemed_at {
+            *self.redeemed_at.entry(at.clone()).or_default() += p;
+        }
+        self.redeemed_at.retain(|_, p| *p != 0);
+    }
+}
+
 /// What the month's clearing starts from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClearingInput {

@@ -184,18 +184,20 @@ pub async fn audit(
 }
 
 fn add(into: &mut PartnerCounters, c: &PartnerCounters) {
-    into.issued += c.issued;
-    into.reversed += c.reversed;
-    into.expired += c.expired;
-    for (at, p) in &c.redeemed_at {
-        *into.redeemed_at.entry(at.clone()).or_default() += p;
-    }
-    into.redeemed_at.retain(|_, p| *p != 0);
+    into.add(c);
 }
 
 fn describe(c: &PartnerCounters) -> String {
+    let moved = if c.transferred_out != 0 || c.transferred_in != 0 {
+        format!(
+            " transferred out {} in {}",
+            c.transferred_out, c.transferred_in
+        )
+    } else {
+        String::new()
+    };
     format!(
-        "issued {} reversed {} expired {} redeemed {:?}",
+        "issued {} reversed {} expired {} redeemed {:?}{moved}",
         c.issued, c.reversed, c.expired, c.redeemed_at
     )
 }

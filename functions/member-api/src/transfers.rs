@@ -92,9 +92,10 @@ pub(crate) async fn create(
         body: req.body(),
         initiated_by: &key.partner.id,
     };
-    let (transfer, created) = send(ctx, &ask, &|account| {
+    // Boxed: the transfer's future (a hold, then its capture) is deep.
+    let (transfer, created) = Box::pin(send(ctx, &ask, &|account| {
         Ok(admit(&key, account, Action::Transfer)?.0)
-    })
+    }))
     .await?;
     let status = if created {
         StatusCode::CREATED
