@@ -80,7 +80,13 @@ pub enum Op {
     /// Orders of different members delivered at the same moment: they race each other on
     /// the items they share (under DynamoDB's conflict rule, [`crate::ConflictRule`]).
     Burst { orders: Vec<(usize, Vec<Line>)> },
+    /// Member `from` sends `points` to member `to` (a 2% fee on top; 50 is under the
+    /// minimum, and sending to oneself is refused).
+    Transfer { from: usize, to: usize, points: i64 },
 }
+
+/// The programme's transfer settings in the simulation: (min, max, daily limit, fee %).
+const TRANSFERS: (i64, i64, i64, i64) = (100, 5_000, 6_000, 2);
 
 /// The gift shop: (reward id, points, stock, per-member limit).
 pub const REWARDS: [(&str, i64, i64, Option<i64>); 2] =
@@ -144,6 +150,7 @@ impl fmt::Debug for Op {
                 write!(f, ")")
             }
             Op::Erase { member } => write!(f, "Erase(M{member})"),
+            Op::Transfer { from, to, points } => write!(f, "Transfer(M{from} -> M{to}: {points})"),
             Op::Burst { orders } => {
                 write!(f, "Burst(")?;
                 for (member, lines) in orders {
@@ -241,6 +248,12 @@ pub fn generate(seed: u64, count: usize) -> Vec<Op> {
                 reward: rng.below(2) as usize,
             },
             41 => Op::Erase { member },
+            87..=89 => Op::Transfer {
+                from: member,
+                // Now and then to oneself (refused).
+                to: (member + rng.below(MEMBERS as u64) as usize) % MEMBERS,
+                points: [50, 300, 1_000, 2_500, 5_000][rng.below(5) as usize],
+            },
             42..=49 => {
                 holds += 1;
                 Op::Hold {
@@ -298,7 +311,13 @@ pub fn config() -> String {
     );
     config = config.replacen(
         &key,
-        &format!("{key}        scopes: [read_balance, read_profile, hold, enrol, erase]\n"),
+        &format!("{key}        scopes: [read_balance, read_profile, hold, enrol, erase, transfer]\n"),
+        1,
+    );
+    let (min, max, daily, fee) = TRANSFERS;
+    config = config.replacen(
+        "    tiers:\n",
+        &format!("    transfers: {{enabled: true, min_points: {min}, max_points: {max}, daily_limit: {daily}, fee_percent: \"{fee}\"}}\n    tiers:\n"),
         1,
     );
     for i in 0..MEMBERS {
@@ -364,6 +383,8 @@ struct ModelMember {
     /// Gold (else Member), and the purchase volume per local month ([`month_of`]).
     gold: bool,
     volume: BTreeMap<i64, i64>,
+    /// Points sent per local day (the daily transfer limit).
+    sent: BTreeMap<NaiveDate, i64>,
 }
 
 #[derive(Debug, Clone)]
@@ -827,6 +848,71 @@ impl Model {
         Ok(())
     }
 
+    /// A transfer of `points` from one member to another: the programme's rules (size, not
+    /// to oneself, no debt, the daily limit), then spending's (the points and the fee must
+    /// be available). The points leave the sender's lots oldest expiry first, the fee last;
+    /// the receiver gets them as new lots, available at once, with the same last days (and
+    /// pays off a debt with them first). Returns the fee.
+    fn transfer(
+        &mut self,
+        from: usize,
+        to: usize,
+        points: i64,
+        transfer_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<i64, &'static str> {
+        let (min, max, daily, fee_percent) = TRANSFERS;
+        if points < min || points > max {
+            return Err("invalid_points");
+        }
+        if from == to {
+            return Err("invalid_recipient");
+        }
+        if self.members[from].debt > 0 {
+            return Err("member_has_debt");
+        }
+        let today = local_day(now);
+        let sent = self.members[from].sent.get(&today).copied().unwrap_or(0);
+        if sent + points > daily {
+            return Err("daily_transfer_limit");
+        }
+        let fee = points * fee_percent / 100;
+        let lots = self.reserve(from, points + fee, now)?;
+        let mut moved: BTreeMap<NaiveDate, i64> = BTreeMap::new();
+        let mut give = points;
+        let m = &mut self.members[from];
+        for (order_id, take) in lots {
+            if let Some(lot) = m.lots.iter_mut().find(|l| l.order_id == order_id) {
+                lot.held -= take;
+                let to_receiver = give.min(take);
+                give -= to_receiver;
+                if to_receiver > 0 {
+                    *moved.entry(lot.expires_on).or_default() += to_receiver;
+                }
+            }
+        }
+        *m.sent.entry(today).or_default() += points;
+        m.statement.push(("transfer_out".into(), -points));
+        if fee > 0 {
+            m.statement.push(("transfer_fee".into(), -fee));
+        }
+        let r = &mut self.members[to];
+        for (expires_on, got) in moved {
+            let repaid = r.debt.min(got);
+            r.debt -= repaid;
+            r.lots.push(ModelLot {
+                order_id: format!("transfer-{transfer_id}-{expires_on}"),
+                remaining: got - repaid,
+                expired: 0,
+                held: 0,
+                available_at: now,
+                expires_on,
+            });
+        }
+        r.statement.push(("transfer_in".into(), points));
+        Ok(fee)
+    }
+
     /// Why spending `points` is refused: the available points do not cover them, or are
     /// under the programme's minimum to redeem (1,000).
     fn refusal(&self, member: usize, points: i64, now: DateTime<Utc>) -> Option<&'static str> {
@@ -990,6 +1076,9 @@ pub struct RunStats {
     pub erasures: usize,
     /// Bursts of orders of different members at the same moment.
     pub bursts: usize,
+    /// Transfers between members (refused ones included), and the points they moved.
+    pub transfers: usize,
+    pub transferred: i64,
     /// Campaign points paid, and campaign lines its small budget could not pay in full.
     pub campaign_points: i64,
     pub campaign_short: usize,
@@ -1292,6 +1381,44 @@ impl Driver<'_> {
                 self.model.orders.push(booked);
                 self.stats.early_refunds += 1;
                 Ok(Some(m))
+            }
+            Op::Transfer { from, to, points } => {
+                let reference = format!("T-{}", self.stats.steps);
+                let transfer_id =
+                    bonus_domain::transfer::transfer_id(&member_id(*from), &reference);
+                let expected = self.model.transfer(*from, *to, *points, &transfer_id, now);
+                let (status, answer) = self
+                    .api(
+                        "POST",
+                        &format!("/v1/members/{}/transfers", member_id(*from)),
+                        json!({"to_member_id": member_id(*to), "points": points, "reference": reference}),
+                    )
+                    .await;
+                let ok = match expected {
+                    // 201, or 200 for the same request sent again after a crash.
+                    Ok(fee) => {
+                        (status == StatusCode::CREATED || status == StatusCode::OK)
+                            && answer["points"] == *points
+                            && answer["fee"] == fee
+                            && answer["transfer_id"] == transfer_id.as_str()
+                    }
+                    Err(code @ ("invalid_points" | "invalid_recipient")) => {
+                        status == StatusCode::UNPROCESSABLE_ENTITY
+                            && answer["error"]["code"] == code
+                    }
+                    Err(code) => status == StatusCode::CONFLICT && answer["error"]["code"] == code,
+                };
+                if !ok {
+                    return Err(format!(
+                        "transfer of {points} from M{from} to M{to}: expected {expected:?}, got {status} {answer}"
+                    ));
+                }
+                self.stats.transfers += 1;
+                if expected.is_ok() {
+                    self.stats.transferred += points;
+                }
+                // The sender here; the receiver is compared by the caller.
+                Ok(Some(*from))
             }
             Op::Erase { member } => {
                 let id = member_id(*member);
@@ -1941,6 +2068,7 @@ pub async fn run_with(
             .await
             .map_err(|what| fail(step, Some(op), what))?;
         let members: Vec<usize> = match (touched, op) {
+            (Some(m), Op::Transfer { to, .. }) if m != *to => vec![m, *to],
             (Some(m), _) => vec![m],
             (None, Op::Advance { .. }) => (0..MEMBERS).collect(),
             (None, Op::Burst { orders }) => orders.iter().map(|(m, _)| *m).collect(),
