@@ -352,3 +352,60 @@ async fn transferred_points_are_paid_for_by_their_issuer_where_they_are_spent() 
     assert_eq!(c.outstanding_change, 590);
     audit_is_clean(&env).await;
 }
+
+/// A sender with 150 lots, each with its own last day: a transfer of most of them moves
+/// more lot items than one transaction holds. The accounts commit at once; the lot items
+/// follow in chunks. A crash after any of the transfer's writes, and the same request sent
+/// again, ends with the same single transfer, and the sweeper finishes any lot items left.
+#[tokio::test]
+async fn a_transfer_over_150_lots_survives_a_crash_after_any_write() {
+    let mut crash_after = 1;
+    loop {
+        let env = TestEnv::with_config(CONFIG).await;
+        env.clock.set(at("2026-01-01T10:00:00Z"));
+        for i in 0..150 {
+            earn(&env, "bakery", "S-1001", &format!("B-{i}"), 11).await;
+            env.clock.advance(Duration::days(1));
+        }
+        env.clock.advance(Duration::days(15));
+        let body = json!({"to_member_id": "R-2002", "points": 1500, "reference": "big"});
+        env.faults.crash_after_writes(crash_after);
+        let (status, first) = send(&env, KEY_BAKERY, "S-1001", body.clone()).await;
+        let crashed = env.faults.restart();
+        if crashed {
+            // Past the commit point only the lot items' mirror is left (for the sweeper):
+            // the answer may then have been written. Either way the sender sends again.
+            assert!(
+                status.is_server_error() || status == StatusCode::CREATED,
+                "crash after write {crash_after}: {status} {first}"
+            );
+            let (status, again) = send(&env, KEY_BAKERY, "S-1001", body.clone()).await;
+            assert!(
+                status == StatusCode::CREATED || status == StatusCode::OK,
+                "crash after write {crash_after}: {status} {again}"
+            );
+        } else {
+            assert_eq!(status, StatusCode::CREATED, "{first}");
+        }
+        // Lot items a crash left behind are the sweeper's.
+        bonus_services::holds::sweep(&env.ctx, 100).await.unwrap();
+        assert_eq!((available(&env, "S-1001").await, available(&env, "R-2002").await), (1650 - 1530, 1500));
+        let received = env.store.lots("coal", "R-2002").await.unwrap();
+        // 1,500 points from the 137 oldest lots (136 x 11 + 4), each its own last day.
+        assert_eq!(received.len(), 137, "crash after write {crash_after}");
+        assert_eq!(received.iter().map(|l| l.remaining).sum::<i64>(), 1500);
+        let sender_lots = env.store.lots("coal", "S-1001").await.unwrap();
+        assert_eq!(
+            (sender_lots.iter().map(|l| l.remaining).sum::<i64>(), sender_lots.iter().map(|l| l.held).sum::<i64>()),
+            (120, 0)
+        );
+        assert!(env.store.uncredited_transfers(10).await.unwrap().is_empty());
+        audit_is_clean(&env).await;
+        if !crashed {
+            break;
+        }
+        crash_after += 1;
+    }
+    // The transfer's writes: the reservation's chunks, the hold, the commit, the chunks.
+    assert!(crash_after > 4, "crashed after only {crash_after} writes");
+}
