@@ -22,6 +22,7 @@ programmes:
     currency: EUR
     time_zone: Europe/Amsterdam
     release_days: 0
+    transfers: {enabled: true, fee_percent: "2"}
   - id: other
     name: Other
     kind: closed
@@ -361,6 +362,75 @@ async fn a_member_logs_in_by_link_sees_exact_figures_claims_a_reward_and_logs_ou
     let after = b.get("/m/velo/M-1").await;
     assert_eq!(after.status, StatusCode::SEE_OTHER);
     assert_eq!(after.location(), "/m/velo/login");
+}
+
+#[tokio::test]
+async fn a_member_sends_points_after_a_confirmation_and_a_double_submit_sends_once() {
+    let s = stack().await;
+    earn(&s, "A-1", "M-1", "1234.00").await;
+    let mut b = Browser::new(&s);
+    b.log_in("velo", "m1@example.com").await;
+    let form = b.get("/m/velo/M-1/transfer").await;
+    assert_eq!(form.status, StatusCode::OK, "{}", form.body);
+    assert!(form.body.contains("A fee of 2% is added"), "{}", form.body);
+    let csrf = form.field("csrf");
+
+    // M-2 has an address, but did not allow being found by it: as if nobody had it.
+    let hidden = b
+        .post("/m/velo/M-1/transfer", &[("csrf", &csrf), ("to", "m2@example.com"), ("points", "500")])
+        .await;
+    assert_eq!(hidden.status, StatusCode::NOT_FOUND);
+    assert!(hidden.body.contains("data-error=\"recipient_not_found\""));
+    // Without the form's token nothing is even looked up.
+    let forged = b.post("/m/velo/M-1/transfer", &[("to", "M-2"), ("points", "500")]).await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+
+    // By member number: the confirmation shows the masked number, the fee and the total.
+    let review = b
+        .post("/m/velo/M-1/transfer", &[("csrf", &csrf), ("to", "M-2"), ("points", "500")])
+        .await;
+    assert_eq!(review.status, StatusCode::OK, "{}", review.body);
+    assert_eq!(
+        review.text_of("transfer-quote"),
+        "Send 500 points to •••. Fee: 10 points. In all, 510 points leave your account."
+    );
+    // Nothing moved yet (release_days 0: every point is due).
+    let spendable = |a: bonus_domain::account::Account| a.available + a.pending.values().sum::<i64>();
+    assert_eq!(spendable(s.env.store.get_account("velo", "M-1").await.unwrap().unwrap()), 1234);
+    let fields = [
+        ("csrf", review.field("csrf")),
+        ("to", review.field("to")),
+        ("points", review.field("points")),
+        ("reference", review.field("reference")),
+    ];
+    let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let sent = b.post("/m/velo/M-1/transfer/confirm", &fields).await;
+    assert_eq!(sent.status, StatusCode::CREATED, "{}", sent.body);
+    assert_eq!(sent.text_of("transfer-result"), "Sent: 500 points to •••.");
+    // The confirmation sent twice (a double click, a reload): one transfer.
+    let again = b.post("/m/velo/M-1/transfer/confirm", &fields).await;
+    assert_eq!(again.status, StatusCode::CREATED);
+    let (m1, m2) = (
+        s.env.store.get_account("velo", "M-1").await.unwrap().unwrap(),
+        s.env.store.get_account("velo", "M-2").await.unwrap().unwrap(),
+    );
+    assert_eq!((spendable(m1), spendable(m2)), (724, 500));
+    let statement = b.get("/m/velo/M-1/statement").await;
+    assert!(statement.body.contains("Sent <span class=\"muted\">•••</span>"), "{}", statement.body);
+    assert!(statement.body.contains("Transfer fee"));
+
+    // M-1 lets others find them by e-mail, under a name of their choosing.
+    let profile = b.get("/m/velo/M-1/profile").await;
+    let saved = b
+        .post(
+            "/m/velo/M-1/profile",
+            &[("csrf", &profile.field("csrf")), ("display_name", "Anna"), ("findable_email", "on"),
+              ("channel", "email"), ("earned", "per_order"), ("locale", "en")],
+        )
+        .await;
+    assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.body);
+    let p = s.env.store.get_profile("velo", "M-1").await.unwrap().unwrap();
+    assert_eq!((p.display_name.as_deref(), p.findable.by_email, p.findable.by_phone), (Some("Anna"), true, false));
 }
 
 #[tokio::test]

@@ -46,6 +46,30 @@ pub struct Authed {
 }
 
 impl Authed {
+    /// The access policy's answer for acting on an account as read (spending, sending):
+    /// this session's own member, or the same 404 as for a member that does not exist.
+    pub fn admit(
+        &self,
+        action: Action,
+    ) -> impl Fn(Option<Account>) -> Result<Account, Error> + Send + Sync + 'static {
+        let session = (
+            self.session.programme_id.clone(),
+            self.session.member_id.clone(),
+        );
+        move |account: Option<Account>| {
+            let relation = account.as_ref().map(|a| {
+                access::member_relation(&session.0, &session.1, &a.programme_id, &a.member_id)
+            });
+            match (access::decide_session(relation, action), account) {
+                (access::Decision::Allow(_), Some(a)) => Ok(a),
+                _ => Err(Error::not_found(
+                    "member_not_found",
+                    "no such member in this programme",
+                )),
+            }
+        }
+    }
+
     /// `/m/{programme}/{member}`: where this member's pages are.
     pub fn home(&self) -> String {
         format!(

@@ -5,7 +5,8 @@
 //!   SMS), `/m/{programme}/login/link`, `/m/{programme}/login/code`, and
 //!   `/m/{programme}/sso` (a partner's signed member token, like Shopify Multipass).
 //! - Logged in, under `/m/{programme}/{member_id}/`: account, statement, shop, profile,
-//!   data (download, erase), log out (here or everywhere).
+//!   send points (with a confirmation step), data (download, erase), log out (here or
+//!   everywhere).
 //!
 //! Every member page asks the one access policy (`bonus_domain::access::decide_session`):
 //! a session reaches only its own member; anything else is the same 404 as a member that
@@ -14,6 +15,7 @@
 mod auth;
 mod pages;
 mod render;
+mod transfers;
 mod web;
 
 use bytes::Bytes;
@@ -110,6 +112,9 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/m/{programme_id}/{member_id}/statement"),
     ("GET", "/m/{programme_id}/{member_id}/shop"),
     ("POST", "/m/{programme_id}/{member_id}/shop/{reward_id}"),
+    ("GET", "/m/{programme_id}/{member_id}/transfer"),
+    ("POST", "/m/{programme_id}/{member_id}/transfer"),
+    ("POST", "/m/{programme_id}/{member_id}/transfer/confirm"),
     ("GET", "/m/{programme_id}/{member_id}/profile"),
     ("POST", "/m/{programme_id}/{member_id}/profile"),
     ("POST", "/m/{programme_id}/{member_id}/profile/contact"),
@@ -143,6 +148,11 @@ pub async fn handle(ctx: &Ctx, site: &Site, req: http::Request<Bytes>) -> Respon
         ["m", p, m, "statement"] if get => pages::statement(ctx, site, &req, p, m).await,
         ["m", p, m, "shop"] if get => pages::shop(ctx, site, &req, p, m, None).await,
         ["m", p, m, "shop", reward] if post => pages::claim(ctx, site, &req, p, m, reward).await,
+        ["m", p, m, "transfer"] if get => transfers::form_page(ctx, site, &req, p, m).await,
+        ["m", p, m, "transfer"] if post => transfers::review(ctx, site, &req, p, m).await,
+        ["m", p, m, "transfer", "confirm"] if post => {
+            transfers::confirm(ctx, site, &req, p, m).await
+        }
         ["m", p, m, "profile"] if get => pages::profile(ctx, site, &req, p, m, None).await,
         ["m", p, m, "profile"] if post => pages::save_settings(ctx, site, &req, p, m).await,
         ["m", p, m, "profile", "contact"] if post => {

@@ -54,7 +54,7 @@ fn date(me: &Authed, text: &str) -> String {
         .unwrap_or_else(|| text.to_string())
 }
 
-fn render_page(
+pub(crate) fn render_page(
     site: &Site,
     req: &http::Request<Bytes>,
     me: &Authed,
@@ -316,30 +316,7 @@ pub async fn claim(
         programme: &me.programme,
         partner_id: &partner_id,
     };
-    let session = (
-        me.session.programme_id.clone(),
-        me.session.member_id.clone(),
-    );
-    let admit = move |account: Option<bonus_domain::account::Account>| {
-        let relation = account.as_ref().map(|a| {
-            bonus_domain::access::member_relation(
-                &session.0,
-                &session.1,
-                &a.programme_id,
-                &a.member_id,
-            )
-        });
-        match (
-            bonus_domain::access::decide_session(relation, Action::Hold),
-            account,
-        ) {
-            (bonus_domain::access::Decision::Allow(_), Some(a)) => Ok(a),
-            _ => Err(Error::not_found(
-                "member_not_found",
-                "no such member in this programme",
-            )),
-        }
-    };
+    let admit = me.admit(Action::Hold);
     let body = format!("site:{reference}");
     match spend::claim_reward(ctx, &at, m, &reward, &reference, body.as_bytes(), &admit).await {
         Ok(hold) => {
@@ -423,6 +400,8 @@ async fn profile_page(
             "member_locale": me.locale,
             "site_locales": SITE_LOCALES,
             "email_pending": email_pending, "sms_pending": sms_pending,
+            "display_name": p.display_name.as_deref().unwrap_or(""),
+            "findable_email": p.findable.by_email, "findable_phone": p.findable.by_phone,
             "result": result,
         }),
     )
@@ -450,6 +429,18 @@ pub async fn save_settings(
     let mut after = before.clone();
     after.consents.email = checked(&fields, "consent_email");
     after.consents.sms = checked(&fields, "consent_sms");
+    after.findable.by_email = checked(&fields, "findable_email");
+    after.findable.by_phone = checked(&fields, "findable_phone");
+    if let Some(name) = fields.get("display_name") {
+        let name = name.trim();
+        if name.chars().count() > 40 {
+            return Err(Error::invalid(
+                "invalid_display_name",
+                "display_name: at most 40 characters",
+            ));
+        }
+        after.display_name = (!name.is_empty()).then(|| name.to_string());
+    }
     let pick = |name: &str, allowed: &[&str]| -> Result<Option<String>, Error> {
         match fields.get(name) {
             None => Ok(None),

@@ -15,7 +15,7 @@ macro_rules! files {
 
 const TEMPLATES: &[(&str, &str)] = files!("templates": [
     "base.html", "login.html", "login_sent.html", "link.html", "account.html",
-    "statement.html", "shop.html", "profile.html", "data.html", "erased.html", "error.html",
+    "statement.html", "shop.html", "transfer.html", "profile.html", "data.html", "erased.html", "error.html",
     "mail_login.html", "mail_login.txt", "mail_code.txt"
 ]);
 
