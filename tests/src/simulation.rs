@@ -311,7 +311,9 @@ pub fn config() -> String {
     );
     config = config.replacen(
         &key,
-        &format!("{key}        scopes: [read_balance, read_profile, hold, enrol, erase, transfer]\n"),
+        &format!(
+            "{key}        scopes: [read_balance, read_profile, hold, enrol, erase, transfer]\n"
+        ),
         1,
     );
     let (min, max, daily, fee) = TRANSFERS;
@@ -877,7 +879,17 @@ impl Model {
             return Err("daily_transfer_limit");
         }
         let fee = points * fee_percent / 100;
-        let lots = self.reserve(from, points + fee, now)?;
+        // Sending spends nothing: the minimum balance to redeem does not apply.
+        let available: i64 = self.members[from]
+            .lots
+            .iter()
+            .filter(|l| l.available_at <= now && !l.expired(now))
+            .map(|l| l.remaining)
+            .sum();
+        if available < points + fee {
+            return Err("insufficient_points");
+        }
+        let lots = self.take_oldest(from, points + fee, now);
         let mut moved: BTreeMap<NaiveDate, i64> = BTreeMap::new();
         let mut give = points;
         let m = &mut self.members[from];
@@ -941,6 +953,17 @@ impl Model {
         if let Some(code) = self.refusal(member, points, now) {
             return Err(code);
         }
+        Ok(self.take_oldest(member, points, now))
+    }
+
+    /// Move `points` (there are enough) of the member's available lots to held, oldest
+    /// expiry first.
+    fn take_oldest(
+        &mut self,
+        member: usize,
+        points: i64,
+        now: DateTime<Utc>,
+    ) -> Vec<(String, i64)> {
         let m = &mut self.members[member];
         let mut lots: Vec<&mut ModelLot> = m
             .lots
@@ -960,7 +983,7 @@ impl Model {
             left -= take;
             reserved.push((lot.order_id.clone(), take));
         }
-        Ok(reserved)
+        reserved
     }
 
     /// The balance as the member API shows it.

@@ -377,17 +377,25 @@ async fn a_member_sends_points_after_a_confirmation_and_a_double_submit_sends_on
 
     // M-2 has an address, but did not allow being found by it: as if nobody had it.
     let hidden = b
-        .post("/m/velo/M-1/transfer", &[("csrf", &csrf), ("to", "m2@example.com"), ("points", "500")])
+        .post(
+            "/m/velo/M-1/transfer",
+            &[("csrf", &csrf), ("to", "m2@example.com"), ("points", "500")],
+        )
         .await;
     assert_eq!(hidden.status, StatusCode::NOT_FOUND);
     assert!(hidden.body.contains("data-error=\"recipient_not_found\""));
     // Without the form's token nothing is even looked up.
-    let forged = b.post("/m/velo/M-1/transfer", &[("to", "M-2"), ("points", "500")]).await;
+    let forged = b
+        .post("/m/velo/M-1/transfer", &[("to", "M-2"), ("points", "500")])
+        .await;
     assert_eq!(forged.status, StatusCode::FORBIDDEN);
 
     // By member number: the confirmation shows the masked number, the fee and the total.
     let review = b
-        .post("/m/velo/M-1/transfer", &[("csrf", &csrf), ("to", "M-2"), ("points", "500")])
+        .post(
+            "/m/velo/M-1/transfer",
+            &[("csrf", &csrf), ("to", "M-2"), ("points", "500")],
+        )
         .await;
     assert_eq!(review.status, StatusCode::OK, "{}", review.body);
     assert_eq!(
@@ -395,8 +403,19 @@ async fn a_member_sends_points_after_a_confirmation_and_a_double_submit_sends_on
         "Send 500 points to •••. Fee: 10 points. In all, 510 points leave your account."
     );
     // Nothing moved yet (release_days 0: every point is due).
-    let spendable = |a: bonus_domain::account::Account| a.available + a.pending.values().sum::<i64>();
-    assert_eq!(spendable(s.env.store.get_account("velo", "M-1").await.unwrap().unwrap()), 1234);
+    let spendable =
+        |a: bonus_domain::account::Account| a.available + a.pending.values().sum::<i64>();
+    assert_eq!(
+        spendable(
+            s.env
+                .store
+                .get_account("velo", "M-1")
+                .await
+                .unwrap()
+                .unwrap()
+        ),
+        1234
+    );
     let fields = [
         ("csrf", review.field("csrf")),
         ("to", review.field("to")),
@@ -411,12 +430,28 @@ async fn a_member_sends_points_after_a_confirmation_and_a_double_submit_sends_on
     let again = b.post("/m/velo/M-1/transfer/confirm", &fields).await;
     assert_eq!(again.status, StatusCode::CREATED);
     let (m1, m2) = (
-        s.env.store.get_account("velo", "M-1").await.unwrap().unwrap(),
-        s.env.store.get_account("velo", "M-2").await.unwrap().unwrap(),
+        s.env
+            .store
+            .get_account("velo", "M-1")
+            .await
+            .unwrap()
+            .unwrap(),
+        s.env
+            .store
+            .get_account("velo", "M-2")
+            .await
+            .unwrap()
+            .unwrap(),
     );
     assert_eq!((spendable(m1), spendable(m2)), (724, 500));
     let statement = b.get("/m/velo/M-1/statement").await;
-    assert!(statement.body.contains("Sent <span class=\"muted\">•••</span>"), "{}", statement.body);
+    assert!(
+        statement
+            .body
+            .contains("Sent <span class=\"muted\">•••</span>"),
+        "{}",
+        statement.body
+    );
     assert!(statement.body.contains("Transfer fee"));
 
     // M-1 lets others find them by e-mail, under a name of their choosing.
@@ -424,13 +459,32 @@ async fn a_member_sends_points_after_a_confirmation_and_a_double_submit_sends_on
     let saved = b
         .post(
             "/m/velo/M-1/profile",
-            &[("csrf", &profile.field("csrf")), ("display_name", "Anna"), ("findable_email", "on"),
-              ("channel", "email"), ("earned", "per_order"), ("locale", "en")],
+            &[
+                ("csrf", &profile.field("csrf")),
+                ("display_name", "Anna"),
+                ("findable_email", "on"),
+                ("channel", "email"),
+                ("earned", "per_order"),
+                ("locale", "en"),
+            ],
         )
         .await;
     assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.body);
-    let p = s.env.store.get_profile("velo", "M-1").await.unwrap().unwrap();
-    assert_eq!((p.display_name.as_deref(), p.findable.by_email, p.findable.by_phone), (Some("Anna"), true, false));
+    let p = s
+        .env
+        .store
+        .get_profile("velo", "M-1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (
+            p.display_name.as_deref(),
+            p.findable.by_email,
+            p.findable.by_phone
+        ),
+        (Some("Anna"), true, false)
+    );
 }
 
 #[tokio::test]

@@ -27,6 +27,7 @@ programmes:
     currency: EUR
     time_zone: Europe/Amsterdam
     release_days: 0
+    transfers: {enabled: true}
     tiers:
       - {name: Silver, threshold: 0, multiplier: 1}
       - {name: Gold, threshold: 5000, multiplier: 2}
@@ -438,6 +439,34 @@ async fn a_member_uses_the_site_in_chromium_and_axe_finds_nothing_serious() {
         voucher.as_str()
     );
 
+    // 6b. Send 100 points to M-2, after a confirmation (the site is in German now).
+    c.goto(&format!("{base}/m/velo/M-1/transfer"))
+        .await
+        .unwrap();
+    check_axe("send points", axe(&c, &axe_source).await);
+    for (id, value) in [("to", "M-2"), ("points", "100")] {
+        c.find(Locator::Id(id))
+            .await
+            .unwrap()
+            .send_keys(value)
+            .await
+            .unwrap();
+    }
+    click(&c, Locator::Id("transfer-next")).await;
+    assert_eq!(
+        text(&c, "#transfer-quote").await,
+        "100 Punkte an ••• senden. Gebühr: 0 Punkte. Insgesamt gehen 100 Punkte von Ihrem Konto ab."
+    );
+    check_axe("confirm sending", axe(&c, &axe_source).await);
+    click(&c, Locator::Id("send-points")).await;
+    assert_eq!(
+        text(&c, "#transfer-result").await,
+        "Gesendet: 100 Punkte an •••."
+    );
+    check_axe("points sent", axe(&c, &axe_source).await);
+    let m2 = env.store.get_account("velo", "M-2").await.unwrap().unwrap();
+    assert_eq!(m2.available + m2.pending.values().sum::<i64>(), 100);
+
     // 7. Log out.
     click(
         &c,
@@ -475,7 +504,7 @@ async fn a_member_uses_the_site_in_chromium_and_axe_finds_nothing_serious() {
     c.goto(&format!("{base}/m/velo/M-1")).await.unwrap();
     assert_eq!(path(&c).await, "/m/velo/login");
 
-    assert_eq!(checked.len(), 13, "{checked:?}");
+    assert_eq!(checked.len(), 16, "{checked:?}");
     c.close().await.unwrap();
     drop(driver);
     let _ = stop.send(());

@@ -78,7 +78,13 @@ async fn earn(env: &TestEnv, partner: &str, member: &str, order_id: &str, euros:
     assert_eq!(status, StatusCode::OK, "{answer}");
 }
 
-async fn call(env: &TestEnv, key: &str, method: &str, path: &str, body: Value) -> (StatusCode, Value) {
+async fn call(
+    env: &TestEnv,
+    key: &str,
+    method: &str,
+    path: &str,
+    body: Value,
+) -> (StatusCode, Value) {
     let headers = [("authorization", format!("Bearer {key}"))];
     let body = if body.is_null() {
         String::new()
@@ -89,11 +95,25 @@ async fn call(env: &TestEnv, key: &str, method: &str, path: &str, body: Value) -
 }
 
 async fn send(env: &TestEnv, key: &str, from: &str, body: Value) -> (StatusCode, Value) {
-    call(env, key, "POST", &format!("/v1/members/{from}/transfers"), body).await
+    call(
+        env,
+        key,
+        "POST",
+        &format!("/v1/members/{from}/transfers"),
+        body,
+    )
+    .await
 }
 
 async fn available(env: &TestEnv, member: &str) -> i64 {
-    let (_, b) = call(env, KEY_BAKERY, "GET", &format!("/v1/members/{member}/balance"), Value::Null).await;
+    let (_, b) = call(
+        env,
+        KEY_BAKERY,
+        "GET",
+        &format!("/v1/members/{member}/balance"),
+        Value::Null,
+    )
+    .await;
     b["available"].as_i64().unwrap_or(i64::MIN)
 }
 
@@ -118,17 +138,35 @@ async fn a_transfer_of_1500_with_a_2_percent_fee_keeps_expiry_and_issuer_and_hap
     earn(&env, "cafe", "S-1001", "C-1", 1_000).await;
     env.clock.set(at("2026-11-20T10:00:00Z"));
     // Sam picks a display name; Rita has none (she is shown by a masked id).
-    let (s, _) = call(&env, KEY_BAKERY, "PATCH", "/v1/members/S-1001", json!({"display_name": "Sam"})).await;
+    let (s, _) = call(
+        &env,
+        KEY_BAKERY,
+        "PATCH",
+        "/v1/members/S-1001",
+        json!({"display_name": "Sam"}),
+    )
+    .await;
     assert_eq!(s, StatusCode::OK);
 
     let body = json!({"to_member_id": "R-2002", "points": 1500, "reference": "gift-1"});
     let (status, t) = send(&env, KEY_BAKERY, "S-1001", body.clone()).await;
     assert_eq!(status, StatusCode::CREATED, "{t}");
     assert_eq!(
-        (t["points"].as_i64(), t["fee"].as_i64(), t["to"].as_str(), t["to_member_id"].as_str()),
+        (
+            t["points"].as_i64(),
+            t["fee"].as_i64(),
+            t["to"].as_str(),
+            t["to_member_id"].as_str()
+        ),
         (Some(1500), Some(30), Some("R-•••02"), Some("R-2002"))
     );
-    assert_eq!((available(&env, "S-1001").await, available(&env, "R-2002").await), (470, 1500));
+    assert_eq!(
+        (
+            available(&env, "S-1001").await,
+            available(&env, "R-2002").await
+        ),
+        (470, 1500)
+    );
 
     // Rita's lots: the bakery's 1,000 and 500 of the cafe's, with their own last days.
     let sender_lots = env.store.lots("coal", "S-1001").await.unwrap();
@@ -169,7 +207,10 @@ async fn a_transfer_of_1500_with_a_2_percent_fee_keeps_expiry_and_issuer_and_hap
     );
     let received = env.store.entries("coal", "R-2002").await.unwrap();
     assert_eq!(
-        received.iter().map(|e| (e.points, e.reason.as_str())).collect::<Vec<_>>(),
+        received
+            .iter()
+            .map(|e| (e.points, e.reason.as_str()))
+            .collect::<Vec<_>>(),
         vec![(1500, "from Sam")]
     );
 
@@ -177,11 +218,20 @@ async fn a_transfer_of_1500_with_a_2_percent_fee_keeps_expiry_and_issuer_and_hap
     let (status, again) = send(&env, KEY_BAKERY, "S-1001", body).await;
     assert_eq!(status, StatusCode::OK, "{again}");
     assert_eq!(again["transfer_id"], t["transfer_id"]);
-    assert_eq!((available(&env, "S-1001").await, available(&env, "R-2002").await), (470, 1500));
+    assert_eq!(
+        (
+            available(&env, "S-1001").await,
+            available(&env, "R-2002").await
+        ),
+        (470, 1500)
+    );
     // The same reference for something else: refused.
     let other = json!({"to_member_id": "R-2002", "points": 100, "reference": "gift-1"});
     let (status, e) = send(&env, KEY_BAKERY, "S-1001", other).await;
-    assert_eq!((status, code(&e)), (StatusCode::CONFLICT, "transfer_conflict"));
+    assert_eq!(
+        (status, code(&e)),
+        (StatusCode::CONFLICT, "transfer_conflict")
+    );
     // Both members are told, through the outbox.
     let events = env.all_items().await;
     let kinds: Vec<&str> = events
@@ -203,19 +253,34 @@ async fn twenty_racing_transfers_from_a_sender_who_can_afford_five_move_exactly_
     let answers = join_all((0..20).map(|i| {
         let env = &env;
         async move {
-            let body = json!({"to_member_id": "R-2002", "points": 1000, "reference": format!("race-{i}")});
+            let body =
+                json!({"to_member_id": "R-2002", "points": 1000, "reference": format!("race-{i}")});
             send(env, KEY_BAKERY, "S-1001", body).await
         }
     }))
     .await;
-    let created = answers.iter().filter(|(s, _)| *s == StatusCode::CREATED).count();
+    let created = answers
+        .iter()
+        .filter(|(s, _)| *s == StatusCode::CREATED)
+        .count();
     let refused = answers
         .iter()
         .filter(|(s, b)| *s == StatusCode::CONFLICT && code(b) == "insufficient_points")
         .count();
     assert_eq!((created, refused), (5, 15), "{answers:?}");
-    assert_eq!((available(&env, "S-1001").await, available(&env, "R-2002").await), (0, 5000));
-    let account = env.store.get_account("coal", "S-1001").await.unwrap().unwrap();
+    assert_eq!(
+        (
+            available(&env, "S-1001").await,
+            available(&env, "R-2002").await
+        ),
+        (0, 5000)
+    );
+    let account = env
+        .store
+        .get_account("coal", "S-1001")
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!((account.held, account.open_holds.len()), (0, 0));
     audit_is_clean(&env).await;
 }
@@ -227,13 +292,41 @@ async fn the_programme_rules_refuse_with_clear_codes_and_change_nothing() {
     env.clock.advance(Duration::days(15));
     let to_r = |points: i64, reference: &str| json!({"to_member_id": "R-2002", "points": points, "reference": reference});
     let cases = [
-        (to_r(99, "small"), StatusCode::UNPROCESSABLE_ENTITY, "invalid_points"),
-        (to_r(20_001, "big"), StatusCode::UNPROCESSABLE_ENTITY, "invalid_points"),
-        (json!({"to_member_id": "S-1001", "points": 500, "reference": "me"}), StatusCode::UNPROCESSABLE_ENTITY, "invalid_recipient"),
-        (json!({"to_member_id": "R-2002", "to_email": "a@b.example", "points": 500, "reference": "two"}), StatusCode::UNPROCESSABLE_ENTITY, "invalid_recipient"),
-        (json!({"to_member_id": "NOBODY", "points": 500, "reference": "nobody"}), StatusCode::NOT_FOUND, "recipient_not_found"),
-        (json!({"to_member_id": "X-1", "points": 500, "reference": "other-programme"}), StatusCode::NOT_FOUND, "recipient_not_found"),
-        (json!({"points": 500}), StatusCode::UNPROCESSABLE_ENTITY, "invalid_field"),
+        (
+            to_r(99, "small"),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_points",
+        ),
+        (
+            to_r(20_001, "big"),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_points",
+        ),
+        (
+            json!({"to_member_id": "S-1001", "points": 500, "reference": "me"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_recipient",
+        ),
+        (
+            json!({"to_member_id": "R-2002", "to_email": "a@b.example", "points": 500, "reference": "two"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_recipient",
+        ),
+        (
+            json!({"to_member_id": "NOBODY", "points": 500, "reference": "nobody"}),
+            StatusCode::NOT_FOUND,
+            "recipient_not_found",
+        ),
+        (
+            json!({"to_member_id": "X-1", "points": 500, "reference": "other-programme"}),
+            StatusCode::NOT_FOUND,
+            "recipient_not_found",
+        ),
+        (
+            json!({"points": 500}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_field",
+        ),
     ];
     for (body, status, want) in cases {
         let (s, e) = send(&env, KEY_BAKERY, "S-1001", body.clone()).await;
@@ -244,14 +337,20 @@ async fn the_programme_rules_refuse_with_clear_codes_and_change_nothing() {
     let (s, _) = send(&env, KEY_BAKERY, "S-1001", to_r(15_000, "d-1")).await;
     assert_eq!(s, StatusCode::CREATED);
     let (s, e) = send(&env, KEY_BAKERY, "S-1001", to_r(5_001, "d-2")).await;
-    assert_eq!((s, code(&e)), (StatusCode::CONFLICT, "daily_transfer_limit"));
+    assert_eq!(
+        (s, code(&e)),
+        (StatusCode::CONFLICT, "daily_transfer_limit")
+    );
     let (s, _) = send(&env, KEY_BAKERY, "S-1001", to_r(5_000, "d-3")).await;
     assert_eq!(s, StatusCode::CREATED);
     // The next local day (Berlin) it starts again.
     env.clock.advance(Duration::days(1));
     let (s, e) = send(&env, KEY_BAKERY, "S-1001", to_r(100, "d-4")).await;
     assert_eq!(s, StatusCode::CREATED, "{e}");
-    assert_eq!(available(&env, "S-1001").await, 30_000 - 15_300 - 5_100 - 102);
+    assert_eq!(
+        available(&env, "S-1001").await,
+        30_000 - 15_300 - 5_100 - 102
+    );
 
     // Keys: without the scope a 403; another coalition partner may not give a member's
     // points away (a 404, as for no member); a programme without transfers says so.
@@ -259,7 +358,13 @@ async fn the_programme_rules_refuse_with_clear_codes_and_change_nothing() {
     assert_eq!((s, code(&e)), (StatusCode::FORBIDDEN, "missing_scope"));
     let (s, e) = send(&env, KEY_CAFE, "S-1001", to_r(100, "c")).await;
     assert_eq!((s, code(&e)), (StatusCode::NOT_FOUND, "member_not_found"));
-    let (s, e) = send(&env, KEY_CLOSED, "X-1", json!({"to_member_id": "X-2", "points": 100, "reference": "x"})).await;
+    let (s, e) = send(
+        &env,
+        KEY_CLOSED,
+        "X-1",
+        json!({"to_member_id": "X-2", "points": 100, "reference": "x"}),
+    )
+    .await;
     assert_eq!((s, code(&e)), (StatusCode::CONFLICT, "transfers_disabled"));
     audit_is_clean(&env).await;
 }
@@ -271,22 +376,62 @@ async fn e_mail_and_phone_find_only_members_who_allowed_it_and_reveal_nothing_el
     env.clock.advance(Duration::days(15));
     let by = |field: &str, value: &str, reference: &str| json!({field: value, "points": 100, "reference": reference});
     // Nobody allowed it yet: a real address and a made-up one answer alike.
-    let (s1, a) = send(&env, KEY_BAKERY, "S-1001", by("to_email", "rita@example.com", "e-1")).await;
-    let (s2, b) = send(&env, KEY_BAKERY, "S-1001", by("to_email", "nobody@example.com", "e-2")).await;
+    let (s1, a) = send(
+        &env,
+        KEY_BAKERY,
+        "S-1001",
+        by("to_email", "rita@example.com", "e-1"),
+    )
+    .await;
+    let (s2, b) = send(
+        &env,
+        KEY_BAKERY,
+        "S-1001",
+        by("to_email", "nobody@example.com", "e-2"),
+    )
+    .await;
     assert_eq!((s1, s2), (StatusCode::NOT_FOUND, StatusCode::NOT_FOUND));
     assert_eq!(a, b);
     assert_eq!(code(&a), "recipient_not_found");
 
-    let (s, p) = call(&env, KEY_BAKERY, "PATCH", "/v1/members/R-2002", json!({"findable": {"by_email": true, "by_phone": true}})).await;
+    let (s, p) = call(
+        &env,
+        KEY_BAKERY,
+        "PATCH",
+        "/v1/members/R-2002",
+        json!({"findable": {"by_email": true, "by_phone": true}}),
+    )
+    .await;
     assert_eq!(s, StatusCode::OK, "{p}");
-    let (s, t) = send(&env, KEY_BAKERY, "S-1001", by("to_email", "Rita@Example.com", "e-3")).await;
+    let (s, t) = send(
+        &env,
+        KEY_BAKERY,
+        "S-1001",
+        by("to_email", "Rita@Example.com", "e-3"),
+    )
+    .await;
     assert_eq!(s, StatusCode::CREATED, "{t}");
     // Found by address: the answer names the receiver only as the statement does.
-    assert_eq!((t["to"].as_str(), t.get("to_member_id")), (Some("R-•••02"), None));
-    let (s, _) = send(&env, KEY_BAKERY, "S-1001", by("to_phone", "+31612345678", "p-1")).await;
+    assert_eq!(
+        (t["to"].as_str(), t.get("to_member_id")),
+        (Some("R-•••02"), None)
+    );
+    let (s, _) = send(
+        &env,
+        KEY_BAKERY,
+        "S-1001",
+        by("to_phone", "+31612345678", "p-1"),
+    )
+    .await;
     assert_eq!(s, StatusCode::CREATED);
     // H-3003 has an address but did not allow it: the same answer as nobody.
-    let (s, c) = send(&env, KEY_BAKERY, "S-1001", by("to_email", "hidden@example.com", "e-4")).await;
+    let (s, c) = send(
+        &env,
+        KEY_BAKERY,
+        "S-1001",
+        by("to_email", "hidden@example.com", "e-4"),
+    )
+    .await;
     assert_eq!((s, &c), (StatusCode::NOT_FOUND, &a));
     assert_eq!(available(&env, "R-2002").await, 200);
 }
@@ -296,29 +441,62 @@ async fn a_refund_after_a_transfer_is_carried_by_the_sender_and_the_receiver_kee
     let env = TestEnv::with_config(CONFIG).await;
     earn(&env, "bakery", "S-1001", "B-1", 2_000).await;
     env.clock.advance(Duration::days(15));
-    let (s, _) = send(&env, KEY_BAKERY, "S-1001", json!({"to_member_id": "R-2002", "points": 1500, "reference": "r-1"})).await;
+    let (s, _) = send(
+        &env,
+        KEY_BAKERY,
+        "S-1001",
+        json!({"to_member_id": "R-2002", "points": 1500, "reference": "r-1"}),
+    )
+    .await;
     assert_eq!(s, StatusCode::CREATED);
     // The bakery takes the whole order back: 470 left of its lot, 1,530 become a debt.
     let body = json!({"type": "order.cancelled", "order_id": "B-1", "refund_id": "X-1",
         "occurred_at": env.clock_now().to_rfc3339(), "currency": "EUR"})
     .to_string();
     let headers = env.signed(SECRET, "msg-cancel", &body, 0);
-    let (status, r) = env.call("POST", "/v1/partners/bakery/webhooks/orders", &headers, body).await;
+    let (status, r) = env
+        .call(
+            "POST",
+            "/v1/partners/bakery/webhooks/orders",
+            &headers,
+            body,
+        )
+        .await;
     assert_eq!(status, StatusCode::OK, "{r}");
     assert_eq!(
-        (r["points"].as_i64(), r["from_own"].as_i64(), r["to_debt"].as_i64()),
+        (
+            r["points"].as_i64(),
+            r["from_own"].as_i64(),
+            r["to_debt"].as_i64()
+        ),
         (Some(2000), Some(470), Some(1530)),
         "{r}"
     );
-    let sender = env.store.get_account("coal", "S-1001").await.unwrap().unwrap();
+    let sender = env
+        .store
+        .get_account("coal", "S-1001")
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!((sender.available, sender.debt), (0, 1530));
     assert_eq!(available(&env, "R-2002").await, 1500);
     // A member with a debt cannot send.
-    let (s, e) = send(&env, KEY_BAKERY, "S-1001", json!({"to_member_id": "R-2002", "points": 100, "reference": "r-2"})).await;
+    let (s, e) = send(
+        &env,
+        KEY_BAKERY,
+        "S-1001",
+        json!({"to_member_id": "R-2002", "points": 100, "reference": "r-2"}),
+    )
+    .await;
     assert_eq!((s, code(&e)), (StatusCode::CONFLICT, "member_has_debt"));
     earn(&env, "bakery", "S-1001", "B-2", 2_000).await;
     env.clock.advance(Duration::days(15));
-    let sender = env.store.get_account("coal", "S-1001").await.unwrap().unwrap();
+    let sender = env
+        .store
+        .get_account("coal", "S-1001")
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(sender.debt, 0, "paid off by the next order");
     audit_is_clean(&env).await;
 }
@@ -329,23 +507,57 @@ async fn transferred_points_are_paid_for_by_their_issuer_where_they_are_spent() 
     env.clock.set(at("2026-11-01T10:00:00Z"));
     earn(&env, "bakery", "S-1001", "B-1", 1_000).await;
     env.clock.set(at("2026-11-16T10:00:00Z"));
-    let (s, _) = send(&env, KEY_BAKERY, "S-1001", json!({"to_member_id": "C-4004", "points": 500, "reference": "c-1"})).await;
+    let (s, _) = send(
+        &env,
+        KEY_BAKERY,
+        "S-1001",
+        json!({"to_member_id": "C-4004", "points": 500, "reference": "c-1"}),
+    )
+    .await;
     assert_eq!(s, StatusCode::CREATED);
     // The receiver (a cafe member) spends the bakery's points at the cafe.
-    let (s, h) = call(&env, KEY_CAFE, "POST", "/v1/members/C-4004/holds", json!({"points": 400, "reference": "till-1"})).await;
+    let (s, h) = call(
+        &env,
+        KEY_CAFE,
+        "POST",
+        "/v1/members/C-4004/holds",
+        json!({"points": 400, "reference": "till-1"}),
+    )
+    .await;
     assert_eq!(s, StatusCode::CREATED, "{h}");
     let hold_id = h["hold_id"].as_str().unwrap().to_string();
-    let (s, _) = call(&env, KEY_CAFE, "POST", &format!("/v1/holds/{hold_id}/capture"), Value::Null).await;
+    let (s, _) = call(
+        &env,
+        KEY_CAFE,
+        "POST",
+        &format!("/v1/holds/{hold_id}/capture"),
+        Value::Null,
+    )
+    .await;
     assert_eq!(s, StatusCode::OK);
 
     env.clock.set(at("2026-12-01T13:00:00Z"));
-    let (c, _) = clearing::close(&env.store, "coal", "2026-11", env.clock_now()).await.unwrap();
+    let (c, _) = clearing::close(&env.store, "coal", "2026-11", env.clock_now())
+        .await
+        .unwrap();
     let m = |from: &str, to: &str| c.matrix.get(from).and_then(|r| r.get(to)).copied();
-    assert_eq!((m("bakery", "cafe"), m("cafe", "bakery")), (Some(400), None));
-    let bakery = c.statements.iter().find(|s| s.partner_id == "bakery").unwrap();
+    assert_eq!(
+        (m("bakery", "cafe"), m("cafe", "bakery")),
+        (Some(400), None)
+    );
+    let bakery = c
+        .statements
+        .iter()
+        .find(|s| s.partner_id == "bakery")
+        .unwrap();
     // Issued 1,000; 400 spent at the cafe (the bakery pays); the 10-point fee is breakage.
     assert_eq!(
-        (bakery.issued, bakery.redeemed_at_others, bakery.expired, bakery.net),
+        (
+            bakery.issued,
+            bakery.redeemed_at_others,
+            bakery.expired,
+            bakery.net
+        ),
         (1000, 400, 10, -400)
     );
     // 1,000 - 0 = 400 + 10 + 590 outstanding (490 with the sender, 100 with the receiver).
@@ -389,14 +601,23 @@ async fn a_transfer_over_150_lots_survives_a_crash_after_any_write() {
         }
         // Lot items a crash left behind are the sweeper's.
         bonus_services::holds::sweep(&env.ctx, 100).await.unwrap();
-        assert_eq!((available(&env, "S-1001").await, available(&env, "R-2002").await), (1650 - 1530, 1500));
+        assert_eq!(
+            (
+                available(&env, "S-1001").await,
+                available(&env, "R-2002").await
+            ),
+            (1650 - 1530, 1500)
+        );
         let received = env.store.lots("coal", "R-2002").await.unwrap();
         // 1,500 points from the 137 oldest lots (136 x 11 + 4), each its own last day.
         assert_eq!(received.len(), 137, "crash after write {crash_after}");
         assert_eq!(received.iter().map(|l| l.remaining).sum::<i64>(), 1500);
         let sender_lots = env.store.lots("coal", "S-1001").await.unwrap();
         assert_eq!(
-            (sender_lots.iter().map(|l| l.remaining).sum::<i64>(), sender_lots.iter().map(|l| l.held).sum::<i64>()),
+            (
+                sender_lots.iter().map(|l| l.remaining).sum::<i64>(),
+                sender_lots.iter().map(|l| l.held).sum::<i64>()
+            ),
             (120, 0)
         );
         assert!(env.store.uncredited_transfers(10).await.unwrap().is_empty());

@@ -114,9 +114,7 @@ pub fn grant(relation: Relation, action: Action) -> Grant {
         (Relation::ProgrammePartner, ReadStatement) => Grant::OwnEntries,
         // Moving a member's points away is for the member, ops and the partner that
         // enrolled them; another coalition partner may spend at itself, never give away.
-        (Relation::ProgrammePartner, ReadProfile | UpdateProfile | Erase | Transfer) => {
-            Grant::None
-        }
+        (Relation::ProgrammePartner, ReadProfile | UpdateProfile | Erase | Transfer) => Grant::None,
         (Relation::Outsider, _) => Grant::None,
     }
 }

@@ -205,7 +205,10 @@ pub fn choose_lots(
             wanted: points,
         });
     }
-    if available < programme.min_balance_to_redeem {
+    // The minimum balance is a rule for spending; a transfer spends nothing.
+    if available < programme.min_balance_to_redeem
+        && partner_id != crate::transfer::TRANSFER_PARTNER
+    {
         return Err(SpendError::BelowMinBalance {
             available,
             min: programme.min_balance_to_redeem,

@@ -240,7 +240,9 @@ impl Transfer {
 
     /// All the receiver's lots, in `moved` order.
     pub fn receiver_lots(&self) -> Vec<Lot> {
-        (0..self.moved.len()).filter_map(|i| self.receiver_lot(i)).collect()
+        (0..self.moved.len())
+            .filter_map(|i| self.receiver_lot(i))
+            .collect()
     }
 }
 
@@ -290,7 +292,9 @@ pub fn plan_transfer(
         ));
     }
     if receiver.member_id == sender.member_id || receiver.programme_id != sender.programme_id {
-        return Err(AccountError::Invariant("not a transfer between two members".into()));
+        return Err(AccountError::Invariant(
+            "not a transfer between two members".into(),
+        ));
     }
     let mut s = settle(hold, sender, &[], q.total, HoldStatus::Captured, now)?;
     // Split what was captured into what the receiver gets and the fee, in the hold's order.
@@ -339,7 +343,10 @@ pub fn plan_transfer(
             at: now,
             kind: EntryKind::TransferFee,
             points: -q.fee,
-            reason: format!("transfer fee ({}%)", programme.transfers.fee_percent.normalize()),
+            reason: format!(
+                "transfer fee ({}%)",
+                programme.transfers.fee_percent.normalize()
+            ),
             partner_id: None,
             order_id: Some(req.reference.clone()),
             lot_id: None,
@@ -493,8 +500,18 @@ mod tests {
         let mut out = Vec::new();
         for (i, (issuer, points, day)) in lots.iter().enumerate() {
             let at = t0() + Duration::days(*day);
-            let plan = plan_order(p, &a, issuer, &format!("O-{id}-{i}"), *points, 0, "Silver", at, at)
-                .unwrap();
+            let plan = plan_order(
+                p,
+                &a,
+                issuer,
+                &format!("O-{id}-{i}"),
+                *points,
+                0,
+                "Silver",
+                at,
+                at,
+            )
+            .unwrap();
             a = plan.account;
             out.push(plan.lot.unwrap());
         }
@@ -541,7 +558,14 @@ mod tests {
         let (mut a, lots) = account(&p, "M-01", &[("bakery", 1_000, 0), ("cafe", 1_000, 3)]);
         let (b, _) = account(&p, "M-02", &[]);
         let q = quote(&p.transfers, &a, "M-02", 1_500, 0).unwrap();
-        assert_eq!(q, Quote { points: 1_500, fee: 30, total: 1_530 });
+        assert_eq!(
+            q,
+            Quote {
+                points: 1_500,
+                fee: 30,
+                total: 1_530
+            }
+        );
         let hold = reserved(&p, &mut a, &lots, q.total);
         let plan = plan_transfer(&p, &hold, &a, &b, &request(q), now()).unwrap();
         assert_eq!(plan.sender.account.available, 2_000 - 1_530);
@@ -554,12 +578,27 @@ mod tests {
             .collect();
         assert_eq!(
             moved,
-            vec![("bakery", 1_000, lots[0].expires_on), ("cafe", 500, lots[1].expires_on)]
+            vec![
+                ("bakery", 1_000, lots[0].expires_on),
+                ("cafe", 500, lots[1].expires_on)
+            ]
         );
-        let kinds: Vec<(EntryKind, Points)> =
-            plan.sender_entries.iter().map(|e| (e.kind, e.points)).collect();
-        assert_eq!(kinds, vec![(EntryKind::TransferOut, -1_500), (EntryKind::TransferFee, -30)]);
-        assert_eq!(plan.sender_entries[1].issuers, [("cafe".to_string(), 30)].into());
+        let kinds: Vec<(EntryKind, Points)> = plan
+            .sender_entries
+            .iter()
+            .map(|e| (e.kind, e.points))
+            .collect();
+        assert_eq!(
+            kinds,
+            vec![
+                (EntryKind::TransferOut, -1_500),
+                (EntryKind::TransferFee, -30)
+            ]
+        );
+        assert_eq!(
+            plan.sender_entries[1].issuers,
+            [("cafe".to_string(), 30)].into()
+        );
         assert_eq!(plan.receiver_entry.points, 1_500);
         assert_eq!(plan.receiver_entry.reason, "from Anna");
         assert_eq!(plan.sender.outstanding_change, -1_530);
@@ -575,14 +614,26 @@ mod tests {
         let mut off = p.transfers.clone();
         off.enabled = false;
         assert_eq!(code(quote(&off, &a, "M-02", 500, 0)), "transfers_disabled");
-        assert_eq!(code(quote(&p.transfers, &a, "M-01", 500, 0)), "invalid_recipient");
-        assert_eq!(code(quote(&p.transfers, &a, "M-02", 0, 0)), "invalid_points");
+        assert_eq!(
+            code(quote(&p.transfers, &a, "M-01", 500, 0)),
+            "invalid_recipient"
+        );
+        assert_eq!(
+            code(quote(&p.transfers, &a, "M-02", 0, 0)),
+            "invalid_points"
+        );
         let mut limited = p.transfers.clone();
         limited.daily_limit = 1_000;
-        assert_eq!(code(quote(&limited, &a, "M-02", 600, 500)), "daily_transfer_limit");
+        assert_eq!(
+            code(quote(&limited, &a, "M-02", 600, 500)),
+            "daily_transfer_limit"
+        );
         assert!(quote(&limited, &a, "M-02", 500, 500).is_ok());
         a.debt = 1;
-        assert_eq!(code(quote(&p.transfers, &a, "M-02", 500, 0)), "member_has_debt");
+        assert_eq!(
+            code(quote(&p.transfers, &a, "M-02", 500, 0)),
+            "member_has_debt"
+        );
     }
 
     #[test]

@@ -158,7 +158,11 @@ impl Store {
     }
 
     /// A lot's side of a resolution: `held` down, the part not captured back to `remaining`.
-    pub(crate) fn lot_change(&self, hold: &Hold, c: &LotChange) -> Result<TransactWriteItem, StoreError> {
+    pub(crate) fn lot_change(
+        &self,
+        hold: &Hold,
+        c: &LotChange,
+    ) -> Result<TransactWriteItem, StoreError> {
         let update = Update::builder()
             .table_name(&self.table)
             .set_key(Some(Self::lot_key(hold, &c.lot_id)))

@@ -302,6 +302,10 @@ pub fn transfer(transfer_id: &str) -> (String, String) {
 }
 
 /// What a member sent on one local day (the daily transfer limit).
-pub fn transfers_sent(programme_id: &str, member_id: &str, day: chrono::NaiveDate) -> (String, String) {
+pub fn transfers_sent(
+    programme_id: &str,
+    member_id: &str,
+    day: chrono::NaiveDate,
+) -> (String, String) {
     (member_pk(programme_id, member_id), format!("SENT#{day}"))
 }

@@ -69,7 +69,10 @@ impl Store {
                 keys::GSI1PK.into(),
                 AttributeValue::S(UNCREDITED_TRANSFERS_INDEX.into()),
             );
-            item.insert(keys::GSI1SK.into(), AttributeValue::S(t.transfer_id.clone()));
+            item.insert(
+                keys::GSI1SK.into(),
+                AttributeValue::S(t.transfer_id.clone()),
+            );
         }
         Ok(item)
     }
@@ -104,7 +107,8 @@ impl Store {
         // Both statements' entries; their clearing counters in one set of updates (the
         // sender's and the receiver's could meet on one counter shard, and a transaction
         // may touch an item once).
-        let entry_put = |a: &bonus_domain::account::Account, e: &bonus_domain::events::LedgerEntry| {
+        let entry_put = |a: &bonus_domain::account::Account,
+                         e: &bonus_domain::events::LedgerEntry| {
             self.put_new(to_item(
                 keys::entry(&a.programme_id, &a.member_id, e.seq),
                 "entry",

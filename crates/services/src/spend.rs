@@ -67,7 +67,11 @@ pub async fn place(
         let account = tidy(ctx, account).await?;
         let lots = ctx.store.lots(&programme.id, member_id).await?;
         let hold = plan_hold(programme, &account, &lots, partner_id, req, ctx.now())?;
-        let need = req.points.max(programme.min_balance_to_redeem);
+        let need = if partner_id == bonus_domain::transfer::TRANSFER_PARTNER {
+            req.points
+        } else {
+            req.points.max(programme.min_balance_to_redeem)
+        };
         match ctx.store.reserve(&hold, need, extra()?).await? {
             Reserve::Reserved => {
                 info!(partner_id, points = hold.points, "hold placed");

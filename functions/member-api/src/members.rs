@@ -19,7 +19,7 @@ use tracing::info;
 use bonus_domain::access::{Action, Grant};
 use bonus_domain::events::LedgerEntry;
 use bonus_domain::ids::valid_external_id;
-use bonus_domain::member::{Company, Consents, Findable, Preferences, MemberProfile};
+use bonus_domain::member::{Company, Consents, Findable, MemberProfile, Preferences};
 use bonus_domain::pii::normalize_email;
 use bonus_dynamodb::config::Enrolled;
 use bonus_lambda::api::{json, parse_json, Error, Response};

@@ -12,6 +12,7 @@ use serde_json::{json, Value};
 use tracing::info;
 
 use bonus_domain::access::Action;
+use bonus_domain::hold::{spendable_available, SpendError};
 use bonus_domain::site::{format_points, normalize_phone};
 use bonus_domain::transfer::{counterparty_label, quote};
 use bonus_lambda::api::{Error, Response};
@@ -118,9 +119,27 @@ pub async fn review(
     let checked = async {
         let points = whole_points(fields.get("points"))?;
         let receiver = find_recipient(ctx, p, &recipient(&to_text)).await?;
-        let today = ctx.now().with_timezone(&me.programme.time_zone).date_naive();
+        let today = ctx
+            .now()
+            .with_timezone(&me.programme.time_zone)
+            .date_naive();
         let sent = ctx.store.sent_on(p, m, today).await?;
-        let q = quote(&me.programme.transfers, &me.account, &receiver, points, sent)?;
+        let q = quote(
+            &me.programme.transfers,
+            &me.account,
+            &receiver,
+            points,
+            sent,
+        )?;
+        // Said now rather than after the confirmation (sending checks it again).
+        let available = spendable_available(&me.account, ctx.now());
+        if available < q.total {
+            return Err(SpendError::Insufficient {
+                available,
+                wanted: q.total,
+            }
+            .into());
+        }
         let profile = ctx.store.get_profile(p, &receiver).await?;
         let name = profile
             .as_ref()
@@ -136,7 +155,15 @@ pub async fn review(
                 "recipient": to_text.trim(), "raw_points": q.points,
                 "reference": format!("site-{}", ctx.random.hex(12)),
             });
-            page(ctx, site, req, &me, StatusCode::OK, json!({"confirm": confirm})).await
+            page(
+                ctx,
+                site,
+                req,
+                &me,
+                StatusCode::OK,
+                json!({"confirm": confirm}),
+            )
+            .await
         }
         Err(e) => refused(ctx, site, req, &me, e, typed).await,
     }
@@ -176,14 +203,27 @@ pub async fn confirm(
     let admit = me.admit(Action::Transfer);
     match Box::pin(send(ctx, &ask, &admit)).await {
         Ok((t, _)) => {
-            info!(programme_id = p, points = t.points, "points sent on the member site");
+            info!(
+                programme_id = p,
+                points = t.points,
+                "points sent on the member site"
+            );
             // The balance as it is now.
             let me = match authed(ctx, site, req, p, m, Action::ReadBalance, None).await? {
                 Ok(me) => me,
                 Err(login) => return Ok(login),
             };
-            let done = json!({"ok": true, "points": format_points(me.locale, t.points), "to": t.to_label});
-            page(ctx, site, req, &me, StatusCode::CREATED, json!({"result": done})).await
+            let done =
+                json!({"ok": true, "points": format_points(me.locale, t.points), "to": t.to_label});
+            page(
+                ctx,
+                site,
+                req,
+                &me,
+                StatusCode::CREATED,
+                json!({"result": done}),
+            )
+            .await
         }
         Err(e) => refused(ctx, site, req, &me, e, typed).await,
     }
