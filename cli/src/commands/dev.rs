@@ -93,6 +93,7 @@ Member site   http://{addr}/m/velo   (and http://{addr}/m/bonvito)
   ./target/debug/bonus site login-link --to anna@example.com
   bonVito's B-2001 logs in by SMS: +4915112345678, then
   ./target/debug/bonus site login-link --to +4915112345678   # the six-digit code
+  then "Punkte senden": 500 points to B-2002 cost 510 (a 2% fee), after a confirmation
 More in README.md. Ctrl-C stops; data stays in {data_dir}/.
 "#,
         dynamodb = db.endpoint,
