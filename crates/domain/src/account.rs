@@ -86,6 +86,12 @@ pub struct Account {
     /// the tier (as it does at every month's end), whatever else is due for the member.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub tier_review: bool,
+    /// Set on a company's account (crate::company): its users' orders earn here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub company: Option<crate::company::CompanyAccount>,
+    /// A person's company that their orders earn for when an order names none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_company: Option<String>,
 }
 
 fn utc() -> chrono_tz::Tz {
@@ -193,6 +199,8 @@ impl Account {
             night_done: None,
             warned: BTreeMap::new(),
             tier_review: false,
+            company: None,
+            default_company: None,
         }
     }
 

@@ -123,6 +123,8 @@ pub struct ProgrammeIn {
     /// Points members send each other: `enabled`, `min_points`, `max_points`,
     /// `daily_limit`, `fee_percent` ("2").
     pub transfers: Option<TransfersIn>,
+    /// Who earns for orders bought for a company: `company` (default) or `employee`.
+    pub company_rewards: Option<crate::company::CompanyRewards>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -337,6 +339,7 @@ impl ConfigFile {
                 Some(fee) => prog.breakage_fee_percent = fee,
                 None => {}
             }
+            prog.company_rewards = p.company_rewards.unwrap_or_default();
             if let Some(t) = &p.transfers {
                 let d = &mut prog.transfers;
                 d.enabled = t.enabled.unwrap_or(d.enabled);

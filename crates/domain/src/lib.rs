@@ -11,6 +11,7 @@
 //! - [`ledger`]: pure decisions (what an accrual or a reversal writes);
 //! - [`refund`]: how much of an order a refund or cancellation takes back, line by line;
 //! - [`hold`]: spending (holds, capture, void, expiry);
+//! - [`company`]: companies, their users' roles, who earns for a company's orders;
 //! - [`transfer`]: points members send each other (P2P), with their expiry and issuer;
 //! - [`nightly`]: releases, expiries, warnings and tier changes of a member's night;
 //! - [`clearing`]: coalition clearing between partners, with its conservation checks;
@@ -28,6 +29,7 @@ pub mod budget;
 pub mod campaign;
 pub mod clearing;
 pub mod clock;
+pub mod company;
 pub mod config;
 pub mod earning;
 pub mod error;

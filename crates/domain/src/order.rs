@@ -52,6 +52,10 @@ pub struct OrderEventIn {
     /// stored only as a hash).
     #[serde(default)]
     pub customer_id: Option<String>,
+    /// The company the buyer buys for (a member of kind company); default: the buyer's own
+    /// default company, if they have one.
+    #[serde(default)]
+    pub company_id: Option<String>,
     pub occurred_at: String,
     pub currency: String,
     #[serde(default)]
@@ -122,6 +126,8 @@ pub struct Order {
     pub member_id: Option<String>,
     /// The shop's customer id, if it sent one (campaign reports count buyers by it).
     pub customer_id: Option<String>,
+    /// The company the order names (validated as an id).
+    pub company_id: Option<String>,
     pub occurred_at: DateTime<Utc>,
     pub currency: Currency,
     pub shipping: Money,
@@ -256,6 +262,16 @@ pub fn validate(input: OrderEventIn, now: DateTime<Utc>) -> Result<Order, Error>
             ))
         }
     };
+    let company_id = match input.company_id.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(c) if valid_id(c) => Some(c.to_string()),
+        Some(_) => {
+            return Err(Error::invalid(
+                "invalid_company_id",
+                format!("company_id: {ID_RULE}"),
+            ))
+        }
+    };
     let occurred_at = parse_occurred_at(&input.occurred_at, now)?;
     if occurred_at < now - MAX_ORDER_DELAY {
         return Err(Error::invalid(
@@ -382,6 +398,7 @@ pub fn validate(input: OrderEventIn, now: DateTime<Utc>) -> Result<Order, Error>
             .customer_id
             .map(|c| c.trim().to_string())
             .filter(|c| !c.is_empty() && c.len() <= 256),
+        company_id,
         occurred_at,
         currency,
         shipping,

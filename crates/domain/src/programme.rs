@@ -59,6 +59,9 @@ pub struct Programme {
     /// Points members send each other (off unless enabled).
     #[serde(default)]
     pub transfers: crate::transfer::TransferSettings,
+    /// Who earns for orders placed for a company: the company or the employee.
+    #[serde(default)]
+    pub company_rewards: crate::company::CompanyRewards,
 }
 
 /// Member messages of a programme.
@@ -166,6 +169,7 @@ impl Programme {
             messages: MessageSettings::default(),
             breakage_fee_percent: Decimal::ZERO,
             transfers: crate::transfer::TransferSettings::default(),
+            company_rewards: crate::company::CompanyRewards::default(),
         }
     }
 

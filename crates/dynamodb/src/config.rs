@@ -383,8 +383,18 @@ impl Store {
     /// transaction. A link already taken (the partner enrolled that customer before) or a
     /// member id already taken writes nothing.
     pub async fn enrol_member(&self, profile: &MemberProfile) -> Result<Enrolled, StoreError> {
+        self.enrol_with(profile, None).await
+    }
+
+    /// Enrol a member; with `company`, a company's account (crate::company).
+    pub async fn enrol_with(
+        &self,
+        profile: &MemberProfile,
+        company: Option<bonus_domain::company::CompanyAccount>,
+    ) -> Result<Enrolled, StoreError> {
         let mut account = Account::open(&profile.programme_id, &profile.member_id);
         account.enrolled_with = profile.enrolled_with.clone();
+        account.company = company;
         let mut items = vec![
             self.put_new(super::account_item(&account)?)?,
             self.put_new(self.profile_item(profile)?)?,

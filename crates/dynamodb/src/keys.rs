@@ -309,3 +309,19 @@ pub fn transfers_sent(
 ) -> (String, String) {
     (member_pk(programme_id, member_id), format!("SENT#{day}"))
 }
+
+/// A person's role in a company, under the company.
+pub fn company_user(programme_id: &str, company_id: &str, member_id: &str) -> (String, String) {
+    (
+        member_pk(programme_id, company_id),
+        format!("USER#{member_id}"),
+    )
+}
+
+/// The same, mirrored under the person (their companies).
+pub fn member_company(programme_id: &str, member_id: &str, company_id: &str) -> (String, String) {
+    (
+        member_pk(programme_id, member_id),
+        format!("COMPANY#{company_id}"),
+    )
+}

@@ -3,6 +3,7 @@
 
 pub mod campaigns;
 pub mod clearing;
+pub mod companies;
 pub mod config;
 pub mod email_key;
 pub use email_key::EmailKey;

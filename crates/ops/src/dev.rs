@@ -24,7 +24,9 @@ pub fn route(path: &str) -> Option<Function> {
         ["v1", "partners", _, "webhooks", ..] | ["v1", "partners", _, "events"] => {
             Some(Function::OrderWebhook)
         }
-        ["v1", "members" | "holds" | "rewards" | "unsubscribe", ..] => Some(Function::MemberApi),
+        ["v1", "members" | "companies" | "holds" | "rewards" | "unsubscribe", ..] => {
+            Some(Function::MemberApi)
+        }
         ["m", ..] => Some(Function::MemberSite),
         _ => None,
     }

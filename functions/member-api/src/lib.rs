@@ -6,6 +6,7 @@
 //! route through [`member_account`]: a member the caller may not touch is a 404, exactly as
 //! a member that does not exist.
 
+mod companies;
 mod holds;
 mod members;
 mod rewards;
@@ -25,6 +26,10 @@ use bonus_lambda::app::{Ctx, KeyConfig};
 /// Every route this function serves: (method, path template).
 pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/v1/members"),
+    ("POST", "/v1/companies"),
+    ("GET", "/v1/companies/{company_id}"),
+    ("PUT", "/v1/companies/{company_id}/users/{member_id}"),
+    ("DELETE", "/v1/companies/{company_id}/users/{member_id}"),
     ("GET", "/v1/members/{member_id}"),
     ("PATCH", "/v1/members/{member_id}"),
     ("DELETE", "/v1/members/{member_id}"),
@@ -48,6 +53,19 @@ pub async fn handle(ctx: &Ctx, req: http::Request<Bytes>) -> Response {
     let result = match path.as_slice() {
         ["v1", "members"] => match m {
             Method::POST => members::enrol(ctx, &req).await,
+            _ => Err(Error::method_not_allowed()),
+        },
+        ["v1", "companies"] => match m {
+            Method::POST => Box::pin(companies::create(ctx, &req)).await,
+            _ => Err(Error::method_not_allowed()),
+        },
+        ["v1", "companies", id] => match m {
+            Method::GET => Box::pin(companies::show(ctx, &req, id)).await,
+            _ => Err(Error::method_not_allowed()),
+        },
+        ["v1", "companies", id, "users", member] => match m {
+            Method::PUT => Box::pin(companies::user(ctx, &req, id, member, true)).await,
+            Method::DELETE => Box::pin(companies::user(ctx, &req, id, member, false)).await,
             _ => Err(Error::method_not_allowed()),
         },
         ["v1", "members", id] => match m {

@@ -289,6 +289,7 @@ pub(crate) fn answer(booking: Booking) -> Response {
 pub(crate) enum Fetched {
     Member(Box<(Option<Account>, Option<Lot>)>),
     Lots(Vec<Lot>),
+    Company(Box<bonus_domain::booking::order::CompanyRead>),
 }
 
 /// Read what a plan needs: the member's account and the order's lot (one BatchGetItem), or
@@ -320,6 +321,35 @@ pub(crate) async fn fetch(ctx: &Ctx, programme_id: &str, need: Need) -> Result<F
                 return Ok(Fetched::Member(Box::new((account, lot))));
             }
             Err(internal("the member's lapsed holds stayed open"))
+        }
+        Need::Company {
+            company_id,
+            member_id,
+        } => {
+            // The company's account and the buyer's role in it (one BatchGetItem).
+            let (account_keys, user_keys) = (
+                keys::account(programme_id, &company_id),
+                keys::company_user(programme_id, &company_id, &member_id),
+            );
+            let valid = bonus_domain::ids::valid_id(&company_id);
+            let mut found = if valid {
+                ctx.store
+                    .batch_get(&[account_keys.clone(), user_keys.clone()])
+                    .await?
+            } else {
+                Default::default()
+            };
+            let account: Option<Account> =
+                found.remove(&account_keys).map(from_item).transpose()?;
+            let user: Option<bonus_domain::company::CompanyUser> =
+                found.remove(&user_keys).map(from_item).transpose()?;
+            Ok(Fetched::Company(Box::new(
+                bonus_domain::booking::order::CompanyRead {
+                    company_id,
+                    account,
+                    role: user.map(|u| u.role),
+                },
+            )))
         }
         Need::Lots { member_id } => Ok(Fetched::Lots(
             ctx.store.lots(programme_id, &member_id).await?,

@@ -52,6 +52,8 @@ pub(crate) async fn book(
         Some((pk, _)) => Some(ctx.lanes.enter(pk).await),
         None => None,
     };
+    // An order for a company books into the company's account: its orders take turns too.
+    let mut company_turn = None;
     let mut retry = ctx.booking_retry();
     while let Some(pause) = retry.next() {
         retry::pause(pause).await;
@@ -79,12 +81,20 @@ pub(crate) async fn book(
             book: read.book,
             budgets: read.budgets,
             lots: None,
+            company: None,
         };
         let booking = loop {
             match plan_order_booking(&cx, &state)? {
                 Planned::Ready(booking) => break booking,
-                Planned::Needs(need) => match fetch(ctx, &programme.id, need).await? {
+                Planned::Needs(need) => match Box::pin(fetch(ctx, &programme.id, need)).await? {
                     Fetched::Lots(lots) => state.lots = Some(lots),
+                    Fetched::Company(read) => {
+                        if company_turn.is_none() {
+                            let pk = keys::account(&programme.id, &read.company_id).0;
+                            company_turn = Some(ctx.lanes.enter(&pk).await);
+                        }
+                        state.company = Some(*read);
+                    }
                     Fetched::Member(..) => return Err(internal("an order asked for its member")),
                 },
             }

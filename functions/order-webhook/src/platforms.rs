@@ -134,6 +134,7 @@ async fn run(
                 }
                 input.member_id = found.map(|(m, _)| m);
                 input.customer_id = mapped.hints.customer_id.clone();
+                input.company_id = mapped.hints.company_id.clone();
                 let order = validate(input, now)?;
                 if order.currency != cfg.programme.currency {
                     return Err(Error::invalid(

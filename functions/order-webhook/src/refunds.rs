@@ -65,6 +65,9 @@ pub(crate) async fn reverse(
                 Planned::Needs(need) => match fetch(ctx, &programme.id, need).await? {
                     Fetched::Member(found) => read.member = Some(*found),
                     Fetched::Lots(lots) => read.lots = Some(lots),
+                    Fetched::Company(_) => {
+                        return Err(bonus_lambda::api::internal("a refund asked for a company"))
+                    }
                 },
             }
         };

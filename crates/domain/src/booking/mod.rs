@@ -176,6 +176,11 @@ pub enum Need {
     },
     /// All of the member's lots (a reversal whose own lot was spent takes from the others).
     Lots { member_id: String },
+    /// The company an order is for: its account and the buyer's role in it.
+    Company {
+        company_id: String,
+        member_id: String,
+    },
 }
 
 /// A plan, or what it needs read first.

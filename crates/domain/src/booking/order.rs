@@ -48,8 +48,29 @@ pub struct OrderState {
     pub book: Option<OrderBook>,
     /// Budget shards of the campaigns that may apply, by campaign id.
     pub budgets: BTreeMap<String, Vec<BudgetShard>>,
-    /// All the member's lots, once the plan asked (an early refund whose lot is spent).
+    /// All the earning member's lots, once the plan asked (an early refund whose lot is
+    /// spent).
     pub lots: Option<Vec<Lot>>,
+    /// The company the order is for, once the plan asked ([`super::Need::Company`]).
+    pub company: Option<CompanyRead>,
+}
+
+/// What was read of the company an order names (or the buyer's default company).
+#[derive(Debug, Clone, Default)]
+pub struct CompanyRead {
+    pub company_id: String,
+    /// Its account (None: no such member).
+    pub account: Option<Account>,
+    /// The buyer's role in it (None: not one of its users).
+    pub role: Option<crate::company::Role>,
+}
+
+/// What the answer says about the company an order named.
+#[derive(Debug, Serialize)]
+struct CompanyNote<'a> {
+    company_id: &'a str,
+    status: &'static str,
+    message: &'static str,
 }
 
 /// The answer to an order webhook, as stored for idempotent replays.
@@ -60,6 +81,12 @@ struct Answer<'a> {
     order_id: &'a str,
     member_id: Option<&'a str>,
     points: i64,
+    /// The company the points went to (the buyer buys for it), if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    earned_for: Option<&'a str>,
+    /// The company the order named, when its points did not go there, and why.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    company: Option<CompanyNote<'a>>,
     /// True when this order enrolled the member (partner auto-enrolment).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     enrolled: bool,
@@ -301,6 +328,47 @@ pub fn plan_order_booking(
         state.account.clone(),
         now,
     );
+    // A company's buyer earns for the company (crate::company): its account earns, its
+    // volume counts for its tier, refunds come back from it.
+    let buyer_id = account.as_ref().map(|a| a.member_id.clone());
+    let (mut account, mut earned_for, mut not_for) = (account, None, None);
+    let candidate = match (&account, programme.company_rewards) {
+        (Some(a), crate::company::CompanyRewards::Company) => order
+            .company_id
+            .clone()
+            .or_else(|| a.default_company.clone())
+            .filter(|c| *c != a.member_id),
+        _ => None,
+    };
+    if let Some(company_id) = candidate {
+        let Some(read) = state
+            .company
+            .as_ref()
+            .filter(|r| r.company_id == company_id)
+        else {
+            return Ok(Planned::Needs(super::Need::Company {
+                company_id,
+                member_id: buyer_id.clone().unwrap_or_default(),
+            }));
+        };
+        let is_company = read
+            .account
+            .as_ref()
+            .is_some_and(|c| c.company.is_some() && c.programme_id == programme.id);
+        let named = order.company_id.as_deref() == Some(company_id.as_str());
+        match crate::company::earner(
+            programme.company_rewards,
+            Some((&company_id, is_company, read.role)),
+            named,
+        ) {
+            crate::company::Earner::Company(c) => {
+                account = read.account.clone();
+                earned_for = Some(c);
+            }
+            crate::company::Earner::BuyerNotInCompany(c) => not_for = Some(c),
+            crate::company::Earner::Buyer => {}
+        }
+    }
     let member_id = account.as_ref().map(|a| a.member_id.as_str());
     let volume = order.volume_minor(programme);
     let budgets: BTreeMap<String, i64> = state
@@ -340,6 +408,13 @@ pub fn plan_order_booking(
             None
         }
     };
+    let mut plan = plan;
+    if let (Some(p), Some(_)) = (plan.as_mut(), &earned_for) {
+        // The company's statement says which employee earned it.
+        if let Some(e) = p.entry.as_mut() {
+            e.counterparty = buyer_id.clone();
+        }
+    }
     let (status, status_text) = match account {
         Some(_) => (ANSWER_DONE, "earned"),
         None => (ANSWER_ACCEPTED, "recorded_non_member"),
@@ -418,14 +493,27 @@ pub fn plan_order_booking(
         &net_campaigns,
     );
     order_book.paid = Some(paid);
-    write.sale = Some(sale(partner_id, order, member_id, day, &earning.lines));
+    // Sales count the buyer (campaign reports count who bought).
+    write.sale = Some(sale(
+        partner_id,
+        order,
+        buyer_id.as_deref().or(member_id),
+        day,
+        &earning.lines,
+    ));
 
     let answer = Answer {
         status: status_text,
         partner_id,
         order_id: &order.order_id,
-        member_id,
+        member_id: buyer_id.as_deref().or(member_id),
         points: earning.total,
+        earned_for: earned_for.as_deref(),
+        company: not_for.as_deref().map(|c| CompanyNote {
+            company_id: c,
+            status: "not_a_buyer",
+            message: "the buyer does not buy for this company: the points went to the buyer",
+        }),
         enrolled: enrol.is_some(),
         tier: tier_name.as_deref(),
         available_at: lot.map(|l| l.available_at),

@@ -21,6 +21,9 @@ use crate::refund::RefundRequest;
 /// Names of order attributes / metadata that carry our member id explicitly.
 pub const MEMBER_ID_KEYS: [&str; 3] = ["bonus_member_id", "member_id", "loyalty_member_id"];
 
+/// Names of order attributes / metadata that name the company an order is bought for.
+pub const COMPANY_ID_KEYS: [&str; 2] = ["bonus_company_id", "company_id"];
+
 /// What a shop order says about who the customer is, best first.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MemberHints {
@@ -29,6 +32,8 @@ pub struct MemberHints {
     /// The shop's own customer id.
     pub customer_id: Option<String>,
     pub email: Option<String>,
+    /// The company (our member id) the order is bought for, when the shop says so.
+    pub company_id: Option<String>,
 }
 
 /// What one platform delivery asks for, in canonical form and in order.
@@ -174,9 +179,23 @@ pub fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Error> {
 pub fn explicit_member<'a>(
     pairs: impl IntoIterator<Item = (&'a str, Option<&'a str>)>,
 ) -> Option<String> {
+    explicit(pairs, &MEMBER_ID_KEYS)
+}
+
+/// The company id an order carries in its attributes / metadata, if any.
+pub fn explicit_company<'a>(
+    pairs: impl IntoIterator<Item = (&'a str, Option<&'a str>)>,
+) -> Option<String> {
+    explicit(pairs, &COMPANY_ID_KEYS)
+}
+
+fn explicit<'a>(
+    pairs: impl IntoIterator<Item = (&'a str, Option<&'a str>)>,
+    names: &[&str],
+) -> Option<String> {
     pairs
         .into_iter()
-        .filter(|(k, _)| MEMBER_ID_KEYS.contains(&k.trim().to_lowercase().as_str()))
+        .filter(|(k, _)| names.contains(&k.trim().to_lowercase().as_str()))
         .find_map(|(_, v)| {
             v.map(str::trim)
                 .filter(|v| !v.is_empty())

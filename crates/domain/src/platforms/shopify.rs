@@ -20,7 +20,7 @@
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
-use super::{explicit_member, id, sum, Exact, Mapped, MemberHints, Step};
+use super::{explicit_company, explicit_member, id, sum, Exact, Mapped, MemberHints, Step};
 use crate::error::Error;
 use crate::money::{Currency, Money};
 use crate::order::{parse_occurred_at, LineIn, OrderEventIn};
@@ -222,6 +222,11 @@ impl Order {
                     .iter()
                     .map(|a| (a.name.as_str(), a.value.text())),
             ),
+            company_id: explicit_company(
+                self.note_attributes
+                    .iter()
+                    .map(|a| (a.name.as_str(), a.value.text())),
+            ),
             customer_id: self
                 .customer
                 .as_ref()
@@ -302,6 +307,7 @@ impl Order {
             member_id: None,
             // Set from the member hints by the webhook (one place for both platforms).
             customer_id: None,
+            company_id: None,
             occurred_at: when(&self.processed_at, &self.created_at),
             currency: self.currency.clone(),
             prices_include_tax: self.taxes_included,

@@ -22,7 +22,7 @@
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
-use super::{explicit_member, id, Exact, Mapped, MemberHints, Step};
+use super::{explicit_company, explicit_member, id, Exact, Mapped, MemberHints, Step};
 use crate::error::Error;
 use crate::money::Currency;
 use crate::order::{parse_occurred_at, LineIn, OrderEventIn};
@@ -133,6 +133,7 @@ impl Order {
             .collect();
         MemberHints {
             member_id: explicit_member(metas.iter().map(|(k, v)| (*k, v.as_deref()))),
+            company_id: explicit_company(metas.iter().map(|(k, v)| (*k, v.as_deref()))),
             customer_id: self
                 .customer_id
                 .text()
@@ -197,6 +198,7 @@ impl Order {
             member_id: None,
             // Set from the member hints by the webhook (one place for both platforms).
             customer_id: None,
+            company_id: None,
             occurred_at: gmt(&self.date_paid_gmt)
                 .or_else(|| gmt(&self.date_created_gmt))
                 .unwrap_or_default(),
