@@ -52,6 +52,10 @@ members:
   - id: M-2
     programme: velo
     email: m2@example.com
+  - id: M-3
+    programme: velo
+    partner: shop
+    email: m3@example.com
   - id: X-1
     programme: other
     email: x1@example.com
@@ -484,6 +488,94 @@ async fn a_member_sends_points_after_a_confirmation_and_a_double_submit_sends_on
             p.findable.by_phone
         ),
         (Some("Anna"), true, false)
+    );
+}
+
+#[tokio::test]
+async fn a_companys_users_see_its_pages_by_role_and_only_an_owner_spends() {
+    let s = stack().await;
+    let key = [(
+        "authorization",
+        "Bearer bk_87b629bc43caab6595a4fad96bf0270621fb9100_d041b617".to_string(),
+    )];
+    let (status, c) = s
+        .env
+        .call("POST", "/v1/companies", &key, r#"{"name":"ACME GmbH"}"#)
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{c}");
+    let acme = c["company_id"].as_str().unwrap().to_string();
+    for (member, role) in [("M-1", "owner"), ("M-3", "viewer")] {
+        let path = format!("/v1/companies/{acme}/users/{member}");
+        let body = format!(r#"{{"role":"{role}"}}"#);
+        let (status, u) = s.env.call("PUT", &path, &key, body).await;
+        assert_eq!(status, StatusCode::OK, "{u}");
+    }
+    // M-1 buys for ACME (their default company): the company earns.
+    earn(&s, "A-9", "M-1", "400.00").await;
+    assert_eq!(
+        s.env
+            .store
+            .get_account("velo", &acme)
+            .await
+            .unwrap()
+            .unwrap()
+            .lifetime_earned,
+        400
+    );
+
+    let mut owner = Browser::new(&s);
+    owner.log_in("velo", "m1@example.com").await;
+    let home = owner.get("/m/velo/M-1").await;
+    // (minijinja writes the / of an attribute as &#x2f;)
+    assert!(
+        home.body.contains(&format!(
+            "velo/{acme}\">ACME GmbH</a> <span class=\"muted\">owner</span>"
+        )),
+        "{}",
+        home.body
+    );
+    let page = owner.get(&format!("/m/velo/{acme}")).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page
+        .text_of("company-banner")
+        .starts_with("Company account ACME GmbH: you are owner."));
+    assert_eq!(page.text_of("available"), "400");
+    let statement = owner.get(&format!("/m/velo/{acme}/statement")).await;
+    assert!(statement.body.contains("+400"));
+    // The owner may spend the company's points in the gift shop.
+    let shop = owner.get(&format!("/m/velo/{acme}/shop")).await;
+    assert_eq!(shop.status, StatusCode::OK);
+
+    let mut viewer = Browser::new(&s);
+    viewer.log_in("velo", "m3@example.com").await;
+    let seen = viewer.get(&format!("/m/velo/{acme}")).await;
+    assert_eq!(seen.status, StatusCode::OK);
+    assert!(seen
+        .text_of("company-banner")
+        .starts_with("Company account ACME GmbH: you are viewer."));
+    // A viewer may not spend: the same 404 as for no member at all; nothing is claimed.
+    let csrf = seen.field("csrf");
+    let claim = viewer
+        .post(
+            &format!("/m/velo/{acme}/shop/mug"),
+            &[("csrf", &csrf), ("reference", "r-1")],
+        )
+        .await;
+    assert_eq!(claim.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        s.env
+            .store
+            .get_reward("velo", "mug")
+            .await
+            .unwrap()
+            .unwrap()
+            .stock,
+        2
+    );
+    // And another member's own pages stay closed to them.
+    assert_eq!(
+        viewer.get("/m/velo/M-1").await.status,
+        StatusCode::NOT_FOUND
     );
 }
 

@@ -8,6 +8,7 @@
 //!    not allowed is answered exactly as a member that does not exist (404), so no answer
 //!    tells "exists, but not yours" apart from "does not exist".
 
+use crate::company::Role;
 use crate::member::Scope;
 use crate::programme::ProgrammeKind;
 
@@ -68,6 +69,9 @@ pub enum Relation {
     /// member of a coalition, and in a closed programme a member that ops enrolled for the
     /// programme as a whole.
     ProgrammePartner,
+    /// A person logged in on the member site, on a company's pages where they have a role
+    /// (crate::company).
+    CompanyUser(crate::company::Role),
     /// Anyone else: another programme, or in a closed programme a member another partner
     /// enrolled.
     Outsider,
@@ -115,6 +119,11 @@ pub fn grant(relation: Relation, action: Action) -> Grant {
         // Moving a member's points away is for the member, ops and the partner that
         // enrolled them; another coalition partner may spend at itself, never give away.
         (Relation::ProgrammePartner, ReadProfile | UpdateProfile | Erase | Transfer) => Grant::None,
+        // A company's users: everyone with a role sees its balance and statement; only an
+        // owner spends, sends and reads its profile. Nobody but ops and its enroller erases.
+        (Relation::CompanyUser(_), ReadBalance | ReadStatement) => Grant::Full,
+        (Relation::CompanyUser(Role::Owner), Hold | Transfer | ReadProfile) => Grant::Full,
+        (Relation::CompanyUser(_), _) => Grant::None,
         (Relation::Outsider, _) => Grant::None,
     }
 }
@@ -151,16 +160,23 @@ pub fn decide(scopes: &[Scope], relation: Option<Relation>, action: Action) -> D
     }
 }
 
-/// How a logged-in member (the member site's session) stands to a member: themself, or
-/// an outsider. Sessions carry no scopes: the relation alone decides.
+/// How a logged-in member (the member site's session) stands to a member: themself, a
+/// user of that company (`company_role`: the session member's role in the member, if it is
+/// a company they belong to), or an outsider. Sessions carry no scopes: the relation alone
+/// decides.
 pub fn member_relation(
     session_programme: &str,
     session_member: &str,
     programme_id: &str,
     member_id: &str,
+    company_role: Option<Role>,
 ) -> Relation {
-    if session_programme == programme_id && session_member == member_id {
+    if session_programme != programme_id {
+        Relation::Outsider
+    } else if session_member == member_id {
         Relation::Member
+    } else if let Some(role) = company_role {
+        Relation::CompanyUser(role)
     } else {
         Relation::Outsider
     }
@@ -188,12 +204,15 @@ mod tests {
         const O: Grant = Grant::OwnEntries;
         const N: Grant = Grant::None;
         #[rustfmt::skip]
-        let table: [(Relation, [Grant; 7]); 5] = [
+        let table: [(Relation, [Grant; 7]); 8] = [
             //                  balance statement hold profile update erase transfer
             (Ops,              [F,      F,        F,   F,      F,     F,    F]),
             (Member,           [F,      F,        F,   F,      F,     F,    F]),
             (Enroller,         [F,      F,        F,   F,      F,     F,    F]),
             (ProgrammePartner, [F,      O,        F,   N,      N,     N,    N]),
+            (CompanyUser(Role::Owner),  [F, F,    F,   F,      N,     N,    F]),
+            (CompanyUser(Role::Buyer),  [F, F,    N,   N,      N,     N,    N]),
+            (CompanyUser(Role::Viewer), [F, F,    N,   N,      N,     N,    N]),
             (Outsider,         [N,      N,        N,   N,      N,     N,    N]),
         ];
         for (relation, row) in table {
@@ -205,7 +224,7 @@ mod tests {
 
     #[test]
     fn a_session_reaches_its_own_member_only() {
-        let me = member_relation("velo", "M-1", "velo", "M-1");
+        let me = member_relation("velo", "M-1", "velo", "M-1", None);
         assert_eq!(me, Member);
         for action in Action::ALL {
             assert_eq!(
@@ -213,13 +232,23 @@ mod tests {
                 Decision::Allow(Grant::Full)
             );
             for other in [
-                member_relation("velo", "M-1", "velo", "M-2"),
-                member_relation("velo", "M-1", "bonvito", "M-1"),
+                member_relation("velo", "M-1", "velo", "M-2", None),
+                member_relation("velo", "M-1", "bonvito", "M-1", None),
+                // A role in a company of another programme is no role here.
+                member_relation("velo", "M-1", "bonvito", "C-1", Some(Role::Owner)),
             ] {
                 assert_eq!(decide_session(Some(other), action), Decision::NotFound);
             }
             assert_eq!(decide_session(None, action), Decision::NotFound);
         }
+        // A company's user: by role.
+        let viewer = member_relation("velo", "M-1", "velo", "C-1", Some(Role::Viewer));
+        assert_eq!(viewer, CompanyUser(Role::Viewer));
+        assert_eq!(decide_session(Some(viewer), Hold), Decision::NotFound);
+        assert_eq!(
+            decide_session(Some(viewer), ReadStatement),
+            Decision::Allow(Grant::Full)
+        );
     }
 
     #[test]

@@ -34,6 +34,8 @@ use crate::{Site, SITE_PATH};
 /// A logged-in member on one of their pages: the session, what the page needs of the member,
 /// and the words.
 pub struct Authed {
+    /// Themself, or a user of this company (by role).
+    pub relation: Relation,
     pub session: Session,
     pub sref: SessionRef,
     pub programme: Programme,
@@ -56,9 +58,18 @@ impl Authed {
             self.session.programme_id.clone(),
             self.session.member_id.clone(),
         );
+        // The role this session was let in with (on a company's pages), for this account.
+        let role = match self.relation {
+            Relation::CompanyUser(r) => Some((self.account.member_id.clone(), r)),
+            _ => None,
+        };
         move |account: Option<Account>| {
             let relation = account.as_ref().map(|a| {
-                access::member_relation(&session.0, &session.1, &a.programme_id, &a.member_id)
+                let r = role
+                    .as_ref()
+                    .filter(|(id, _)| *id == a.member_id)
+                    .map(|(_, r)| *r);
+                access::member_relation(&session.0, &session.1, &a.programme_id, &a.member_id, r)
             });
             match (access::decide_session(relation, action), account) {
                 (access::Decision::Allow(_), Some(a)) => Ok(a),
@@ -132,14 +143,26 @@ pub async fn authed(
             &[],
         )));
     };
+    // Another member's pages: only a company's, for its users (one read of the role).
+    let role = if session.member_id != member_id
+        && session.programme_id == programme_id
+        && bonus_domain::ids::valid_id(member_id)
+    {
+        ctx.store
+            .company_role(programme_id, member_id, &session.member_id)
+            .await?
+    } else {
+        None
+    };
     let relation = access::member_relation(
         &session.programme_id,
         &session.member_id,
         programme_id,
         member_id,
+        role,
     );
     if access::decide_session(Some(relation), action) == Decision::NotFound
-        || relation != Relation::Member
+        || !matches!(relation, Relation::Member | Relation::CompanyUser(_))
     {
         return Err(member_not_found());
     }
@@ -162,6 +185,7 @@ pub async fn authed(
     };
     let locale = page_locale(req, Some(&profile.locale));
     Ok(Ok(Authed {
+        relation,
         session,
         sref,
         programme,
@@ -205,8 +229,17 @@ pub fn page_vars(
         "member": member.map(|m| json!({
             "member_id": m.account.member_id,
             "home": m.home(),
+            // The logged-in member's own pages (log out is theirs, also on a company's pages).
+            "own_home": format!("{}/{}/{}", m.base, m.session.programme_id, m.session.member_id),
             "csrf": m.csrf,
             "name": m.profile.name,
+            "company": match m.relation {
+                Relation::CompanyUser(role) => Some(json!({
+                    "name": m.account.company.as_ref().map(|c| c.name.clone()),
+                    "role": role,
+                })),
+                _ => None,
+            },
         })),
     });
     match vars {

@@ -99,8 +99,35 @@ pub async fn account(
         "expiring": v.expiring.iter().map(|r| json!({"date": date(&me, &r.date), "points": points(&me, r.points)})).collect::<Vec<_>>(),
         "tier": tier,
         "point_value": money(&me, me.programme.point_value_minor),
+        "companies": my_companies(ctx, &me).await?,
     });
     render_page(site, req, &me, "account", StatusCode::OK, extra)
+}
+
+/// The companies the logged-in member is a user of (on their own account page), with the
+/// names from the companies' accounts.
+async fn my_companies(ctx: &Ctx, me: &Authed) -> Result<Vec<Value>, Error> {
+    if me.relation != bonus_domain::access::Relation::Member {
+        return Ok(Vec::new());
+    }
+    let p = &me.programme.id;
+    let mine = ctx.store.member_companies(p, &me.account.member_id).await?;
+    let keys: Vec<(String, String)> = mine
+        .iter()
+        .map(|c| bonus_dynamodb::keys::account(p, &c.company_id))
+        .collect();
+    let mut found = ctx.store.batch_get(&keys).await?;
+    let mut out = Vec::new();
+    for (c, k) in mine.iter().zip(keys) {
+        let name = found
+            .remove(&k)
+            .map(bonus_dynamodb::from_item::<bonus_domain::account::Account>)
+            .transpose()?
+            .and_then(|a| a.company.map(|c| c.name))
+            .unwrap_or_else(|| c.company_id.clone());
+        out.push(json!({"company_id": c.company_id, "name": name, "role": c.role}));
+    }
+    Ok(out)
 }
 
 const STATEMENT_PAGE: i32 = 20;
