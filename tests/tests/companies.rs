@@ -325,3 +325,41 @@ async fn fifty_buyers_ordering_into_one_company_at_once_are_all_booked() {
     assert_eq!((company.lifetime_earned, company.entry_seq), (500, 50));
     company.check().unwrap();
 }
+
+#[tokio::test]
+async fn bonus_apply_creates_companies_and_their_users_and_checks_them() {
+    let config = format!(
+        "{CONFIG}members:\n  - {{id: P-1, programme: b2b, partner: office}}\n  - {{id: P-2, programme: b2b, partner: office}}\ncompanies:\n  - id: ACME\n    programme: b2b\n    name: ACME GmbH\n    partner: office\n    users:\n      - {{member: P-1, role: owner}}\n      - {{member: P-2, role: viewer}}\n"
+    );
+    let env = TestEnv::with_config(&config).await;
+    let users = env.store.company_users("b2b", "ACME").await.unwrap();
+    assert_eq!(
+        users
+            .iter()
+            .map(|u| (u.member_id.as_str(), u.role))
+            .collect::<Vec<_>>(),
+        vec![
+            ("P-1", bonus_domain::company::Role::Owner),
+            ("P-2", bonus_domain::company::Role::Viewer)
+        ]
+    );
+    // Applied again: nothing new, nothing lost.
+    let plan = bonus_ops::apply::plan_file(&config).unwrap();
+    bonus_ops::apply::apply(&env.store, &plan).await.unwrap();
+    assert_eq!(
+        env.store.company_users("b2b", "ACME").await.unwrap().len(),
+        2
+    );
+    // The owner's orders earn for ACME.
+    let a = order(&env, "O-1", "P-1", None, 20).await;
+    assert_eq!(a["earned_for"], "ACME");
+    // Mistakes are named by field.
+    let bad = config.replace("{member: P-2, role: viewer}", "{member: P-9, role: boss}");
+    let errors = bonus_ops::apply::plan_file(&bad).unwrap_err();
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.contains("companies") || e.contains("role")),
+        "{errors:?}"
+    );
+}

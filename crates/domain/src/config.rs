@@ -29,6 +29,44 @@ pub struct ConfigFile {
     pub behaviour_campaigns: Vec<BehaviourCampaignIn>,
     #[serde(default)]
     pub rewards: Vec<RewardIn>,
+    #[serde(default)]
+    pub companies: Vec<CompanyIn>,
+}
+
+/// A company (a member whose buyers' orders earn for it) and its users.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CompanyIn {
+    pub id: String,
+    pub programme: String,
+    pub name: String,
+    #[serde(default)]
+    pub vat_id: Option<String>,
+    /// The partner that enrolled it (absent: the whole programme).
+    #[serde(default)]
+    pub partner: Option<String>,
+    #[serde(default)]
+    pub users: Vec<CompanyUserIn>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CompanyUserIn {
+    /// A member declared under `members:` in the same programme.
+    pub member: String,
+    pub role: crate::company::Role,
+    /// The person's orders earn for this company when they name none.
+    #[serde(default)]
+    pub default: bool,
+}
+
+/// A company as planned: its profile, its account's mark, and its users (with whether it
+/// becomes their default company).
+#[derive(Debug, Clone)]
+pub struct CompanyPlan {
+    pub profile: MemberProfile,
+    pub company: crate::company::CompanyAccount,
+    pub users: Vec<(crate::company::CompanyUser, bool)>,
 }
 
 /// A gift-shop reward.
@@ -271,6 +309,7 @@ pub struct ConfigPlan {
     pub campaigns: Vec<Campaign>,
     pub behaviour: Vec<BehaviourCampaign>,
     pub rewards: Vec<crate::reward::Reward>,
+    pub companies: Vec<CompanyPlan>,
 }
 
 /// Budget shards of a campaign unless the file says otherwise.
@@ -301,6 +340,7 @@ impl ConfigFile {
         self.plan_campaigns(&partner_ids, &mut plan, &mut errors);
         self.plan_behaviour_campaigns(&partner_ids, &mut plan, &mut errors);
         self.plan_rewards(&programme_ids, &mut plan, &mut errors);
+        self.plan_companies(&programme_ids, &partner_ids, now, &mut plan, &mut errors);
         if errors.is_empty() {
             Ok(plan)
         } else {
@@ -599,6 +639,93 @@ impl ConfigFile {
                     sms: m.sms_consent,
                 },
                 ..Default::default()
+            });
+        }
+    }
+
+    /// Companies: their programme, enrolling partner, and users (persons of this file).
+    fn plan_companies(
+        &self,
+        programme_ids: &HashSet<&str>,
+        partner_ids: &HashSet<String>,
+        now: DateTime<Utc>,
+        plan: &mut ConfigPlan,
+        errors: &mut Vec<String>,
+    ) {
+        for (i, c) in self.companies.iter().enumerate() {
+            let f = |name: &str| format!("companies[{i}].{name}");
+            if !valid_id(&c.id) {
+                errors.push(format!("{}: '{}' {ID_RULE}", f("id"), c.id));
+            }
+            if !programme_ids.contains(c.programme.as_str()) {
+                errors.push(format!(
+                    "{}: no programme '{}' in this file",
+                    f("programme"),
+                    c.programme
+                ));
+            }
+            if self
+                .members
+                .iter()
+                .any(|m| m.id == c.id && m.programme == c.programme)
+                || self.companies[..i]
+                    .iter()
+                    .any(|o| o.id == c.id && o.programme == c.programme)
+            {
+                errors.push(format!("{}: '{}' is declared twice", f("id"), c.id));
+            }
+            if c.name.trim().is_empty() || c.name.chars().count() > 200 {
+                errors.push(format!("{}: 1 to 200 characters", f("name")));
+            }
+            if let Some(p) = &c.partner {
+                if !partner_ids.contains(p) {
+                    errors.push(format!("{}: no partner '{p}' in this file", f("partner")));
+                }
+            }
+            let mut users = Vec::new();
+            for (j, u) in c.users.iter().enumerate() {
+                if !self
+                    .members
+                    .iter()
+                    .any(|m| m.id == u.member && m.programme == c.programme)
+                {
+                    errors.push(format!(
+                        "{}: no member '{}' of programme '{}' in this file",
+                        f(&format!("users[{j}].member")),
+                        u.member,
+                        c.programme
+                    ));
+                }
+                users.push((
+                    crate::company::CompanyUser {
+                        programme_id: c.programme.clone(),
+                        company_id: c.id.clone(),
+                        member_id: u.member.clone(),
+                        role: u.role,
+                    },
+                    u.default,
+                ));
+            }
+            let vat_id = c.vat_id.clone().filter(|v| !v.trim().is_empty());
+            plan.companies.push(CompanyPlan {
+                profile: MemberProfile {
+                    member_id: c.id.clone(),
+                    programme_id: c.programme.clone(),
+                    name: Some(c.name.clone()),
+                    locale: "en".into(),
+                    enrolled_at: now,
+                    enrolled_with: c.partner.iter().cloned().collect(),
+                    company: Some(crate::member::Company {
+                        name: c.name.clone(),
+                        vat_id: vat_id.clone(),
+                    }),
+                    ..Default::default()
+                },
+                company: crate::company::CompanyAccount {
+                    name: c.name.clone(),
+                    vat_id,
+                },
+                users,
             });
         }
     }

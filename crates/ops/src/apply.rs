@@ -143,6 +143,27 @@ pub async fn apply_with(
             s.members_existing += 1;
         }
     }
+    for c in &plan.companies {
+        let (p, id) = (&c.profile.programme_id, &c.profile.member_id);
+        if store
+            .enrol_with(&c.profile, Some(c.company.clone()))
+            .await?
+            == bonus_dynamodb::config::Enrolled::Yes
+        {
+            s.members_enrolled += 1;
+        } else {
+            match store.get_account(p, id).await? {
+                Some(a) if a.company.is_some() => s.members_existing += 1,
+                _ => {
+                    anyhow::bail!("company {id}: a member with this id exists and is not a company")
+                }
+            }
+        }
+        // Users: the file's roles (setting a role again changes nothing).
+        for (user, default) in &c.users {
+            store.put_company_user(user, *default).await?;
+        }
+    }
     Ok(s)
 }
 
@@ -252,6 +273,15 @@ pub async fn diff(store: &Store, plan: &ConfigPlan) -> anyhow::Result<Vec<String
             if exists { "unchanged" } else { "create   " },
             m.member_id,
             m.programme_id
+        ));
+    }
+    for c in &plan.companies {
+        let (p, id) = (&c.profile.programme_id, &c.profile.member_id);
+        let exists = store.get_account(p, id).await?.is_some();
+        out.push(format!(
+            "{} company {id} in {p} ({} user(s))",
+            if exists { "update   " } else { "create   " },
+            c.users.len()
         ));
     }
     Ok(out)
