@@ -363,3 +363,153 @@ async fn bonus_apply_creates_companies_and_their_users_and_checks_them() {
         "{errors:?}"
     );
 }
+
+/// `company_rewards: both`, 80/20: each line rounded down once for the employee, the
+/// company gets the rest; a refund takes each share back from where it went.
+#[tokio::test]
+async fn an_80_20_split_rounds_each_line_and_refunds_take_each_share_back() {
+    let config = CONFIG.replace(
+        "company_rewards: company",
+        "company_rewards: both\n    company_employee_percent: 20",
+    );
+    let env = TestEnv::with_config(&config).await;
+    let acme = new_company(&env).await;
+    let anna = enrol(&env, KEY).await;
+    add_user(&env, &acme, &anna, "buyer", true).await;
+    // Line 1: 99 points (employee 19.8 -> 19, company 80); line 2: 51 (10.2 -> 10, 41).
+    let body = json!({
+        "type": "order.paid", "order_id": "S-1", "member_id": anna,
+        "occurred_at": env.clock_now().to_rfc3339(), "currency": "EUR",
+        "lines": [
+            {"line_id": "1", "sku": "DESK", "quantity": 1, "unit_price": "99.00"},
+            {"line_id": "2", "sku": "LAMP", "quantity": 3, "unit_price": "17.00"}
+        ]
+    })
+    .to_string();
+    let headers = env.signed(SECRET, "msg-s1", &body, 0);
+    let (s, a) = Box::pin(env.call(
+        "POST",
+        "/v1/partners/office/webhooks/orders",
+        &headers,
+        body,
+    ))
+    .await;
+    assert_eq!(s, StatusCode::OK, "{a}");
+    assert_eq!(
+        (
+            a["points"].as_i64(),
+            a["employee_points"].as_i64(),
+            a["earned_for"].as_str()
+        ),
+        (Some(150), Some(29), Some(acme.as_str()))
+    );
+    let pending = |a: &bonus_domain::account::Account| a.pending.values().sum::<i64>();
+    let company = env.store.get_account("b2b", &acme).await.unwrap().unwrap();
+    let employee = env.store.get_account("b2b", &anna).await.unwrap().unwrap();
+    assert_eq!((pending(&company), pending(&employee)), (121, 29));
+    // Each statement says who: the company's names the employee, the employee's the company.
+    let (ce, ee) = (
+        env.store.entries("b2b", &acme).await.unwrap(),
+        env.store.entries("b2b", &anna).await.unwrap(),
+    );
+    assert_eq!(
+        (ce[0].points, ce[0].counterparty.as_deref()),
+        (121, Some(anna.as_str()))
+    );
+    assert_eq!(
+        (ee[0].points, ee[0].counterparty.as_deref()),
+        (29, Some(acme.as_str()))
+    );
+    // Tiers follow the company's volume (150 EUR), not the employee's.
+    assert_eq!(
+        (
+            company.volume.values().sum::<i64>(),
+            employee.volume.values().sum::<i64>()
+        ),
+        (15_000, 0)
+    );
+
+    // Line 2 back: its 51 points, 10 from the employee and 41 from the company.
+    let refund = json!({"type": "order.refunded", "order_id": "S-1", "refund_id": "R-1",
+        "occurred_at": env.clock_now().to_rfc3339(), "currency": "EUR",
+        "lines": [{"line_id": "2", "quantity": 3}]})
+    .to_string();
+    let headers = env.signed(SECRET, "msg-r1", &refund, 0);
+    let (s, r) = Box::pin(env.call(
+        "POST",
+        "/v1/partners/office/webhooks/orders",
+        &headers,
+        refund,
+    ))
+    .await;
+    assert_eq!(
+        (s, r["points"].as_i64(), r["from_own"].as_i64()),
+        (StatusCode::OK, Some(51), Some(51)),
+        "{r}"
+    );
+    let company = env.store.get_account("b2b", &acme).await.unwrap().unwrap();
+    let employee = env.store.get_account("b2b", &anna).await.unwrap().unwrap();
+    assert_eq!((pending(&company), pending(&employee)), (80, 19));
+
+    // A company that keeps its employees' share: all to the company.
+    let (s, c) = call(
+        &env,
+        KEY,
+        "POST",
+        "/v1/companies",
+        json!({"name": "Solo AG", "employee_share": false}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED);
+    let solo = c["company_id"].as_str().unwrap().to_string();
+    let ben = enrol(&env, KEY).await;
+    add_user(&env, &solo, &ben, "owner", true).await;
+    let b = order(&env, "S-2", &ben, None, 99).await;
+    assert_eq!(
+        (b["earned_for"].as_str(), b.get("employee_points")),
+        (Some(solo.as_str()), None)
+    );
+    let report =
+        bonus_ops::audit::audit(&env.store, &["b2b".to_string()], env.clock_now(), |_, _| {})
+            .await
+            .unwrap();
+    assert!(report.differences.is_empty(), "{:?}", report.differences);
+}
+
+/// A refund that came before its split order is applied with it, to both shares.
+#[tokio::test]
+async fn a_refund_before_a_split_order_takes_back_from_both_when_the_order_comes() {
+    let config = CONFIG.replace("company_rewards: company", "company_rewards: both");
+    let env = TestEnv::with_config(&config).await;
+    let acme = new_company(&env).await;
+    let anna = enrol(&env, KEY).await;
+    add_user(&env, &acme, &anna, "buyer", true).await;
+    let cancel = json!({"type": "order.cancelled", "order_id": "E-1", "refund_id": "X",
+        "occurred_at": env.clock_now().to_rfc3339(), "currency": "EUR"})
+    .to_string();
+    let headers = env.signed(SECRET, "msg-c", &cancel, 0);
+    let (s, _) = Box::pin(env.call(
+        "POST",
+        "/v1/partners/office/webhooks/orders",
+        &headers,
+        cancel,
+    ))
+    .await;
+    assert_eq!(s, StatusCode::ACCEPTED);
+    let a = order(&env, "E-1", &anna, None, 100).await;
+    assert_eq!(
+        (a["points"].as_i64(), a["employee_points"].as_i64()),
+        (Some(100), Some(20))
+    );
+    let company = env.store.get_account("b2b", &acme).await.unwrap().unwrap();
+    let employee = env.store.get_account("b2b", &anna).await.unwrap().unwrap();
+    assert_eq!(
+        (
+            company.outstanding(),
+            employee.outstanding(),
+            company.debt,
+            employee.debt
+        ),
+        (0, 0, 0, 0)
+    );
+}

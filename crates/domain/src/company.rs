@@ -41,6 +41,10 @@ pub struct CompanyAccount {
     pub name: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vat_id: Option<String>,
+    /// Under `company_rewards: both`, the company's choice to keep its employees' share
+    /// too (a private benefit may be taxed).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub no_employee_share: bool,
 }
 
 /// A person's place in a company, as stored (under the company and, mirrored, under the
@@ -60,8 +64,22 @@ pub enum CompanyRewards {
     /// All points go to the company (Awardit: "the points belong to the company").
     #[default]
     Company,
+    /// The company gets a share, the employee who bought the rest
+    /// (`company_employee_percent`); a company can turn its employees' share off.
+    Both,
     /// All points go to the employee who bought.
     Employee,
+}
+
+/// The employee's share of a line's points: `percent` of them, rounded down (the company
+/// gets the remainder). 80/20 of 99 points: the employee 19 (19.8 rounded down), the
+/// company 80.
+pub fn employee_share(points: crate::money::Points, percent: u32) -> crate::money::Points {
+    if points <= 0 {
+        return 0;
+    }
+    let exact = i128::from(points) * i128::from(percent.min(100)) / 100;
+    i64::try_from(exact).unwrap_or(0)
 }
 
 impl CompanyRewards {
@@ -69,6 +87,7 @@ impl CompanyRewards {
         match s {
             "company" => Some(CompanyRewards::Company),
             "employee" => Some(CompanyRewards::Employee),
+            "both" => Some(CompanyRewards::Both),
             _ => None,
         }
     }
@@ -104,7 +123,7 @@ pub fn earner(
         };
     }
     match rewards {
-        CompanyRewards::Company => Earner::Company(company_id.to_string()),
+        CompanyRewards::Company | CompanyRewards::Both => Earner::Company(company_id.to_string()),
         CompanyRewards::Employee => Earner::Buyer,
     }
 }
@@ -117,6 +136,19 @@ pub fn parse_role(s: &str) -> Result<Role, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_80_20_split_rounds_each_line_down_once_and_the_company_gets_the_rest() {
+        // 99 points: the employee 20% = 19.8 -> 19, the company 80.
+        assert_eq!(employee_share(99, 20), 19);
+        assert_eq!(99 - employee_share(99, 20), 80);
+        assert_eq!(employee_share(100, 20), 20);
+        assert_eq!(employee_share(4, 20), 0);
+        assert_eq!(employee_share(0, 20), 0);
+        assert_eq!(employee_share(-5, 20), 0);
+        assert_eq!(employee_share(7, 100), 7);
+        assert_eq!(employee_share(7, 250), 7);
+    }
 
     #[test]
     fn who_earns_follows_the_setting_and_the_buyers_role() {

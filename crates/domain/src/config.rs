@@ -45,8 +45,15 @@ pub struct CompanyIn {
     /// The partner that enrolled it (absent: the whole programme).
     #[serde(default)]
     pub partner: Option<String>,
+    /// Under `company_rewards: both`: false keeps the employees' share for the company.
+    #[serde(default = "yes")]
+    pub employee_share: bool,
     #[serde(default)]
     pub users: Vec<CompanyUserIn>,
+}
+
+fn yes() -> bool {
+    true
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -161,8 +168,11 @@ pub struct ProgrammeIn {
     /// Points members send each other: `enabled`, `min_points`, `max_points`,
     /// `daily_limit`, `fee_percent` ("2").
     pub transfers: Option<TransfersIn>,
-    /// Who earns for orders bought for a company: `company` (default) or `employee`.
+    /// Who earns for orders bought for a company: `company` (default), `both` or
+    /// `employee`.
     pub company_rewards: Option<crate::company::CompanyRewards>,
+    /// Under `both`: the employee's share in percent (default 20).
+    pub company_employee_percent: Option<u32>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -380,6 +390,14 @@ impl ConfigFile {
                 None => {}
             }
             prog.company_rewards = p.company_rewards.unwrap_or_default();
+            match p.company_employee_percent {
+                Some(e) if e > 100 => errors.push(format!(
+                    "{}: a percentage, 0-100",
+                    f("company_employee_percent")
+                )),
+                Some(e) => prog.company_employee_percent = e,
+                None => {}
+            }
             if let Some(t) = &p.transfers {
                 let d = &mut prog.transfers;
                 d.enabled = t.enabled.unwrap_or(d.enabled);
@@ -724,6 +742,7 @@ impl ConfigFile {
                 company: crate::company::CompanyAccount {
                     name: c.name.clone(),
                     vat_id,
+                    no_employee_share: !c.employee_share,
                 },
                 users,
             });

@@ -62,6 +62,13 @@ pub struct Programme {
     /// Who earns for orders placed for a company: the company or the employee.
     #[serde(default)]
     pub company_rewards: crate::company::CompanyRewards,
+    /// Under `company_rewards: both`: the employee's share of each line, in percent.
+    #[serde(default = "default_employee_percent")]
+    pub company_employee_percent: u32,
+}
+
+fn default_employee_percent() -> u32 {
+    20
 }
 
 /// Member messages of a programme.
@@ -170,6 +177,7 @@ impl Programme {
             breakage_fee_percent: Decimal::ZERO,
             transfers: crate::transfer::TransferSettings::default(),
             company_rewards: crate::company::CompanyRewards::default(),
+            company_employee_percent: default_employee_percent(),
         }
     }
 

@@ -55,6 +55,23 @@ pub struct LineBook {
     #[serde(default)]
     pub reversed_campaigns: BTreeMap<String, Points>,
     pub reversed_volume: i64,
+    /// Of `points`, the employee's share of a company order (crate::company): the rest
+    /// went to the company. Reversed in the same proportion as the line.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub employee_points: Points,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub reversed_employee: Points,
+}
+
+fn is_zero(n: &Points) -> bool {
+    *n == 0
+}
+
+/// The employee who got a share of a company order's points, and their lot.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EmployeeShare {
+    pub member_id: String,
+    pub lot_id: Option<String>,
 }
 
 /// What the order earned and how much of it has been refunded.
@@ -69,6 +86,9 @@ pub struct PaidOrder {
     /// Sum of order-level refund amounts so far.
     pub refunded_amount_minor: i64,
     pub lines: Vec<LineBook>,
+    /// A company order whose employee got a share: `member_id` above is the company.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub employee: Option<EmployeeShare>,
 }
 
 /// The order's state item: what it earned, what was refunded, and refunds that came before
@@ -170,6 +190,9 @@ impl RefundError {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Reversal {
     pub points: Points,
+    /// Of `points`, the employee's share (a company order); the rest is the company's.
+    #[serde(default)]
+    pub employee_points: Points,
     pub campaigns: BTreeMap<String, Points>,
     pub volume_minor: i64,
     /// Points taken back per line (lines that gave back nothing are left out).
@@ -225,6 +248,9 @@ impl LineBook {
         };
         let points = part(self.points) - self.reversed_points;
         self.reversed_points += points;
+        let employee = part(self.employee_points) - self.reversed_employee;
+        self.reversed_employee += employee;
+        out.employee_points += employee;
         let volume = part(self.volume_minor) - self.reversed_volume;
         self.reversed_volume += volume;
         out.volume_minor += volume;
@@ -323,6 +349,8 @@ impl PaidOrder {
                     reversed_points: 0,
                     reversed_campaigns: BTreeMap::new(),
                     reversed_volume: 0,
+                    employee_points: 0,
+                    reversed_employee: 0,
                 }
             })
             .collect();
@@ -334,7 +362,20 @@ impl PaidOrder {
             total_minor: order.total_minor(),
             refunded_amount_minor: 0,
             lines,
+            employee: None,
         }
+    }
+
+    /// Give `employee` `percent` of each line's points, rounded down once per line (the
+    /// company keeps the rest). Returns the employee's total.
+    pub fn share_with(&mut self, employee: EmployeeShare, percent: u32) -> Points {
+        let mut total = 0;
+        for l in &mut self.lines {
+            l.employee_points = crate::company::employee_share(l.points, percent);
+            total += l.employee_points;
+        }
+        self.employee = Some(employee);
+        total
     }
 
     pub fn earned_points(&self) -> Points {
@@ -475,6 +516,8 @@ mod tests {
             reversed_points: 0,
             reversed_campaigns: BTreeMap::new(),
             reversed_volume: 0,
+            employee_points: 0,
+            reversed_employee: 0,
         }
     }
 
@@ -487,6 +530,7 @@ mod tests {
             total_minor: total,
             refunded_amount_minor: 0,
             lines,
+            employee: None,
         }
     }
 

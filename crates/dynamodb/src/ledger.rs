@@ -258,8 +258,19 @@ impl Store {
         entries: &[LedgerEntry],
         outstanding_change: i64,
     ) -> Result<Vec<TransactWriteItem>, StoreError> {
+        let mut items = self.entry_puts(account, entries)?;
+        items.extend(self.clearing_items(account, entries, outstanding_change)?);
+        Ok(items)
+    }
+
+    /// Put-if-absent items for a member's statement entries (without their counters).
+    pub(crate) fn entry_puts(
+        &self,
+        account: &Account,
+        entries: &[LedgerEntry],
+    ) -> Result<Vec<TransactWriteItem>, StoreError> {
         let (programme_id, member_id) = (&account.programme_id, &account.member_id);
-        let mut items = entries
+        entries
             .iter()
             .map(|e| {
                 self.put_new(to_item(
@@ -268,9 +279,7 @@ impl Store {
                     e,
                 )?)
             })
-            .collect::<Result<Vec<_>, _>>()?;
-        items.extend(self.clearing_items(account, entries, outstanding_change)?);
-        Ok(items)
+            .collect()
     }
 
     /// Put-if-absent items for domain events (the transactional outbox).
@@ -325,7 +334,33 @@ impl Store {
             for lot in &w.new_lots {
                 items.push(self.put_new(to_item(member(lot), "lot", lot)?)?);
             }
-            items.extend(self.entry_items(a, &w.entries, w.outstanding_change)?);
+            match &w.companion {
+                None => items.extend(self.entry_items(a, &w.entries, w.outstanding_change)?),
+                Some(c) => {
+                    // A company order's employee share: their account, lots and entries in
+                    // the same transaction; the clearing counters once for both (the two
+                    // could meet on one counter shard, and a transaction names an item once).
+                    let e = &c.account;
+                    items.push(self.put_versioned(account_item(e)?, Some(c.expected_version))?);
+                    for lot in &c.new_lots {
+                        let k = keys::lot(&e.programme_id, &e.member_id, &lot.lot_id);
+                        items.push(self.put_new(to_item(k, "lot", lot)?)?);
+                    }
+                    for (id, t) in &c.lot_takes {
+                        items.push(self.lot_take(&e.programme_id, &e.member_id, id, *t)?);
+                    }
+                    items.extend(self.entry_puts(a, &w.entries)?);
+                    items.extend(self.entry_puts(e, &c.entries)?);
+                    let mut all = w.entries.clone();
+                    all.extend(c.entries.iter().cloned());
+                    items.extend(self.clearing_items(
+                        a,
+                        &all,
+                        w.outstanding_change + c.outstanding_change,
+                    )?);
+                    items.extend(self.outbox_items(&c.events)?);
+                }
+            }
         }
         for take in &w.takes {
             items.push(take_item(self, take)?);

@@ -29,6 +29,9 @@ struct CompanyIn {
     name: String,
     #[serde(default)]
     vat_id: Option<String>,
+    /// Under `company_rewards: both`: false keeps the employees' share for the company.
+    #[serde(default)]
+    employee_share: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -117,6 +120,7 @@ pub(crate) async fn create(ctx: &Ctx, req: &http::Request<Bytes>) -> Result<Resp
     let marker = CompanyAccount {
         name: name.clone(),
         vat_id: vat_id.clone(),
+        no_employee_share: input.employee_share == Some(false),
     };
     match ctx.store.enrol_with(&profile, Some(marker)).await? {
         Enrolled::Yes => {}

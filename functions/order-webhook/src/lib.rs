@@ -296,7 +296,7 @@ pub(crate) enum Fetched {
 /// all the member's lots (one Query).
 pub(crate) async fn fetch(ctx: &Ctx, programme_id: &str, need: Need) -> Result<Fetched, Error> {
     match need {
-        Need::Member { member_id, lot_id } => {
+        Need::Member { member_id, lot_id } | Need::Companion { member_id, lot_id } => {
             let account_keys = keys::account(programme_id, &member_id);
             let lot_keys = lot_id.map(|l| keys::lot(programme_id, &member_id, &l));
             let mut wanted = vec![account_keys.clone()];
@@ -351,7 +351,7 @@ pub(crate) async fn fetch(ctx: &Ctx, programme_id: &str, need: Need) -> Result<F
                 },
             )))
         }
-        Need::Lots { member_id } => Ok(Fetched::Lots(
+        Need::Lots { member_id } | Need::CompanionLots { member_id } => Ok(Fetched::Lots(
             ctx.store.lots(programme_id, &member_id).await?,
         )),
     }

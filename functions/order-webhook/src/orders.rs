@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use tracing::{info, warn};
 
 use bonus_domain::booking::order::{campaigns_for, plan_order_booking, OrderContext, OrderState};
-use bonus_domain::booking::Planned;
+use bonus_domain::booking::{Need, Planned};
 use bonus_domain::order::Order;
 use bonus_dynamodb::{keys, retry};
 use bonus_lambda::api::{Error, Response};
@@ -82,21 +82,30 @@ pub(crate) async fn book(
             budgets: read.budgets,
             lots: None,
             company: None,
+            companion_lots: None,
         };
         let booking = loop {
             match plan_order_booking(&cx, &state)? {
                 Planned::Ready(booking) => break booking,
-                Planned::Needs(need) => match Box::pin(fetch(ctx, &programme.id, need)).await? {
-                    Fetched::Lots(lots) => state.lots = Some(lots),
-                    Fetched::Company(read) => {
-                        if company_turn.is_none() {
-                            let pk = keys::account(&programme.id, &read.company_id).0;
-                            company_turn = Some(ctx.lanes.enter(&pk).await);
+                Planned::Needs(need) => {
+                    // The employee's lots (a company order's share that waited refunds
+                    // take back) have their own place.
+                    let for_employee = matches!(need, Need::CompanionLots { .. });
+                    match Box::pin(fetch(ctx, &programme.id, need)).await? {
+                        Fetched::Lots(lots) if for_employee => state.companion_lots = Some(lots),
+                        Fetched::Lots(lots) => state.lots = Some(lots),
+                        Fetched::Company(read) => {
+                            if company_turn.is_none() {
+                                let pk = keys::account(&programme.id, &read.company_id).0;
+                                company_turn = Some(ctx.lanes.enter(&pk).await);
+                            }
+                            state.company = Some(*read);
                         }
-                        state.company = Some(*read);
+                        Fetched::Member(..) => {
+                            return Err(internal("an order asked for its member"))
+                        }
                     }
-                    Fetched::Member(..) => return Err(internal("an order asked for its member")),
-                },
+                }
             }
         };
         let write = booking

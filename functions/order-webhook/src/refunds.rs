@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use tracing::{info, warn};
 
 use bonus_domain::booking::refund::{plan_refund_booking, RefundContext, RefundRead};
-use bonus_domain::booking::{OrderRecord, Planned};
+use bonus_domain::booking::{Need, OrderRecord, Planned};
 use bonus_domain::refund::{OrderBook, RefundRequest};
 use bonus_dynamodb::{from_item, keys, retry};
 use bonus_lambda::api::{Error, Response};
@@ -62,13 +62,20 @@ pub(crate) async fn reverse(
         let booking = loop {
             match plan_refund_booking(&cx, &read)? {
                 Planned::Ready(booking) => break booking,
-                Planned::Needs(need) => match fetch(ctx, &programme.id, need).await? {
-                    Fetched::Member(found) => read.member = Some(*found),
-                    Fetched::Lots(lots) => read.lots = Some(lots),
-                    Fetched::Company(_) => {
-                        return Err(bonus_lambda::api::internal("a refund asked for a company"))
+                Planned::Needs(need) => {
+                    // The employee's side of a company order is read into its own place.
+                    let for_employee =
+                        matches!(need, Need::Companion { .. } | Need::CompanionLots { .. });
+                    match Box::pin(fetch(ctx, &programme.id, need)).await? {
+                        Fetched::Member(found) if for_employee => read.companion = Some(*found),
+                        Fetched::Lots(lots) if for_employee => read.companion_lots = Some(lots),
+                        Fetched::Member(found) => read.member = Some(*found),
+                        Fetched::Lots(lots) => read.lots = Some(lots),
+                        Fetched::Company(_) => {
+                            return Err(bonus_lambda::api::internal("a refund asked for a company"))
+                        }
                     }
-                },
+                }
             }
         };
         let Some(write) = &booking.write else {

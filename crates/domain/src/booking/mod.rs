@@ -102,6 +102,95 @@ pub struct LedgerWrite {
     pub outstanding_change: i64,
     /// The order's sales, for campaign reports (counted once, with the order).
     pub sale: Option<crate::sales::Sale>,
+    /// A second account the same write changes: the employee's share of a company order
+    /// (crate::company), earned or reversed with the company's, in the same transaction.
+    pub companion: Option<Companion>,
+}
+
+/// The employee's side of a company order's write.
+#[derive(Debug, Clone)]
+pub struct Companion {
+    /// The account and the version it was read at.
+    pub account: Account,
+    pub expected_version: u64,
+    pub new_lots: Vec<Lot>,
+    pub lots: Vec<Lot>,
+    pub lot_takes: Vec<(String, Points)>,
+    pub entries: Vec<LedgerEntry>,
+    pub events: Vec<DomainEvent>,
+    pub outstanding_change: i64,
+}
+
+/// A refund's lot changes on top of a write's: takes from existing lots add up as deltas (a
+/// lot created by this very write is written whole instead), changed lots replace what
+/// the write knew of them.
+fn merge_lots(
+    new_lots: &mut [Lot],
+    lots: &mut Vec<Lot>,
+    lot_takes: &mut Vec<(String, Points)>,
+    plan: &mut RefundPlan,
+) {
+    for (lot_id, took) in &plan.taken {
+        if new_lots.iter().any(|l| &l.lot_id == lot_id) {
+            continue; // created by this write: written whole, below
+        }
+        match lot_takes.iter_mut().find(|(id, _)| id == lot_id) {
+            Some((_, t)) => *t += took,
+            None => lot_takes.push((lot_id.clone(), *took)),
+        }
+    }
+    for lot in std::mem::take(&mut plan.lots) {
+        match new_lots.iter_mut().find(|l| l.lot_id == lot.lot_id) {
+            Some(new) => *new = lot,
+            None => match lots.iter_mut().find(|l| l.lot_id == lot.lot_id) {
+                Some(known) => *known = lot,
+                None => lots.push(lot),
+            },
+        }
+    }
+}
+
+/// The employee's events and entries are named apart from the company's: the same order
+/// (and refund) makes both, and their ids are derived from it.
+fn employee_ids(entries: &mut [LedgerEntry], events: &mut [DomainEvent]) {
+    for e in entries {
+        e.event_id.push_str(":employee");
+    }
+    for e in events {
+        e.event_id.push_str(":employee");
+    }
+}
+
+impl Companion {
+    /// An accrual on the employee's account.
+    pub fn accrual(expected_version: u64, mut plan: OrderPlan) -> Self {
+        employee_ids(plan.entry.as_mut_slice(), &mut plan.events);
+        Companion {
+            account: plan.account,
+            expected_version,
+            new_lots: plan.lot.into_iter().collect(),
+            lots: Vec::new(),
+            lot_takes: Vec::new(),
+            entries: plan.entry.into_iter().collect(),
+            events: plan.events,
+            outstanding_change: plan.outstanding_change,
+        }
+    }
+
+    /// A refund's changes on the employee's account, on top (as [`LedgerWrite::add_refund`]).
+    pub fn add_refund(&mut self, mut plan: RefundPlan) {
+        employee_ids(&mut plan.entries, &mut plan.events);
+        merge_lots(
+            &mut self.new_lots,
+            &mut self.lots,
+            &mut self.lot_takes,
+            &mut plan,
+        );
+        self.entries.extend(plan.entries);
+        self.events.extend(plan.events);
+        self.outstanding_change += plan.outstanding_change;
+        self.account = plan.account;
+    }
 }
 
 impl LedgerWrite {
@@ -122,6 +211,7 @@ impl LedgerWrite {
             records: Vec::new(),
             outstanding_change: 0,
             sale: None,
+            companion: None,
         }
     }
 
@@ -138,25 +228,13 @@ impl LedgerWrite {
 
     /// Add a refund's changes on top: its lots (a lot created by this very write is updated in
     /// place), entries and events; the account becomes the refund's.
-    pub fn add_refund(&mut self, plan: RefundPlan) {
-        for (lot_id, took) in &plan.taken {
-            if self.new_lots.iter().any(|l| &l.lot_id == lot_id) {
-                continue; // created by this write: written whole, below
-            }
-            match self.lot_takes.iter_mut().find(|(id, _)| id == lot_id) {
-                Some((_, t)) => *t += took,
-                None => self.lot_takes.push((lot_id.clone(), *took)),
-            }
-        }
-        for lot in plan.lots {
-            match self.new_lots.iter_mut().find(|l| l.lot_id == lot.lot_id) {
-                Some(new) => *new = lot,
-                None => match self.lots.iter_mut().find(|l| l.lot_id == lot.lot_id) {
-                    Some(known) => *known = lot,
-                    None => self.lots.push(lot),
-                },
-            }
-        }
+    pub fn add_refund(&mut self, mut plan: RefundPlan) {
+        merge_lots(
+            &mut self.new_lots,
+            &mut self.lots,
+            &mut self.lot_takes,
+            &mut plan,
+        );
         self.entries.extend(plan.entries);
         self.events.extend(plan.events);
         self.outstanding_change += plan.outstanding_change;
@@ -176,11 +254,26 @@ pub enum Need {
     },
     /// All of the member's lots (a reversal whose own lot was spent takes from the others).
     Lots { member_id: String },
+    /// All the lots of a company order's employee.
+    CompanionLots { member_id: String },
+    /// The employee of a company order: their account and their share's lot.
+    Companion {
+        member_id: String,
+        lot_id: Option<String>,
+    },
     /// The company an order is for: its account and the buyer's role in it.
     Company {
         company_id: String,
         member_id: String,
     },
+}
+
+/// What the employee's side of a company order needs, named as theirs.
+pub(crate) fn for_companion(need: Need) -> Need {
+    match need {
+        Need::Lots { member_id } => Need::CompanionLots { member_id },
+        other => other,
+    }
 }
 
 /// A plan, or what it needs read first.

@@ -53,6 +53,8 @@ pub struct OrderState {
     pub lots: Option<Vec<Lot>>,
     /// The company the order is for, once the plan asked ([`super::Need::Company`]).
     pub company: Option<CompanyRead>,
+    /// All the employee's lots (a company order's share), once the plan asked.
+    pub companion_lots: Option<Vec<Lot>>,
 }
 
 /// What was read of the company an order names (or the buyer's default company).
@@ -84,6 +86,9 @@ struct Answer<'a> {
     /// The company the points went to (the buyer buys for it), if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     earned_for: Option<&'a str>,
+    /// Of `points`, what the buyer got (`company_rewards: both`); the company got the rest.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    employee_points: Option<Points>,
     /// The company the order named, when its points did not go there, and why.
     #[serde(skip_serializing_if = "Option::is_none")]
     company: Option<CompanyNote<'a>>,
@@ -285,7 +290,7 @@ fn apply_waiting<'r>(
                 &known,
                 state.lots.as_deref(),
                 source,
-                reversal.points,
+                reversal.points - reversal.employee_points,
                 reversal.volume_minor,
                 cx.now,
             )? {
@@ -294,6 +299,28 @@ fn apply_waiting<'r>(
             };
             outcome = (refund.from_own, refund.from_others, refund.to_debt);
             write.add_refund(refund);
+            // The employee's share comes back from the employee.
+            if let (Some(c), true) = (write.companion.as_mut(), reversal.employee_points > 0) {
+                let own = c.new_lots.first().cloned();
+                let refund = match plan_reversal_on(
+                    cx.programme,
+                    &c.account,
+                    own.as_ref(),
+                    &c.lots,
+                    state.companion_lots.as_deref(),
+                    source,
+                    reversal.employee_points,
+                    0,
+                    cx.now,
+                )? {
+                    Planned::Ready(refund) => refund,
+                    Planned::Needs(need) => return Ok(Planned::Needs(super::for_companion(need))),
+                };
+                outcome.0 += refund.from_own;
+                outcome.1 += refund.from_others;
+                outcome.2 += refund.to_debt;
+                c.add_refund(refund);
+            }
         }
         applied.push((req, reversal, outcome));
     }
@@ -331,9 +358,15 @@ pub fn plan_order_booking(
     // A company's buyer earns for the company (crate::company): its account earns, its
     // volume counts for its tier, refunds come back from it.
     let buyer_id = account.as_ref().map(|a| a.member_id.clone());
+    let buyer_account = account.clone();
     let (mut account, mut earned_for, mut not_for) = (account, None, None);
+    // Under `company_rewards: both`, the employee's share of each line, in percent.
+    let mut employee_percent = 0;
     let candidate = match (&account, programme.company_rewards) {
-        (Some(a), crate::company::CompanyRewards::Company) => order
+        (
+            Some(a),
+            crate::company::CompanyRewards::Company | crate::company::CompanyRewards::Both,
+        ) => order
             .company_id
             .clone()
             .or_else(|| a.default_company.clone())
@@ -363,6 +396,13 @@ pub fn plan_order_booking(
         ) {
             crate::company::Earner::Company(c) => {
                 account = read.account.clone();
+                let keeps_all = account
+                    .as_ref()
+                    .and_then(|a| a.company.as_ref())
+                    .is_some_and(|c| c.no_employee_share);
+                if programme.company_rewards == crate::company::CompanyRewards::Both && !keeps_all {
+                    employee_percent = programme.company_employee_percent;
+                }
                 earned_for = Some(c);
             }
             crate::company::Earner::BuyerNotInCompany(c) => not_for = Some(c),
@@ -391,13 +431,40 @@ pub fn plan_order_booking(
     };
     let mut earning = earn_order(&earn_cx, &lines, &budgets)
         .map_err(|e| Error::invalid("invalid_amount", e.to_string()))?;
+    // The employee's share: each line rounded down once; the company gets the rest.
+    let employee_points: Points = earning
+        .lines
+        .iter()
+        .map(|l| crate::company::employee_share(l.points, employee_percent))
+        .sum();
+    let employee_plan = match (&buyer_account, employee_points > 0 && account.is_some()) {
+        (Some(b), true) => {
+            let mut p = plan_order(
+                programme,
+                b,
+                partner_id,
+                &order.order_id,
+                employee_points,
+                0,
+                b.tier_name(programme),
+                order.occurred_at,
+                now,
+            )?;
+            // The employee's statement says whose order it was for.
+            if let Some(e) = p.entry.as_mut() {
+                e.counterparty = earned_for.clone();
+            }
+            Some((b.version, p))
+        }
+        _ => None,
+    };
     let plan = match &account {
         Some(a) => Some(plan_order(
             programme,
             a,
             partner_id,
             &order.order_id,
-            earning.total,
+            earning.total - employee_points,
             volume,
             &tier.name,
             order.occurred_at,
@@ -433,6 +500,13 @@ pub fn plan_order_booking(
         &lines,
         &earning,
     );
+    if let Some((_, p)) = &employee_plan {
+        let share = crate::refund::EmployeeShare {
+            member_id: buyer_id.clone().unwrap_or_default(),
+            lot_id: p.lot.as_ref().map(|l| l.lot_id.clone()),
+        };
+        paid.share_with(share, employee_percent);
+    }
     let expected_book = state.book.as_ref().map(|b| b.version);
     let mut order_book = state
         .book
@@ -450,6 +524,7 @@ pub fn plan_order_booking(
         _ => LedgerWrite::record_only(OrderRecord::default()),
     };
     write.enrol = enrol.clone();
+    write.companion = employee_plan.map(|(v, p)| super::Companion::accrual(v, p));
 
     // Refunds that came first are applied now, capped at what the order earned.
     let applied = match apply_waiting(cx, state, &waiting, &mut paid, &mut order_book, &mut write)?
@@ -509,6 +584,7 @@ pub fn plan_order_booking(
         member_id: buyer_id.as_deref().or(member_id),
         points: earning.total,
         earned_for: earned_for.as_deref(),
+        employee_points: (employee_points > 0).then_some(employee_points),
         company: not_for.as_deref().map(|c| CompanyNote {
             company_id: c,
             status: "not_a_buyer",

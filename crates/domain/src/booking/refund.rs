@@ -46,6 +46,10 @@ pub struct RefundRead {
     pub member: Option<(Option<Account>, Option<Lot>)>,
     /// All the member's lots, once the plan asked ([`Need::Lots`]).
     pub lots: Option<Vec<Lot>>,
+    /// A company order's employee: their account and their share's lot, once the plan
+    /// asked ([`Need::Companion`]), and all their lots if it asked for those.
+    pub companion: Option<(Option<Account>, Option<Lot>)>,
+    pub companion_lots: Option<Vec<Lot>>,
 }
 
 /// Campaign points a refund gives back, to each campaign's budget (one shard, picked by the
@@ -191,14 +195,56 @@ pub fn plan_refund_booking(
         &[],
         read.lots.as_deref(),
         source,
-        reversal.points,
+        reversal.points - reversal.employee_points,
         reversal.volume_minor,
         cx.now,
     )? {
         Planned::Ready(plan) => plan,
         Planned::Needs(need) => return Ok(Planned::Needs(need)),
     };
-    let steps = (plan.from_own, plan.from_others, plan.to_debt, plan.expired);
+    let mut steps = (plan.from_own, plan.from_others, plan.to_debt, plan.expired);
+    // A company order's employee share comes back from the employee (crate::company).
+    let mut companion = None;
+    if let (Some(share), true) = (&paid.employee, reversal.employee_points > 0) {
+        let Some((employee, their_lot)) = &read.companion else {
+            return Ok(Planned::Needs(Need::Companion {
+                member_id: share.member_id.clone(),
+                lot_id: share.lot_id.clone(),
+            }));
+        };
+        if let Some(e) = employee {
+            let refund = match plan_reversal_on(
+                cx.programme,
+                e,
+                their_lot.as_ref(),
+                &[],
+                read.companion_lots.as_deref(),
+                source,
+                reversal.employee_points,
+                0,
+                cx.now,
+            )? {
+                Planned::Ready(plan) => plan,
+                Planned::Needs(need) => return Ok(Planned::Needs(super::for_companion(need))),
+            };
+            steps.0 += refund.from_own;
+            steps.1 += refund.from_others;
+            steps.2 += refund.to_debt;
+            steps.3 += refund.expired;
+            let mut c = super::Companion {
+                account: e.clone(),
+                expected_version: e.version,
+                new_lots: Vec::new(),
+                lots: Vec::new(),
+                lot_takes: Vec::new(),
+                entries: Vec::new(),
+                events: Vec::new(),
+                outstanding_change: 0,
+            };
+            c.add_refund(refund);
+            companion = Some(c);
+        }
+    }
     record.member_id = Some(account.member_id.clone());
     record.points = reversal.points;
     record.lot_id = paid.lot_id.clone();
@@ -215,6 +261,7 @@ pub fn plan_refund_booking(
     write.book = Some((book, expected));
     write.account = Some((account.clone(), Some(account.version)));
     write.add_refund(plan);
+    write.companion = companion;
     write.give_backs = give_backs(cx.campaigns, cx.order_id, &reversal.campaigns);
     Ok(Planned::Ready(Booking {
         write: Some(write),
@@ -419,7 +466,7 @@ mod tests {
         let read = RefundRead {
             book: Some(book),
             member: Some((account, lot)),
-            lots: None,
+            ..RefundRead::default()
         };
         let e = plan(&five, &read).unwrap_err();
         assert_eq!(
