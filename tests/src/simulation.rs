@@ -83,7 +83,15 @@ pub enum Op {
     /// Member `from` sends `points` to member `to` (a 2% fee on top; 50 is under the
     /// minimum, and sending to oneself is refused).
     Transfer { from: usize, to: usize, points: i64 },
+    /// Buyer `buyer` (0 or 1) orders for the company [`COMPANY`]: 80/20, the company's tier.
+    CompanyOrder { buyer: usize, lines: Vec<Line> },
 }
+
+/// The company (model member index; id `S-4`): members 0 and 1 are its buyers (without it
+/// as their default company, so their own orders stay theirs). The programme gives the
+/// employee [`EMPLOYEE_PERCENT`] of each company order's line.
+pub const COMPANY: usize = MEMBERS;
+const EMPLOYEE_PERCENT: i64 = 20;
 
 /// The programme's transfer settings in the simulation: (min, max, daily limit, fee %).
 const TRANSFERS: (i64, i64, i64, i64) = (100, 5_000, 6_000, 2);
@@ -151,6 +159,13 @@ impl fmt::Debug for Op {
             }
             Op::Erase { member } => write!(f, "Erase(M{member})"),
             Op::Transfer { from, to, points } => write!(f, "Transfer(M{from} -> M{to}: {points})"),
+            Op::CompanyOrder { buyer, lines } => {
+                write!(f, "CompanyOrder(M{buyer} for the company:")?;
+                for l in lines {
+                    write!(f, " {}x{}", l.quantity, l.unit_minor)?;
+                }
+                write!(f, ")")
+            }
             Op::Burst { orders } => {
                 write!(f, "Burst(")?;
                 for (member, lines) in orders {
@@ -248,6 +263,13 @@ pub fn generate(seed: u64, count: usize) -> Vec<Op> {
                 reward: rng.below(2) as usize,
             },
             41 => Op::Erase { member },
+            90..=91 => {
+                orders += 1;
+                Op::CompanyOrder {
+                    buyer: member % 2,
+                    lines: lines(&mut rng),
+                }
+            }
             87..=89 => Op::Transfer {
                 from: member,
                 // Now and then to oneself (refused).
@@ -319,7 +341,7 @@ pub fn config() -> String {
     let (min, max, daily, fee) = TRANSFERS;
     config = config.replacen(
         "    tiers:\n",
-        &format!("    transfers: {{enabled: true, min_points: {min}, max_points: {max}, daily_limit: {daily}, fee_percent: \"{fee}\"}}\n    tiers:\n"),
+        &format!("    transfers: {{enabled: true, min_points: {min}, max_points: {max}, daily_limit: {daily}, fee_percent: \"{fee}\"}}\n    company_rewards: both\n    company_employee_percent: {EMPLOYEE_PERCENT}\n    tiers:\n"),
         1,
     );
     for i in 0..MEMBERS {
@@ -327,6 +349,10 @@ pub fn config() -> String {
             "  - {{id: S-{i}, programme: velo, partner: shop, email: s{i}@example.com}}\n"
         ));
     }
+    config.push_str(&format!(
+        "companies:\n  - {{id: {}, programme: velo, name: Company, partner: shop, users: [{{member: S-0, role: buyer, default: false}}, {{member: S-1, role: buyer, default: false}}]}}\n",
+        member_id(COMPANY)
+    ));
     config.push_str("rewards:\n");
     for (id, points, stock, limit) in REWARDS {
         let limit = limit
@@ -400,6 +426,8 @@ struct ModelOrder {
     refunds: usize,
     /// When it was paid: the month its volume counts in.
     at: DateTime<Utc>,
+    /// A company order's buyer, who got a share.
+    employee: Option<usize>,
 }
 
 impl ModelOrder {
@@ -421,6 +449,7 @@ impl ModelOrder {
             answer,
             refunds: 0,
             at,
+            employee: None,
         }
     }
 }
@@ -438,6 +467,9 @@ struct ModelLine {
     reversed: i64,
     given_back: i64,
     volume_back: i64,
+    /// Of `points`, the employee's (a company order), and how much of it came back.
+    employee: i64,
+    employee_back: i64,
 }
 
 /// What a refund of a line takes back: points, campaign points for its budget, volume.
@@ -446,6 +478,7 @@ struct LineRefund {
     points: i64,
     campaign: i64,
     volume: i64,
+    employee: i64,
 }
 
 impl ModelLine {
@@ -461,14 +494,24 @@ impl ModelLine {
                 total * self.refunded / self.quantity
             }
         };
-        let (reversed, given_back, volume_back) =
-            (share(self.points), share(self.campaign), share(self.volume));
+        let (reversed, given_back, volume_back, employee_back) = (
+            share(self.points),
+            share(self.campaign),
+            share(self.volume),
+            share(self.employee),
+        );
         let this = LineRefund {
             points: reversed - self.reversed,
             campaign: given_back - self.given_back,
             volume: volume_back - self.volume_back,
+            employee: employee_back - self.employee_back,
         };
-        (self.reversed, self.given_back, self.volume_back) = (reversed, given_back, volume_back);
+        (
+            self.reversed,
+            self.given_back,
+            self.volume_back,
+            self.employee_back,
+        ) = (reversed, given_back, volume_back, employee_back);
         this
     }
     fn left(&self) -> i64 {
@@ -544,7 +587,7 @@ fn line_points(l: &Line, multiplier: i64) -> i64 {
 impl Model {
     fn new(broken: Option<BrokenRule>) -> Self {
         Model {
-            members: vec![ModelMember::default(); MEMBERS],
+            members: vec![ModelMember::default(); MEMBERS + 1],
             orders: Vec::new(),
             holds: Vec::new(),
             stock: REWARDS.map(|r| r.2),
@@ -598,6 +641,8 @@ impl Model {
                     reversed: 0,
                     given_back: 0,
                     volume_back: 0,
+                    employee: 0,
+                    employee_back: 0,
                 }
             })
             .collect();
@@ -614,6 +659,34 @@ impl Model {
         *self.members[member].volume.entry(month).or_default() += volume;
         let points = earned.iter().map(|l| l.points).sum();
         (self.earn(member, order_id, points, at), earned)
+    }
+
+    /// A buyer's order for the company: it earns (tier, campaign, volume) as the company's
+    /// order; each line gives the employee [`EMPLOYEE_PERCENT`] of its points, rounded down,
+    /// and the company the rest. Returns (all points, the employee's, the lines).
+    fn company_order(
+        &mut self,
+        buyer: usize,
+        order_id: &str,
+        lines: &[Line],
+        at: DateTime<Utc>,
+    ) -> (i64, i64, Vec<ModelLine>) {
+        // As the company's own order, then the employee's share moved over.
+        let statement_len = self.members[COMPANY].statement.len();
+        let lots_len = self.members[COMPANY].lots.len();
+        let debt_before = self.members[COMPANY].debt;
+        let (points, mut earned) = self.order(COMPANY, order_id, lines, at);
+        // Undo the company's single lot: it earns only its share.
+        self.members[COMPANY].statement.truncate(statement_len);
+        self.members[COMPANY].lots.truncate(lots_len);
+        self.members[COMPANY].debt = debt_before;
+        for l in &mut earned {
+            l.employee = l.points * EMPLOYEE_PERCENT / 100;
+        }
+        let employee: i64 = earned.iter().map(|l| l.employee).sum();
+        self.earn(COMPANY, order_id, points - employee, at);
+        self.earn(buyer, order_id, employee, at);
+        (points, employee, earned)
     }
 
     /// Purchase volume of the 12 local months up to and including `month`.
@@ -652,6 +725,7 @@ impl Model {
             points: a.points + p.points,
             campaign: a.campaign + p.campaign,
             volume: a.volume + p.volume,
+            employee: a.employee + p.employee,
         });
         self.budget_left += back.campaign;
         self.remove_volume(member, order_at, back.volume, now);
@@ -1099,6 +1173,8 @@ pub struct RunStats {
     pub erasures: usize,
     /// Bursts of orders of different members at the same moment.
     pub bursts: usize,
+    /// Orders bought for the company (80/20).
+    pub company_orders: usize,
     /// Transfers between members (refused ones included), and the points they moved.
     pub transfers: usize,
     pub transferred: i64,
@@ -1194,17 +1270,28 @@ impl Driver<'_> {
         answer
     }
 
-    /// A refund or cancellation of `points`: the model's split must be the answer's.
+    /// A refund or cancellation of `points`: the model's split must be the answer's. A
+    /// company order's `employee` share comes back from its buyer, the rest from `member`.
+    #[allow(clippy::too_many_arguments)]
     async fn reversal(
         &mut self,
         what: &str,
         member: usize,
+        employee: Option<(usize, i64)>,
         order_id: &str,
         points: i64,
         body: &str,
         now: DateTime<Utc>,
     ) -> Result<(), String> {
-        let split = self.model.reverse(member, order_id, points, now);
+        let (buyer, share) = employee.unwrap_or((member, 0));
+        let mut split = self.model.reverse(member, order_id, points - share, now);
+        let theirs = self.model.reverse(buyer, order_id, share, now);
+        split = (
+            split.0 + theirs.0,
+            split.1 + theirs.1,
+            split.2 + theirs.2,
+            split.3 + theirs.3,
+        );
         let (status, answer) = self.post(body).await;
         if status != StatusCode::OK || answer["points"] != points || split_of(&answer) != split {
             return Err(format!(
@@ -1495,6 +1582,42 @@ impl Driver<'_> {
                 self.stats.orders += 1;
                 Ok(Some(*member))
             }
+            Op::CompanyOrder { buyer, lines } => {
+                let n = self.model.orders.len();
+                let order_id = format!("SIM-{n}");
+                let occurred_at = now - Duration::minutes(5);
+                let mut body: Value =
+                    serde_json::from_str(&order_body(&order_id, *buyer, lines, occurred_at))
+                        .map_err(|e| e.to_string())?;
+                body["company_id"] = json!(member_id(COMPANY));
+                let body = body.to_string();
+                let (points, employee, earned) =
+                    self.model
+                        .company_order(*buyer, &order_id, lines, occurred_at);
+                let env = &self.env;
+                let ((status, answer), again) = resend(&env.faults, || env.order(&body)).await;
+                self.stats.retried += again;
+                let shown = if employee > 0 {
+                    json!(employee)
+                } else {
+                    Value::Null
+                };
+                if status != StatusCode::OK
+                    || answer["points"] != points
+                    || answer["earned_for"] != member_id(COMPANY).as_str()
+                    || answer["employee_points"] != shown
+                {
+                    return Err(format!(
+                        "company order {order_id}: expected 200 with {points} points, {employee} the employee's, got {status} {answer}"
+                    ));
+                }
+                let mut o = ModelOrder::new(order_id, COMPANY, body, earned, answer);
+                o.employee = Some(*buyer);
+                self.model.orders.push(o);
+                self.stats.orders += 1;
+                self.stats.company_orders += 1;
+                Ok(Some(COMPANY))
+            }
             Op::Burst { orders } => {
                 let mut planned = Vec::new();
                 for (member, lines) in orders {
@@ -1576,11 +1699,12 @@ impl Driver<'_> {
                 })
                 .to_string();
                 let (member, order_id, order_at) = (o.member, o.order_id.clone(), o.at);
+                let employee = o.employee.map(|e| (e, part.employee));
                 let points = self.model.refunded(member, order_at, &[part], now);
-                self.reversal("refund", member, &order_id, points, &body, now)
+                self.reversal("refund", member, employee, &order_id, points, &body, now)
                     .await?;
                 self.stats.refunds += 1;
-                Ok(Some(member))
+                Ok(employee.is_none().then_some(member))
             }
             Op::Cancel { order } => {
                 let Some(o) = self.model.orders.get_mut(*order) else {
@@ -1605,11 +1729,22 @@ impl Driver<'_> {
                 })
                 .to_string();
                 let (member, order_id, order_at) = (o.member, o.order_id.clone(), o.at);
+                let employee = o
+                    .employee
+                    .map(|e| (e, parts.iter().map(|p| p.employee).sum::<i64>()));
                 let points = self.model.refunded(member, order_at, &parts, now);
-                self.reversal("cancellation", member, &order_id, points, &body, now)
-                    .await?;
+                self.reversal(
+                    "cancellation",
+                    member,
+                    employee,
+                    &order_id,
+                    points,
+                    &body,
+                    now,
+                )
+                .await?;
                 self.stats.cancellations += 1;
-                Ok(Some(member))
+                Ok(employee.is_none().then_some(member))
             }
             Op::Advance { days } => {
                 let before = local_day(now);
@@ -1877,7 +2012,7 @@ impl Driver<'_> {
         let (mut issued, mut reversed, mut expired, mut redeemed, mut outstanding) =
             (0i64, 0i64, 0i64, 0i64, 0i64);
         let (mut sent, mut received, mut fees) = (0i64, 0i64, 0i64);
-        for member in 0..MEMBERS {
+        for member in 0..=COMPANY {
             let id = member_id(member);
             for e in self
                 .env
@@ -2092,8 +2227,11 @@ pub async fn run_with(
             .map_err(|what| fail(step, Some(op), what))?;
         let members: Vec<usize> = match (touched, op) {
             (Some(m), Op::Transfer { to, .. }) if m != *to => vec![m, *to],
+            (Some(m), Op::CompanyOrder { buyer, .. }) => vec![m, *buyer],
             (Some(m), _) => vec![m],
-            (None, Op::Advance { .. }) => (0..MEMBERS).collect(),
+            (None, Op::Advance { .. }) => (0..=COMPANY).collect(),
+            // A company order's refund touches the company and its buyer.
+            (None, Op::Refund { .. } | Op::Cancel { .. }) => (0..=COMPANY).collect(),
             (None, Op::Burst { orders }) => orders.iter().map(|(m, _)| *m).collect(),
             (None, _) => Vec::new(),
         };

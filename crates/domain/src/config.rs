@@ -62,9 +62,10 @@ pub struct CompanyUserIn {
     /// A member declared under `members:` in the same programme.
     pub member: String,
     pub role: crate::company::Role,
-    /// The person's orders earn for this company when they name none.
+    /// The person's orders earn for this company when they name none (absent: if it is
+    /// their first company; false: never).
     #[serde(default)]
-    pub default: bool,
+    pub default: Option<bool>,
 }
 
 /// A company as planned: its profile, its account's mark, and its users (with whether it
@@ -73,7 +74,7 @@ pub struct CompanyUserIn {
 pub struct CompanyPlan {
     pub profile: MemberProfile,
     pub company: crate::company::CompanyAccount,
-    pub users: Vec<(crate::company::CompanyUser, bool)>,
+    pub users: Vec<(crate::company::CompanyUser, Option<bool>)>,
 }
 
 /// A gift-shop reward.

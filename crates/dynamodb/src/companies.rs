@@ -66,12 +66,12 @@ impl Store {
         Ok(TransactWriteItem::builder().update(update.build()?).build())
     }
 
-    /// Add a person to a company or change their role; `make_default`: their orders earn
-    /// for it when they name no company (also when it is their first company).
+    /// Add a person to a company or change their role. `make_default`: whether their orders
+    /// earn for it when they name no company (None: if it is their first company).
     pub async fn put_company_user(
         &self,
         user: &CompanyUser,
-        make_default: bool,
+        make_default: Option<bool>,
     ) -> Result<(), StoreError> {
         let item = |k| to_item(k, "company_user", user);
         let mut items = vec![
@@ -97,7 +97,7 @@ impl Store {
             .await?
             .iter()
             .all(|c| c.company_id == user.company_id);
-        if make_default || first {
+        if make_default.unwrap_or(first) {
             items.push(self.default_company_update(user, true)?);
         }
         match self.transact_retrying(items).await? {

@@ -38,9 +38,10 @@ struct CompanyIn {
 #[serde(deny_unknown_fields)]
 struct UserIn {
     role: String,
-    /// The person's orders earn for this company when they name none.
+    /// The person's orders earn for this company when they name none (absent: if it is
+    /// their first company).
     #[serde(default)]
-    default: bool,
+    default: Option<bool>,
 }
 
 #[derive(Debug, Serialize)]
