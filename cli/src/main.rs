@@ -110,6 +110,11 @@ enum Command {
         #[command(subcommand)]
         command: commands::dlq::DlqCommand,
     },
+    /// Members: merge a duplicate into another.
+    Members {
+        #[command(subcommand)]
+        command: commands::members::MembersCommand,
+    },
     /// The member site, locally: the newest login link or code it sent.
     Site {
         #[command(subcommand)]
@@ -138,6 +143,7 @@ async fn main() -> std::process::ExitCode {
 async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Site { command } => commands::site::run(command).await,
+        Command::Members { command } => commands::members::run(command).await,
         Command::Dev { port, seed, store } => commands::dev::run(port, seed, store).await,
         Command::Apply {
             file,

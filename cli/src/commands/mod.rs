@@ -8,6 +8,7 @@ pub mod dev;
 pub mod dlq;
 pub mod holds;
 pub mod keys;
+pub mod members;
 pub mod migrate;
 pub mod notifications;
 pub mod notify;

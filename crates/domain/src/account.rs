@@ -92,6 +92,9 @@ pub struct Account {
     /// A person's company that their orders earn for when an order names none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub default_company: Option<String>,
+    /// Merged into this member (crate::merge): what comes for this one goes there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merged_into: Option<String>,
 }
 
 fn utc() -> chrono_tz::Tz {
@@ -201,6 +204,7 @@ impl Account {
             tier_review: false,
             company: None,
             default_company: None,
+            merged_into: None,
         }
     }
 
@@ -304,6 +308,46 @@ impl Account {
             )?;
         }
         Ok(())
+    }
+
+    /// Take a lot's remaining points out of the account's buckets (pending or available, and
+    /// its expiry day, as its issuer's): the lot leaves the account (a merge).
+    pub fn take_lot(&mut self, lot: &Lot) -> Result<(), AccountError> {
+        let points = lot.remaining;
+        if points <= 0 {
+            return Ok(());
+        }
+        let short = || AccountError::Invariant(format!("lot {} is not in the account", lot.lot_id));
+        let key = ts(lot.available_at);
+        match self.pending.get_mut(&key) {
+            Some(p) if *p >= points => {
+                *p -= points;
+                self.pending.retain(|_, p| *p != 0);
+            }
+            _ if self.available >= points => self.available -= points,
+            _ => return Err(short()),
+        }
+        self.unbook_expiry_of(&lot.lot_id, lot.expires_on, &lot.partner_id, points)
+    }
+
+    /// Put a lot's remaining points into the account's buckets as they are: pending until
+    /// its release, else available (a merge). Its lifetime total is the caller's.
+    pub fn put_lot(&mut self, lot: &Lot) -> Result<(), AccountError> {
+        let points = lot.remaining;
+        if points <= 0 {
+            return Ok(());
+        }
+        // Pending under its own release instant; one already past is folded into available
+        // by the next read or night, as any due release is.
+        add(&mut self.pending, ts(lot.available_at), points)?;
+        add(&mut self.expiring, lot.expires_on.to_string(), points)?;
+        add(
+            self.expiring_by_issuer
+                .entry(lot.expires_on.to_string())
+                .or_default(),
+            lot.partner_id.clone(),
+            points,
+        )
     }
 
     /// Move every release that is due at `now` from `pending` into `available` (what the

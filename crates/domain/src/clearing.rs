@@ -310,6 +310,9 @@ pub fn movements(
     for e in entries {
         let month = Month::of(e.at, time_zone).to_string();
         for (issuer, points) in &e.issuers {
+            if e.kind == EntryKind::Merge && issuer.starts_with('_') {
+                continue; // a moved debt: no partner's points move with it
+            }
             let c = out.entry((month.clone(), issuer.clone())).or_default();
             match e.kind {
                 EntryKind::Earn => c.issued += points,
@@ -318,6 +321,9 @@ pub fn movements(
                 EntryKind::Expire | EntryKind::TransferFee => c.expired += points,
                 EntryKind::TransferOut => c.transferred_out += points,
                 EntryKind::TransferIn => c.transferred_in += points,
+                // A merge moves points like a transfer.
+                EntryKind::Merge if e.points < 0 => c.transferred_out += points,
+                EntryKind::Merge => c.transferred_in += points,
                 EntryKind::Redeem => {
                     let at = e.partner_id.clone().unwrap_or_default();
                     *c.redeemed_at.entry(at).or_default() += points;

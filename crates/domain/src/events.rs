@@ -120,6 +120,8 @@ pub enum EntryKind {
     TransferIn,
     /// The fee of a transfer: breakage of the points' issuers.
     TransferFee,
+    /// Points (or a debt, issuer `_debt`) moved by merging a duplicate member into another.
+    Merge,
 }
 
 /// One line of the member's statement. Numbered by the account version it produced.

@@ -40,6 +40,7 @@ pub mod ledger;
 pub mod line;
 pub mod lot;
 pub mod member;
+pub mod merge;
 pub mod money;
 pub mod month;
 pub mod nightly;

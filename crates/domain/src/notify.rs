@@ -189,7 +189,7 @@ pub fn month_totals(
             EntryKind::Redeem | EntryKind::TransferOut | EntryKind::TransferFee => {
                 t.spent -= e.points
             }
-            EntryKind::TransferIn => t.earned += e.points,
+            EntryKind::TransferIn | EntryKind::Merge => t.earned += e.points,
             EntryKind::Expire => t.expired -= e.points,
         }
     }

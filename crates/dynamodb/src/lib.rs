@@ -11,6 +11,7 @@ pub mod holds;
 pub mod keys;
 pub mod ledger;
 pub mod lot_takes;
+pub mod merges;
 pub mod nightly;
 pub mod notify;
 pub mod retry;

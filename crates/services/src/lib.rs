@@ -2,5 +2,6 @@
 //! function crate; what two of them need lives here.
 
 pub mod holds;
+pub mod merge;
 pub mod spend;
 pub mod transfer;

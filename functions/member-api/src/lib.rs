@@ -37,6 +37,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/v1/members/{member_id}/entries"),
     ("POST", "/v1/members/{member_id}/holds"),
     ("POST", "/v1/members/{member_id}/transfers"),
+    ("POST", "/v1/members/{member_id}/merge"),
     ("GET", "/v1/holds/{hold_id}"),
     ("POST", "/v1/holds/{hold_id}/capture"),
     ("POST", "/v1/holds/{hold_id}/void"),
@@ -84,6 +85,10 @@ pub async fn handle(ctx: &Ctx, req: http::Request<Bytes>) -> Response {
         },
         ["v1", "members", id, "holds"] => match m {
             Method::POST => holds::create(ctx, &req, id).await,
+            _ => Err(Error::method_not_allowed()),
+        },
+        ["v1", "members", id, "merge"] => match m {
+            Method::POST => members::merge(ctx, &req, id).await,
             _ => Err(Error::method_not_allowed()),
         },
         ["v1", "members", id, "transfers"] => match m {

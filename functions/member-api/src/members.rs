@@ -441,3 +441,34 @@ pub(crate) async fn entries(
         },
     ))
 }
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MergeIn {
+    duplicate_id: String,
+}
+
+/// `POST /v1/members/{member_id}/merge` `{duplicate_id}` (scope enrol): merge the duplicate
+/// into this member (`bonus_domain::merge`). Both must be members the key may change; any
+/// other is the same 404. Sent again, it goes on where it stopped (or answers as done).
+pub(crate) async fn merge(
+    ctx: &Ctx,
+    req: &http::Request<Bytes>,
+    member_id: &str,
+) -> Result<Response, Error> {
+    let key = authorise(ctx, req, Scope::Enrol).await?;
+    let input: MergeIn = parse_json(req.body())?;
+    let admit = |a: Option<bonus_domain::account::Account>| {
+        Ok(crate::admit(&key, a, Action::UpdateProfile)?.0)
+    };
+    let merged = Box::pin(bonus_services::merge::merge(
+        ctx,
+        &key.programme.id,
+        member_id,
+        &input.duplicate_id,
+        &admit,
+    ))
+    .await?;
+    info!(partner_id = %key.partner.id, points = merged.points, "members merged");
+    Ok(json(StatusCode::OK, &merged))
+}

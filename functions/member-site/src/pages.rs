@@ -150,6 +150,7 @@ fn entry_kind(e: &LedgerEntry) -> &'static str {
         EntryKind::TransferOut => "transfer_out",
         EntryKind::TransferIn => "transfer_in",
         EntryKind::TransferFee => "transfer_fee",
+        EntryKind::Merge => "merge",
     }
 }
 
@@ -181,7 +182,7 @@ pub async fn statement(
             let kind = entry_kind(e);
             let what = match kind {
                 "order" | "refund" | "spent" => e.order_id.clone().unwrap_or_default(),
-                "transfer_out" | "transfer_in" | "transfer_fee" => {
+                "transfer_out" | "transfer_in" | "transfer_fee" | "merge" => {
                     e.counterparty.clone().unwrap_or_default()
                 }
                 "reward" => e

@@ -297,18 +297,31 @@ pub(crate) enum Fetched {
 pub(crate) async fn fetch(ctx: &Ctx, programme_id: &str, need: Need) -> Result<Fetched, Error> {
     match need {
         Need::Member { member_id, lot_id } | Need::Companion { member_id, lot_id } => {
-            let account_keys = keys::account(programme_id, &member_id);
-            let lot_keys = lot_id.map(|l| keys::lot(programme_id, &member_id, &l));
+            let mut account_keys = keys::account(programme_id, &member_id);
+            let mut lot_keys = lot_id
+                .as_ref()
+                .map(|l| keys::lot(programme_id, &member_id, l));
             let mut wanted = vec![account_keys.clone()];
             wanted.extend(lot_keys.clone());
-            // Twice at most: after releasing lapsed holds, once more to read what they freed.
-            for _ in 0..2 {
+            // Twice at most: after releasing lapsed holds, once more to read what they freed
+            // (and once more if the member was merged into another: its lots are there,
+            // under the same ids).
+            for _ in 0..3 {
                 let mut found = ctx.store.batch_get(&wanted).await?;
                 let mut take = |k: Option<(String, String)>| k.and_then(|k| found.remove(&k));
                 let account: Option<Account> = take(Some(account_keys.clone()))
                     .map(from_item)
                     .transpose()?;
                 let lot = take(lot_keys.clone()).map(from_item).transpose()?;
+                if let Some(survivor) = account.as_ref().and_then(|a| a.merged_into.clone()) {
+                    account_keys = keys::account(programme_id, &survivor);
+                    lot_keys = lot_id
+                        .as_ref()
+                        .map(|l| keys::lot(programme_id, &survivor, l));
+                    wanted = vec![account_keys.clone()];
+                    wanted.extend(lot_keys.clone());
+                    continue;
+                }
                 // A hold that ran out reserves nothing: its points are taken back first, as
                 // the member's own, not from other lots or as debt (the sweeper may not have
                 // come by yet).

@@ -76,6 +76,14 @@ pub(crate) async fn book(
             info!(partner_id, order_id = %order.order_id, "order webhook replayed");
             return replay(record, &body_sha256, dialect);
         }
+        // A member merged into another earns there (bonus_domain::merge): the same order,
+        // for the survivor.
+        if let Some(survivor) = read.account.as_ref().and_then(|a| a.merged_into.clone()) {
+            let mut redirected = order.clone();
+            redirected.member_id = Some(survivor);
+            drop(_turn);
+            return Box::pin(book(ctx, cfg, &redirected, body_sha256, dialect, now)).await;
+        }
         let mut state = OrderState {
             account: read.account,
             book: read.book,
