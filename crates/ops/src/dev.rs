@@ -38,9 +38,11 @@ pub async fn dispatch(ctx: &Ctx, req: http::Request<Bytes>) -> Response {
     if let Err(e) = check_body_size(req.body()) {
         return error_response(&e);
     }
+    // Boxed: each function's future is deep; a caller awaiting several at once (a test,
+    // the dev server) keeps only pointers to them.
     match route(req.uri().path()) {
-        Some(Function::OrderWebhook) => order_webhook::handle(ctx, req).await,
-        Some(Function::MemberApi) => member_api::handle(ctx, req).await,
+        Some(Function::OrderWebhook) => Box::pin(order_webhook::handle(ctx, req)).await,
+        Some(Function::MemberApi) => Box::pin(member_api::handle(ctx, req)).await,
         _ => error_response(&Error::route_not_found()),
     }
 }
