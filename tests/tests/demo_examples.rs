@@ -95,6 +95,18 @@ async fn the_demo_examples_earn_and_reverse_what_the_dev_server_says() {
         assert_eq!(got, Some(points), "{name}: {body}");
         assert_eq!(total(&env).await, balance, "after {name}");
     }
+    // M-1002 buys for ACME: 150 points, 29 of them M-1002's (the README's numbers).
+    let (status, body) = send(&env, Platform::Standard, "", "order-company.json").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        (
+            body["points"].as_i64(),
+            body["employee_points"].as_i64(),
+            body["earned_for"].as_str()
+        ),
+        (Some(150), Some(29), Some("ACME")),
+        "{body}"
+    );
 }
 
 #[tokio::test]

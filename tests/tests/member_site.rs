@@ -542,6 +542,12 @@ async fn a_companys_users_see_its_pages_by_role_and_only_an_owner_spends() {
     assert_eq!(page.text_of("available"), "400");
     let statement = owner.get(&format!("/m/velo/{acme}/statement")).await;
     assert!(statement.body.contains("+400"));
+    // The company's statement names the employee whose order it was.
+    assert!(
+        statement.body.contains("A-9 · M-1</span>"),
+        "{}",
+        statement.body
+    );
     // The owner may spend the company's points in the gift shop.
     let shop = owner.get(&format!("/m/velo/{acme}/shop")).await;
     assert_eq!(shop.status, StatusCode::OK);

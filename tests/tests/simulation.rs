@@ -107,6 +107,10 @@ fn a_thousand_operations_under_injected_faults_agree_with_the_reference_model() 
 }
 
 async fn under_faults() {
+    // SIM_LOG=1: the handlers' error logs (JSON) on stderr, to see what a 500 was.
+    if std::env::var("SIM_LOG").is_ok() {
+        bonus_lambda::telemetry::init_json();
+    }
     let moto = LocalMoto::start().expect("moto (make test installs it into .venv)");
     let queue = NightQueue::new(&moto.endpoint);
     let seed = knob("SIM_SEED", 17);

@@ -77,6 +77,7 @@ Try:
   ./target/debug/bonus campaign show velo-shop helmets-weekdays
   ./target/debug/bonus webhook send velo-shop infra/examples/webinar.json --path events   # 250 points, once
   ./target/debug/bonus webhook send velo-shop infra/examples/refund.json   # 1 of 2 helmets back: -49
+  ./target/debug/bonus webhook send velo-shop infra/examples/order-company.json   # for ACME: 150 = ACME 121 + M-1002 29 (80/20, per line)
   ./target/debug/bonus webhook send velo-shop infra/examples/shopify-orders-paid.json --platform shopify   # 120, matched by customer id
   ./target/debug/bonus webhook send velo-shop infra/examples/shopify-refund.json --platform shopify --topic refunds/create   # -10
   ./target/debug/bonus webhook send velo-shop infra/examples/woocommerce-order.json --platform woocommerce   # 90, matched by e-mail

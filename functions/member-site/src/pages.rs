@@ -181,7 +181,12 @@ pub async fn statement(
         .map(|e| {
             let kind = entry_kind(e);
             let what = match kind {
-                "order" | "refund" | "spent" => e.order_id.clone().unwrap_or_default(),
+                // A company's order names the employee; an employee's share, the company.
+                "order" => match (&e.order_id, &e.counterparty) {
+                    (Some(o), Some(who)) => format!("{o} · {who}"),
+                    (o, _) => o.clone().unwrap_or_default(),
+                },
+                "refund" | "spent" => e.order_id.clone().unwrap_or_default(),
                 "transfer_out" | "transfer_in" | "transfer_fee" | "merge" => {
                     e.counterparty.clone().unwrap_or_default()
                 }
