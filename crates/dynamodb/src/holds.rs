@@ -483,8 +483,17 @@ impl Store {
     /// Resolved holds whose lots are not all updated (left behind by a crash), at most
     /// `limit`.
     pub async fn unsettled_holds(&self, limit: i32) -> Result<Vec<Hold>, StoreError> {
+        self.sparse_index(UNSETTLED_HOLDS_INDEX, limit).await
+    }
+
+    /// At most `limit` items of a sparse GSI1 partition (work left behind for the sweeper).
+    pub(crate) async fn sparse_index<T: serde::de::DeserializeOwned>(
+        &self,
+        partition: &str,
+        limit: i32,
+    ) -> Result<Vec<T>, StoreError> {
         let page = self
-            .gsi1_query(UNSETTLED_HOLDS_INDEX.to_string())
+            .gsi1_query(partition.to_string())
             .limit(limit)
             .send()
             .await

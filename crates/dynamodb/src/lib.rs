@@ -94,7 +94,21 @@ pub enum StoreError {
     Build(String),
     #[error("gave up after {0} attempts under contention")]
     Contention(u32),
+    /// The database was throttling, failing or unreachable through all the SDK's attempts:
+    /// worth trying again later (503), not a fault of ours (500).
+    #[error("dynamodb unavailable: {0}")]
+    Unavailable(String),
 }
+
+/// Error codes DynamoDB answers for a request that may succeed when sent again.
+const TRANSIENT: [&str; 6] = [
+    "ThrottlingException",
+    "ProvisionedThroughputExceededException",
+    "RequestLimitExceeded",
+    "InternalServerError",
+    "ServiceUnavailable",
+    "TransactionInProgressException",
+];
 
 impl StoreError {
     pub fn sdk<E, R>(e: SdkError<E, R>) -> Self
@@ -102,7 +116,16 @@ impl StoreError {
         E: std::error::Error + ProvideErrorMetadata + Send + Sync + 'static,
         R: Debug,
     {
-        StoreError::Sdk(DisplayErrorContext(&e).to_string())
+        let transient = match &e {
+            SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) => true,
+            _ => e.code().is_some_and(|c| TRANSIENT.contains(&c)),
+        };
+        let text = DisplayErrorContext(&e).to_string();
+        if transient {
+            StoreError::Unavailable(text)
+        } else {
+            StoreError::Sdk(text)
+        }
     }
 }
 
@@ -112,12 +135,17 @@ impl From<aws_sdk_dynamodb::error::BuildError> for StoreError {
     }
 }
 
-/// A store failure answers `internal`, its detail in the log; giving up under contention
-/// answers 503 `unavailable` (try again), as the retry policy does.
+/// A store failure answers `internal`, its detail in the log; giving up under contention,
+/// or a database that kept throttling or failing, answers 503 `unavailable` (try again), as
+/// the retry policy does.
 impl From<StoreError> for bonus_domain::Error {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::Contention(_) => bonus_domain::Error::unavailable(),
+            StoreError::Unavailable(detail) => {
+                tracing::warn!(error = %detail, "dynamodb unavailable through every attempt");
+                bonus_domain::Error::unavailable()
+            }
             e => bonus_domain::error::internal(e),
         }
     }
@@ -370,10 +398,26 @@ impl Store {
                     bonus_metrics::count(bonus_metrics::name::CONFLICTS, &[], 1);
                     Ok(TxOutcome::Cancelled(vec!["TransactionConflict".into()]))
                 }
-                other if other.code() == Some("ThrottlingException") => {
+                // Throttled through all the SDK's attempts: nothing was written; the caller's
+                // cycle tries again after a backoff.
+                other
+                    if other.code().is_some_and(|c| {
+                        matches!(
+                            c,
+                            "ThrottlingException"
+                                | "ProvisionedThroughputExceededException"
+                                | "RequestLimitExceeded"
+                        )
+                    }) =>
+                {
                     bonus_metrics::count(bonus_metrics::name::THROTTLES, &[], 1);
                     Ok(TxOutcome::Cancelled(vec!["ThrottlingError".into()]))
                 }
+                // Failed through all attempts, perhaps after writing (the answer lost): the
+                // request answers 503, and its sender's retry finds what was written.
+                other if other.code().is_some_and(|c| TRANSIENT.contains(&c)) => Err(
+                    StoreError::Unavailable(DisplayErrorContext(&other).to_string()),
+                ),
                 other => Err(StoreError::Sdk(DisplayErrorContext(&other).to_string())),
             },
         }

@@ -107,19 +107,8 @@ impl Store {
         // Both statements' entries; their clearing counters in one set of updates (the
         // sender's and the receiver's could meet on one counter shard, and a transaction
         // may touch an item once).
-        let entry_put = |a: &bonus_domain::account::Account,
-                         e: &bonus_domain::events::LedgerEntry| {
-            self.put_new(to_item(
-                keys::entry(&a.programme_id, &a.member_id, e.seq),
-                "entry",
-                e,
-            )?)
-        };
-        let mut rest = Vec::new();
-        for e in &plan.sender_entries {
-            rest.push(entry_put(sender, e)?);
-        }
-        rest.push(entry_put(receiver, &plan.receiver_entry)?);
+        let mut rest = self.entry_puts(sender, &plan.sender_entries)?;
+        rest.extend(self.entry_puts(receiver, std::slice::from_ref(&plan.receiver_entry))?);
         let mut all_entries = plan.sender_entries.clone();
         all_entries.push(plan.receiver_entry.clone());
         rest.extend(self.clearing_items(
@@ -245,16 +234,6 @@ impl Store {
 
     /// Transfers whose receiver lots are not all written (left behind by a crash).
     pub async fn uncredited_transfers(&self, limit: i32) -> Result<Vec<Transfer>, StoreError> {
-        let page = self
-            .gsi1_query(UNCREDITED_TRANSFERS_INDEX.to_string())
-            .limit(limit)
-            .send()
-            .await
-            .map_err(StoreError::sdk)?;
-        page.items
-            .unwrap_or_default()
-            .into_iter()
-            .map(super::from_item)
-            .collect()
+        self.sparse_index(UNCREDITED_TRANSFERS_INDEX, limit).await
     }
 }
