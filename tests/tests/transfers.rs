@@ -630,3 +630,34 @@ async fn a_transfer_over_150_lots_survives_a_crash_after_any_write() {
     // The transfer's writes: the reservation's chunks, the hold, the commit, the chunks.
     assert!(crash_after > 4, "crashed after only {crash_after} writes");
 }
+
+/// What a warm transfer costs in DynamoDB requests (docs/benchmarks.md).
+#[tokio::test]
+async fn a_warm_transfer_costs_a_dozen_requests_and_two_transactions() {
+    let env = TestEnv::with_config(CONFIG).await;
+    earn(&env, "bakery", "S-1001", "B-1", 5_000).await;
+    env.clock.advance(Duration::days(15));
+    let body = |r: &str| json!({"to_member_id": "R-2002", "points": 100, "reference": r});
+    let (s, _) = send(&env, KEY_BAKERY, "S-1001", body("warm-up")).await;
+    assert_eq!(s, StatusCode::CREATED);
+    env.requests.reset();
+    let (s, _) = send(&env, KEY_BAKERY, "S-1001", body("t-1")).await;
+    assert_eq!(s, StatusCode::CREATED);
+    let used = env.requests.snapshot();
+    println!("REQUESTS transfer {used:?}");
+    let count = |k: &str| used.get(k).copied().unwrap_or(0);
+    // Reads: the transfer (idempotency), the sender, the receiver, the day's sent points,
+    // both profiles (labels), the hold (idempotency) and the sender again as `place` reads
+    // it; the sender's lots; one consistent snapshot before the commit. Writes: the
+    // reservation and the commit.
+    assert_eq!(
+        (
+            count("GetItem"),
+            count("Query"),
+            count("TransactGetItems"),
+            count("TransactWriteItems"),
+            used.values().sum::<usize>()
+        ),
+        (8, 1, 1, 2, 12)
+    );
+}
