@@ -191,3 +191,43 @@ async fn the_demo_checkout_and_gift_shop_work_with_the_demo_keys() {
         (StatusCode::CONFLICT, Some("below_min_balance"))
     );
 }
+
+/// The README's transfer: B-2002 (the bakery's member) earns from the catering example and
+/// sends 1,500 points to B-2001 with the bakery's till key: a 2% fee of 30.
+#[tokio::test]
+async fn the_demo_transfer_works_as_the_readme_shows() {
+    let env = TestEnv::with_config(DEMO).await;
+    let body = example_now(&env, Platform::Standard, "bonvito-catering.json");
+    let signed = env.signed(
+        "whsec_ZGVtby1ib252aXRvLWJha2VyeS1zZWNyZXQ=",
+        "msg_cat",
+        &body,
+        0,
+    );
+    let (status, answer) = env
+        .call(
+            "POST",
+            "/v1/partners/bonvito-bakery/webhooks/orders",
+            &signed,
+            body,
+        )
+        .await;
+    assert_eq!(
+        (status, answer["points"].as_i64()),
+        (StatusCode::OK, Some(40_000)),
+        "{answer}"
+    );
+    let key = [(
+        "authorization",
+        "Bearer bk_d7a80e3ae3f22fd210cb0bc29169db8f958f76f0_9dda6a6c".to_string(),
+    )];
+    let body = r#"{"to_member_id":"B-2001","points":1500,"reference":"gift-1"}"#;
+    let (status, t) = env
+        .call("POST", "/v1/members/B-2002/transfers", &key, body)
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{t}");
+    assert_eq!(
+        (t["points"].as_i64(), t["fee"].as_i64(), t["to"].as_str()),
+        (Some(1500), Some(30), Some("B-•••01"))
+    );
+}
