@@ -208,6 +208,19 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_company_is_named_by_its_own_attribute_and_nothing_else() {
+        let pairs = [
+            ("gift_message", Some("ACME rocks")),
+            ("Company_ID", Some(" ACME ")),
+            ("bonus_member_id", Some("M-1")),
+        ];
+        assert_eq!(explicit_company(pairs), Some("ACME".to_string()));
+        assert_eq!(explicit_member(pairs), Some("M-1".to_string()));
+        assert_eq!(explicit_company([("company_id", Some("  "))]), None);
+        assert_eq!(explicit_company([("company", Some("ACME"))]), None);
+    }
+
+    #[test]
     fn exact_keeps_numbers_and_strings_as_written() {
         #[derive(Deserialize)]
         struct T {
