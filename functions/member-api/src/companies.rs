@@ -1,6 +1,8 @@
 //! Companies (`bonus_domain::company`): B2B members whose users' orders earn for them.
 //! - `POST /v1/companies` `{name, vat_id?}` (scope enrol): a company, enrolled by the caller;
 //! - `GET /v1/companies/{company_id}` (scope read_profile): the company and its users;
+//! - `PATCH /v1/companies/{company_id}` `{employee_share}` (scope enrol): whether its
+//!   employees get their share under `company_rewards: both`;
 //! - `PUT /v1/companies/{company_id}/users/{member_id}` `{role, default?}` (scope enrol);
 //! - `DELETE /v1/companies/{company_id}/users/{member_id}` (scope enrol).
 //!
@@ -36,6 +38,12 @@ struct CompanyIn {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+struct CompanyPatch {
+    employee_share: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct UserIn {
     role: String,
     /// The person's orders earn for this company when they name none (absent: if it is
@@ -57,6 +65,7 @@ struct CompanyView<'a> {
     name: &'a str,
     vat_id: Option<&'a str>,
     users: Vec<UserView<'a>>,
+    employee_share: bool,
 }
 
 fn company_not_found() -> Error {
@@ -139,6 +148,7 @@ pub(crate) async fn create(ctx: &Ctx, req: &http::Request<Bytes>) -> Result<Resp
         name: &name,
         vat_id: vat_id.as_deref(),
         users: Vec::new(),
+        employee_share: input.employee_share != Some(false),
     };
     Ok(json(StatusCode::CREATED, &view))
 }
@@ -166,8 +176,39 @@ pub(crate) async fn show(
                 role: u.role,
             })
             .collect(),
+        employee_share: !c.no_employee_share,
     };
     Ok(json(StatusCode::OK, &view))
+}
+
+/// Change whether the company's employees get their share (read-modify-write on the
+/// company's account, conditional on its version).
+pub(crate) async fn update(
+    ctx: &Ctx,
+    req: &http::Request<Bytes>,
+    company_id: &str,
+) -> Result<Response, Error> {
+    let key = authorise(ctx, req, Scope::Enrol).await?;
+    let input: CompanyPatch = parse_json(req.body())?;
+    let mut retry = ctx.retry();
+    while let Some(pause) = retry.next() {
+        bonus_dynamodb::retry::pause(pause).await;
+        let (account, _) = company(ctx, &key, company_id, Action::UpdateProfile).await?;
+        let mut next = account.clone();
+        if let Some(c) = next.company.as_mut() {
+            c.no_employee_share = !input.employee_share;
+        }
+        next.version += 1;
+        if next == account || ctx.store.save_account(&next, account.version).await? {
+            info!(partner_id = %key.partner.id, "company settings changed");
+            return Ok(json(
+                StatusCode::OK,
+                &serde_json::json!({"company_id": company_id, "employee_share": input.employee_share}),
+            ));
+        }
+        retry.backoff();
+    }
+    Err(Error::unavailable())
 }
 
 /// Add a user or change their role (`put`), or remove them.

@@ -28,6 +28,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/v1/members"),
     ("POST", "/v1/companies"),
     ("GET", "/v1/companies/{company_id}"),
+    ("PATCH", "/v1/companies/{company_id}"),
     ("PUT", "/v1/companies/{company_id}/users/{member_id}"),
     ("DELETE", "/v1/companies/{company_id}/users/{member_id}"),
     ("GET", "/v1/members/{member_id}"),
@@ -62,6 +63,7 @@ pub async fn handle(ctx: &Ctx, req: http::Request<Bytes>) -> Response {
         },
         ["v1", "companies", id] => match m {
             Method::GET => Box::pin(companies::show(ctx, &req, id)).await,
+            Method::PATCH => Box::pin(companies::update(ctx, &req, id)).await,
             _ => Err(Error::method_not_allowed()),
         },
         ["v1", "companies", id, "users", member] => match m {
