@@ -12,6 +12,17 @@
 //! a session reaches only its own member; anything else is the same 404 as a member that
 //! does not exist. Every form carries a CSRF token; every response a strict CSP.
 
+/// The logged-in member, or the answer to give instead (the login page). Defined before
+/// the page modules so that all of them use it.
+macro_rules! member {
+    ($ctx:expr, $site:expr, $req:expr, $p:expr, $m:expr, $action:expr, $posted:expr) => {
+        match crate::auth::authed($ctx, $site, $req, $p, $m, $action, $posted).await? {
+            Ok(me) => me,
+            Err(login) => return Ok(login),
+        }
+    };
+}
+
 mod auth;
 mod pages;
 mod render;

@@ -23,20 +23,10 @@ use bonus_lambda::api::{html, Error, Response};
 use bonus_lambda::app::Ctx;
 use bonus_services::spend::{self, SpendAt};
 
-use crate::auth::{authed, page_vars, Authed};
+use crate::auth::{page_vars, Authed};
 use crate::render::{self, words};
 use crate::web::{form, query, redirect, set_cookie};
 use crate::Site;
-
-/// The logged-in member, or the answer to give instead (the login page).
-macro_rules! member {
-    ($ctx:expr, $site:expr, $req:expr, $p:expr, $m:expr, $action:expr, $posted:expr) => {
-        match authed($ctx, $site, $req, $p, $m, $action, $posted).await? {
-            Ok(me) => me,
-            Err(login) => return Ok(login),
-        }
-    };
-}
 
 fn points(me: &Authed, n: i64) -> String {
     format_points(me.locale, n)

@@ -19,7 +19,7 @@ use bonus_lambda::api::{Error, Response};
 use bonus_lambda::app::Ctx;
 use bonus_services::transfer::{find_recipient, send, Recipient, TransferAsk};
 
-use crate::auth::{authed, Authed};
+use crate::auth::Authed;
 use crate::pages::render_page;
 use crate::web::form;
 use crate::Site;
@@ -93,10 +93,7 @@ pub async fn form_page(
     p: &str,
     m: &str,
 ) -> Result<Response, Error> {
-    let me = match authed(ctx, site, req, p, m, Action::ReadBalance, None).await? {
-        Ok(me) => me,
-        Err(login) => return Ok(login),
-    };
+    let me = member!(ctx, site, req, p, m, Action::ReadBalance, None);
     page(ctx, site, req, &me, StatusCode::OK, json!({})).await
 }
 
@@ -110,10 +107,7 @@ pub async fn review(
     m: &str,
 ) -> Result<Response, Error> {
     let fields = form(req)?;
-    let me = match authed(ctx, site, req, p, m, Action::Transfer, Some(&fields)).await? {
-        Ok(me) => me,
-        Err(login) => return Ok(login),
-    };
+    let me = member!(ctx, site, req, p, m, Action::Transfer, Some(&fields));
     let to_text = fields.get("to").cloned().unwrap_or_default();
     let typed = json!({"to": to_text, "points": fields.get("points").cloned().unwrap_or_default()});
     let checked = async {
@@ -178,10 +172,7 @@ pub async fn confirm(
     m: &str,
 ) -> Result<Response, Error> {
     let fields = form(req)?;
-    let me = match authed(ctx, site, req, p, m, Action::Transfer, Some(&fields)).await? {
-        Ok(me) => me,
-        Err(login) => return Ok(login),
-    };
+    let me = member!(ctx, site, req, p, m, Action::Transfer, Some(&fields));
     let to_text = fields.get("to").cloned().unwrap_or_default();
     let typed = json!({"to": to_text});
     let points = match whole_points(fields.get("points")) {
@@ -209,10 +200,7 @@ pub async fn confirm(
                 "points sent on the member site"
             );
             // The balance as it is now.
-            let me = match authed(ctx, site, req, p, m, Action::ReadBalance, None).await? {
-                Ok(me) => me,
-                Err(login) => return Ok(login),
-            };
+            let me = member!(ctx, site, req, p, m, Action::ReadBalance, None);
             let done =
                 json!({"ok": true, "points": format_points(me.locale, t.points), "to": t.to_label});
             page(
