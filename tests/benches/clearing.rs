@@ -187,6 +187,9 @@ async fn main() {
                 shopify: None,
                 woocommerce: None,
                 finance_email: None,
+                rates: Default::default(),
+                redemption: Default::default(),
+                settings_version: 0,
             })
             .await
             .expect("partner");

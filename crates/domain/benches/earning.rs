@@ -47,14 +47,14 @@ fn bench(c: &mut Criterion) {
     let lines = order.earn_lines(&programme);
     let account = Account::open("p", "M-1");
     let budgets = BTreeMap::new();
-    let date = now.date_naive();
+    let local_time = now.naive_utc();
 
     c.bench_function("earn_order/20 lines", |b| {
         b.iter(|| {
             let ctx = EarnContext {
                 programme: &programme,
                 tier: &programme.tiers[0],
-                local_date: date,
+                local_time,
                 campaigns: &[],
             };
             earn_order(&ctx, std::hint::black_box(&lines), &budgets).unwrap()
@@ -67,7 +67,7 @@ fn bench(c: &mut Criterion) {
             let ctx = EarnContext {
                 programme: &programme,
                 tier: &programme.tiers[0],
-                local_date: date,
+                local_time,
                 campaigns: &[],
             };
             let earning = earn_order(&ctx, &order.earn_lines(&programme), &budgets).unwrap();
@@ -92,7 +92,7 @@ fn bench(c: &mut Criterion) {
     let ctx = EarnContext {
         programme: &programme,
         tier: &programme.tiers[0],
-        local_date: date,
+        local_time,
         campaigns: &[],
     };
     let earning = earn_order(&ctx, &lines, &budgets).unwrap();

@@ -1,10 +1,10 @@
-//! Campaigns of a partner: bonus points on top of the base points for listed SKUs, in a date
-//! window and on chosen weekdays (partner time zone), optionally for some tiers only, paid
-//! from a points budget that is never overspent.
+//! Campaigns of a partner: bonus points on top of the base points for listed SKUs, product
+//! groups or every product, in a date window, on chosen weekdays and hours (partner time
+//! zone), optionally for some tiers only, paid from a points budget that is never overspent.
 
 use std::collections::BTreeSet;
 
-use chrono::{Datelike, NaiveDate, Weekday};
+use chrono::{Datelike, NaiveDate, NaiveDateTime, Timelike, Weekday};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
@@ -31,18 +31,43 @@ pub enum CampaignRule {
     },
 }
 
+/// Hours of the day a campaign runs, in the partner's time zone: from `from` (inclusive) to
+/// `to` (exclusive), whole hours 0-24 ("happy hour" 17-19).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HourWindow {
+    pub from: u32,
+    pub to: u32,
+}
+
+/// At most this many SKUs or product groups in one campaign (its item stays far below
+/// DynamoDB's 400 KB, and the order's read fetches its budget once whatever it lists).
+pub const MAX_TARGETS: usize = 1_000;
+
+/// The largest budget (a trillion points): far above any pack, far below overflow.
+pub const MAX_BUDGET: Points = 1_000_000_000_000;
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Campaign {
     pub id: String,
     pub partner_id: String,
     pub name: String,
+    /// What it pays on: exactly one of `skus`, `product_groups` and `all_products`.
+    #[serde(default)]
     pub skus: BTreeSet<String>,
+    #[serde(default)]
+    pub product_groups: BTreeSet<String>,
+    #[serde(default)]
+    pub all_products: bool,
     /// First and last day (inclusive), in the partner's time zone.
     pub starts_on: NaiveDate,
     pub ends_on: NaiveDate,
     /// Days of the week it runs on (partner time zone); empty = every day.
     #[serde(default)]
     pub weekdays: Vec<Weekday>,
+    /// Hours of the day it runs (partner time zone); absent = all day.
+    #[serde(default)]
+    pub hours: Option<HourWindow>,
     /// Tiers it is for; empty = all tiers.
     #[serde(default)]
     pub tiers: Vec<String>,
@@ -54,24 +79,43 @@ pub struct Campaign {
 }
 
 impl Campaign {
-    /// Does the campaign run on this local date (window and weekdays)?
-    pub fn runs_on(&self, local_date: NaiveDate) -> bool {
-        local_date >= self.starts_on
-            && local_date <= self.ends_on
-            && (self.weekdays.is_empty() || self.weekdays.contains(&local_date.weekday()))
+    /// Does the campaign run at this local time (window, weekdays and hours)?
+    pub fn runs_at(&self, local: NaiveDateTime) -> bool {
+        let day = local.date();
+        day >= self.starts_on
+            && day <= self.ends_on
+            && (self.weekdays.is_empty() || self.weekdays.contains(&day.weekday()))
+            && self
+                .hours
+                .is_none_or(|h| (h.from..h.to).contains(&local.hour()))
     }
 
-    /// Does the campaign pay on this SKU, for this tier, on this local date?
-    pub fn applies(&self, sku: &str, tier: &str, local_date: NaiveDate) -> bool {
-        self.skus.contains(sku)
-            && self.runs_on(local_date)
+    /// Does it pay on a line of this SKU and product group?
+    pub fn targets(&self, sku: &str, group: Option<&str>) -> bool {
+        self.all_products
+            || self.skus.contains(sku)
+            || group.is_some_and(|g| self.product_groups.contains(g))
+    }
+
+    /// Does the campaign pay on this line, for this tier, at this local time?
+    pub fn applies(&self, line: &EarnLine, tier: &str, local: NaiveDateTime) -> bool {
+        self.targets(&line.sku, line.product_group.as_deref())
+            && self.runs_at(local)
             && (self.tiers.is_empty() || self.tiers.iter().any(|t| t == tier))
     }
 
-    /// Whether it can pay on any line of an order on this date, whatever the member's tier
+    /// Whether it can pay on any line of an order at this time, whatever the member's tier
     /// (known only after the read): decides which budgets the read fetches.
-    pub fn may_apply(&self, skus: &[&str], local_date: NaiveDate) -> bool {
-        self.runs_on(local_date) && skus.iter().any(|s| self.skus.contains(*s))
+    pub fn may_apply(&self, lines: &[EarnLine], local: NaiveDateTime) -> bool {
+        self.runs_at(local)
+            && lines
+                .iter()
+                .any(|l| self.targets(&l.sku, l.product_group.as_deref()))
+    }
+
+    /// Is it still to run or running on this local date (not ended)?
+    pub fn ended_before(&self, local_date: NaiveDate) -> bool {
+        self.ends_on < local_date
     }
 
     /// The exact, unrounded bonus for a line, before the budget.
@@ -95,21 +139,58 @@ impl Campaign {
         if !crate::ids::valid_id(&self.id) {
             return Err(format!("id: '{}' {}", self.id, crate::ids::ID_RULE));
         }
-        if self.skus.is_empty() {
-            return Err("skus: list at least one SKU".into());
+        let name = self.name.trim();
+        if name.is_empty() || name.chars().count() > 200 {
+            return Err("name: 1 to 200 characters".into());
+        }
+        let targets = usize::from(!self.skus.is_empty())
+            + usize::from(!self.product_groups.is_empty())
+            + usize::from(self.all_products);
+        if targets != 1 {
+            return Err(
+                "skus: list SKUs, or product_groups, or set all_products (exactly one of them)"
+                    .into(),
+            );
+        }
+        for (field, list) in [
+            ("skus", &self.skus),
+            ("product_groups", &self.product_groups),
+        ] {
+            if list.len() > MAX_TARGETS {
+                return Err(format!("{field}: at most {MAX_TARGETS}"));
+            }
+            if let Some(bad) = list.iter().find(|s| !crate::ids::valid_external_id(s)) {
+                return Err(format!("{field}: '{bad}' is not a valid code"));
+            }
         }
         if self.ends_on < self.starts_on {
             return Err("ends_on: must not be before starts_on".into());
         }
-        if self.budget <= 0 {
-            return Err("budget: must be a positive number of points".into());
+        if (self.ends_on - self.starts_on).num_days() > 3660 {
+            return Err("ends_on: a campaign runs at most 10 years".into());
+        }
+        if let Some(h) = self.hours {
+            if h.from >= h.to || h.to > 24 {
+                return Err("hours: from 0-23 and to 1-24, from before to".into());
+            }
+        }
+        let mut days = self.weekdays.clone();
+        days.sort_by_key(|d| d.num_days_from_monday());
+        days.dedup();
+        if days.len() != self.weekdays.len() {
+            return Err("weekdays: a day appears twice".into());
+        }
+        if self.budget <= 0 || self.budget > MAX_BUDGET {
+            return Err(format!(
+                "budget: must be a positive number of points, at most {MAX_BUDGET}"
+            ));
         }
         if self.budget_shards == 0 || self.budget_shards > 64 {
             return Err("budget_shards: must be between 1 and 64".into());
         }
         match &self.rule {
-            CampaignRule::FixedPerUnit { points } if *points <= 0 => {
-                Err("rule.points: must be positive".into())
+            CampaignRule::FixedPerUnit { points } if *points <= 0 || *points > 1_000_000 => {
+                Err("rule.points: must be above 0 and at most 1000000".into())
             }
             CampaignRule::CostPercent { percent }
                 if *percent <= Decimal::ZERO || *percent > Decimal::from(100) =>

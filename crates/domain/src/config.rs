@@ -108,19 +108,31 @@ pub struct BehaviourCampaignIn {
     pub ends_on: chrono::NaiveDate,
 }
 
+/// An order campaign, as `bonus apply` reads it and the partner API takes it (there the
+/// partner is the caller's and `partner` must be left out).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CampaignIn {
     pub id: String,
-    pub partner: String,
+    #[serde(default)]
+    pub partner: Option<String>,
     pub name: String,
+    /// What it pays on: SKUs, or product groups, or every product.
+    #[serde(default)]
     pub skus: Vec<String>,
+    #[serde(default)]
+    pub product_groups: Vec<String>,
+    #[serde(default)]
+    pub all_products: bool,
     /// First and last day, inclusive, partner time zone.
     pub starts_on: chrono::NaiveDate,
     pub ends_on: chrono::NaiveDate,
     /// e.g. [mon, tue, wed, thu, fri]; absent = every day.
     #[serde(default)]
     pub weekdays: Vec<chrono::Weekday>,
+    /// Local hours `{from: 17, to: 19}`; absent = all day.
+    #[serde(default)]
+    pub hours: Option<crate::campaign::HourWindow>,
     /// Tier names; absent = all tiers.
     #[serde(default)]
     pub tiers: Vec<String>,
@@ -129,6 +141,56 @@ pub struct CampaignIn {
     /// 370000, 580000.
     pub budget: i64,
     pub budget_shards: Option<u32>,
+}
+
+impl CampaignIn {
+    /// The campaign of `partner_id` in `programme`, validated (the message names the field).
+    /// Without a programme (an unknown partner, already reported), tiers are not checked.
+    pub fn to_campaign(
+        &self,
+        partner_id: &str,
+        programme: Option<&Programme>,
+    ) -> Result<Campaign, String> {
+        if let Some(tier) = self
+            .tiers
+            .iter()
+            .find(|t| programme.is_some_and(|p| p.tier(t).is_none()))
+        {
+            return Err(format!(
+                "tiers: '{tier}' is not a tier of the partner's programme"
+            ));
+        }
+        let rule = match &self.rule {
+            RuleIn::FixedPerUnit { points } => CampaignRule::FixedPerUnit { points: *points },
+            RuleIn::CostPercent { percent } => CampaignRule::CostPercent {
+                percent: percent.map_or(Decimal::new(13, 1), |p| p.0),
+            },
+            RuleIn::PerCurrencyUnit { points } => {
+                CampaignRule::PerCurrencyUnit { points: points.0 }
+            }
+        };
+        let campaign = Campaign {
+            id: self.id.clone(),
+            partner_id: partner_id.to_string(),
+            name: self.name.trim().to_string(),
+            skus: self.skus.iter().cloned().collect(),
+            product_groups: self.product_groups.iter().cloned().collect(),
+            all_products: self.all_products,
+            starts_on: self.starts_on,
+            ends_on: self.ends_on,
+            weekdays: self.weekdays.clone(),
+            hours: self.hours,
+            tiers: self.tiers.clone(),
+            rule,
+            budget: self.budget,
+            budget_shards: self.budget_shards.unwrap_or(DEFAULT_BUDGET_SHARDS),
+        };
+        if self.skus.len() != campaign.skus.len() {
+            return Err("skus: a SKU appears twice".into());
+        }
+        campaign.validate()?;
+        Ok(campaign)
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -262,6 +324,37 @@ pub struct PartnerIn {
     /// The monthly clearing statement is e-mailed here (coalitions).
     #[serde(default)]
     pub finance_email: Option<String>,
+    /// The partner's own base rate and coefficients: `{points_per_unit: 5, product_groups:
+    /// {bread: 1}}`. These two settings can also be changed by the partner itself (partner
+    /// API); left out of the file, the stored ones are kept.
+    #[serde(default)]
+    pub rates: Option<PartnerRatesIn>,
+    /// Redemption limits: `{max_points_per_transaction, max_points_per_member_day, weekdays,
+    /// hours: {from, to}}`.
+    #[serde(default)]
+    pub redemption: Option<crate::programme::RedemptionLimits>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PartnerRatesIn {
+    #[serde(default)]
+    pub points_per_unit: Option<ExactDecimal>,
+    #[serde(default)]
+    pub product_groups: Option<BTreeMap<String, ExactDecimal>>,
+}
+
+impl PartnerRatesIn {
+    pub fn to_rates(&self) -> crate::programme::PartnerRates {
+        crate::programme::PartnerRates {
+            points_per_unit: self.points_per_unit.map(|d| d.0),
+            product_groups: self.product_groups.as_ref().map(|g| {
+                g.iter()
+                    .map(|(k, v)| (k.clone(), Coefficient(v.0)))
+                    .collect()
+            }),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -321,6 +414,9 @@ pub struct ConfigPlan {
     pub behaviour: Vec<BehaviourCampaign>,
     pub rewards: Vec<crate::reward::Reward>,
     pub companies: Vec<CompanyPlan>,
+    /// Partners whose file leaves out `rates` and `redemption`: the stored ones are kept
+    /// (the partner may have set them over the partner API).
+    pub partner_settings_kept: HashSet<String>,
 }
 
 /// Budget shards of a campaign unless the file says otherwise.
@@ -579,6 +675,21 @@ impl ConfigFile {
             };
             let shopify = link("shopify", &p.shopify);
             let woocommerce = link("woocommerce", &p.woocommerce);
+            let rates = p
+                .rates
+                .as_ref()
+                .map(PartnerRatesIn::to_rates)
+                .unwrap_or_default();
+            if let Err(e) = rates.validate() {
+                errors.push(format!("{}.{e}", f("rates")));
+            }
+            let redemption = p.redemption.clone().unwrap_or_default();
+            if let Err(e) = redemption.validate() {
+                errors.push(format!("{}.{e}", f("redemption")));
+            }
+            if p.rates.is_none() && p.redemption.is_none() {
+                plan.partner_settings_kept.insert(p.id.clone());
+            }
             plan.partners.push(Partner {
                 id: p.id.clone(),
                 programme_id: p.programme.clone(),
@@ -589,6 +700,9 @@ impl ConfigFile {
                 shopify,
                 woocommerce,
                 finance_email: p.finance_email.clone(),
+                rates,
+                redemption,
+                settings_version: 0,
             });
         }
         partner_ids
@@ -760,59 +874,28 @@ impl ConfigFile {
         let mut campaign_ids = HashSet::new();
         for (i, c) in self.campaigns.iter().enumerate() {
             let f = |name: &str| format!("campaigns[{i}].{name}");
-            if !partner_ids.contains(&c.partner) {
+            let Some(partner) = c.partner.as_deref() else {
+                errors.push(format!("{}: missing", f("partner")));
+                continue;
+            };
+            if !partner_ids.contains(partner) {
                 errors.push(format!(
-                    "{}: no partner '{}' in this file",
-                    f("partner"),
-                    c.partner
+                    "{}: no partner '{partner}' in this file",
+                    f("partner")
                 ));
             }
-            if !campaign_ids.insert((c.partner.clone(), c.id.clone())) {
+            if !campaign_ids.insert((partner.to_string(), c.id.clone())) {
                 errors.push(format!("{}: '{}' is declared twice", f("id"), c.id));
             }
-            if let Some(tier) = c.tiers.iter().find(|t| {
-                let programme = self
-                    .partners
-                    .iter()
-                    .find(|p| p.id == c.partner)
-                    .map(|p| p.programme.as_str());
-                !plan
-                    .programmes
-                    .iter()
-                    .filter(|p| Some(p.id.as_str()) == programme)
-                    .any(|p| p.tier(t).is_some())
-            }) {
-                errors.push(format!(
-                    "{}: '{tier}' is not a tier of the partner's programme",
-                    f("tiers")
-                ));
+            let programme = self
+                .partners
+                .iter()
+                .find(|p| p.id == partner)
+                .and_then(|p| plan.programmes.iter().find(|g| g.id == p.programme));
+            match c.to_campaign(partner, programme) {
+                Ok(campaign) => plan.campaigns.push(campaign),
+                Err(e) => errors.push(format!("campaigns[{i}].{e}")),
             }
-            let rule = match &c.rule {
-                RuleIn::FixedPerUnit { points } => CampaignRule::FixedPerUnit { points: *points },
-                RuleIn::CostPercent { percent } => CampaignRule::CostPercent {
-                    percent: percent.map_or(Decimal::new(13, 1), |p| p.0),
-                },
-                RuleIn::PerCurrencyUnit { points } => {
-                    CampaignRule::PerCurrencyUnit { points: points.0 }
-                }
-            };
-            let campaign = Campaign {
-                id: c.id.clone(),
-                partner_id: c.partner.clone(),
-                name: c.name.clone(),
-                skus: c.skus.iter().cloned().collect(),
-                starts_on: c.starts_on,
-                ends_on: c.ends_on,
-                weekdays: c.weekdays.clone(),
-                tiers: c.tiers.clone(),
-                rule,
-                budget: c.budget,
-                budget_shards: c.budget_shards.unwrap_or(DEFAULT_BUDGET_SHARDS),
-            };
-            if let Err(e) = campaign.validate() {
-                errors.push(format!("campaigns[{i}].{e}"));
-            }
-            plan.campaigns.push(campaign);
         }
     }
 

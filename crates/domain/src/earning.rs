@@ -16,7 +16,7 @@
 
 use std::collections::BTreeMap;
 
-use chrono::NaiveDate;
+use chrono::NaiveDateTime;
 use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::{Decimal, RoundingStrategy};
 use serde::{Deserialize, Serialize};
@@ -32,8 +32,8 @@ pub struct EarnContext<'a> {
     pub programme: &'a Programme,
     /// The tier the order earns at (after any upgrade the order itself causes).
     pub tier: &'a Tier,
-    /// The order's date in the partner's time zone (campaign windows and weekdays).
-    pub local_date: NaiveDate,
+    /// The order's time in the partner's time zone (campaign windows, weekdays and hours).
+    pub local_time: NaiveDateTime,
     /// The partner's campaigns; those that do not apply are ignored.
     pub campaigns: &'a [Campaign],
 }
@@ -130,7 +130,7 @@ pub fn points_for_line(
     for c in ctx
         .campaigns
         .iter()
-        .filter(|c| c.applies(&line.sku, &ctx.tier.name, ctx.local_date))
+        .filter(|c| c.applies(line, &ctx.tier.name, ctx.local_time))
     {
         let Some(exact) = c.exact_bonus(p, line) else {
             continue;
@@ -235,8 +235,12 @@ mod tests {
         }
     }
 
-    fn date(s: &str) -> NaiveDate {
+    fn date(s: &str) -> chrono::NaiveDate {
         s.parse().unwrap()
+    }
+
+    fn noon(s: &str) -> NaiveDateTime {
+        date(s).and_hms_opt(12, 0, 0).unwrap()
     }
 
     /// Earn with the programme's lowest tier (or `tier`), no campaigns.
@@ -245,7 +249,7 @@ mod tests {
         let ctx = EarnContext {
             programme: p,
             tier,
-            local_date: date("2026-11-23"),
+            local_time: noon("2026-11-23"),
             campaigns: &[],
         };
         earn_order(&ctx, lines, &BTreeMap::new()).unwrap()
@@ -255,7 +259,7 @@ mod tests {
         EarnContext {
             programme: p,
             tier: p.tier("Silver").unwrap(),
-            local_date: date("2026-11-23"),
+            local_time: noon("2026-11-23"),
             campaigns: std::slice::from_ref(c),
         }
     }
@@ -266,9 +270,12 @@ mod tests {
             partner_id: "shop".into(),
             name: "C".into(),
             skus: ["SKU-1".to_string()].into_iter().collect(),
+            product_groups: Default::default(),
+            all_products: false,
             starts_on: date("2026-11-01"),
             ends_on: date("2026-11-30"),
             weekdays: vec![],
+            hours: None,
             tiers: vec![],
             rule,
             budget,
@@ -413,15 +420,58 @@ mod tests {
             Weekday::Fri,
         ];
         // 2026-11-21 is a Saturday, 2026-11-20 a Friday.
-        assert!(!c.applies("SKU-1", "Silver", date("2026-11-21")));
-        assert!(c.applies("SKU-1", "Silver", date("2026-11-20")));
-        assert!(!c.applies("SKU-2", "Silver", date("2026-11-20")));
-        assert!(!c.applies("SKU-1", "Silver", date("2026-12-01")));
+        let sku1 = line("1", 100);
+        let sku2 = EarnLine {
+            sku: "SKU-2".into(),
+            ..line("2", 100)
+        };
+        assert!(!c.applies(&sku1, "Silver", noon("2026-11-21")));
+        assert!(c.applies(&sku1, "Silver", noon("2026-11-20")));
+        assert!(!c.applies(&sku2, "Silver", noon("2026-11-20")));
+        assert!(!c.applies(&sku1, "Silver", noon("2026-12-01")));
         c.tiers = vec!["Gold".into()];
-        assert!(!c.applies("SKU-1", "Silver", date("2026-11-20")));
-        assert!(c.applies("SKU-1", "Gold", date("2026-11-20")));
-        assert!(c.may_apply(&["SKU-1"], date("2026-11-20")));
+        assert!(!c.applies(&sku1, "Silver", noon("2026-11-20")));
+        assert!(c.applies(&sku1, "Gold", noon("2026-11-20")));
+        assert!(c.may_apply(std::slice::from_ref(&sku1), noon("2026-11-20")));
         let _ = p;
+    }
+
+    #[test]
+    fn campaigns_target_groups_every_product_and_hours() {
+        let mut c = campaign(CampaignRule::FixedPerUnit { points: 10 }, 1_000);
+        let bread = EarnLine {
+            sku: "LOAF".into(),
+            product_group: Some("bread".into()),
+            ..line("1", 100)
+        };
+        let wine = EarnLine {
+            sku: "WINE".into(),
+            product_group: Some("wine".into()),
+            ..line("2", 100)
+        };
+        assert!(!c.applies(&bread, "Silver", noon("2026-11-20")));
+        c.skus.clear();
+        c.product_groups = ["bread".to_string()].into_iter().collect();
+        assert!(c.applies(&bread, "Silver", noon("2026-11-20")));
+        assert!(!c.applies(&wine, "Silver", noon("2026-11-20")));
+        assert!(c.may_apply(&[wine.clone(), bread.clone()], noon("2026-11-20")));
+        assert!(!c.may_apply(std::slice::from_ref(&wine), noon("2026-11-20")));
+        c.product_groups.clear();
+        c.all_products = true;
+        assert!(c.applies(&wine, "Silver", noon("2026-11-20")));
+        // Happy hour, 17:00 to 19:00 local: 16:59 and 19:00 are outside.
+        c.hours = Some(crate::campaign::HourWindow { from: 17, to: 19 });
+        let at = |h, m| date("2026-11-20").and_hms_opt(h, m, 0).unwrap();
+        assert!(!c.applies(&wine, "Silver", at(16, 59)));
+        assert!(c.applies(&wine, "Silver", at(17, 0)));
+        assert!(c.applies(&wine, "Silver", at(18, 59)));
+        assert!(!c.applies(&wine, "Silver", at(19, 0)));
+        assert_eq!(c.validate(), Ok(()));
+        c.skus.insert("X".into());
+        assert!(c.validate().unwrap_err().starts_with("skus:"));
+        c.skus.clear();
+        c.hours = Some(crate::campaign::HourWindow { from: 19, to: 17 });
+        assert!(c.validate().unwrap_err().starts_with("hours:"));
     }
 
     proptest! {
@@ -455,7 +505,7 @@ mod tests {
             let mut p = programme("1");
             p.tiers[0].multiplier = Decimal::new(mult_hundredths, 2);
             let c = campaign(CampaignRule::FixedPerUnit { points: per_unit }, budget);
-            let ctx = EarnContext { programme: &p, tier: &p.tiers[0], local_date: date("2026-11-23"), campaigns: std::slice::from_ref(&c) };
+            let ctx = EarnContext { programme: &p, tier: &p.tiers[0], local_time: noon("2026-11-23"), campaigns: std::slice::from_ref(&c) };
             let lines: Vec<_> = qtys.iter().map(|q| EarnLine { sku: "SKU-1".into(), quantity: *q, ..line("1", q * 333) }).collect();
             let e = earn_order(&ctx, &lines, &BTreeMap::from([("c1".to_string(), budget)])).unwrap();
             let paid: i64 = e.campaign_points.values().sum();

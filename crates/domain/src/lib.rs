@@ -27,6 +27,7 @@ pub mod account;
 pub mod booking;
 pub mod budget;
 pub mod campaign;
+pub mod changes;
 pub mod clearing;
 pub mod clock;
 pub mod company;

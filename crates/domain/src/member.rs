@@ -23,6 +23,9 @@ pub enum Scope {
     Erase,
     /// Sending a member's points to another member.
     Transfer,
+    /// The partner's own programme settings: campaigns, rates, limits, adjustments, reports
+    /// (the partner API, `/v1/partner/...`). Never another partner's.
+    Manage,
 }
 
 impl Scope {

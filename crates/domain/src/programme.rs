@@ -181,6 +181,23 @@ impl Programme {
         }
     }
 
+    /// The programme as it earns at `partner`: the partner's own base rate and product-group
+    /// coefficients, where it set them, replace the programme's.
+    pub fn with_partner_rates(&self, partner: &Partner) -> std::borrow::Cow<'_, Programme> {
+        let r = &partner.rates;
+        if r.points_per_unit.is_none() && r.product_groups.is_none() {
+            return std::borrow::Cow::Borrowed(self);
+        }
+        let mut p = self.clone();
+        if let Some(rate) = r.points_per_unit {
+            p.points_per_unit = rate;
+        }
+        if let Some(groups) = &r.product_groups {
+            p.product_groups = groups.clone();
+        }
+        std::borrow::Cow::Owned(p)
+    }
+
     /// The coefficient of a product group (x1 when the group is absent or unknown).
     pub fn coefficient(&self, group: Option<&str>) -> Decimal {
         group
@@ -295,6 +312,100 @@ pub struct Partner {
     /// Where the monthly clearing statement is e-mailed (none: not e-mailed).
     #[serde(default)]
     pub finance_email: Option<String>,
+    /// The partner's own base rate and coefficients (none: the programme's).
+    #[serde(default)]
+    pub rates: PartnerRates,
+    /// When and how much members may spend at this partner (none: no limit).
+    #[serde(default)]
+    pub redemption: RedemptionLimits,
+    /// Bumped by every change of `rates` and `redemption` (changes are made over the
+    /// version read).
+    #[serde(default)]
+    pub settings_version: u64,
+}
+
+/// A partner's own earning rates: they replace the programme's for orders at the partner,
+/// which is the issuer of those points and pays for them in clearing.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartnerRates {
+    #[serde(default, with = "rust_decimal::serde::str_option")]
+    pub points_per_unit: Option<Decimal>,
+    #[serde(default)]
+    pub product_groups: Option<BTreeMap<String, Coefficient>>,
+}
+
+impl PartnerRates {
+    pub fn validate(&self) -> Result<(), String> {
+        if let Some(r) = self.points_per_unit {
+            if r < Decimal::ZERO || r > Decimal::from(1000) {
+                return Err("points_per_unit: must be between 0 and 1000".into());
+            }
+        }
+        for (group, c) in self.product_groups.iter().flatten() {
+            if !crate::ids::valid_external_id(group) {
+                return Err(format!(
+                    "product_groups: '{group}' is not a valid group code"
+                ));
+            }
+            if c.0 < Decimal::ZERO || c.0 > Decimal::from(100) {
+                return Err(format!(
+                    "product_groups.{group}: coefficient must be between 0 and 100"
+                ));
+            }
+        }
+        if self.product_groups.as_ref().is_some_and(|g| g.len() > 500) {
+            return Err("product_groups: at most 500".into());
+        }
+        Ok(())
+    }
+}
+
+/// Redemption limits of a partner (bonVito): members spend at most so much per
+/// transaction and per day, and only on these weekdays and hours (partner time zone).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedemptionLimits {
+    #[serde(default)]
+    pub max_points_per_transaction: Option<Points>,
+    #[serde(default)]
+    pub max_points_per_member_day: Option<Points>,
+    /// Empty: every day.
+    #[serde(default)]
+    pub weekdays: Vec<chrono::Weekday>,
+    #[serde(default)]
+    pub hours: Option<crate::campaign::HourWindow>,
+}
+
+impl RedemptionLimits {
+    pub fn validate(&self) -> Result<(), String> {
+        for (field, v) in [
+            (
+                "max_points_per_transaction",
+                self.max_points_per_transaction,
+            ),
+            ("max_points_per_member_day", self.max_points_per_member_day),
+        ] {
+            if v.is_some_and(|v| v <= 0) {
+                return Err(format!("{field}: a whole number above 0 (or left out)"));
+            }
+        }
+        if let Some(h) = self.hours {
+            if h.from >= h.to || h.to > 24 {
+                return Err("hours: from 0-23 and to 1-24, from before to".into());
+            }
+        }
+        let mut days = self.weekdays.clone();
+        days.sort_by_key(|d| d.num_days_from_monday());
+        days.dedup();
+        if days.len() != self.weekdays.len() {
+            return Err("weekdays: a day appears twice".into());
+        }
+        Ok(())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        *self == RedemptionLimits::default()
+    }
 }
 
 /// How a shop platform's native webhooks are verified and treated.

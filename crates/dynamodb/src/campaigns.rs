@@ -11,6 +11,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
 use super::{from_item, key_map, keys, to_item, Store, StoreError, TxOutcome};
 use bonus_domain::budget::{split_budget, BudgetShard, BudgetStatus, BudgetTake};
 use bonus_domain::campaign::{BehaviourCampaign, Campaign};
+use bonus_domain::changes::Change;
 use bonus_domain::money::Points;
 
 impl Store {
@@ -74,10 +75,18 @@ impl Store {
     }
 
     /// Create or update a campaign. A new campaign gets its budget shards; an existing one
-    /// may only grow its budget (a top-up goes to shard 0). All in one transaction.
-    pub async fn put_campaign(&self, c: &Campaign) -> Result<CampaignApplied, StoreError> {
+    /// may only grow its budget (a top-up goes to shard 0). All in one transaction, with
+    /// the change in the partner's audit trail when one is given.
+    pub async fn put_campaign(
+        &self,
+        c: &Campaign,
+        change: Option<&Change>,
+    ) -> Result<CampaignApplied, StoreError> {
         let existing: Option<Campaign> = self.get(keys::campaign(&c.partner_id, &c.id)).await?;
         let mut items: Vec<TransactWriteItem> = Vec::new();
+        if let Some(change) = change {
+            items.push(self.change_put(change)?);
+        }
         let config = to_item(keys::campaign(&c.partner_id, &c.id), "campaign", c)?;
         let outcome = match &existing {
             None => {
@@ -136,12 +145,142 @@ impl Store {
         };
         match self.transact_retrying(items).await? {
             TxOutcome::Committed => Ok(outcome),
-            other => Err(StoreError::Sdk(format!(
-                "campaign {} changed while applying: {other:?}",
-                c.id
-            ))),
+            // Created or changed by someone else between the read and the write.
+            _ => Ok(CampaignApplied::Raced),
         }
     }
+}
+
+impl Store {
+    /// The put of one audit-trail record (new, so a retried write cannot record it twice).
+    pub fn change_put(&self, change: &Change) -> Result<TransactWriteItem, StoreError> {
+        self.put_new(to_item(
+            keys::change(&change.partner_id, &change.change_id),
+            "change",
+            change,
+        )?)
+    }
+
+    /// A partner's audit trail, newest first: up to `limit` changes older than `before`
+    /// (a change id), and whether there are more.
+    pub async fn changes(
+        &self,
+        partner_id: &str,
+        limit: i32,
+        before: Option<&str>,
+    ) -> Result<(Vec<Change>, bool), StoreError> {
+        let (pk, _) = keys::change(partner_id, "");
+        let mut q = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .consistent_read(true)
+            .expression_attribute_names("#pk", keys::PK)
+            .expression_attribute_values(":pk", AttributeValue::S(pk))
+            .scan_index_forward(false)
+            .limit(limit + 1);
+        q = match before {
+            Some(b) => q
+                .key_condition_expression("#pk = :pk AND #sk < :before")
+                .expression_attribute_names("#sk", keys::SK)
+                .expression_attribute_values(":before", AttributeValue::S(b.to_string())),
+            None => q.key_condition_expression("#pk = :pk"),
+        };
+        let out = q.send().await.map_err(StoreError::sdk)?;
+        let mut changes = out
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .map(from_item)
+            .collect::<Result<Vec<Change>, _>>()?;
+        let want = usize::try_from(limit).unwrap_or(0);
+        let more = changes.len() > want;
+        changes.truncate(want);
+        Ok((changes, more))
+    }
+
+    /// Add `points` to a campaign's budget under the caller's `reference`, in one
+    /// transaction: the campaign (only over the version read), shard 0, the reference and
+    /// the audit record. Done before under the same reference: what was done then.
+    pub async fn top_up_campaign(
+        &self,
+        old: &Campaign,
+        points: Points,
+        reference: &str,
+        change: &Change,
+        extra: Vec<TransactWriteItem>,
+    ) -> Result<TopUp, StoreError> {
+        let marker_keys = keys::top_up(&old.partner_id, &old.id, reference);
+        if let Some(done) = self.get::<TopUpRecord>(marker_keys.clone()).await? {
+            return Ok(TopUp::Before(done));
+        }
+        let mut new = old.clone();
+        new.budget = old
+            .budget
+            .checked_add(points)
+            .filter(|b| *b <= bonus_domain::campaign::MAX_BUDGET)
+            .ok_or_else(|| StoreError::Build("budget out of range".into()))?;
+        let record = TopUpRecord {
+            reference: reference.to_string(),
+            points,
+            budget_after: new.budget,
+            at: change.at,
+        };
+        let put = aws_sdk_dynamodb::types::Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(to_item(
+                keys::campaign(&new.partner_id, &new.id),
+                "campaign",
+                &new,
+            )?))
+            .condition_expression("budget = :old")
+            .expression_attribute_values(":old", AttributeValue::N(old.budget.to_string()))
+            .build()?;
+        let shard = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key_map(&keys::budget_shard(
+                &old.partner_id,
+                &old.id,
+                0,
+            ))))
+            .update_expression("ADD remaining :t")
+            .expression_attribute_values(":t", AttributeValue::N(points.to_string()))
+            .condition_expression("attribute_exists(PK)")
+            .build()?;
+        let mut items = vec![
+            TransactWriteItem::builder().put(put).build(),
+            TransactWriteItem::builder().update(shard).build(),
+            self.put_new(to_item(marker_keys.clone(), "top_up", &record)?)?,
+            self.change_put(change)?,
+        ];
+        items.extend(extra);
+        match self.transact_retrying(items).await? {
+            TxOutcome::Committed => Ok(TopUp::Done(record, Box::new(new))),
+            _ => match self.get::<TopUpRecord>(marker_keys).await? {
+                Some(done) => Ok(TopUp::Before(done)),
+                // The campaign changed between the read and the write: read again.
+                None => Ok(TopUp::Raced),
+            },
+        }
+    }
+}
+
+/// A top-up as recorded under its reference.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct TopUpRecord {
+    pub reference: String,
+    pub points: Points,
+    pub budget_after: Points,
+    pub at: chrono::DateTime<chrono::Utc>,
+}
+
+#[derive(Debug, Clone)]
+pub enum TopUp {
+    Done(TopUpRecord, Box<Campaign>),
+    /// Done before under this reference (perhaps with other points: the caller compares).
+    Before(TopUpRecord),
+    /// The campaign changed meanwhile; nothing was written.
+    Raced,
 }
 
 /// What the partner's partition holds.
@@ -159,6 +298,8 @@ pub enum CampaignApplied {
     ToppedUp(Points),
     BudgetCannotShrink(Points),
     ShardsFixed(u32),
+    /// The campaign changed between the read and the write: nothing was written.
+    Raced,
 }
 
 /// The conditional update that takes points from a shard.

@@ -156,6 +156,45 @@ impl Store {
             .await
     }
 
+    /// Change a partner's own rates and redemption limits, over the version read, with the
+    /// change in its audit trail: false when the partner changed meanwhile (nothing written).
+    pub async fn update_partner_settings(
+        &self,
+        old: &Partner,
+        new: &Partner,
+        change: &bonus_domain::changes::Change,
+    ) -> Result<bool, StoreError> {
+        let rates: super::Item = serde_dynamo::to_item(&new.rates)?;
+        let redemption: super::Item = serde_dynamo::to_item(&new.redemption)?;
+        let update = aws_sdk_dynamodb::types::Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(super::key_map(&keys::partner(&old.id))))
+            .update_expression("SET rates = :r, redemption = :x, settings_version = :next")
+            .condition_expression(if old.settings_version == 0 {
+                "attribute_exists(PK) AND (attribute_not_exists(settings_version) OR settings_version = :v)"
+            } else {
+                "settings_version = :v"
+            })
+            .expression_attribute_values(":r", AttributeValue::M(rates))
+            .expression_attribute_values(":x", AttributeValue::M(redemption))
+            .expression_attribute_values(":v", AttributeValue::N(old.settings_version.to_string()))
+            .expression_attribute_values(
+                ":next",
+                AttributeValue::N((old.settings_version + 1).to_string()),
+            )
+            .build()?;
+        let items = vec![
+            aws_sdk_dynamodb::types::TransactWriteItem::builder()
+                .update(update)
+                .build(),
+            self.change_put(change)?,
+        ];
+        Ok(matches!(
+            self.transact_retrying(items).await?,
+            super::TxOutcome::Committed
+        ))
+    }
+
     pub async fn get_partner(&self, id: &str) -> Result<Option<Partner>, StoreError> {
         self.get(keys::partner(id)).await
     }

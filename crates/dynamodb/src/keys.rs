@@ -83,6 +83,20 @@ pub fn budget_shard(partner_id: &str, campaign_id: &str, shard: u32) -> (String,
     )
 }
 
+/// A partner's audit trail, newest last (sort key: time and a random suffix). Apart from
+/// the partner's partition, which the order webhook reads whole.
+pub fn change(partner_id: &str, change_id: &str) -> (String, String) {
+    (format!("CHANGES#{partner_id}"), change_id.to_string())
+}
+
+/// A campaign top-up done under a caller's reference (a retry finds it and adds nothing).
+pub fn top_up(partner_id: &str, campaign_id: &str, reference: &str) -> (String, String) {
+    (
+        format!("BUDGET#{partner_id}#{campaign_id}"),
+        format!("TOPUP#{reference}"),
+    )
+}
+
 pub const BEHAVIOUR_PREFIX: &str = "BEHAVIOUR#";
 
 pub fn behaviour_campaign(partner_id: &str, campaign_id: &str) -> (String, String) {

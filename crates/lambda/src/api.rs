@@ -106,6 +106,27 @@ pub fn raw_json(status: StatusCode, body: String) -> Response {
     resp
 }
 
+/// A response of another type (a report's CSV or SVG).
+pub fn typed(status: StatusCode, content_type: &'static str, body: String) -> Response {
+    let mut resp = http::Response::new(body);
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static(content_type),
+    );
+    resp
+}
+
+/// A query-string parameter, as given (`?limit=50&cursor=...`).
+pub fn query_param<'a>(req: &'a http::Request<bytes::Bytes>, name: &str) -> Option<&'a str> {
+    req.uri()
+        .query()?
+        .split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
+
 /// An HTML page (the unsubscribe pages people open from an e-mail).
 pub fn html(status: StatusCode, body: String) -> Response {
     let mut resp = http::Response::new(body);

@@ -78,6 +78,10 @@ impl<V> TtlCache<V> {
         Ok(value)
     }
 
+    fn forget(&self, key: &str) {
+        self.lock().remove(key);
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Entries<V>> {
         self.entries.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -261,7 +265,13 @@ impl Ctx {
             .await
     }
 
-    /// Resolve a bearer token. Only its hash is used as a key, in the cache and in the table.
+    /// Drop a partner's cached configuration after it changed it (partner API): this
+    /// process sees the change at once, others when their cache period ends.
+    pub fn forget_partner(&self, partner_id: &str) {
+        self.partners.forget(partner_id);
+        self.opened.forget(partner_id);
+    }
+
     /// The partner with its signing secrets opened, for verifying a webhook (cached for
     /// the cache period; one KMS Decrypt per secret when it loads).
     pub async fn partner_with_secrets(

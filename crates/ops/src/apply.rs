@@ -2,6 +2,7 @@
 //! field is wrong. Safe to run twice: programmes, partners and keys are overwritten with the
 //! same values, members already enrolled are left as they are.
 
+use bonus_domain::changes::{parse_actor, Actor, Change, Subject};
 use bonus_domain::config::{parse, ConfigPlan};
 use bonus_dynamodb::campaigns::CampaignApplied;
 use bonus_dynamodb::rewards::RewardApplied;
@@ -29,6 +30,20 @@ pub fn plan_file(text: &str) -> Result<ConfigPlan, Vec<String>> {
 /// `SECRETS_KMS_KEY_ID` is set, as it must be for a deployed table).
 pub async fn apply(store: &Store, plan: &ConfigPlan) -> anyhow::Result<ApplySummary> {
     apply_with(store, plan, &Sealer::from_env().await?).await
+}
+
+/// The person running the CLI, for partners' audit trails: `BONUS_ACTOR`, else the login
+/// name, else "ops".
+pub fn cli_actor() -> Actor {
+    let name = ["BONUS_ACTOR", "USER", "LOGNAME"]
+        .iter()
+        .find_map(|v| std::env::var(v).ok())
+        .and_then(|n| parse_actor(&n).ok())
+        .unwrap_or_else(|| "ops".into());
+    Actor {
+        name,
+        via: "cli".into(),
+    }
 }
 
 /// Apply: partners' signing secrets are sealed with `sealer` before they are stored.
@@ -75,15 +90,40 @@ pub async fn apply_with(
         s.programmes += 1;
     }
     for p in &plan.partners {
-        store.put_partner(&seal_partner(sealer, p).await?).await?;
+        let mut p = p.clone();
+        if let Some(stored) = store.get_partner(&p.id).await? {
+            if plan.partner_settings_kept.contains(&p.id) {
+                p.rates = stored.rates;
+                p.redemption = stored.redemption;
+            }
+            p.settings_version = stored.settings_version + 1;
+        }
+        store.put_partner(&seal_partner(sealer, &p).await?).await?;
         s.partners += 1;
     }
     for (hash, rec) in &plan.api_keys {
         store.put_api_key(hash, rec).await?;
         s.api_keys += 1;
     }
+    let who = cli_actor();
     for c in &plan.campaigns {
-        let line = match store.put_campaign(c).await? {
+        let old = store.get_campaign(&c.partner_id, &c.id).await?;
+        if old.as_ref() == Some(c) {
+            s.campaigns.push(format!("campaign {} unchanged", c.id));
+            continue;
+        }
+        let change = Change::of(
+            &c.partner_id,
+            &store.random.hex(4),
+            chrono::Utc::now(),
+            &who,
+            Subject::Campaign,
+            &c.id,
+            if old.is_some() { "updated" } else { "created" },
+            old.as_ref(),
+            Some(c),
+        );
+        let line = match store.put_campaign(c, Some(&change)).await? {
             CampaignApplied::Created => format!(
                 "campaign {} created with a budget of {} points",
                 c.id, c.budget
@@ -96,6 +136,9 @@ pub async fn apply_with(
                     c.id,
                     c.budget
                 )
+            }
+            CampaignApplied::Raced => {
+                anyhow::bail!("campaign {} changed while applying; apply again", c.id)
             }
             CampaignApplied::ShardsFixed(old) => {
                 anyhow::bail!(

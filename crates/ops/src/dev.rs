@@ -16,6 +16,7 @@ use bytes::Bytes;
 pub enum Function {
     OrderWebhook,
     MemberApi,
+    PartnerApi,
     MemberSite,
 }
 
@@ -27,6 +28,7 @@ pub fn route(path: &str) -> Option<Function> {
         ["v1", "members" | "companies" | "holds" | "rewards" | "unsubscribe", ..] => {
             Some(Function::MemberApi)
         }
+        ["v1", "partner", ..] => Some(Function::PartnerApi),
         ["m", ..] => Some(Function::MemberSite),
         _ => None,
     }
@@ -43,6 +45,7 @@ pub async fn dispatch(ctx: &Ctx, req: http::Request<Bytes>) -> Response {
     match route(req.uri().path()) {
         Some(Function::OrderWebhook) => Box::pin(order_webhook::handle(ctx, req)).await,
         Some(Function::MemberApi) => Box::pin(member_api::handle(ctx, req)).await,
+        Some(Function::PartnerApi) => Box::pin(partner_api::handle(ctx, req)).await,
         _ => error_response(&Error::route_not_found()),
     }
 }

@@ -3,5 +3,6 @@
 
 pub mod holds;
 pub mod merge;
+pub mod report;
 pub mod spend;
 pub mod transfer;

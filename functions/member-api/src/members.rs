@@ -22,7 +22,7 @@ use bonus_domain::ids::valid_external_id;
 use bonus_domain::member::{Company, Consents, Findable, MemberProfile, Preferences};
 use bonus_domain::pii::normalize_email;
 use bonus_dynamodb::config::Enrolled;
-use bonus_lambda::api::{json, parse_json, Error, Response};
+use bonus_lambda::api::{json, parse_json, query_param, Error, Response};
 use bonus_lambda::app::{Ctx, KeyConfig};
 
 use crate::{authorise, member_account, member_not_found, Scope};
@@ -389,15 +389,6 @@ fn decode_cursor(text: &str) -> Option<u64> {
         .strip_prefix(CURSOR_PREFIX)?
         .parse()
         .ok()
-}
-
-fn query_param<'a>(req: &'a http::Request<Bytes>, name: &str) -> Option<&'a str> {
-    req.uri()
-        .query()?
-        .split('&')
-        .filter_map(|kv| kv.split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v)
 }
 
 pub(crate) async fn entries(

@@ -107,16 +107,21 @@ struct Answer<'a> {
     refunds_applied: Vec<RefundAnswer<'a>>,
 }
 
-/// The order's day in the partner's time zone (campaign windows and weekdays, sales days).
+/// The order's day in the partner's time zone (sales days).
 pub fn local_date(partner: &Partner, order: &Order) -> NaiveDate {
+    local_time(partner, order).date()
+}
+
+/// The order's time in the partner's time zone (campaign windows, weekdays and hours).
+pub fn local_time(partner: &Partner, order: &Order) -> chrono::NaiveDateTime {
     order
         .occurred_at
         .with_timezone(&partner.time_zone)
-        .date_naive()
+        .naive_local()
 }
 
-/// The partner's campaigns that may pay for this order: running on its local day, on one of
-/// its SKUs.
+/// The partner's campaigns that may pay for this order: running at its local time, on one of
+/// its lines.
 pub fn campaigns_for(
     partner: &Partner,
     programme: &Programme,
@@ -124,11 +129,10 @@ pub fn campaigns_for(
     order: &Order,
 ) -> Vec<Campaign> {
     let lines = order.earn_lines(programme);
-    let skus: Vec<&str> = lines.iter().map(|l| l.sku.as_str()).collect();
-    let day = local_date(partner, order);
+    let at = local_time(partner, order);
     campaigns
         .iter()
-        .filter(|c| c.may_apply(&skus, day))
+        .filter(|c| c.may_apply(&lines, at))
         .cloned()
         .collect()
 }
@@ -347,6 +351,8 @@ pub fn plan_order_booking(
     }
     let day = local_date(partner, order);
     let lines = order.earn_lines(programme);
+    // The partner's own base rate and coefficients replace the programme's (bonVito).
+    let rates = programme.with_partner_rates(partner);
 
     let (account, enrol) = enrol_unknown(
         partner,
@@ -424,9 +430,9 @@ pub fn plan_order_booking(
         volume,
     );
     let earn_cx = EarnContext {
-        programme,
+        programme: &rates,
         tier,
-        local_date: day,
+        local_time: local_time(partner, order),
         campaigns: cx.campaigns,
     };
     let mut earning = earn_order(&earn_cx, &lines, &budgets)

@@ -1,0 +1,107 @@
+//! The partner API: a partner runs its own part of the programme, authenticated by one of
+//! its API keys with the `manage` scope (`Authorization: Bearer`).
+//!
+//! Every route is in [`ROUTES`] (and in `docs/openapi.yaml`). There is no partner id in any
+//! path: everything is the calling key's partner's, so no request can even name another
+//! partner's campaign, and one that does not exist for this partner is a 404 whether or not
+//! another partner has one of that id. Writes carry the acting person in the `Bonus-Actor`
+//! header (else the key's label) and land in the partner's audit trail, in the same
+//! transaction as the change.
+
+mod campaigns;
+mod changes;
+mod settings;
+
+use bytes::Bytes;
+use http::Method;
+
+use bonus_domain::changes::{parse_actor, Actor};
+use bonus_domain::member::Scope;
+use bonus_lambda::api::{bearer, respond, segments, with_allow, Error, Response};
+use bonus_lambda::app::{Ctx, KeyConfig};
+
+/// Every route this function serves: (method, path template).
+pub const ROUTES: &[(&str, &str)] = &[
+    ("GET", "/v1/partner"),
+    ("PATCH", "/v1/partner"),
+    ("GET", "/v1/partner/campaigns"),
+    ("POST", "/v1/partner/campaigns"),
+    ("GET", "/v1/partner/campaigns/{campaign_id}"),
+    ("PATCH", "/v1/partner/campaigns/{campaign_id}"),
+    ("POST", "/v1/partner/campaigns/{campaign_id}/top-ups"),
+    ("GET", "/v1/partner/campaigns/{campaign_id}/report"),
+    ("GET", "/v1/partner/changes"),
+];
+
+/// Entry point for every route this function serves.
+pub async fn handle(ctx: &Ctx, req: http::Request<Bytes>) -> Response {
+    let path = segments(req.uri().path());
+    let m = req.method().clone();
+    let result = match path.as_slice() {
+        ["v1", "partner"] => match m {
+            Method::GET => settings::show(ctx, &req).await,
+            Method::PATCH => Box::pin(settings::update(ctx, &req)).await,
+            _ => Err(Error::method_not_allowed()),
+        },
+        ["v1", "partner", "campaigns"] => match m {
+            Method::GET => campaigns::list(ctx, &req).await,
+            Method::POST => Box::pin(campaigns::create(ctx, &req)).await,
+            _ => Err(Error::method_not_allowed()),
+        },
+        ["v1", "partner", "campaigns", id] => match m {
+            Method::GET => campaigns::show(ctx, &req, id).await,
+            Method::PATCH => Box::pin(campaigns::update(ctx, &req, id)).await,
+            _ => Err(Error::method_not_allowed()),
+        },
+        ["v1", "partner", "campaigns", id, "top-ups"] => match m {
+            Method::POST => Box::pin(campaigns::top_up(ctx, &req, id)).await,
+            _ => Err(Error::method_not_allowed()),
+        },
+        ["v1", "partner", "campaigns", id, "report"] => match m {
+            Method::GET => Box::pin(campaigns::report(ctx, &req, id)).await,
+            _ => Err(Error::method_not_allowed()),
+        },
+        ["v1", "partner", "changes"] => match m {
+            Method::GET => changes::list(ctx, &req).await,
+            _ => Err(Error::method_not_allowed()),
+        },
+        _ => Err(Error::route_not_found()),
+    };
+    with_allow(respond("partner-api", result), ROUTES, req.uri().path())
+}
+
+/// The caller's key, if it carries the `manage` scope (a 401 for no key, a 403 for a key
+/// without the scope).
+pub(crate) async fn authorise(
+    ctx: &Ctx,
+    req: &http::Request<Bytes>,
+) -> Result<std::sync::Arc<KeyConfig>, Error> {
+    let token = bearer(req.headers()).ok_or_else(Error::unauthorized)?;
+    let key = ctx.api_key(token).await?.ok_or_else(Error::unauthorized)?;
+    if !key.key.scopes.contains(&Scope::Manage) {
+        return Err(Error::forbidden(
+            "missing_scope",
+            "this API key lacks the manage scope",
+        ));
+    }
+    Ok(key)
+}
+
+/// Who acts: the `Bonus-Actor` header (a person's name), else the key's label; through the
+/// API under that key.
+pub(crate) fn actor(key: &KeyConfig, req: &http::Request<Bytes>) -> Result<Actor, Error> {
+    let name = match req.headers().get("bonus-actor") {
+        None => key.key.label.clone(),
+        Some(v) => {
+            let text = v
+                .to_str()
+                .map_err(|_| Error::invalid("invalid_actor", "Bonus-Actor: printable text"))?;
+            parse_actor(text)
+                .map_err(|e| Error::invalid("invalid_actor", format!("Bonus-Actor: {e}")))?
+        }
+    };
+    Ok(Actor {
+        name,
+        via: format!("api:{}", key.key.label),
+    })
+}
