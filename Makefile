@@ -74,7 +74,7 @@ bench:
 
 ## Cold starts of every function's release binary against a local Lambda Runtime API, beside a
 ## bare lambda_http hello world (tests/benches/cold_start.rs).
-FUNCTION_PACKAGES := -p order-webhook -p member-api -p member-site -p hold-sweeper -p nightly -p clearing -p notifications
+FUNCTION_PACKAGES := -p order-webhook -p member-api -p partner-api -p member-site -p hold-sweeper -p nightly -p clearing -p notifications
 bench-cold-start:
 	cargo build --release --bins $(FUNCTION_PACKAGES) -p hello-lambda-http
 	cargo bench -p integration-tests --bench cold_start 2>&1 | grep COLD_START

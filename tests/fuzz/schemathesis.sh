@@ -43,7 +43,7 @@ PY
 checks=not_a_server_error,json_error_on_4xx,status_code_conformance,content_type_conformance
 checks+=,response_schema_conformance,response_headers_conformance,unsupported_method
 checks+=,missing_required_header,ignored_auth
-# The demo's checkout key (every scope): requests reach the handlers, not just the key check.
+# The demo's checkout key (every scope but transfer): requests reach the handlers, not just the key check.
 key=bk_707c4b8a18e644ceb45b1c7dfd85e45e199fdcfe_ca128797
 PYTHONPATH=tests/fuzz SCHEMATHESIS_HOOKS=schemathesis_hooks FUZZ_SEED="$seed" \
   "$venv/bin/schemathesis" run docs/openapi.yaml \

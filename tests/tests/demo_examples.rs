@@ -231,3 +231,47 @@ async fn the_demo_transfer_works_as_the_readme_shows() {
         (Some(1500), Some(30), Some("B-•••01"))
     );
 }
+
+/// The bakery's own rate (`rates` in infra/demo.yaml, or `PATCH /v1/partner`): bread at 5
+/// points per euro there, cocktails at the programme's 10, as the README's table says.
+#[tokio::test]
+async fn the_bakery_earns_bread_at_its_own_rate() {
+    let env = TestEnv::with_config(DEMO).await;
+    let body = example_now(&env, Platform::Standard, "bonvito-cocktails.json");
+    let headers = env.signed(
+        "whsec_ZGVtby1ib252aXRvLWJha2VyeS1zZWNyZXQ=",
+        "msg_bread",
+        &body,
+        0,
+    );
+    let (status, answer) = env
+        .call(
+            "POST",
+            "/v1/partners/bonvito-bakery/webhooks/orders",
+            &headers,
+            body,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["lines"][0]["points"], 149, "{answer}");
+    assert_eq!(answer["lines"][1]["points"], 19, "{answer}");
+    assert_eq!(answer["lines"][1]["coefficient"], "5", "{answer}");
+    assert_eq!(answer["points"], 168, "{answer}");
+    // The bakery's till has no `manage`: the partner API refuses it. The back-office key is
+    // velo-shop's.
+    let till = [(
+        "authorization",
+        "Bearer bk_d7a80e3ae3f22fd210cb0bc29169db8f958f76f0_9dda6a6c".to_string(),
+    )];
+    let (status, _) = env.call("GET", "/v1/partner", &till, "").await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let office = [(
+        "authorization",
+        "Bearer bk_f392b00c504951ecbb72498912efc48827020023_9bb5d898".to_string(),
+    )];
+    let (status, me) = env.call("GET", "/v1/partner", &office, "").await;
+    assert_eq!(
+        (status, me["partner_id"].as_str()),
+        (StatusCode::OK, Some("velo-shop"))
+    );
+}

@@ -36,11 +36,20 @@ fn config() -> String {
         )
         .replacen(
             &key,
-            &format!("{key}        scopes: [read_balance, read_profile, hold, enrol, erase]\n"),
+            &format!("{key}        scopes: [read_balance, read_profile, hold, enrol, erase, manage]\n"),
             1,
         )
         + "rewards:
   - {id: mug, programme: velo, name: Mug, points: 50, stock: 3}
+campaigns:
+  - id: lamps
+    partner: shop
+    name: Lamps
+    skus: [LAMP]
+    starts_on: 2026-11-01
+    ends_on: 2026-11-30
+    rule: {kind: fixed_per_unit, points: 5}
+    budget: 1000
 behaviour_campaigns:
   - id: webinars
     partner: shop
@@ -132,6 +141,19 @@ const ROUTES: &[(&str, &str, Auth)] = &[
         "/v1/members/{member}/rewards/{reward}/claim",
         Auth::Key,
     ),
+    ("GET", "/v1/partner", Auth::Key),
+    ("PATCH", "/v1/partner", Auth::Key),
+    ("GET", "/v1/partner/campaigns", Auth::Key),
+    ("POST", "/v1/partner/campaigns", Auth::Key),
+    ("GET", "/v1/partner/campaigns/{campaign}", Auth::Key),
+    ("PATCH", "/v1/partner/campaigns/{campaign}", Auth::Key),
+    (
+        "POST",
+        "/v1/partner/campaigns/{campaign}/top-ups",
+        Auth::Key,
+    ),
+    ("GET", "/v1/partner/campaigns/{campaign}/report", Auth::Key),
+    ("GET", "/v1/partner/changes", Auth::Key),
     ("GET", "/v1/nothing/{member}", Auth::Key),
 ];
 
@@ -143,6 +165,7 @@ fn known(kind: &str) -> &'static [&'static str] {
         "hold" => &["HOLD"],
         "reward" => &["mug"],
         "programme" => &["velo", "other"],
+        "campaign" => &["lamps", "nothing"],
         _ => &["token"],
     }
 }
@@ -166,6 +189,11 @@ fn templates() -> Vec<Value> {
         json!({"points": 10, "reference": "cart-1", "expires_in_minutes": 15}),
         json!({"amount": "1.50", "reference": "cart-2"}),
         json!({"points": 5}),
+        json!({"id": "bells", "name": "Bells", "skus": ["BELL"], "starts_on": "2026-11-01",
+               "ends_on": "2026-11-30", "weekdays": ["mon"], "hours": {"from": 9, "to": 17},
+               "tiers": [], "rule": {"kind": "fixed_per_unit", "points": 5}, "budget": 1000}),
+        json!({"rates": {"points_per_unit": "2", "product_groups": {"bread": "5"}},
+               "redemption": {"max_points_per_transaction": 500, "weekdays": ["sat"]}}),
         json!({"id": 4501, "email": "m1@example.com", "financial_status": "paid",
                "created_at": "2026-11-23T11:00:00+01:00", "currency": "EUR",
                "customer": {"id": 7}, "line_items": [{"id": 1, "sku": "A", "quantity": 1,

@@ -12,6 +12,7 @@ fn served() -> BTreeSet<(String, String)> {
     order_webhook::ROUTES
         .iter()
         .chain(member_api::ROUTES)
+        .chain(partner_api::ROUTES)
         .map(|(m, p)| (m.to_string(), p.to_string()))
         .collect()
 }

@@ -181,8 +181,9 @@ impl Programme {
         }
     }
 
-    /// The programme as it earns at `partner`: the partner's own base rate and product-group
-    /// coefficients, where it set them, replace the programme's.
+    /// The programme as it earns at `partner`: the partner's own base rate, where it set
+    /// one, replaces the programme's, and its own product-group coefficients replace the
+    /// programme's for those groups (the others stay).
     pub fn with_partner_rates(&self, partner: &Partner) -> std::borrow::Cow<'_, Programme> {
         let r = &partner.rates;
         if r.points_per_unit.is_none() && r.product_groups.is_none() {
@@ -193,7 +194,7 @@ impl Programme {
             p.points_per_unit = rate;
         }
         if let Some(groups) = &r.product_groups {
-            p.product_groups = groups.clone();
+            p.product_groups.extend(groups.clone());
         }
         std::borrow::Cow::Owned(p)
     }
@@ -324,8 +325,9 @@ pub struct Partner {
     pub settings_version: u64,
 }
 
-/// A partner's own earning rates: they replace the programme's for orders at the partner,
-/// which is the issuer of those points and pays for them in clearing.
+/// A partner's own earning rates: they replace the programme's for orders at the partner
+/// (coefficients group by group), which is the issuer of those points and pays for them in
+/// clearing.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PartnerRates {
     #[serde(default, with = "rust_decimal::serde::str_option")]
