@@ -106,6 +106,10 @@ pub struct Hold {
     /// the statement and the clearing already have it all.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub settled_lots: Option<usize>,
+    /// The partner's local day whose per-member redemption counter this hold was counted
+    /// in (a partner with a daily limit): a release gives back what it did not capture.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redeemed_day: Option<String>,
 }
 
 impl Hold {
@@ -481,6 +485,7 @@ pub fn plan_hold(
         version: 0,
         staged_lots: None,
         settled_lots: None,
+        redeemed_day: None,
     })
 }
 
@@ -647,6 +652,7 @@ mod tests {
             version: 0,
             staged_lots: None,
             settled_lots: None,
+            redeemed_day: None,
         }
     }
 

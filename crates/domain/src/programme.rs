@@ -408,6 +408,48 @@ impl RedemptionLimits {
     pub fn is_empty(&self) -> bool {
         *self == RedemptionLimits::default()
     }
+
+    /// May a member spend `points` here at local time `local`, having reserved `today` at
+    /// this partner on that day already? Each limit refuses with its own 409 code.
+    pub fn check(
+        &self,
+        points: Points,
+        local: chrono::NaiveDateTime,
+        today: Points,
+    ) -> Result<(), crate::error::Error> {
+        use crate::error::Error;
+        use chrono::{Datelike, Timelike};
+        let day_open = self.weekdays.is_empty() || self.weekdays.contains(&local.weekday());
+        let hour_open = self
+            .hours
+            .is_none_or(|h| (h.from..h.to).contains(&local.hour()));
+        if !day_open || !hour_open {
+            return Err(Error::conflict(
+                "redemption_closed",
+                "points cannot be spent at this partner at this time (its redemption days and hours)",
+            ));
+        }
+        if let Some(max) = self.max_points_per_transaction {
+            if points > max {
+                return Err(Error::conflict(
+                    "redemption_limit_per_transaction",
+                    format!("at most {max} points per transaction at this partner"),
+                ));
+            }
+        }
+        if let Some(max) = self.max_points_per_member_day {
+            if today.saturating_add(points) > max {
+                return Err(Error::conflict(
+                    "redemption_limit_per_day",
+                    format!(
+                        "at most {max} points per member and day at this partner ({} left today)",
+                        (max - today).max(0)
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// How a shop platform's native webhooks are verified and treated.
@@ -418,4 +460,90 @@ pub struct PlatformLink {
     /// Book test orders (Shopify `test: true`) as real ones. Off by default.
     #[serde(default)]
     pub accept_test_orders: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(day: &str, hour: u32) -> chrono::NaiveDateTime {
+        day.parse::<chrono::NaiveDate>()
+            .unwrap()
+            .and_hms_opt(hour, 0, 0)
+            .unwrap()
+    }
+
+    #[test]
+    fn redemption_limits_refuse_each_with_its_code() {
+        let limits = RedemptionLimits {
+            max_points_per_transaction: Some(500),
+            max_points_per_member_day: Some(800),
+            weekdays: vec![chrono::Weekday::Mon, chrono::Weekday::Sat],
+            hours: Some(crate::campaign::HourWindow { from: 8, to: 18 }),
+        };
+        // 2026-11-23 is a Monday, 2026-11-24 a Tuesday.
+        assert_eq!(limits.check(500, at("2026-11-23", 8), 300), Ok(()));
+        let code = |r: Result<(), crate::error::Error>| r.unwrap_err().code;
+        assert_eq!(
+            code(limits.check(1, at("2026-11-24", 10), 0)),
+            "redemption_closed"
+        );
+        assert_eq!(
+            code(limits.check(1, at("2026-11-23", 18), 0)),
+            "redemption_closed"
+        );
+        assert_eq!(
+            code(limits.check(1, at("2026-11-23", 7), 0)),
+            "redemption_closed"
+        );
+        assert_eq!(
+            code(limits.check(501, at("2026-11-23", 10), 0)),
+            "redemption_limit_per_transaction"
+        );
+        assert_eq!(
+            code(limits.check(301, at("2026-11-23", 10), 500)),
+            "redemption_limit_per_day"
+        );
+        assert_eq!(
+            RedemptionLimits::default().check(1_000_000, at("2026-11-24", 3), 9_999_999),
+            Ok(())
+        );
+        assert!(limits.validate().is_ok());
+        let bad = RedemptionLimits {
+            max_points_per_transaction: Some(0),
+            ..RedemptionLimits::default()
+        };
+        assert!(bad
+            .validate()
+            .unwrap_err()
+            .starts_with("max_points_per_transaction"));
+    }
+
+    #[test]
+    fn a_partners_own_rates_replace_the_programmes_group_by_group() {
+        let mut p = Programme::with_defaults(
+            "p",
+            "P",
+            ProgrammeKind::Coalition,
+            Currency::parse("EUR").unwrap(),
+        );
+        p.product_groups
+            .insert("cocktails".into(), Coefficient(Decimal::TEN));
+        let mut partner: Partner = serde_json::from_value(serde_json::json!({
+            "id": "bakery", "programme_id": "p", "name": "Bakery", "time_zone": "Europe/Berlin",
+            "webhook_secrets": []
+        }))
+        .unwrap();
+        assert_eq!(p.with_partner_rates(&partner).points_per_unit, Decimal::ONE);
+        partner.rates.product_groups = Some(BTreeMap::from([(
+            "bread".to_string(),
+            Coefficient(Decimal::from(5)),
+        )]));
+        partner.rates.points_per_unit = Some(Decimal::TWO);
+        let at_bakery = p.with_partner_rates(&partner);
+        assert_eq!(at_bakery.points_per_unit, Decimal::TWO);
+        assert_eq!(at_bakery.coefficient(Some("bread")), Decimal::from(5));
+        assert_eq!(at_bakery.coefficient(Some("cocktails")), Decimal::TEN);
+        assert_eq!(p.coefficient(Some("bread")), Decimal::ONE);
+    }
 }

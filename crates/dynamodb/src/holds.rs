@@ -35,6 +35,7 @@ use bonus_domain::clock::ts;
 use bonus_domain::hold::{
     HeldLot, Hold, HoldStatus, LotChange, OpenHold, Settlement, MAX_OPEN_HOLDS,
 };
+use bonus_domain::money::Points;
 
 /// Items in one TransactWriteItems (DynamoDB's limit).
 pub(crate) const TX_LIMIT: usize = 100;
@@ -68,6 +69,79 @@ fn n(v: i64) -> AttributeValue {
 }
 
 impl Store {
+    /// Points the member reserved at the partner on a local day (0 when none).
+    pub async fn redeemed_on(
+        &self,
+        partner_id: &str,
+        member_id: &str,
+        day: &str,
+    ) -> Result<Points, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key_map(&keys::redeemed_day(
+                partner_id, member_id, day,
+            ))))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(StoreError::sdk)?;
+        Ok(out
+            .item
+            .and_then(|i| match i.get("points") {
+                Some(AttributeValue::N(n)) => n.parse().ok(),
+                _ => None,
+            })
+            .unwrap_or(0))
+    }
+
+    /// Count `points` into the member's day at the partner, only while the day stays within
+    /// `max` (the condition that makes racing holds unable to pass the daily limit). The
+    /// item lives 3 days (TTL).
+    pub fn redeem_day_item(
+        &self,
+        partner_id: &str,
+        member_id: &str,
+        day: &str,
+        points: Points,
+        max: Points,
+        expires_epoch: i64,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let update = aws_sdk_dynamodb::types::Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key_map(&keys::redeemed_day(
+                partner_id, member_id, day,
+            ))))
+            .update_expression("ADD points :p SET #ttl = :ttl")
+            .condition_expression("attribute_not_exists(points) OR points <= :room")
+            .expression_attribute_names("#ttl", super::schema::TTL_ATTRIBUTE)
+            .expression_attribute_values(":p", AttributeValue::N(points.to_string()))
+            .expression_attribute_values(":room", AttributeValue::N((max - points).to_string()))
+            .expression_attribute_values(":ttl", AttributeValue::N(expires_epoch.to_string()))
+            .build()?;
+        Ok(TransactWriteItem::builder().update(update).build())
+    }
+
+    /// Give `points` back to the member's day at the partner (a released hold).
+    pub fn unredeem_day_item(
+        &self,
+        partner_id: &str,
+        member_id: &str,
+        day: &str,
+        points: Points,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let update = aws_sdk_dynamodb::types::Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key_map(&keys::redeemed_day(
+                partner_id, member_id, day,
+            ))))
+            .update_expression("ADD points :minus")
+            .expression_attribute_values(":minus", AttributeValue::N((-points).to_string()))
+            .build()?;
+        Ok(TransactWriteItem::builder().update(update).build())
+    }
+
     pub async fn get_hold(&self, hold_id: &str) -> Result<Option<Hold>, StoreError> {
         self.get(keys::hold(hold_id)).await
     }

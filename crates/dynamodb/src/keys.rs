@@ -89,6 +89,14 @@ pub fn change(partner_id: &str, change_id: &str) -> (String, String) {
     (format!("CHANGES#{partner_id}"), change_id.to_string())
 }
 
+/// Points a member reserved at a partner on one local day (its daily redemption limit).
+pub fn redeemed_day(partner_id: &str, member_id: &str, day: &str) -> (String, String) {
+    (
+        format!("REDEEMED#{partner_id}#{member_id}"),
+        format!("DAY#{day}"),
+    )
+}
+
 /// A campaign top-up done under a caller's reference (a retry finds it and adds nothing).
 pub fn top_up(partner_id: &str, campaign_id: &str, reference: &str) -> (String, String) {
     (

@@ -82,6 +82,12 @@ impl<V> TtlCache<V> {
         self.lock().remove(key);
     }
 
+    /// Drop every cached value `stale` says is out of date.
+    fn forget_where(&self, stale: impl Fn(&V) -> bool) {
+        self.lock()
+            .retain(|_, (_, v)| !v.as_deref().is_some_and(&stale));
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Entries<V>> {
         self.entries.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -270,6 +276,7 @@ impl Ctx {
     pub fn forget_partner(&self, partner_id: &str) {
         self.partners.forget(partner_id);
         self.opened.forget(partner_id);
+        self.api_keys.forget_where(|k| k.partner.id == partner_id);
     }
 
     /// The partner with its signing secrets opened, for verifying a webhook (cached for

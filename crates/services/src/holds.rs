@@ -59,12 +59,24 @@ pub async fn resolve(
         };
         let s = settle(&current, &account, &lots, points, status, ctx.now())?;
         // A gift-shop claim that is released gives its unit of stock back.
-        let extra = match (&current.reward, status) {
+        let mut extra = match (&current.reward, status) {
             (Some(r), HoldStatus::Voided | HoldStatus::Expired) => {
                 store.unclaim_items(&current.programme_id, &r.reward_id, &current.member_id)?
             }
             _ => vec![],
         };
+        // What it reserved and did not spend goes back to the member's day at the partner.
+        if let Some(day) = &current.redeemed_day {
+            let unspent = current.points - s.hold.captured;
+            if unspent > 0 {
+                extra.push(store.unredeem_day_item(
+                    &current.partner_id,
+                    &current.member_id,
+                    day,
+                    unspent,
+                )?);
+            }
+        }
         if store
             .settle(&s, current.version, account.version, extra)
             .await?

@@ -9,7 +9,7 @@ use tracing::{info, warn};
 use bonus_domain::account::Account;
 use bonus_domain::error::{internal, Error};
 use bonus_domain::hold::{hold_id, plan_hold, Hold, HoldRequest, HoldStatus, RewardClaim};
-use bonus_domain::programme::Programme;
+use bonus_domain::programme::{Programme, RedemptionLimits};
 use bonus_domain::reward::{voucher_code, Reward};
 use bonus_dynamodb::holds::Reserve;
 use bonus_dynamodb::retry;
@@ -22,6 +22,42 @@ use crate::holds::{resolve, tidy};
 pub struct SpendAt<'a> {
     pub programme: &'a Programme,
     pub partner_id: &'a str,
+    /// The partner's redemption limits and time zone (None: none apply, as for the member
+    /// site's own gift shop and transfers).
+    pub limits: Option<(&'a RedemptionLimits, chrono_tz::Tz)>,
+}
+
+/// The local day whose counter a hold is counted in, and the day's limit.
+struct DayCount {
+    day: String,
+    max: bonus_domain::money::Points,
+}
+
+/// The partner's redemption limits for this hold (a 409 naming the limit), and the day it
+/// counts into when the partner limits points per member and day.
+async fn check_limits(
+    ctx: &Ctx,
+    at: &SpendAt<'_>,
+    member_id: &str,
+    points: bonus_domain::money::Points,
+) -> Result<Option<DayCount>, Error> {
+    let Some((limits, tz)) = at.limits.filter(|(l, _)| !l.is_empty()) else {
+        return Ok(None);
+    };
+    let local = ctx.now().with_timezone(&tz).naive_local();
+    let day = local.date().to_string();
+    let today = match limits.max_points_per_member_day {
+        Some(_) => {
+            ctx.store
+                .redeemed_on(at.partner_id, member_id, &day)
+                .await?
+        }
+        None => 0,
+    };
+    limits.check(points, local, today)?;
+    Ok(limits
+        .max_points_per_member_day
+        .map(|max| DayCount { day, max }))
 }
 
 /// The access policy's answer for spending from a member's account (None: not found).
@@ -65,14 +101,25 @@ pub async fn place(
         };
         let account = admit(account)?;
         let account = tidy(ctx, account).await?;
+        let counted = check_limits(ctx, at, member_id, req.points).await?;
         let lots = ctx.store.lots(&programme.id, member_id).await?;
-        let hold = plan_hold(programme, &account, &lots, partner_id, req, ctx.now())?;
+        let mut hold = plan_hold(programme, &account, &lots, partner_id, req, ctx.now())?;
+        let mut items = extra()?;
+        if let Some(c) = &counted {
+            hold.redeemed_day = Some(c.day.clone());
+            let ttl = (ctx.now() + chrono::Duration::days(3)).timestamp();
+            items.push(
+                ctx.store
+                    .redeem_day_item(partner_id, member_id, &c.day, req.points, c.max, ttl)
+                    .map_err(internal)?,
+            );
+        }
         let need = if partner_id == bonus_domain::transfer::TRANSFER_PARTNER {
             req.points
         } else {
             req.points.max(programme.min_balance_to_redeem)
         };
-        match ctx.store.reserve(&hold, need, extra()?).await? {
+        match ctx.store.reserve(&hold, need, items).await? {
             Reserve::Reserved => {
                 info!(partner_id, points = hold.points, "hold placed");
                 return Ok((hold, true));
@@ -80,10 +127,15 @@ pub async fn place(
             Reserve::Duplicate | Reserve::AccountShort | Reserve::Stale => continue,
             Reserve::Retry => retry.backoff(),
             Reserve::ExtraRefused => {
+                // The day's limit (a racing hold took the room) says so; else the reward's
+                // stock or per-member limit.
+                if counted.is_some() {
+                    check_limits(ctx, at, member_id, req.points).await?;
+                }
                 return Err(Error::conflict(
                     "out_of_stock",
                     "the reward is out of stock, or the member reached its limit",
-                ))
+                ));
             }
         }
     }

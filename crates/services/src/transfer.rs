@@ -160,6 +160,7 @@ pub async fn send(
     let at = SpendAt {
         programme,
         partner_id: TRANSFER_PARTNER,
+        limits: None,
     };
     let hold_req = HoldRequest {
         points: q.total,

@@ -117,6 +117,7 @@ pub(crate) fn spend_at(key: &KeyConfig) -> SpendAt<'_> {
     SpendAt {
         programme: &key.programme,
         partner_id: &key.partner.id,
+        limits: Some((&key.partner.redemption, key.partner.time_zone)),
     }
 }
 

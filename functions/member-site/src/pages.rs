@@ -338,6 +338,8 @@ pub async fn claim(
     let at = SpendAt {
         programme: &me.programme,
         partner_id: &partner_id,
+        // The programme's own gift shop, not a partner's till: its limits do not apply.
+        limits: None,
     };
     let admit = me.admit(Action::Hold);
     let body = format!("site:{reference}");
