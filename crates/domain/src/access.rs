@@ -29,10 +29,14 @@ pub enum Action {
     Erase,
     /// Send the member's points to another member (P2P transfer).
     Transfer,
+    /// Credit the member points by an adjustment (the adjusting partner issues them).
+    Credit,
+    /// Debit the member's points by an adjustment.
+    Debit,
 }
 
 impl Action {
-    pub const ALL: [Action; 7] = [
+    pub const ALL: [Action; 9] = [
         Action::ReadBalance,
         Action::ReadStatement,
         Action::Hold,
@@ -40,6 +44,8 @@ impl Action {
         Action::UpdateProfile,
         Action::Erase,
         Action::Transfer,
+        Action::Credit,
+        Action::Debit,
     ];
 
     /// The scope a partner's key needs for this action.
@@ -51,6 +57,7 @@ impl Action {
             Action::UpdateProfile => Scope::Enrol,
             Action::Erase => Scope::Erase,
             Action::Transfer => Scope::Transfer,
+            Action::Credit | Action::Debit => Scope::Manage,
         }
     }
 }
@@ -113,7 +120,13 @@ pub enum Grant {
 pub fn grant(relation: Relation, action: Action) -> Grant {
     use Action::*;
     match (relation, action) {
+        // Nobody adjusts their own points.
+        (Relation::Member, Credit | Debit) => Grant::None,
         (Relation::Ops | Relation::Enroller | Relation::Member, _) => Grant::Full,
+        // Another coalition partner may give a member its own points (it pays for them),
+        // never take any away.
+        (Relation::ProgrammePartner, Credit) => Grant::Full,
+        (Relation::ProgrammePartner, Debit) => Grant::None,
         (Relation::ProgrammePartner, ReadBalance | Hold) => Grant::Full,
         (Relation::ProgrammePartner, ReadStatement) => Grant::OwnEntries,
         // Moving a member's points away is for the member, ops and the partner that
@@ -204,16 +217,16 @@ mod tests {
         const O: Grant = Grant::OwnEntries;
         const N: Grant = Grant::None;
         #[rustfmt::skip]
-        let table: [(Relation, [Grant; 7]); 8] = [
-            //                  balance statement hold profile update erase transfer
-            (Ops,              [F,      F,        F,   F,      F,     F,    F]),
-            (Member,           [F,      F,        F,   F,      F,     F,    F]),
-            (Enroller,         [F,      F,        F,   F,      F,     F,    F]),
-            (ProgrammePartner, [F,      O,        F,   N,      N,     N,    N]),
-            (CompanyUser(Role::Owner),  [F, F,    F,   F,      N,     N,    F]),
-            (CompanyUser(Role::Buyer),  [F, F,    N,   N,      N,     N,    N]),
-            (CompanyUser(Role::Viewer), [F, F,    N,   N,      N,     N,    N]),
-            (Outsider,         [N,      N,        N,   N,      N,     N,    N]),
+        let table: [(Relation, [Grant; 9]); 8] = [
+            //                  balance statement hold profile update erase transfer credit debit
+            (Ops,              [F,      F,        F,   F,      F,     F,    F,       F,     F]),
+            (Member,           [F,      F,        F,   F,      F,     F,    F,       N,     N]),
+            (Enroller,         [F,      F,        F,   F,      F,     F,    F,       F,     F]),
+            (ProgrammePartner, [F,      O,        F,   N,      N,     N,    N,       F,     N]),
+            (CompanyUser(Role::Owner),  [F, F,    F,   F,      N,     N,    F,       N,     N]),
+            (CompanyUser(Role::Buyer),  [F, F,    N,   N,      N,     N,    N,       N,     N]),
+            (CompanyUser(Role::Viewer), [F, F,    N,   N,      N,     N,    N,       N,     N]),
+            (Outsider,         [N,      N,        N,   N,      N,     N,    N,       N,     N]),
         ];
         for (relation, row) in table {
             for (action, want) in Action::ALL.into_iter().zip(row) {
@@ -227,10 +240,13 @@ mod tests {
         let me = member_relation("velo", "M-1", "velo", "M-1", None);
         assert_eq!(me, Member);
         for action in Action::ALL {
-            assert_eq!(
-                decide_session(Some(me), action),
+            // Everything but adjusting their own points.
+            let want = if matches!(action, Credit | Debit) {
+                Decision::NotFound
+            } else {
                 Decision::Allow(Grant::Full)
-            );
+            };
+            assert_eq!(decide_session(Some(me), action), want);
             for other in [
                 member_relation("velo", "M-1", "velo", "M-2", None),
                 member_relation("velo", "M-1", "bonvito", "M-1", None),

@@ -324,6 +324,9 @@ pub fn movements(
                 // A merge moves points like a transfer.
                 EntryKind::Merge if e.points < 0 => c.transferred_out += points,
                 EntryKind::Merge => c.transferred_in += points,
+                // A credit is issued by the adjusting partner; a debit reverses the issuers'.
+                EntryKind::Adjustment if e.points > 0 => c.issued += points,
+                EntryKind::Adjustment => c.reversed += points,
                 EntryKind::Redeem => {
                     let at = e.partner_id.clone().unwrap_or_default();
                     *c.redeemed_at.entry(at).or_default() += points;

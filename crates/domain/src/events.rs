@@ -122,6 +122,9 @@ pub enum EntryKind {
     TransferFee,
     /// Points (or a debt, issuer `_debt`) moved by merging a duplicate member into another.
     Merge,
+    /// Points credited (a lot of the adjusting partner) or debited (reversed from the lots'
+    /// issuers) by customer service, with a reason (crate::adjustment).
+    Adjustment,
 }
 
 /// One line of the member's statement. Numbered by the account version it produced.

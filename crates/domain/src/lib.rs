@@ -24,6 +24,7 @@
 
 pub mod access;
 pub mod account;
+pub mod adjustment;
 pub mod booking;
 pub mod budget;
 pub mod campaign;

@@ -190,6 +190,8 @@ pub fn month_totals(
                 t.spent -= e.points
             }
             EntryKind::TransferIn | EntryKind::Merge => t.earned += e.points,
+            EntryKind::Adjustment if e.points > 0 => t.earned += e.points,
+            EntryKind::Adjustment => t.spent -= e.points,
             EntryKind::Expire => t.expired -= e.points,
         }
     }

@@ -65,6 +65,9 @@ pub struct Programme {
     /// Under `company_rewards: both`: the employee's share of each line, in percent.
     #[serde(default = "default_employee_percent")]
     pub company_employee_percent: u32,
+    /// Credits and debits by customer service (crate::adjustment).
+    #[serde(default)]
+    pub adjustments: crate::adjustment::AdjustmentSettings,
 }
 
 fn default_employee_percent() -> u32 {
@@ -178,6 +181,7 @@ impl Programme {
             transfers: crate::transfer::TransferSettings::default(),
             company_rewards: crate::company::CompanyRewards::default(),
             company_employee_percent: default_employee_percent(),
+            adjustments: crate::adjustment::AdjustmentSettings::default(),
         }
     }
 

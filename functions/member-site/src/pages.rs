@@ -141,6 +141,7 @@ fn entry_kind(e: &LedgerEntry) -> &'static str {
         EntryKind::TransferIn => "transfer_in",
         EntryKind::TransferFee => "transfer_fee",
         EntryKind::Merge => "merge",
+        EntryKind::Adjustment => "adjustment",
     }
 }
 
@@ -180,6 +181,12 @@ pub async fn statement(
                 "transfer_out" | "transfer_in" | "transfer_fee" | "merge" => {
                     e.counterparty.clone().unwrap_or_default()
                 }
+                // The partner's note to the member.
+                "adjustment" => e
+                    .reason
+                    .split_once(": ")
+                    .map(|(_, note)| note.to_string())
+                    .unwrap_or_default(),
                 "reward" => e
                     .order_id
                     .as_deref()
