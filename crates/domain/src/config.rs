@@ -194,6 +194,12 @@ impl CampaignIn {
 }
 
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdjustmentsIn {
+    pub approval_threshold: Option<i64>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, tag = "kind", rename_all = "snake_case")]
 pub enum RuleIn {
     FixedPerUnit { points: i64 },
@@ -236,6 +242,9 @@ pub struct ProgrammeIn {
     pub company_rewards: Option<crate::company::CompanyRewards>,
     /// Under `both`: the employee's share in percent (default 20).
     pub company_employee_percent: Option<u32>,
+    /// `{approval_threshold: 10000}`: adjustments of more points wait for a second person.
+    #[serde(default)]
+    pub adjustments: Option<AdjustmentsIn>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -494,6 +503,16 @@ impl ConfigFile {
                 )),
                 Some(e) => prog.company_employee_percent = e,
                 None => {}
+            }
+            if let Some(a) = &p.adjustments {
+                match a.approval_threshold {
+                    Some(t) if t < 0 => errors.push(format!(
+                        "{}: 0 or more points",
+                        f("adjustments.approval_threshold")
+                    )),
+                    Some(t) => prog.adjustments.approval_threshold = t,
+                    None => {}
+                }
             }
             if let Some(t) = &p.transfers {
                 let d = &mut prog.transfers;

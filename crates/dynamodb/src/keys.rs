@@ -97,6 +97,11 @@ pub fn redeemed_day(partner_id: &str, member_id: &str, day: &str) -> (String, St
     )
 }
 
+/// A partner's adjustment of a member's points (crate::adjustment), by its id.
+pub fn adjustment(partner_id: &str, adjustment_id: &str) -> (String, String) {
+    (format!("ADJUST#{partner_id}"), adjustment_id.to_string())
+}
+
 /// A campaign top-up done under a caller's reference (a retry finds it and adds nothing).
 pub fn top_up(partner_id: &str, campaign_id: &str, reference: &str) -> (String, String) {
     (

@@ -1,6 +1,7 @@
 //! The DynamoDB adapter. Everything that talks to DynamoDB is in this module; the rest of the
 //! crate is pure. One table, single-table design: see `keys.rs` and docs/data-model.md.
 
+pub mod adjustments;
 pub mod campaigns;
 pub mod clearing;
 pub mod companies;

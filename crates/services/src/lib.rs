@@ -1,6 +1,7 @@
 //! Services that several functions share. A function crate never depends on another
 //! function crate; what two of them need lives here.
 
+pub mod adjust;
 pub mod holds;
 pub mod merge;
 pub mod report;

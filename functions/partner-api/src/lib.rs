@@ -8,6 +8,7 @@
 //! header (else the key's label) and land in the partner's audit trail, in the same
 //! transaction as the change.
 
+mod adjustments;
 mod campaigns;
 mod changes;
 mod settings;
@@ -31,6 +32,11 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/v1/partner/campaigns/{campaign_id}/top-ups"),
     ("GET", "/v1/partner/campaigns/{campaign_id}/report"),
     ("GET", "/v1/partner/changes"),
+    ("GET", "/v1/partner/adjustments"),
+    ("POST", "/v1/partner/adjustments"),
+    ("GET", "/v1/partner/adjustments/{adjustment_id}"),
+    ("POST", "/v1/partner/adjustments/{adjustment_id}/approve"),
+    ("POST", "/v1/partner/adjustments/{adjustment_id}/reject"),
 ];
 
 /// Entry point for every route this function serves.
@@ -59,6 +65,21 @@ pub async fn handle(ctx: &Ctx, req: http::Request<Bytes>) -> Response {
         },
         ["v1", "partner", "campaigns", id, "report"] => match m {
             Method::GET => Box::pin(campaigns::report(ctx, &req, id)).await,
+            _ => Err(Error::method_not_allowed()),
+        },
+        ["v1", "partner", "adjustments"] => match m {
+            Method::GET => adjustments::list(ctx, &req).await,
+            Method::POST => Box::pin(adjustments::create(ctx, &req)).await,
+            _ => Err(Error::method_not_allowed()),
+        },
+        ["v1", "partner", "adjustments", id] => match m {
+            Method::GET => adjustments::show(ctx, &req, id).await,
+            _ => Err(Error::method_not_allowed()),
+        },
+        ["v1", "partner", "adjustments", id, decision @ ("approve" | "reject")] => match m {
+            Method::POST => {
+                Box::pin(adjustments::decide(ctx, &req, id, *decision == "approve")).await
+            }
             _ => Err(Error::method_not_allowed()),
         },
         ["v1", "partner", "changes"] => match m {
