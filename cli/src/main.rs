@@ -110,6 +110,12 @@ enum Command {
         #[command(subcommand)]
         command: commands::dlq::DlqCommand,
     },
+    /// Adjustments: credit or debit a member's points with a reason; approve or reject
+    /// those waiting for a second person.
+    Adjust {
+        #[command(subcommand)]
+        command: commands::adjust::AdjustCommand,
+    },
     /// Members: merge a duplicate into another.
     Members {
         #[command(subcommand)]
@@ -144,6 +150,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Site { command } => commands::site::run(command).await,
         Command::Members { command } => commands::members::run(command).await,
+        Command::Adjust { command } => commands::adjust::run(command).await,
         Command::Dev { port, seed, store } => commands::dev::run(port, seed, store).await,
         Command::Apply {
             file,

@@ -154,6 +154,11 @@ const ROUTES: &[(&str, &str, Auth)] = &[
     ),
     ("GET", "/v1/partner/campaigns/{campaign}/report", Auth::Key),
     ("GET", "/v1/partner/changes", Auth::Key),
+    ("GET", "/v1/partner/adjustments", Auth::Key),
+    ("POST", "/v1/partner/adjustments", Auth::Key),
+    ("GET", "/v1/partner/adjustments/{adjustment}", Auth::Key),
+    ("POST", "/v1/partner/adjustments/{adjustment}/approve", Auth::Key),
+    ("POST", "/v1/partner/adjustments/{adjustment}/reject", Auth::Key),
     ("GET", "/v1/nothing/{member}", Auth::Key),
 ];
 
@@ -166,6 +171,7 @@ fn known(kind: &str) -> &'static [&'static str] {
         "reward" => &["mug"],
         "programme" => &["velo", "other"],
         "campaign" => &["lamps", "nothing"],
+        "adjustment" => &["adj_0123456789abcdef01234567"],
         _ => &["token"],
     }
 }
@@ -192,6 +198,8 @@ fn templates() -> Vec<Value> {
         json!({"id": "bells", "name": "Bells", "skus": ["BELL"], "starts_on": "2026-11-01",
                "ends_on": "2026-11-30", "weekdays": ["mon"], "hours": {"from": 9, "to": 17},
                "tiers": [], "rule": {"kind": "fixed_per_unit", "points": 5}, "budget": 1000}),
+        json!({"member_id": "M-1", "points": 50, "reason": "goodwill", "note": "sorry",
+               "reference": "adj-1"}),
         json!({"rates": {"points_per_unit": "2", "product_groups": {"bread": "5"}},
                "redemption": {"max_points_per_transaction": 500, "weekdays": ["sat"]}}),
         json!({"id": 4501, "email": "m1@example.com", "financial_status": "paid",

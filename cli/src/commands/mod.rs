@@ -1,5 +1,6 @@
 //! One module per `bonus` command.
 
+pub mod adjust;
 pub mod apply;
 pub mod audit;
 pub mod campaign;

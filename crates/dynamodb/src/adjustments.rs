@@ -118,7 +118,7 @@ impl Store {
                 out.push(a);
             }
         }
-        out.sort_by(|x, y| y.requested_at.cmp(&x.requested_at));
+        out.sort_by_key(|a| std::cmp::Reverse(a.requested_at));
         out.truncate(limit);
         Ok(out)
     }
