@@ -85,7 +85,18 @@ pub enum Op {
     Transfer { from: usize, to: usize, points: i64 },
     /// Buyer `buyer` (0 or 1) orders for the company [`COMPANY`]: 80/20, the company's tier.
     CompanyOrder { buyer: usize, lines: Vec<Line> },
+    /// Customer service adjusts `points` (above 0 a goodwill credit, below a debit for
+    /// `fraud` (may leave a debt) or a `correction` (refused beyond what there is)); over
+    /// [`ADJUST_THRESHOLD`] it is approved by a second person.
+    Adjust {
+        member: usize,
+        points: i64,
+        fraud: bool,
+    },
 }
+
+/// The programme's approval threshold for adjustments in the simulation (the default).
+const ADJUST_THRESHOLD: i64 = 10_000;
 
 /// The company (model member index; id `S-4`): members 0 and 1 are its buyers (without it
 /// as their default company, so their own orders stay theirs). The programme gives the
@@ -159,6 +170,15 @@ impl fmt::Debug for Op {
             }
             Op::Erase { member } => write!(f, "Erase(M{member})"),
             Op::Transfer { from, to, points } => write!(f, "Transfer(M{from} -> M{to}: {points})"),
+            Op::Adjust {
+                member,
+                points,
+                fraud,
+            } => write!(
+                f,
+                "Adjust(M{member}: {points:+}{})",
+                if *fraud { " fraud" } else { "" }
+            ),
             Op::CompanyOrder { buyer, lines } => {
                 write!(f, "CompanyOrder(M{buyer} for the company:")?;
                 for l in lines {
@@ -270,6 +290,11 @@ pub fn generate(seed: u64, count: usize) -> Vec<Op> {
                     lines: lines(&mut rng),
                 }
             }
+            92..=93 => Op::Adjust {
+                member: if rng.below(5) == 0 { COMPANY } else { member },
+                points: [500, 3_000, 15_000, -200, -2_000, -6_000, -25_000][rng.below(7) as usize],
+                fraud: rng.below(3) == 0,
+            },
             87..=89 => Op::Transfer {
                 from: member,
                 // Now and then to oneself (refused).
@@ -334,7 +359,7 @@ pub fn config() -> String {
     config = config.replacen(
         &key,
         &format!(
-            "{key}        scopes: [read_balance, read_profile, hold, enrol, erase, transfer]\n"
+            "{key}        scopes: [read_balance, read_profile, hold, enrol, erase, transfer, manage]\n"
         ),
         1,
     );
@@ -999,6 +1024,75 @@ impl Model {
         Ok(fee)
     }
 
+    /// An adjustment, once approved (if it needs that): a credit is a new lot, available
+    /// at once, expiring 12 months on, paying off a debt first; a debit takes unexpired
+    /// points (pending ones too), soonest expiring first, 30 lots to a statement entry,
+    /// and only `fraud` may owe the rest. Returns (applied, debt).
+    fn adjust(
+        &mut self,
+        member: usize,
+        points: i64,
+        fraud: bool,
+        adjustment_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(i64, i64), &'static str> {
+        let m = &mut self.members[member];
+        if points > 0 {
+            let repaid = m.debt.min(points);
+            m.debt -= repaid;
+            m.lots.push(ModelLot {
+                order_id: format!("adjustment:{adjustment_id}"),
+                remaining: points - repaid,
+                expired: 0,
+                held: 0,
+                available_at: now,
+                expires_on: local_day(now)
+                    .checked_add_months(Months::new(12))
+                    .unwrap_or(NaiveDate::MAX),
+            });
+            m.statement.push(("adjustment".into(), points));
+            return Ok((points, 0));
+        }
+        let want = -points;
+        let mut lots: Vec<&mut ModelLot> = m
+            .lots
+            .iter_mut()
+            .filter(|l| l.remaining > 0 && !l.expired(now))
+            .collect();
+        let there: i64 = lots.iter().map(|l| l.remaining).sum();
+        if there < want && !fraud {
+            return Err("insufficient_points");
+        }
+        lots.sort_by(|a, b| (a.expires_on, &a.order_id).cmp(&(b.expires_on, &b.order_id)));
+        let (mut left, mut chunks) = (want, Vec::new());
+        for chunk in lots.chunks_mut(30) {
+            let mut took = 0;
+            for lot in chunk.iter_mut() {
+                if left == 0 {
+                    break;
+                }
+                let take = left.min(lot.remaining);
+                lot.remaining -= take;
+                left -= take;
+                took += take;
+            }
+            if took > 0 {
+                chunks.push(took);
+            }
+            if left == 0 {
+                break;
+            }
+        }
+        for took in &chunks {
+            m.statement.push(("adjustment".into(), -took));
+        }
+        if left > 0 {
+            m.debt += left;
+            m.statement.push(("debt".into(), -left));
+        }
+        Ok((want - left, left))
+    }
+
     /// Why spending `points` is refused: the available points do not cover them, or are
     /// under the programme's minimum to redeem (1,000).
     fn refusal(&self, member: usize, points: i64, now: DateTime<Utc>) -> Option<&'static str> {
@@ -1178,6 +1272,9 @@ pub struct RunStats {
     /// Transfers between members (refused ones included), and the points they moved.
     pub transfers: usize,
     pub transferred: i64,
+    /// Adjustments (refused ones included), and the points they credited or debited.
+    pub adjustments: usize,
+    pub adjusted: i64,
     /// Campaign points paid, and campaign lines its small budget could not pay in full.
     pub campaign_points: i64,
     pub campaign_short: usize,
@@ -1529,6 +1626,90 @@ impl Driver<'_> {
                 }
                 // The sender here; the receiver is compared by the caller.
                 Ok(Some(*from))
+            }
+            Op::Adjust {
+                member,
+                points,
+                fraud,
+            } => {
+                let reference = format!("A-{}", self.stats.steps);
+                let adjustment_id = bonus_domain::adjustment::adjustment_id("shop", &reference);
+                let reason = match (*points > 0, *fraud) {
+                    (true, _) => "goodwill",
+                    (false, true) => "fraud",
+                    (false, false) => "correction",
+                };
+                let body = json!({"member_id": member_id(*member), "points": points,
+                    "reason": reason, "note": "simulated", "reference": reference});
+                let (status, mut answer) = self.api("POST", "/v1/partner/adjustments", body).await;
+                let pending = points.abs() > ADJUST_THRESHOLD;
+                if pending {
+                    // Waits for a second person: nothing written yet, then approved.
+                    if !(status == StatusCode::CREATED || status == StatusCode::OK)
+                        || answer["status"] != "pending_approval"
+                    {
+                        return Err(format!(
+                            "adjustment {points} of M{member}: expected pending_approval, got {status} {answer}"
+                        ));
+                    }
+                    self.compare(*member).await?;
+                }
+                let expected = self
+                    .model
+                    .adjust(*member, *points, *fraud, &adjustment_id, now);
+                if pending {
+                    let path = format!("/v1/partner/adjustments/{adjustment_id}/approve");
+                    let headers = [
+                        ("authorization", format!("Bearer {}", crate::API_KEY)),
+                        ("bonus-actor", "Second Person".to_string()),
+                    ];
+                    let env = &self.env;
+                    let (reply, again) =
+                        resend(&env.faults, || env.call("POST", &path, &headers, "")).await;
+                    self.stats.retried += again;
+                    answer = reply.1;
+                    let ok = match expected {
+                        Ok(_) => reply.0 == StatusCode::OK,
+                        Err(code) => {
+                            reply.0 == StatusCode::CONFLICT && answer["error"]["code"] == code
+                        }
+                    };
+                    if !ok {
+                        return Err(format!(
+                            "approval of adjustment {points} of M{member}: expected {expected:?}, got {} {answer}",
+                            reply.0
+                        ));
+                    }
+                    if expected.is_err() {
+                        self.stats.adjustments += 1;
+                        return Ok(Some(*member));
+                    }
+                } else {
+                    let ok = match expected {
+                        Ok(_) => status == StatusCode::CREATED || status == StatusCode::OK,
+                        Err(code) => {
+                            status == StatusCode::CONFLICT && answer["error"]["code"] == code
+                        }
+                    };
+                    if !ok {
+                        return Err(format!(
+                            "adjustment {points} of M{member}: expected {expected:?}, got {status} {answer}"
+                        ));
+                    }
+                }
+                if let Ok((applied, debt)) = expected {
+                    if answer["status"] != "applied"
+                        || answer["applied"] != applied
+                        || answer["debt"] != debt
+                    {
+                        return Err(format!(
+                            "adjustment {points} of M{member}: expected {applied} applied and {debt} owed, got {answer}"
+                        ));
+                    }
+                    self.stats.adjusted += points.abs();
+                }
+                self.stats.adjustments += 1;
+                Ok(Some(*member))
             }
             Op::Erase { member } => {
                 let id = member_id(*member);

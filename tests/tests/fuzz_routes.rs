@@ -157,8 +157,16 @@ const ROUTES: &[(&str, &str, Auth)] = &[
     ("GET", "/v1/partner/adjustments", Auth::Key),
     ("POST", "/v1/partner/adjustments", Auth::Key),
     ("GET", "/v1/partner/adjustments/{adjustment}", Auth::Key),
-    ("POST", "/v1/partner/adjustments/{adjustment}/approve", Auth::Key),
-    ("POST", "/v1/partner/adjustments/{adjustment}/reject", Auth::Key),
+    (
+        "POST",
+        "/v1/partner/adjustments/{adjustment}/approve",
+        Auth::Key,
+    ),
+    (
+        "POST",
+        "/v1/partner/adjustments/{adjustment}/reject",
+        Auth::Key,
+    ),
     ("GET", "/v1/nothing/{member}", Auth::Key),
 ];
 

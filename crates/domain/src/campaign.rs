@@ -166,9 +166,6 @@ impl Campaign {
         if self.ends_on < self.starts_on {
             return Err("ends_on: must not be before starts_on".into());
         }
-        if (self.ends_on - self.starts_on).num_days() > 3660 {
-            return Err("ends_on: a campaign runs at most 10 years".into());
-        }
         if let Some(h) = self.hours {
             if h.from >= h.to || h.to > 24 {
                 return Err("hours: from 0-23 and to 1-24, from before to".into());
