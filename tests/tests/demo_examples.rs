@@ -275,3 +275,72 @@ async fn the_bakery_earns_bread_at_its_own_rate() {
         (StatusCode::OK, Some("velo-shop"))
     );
 }
+
+/// README "A vendor's campaign": velo-shop's back office creates a campaign over the partner
+/// API, `infra/examples/order-race-helmets.json` earns 258 + 2 x 130, and the report shows it.
+#[tokio::test]
+async fn the_readme_vendor_campaign_pays_130_points_per_helmet() {
+    let env = TestEnv::with_config(DEMO).await;
+    let office = [
+        (
+            "authorization",
+            "Bearer bk_f392b00c504951ecbb72498912efc48827020023_9bb5d898".to_string(),
+        ),
+        ("bonus-actor", "Jana Novak".to_string()),
+    ];
+    let campaign = serde_json::json!({"id": "race-helmets", "name": "Race helmets, 1.3% of cost",
+        "skus": ["HELMET-RACE"], "starts_on": "2026-01-01", "ends_on": "2027-12-31",
+        "rule": {"kind": "cost_percent", "percent": "1.3"}, "budget": 150000});
+    let (status, created) = env
+        .call(
+            "POST",
+            "/v1/partner/campaigns",
+            &office,
+            campaign.to_string(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let (status, answer) = send(&env, Platform::Standard, "", "order-race-helmets.json").await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["points"], 518, "{answer}");
+    assert_eq!(
+        answer["lines"][0]["campaigns"][0]["campaign_id"],
+        "race-helmets"
+    );
+    assert_eq!(answer["lines"][0]["campaigns"][0]["points"], 260);
+    let (status, report) = env
+        .call(
+            "GET",
+            "/v1/partner/campaigns/race-helmets/report",
+            &office,
+            "",
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    assert_eq!(report["periods"][3]["points_issued"], 260);
+    assert_eq!(report["periods"][3]["quantity"], 2);
+    // The README's goodwill credit: pending above the threshold, approved by Bob.
+    let body = serde_json::json!({"member_id": "M-1001", "points": 15000, "reason": "goodwill",
+        "note": "Sorry about the lost parcel", "reference": "ticket-4711"});
+    let ann = [office[0].clone(), ("bonus-actor", "Ann".to_string())];
+    let (status, asked) = env
+        .call("POST", "/v1/partner/adjustments", &ann, body.to_string())
+        .await;
+    assert_eq!(
+        (status, asked["status"].as_str()),
+        (StatusCode::CREATED, Some("pending_approval")),
+        "{asked}"
+    );
+    let bob = [office[0].clone(), ("bonus-actor", "Bob".to_string())];
+    let path = format!(
+        "/v1/partner/adjustments/{}/approve",
+        asked["adjustment_id"].as_str().unwrap()
+    );
+    let (status, done) = env.call("POST", &path, &bob, "").await;
+    assert_eq!(
+        (status, done["applied"].as_i64()),
+        (StatusCode::OK, Some(15000)),
+        "{done}"
+    );
+    assert_eq!(total(&env).await, 518 + 15000);
+}
