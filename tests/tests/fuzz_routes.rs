@@ -154,6 +154,9 @@ const ROUTES: &[(&str, &str, Auth)] = &[
     ),
     ("GET", "/v1/partner/campaigns/{campaign}/report", Auth::Key),
     ("GET", "/v1/partner/changes", Auth::Key),
+    ("GET", "/v1/partner/clearing/{month}", Auth::Key),
+    ("GET", "/v1/partner/members", Auth::Key),
+    ("GET", "/v1/partner/members/{member}", Auth::Key),
     ("GET", "/v1/partner/adjustments", Auth::Key),
     ("POST", "/v1/partner/adjustments", Auth::Key),
     ("GET", "/v1/partner/adjustments/{adjustment}", Auth::Key),
@@ -180,6 +183,7 @@ fn known(kind: &str) -> &'static [&'static str] {
         "programme" => &["velo", "other"],
         "campaign" => &["lamps", "nothing"],
         "adjustment" => &["adj_0123456789abcdef01234567"],
+        "month" => &["2026-11", "2026-13"],
         _ => &["token"],
     }
 }

@@ -38,6 +38,7 @@ partners:
 members:
   - id: M-1
     programme: velo
+    external_ids: {shop: "C-77"}
 "#;
 
 fn helmets() -> Value {
@@ -629,4 +630,109 @@ async fn another_partner_never_sees_or_changes_a_partners_campaigns_reports_or_t
         let (status, _) = env.call(method, path, &[], "{}").await;
         assert_eq!(status, StatusCode::UNAUTHORIZED);
     }
+}
+
+#[tokio::test]
+async fn a_partner_reads_its_own_clearing_statement_and_finds_members_by_its_customer_ids() {
+    let env = TestEnv::with_config(CONFIG).await;
+    // M-1 earns 300 at the shop in November (pending until 7 December).
+    order_at(
+        &env,
+        "shop",
+        SHOP_SECRET,
+        "O-1",
+        json!([
+        {"line_id": "1", "sku": "WINE", "quantity": 1, "unit_price": "300.00"}]),
+    )
+    .await;
+    env.clock.set("2026-11-24T12:00:00Z".parse().unwrap());
+    let rival_till = [("authorization", format!("Bearer {RIVAL_KEY}"))];
+    let (status, _) = env
+        .call("GET", "/v1/partner/members/M-1", &rival_till, "")
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "a coalition partner sees a member's balance"
+    );
+    let (status, e) = call(
+        &env,
+        SHOP_KEY,
+        "GET",
+        "/v1/partner/clearing/2026-11",
+        Value::Null,
+    )
+    .await;
+    assert_eq!(
+        (status, e["error"]["code"].as_str()),
+        (StatusCode::NOT_FOUND, Some("month_not_closed"))
+    );
+    env.clock.set("2026-12-01T13:00:00Z".parse().unwrap());
+    bonus_ops::clearing::close(&env.store, "velo", "2026-11", env.clock_now())
+        .await
+        .unwrap();
+    let (status, mine) = call(
+        &env,
+        SHOP_KEY,
+        "GET",
+        "/v1/partner/clearing/2026-11",
+        Value::Null,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{mine}");
+    assert_eq!(mine["statement"]["partner_id"], "shop");
+    assert_eq!(mine["statement"]["issued"], 300);
+    assert!(mine.get("statements").is_none(), "only its own statement");
+    let (status, e) = call(
+        &env,
+        SHOP_KEY,
+        "GET",
+        "/v1/partner/clearing/november",
+        Value::Null,
+    )
+    .await;
+    assert_eq!(
+        (status, e["error"]["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_month"))
+    );
+
+    // By its own customer id; another partner's customer ids are not its to use.
+    let (status, found) = call(
+        &env,
+        SHOP_KEY,
+        "GET",
+        "/v1/partner/members?customer_id=C-77",
+        Value::Null,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{found}");
+    assert_eq!(found["member_id"], "M-1");
+    assert_eq!(found["balance"]["pending"], 300);
+    let (status, e) = call(
+        &env,
+        RIVAL_KEY,
+        "GET",
+        "/v1/partner/members?customer_id=C-77",
+        Value::Null,
+    )
+    .await;
+    let (_, none) = call(
+        &env,
+        SHOP_KEY,
+        "GET",
+        "/v1/partner/members?customer_id=C-78",
+        Value::Null,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(e, none);
+    let (status, _) = call(
+        &env,
+        SHOP_KEY,
+        "GET",
+        "/v1/partner/members/M-404",
+        Value::Null,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
 }

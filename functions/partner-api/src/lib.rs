@@ -11,6 +11,7 @@
 mod adjustments;
 mod campaigns;
 mod changes;
+mod reports;
 mod settings;
 
 use bytes::Bytes;
@@ -32,6 +33,9 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/v1/partner/campaigns/{campaign_id}/top-ups"),
     ("GET", "/v1/partner/campaigns/{campaign_id}/report"),
     ("GET", "/v1/partner/changes"),
+    ("GET", "/v1/partner/clearing/{month}"),
+    ("GET", "/v1/partner/members"),
+    ("GET", "/v1/partner/members/{member_id}"),
     ("GET", "/v1/partner/adjustments"),
     ("POST", "/v1/partner/adjustments"),
     ("GET", "/v1/partner/adjustments/{adjustment_id}"),
@@ -80,6 +84,18 @@ pub async fn handle(ctx: &Ctx, req: http::Request<Bytes>) -> Response {
             Method::POST => {
                 Box::pin(adjustments::decide(ctx, &req, id, *decision == "approve")).await
             }
+            _ => Err(Error::method_not_allowed()),
+        },
+        ["v1", "partner", "clearing", month] => match m {
+            Method::GET => reports::clearing(ctx, &req, month).await,
+            _ => Err(Error::method_not_allowed()),
+        },
+        ["v1", "partner", "members"] => match m {
+            Method::GET => reports::find_member(ctx, &req).await,
+            _ => Err(Error::method_not_allowed()),
+        },
+        ["v1", "partner", "members", id] => match m {
+            Method::GET => reports::member(ctx, &req, id).await,
             _ => Err(Error::method_not_allowed()),
         },
         ["v1", "partner", "changes"] => match m {
