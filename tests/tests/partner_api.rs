@@ -736,3 +736,144 @@ async fn a_partner_reads_its_own_clearing_statement_and_finds_members_by_its_cus
     .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn a_vendor_buys_a_pack_for_its_campaign_once_and_it_is_on_the_months_invoice() {
+    let env = TestEnv::with_config(CONFIG).await;
+    call(&env, SHOP_KEY, "POST", "/v1/partner/campaigns", helmets()).await;
+    let (status, packs) = call(&env, SHOP_KEY, "GET", "/v1/partner/packs", Value::Null).await;
+    assert_eq!(status, StatusCode::OK);
+    let ids: Vec<(&str, i64, &str)> = packs["packs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["pack_id"].as_str().unwrap(),
+                p["points"].as_i64().unwrap(),
+                p["price"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        ids,
+        vec![
+            ("150k", 150000, "2500.00"),
+            ("200k", 200000, "3200.00"),
+            ("370k", 370000, "5700.00"),
+            ("580k", 580000, "8700.00")
+        ]
+    );
+
+    let path = "/v1/partner/campaigns/helmets/packs";
+    let (status, bought) = call(
+        &env,
+        SHOP_KEY,
+        "POST",
+        path,
+        json!({"pack_id": "200k", "reference": "PO-1"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{bought}");
+    assert_eq!(bought["budget"], 350000);
+    assert_eq!(bought["invoice_line"]["price"], "3200.00");
+    assert_eq!(bought["invoice_line"]["bought_by"], "Jana Novak");
+    let (status, again) = call(
+        &env,
+        SHOP_KEY,
+        "POST",
+        path,
+        json!({"pack_id": "200k", "reference": "PO-1"}),
+    )
+    .await;
+    assert_eq!((status, &again), (StatusCode::OK, &bought));
+    let (status, e) = call(
+        &env,
+        SHOP_KEY,
+        "POST",
+        path,
+        json!({"pack_id": "580k", "reference": "PO-1"}),
+    )
+    .await;
+    assert_eq!(
+        (status, e["error"]["code"].as_str()),
+        (StatusCode::CONFLICT, Some("top_up_conflict"))
+    );
+    let (status, e) = call(
+        &env,
+        SHOP_KEY,
+        "POST",
+        path,
+        json!({"pack_id": "1m", "reference": "PO-2"}),
+    )
+    .await;
+    assert_eq!(
+        (status, e["error"]["code"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_pack"))
+    );
+    let (_, shown) = call(
+        &env,
+        SHOP_KEY,
+        "GET",
+        "/v1/partner/campaigns/helmets",
+        Value::Null,
+    )
+    .await;
+    assert_eq!(
+        (shown["budget"].as_i64(), shown["budget_remaining"].as_i64()),
+        (Some(350000), Some(350000))
+    );
+
+    let (status, invoice) = call(
+        &env,
+        SHOP_KEY,
+        "GET",
+        "/v1/partner/invoices/2026-11",
+        Value::Null,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{invoice}");
+    assert_eq!(invoice["lines"].as_array().unwrap().len(), 1);
+    assert_eq!(invoice["total"], "3200.00");
+    let (_, theirs) = call(
+        &env,
+        RIVAL_KEY,
+        "GET",
+        "/v1/partner/invoices/2026-11",
+        Value::Null,
+    )
+    .await;
+    assert_eq!(
+        theirs["lines"],
+        json!([]),
+        "another partner's invoice is its own"
+    );
+    let (status, e) = call(
+        &env,
+        RIVAL_KEY,
+        "POST",
+        path,
+        json!({"pack_id": "150k", "reference": "X"}),
+    )
+    .await;
+    assert_eq!(
+        (status, e["error"]["code"].as_str()),
+        (StatusCode::NOT_FOUND, Some("campaign_not_found"))
+    );
+
+    // The planner: 100.00 helmets, 150 a day on the 10 weekdays of 2-13 Nov: 195,000 points.
+    let (status, plan) = call(&env, SHOP_KEY, "POST", "/v1/partner/plans", json!({
+        "skus": [{"sku": "HELMET-1", "cost_price": "100.00", "units_per_day": 150}],
+        "starts_on": "2026-11-02", "ends_on": "2026-11-15", "weekdays": ["mon", "tue", "wed", "thu", "fri"],
+        "pack_id": "150k"})).await;
+    assert_eq!(status, StatusCode::OK, "{plan}");
+    assert_eq!(
+        (plan["days"].as_i64(), plan["points_needed"].as_i64()),
+        (Some(10), Some(195000))
+    );
+    assert_eq!(plan["smallest_covering_pack"], "200k");
+    assert!(
+        plan["warnings"][0].as_str().unwrap().contains("too small"),
+        "{plan}"
+    );
+}

@@ -195,6 +195,17 @@ impl CampaignIn {
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
+pub struct PackIn {
+    pub id: String,
+    pub points: i64,
+    /// In the programme currency: "2500.00".
+    pub price: String,
+    #[serde(default)]
+    pub period: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct AdjustmentsIn {
     pub approval_threshold: Option<i64>,
 }
@@ -245,6 +256,9 @@ pub struct ProgrammeIn {
     /// `{approval_threshold: 10000}`: adjustments of more points wait for a second person.
     #[serde(default)]
     pub adjustments: Option<AdjustmentsIn>,
+    /// The point packs vendors buy (default: ALSO's four, in EUR).
+    #[serde(default)]
+    pub point_packs: Option<Vec<PackIn>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -503,6 +517,24 @@ impl ConfigFile {
                 )),
                 Some(e) => prog.company_employee_percent = e,
                 None => {}
+            }
+            if let Some(packs) = &p.point_packs {
+                let mut parsed = Vec::new();
+                for (j, pk) in packs.iter().enumerate() {
+                    match crate::money::Money::parse(&pk.price, prog.currency) {
+                        Ok(m) => parsed.push(crate::packs::PointPack {
+                            id: pk.id.clone(),
+                            points: pk.points,
+                            price_minor: m.minor,
+                            period: pk.period.clone(),
+                        }),
+                        Err(e) => errors.push(format!("{}[{j}].price: {e}", f("point_packs"))),
+                    }
+                }
+                if let Err(e) = crate::packs::validate_packs(&parsed) {
+                    errors.push(format!("programmes[{i}].{e}"));
+                }
+                prog.point_packs = parsed;
             }
             if let Some(a) = &p.adjustments {
                 match a.approval_threshold {

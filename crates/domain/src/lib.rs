@@ -48,6 +48,7 @@ pub mod month;
 pub mod nightly;
 pub mod notify;
 pub mod order;
+pub mod packs;
 pub mod pii;
 pub mod platforms;
 pub mod programme;

@@ -68,6 +68,9 @@ pub struct Programme {
     /// Credits and debits by customer service (crate::adjustment).
     #[serde(default)]
     pub adjustments: crate::adjustment::AdjustmentSettings,
+    /// The point packs vendors buy for their campaigns (crate::packs).
+    #[serde(default = "crate::packs::default_packs")]
+    pub point_packs: Vec<crate::packs::PointPack>,
 }
 
 fn default_employee_percent() -> u32 {
@@ -182,6 +185,7 @@ impl Programme {
             company_rewards: crate::company::CompanyRewards::default(),
             company_employee_percent: default_employee_percent(),
             adjustments: crate::adjustment::AdjustmentSettings::default(),
+            point_packs: crate::packs::default_packs(),
         }
     }
 

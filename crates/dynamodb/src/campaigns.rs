@@ -265,6 +265,40 @@ impl Store {
     }
 }
 
+impl Store {
+    /// The put of a new invoice line (in a pack's top-up transaction).
+    pub fn invoice_line_put(
+        &self,
+        line: &bonus_domain::packs::InvoiceLine,
+    ) -> Result<TransactWriteItem, StoreError> {
+        self.put_new(to_item(
+            keys::invoice_line(&line.partner_id, &line.month, &line.reference),
+            "invoice_line",
+            line,
+        )?)
+    }
+
+    pub async fn invoice_line(
+        &self,
+        partner_id: &str,
+        month: &str,
+        reference: &str,
+    ) -> Result<Option<bonus_domain::packs::InvoiceLine>, StoreError> {
+        self.get(keys::invoice_line(partner_id, month, reference))
+            .await
+    }
+
+    /// A partner's invoice lines of a month.
+    pub async fn invoice_lines(
+        &self,
+        partner_id: &str,
+        month: &str,
+    ) -> Result<Vec<bonus_domain::packs::InvoiceLine>, StoreError> {
+        self.query_prefix(&keys::invoice_line(partner_id, month, "").0, "LINE#")
+            .await
+    }
+}
+
 /// A top-up as recorded under its reference.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct TopUpRecord {

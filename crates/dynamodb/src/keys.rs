@@ -102,6 +102,14 @@ pub fn adjustment(partner_id: &str, adjustment_id: &str) -> (String, String) {
     (format!("ADJUST#{partner_id}"), adjustment_id.to_string())
 }
 
+/// A line of a partner's invoice for a month (a point pack bought), by its reference.
+pub fn invoice_line(partner_id: &str, month: &str, reference: &str) -> (String, String) {
+    (
+        format!("INVOICE#{partner_id}#{month}"),
+        format!("LINE#{reference}"),
+    )
+}
+
 /// A campaign top-up done under a caller's reference (a retry finds it and adds nothing).
 pub fn top_up(partner_id: &str, campaign_id: &str, reference: &str) -> (String, String) {
     (

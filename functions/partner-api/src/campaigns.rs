@@ -77,7 +77,7 @@ fn invalid(e: String) -> Error {
 }
 
 /// The caller's campaign `id` (a malformed id is simply not one of its campaigns).
-async fn own_campaign(ctx: &Ctx, key: &KeyConfig, id: &str) -> Result<Campaign, Error> {
+pub(crate) async fn own_campaign(ctx: &Ctx, key: &KeyConfig, id: &str) -> Result<Campaign, Error> {
     if !valid_id(id) {
         return Err(campaign_not_found());
     }

@@ -11,6 +11,7 @@
 mod adjustments;
 mod campaigns;
 mod changes;
+mod packs;
 mod reports;
 mod settings;
 
@@ -33,6 +34,10 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/v1/partner/campaigns/{campaign_id}/top-ups"),
     ("GET", "/v1/partner/campaigns/{campaign_id}/report"),
     ("GET", "/v1/partner/changes"),
+    ("GET", "/v1/partner/packs"),
+    ("POST", "/v1/partner/campaigns/{campaign_id}/packs"),
+    ("GET", "/v1/partner/invoices/{month}"),
+    ("POST", "/v1/partner/plans"),
     ("GET", "/v1/partner/clearing/{month}"),
     ("GET", "/v1/partner/members"),
     ("GET", "/v1/partner/members/{member_id}"),
@@ -96,6 +101,22 @@ pub async fn handle(ctx: &Ctx, req: http::Request<Bytes>) -> Response {
         },
         ["v1", "partner", "members", id] => match m {
             Method::GET => reports::member(ctx, &req, id).await,
+            _ => Err(Error::method_not_allowed()),
+        },
+        ["v1", "partner", "packs"] => match m {
+            Method::GET => packs::list(ctx, &req).await,
+            _ => Err(Error::method_not_allowed()),
+        },
+        ["v1", "partner", "campaigns", id, "packs"] => match m {
+            Method::POST => Box::pin(packs::buy(ctx, &req, id)).await,
+            _ => Err(Error::method_not_allowed()),
+        },
+        ["v1", "partner", "invoices", month] => match m {
+            Method::GET => packs::invoices(ctx, &req, month).await,
+            _ => Err(Error::method_not_allowed()),
+        },
+        ["v1", "partner", "plans"] => match m {
+            Method::POST => packs::plan(ctx, &req).await,
             _ => Err(Error::method_not_allowed()),
         },
         ["v1", "partner", "changes"] => match m {
