@@ -190,6 +190,7 @@ async fn main() {
                 rates: Default::default(),
                 redemption: Default::default(),
                 settings_version: 0,
+                sandbox: false,
             })
             .await
             .expect("partner");

@@ -877,3 +877,62 @@ async fn a_vendor_buys_a_pack_for_its_campaign_once_and_it_is_on_the_months_invo
         "{plan}"
     );
 }
+
+#[tokio::test]
+async fn a_sandbox_partners_orders_are_answered_and_never_touch_balances() {
+    let env = TestEnv::with_config(CONFIG).await;
+    let (status, s) = call(
+        &env,
+        SHOP_KEY,
+        "PATCH",
+        "/v1/partner",
+        json!({"sandbox": true}),
+    )
+    .await;
+    assert_eq!(
+        (status, s["sandbox"].as_bool()),
+        (StatusCode::OK, Some(true)),
+        "{s}"
+    );
+    let line = json!([{"line_id": "1", "sku": "WINE", "quantity": 1, "unit_price": "10.00"}]);
+    let before = env.all_items().await.len();
+    let (status, answer) = order_at(&env, "shop", SHOP_SECRET, "T-1", line.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(
+        (answer["points"].as_i64(), answer["sandbox"].as_bool()),
+        (Some(10), Some(true))
+    );
+    let refund = json!({"type": "order.refunded", "order_id": "T-1", "refund_id": "R-1",
+        "occurred_at": "2026-11-23T11:30:00Z", "lines": [{"line_id": "1", "quantity": 1}]})
+    .to_string();
+    let headers = env.signed(SHOP_SECRET, "msg_r", &refund, 0);
+    let (status, r) = env
+        .call(
+            "POST",
+            "/v1/partners/shop/webhooks/orders",
+            &headers,
+            refund,
+        )
+        .await;
+    assert!(status.is_success(), "{status} {r}");
+    assert_eq!(r["sandbox"], true, "{r}");
+    assert_eq!(env.all_items().await.len(), before, "nothing was written");
+    let (_, b) = env.balance_with("M-1", WIDGET_KEY).await;
+    assert_eq!(b["total"], 0);
+    // Out of the sandbox, the same order books for real.
+    call(
+        &env,
+        SHOP_KEY,
+        "PATCH",
+        "/v1/partner",
+        json!({"sandbox": false}),
+    )
+    .await;
+    let (status, real) = order_at(&env, "shop", SHOP_SECRET, "T-1", line).await;
+    assert_eq!(
+        (status, real["points"].as_i64(), real.get("sandbox")),
+        (StatusCode::OK, Some(10), None)
+    );
+    let (_, b) = env.balance_with("M-1", WIDGET_KEY).await;
+    assert_eq!(b["total"], 10);
+}

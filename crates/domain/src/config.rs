@@ -356,6 +356,9 @@ pub struct PartnerIn {
     /// hours: {from, to}}`.
     #[serde(default)]
     pub redemption: Option<crate::programme::RedemptionLimits>,
+    /// Sandbox mode: orders are answered, never booked (the partner can switch it too).
+    #[serde(default)]
+    pub sandbox: Option<bool>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -738,7 +741,7 @@ impl ConfigFile {
             if let Err(e) = redemption.validate() {
                 errors.push(format!("{}.{e}", f("redemption")));
             }
-            if p.rates.is_none() && p.redemption.is_none() {
+            if p.rates.is_none() && p.redemption.is_none() && p.sandbox.is_none() {
                 plan.partner_settings_kept.insert(p.id.clone());
             }
             plan.partners.push(Partner {
@@ -754,6 +757,7 @@ impl ConfigFile {
                 rates,
                 redemption,
                 settings_version: 0,
+                sandbox: p.sandbox.unwrap_or(false),
             });
         }
         partner_ids

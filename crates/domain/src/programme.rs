@@ -327,10 +327,14 @@ pub struct Partner {
     /// When and how much members may spend at this partner (none: no limit).
     #[serde(default)]
     pub redemption: RedemptionLimits,
-    /// Bumped by every change of `rates` and `redemption` (changes are made over the
-    /// version read).
+    /// Bumped by every change of `rates`, `redemption` and `sandbox` (changes are made over
+    /// the version read).
     #[serde(default)]
     pub settings_version: u64,
+    /// Sandbox mode: its orders, refunds and events are checked and answered as they would
+    /// be booked (with `"sandbox": true`), and nothing is written: no balance changes.
+    #[serde(default)]
+    pub sandbox: bool,
 }
 
 /// A partner's own earning rates: they replace the programme's for orders at the partner

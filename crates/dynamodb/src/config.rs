@@ -156,7 +156,7 @@ impl Store {
             .await
     }
 
-    /// Change a partner's own rates and redemption limits, over the version read, with the
+    /// Change a partner's own rates, redemption limits and sandbox mode, over the version read, with the
     /// change in its audit trail: false when the partner changed meanwhile (nothing written).
     pub async fn update_partner_settings(
         &self,
@@ -169,7 +169,10 @@ impl Store {
         let update = aws_sdk_dynamodb::types::Update::builder()
             .table_name(&self.table)
             .set_key(Some(super::key_map(&keys::partner(&old.id))))
-            .update_expression("SET rates = :r, redemption = :x, settings_version = :next")
+            .update_expression(
+                "SET rates = :r, redemption = :x, sandbox = :sandbox, settings_version = :next",
+            )
+            .expression_attribute_values(":sandbox", AttributeValue::Bool(new.sandbox))
             .condition_expression(if old.settings_version == 0 {
                 "attribute_exists(PK) AND (attribute_not_exists(settings_version) OR settings_version = :v)"
             } else {

@@ -95,6 +95,7 @@ pub async fn apply_with(
             if plan.partner_settings_kept.contains(&p.id) {
                 p.rates = stored.rates;
                 p.redemption = stored.redemption;
+                p.sandbox = stored.sandbox;
             }
             p.settings_version = stored.settings_version + 1;
         }

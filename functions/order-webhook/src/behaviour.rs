@@ -83,6 +83,10 @@ pub async fn event(
             return replay(record, &body_sha256, Dialect::Canonical);
         }
         let booking = plan_behaviour_booking(&cx, read.account.as_ref())?;
+        if cfg.partner.sandbox {
+            info!(partner_id, "sandbox behaviour event answered, not booked");
+            return Ok(crate::sandbox_answer(booking));
+        }
         let write = booking
             .write
             .as_ref()

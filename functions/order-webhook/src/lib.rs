@@ -280,6 +280,19 @@ pub(crate) async fn commit(
 }
 
 /// A booking's answer: the status and body it stores for replays.
+/// A sandbox partner's answer (`bonus_domain::programme::Partner::sandbox`): what booking
+/// would answer, marked `"sandbox": true`; nothing was written.
+pub(crate) fn sandbox_answer(booking: Booking) -> Response {
+    let status = StatusCode::from_u16(booking.status).unwrap_or(StatusCode::OK);
+    match serde_json::from_str::<serde_json::Value>(&booking.response) {
+        Ok(serde_json::Value::Object(mut body)) => {
+            body.insert("sandbox".into(), serde_json::Value::Bool(true));
+            bonus_lambda::api::json(status, &body)
+        }
+        _ => raw_json(status, booking.response),
+    }
+}
+
 pub(crate) fn answer(booking: Booking) -> Response {
     let status = StatusCode::from_u16(booking.status).unwrap_or(StatusCode::OK);
     raw_json(status, booking.response)

@@ -116,6 +116,10 @@ pub(crate) async fn book(
                 }
             }
         };
+        if cfg.partner.sandbox {
+            info!(partner_id, order_id = %order.order_id, points = booking.points, "sandbox order answered, not booked");
+            return Ok(crate::sandbox_answer(booking));
+        }
         let write = booking
             .write
             .as_ref()

@@ -78,6 +78,10 @@ pub(crate) async fn reverse(
                 }
             }
         };
+        if cfg.partner.sandbox {
+            info!(partner_id, order_id, "sandbox refund answered, not booked");
+            return Ok(crate::sandbox_answer(booking));
+        }
         let Some(write) = &booking.write else {
             return Ok(answer(booking));
         };

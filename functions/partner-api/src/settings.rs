@@ -3,7 +3,8 @@
 //! - `PATCH /v1/partner` `{rates?, redemption?}`: its own base rate and product-group
 //!   coefficients (they replace the programme's for orders at this partner, which issues
 //!   those points and pays for them in clearing), and when and how much members may spend
-//!   here. `null` removes a setting. Made over the version read, recorded in the audit trail.
+//!   here, and its sandbox mode (`sandbox: true`: its orders are answered, never booked).
+//!   `null` removes a setting. Made over the version read, recorded in the audit trail.
 
 use bytes::Bytes;
 use http::StatusCode;
@@ -29,6 +30,8 @@ struct SettingsView<'a> {
     earning: EarningView,
     rates: &'a PartnerRates,
     redemption: &'a RedemptionLimits,
+    /// Orders are answered, never booked.
+    sandbox: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -42,6 +45,7 @@ struct EarningView {
 struct Stored<'a> {
     rates: &'a PartnerRates,
     redemption: &'a RedemptionLimits,
+    sandbox: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -52,6 +56,8 @@ struct SettingsPatch {
     rates: Option<Option<PartnerRatesIn>>,
     #[serde(default, with = "double_option")]
     redemption: Option<Option<RedemptionLimits>>,
+    #[serde(default)]
+    sandbox: Option<bool>,
 }
 
 /// `Option<Option<T>>` that tells an absent field (None) from `null` (Some(None)).
@@ -85,6 +91,7 @@ fn view<'a>(
         },
         rates: &partner.rates,
         redemption: &partner.redemption,
+        sandbox: partner.sandbox,
     }
 }
 
@@ -121,22 +128,28 @@ pub(crate) async fn update(ctx: &Ctx, req: &http::Request<Bytes>) -> Result<Resp
             Some(None) => new.redemption = RedemptionLimits::default(),
             Some(Some(r)) => new.redemption = r.clone(),
         }
+        if let Some(on) = patch.sandbox {
+            new.sandbox = on;
+        }
         new.rates
             .validate()
             .map_err(|e| Error::invalid("invalid_field", format!("rates.{e}")))?;
         new.redemption
             .validate()
             .map_err(|e| Error::invalid("invalid_field", format!("redemption.{e}")))?;
-        if new.rates == old.rates && new.redemption == old.redemption {
+        if new.rates == old.rates && new.redemption == old.redemption && new.sandbox == old.sandbox
+        {
             return Ok(json(StatusCode::OK, &view(&old, &key.programme)));
         }
         let before = Stored {
             rates: &old.rates,
             redemption: &old.redemption,
+            sandbox: old.sandbox,
         };
         let after = Stored {
             rates: &new.rates,
             redemption: &new.redemption,
+            sandbox: new.sandbox,
         };
         let change = Change::of(
             &old.id,
