@@ -70,6 +70,7 @@ bench:
 	cargo bench -p integration-tests --bench nightly 2>&1 | grep -E 'loaded|NIGHTLY'
 	cargo bench -p integration-tests --bench clearing 2>&1 | grep CLEARING
 	cargo bench -p integration-tests --bench load 2>&1 | grep LOAD
+	cargo bench -p integration-tests --bench rewards 2>&1 | grep REWARDS
 	$(MAKE) bench-cold-start
 
 ## Cold starts of every function's release binary against a local Lambda Runtime API, beside a

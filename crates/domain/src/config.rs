@@ -92,6 +92,10 @@ pub struct RewardIn {
     pub stock: i64,
     #[serde(default)]
     pub per_member_limit: Option<i64>,
+    #[serde(default)]
+    pub category: Option<String>,
+    #[serde(default)]
+    pub image_url: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -1033,7 +1037,17 @@ impl ConfigFile {
                 granted: r.stock,
                 stock: r.stock,
                 per_member_limit: r.per_member_limit,
+                category: r.category.clone(),
+                image_url: r.image_url.clone(),
+                partner_id: None,
             });
+            if let Some(last) = plan.rewards.last() {
+                if let Err(e) = last.validate() {
+                    if e.starts_with("category") || e.starts_with("image_url") {
+                        errors.push(format!("rewards[{i}].{e}"));
+                    }
+                }
+            }
         }
     }
 }

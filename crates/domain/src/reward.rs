@@ -23,6 +23,64 @@ pub struct Reward {
     /// At most this many claims per member.
     #[serde(default)]
     pub per_member_limit: Option<i64>,
+    /// The catalogue's category ("coffee", "bikes"): listed by it in one Query.
+    #[serde(default)]
+    pub category: Option<String>,
+    /// A picture of it (https).
+    #[serde(default)]
+    pub image_url: Option<String>,
+    /// The partner whose reward it is (it manages it over the partner API); None: the
+    /// programme's (ops, the config file).
+    #[serde(default)]
+    pub partner_id: Option<String>,
+}
+
+impl Reward {
+    /// Check what a partner or the config file may set (the message names the field).
+    pub fn validate(&self) -> Result<(), String> {
+        if !crate::ids::valid_id(&self.reward_id) || self.reward_id.contains('/') {
+            return Err(format!("id: '{}' {}", self.reward_id, crate::ids::ID_RULE));
+        }
+        let name = self.name.trim();
+        if name.is_empty() || name.chars().count() > 200 {
+            return Err("name: 1 to 200 characters".into());
+        }
+        if self
+            .description
+            .as_ref()
+            .is_some_and(|d| d.chars().count() > 2000)
+        {
+            return Err("description: at most 2000 characters".into());
+        }
+        if self.points <= 0 || self.points > 100_000_000 {
+            return Err("points: a whole number from 1 to 100000000".into());
+        }
+        if self.granted < 0 || self.granted > 10_000_000 {
+            return Err("stock: 0 to 10000000".into());
+        }
+        if self.per_member_limit.is_some_and(|l| l <= 0) {
+            return Err("per_member_limit: a whole number above 0".into());
+        }
+        if self
+            .category
+            .as_ref()
+            .is_some_and(|c| !crate::ids::valid_id(c) || c.len() > 64 || c.contains('/'))
+        {
+            return Err("category: 1-64 characters of A-Z a-z 0-9 . _ : @ -".into());
+        }
+        if let Some(url) = &self.image_url {
+            let ok = url.len() <= 500
+                && url.starts_with("https://")
+                && url.len() > "https://".len()
+                && !url.chars().any(|c| {
+                    c.is_whitespace() || c.is_control() || c == '"' || c == '<' || c == '>'
+                });
+            if !ok {
+                return Err("image_url: an https:// address of at most 500 characters".into());
+            }
+        }
+        Ok(())
+    }
 }
 
 /// A voucher code: 16 random characters from an alphabet without look-alikes, in groups.

@@ -110,6 +110,19 @@ pub fn invoice_line(partner_id: &str, month: &str, reference: &str) -> (String, 
     )
 }
 
+/// GSI1 partition of a programme's rewards in one category (sort key: the reward id).
+pub fn reward_category_index(programme_id: &str, category: &str) -> String {
+    format!("REWARDCAT#{programme_id}#{category}")
+}
+
+/// A reward's stock top-up done under a caller's reference.
+pub fn restock(programme_id: &str, reward_id: &str, reference: &str) -> (String, String) {
+    (
+        format!("RESTOCK#{programme_id}#{reward_id}"),
+        format!("REF#{reference}"),
+    )
+}
+
 /// A campaign top-up done under a caller's reference (a retry finds it and adds nothing).
 pub fn top_up(partner_id: &str, campaign_id: &str, reference: &str) -> (String, String) {
     (

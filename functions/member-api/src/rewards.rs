@@ -12,7 +12,7 @@ use tracing::info;
 
 use bonus_domain::ids::{require_id, valid_id};
 use bonus_domain::reward::Reward;
-use bonus_lambda::api::{json, parse_json, Error, Response};
+use bonus_lambda::api::{json, parse_json, query_param, Error, Response};
 use bonus_lambda::app::Ctx;
 
 use crate::holds::{spend_at, view};
@@ -33,6 +33,8 @@ struct RewardView<'a> {
     reward_id: &'a str,
     name: &'a str,
     description: Option<&'a str>,
+    category: Option<&'a str>,
+    image_url: Option<&'a str>,
     points: i64,
     in_stock: i64,
     per_member_limit: Option<i64>,
@@ -43,19 +45,55 @@ fn reward_view(r: &Reward) -> RewardView<'_> {
         reward_id: &r.reward_id,
         name: &r.name,
         description: r.description.as_deref(),
+        category: r.category.as_deref(),
+        image_url: r.image_url.as_deref(),
         points: r.points,
         in_stock: r.stock.max(0),
         per_member_limit: r.per_member_limit,
     }
 }
 
+/// `GET /v1/rewards?category=&limit=50&cursor=`: a page of the catalogue in id order (of
+/// one category), one Query whatever its size; `next_cursor` while there may be more.
 pub(crate) async fn list(ctx: &Ctx, req: &http::Request<Bytes>) -> Result<Response, Error> {
     let key = authorise(ctx, req, Scope::ReadBalance).await?;
-    let rewards = ctx.store.rewards(&key.programme.id).await?;
-    let views: Vec<RewardView> = rewards.iter().map(reward_view).collect();
+    let limit = match query_param(req, "limit") {
+        None => 50,
+        Some(l) => match l.parse::<i32>() {
+            Ok(n) if (1..=100).contains(&n) => n,
+            _ => return Err(Error::malformed("invalid_limit", "limit: 1 to 100")),
+        },
+    };
+    let category = match query_param(req, "category") {
+        None => None,
+        Some(c) if valid_id(c) && c.len() <= 64 => Some(c),
+        Some(_) => {
+            return Err(Error::malformed(
+                "invalid_category",
+                "category: 1-64 characters of A-Z a-z 0-9 . _ : @ -",
+            ))
+        }
+    };
+    let after = query_param(req, "cursor")
+        .map(|c| {
+            base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, c)
+                .ok()
+                .and_then(|b| String::from_utf8(b).ok())
+                .filter(|id| valid_id(id))
+                .ok_or_else(|| Error::malformed("invalid_cursor", "cursor: not one we gave out"))
+        })
+        .transpose()?;
+    let page = ctx
+        .store
+        .rewards_page(&key.programme.id, category, limit, after.as_deref())
+        .await?;
+    let views: Vec<RewardView> = page.rewards.iter().map(reward_view).collect();
+    let next = page
+        .next_after
+        .map(|id| base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, id));
     Ok(json(
         StatusCode::OK,
-        &serde_json::json!({ "rewards": views }),
+        &serde_json::json!({ "rewards": views, "next_cursor": next }),
     ))
 }
 

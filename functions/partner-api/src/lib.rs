@@ -13,6 +13,7 @@ mod campaigns;
 mod changes;
 mod packs;
 mod reports;
+mod rewards;
 mod settings;
 
 use bytes::Bytes;
@@ -34,6 +35,10 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/v1/partner/campaigns/{campaign_id}/top-ups"),
     ("GET", "/v1/partner/campaigns/{campaign_id}/report"),
     ("GET", "/v1/partner/changes"),
+    ("GET", "/v1/partner/rewards"),
+    ("POST", "/v1/partner/rewards"),
+    ("PATCH", "/v1/partner/rewards/{reward_id}"),
+    ("POST", "/v1/partner/rewards/{reward_id}/stock"),
     ("GET", "/v1/partner/packs"),
     ("POST", "/v1/partner/campaigns/{campaign_id}/packs"),
     ("GET", "/v1/partner/invoices/{month}"),
@@ -101,6 +106,19 @@ pub async fn handle(ctx: &Ctx, req: http::Request<Bytes>) -> Response {
         },
         ["v1", "partner", "members", id] => match m {
             Method::GET => reports::member(ctx, &req, id).await,
+            _ => Err(Error::method_not_allowed()),
+        },
+        ["v1", "partner", "rewards"] => match m {
+            Method::GET => rewards::list(ctx, &req).await,
+            Method::POST => Box::pin(rewards::create(ctx, &req)).await,
+            _ => Err(Error::method_not_allowed()),
+        },
+        ["v1", "partner", "rewards", id] => match m {
+            Method::PATCH => Box::pin(rewards::update(ctx, &req, id)).await,
+            _ => Err(Error::method_not_allowed()),
+        },
+        ["v1", "partner", "rewards", id, "stock"] => match m {
+            Method::POST => Box::pin(rewards::restock(ctx, &req, id)).await,
             _ => Err(Error::method_not_allowed()),
         },
         ["v1", "partner", "packs"] => match m {
