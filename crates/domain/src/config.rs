@@ -335,8 +335,9 @@ pub struct PartnerIn {
     pub programme: String,
     pub name: String,
     pub time_zone: Option<String>,
+    /// Left out: the stored ones are kept (the partner may rotate them over the partner API).
     #[serde(default)]
-    pub webhook_secrets: Vec<String>,
+    pub webhook_secrets: Option<Vec<String>>,
     #[serde(default)]
     pub api_keys: Vec<ApiKeyIn>,
     /// Enrol unknown member ids from their first order (default false: record as non-member).
@@ -447,6 +448,8 @@ pub struct ConfigPlan {
     /// Partners whose file leaves out `rates` and `redemption`: the stored ones are kept
     /// (the partner may have set them over the partner API).
     pub partner_settings_kept: HashSet<String>,
+    /// Partners whose file leaves out `webhook_secrets`: the stored ones are kept.
+    pub partner_secrets_kept: HashSet<String>,
 }
 
 /// Budget shards of a campaign unless the file says otherwise.
@@ -655,7 +658,10 @@ impl ConfigFile {
                     p.programme
                 ));
             }
-            for (j, s) in p.webhook_secrets.iter().enumerate() {
+            if p.webhook_secrets.is_none() {
+                plan.partner_secrets_kept.insert(p.id.clone());
+            }
+            for (j, s) in p.webhook_secrets.iter().flatten().enumerate() {
                 use crate::webhook_sig::{decode_secret, MIN_SECRET_BYTES};
                 match decode_secret(s) {
                     Ok(key) if s.starts_with("whsec_") && key.len() >= MIN_SECRET_BYTES => {}
@@ -753,7 +759,7 @@ impl ConfigFile {
                 programme_id: p.programme.clone(),
                 name: p.name.clone(),
                 time_zone,
-                webhook_secrets: p.webhook_secrets.clone(),
+                webhook_secrets: p.webhook_secrets.clone().unwrap_or_default(),
                 auto_enrol: p.auto_enrol,
                 shopify,
                 woocommerce,

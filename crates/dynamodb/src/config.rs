@@ -202,8 +202,138 @@ impl Store {
         self.get(keys::partner(id)).await
     }
 
+    /// Store a key and its place in its partner's list (`bonus apply`). A key revoked
+    /// before stays revoked: the file can revoke keys, never bring one back.
     pub async fn put_api_key(&self, key_hash: &str, rec: &ApiKeyRecord) -> Result<(), StoreError> {
-        self.put(keys::api_key(key_hash), "api_key", rec).await
+        let mut rec = rec.clone();
+        if self
+            .get_api_key(key_hash)
+            .await?
+            .is_some_and(|stored| stored.revoked)
+        {
+            rec.revoked = true;
+        }
+        self.put(keys::api_key(key_hash), "api_key", &rec).await?;
+        self.put(
+            keys::partner_key(&rec.partner_id, key_hash),
+            "partner_key",
+            &rec,
+        )
+        .await
+    }
+
+    /// A new key made over the partner API, with its list item and audit record: false when
+    /// the hash exists (never, for a random key).
+    pub async fn create_api_key(
+        &self,
+        key_hash: &str,
+        rec: &ApiKeyRecord,
+        change: &bonus_domain::changes::Change,
+    ) -> Result<bool, StoreError> {
+        let items = vec![
+            self.put_new(to_item(keys::api_key(key_hash), "api_key", rec)?)?,
+            self.put_item(
+                to_item(
+                    keys::partner_key(&rec.partner_id, key_hash),
+                    "partner_key",
+                    rec,
+                )?,
+                None,
+            )?,
+            self.change_put(change)?,
+        ];
+        Ok(matches!(
+            self.transact_retrying(items).await?,
+            TxOutcome::Committed
+        ))
+    }
+
+    /// Revoke one of a partner's keys, with its audit record: false when it is not the
+    /// partner's.
+    pub async fn revoke_api_key(
+        &self,
+        partner_id: &str,
+        key_hash: &str,
+        change: &bonus_domain::changes::Change,
+    ) -> Result<bool, StoreError> {
+        let revoke = |k: (String, String)| -> Result<aws_sdk_dynamodb::types::TransactWriteItem, StoreError> {
+            let update = aws_sdk_dynamodb::types::Update::builder()
+                .table_name(&self.table)
+                .set_key(Some(super::key_map(&k)))
+                .update_expression("SET revoked = :t")
+                .condition_expression("partner_id = :p")
+                .expression_attribute_values(":t", AttributeValue::Bool(true))
+                .expression_attribute_values(":p", AttributeValue::S(partner_id.to_string()))
+                .build()?;
+            Ok(aws_sdk_dynamodb::types::TransactWriteItem::builder()
+                .update(update)
+                .build())
+        };
+        let items = vec![
+            revoke(keys::api_key(key_hash))?,
+            revoke(keys::partner_key(partner_id, key_hash))?,
+            self.change_put(change)?,
+        ];
+        Ok(matches!(
+            self.transact_retrying(items).await?,
+            TxOutcome::Committed
+        ))
+    }
+
+    /// A partner's keys (hash, record) as listed with them.
+    pub async fn partner_keys(
+        &self,
+        partner_id: &str,
+    ) -> Result<Vec<(String, ApiKeyRecord)>, StoreError> {
+        let items = self
+            .query_items(&keys::partner_key(partner_id, "").0, "")
+            .await?;
+        let mut out = Vec::new();
+        for item in items {
+            let hash = match item.get(keys::SK) {
+                Some(AttributeValue::S(h)) => h.clone(),
+                _ => continue,
+            };
+            out.push((hash, super::from_item(item)?));
+        }
+        Ok(out)
+    }
+
+    /// Replace a partner's (sealed) webhook secrets over the version read, with the change
+    /// in its audit trail: false when the partner changed meanwhile.
+    pub async fn replace_webhook_secrets(
+        &self,
+        old: &Partner,
+        sealed: &[String],
+        change: &bonus_domain::changes::Change,
+    ) -> Result<bool, StoreError> {
+        let list = AttributeValue::L(sealed.iter().cloned().map(AttributeValue::S).collect());
+        let update = aws_sdk_dynamodb::types::Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(super::key_map(&keys::partner(&old.id))))
+            .update_expression("SET webhook_secrets = :s, settings_version = :next")
+            .condition_expression(if old.settings_version == 0 {
+                "attribute_exists(PK) AND (attribute_not_exists(settings_version) OR settings_version = :v)"
+            } else {
+                "settings_version = :v"
+            })
+            .expression_attribute_values(":s", list)
+            .expression_attribute_values(":v", AttributeValue::N(old.settings_version.to_string()))
+            .expression_attribute_values(
+                ":next",
+                AttributeValue::N((old.settings_version + 1).to_string()),
+            )
+            .build()?;
+        let items = vec![
+            aws_sdk_dynamodb::types::TransactWriteItem::builder()
+                .update(update)
+                .build(),
+            self.change_put(change)?,
+        ];
+        Ok(matches!(
+            self.transact_retrying(items).await?,
+            TxOutcome::Committed
+        ))
     }
 
     pub async fn get_api_key(&self, key_hash: &str) -> Result<Option<ApiKeyRecord>, StoreError> {

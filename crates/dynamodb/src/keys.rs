@@ -19,6 +19,11 @@ pub fn api_key(hash_hex: &str) -> (String, String) {
     (format!("APIKEY#{hash_hex}"), "APIKEY".into())
 }
 
+/// A partner's list of its API keys (by the key's hash), written with each key.
+pub fn partner_key(partner_id: &str, key_hash: &str) -> (String, String) {
+    (format!("KEYS#{partner_id}"), key_hash.to_string())
+}
+
 pub fn member_pk(programme_id: &str, member_id: &str) -> String {
     format!("MEMBER#{programme_id}#{member_id}")
 }

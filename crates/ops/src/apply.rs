@@ -97,6 +97,9 @@ pub async fn apply_with(
                 p.redemption = stored.redemption;
                 p.sandbox = stored.sandbox;
             }
+            if plan.partner_secrets_kept.contains(&p.id) {
+                p.webhook_secrets = stored.webhook_secrets.clone();
+            }
             p.settings_version = stored.settings_version + 1;
         }
         store.put_partner(&seal_partner(sealer, &p).await?).await?;

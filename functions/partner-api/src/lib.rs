@@ -11,6 +11,7 @@
 mod adjustments;
 mod campaigns;
 mod changes;
+mod credentials;
 mod packs;
 mod reports;
 mod rewards;
@@ -35,6 +36,12 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/v1/partner/campaigns/{campaign_id}/top-ups"),
     ("GET", "/v1/partner/campaigns/{campaign_id}/report"),
     ("GET", "/v1/partner/changes"),
+    ("GET", "/v1/partner/keys"),
+    ("POST", "/v1/partner/keys"),
+    ("DELETE", "/v1/partner/keys/{key_id}"),
+    ("GET", "/v1/partner/webhook-secrets"),
+    ("POST", "/v1/partner/webhook-secrets"),
+    ("DELETE", "/v1/partner/webhook-secrets/{secret_id}"),
     ("GET", "/v1/partner/rewards"),
     ("POST", "/v1/partner/rewards"),
     ("PATCH", "/v1/partner/rewards/{reward_id}"),
@@ -106,6 +113,24 @@ pub async fn handle(ctx: &Ctx, req: http::Request<Bytes>) -> Response {
         },
         ["v1", "partner", "members", id] => match m {
             Method::GET => reports::member(ctx, &req, id).await,
+            _ => Err(Error::method_not_allowed()),
+        },
+        ["v1", "partner", "keys"] => match m {
+            Method::GET => credentials::list_keys(ctx, &req).await,
+            Method::POST => Box::pin(credentials::create_key(ctx, &req)).await,
+            _ => Err(Error::method_not_allowed()),
+        },
+        ["v1", "partner", "keys", id] => match m {
+            Method::DELETE => Box::pin(credentials::revoke_key(ctx, &req, id)).await,
+            _ => Err(Error::method_not_allowed()),
+        },
+        ["v1", "partner", "webhook-secrets"] => match m {
+            Method::GET => credentials::list_secrets(ctx, &req).await,
+            Method::POST => Box::pin(credentials::add_secret(ctx, &req)).await,
+            _ => Err(Error::method_not_allowed()),
+        },
+        ["v1", "partner", "webhook-secrets", id] => match m {
+            Method::DELETE => Box::pin(credentials::remove_secret(ctx, &req, id)).await,
             _ => Err(Error::method_not_allowed()),
         },
         ["v1", "partner", "rewards"] => match m {
