@@ -116,6 +116,11 @@ enum Command {
         #[command(subcommand)]
         command: commands::adjust::AdjustCommand,
     },
+    /// Bulk imports: the orders, refunds and cancellations a shop did not deliver.
+    Import {
+        #[command(subcommand)]
+        command: commands::import::ImportCommand,
+    },
     /// Members: merge a duplicate into another.
     Members {
         #[command(subcommand)]
@@ -151,6 +156,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Site { command } => commands::site::run(command).await,
         Command::Members { command } => commands::members::run(command).await,
         Command::Adjust { command } => commands::adjust::run(command).await,
+        Command::Import { command } => commands::import::run(command).await,
         Command::Dev { port, seed, store } => commands::dev::run(port, seed, store).await,
         Command::Apply {
             file,

@@ -8,6 +8,7 @@ pub mod clearing;
 pub mod dev;
 pub mod dlq;
 pub mod holds;
+pub mod import;
 pub mod keys;
 pub mod members;
 pub mod migrate;

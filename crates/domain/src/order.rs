@@ -40,6 +40,9 @@ pub const FUTURE_SKEW: Duration = Duration::minutes(5);
 /// `occurred_at`, so a backdated order would otherwise skip it; a week covers a shop's
 /// outage and retries.
 pub const MAX_ORDER_DELAY: Duration = Duration::days(7);
+/// How old an order a bulk import of missed deliveries may book (an import is the partner's
+/// or ops' own act, not a live delivery; older points would mostly be expiring).
+pub const MAX_IMPORT_DELAY: Duration = Duration::days(90);
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct OrderEventIn {
@@ -242,6 +245,15 @@ pub fn parse_occurred_at(text: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>
 
 /// Validate a parsed event. Every refusal is a 422 with a code and the field it is about.
 pub fn validate(input: OrderEventIn, now: DateTime<Utc>) -> Result<Order, Error> {
+    validate_within(input, now, MAX_ORDER_DELAY)
+}
+
+/// [`validate`], for an order paid up to `max_delay` before `now` (imports).
+pub fn validate_within(
+    input: OrderEventIn,
+    now: DateTime<Utc>,
+    max_delay: Duration,
+) -> Result<Order, Error> {
     let event = match input.event_type.as_str() {
         "order.paid" => OrderEventType::Paid,
         other => {
@@ -273,13 +285,13 @@ pub fn validate(input: OrderEventIn, now: DateTime<Utc>) -> Result<Order, Error>
         }
     };
     let occurred_at = parse_occurred_at(&input.occurred_at, now)?;
-    if occurred_at < now - MAX_ORDER_DELAY {
+    if occurred_at < now - max_delay {
         return Err(Error::invalid(
             "occurred_at_too_old",
             format!(
                 "occurred_at: more than {} days ago; an order is booked within {} days of being paid (the return window counts from it)",
-                MAX_ORDER_DELAY.num_days(),
-                MAX_ORDER_DELAY.num_days()
+                max_delay.num_days(),
+                max_delay.num_days()
             ),
         ));
     }

@@ -11,6 +11,7 @@ pub mod apply;
 pub mod audit;
 pub mod clearing;
 pub mod dev;
+pub mod import;
 pub mod migrate;
 pub mod report;
 pub mod webhook;

@@ -29,7 +29,7 @@ use bonus_domain::account::Account;
 use bonus_domain::booking::{Booking, LedgerWrite, Need, OrderRecord};
 use bonus_domain::ids::valid_id;
 use bonus_domain::lot::Lot;
-use bonus_domain::order::{validate, EventType, OrderEventIn};
+use bonus_domain::order::{validate_within, EventType, OrderEventIn};
 use bonus_domain::platforms::{shopify, woocommerce};
 use bonus_domain::refund_event::{validate_refund, RefundEventIn};
 use bonus_domain::webhook_sig;
@@ -214,7 +214,25 @@ async fn orders(
 ) -> Result<Response, Error> {
     let now = defer::judged_at(ctx, req);
     let cfg = authenticate(ctx, partner_id, req, now).await?;
-    let body = req.body();
+    book_canonical(
+        ctx,
+        &cfg,
+        req.body(),
+        now,
+        bonus_domain::order::MAX_ORDER_DELAY,
+    )
+    .await
+}
+
+/// Book a canonical order, refund or cancellation event of `cfg`'s partner (authenticated
+/// by the caller), for an order paid at most `max_delay` ago.
+async fn book_canonical(
+    ctx: &Ctx,
+    cfg: &PartnerConfig,
+    body: &[u8],
+    now: DateTime<Utc>,
+    max_delay: chrono::Duration,
+) -> Result<Response, Error> {
     let body_sha256 = hex::encode(Sha256::digest(body));
     let kind: EventType = parse_json(body)?;
     if matches!(
@@ -223,10 +241,10 @@ async fn orders(
     ) {
         let input: RefundEventIn = parse_json(body)?;
         let (order_id, refund) = validate_refund(input, cfg.programme.currency, now, &body_sha256)?;
-        return refunds::reverse(ctx, &cfg, &order_id, &refund, Dialect::Canonical, now).await;
+        return refunds::reverse(ctx, cfg, &order_id, &refund, Dialect::Canonical, now).await;
     }
     let input: OrderEventIn = parse_json(body)?;
-    let order = validate(input, now)?;
+    let order = validate_within(input, now, max_delay)?;
     if order.currency != cfg.programme.currency {
         return Err(Error::invalid(
             "currency_mismatch",
@@ -236,7 +254,30 @@ async fn orders(
             ),
         ));
     }
-    orders::book(ctx, &cfg, &order, body_sha256, Dialect::Canonical, now).await
+    orders::book(ctx, cfg, &order, body_sha256, Dialect::Canonical, now).await
+}
+
+/// Book one canonical event of a bulk import of missed deliveries (`bonus import orders`):
+/// exactly as the signed webhook would (idempotent on the same business keys: the same order
+/// or refund again is answered as it was first), for a caller trusted without a signature,
+/// with orders paid up to [`bonus_domain::order::MAX_IMPORT_DELAY`] ago.
+pub async fn book_imported(ctx: &Ctx, partner_id: &str, body: &[u8]) -> Response {
+    let result = async {
+        let cfg = ctx
+            .partner(partner_id)
+            .await?
+            .ok_or_else(|| Error::not_found("partner_not_found", "no such partner"))?;
+        book_canonical(
+            ctx,
+            &cfg,
+            body,
+            ctx.now(),
+            bonus_domain::order::MAX_IMPORT_DELAY,
+        )
+        .await
+    }
+    .await;
+    respond("order-webhook", result)
 }
 
 pub(crate) fn replay(
