@@ -123,6 +123,8 @@ const GOLD: i64 = 500_000;
 /// The behaviour campaign's points and per-member cap.
 const EVENT_POINTS: i64 = 40;
 const EVENT_CAP: usize = 3;
+/// The behaviour campaign's budget: 12 events of 40, then 20 left that pays none.
+const EVENT_BUDGET: i64 = 500;
 
 impl fmt::Debug for Op {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -392,7 +394,7 @@ pub fn config() -> String {
         "campaigns:\n  - {{id: promo, partner: shop, name: Promo, skus: [{sku}], starts_on: 2026-01-01, ends_on: 2099-12-31, rule: {{kind: fixed_per_unit, points: {per_unit}}}, budget: {budget}, budget_shards: 1}}\n"
     ));
     config.push_str(&format!(
-        "behaviour_campaigns:\n  - {{id: reviews, partner: shop, name: Reviews, event_type: review.written, points: {EVENT_POINTS}, per_member_cap: {EVENT_CAP}, starts_on: 2026-01-01, ends_on: 2099-12-31}}\n"
+        "behaviour_campaigns:\n  - {{id: reviews, partner: shop, name: Reviews, event_type: review.written, points: {EVENT_POINTS}, per_member_cap: {EVENT_CAP}, budget: {EVENT_BUDGET}, starts_on: 2026-01-01, ends_on: 2099-12-31}}\n"
     ));
     config
 }
@@ -574,6 +576,8 @@ pub struct Model {
     stock: [i64; 2],
     /// What the campaign's budget has left ([`CAMPAIGN`]).
     budget_left: i64,
+    /// What the behaviour campaign's budget has left ([`EVENT_BUDGET`]).
+    event_budget_left: i64,
     /// Campaign points paid, and lines the budget could not pay in full.
     campaign_paid: i64,
     campaign_short: usize,
@@ -617,6 +621,7 @@ impl Model {
             holds: Vec::new(),
             stock: REWARDS.map(|r| r.2),
             budget_left: CAMPAIGN.2,
+            event_budget_left: EVENT_BUDGET,
             campaign_paid: 0,
             campaign_short: 0,
             tier_ups: 0,
@@ -1463,7 +1468,11 @@ impl Driver<'_> {
                     let capped = self.model.members[m].events >= EVENT_CAP;
                     let (want, points) = if capped {
                         ("cap_reached", 0)
+                    } else if self.model.event_budget_left < EVENT_POINTS {
+                        // The budget pays whole events only.
+                        ("budget_exhausted", 0)
                     } else {
+                        self.model.event_budget_left -= EVENT_POINTS;
                         self.model.members[m].events += 1;
                         let source = format!("evt#{reference}");
                         (
@@ -2116,6 +2125,23 @@ impl Driver<'_> {
             .budget_status(&campaign)
             .await
             .map_err(|e| e.to_string())?;
+        let events: Option<bonus_domain::budget::BudgetShard> = self
+            .env
+            .store
+            .get(bonus_dynamodb::keys::budget_shard(
+                "shop",
+                "reviews#behaviour",
+                0,
+            ))
+            .await
+            .map_err(|e| e.to_string())?;
+        if events.as_ref().map(|b| b.remaining) != Some(self.model.event_budget_left) {
+            return Err(format!(
+                "behaviour budget: real {:?} left, model {}",
+                events.map(|b| b.remaining),
+                self.model.event_budget_left
+            ));
+        }
         if status.remaining != self.model.budget_left {
             return Err(format!(
                 "campaign budget: real {} left, model {}",

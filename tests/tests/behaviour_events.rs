@@ -138,3 +138,65 @@ async fn refusals_unsigned_unknown_types_and_non_members() {
     );
     assert_eq!(env.balance("M-1").await.1["total"], 0);
 }
+
+/// A behaviour campaign with a budget of 1,200 points at 500 an event: two events earn, the
+/// third finds 200 left and earns nothing (`budget_exhausted`); ten racing events never take
+/// more than the budget; `bonus apply` with a larger budget tops it up, a smaller one is
+/// refused.
+#[tokio::test]
+async fn a_behaviour_budget_pays_whole_events_and_is_never_overspent() {
+    let budgeted = config().replace("    points: 500\n", "    points: 500\n    budget: 1200\n");
+    let env = std::sync::Arc::new(TestEnv::with_config(&budgeted).await);
+    let tasks: Vec<_> = (0..10)
+        .map(|i| {
+            let env = env.clone();
+            tokio::spawn(async move {
+                let member = if i % 2 == 0 { "M-1" } else { "M-2" };
+                Box::pin(post(
+                    &env,
+                    &event("elearning.completed", &format!("E-{i}"), member),
+                ))
+                .await
+            })
+        })
+        .collect();
+    let mut earned = 0;
+    for t in tasks {
+        let (status, body) = t.await.unwrap();
+        assert_eq!(status, StatusCode::OK, "{body}");
+        match body["status"].as_str() {
+            Some("earned") => earned += body["points"].as_i64().unwrap(),
+            Some("budget_exhausted") => assert_eq!(body["points"], 0),
+            other => panic!("{other:?}: {body}"),
+        }
+    }
+    assert_eq!(earned, 1_000, "two events of 500 fit into 1,200");
+    let left = env
+        .store
+        .get(bonus_dynamodb::keys::budget_shard(
+            "shop",
+            "elearning#behaviour",
+            0,
+        ))
+        .await
+        .unwrap();
+    let left: bonus_domain::budget::BudgetShard = left.unwrap();
+    assert_eq!((left.remaining, left.spent), (200, 1_000));
+    // Topped up by applying a larger budget; a smaller one is refused.
+    let more = budgeted.replace("budget: 1200", "budget: 1700");
+    let plan = bonus_ops::apply::plan_file(&more).unwrap();
+    bonus_ops::apply::apply(&env.store, &plan).await.unwrap();
+    let (_, body) = post(&env, &event("elearning.completed", "E-after", "M-1")).await;
+    assert_eq!(
+        (body["status"].as_str(), body["points"].as_i64()),
+        (Some("earned"), Some(500)),
+        "{body}"
+    );
+    let less = budgeted.replace("budget: 1200", "budget: 100");
+    let plan = bonus_ops::apply::plan_file(&less).unwrap();
+    let refused = bonus_ops::apply::apply(&env.store, &plan)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(refused.contains("budgets only grow"), "{refused}");
+}

@@ -218,6 +218,10 @@ pub struct BehaviourCampaign {
     pub per_member_cap: Option<u32>,
     pub starts_on: NaiveDate,
     pub ends_on: NaiveDate,
+    /// Points budget (none: unlimited); when what is left does not cover an event's points,
+    /// the event earns nothing (`budget_exhausted`). Grows only.
+    #[serde(default)]
+    pub budget: Option<Points>,
 }
 
 /// Event types: lower-case `noun.verb` with letters, digits, `_` and `-`.
@@ -238,6 +242,12 @@ impl BehaviourCampaign {
         local_date >= self.starts_on && local_date <= self.ends_on
     }
 
+    /// The name of its budget among the partner's budgets ('#' keeps it apart from every
+    /// order campaign's, whose ids cannot hold one).
+    pub fn budget_id(&self) -> String {
+        format!("{}#behaviour", self.id)
+    }
+
     pub fn validate(&self) -> Result<(), String> {
         if !crate::ids::valid_id(&self.id) {
             return Err(format!("id: '{}' {}", self.id, crate::ids::ID_RULE));
@@ -253,6 +263,11 @@ impl BehaviourCampaign {
         }
         if self.per_member_cap == Some(0) {
             return Err("per_member_cap: must be at least 1 (or left out)".into());
+        }
+        if self.budget.is_some_and(|b| b <= 0 || b > MAX_BUDGET) {
+            return Err(format!(
+                "budget: a positive number of points, at most {MAX_BUDGET} (or left out)"
+            ));
         }
         if self.ends_on < self.starts_on {
             return Err("ends_on: must not be before starts_on".into());

@@ -110,6 +110,9 @@ pub struct BehaviourCampaignIn {
     pub per_member_cap: Option<u32>,
     pub starts_on: chrono::NaiveDate,
     pub ends_on: chrono::NaiveDate,
+    /// Points budget (absent: unlimited); raise it to top up.
+    #[serde(default)]
+    pub budget: Option<i64>,
 }
 
 /// An order campaign, as `bonus apply` reads it and the partner API takes it (there the
@@ -994,6 +997,7 @@ impl ConfigFile {
                 per_member_cap: b.per_member_cap,
                 starts_on: b.starts_on,
                 ends_on: b.ends_on,
+                budget: b.budget,
             };
             if let Err(e) = c.validate() {
                 errors.push(format!("behaviour_campaigns[{i}].{e}"));

@@ -39,13 +39,78 @@ impl Store {
         Ok(out.partner.is_some().then_some(out))
     }
 
-    pub async fn put_behaviour_campaign(&self, c: &BehaviourCampaign) -> Result<(), StoreError> {
-        self.put(
-            keys::behaviour_campaign(&c.partner_id, &c.id),
-            "behaviour_campaign",
-            c,
-        )
-        .await
+    /// Create or update a behaviour campaign; with a budget, its budget item (one shard,
+    /// named by [`BehaviourCampaign::budget_id`]) is created with it, or topped up by the
+    /// growth, in one transaction over the campaign as read. Budgets only grow: a smaller
+    /// one is refused with what was granted.
+    pub async fn put_behaviour_campaign(
+        &self,
+        c: &BehaviourCampaign,
+    ) -> Result<Result<(), Points>, StoreError> {
+        let mut retry = self.retry();
+        while let Some(pause) = retry.next() {
+            super::retry::pause(pause).await;
+            let keys_ = keys::behaviour_campaign(&c.partner_id, &c.id);
+            let old: Option<BehaviourCampaign> = self.get(keys_.clone()).await?;
+            let granted = old.as_ref().and_then(|o| o.budget);
+            if let (Some(was), new) = (granted, c.budget) {
+                if new.unwrap_or(0) < was {
+                    return Ok(Err(was));
+                }
+            }
+            let item = to_item(keys_, "behaviour_campaign", c)?;
+            let put = match &old {
+                None => self.put_new(item)?,
+                Some(o) => {
+                    let put = aws_sdk_dynamodb::types::Put::builder()
+                        .table_name(&self.table)
+                        .set_item(Some(item))
+                        .condition_expression(if o.budget.is_some() {
+                            "budget = :old"
+                        } else {
+                            "attribute_not_exists(budget) OR budget = :null"
+                        })
+                        .expression_attribute_values(
+                            if o.budget.is_some() { ":old" } else { ":null" },
+                            o.budget.map_or(AttributeValue::Null(true), |b| {
+                                AttributeValue::N(b.to_string())
+                            }),
+                        )
+                        .build()?;
+                    TransactWriteItem::builder().put(put).build()
+                }
+            };
+            let mut items = vec![put];
+            let shard_keys = keys::budget_shard(&c.partner_id, &c.budget_id(), 0);
+            match (granted, c.budget) {
+                (None, Some(b)) => {
+                    let s = BudgetShard {
+                        partner_id: c.partner_id.clone(),
+                        campaign_id: c.budget_id(),
+                        shard: 0,
+                        remaining: b,
+                        spent: 0,
+                    };
+                    items.push(self.put_new(to_item(shard_keys, "budget", &s)?)?);
+                }
+                (Some(was), Some(b)) if b > was => {
+                    let update = Update::builder()
+                        .table_name(&self.table)
+                        .set_key(Some(key_map(&shard_keys)))
+                        .update_expression("ADD remaining :t")
+                        .expression_attribute_values(":t", AttributeValue::N((b - was).to_string()))
+                        .condition_expression("attribute_exists(PK)")
+                        .build()?;
+                    items.push(TransactWriteItem::builder().update(update).build());
+                }
+                _ => {}
+            }
+            match self.transact(items).await? {
+                TxOutcome::Committed => return Ok(Ok(())),
+                _ => retry.backoff(),
+            }
+        }
+        Err(StoreError::Contention(super::retry::MAX_ATTEMPTS))
     }
 
     pub async fn get_campaign(

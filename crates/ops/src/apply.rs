@@ -154,7 +154,13 @@ pub async fn apply_with(
         s.campaigns.push(line);
     }
     for b in &plan.behaviour {
-        store.put_behaviour_campaign(b).await?;
+        if let Err(was) = store.put_behaviour_campaign(b).await? {
+            anyhow::bail!(
+                "behaviour campaign {}: budget {:?} is below the {was} already granted; budgets only grow",
+                b.id,
+                b.budget
+            );
+        }
         s.campaigns.push(format!(
             "behaviour campaign {} ({} points per {})",
             b.id, b.points, b.event_type

@@ -62,7 +62,12 @@ pub async fn event(
     let record_keys = keys::order_event(partner_id, &input.event_ref, RECORD_EVENT);
     let account_keys = keys::account(&programme.id, &input.member_id);
 
-    let cx = BehaviourContext {
+    // A campaign with a budget: its one budget item joins the read.
+    let budget_keys: Vec<(String, String)> = campaign
+        .budget
+        .map(|_| vec![keys::budget_shard(partner_id, &campaign.budget_id(), 0)])
+        .unwrap_or_default();
+    let mut cx = BehaviourContext {
         partner_id,
         programme,
         campaign,
@@ -70,6 +75,7 @@ pub async fn event(
         occurred_at,
         body_sha256: &body_sha256,
         now,
+        budget_left: None,
     };
     let _turn = ctx.lanes.enter(&account_keys.0).await;
     let mut retry = ctx.booking_retry();
@@ -77,10 +83,22 @@ pub async fn event(
         retry::pause(pause).await;
         let read = ctx
             .store
-            .read_for_order(Some(account_keys.clone()), record_keys.clone(), None, &[])
+            .read_for_order(
+                Some(account_keys.clone()),
+                record_keys.clone(),
+                None,
+                &budget_keys,
+            )
             .await?;
         if let Some(record) = read.record {
             return replay(record, &body_sha256, Dialect::Canonical);
+        }
+        if campaign.budget.is_some() {
+            cx.budget_left = Some(
+                read.budgets
+                    .get(&campaign.budget_id())
+                    .map_or(0, |shards| shards.iter().map(|s| s.remaining).sum()),
+            );
         }
         let booking = plan_behaviour_booking(&cx, read.account.as_ref())?;
         if cfg.partner.sandbox {

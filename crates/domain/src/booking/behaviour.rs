@@ -50,6 +50,8 @@ pub struct BehaviourContext<'a> {
     pub occurred_at: DateTime<Utc>,
     pub body_sha256: &'a str,
     pub now: DateTime<Utc>,
+    /// What the campaign's budget has left, as read (None: it has no budget).
+    pub budget_left: Option<crate::money::Points>,
 }
 
 /// Decide a behaviour event for the member's account as read (None: not a member).
@@ -74,8 +76,9 @@ pub fn plan_behaviour_booking(
         .copied()
         .unwrap_or(0);
     let capped = campaign.per_member_cap.is_some_and(|cap| used >= cap);
+    let exhausted = campaign.budget.is_some() && cx.budget_left.unwrap_or(0) < campaign.points;
     let plan = match account {
-        Some(a) if !capped => {
+        Some(a) if !capped && !exhausted => {
             // '#' never occurs in an order id, so this lot can never collide with an order's.
             let source = format!("evt#{}", event.event_ref);
             let tier = a.tier_name(cx.programme).to_string();
@@ -105,10 +108,11 @@ pub fn plan_behaviour_booking(
         }
         _ => None,
     };
-    let (status, status_text) = match (account, capped) {
-        (None, _) => (ANSWER_ACCEPTED, "recorded_non_member"),
-        (Some(_), true) => (ANSWER_DONE, "cap_reached"),
-        (Some(_), false) => (ANSWER_DONE, "earned"),
+    let (status, status_text) = match (account, capped, exhausted) {
+        (None, _, _) => (ANSWER_ACCEPTED, "recorded_non_member"),
+        (Some(_), true, _) => (ANSWER_DONE, "cap_reached"),
+        (Some(_), false, true) => (ANSWER_DONE, "budget_exhausted"),
+        (Some(_), false, false) => (ANSWER_DONE, "earned"),
     };
     let lot = plan.as_ref().and_then(|p| p.lot.clone());
     let answer = Answer {
@@ -141,8 +145,21 @@ pub fn plan_behaviour_booking(
         // The record is the event's only guard against a second booking: kept.
         expires_ttl: None,
     };
+    let paid = answer.points;
     let write = match (plan, account) {
-        (Some(plan), Some(a)) => LedgerWrite::accrual(record, Some(a.version), plan),
+        (Some(plan), Some(a)) => {
+            let mut w = LedgerWrite::accrual(record, Some(a.version), plan);
+            // Taken from the budget in the same transaction, on condition that it has it.
+            if campaign.budget.is_some() && paid > 0 {
+                w.takes.push(crate::budget::BudgetTake {
+                    partner_id: cx.partner_id.to_string(),
+                    campaign_id: campaign.budget_id(),
+                    shard: 0,
+                    points: paid,
+                });
+            }
+            w
+        }
         _ => LedgerWrite::record_only(record),
     };
     Ok(Booking {
@@ -164,6 +181,14 @@ mod tests {
     }
 
     fn decide(account: Option<&Account>, cap: Option<u32>) -> Booking {
+        decide_with_budget(account, cap, None)
+    }
+
+    fn decide_with_budget(
+        account: Option<&Account>,
+        cap: Option<u32>,
+        budget: Option<(i64, i64)>,
+    ) -> Booking {
         let programme = Programme::with_defaults(
             "velo",
             "Velo",
@@ -179,6 +204,7 @@ mod tests {
             per_member_cap: cap,
             starts_on: "2026-11-01".parse().unwrap(),
             ends_on: "2026-11-30".parse().unwrap(),
+            budget: budget.map(|(b, _)| b),
         };
         let event = BehaviourEventIn {
             event_type: "webinar.attended".into(),
@@ -195,10 +221,28 @@ mod tests {
                 occurred_at: "2026-11-23T10:00:00Z".parse().unwrap(),
                 body_sha256: "sha",
                 now: now(),
+                budget_left: budget.map(|(_, left)| left),
             },
             account,
         )
         .unwrap()
+    }
+
+    #[test]
+    fn a_budget_pays_whole_events_while_it_covers_them() {
+        let member = Account::open("velo", "M-1");
+        let b = decide_with_budget(Some(&member), None, Some((1_000, 50)));
+        assert_eq!(b.points, 50);
+        let takes = &b.write.unwrap().takes;
+        assert_eq!(takes.len(), 1);
+        assert_eq!(
+            (takes[0].campaign_id.as_str(), takes[0].points),
+            ("webinars#behaviour", 50)
+        );
+        let b = decide_with_budget(Some(&member), None, Some((1_000, 49)));
+        assert_eq!((b.status, b.points), (ANSWER_DONE, 0));
+        assert!(b.response.contains("\"budget_exhausted\""));
+        assert!(b.write.unwrap().takes.is_empty());
     }
 
     #[test]
