@@ -128,6 +128,23 @@ pub fn text(r: &CampaignReport, currency: Currency) -> String {
 pub const BEFORE_FILL: RGBColor = RGBColor(0x9e, 0x9e, 0x9e);
 pub const CAMPAIGN_FILL: RGBColor = RGBColor(0x1f, 0x6f, 0xd1);
 const WIDTH: u32 = 960;
+/// The width the chart's title may take (a margin on each side).
+const TITLE_ROOM: u32 = WIDTH - 40;
+
+/// The title's font size so that it fits [`TITLE_ROOM`] (bold sans-serif glyphs average
+/// under 0.62 em), 16 px down to 10; below that the text is squeezed to the room
+/// (`textLength`), so a long campaign id never runs off the chart.
+pub fn title_fit(chars: usize) -> (u32, bool) {
+    let chars = chars.max(1) as f64;
+    let fits = (f64::from(TITLE_ROOM) / (0.62 * chars)).floor();
+    if fits >= 16.0 {
+        (16, false)
+    } else if fits >= 10.0 {
+        (fits as u32, false)
+    } else {
+        (10, true)
+    }
+}
 const HEIGHT: u32 = 420;
 const TOP: i32 = 70;
 const BOTTOM: i32 = 60;
@@ -242,12 +259,20 @@ pub fn svg(r: &CampaignReport, currency: Currency) -> Result<String, String> {
         }
         root.present().map_err(|e| e.to_string())?;
     }
+    let title = format!(
+        "Campaign {}: {} to {} against the 3 periods before (grey); dashed: baseline",
+        r.campaign_id, r.periods[3].from, r.periods[3].to
+    );
+    let (size, squeeze) = title_fit(title.chars().count());
     let mut text = format!(
-        "<text x=\"{}\" y=\"22\" text-anchor=\"middle\" font-family=\"sans-serif\" font-size=\"16\" font-weight=\"bold\">Campaign {}: {} to {} against the 3 periods before (grey); dashed: baseline</text>\n",
+        "<text x=\"{}\" y=\"22\" text-anchor=\"middle\" font-family=\"sans-serif\" font-size=\"{size}\" font-weight=\"bold\"{}>{}</text>\n",
         WIDTH / 2,
-        escape(&r.campaign_id),
-        r.periods[3].from,
-        r.periods[3].to
+        if squeeze {
+            format!(" textLength=\"{TITLE_ROOM}\" lengthAdjust=\"spacingAndGlyphs\"")
+        } else {
+            String::new()
+        },
+        escape(&title)
     );
     for (x, y, anchor, t, size) in labels {
         text.push_str(&format!(
@@ -258,4 +283,25 @@ pub fn svg(r: &CampaignReport, currency: Currency) -> Result<String, String> {
     let end = buf.rfind("</svg>").ok_or("plotters wrote no SVG")?;
     buf.insert_str(end, &text);
     Ok(buf)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_title_always_fits_the_chart() {
+        assert_eq!(title_fit(80), (16, false));
+        for chars in [80usize, 100, 120, 148, 200, 250] {
+            let (size, squeezed) = title_fit(chars);
+            let width = 0.62 * f64::from(size) * chars as f64;
+            assert!(
+                squeezed || width <= f64::from(TITLE_ROOM),
+                "{chars}: {size}"
+            );
+            assert!((10..=16).contains(&size));
+        }
+        // A 128-character campaign id: squeezed into the room.
+        assert!(title_fit(90 + 128).1);
+    }
 }
