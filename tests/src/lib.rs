@@ -957,6 +957,28 @@ impl TestEnv {
         (status, body)
     }
 
+    /// A request with a partner API key and the acting person (`Bonus-Actor`, the partner
+    /// API's audit trail), the body as JSON (`Null`: none).
+    pub async fn call_as(
+        &self,
+        key: &str,
+        actor: &str,
+        method: &str,
+        path: &str,
+        body: Value,
+    ) -> (StatusCode, Value) {
+        let headers = [
+            ("authorization", format!("Bearer {key}")),
+            ("bonus-actor", actor.to_string()),
+        ];
+        let body = if body.is_null() {
+            Bytes::new()
+        } else {
+            Bytes::from(body.to_string())
+        };
+        self.call(method, path, &headers, body).await
+    }
+
     /// Standard Webhooks headers for `body`, signed with `secret` at the test clock's time
     /// shifted by `age_secs` into the past.
     pub fn signed(

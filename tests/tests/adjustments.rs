@@ -47,16 +47,7 @@ async fn call(
     path: &str,
     body: Value,
 ) -> (StatusCode, Value) {
-    let headers = [
-        ("authorization", format!("Bearer {key}")),
-        ("bonus-actor", who.to_string()),
-    ];
-    let body = if body.is_null() {
-        Bytes::new()
-    } else {
-        Bytes::from(body.to_string())
-    };
-    env.call(method, path, &headers, body).await
+    env.call_as(key, who, method, path, body).await
 }
 
 async fn adjust(env: &TestEnv, key: &str, who: &str, body: Value) -> (StatusCode, Value) {

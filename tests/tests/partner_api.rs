@@ -60,16 +60,7 @@ async fn call(
     path: &str,
     body: Value,
 ) -> (StatusCode, Value) {
-    let headers = [
-        ("authorization", format!("Bearer {key}")),
-        ("bonus-actor", "Jana Novak".to_string()),
-    ];
-    let body = if body.is_null() {
-        Bytes::new()
-    } else {
-        Bytes::from(body.to_string())
-    };
-    env.call(method, path, &headers, body).await
+    env.call_as(key, "Jana Novak", method, path, body).await
 }
 
 /// The raw body and content type of a GET (reports in CSV and SVG).

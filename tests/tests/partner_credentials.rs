@@ -3,7 +3,6 @@
 //! brings a revoked key back; a new webhook secret verifies next to the old one until the
 //! old one is removed; the last one cannot be removed; another partner touches none of it.
 
-use bytes::Bytes;
 use http::StatusCode;
 use integration_tests::TestEnv;
 use serde_json::{json, Value};
@@ -40,16 +39,7 @@ async fn call(
     path: &str,
     body: Value,
 ) -> (StatusCode, Value) {
-    let headers = [
-        ("authorization", format!("Bearer {key}")),
-        ("bonus-actor", "Ops Olga".to_string()),
-    ];
-    let body = if body.is_null() {
-        Bytes::new()
-    } else {
-        Bytes::from(body.to_string())
-    };
-    env.call(method, path, &headers, body).await
+    env.call_as(key, "Ops Olga", method, path, body).await
 }
 
 async fn order(env: &TestEnv, secret: &str, id: &str) -> StatusCode {

@@ -5,7 +5,6 @@
 
 use std::sync::Arc;
 
-use bytes::Bytes;
 use http::StatusCode;
 use integration_tests::TestEnv;
 use serde_json::{json, Value};
@@ -42,13 +41,7 @@ async fn call(
     path: &str,
     body: Value,
 ) -> (StatusCode, Value) {
-    let headers = [("authorization", format!("Bearer {key}"))];
-    let body = if body.is_null() {
-        Bytes::new()
-    } else {
-        Bytes::from(body.to_string())
-    };
-    env.call(method, path, &headers, body).await
+    env.call_as(key, "Till", method, path, body).await
 }
 
 async fn hold(env: &TestEnv, points: i64, reference: &str) -> (StatusCode, Value) {

@@ -5,7 +5,6 @@
 
 use std::collections::BTreeSet;
 
-use bytes::Bytes;
 use http::StatusCode;
 use integration_tests::TestEnv;
 use serde_json::{json, Value};
@@ -43,16 +42,7 @@ async fn call(
     path: &str,
     body: Value,
 ) -> (StatusCode, Value) {
-    let headers = [
-        ("authorization", format!("Bearer {key}")),
-        ("bonus-actor", "Kim".to_string()),
-    ];
-    let body = if body.is_null() {
-        Bytes::new()
-    } else {
-        Bytes::from(body.to_string())
-    };
-    env.call(method, path, &headers, body).await
+    env.call_as(key, "Kim", method, path, body).await
 }
 
 #[tokio::test]

@@ -40,6 +40,28 @@ pub struct HourWindow {
     pub to: u32,
 }
 
+/// Weekdays without repeats and an hour window that is one (campaigns, redemption limits).
+pub fn check_days_and_hours(weekdays: &[Weekday], hours: Option<HourWindow>) -> Result<(), String> {
+    if let Some(h) = hours {
+        if h.from >= h.to || h.to > 24 {
+            return Err("hours: from 0-23 and to 1-24, from before to".into());
+        }
+    }
+    let mut days = weekdays.to_vec();
+    days.sort_by_key(|d| d.num_days_from_monday());
+    days.dedup();
+    if days.len() != weekdays.len() {
+        return Err("weekdays: a day appears twice".into());
+    }
+    Ok(())
+}
+
+/// Is `local` on one of `weekdays` (empty: any) and within `hours` (none: all day)?
+pub fn open_at(weekdays: &[Weekday], hours: Option<HourWindow>, local: NaiveDateTime) -> bool {
+    (weekdays.is_empty() || weekdays.contains(&local.date().weekday()))
+        && hours.is_none_or(|h| (h.from..h.to).contains(&local.hour()))
+}
+
 /// At most this many SKUs or product groups in one campaign (its item stays far below
 /// DynamoDB's 400 KB, and the order's read fetches its budget once whatever it lists).
 pub const MAX_TARGETS: usize = 1_000;
@@ -82,12 +104,7 @@ impl Campaign {
     /// Does the campaign run at this local time (window, weekdays and hours)?
     pub fn runs_at(&self, local: NaiveDateTime) -> bool {
         let day = local.date();
-        day >= self.starts_on
-            && day <= self.ends_on
-            && (self.weekdays.is_empty() || self.weekdays.contains(&day.weekday()))
-            && self
-                .hours
-                .is_none_or(|h| (h.from..h.to).contains(&local.hour()))
+        day >= self.starts_on && day <= self.ends_on && open_at(&self.weekdays, self.hours, local)
     }
 
     /// Does it pay on a line of this SKU and product group?
@@ -166,17 +183,7 @@ impl Campaign {
         if self.ends_on < self.starts_on {
             return Err("ends_on: must not be before starts_on".into());
         }
-        if let Some(h) = self.hours {
-            if h.from >= h.to || h.to > 24 {
-                return Err("hours: from 0-23 and to 1-24, from before to".into());
-            }
-        }
-        let mut days = self.weekdays.clone();
-        days.sort_by_key(|d| d.num_days_from_monday());
-        days.dedup();
-        if days.len() != self.weekdays.len() {
-            return Err("weekdays: a day appears twice".into());
-        }
+        check_days_and_hours(&self.weekdays, self.hours)?;
         if self.budget <= 0 || self.budget > MAX_BUDGET {
             return Err(format!(
                 "budget: must be a positive number of points, at most {MAX_BUDGET}"

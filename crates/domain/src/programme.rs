@@ -403,18 +403,7 @@ impl RedemptionLimits {
                 return Err(format!("{field}: a whole number above 0 (or left out)"));
             }
         }
-        if let Some(h) = self.hours {
-            if h.from >= h.to || h.to > 24 {
-                return Err("hours: from 0-23 and to 1-24, from before to".into());
-            }
-        }
-        let mut days = self.weekdays.clone();
-        days.sort_by_key(|d| d.num_days_from_monday());
-        days.dedup();
-        if days.len() != self.weekdays.len() {
-            return Err("weekdays: a day appears twice".into());
-        }
-        Ok(())
+        crate::campaign::check_days_and_hours(&self.weekdays, self.hours)
     }
 
     pub fn is_empty(&self) -> bool {

@@ -156,8 +156,8 @@ impl Store {
             .await
     }
 
-    /// Change a partner's own rates, redemption limits and sandbox mode, over the version read, with the
-    /// change in its audit trail: false when the partner changed meanwhile (nothing written).
+    /// Change a partner's own rates, redemption limits and sandbox mode, over the version read,
+    /// with the change in its audit trail: false when the partner changed meanwhile (nothing written).
     pub async fn update_partner_settings(
         &self,
         old: &Partner,
@@ -166,35 +166,55 @@ impl Store {
     ) -> Result<bool, StoreError> {
         let rates: super::Item = serde_dynamo::to_item(&new.rates)?;
         let redemption: super::Item = serde_dynamo::to_item(&new.redemption)?;
-        let update = aws_sdk_dynamodb::types::Update::builder()
+        self.update_partner_versioned(
+            old,
+            "rates = :r, redemption = :x, sandbox = :sandbox",
+            vec![
+                (":r", AttributeValue::M(rates)),
+                (":x", AttributeValue::M(redemption)),
+                (":sandbox", AttributeValue::Bool(new.sandbox)),
+            ],
+            change,
+        )
+        .await
+    }
+
+    /// `SET {set}` on the partner item with its `settings_version` bumped, only over the
+    /// version read, with the change in its audit trail, in one transaction: false when the
+    /// partner changed meanwhile (nothing written).
+    async fn update_partner_versioned(
+        &self,
+        old: &Partner,
+        set: &str,
+        values: Vec<(&str, AttributeValue)>,
+        change: &bonus_domain::changes::Change,
+    ) -> Result<bool, StoreError> {
+        let mut update = aws_sdk_dynamodb::types::Update::builder()
             .table_name(&self.table)
             .set_key(Some(super::key_map(&keys::partner(&old.id))))
-            .update_expression(
-                "SET rates = :r, redemption = :x, sandbox = :sandbox, settings_version = :next",
-            )
-            .expression_attribute_values(":sandbox", AttributeValue::Bool(new.sandbox))
+            .update_expression(format!("SET {set}, settings_version = :next"))
             .condition_expression(if old.settings_version == 0 {
                 "attribute_exists(PK) AND (attribute_not_exists(settings_version) OR settings_version = :v)"
             } else {
                 "settings_version = :v"
             })
-            .expression_attribute_values(":r", AttributeValue::M(rates))
-            .expression_attribute_values(":x", AttributeValue::M(redemption))
             .expression_attribute_values(":v", AttributeValue::N(old.settings_version.to_string()))
             .expression_attribute_values(
                 ":next",
                 AttributeValue::N((old.settings_version + 1).to_string()),
-            )
-            .build()?;
+            );
+        for (name, value) in values {
+            update = update.expression_attribute_values(name, value);
+        }
         let items = vec![
             aws_sdk_dynamodb::types::TransactWriteItem::builder()
-                .update(update)
+                .update(update.build()?)
                 .build(),
             self.change_put(change)?,
         ];
         Ok(matches!(
             self.transact_retrying(items).await?,
-            super::TxOutcome::Committed
+            TxOutcome::Committed
         ))
     }
 
@@ -308,32 +328,8 @@ impl Store {
         change: &bonus_domain::changes::Change,
     ) -> Result<bool, StoreError> {
         let list = AttributeValue::L(sealed.iter().cloned().map(AttributeValue::S).collect());
-        let update = aws_sdk_dynamodb::types::Update::builder()
-            .table_name(&self.table)
-            .set_key(Some(super::key_map(&keys::partner(&old.id))))
-            .update_expression("SET webhook_secrets = :s, settings_version = :next")
-            .condition_expression(if old.settings_version == 0 {
-                "attribute_exists(PK) AND (attribute_not_exists(settings_version) OR settings_version = :v)"
-            } else {
-                "settings_version = :v"
-            })
-            .expression_attribute_values(":s", list)
-            .expression_attribute_values(":v", AttributeValue::N(old.settings_version.to_string()))
-            .expression_attribute_values(
-                ":next",
-                AttributeValue::N((old.settings_version + 1).to_string()),
-            )
-            .build()?;
-        let items = vec![
-            aws_sdk_dynamodb::types::TransactWriteItem::builder()
-                .update(update)
-                .build(),
-            self.change_put(change)?,
-        ];
-        Ok(matches!(
-            self.transact_retrying(items).await?,
-            TxOutcome::Committed
-        ))
+        self.update_partner_versioned(old, "webhook_secrets = :s", vec![(":s", list)], change)
+            .await
     }
 
     pub async fn get_api_key(&self, key_hash: &str) -> Result<Option<ApiKeyRecord>, StoreError> {

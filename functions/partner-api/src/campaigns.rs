@@ -23,7 +23,7 @@ use bonus_domain::campaign::{Campaign, MAX_BUDGET};
 use bonus_domain::changes::{Actor, Change, Subject};
 use bonus_domain::config::CampaignIn;
 use bonus_domain::error::parse_json;
-use bonus_domain::ids::{valid_external_id, valid_id};
+use bonus_domain::ids::valid_id;
 use bonus_domain::money::Points;
 use bonus_dynamodb::campaigns::{CampaignApplied, TopUp};
 use bonus_lambda::api::{json, query_param, typed, Error, Response};
@@ -235,16 +235,7 @@ pub(crate) async fn update(
     while let Some(pause) = retry.next() {
         bonus_dynamodb::retry::pause(pause).await;
         let old = own_campaign(ctx, &key, id).await?;
-        let mut body = as_body(&old)?;
-        if let Some(o) = body.as_object_mut() {
-            for (k, v) in &patch {
-                if v.is_null() {
-                    o.remove(k);
-                } else {
-                    o.insert(k.clone(), v.clone());
-                }
-            }
-        }
+        let body = crate::merge_patch(as_body(&old)?, &patch);
         let input: CampaignIn = parse_json(body.to_string().as_bytes())?;
         let new = from_body(&key, &input)?;
         if new.budget_shards != old.budget_shards {
@@ -312,9 +303,7 @@ pub(crate) async fn top_up(
             "points: a whole number from 1 to {MAX_BUDGET}"
         )));
     }
-    if !valid_external_id(&input.reference) || input.reference.len() > 64 {
-        return Err(invalid("reference: 1 to 64 characters, no '#'".into()));
-    }
+    crate::check_reference(&input.reference)?;
     let mut retry = ctx.retry();
     while let Some(pause) = retry.next() {
         bonus_dynamodb::retry::pause(pause).await;

@@ -175,11 +175,7 @@ fn secret_id(sealed: &str) -> String {
 
 pub(crate) async fn list_secrets(ctx: &Ctx, req: &http::Request<Bytes>) -> Result<Response, Error> {
     let key = authorise(ctx, req).await?;
-    let partner = ctx
-        .store
-        .get_partner(&key.partner.id)
-        .await?
-        .ok_or_else(Error::unauthorized)?;
+    let partner = crate::stored_partner(ctx, &key).await?;
     let ids: Vec<String> = partner
         .webhook_secrets
         .iter()
@@ -194,11 +190,7 @@ pub(crate) async fn list_secrets(ctx: &Ctx, req: &http::Request<Bytes>) -> Resul
 pub(crate) async fn add_secret(ctx: &Ctx, req: &http::Request<Bytes>) -> Result<Response, Error> {
     let key = authorise(ctx, req).await?;
     let who = actor(&key, req)?;
-    let partner = ctx
-        .store
-        .get_partner(&key.partner.id)
-        .await?
-        .ok_or_else(Error::unauthorized)?;
+    let partner = crate::stored_partner(ctx, &key).await?;
     if partner.webhook_secrets.len() >= MAX_SECRETS {
         return Err(Error::conflict(
             "too_many_secrets",
@@ -253,11 +245,7 @@ pub(crate) async fn remove_secret(
 ) -> Result<Response, Error> {
     let key = authorise(ctx, req).await?;
     let who = actor(&key, req)?;
-    let partner = ctx
-        .store
-        .get_partner(&key.partner.id)
-        .await?
-        .ok_or_else(Error::unauthorized)?;
+    let partner = crate::stored_partner(ctx, &key).await?;
     if !partner.webhook_secrets.iter().any(|s| secret_id(s) == id) {
         return Err(Error::not_found(
             "secret_not_found",

@@ -188,6 +188,46 @@ pub(crate) async fn authorise(
     Ok(key)
 }
 
+/// A caller's reference (top-ups, packs, restocks): 1-64 characters, no '#'.
+pub(crate) fn check_reference(reference: &str) -> Result<(), Error> {
+    if bonus_domain::ids::valid_external_id(reference) && reference.len() <= 64 {
+        Ok(())
+    } else {
+        Err(Error::invalid(
+            "invalid_field",
+            "reference: 1 to 64 characters, no '#'",
+        ))
+    }
+}
+
+/// A JSON merge patch (RFC 7396, one level): `null` removes a field, anything else sets it.
+pub(crate) fn merge_patch(
+    mut body: serde_json::Value,
+    patch: &serde_json::Map<String, serde_json::Value>,
+) -> serde_json::Value {
+    if let Some(o) = body.as_object_mut() {
+        for (k, v) in patch {
+            if v.is_null() {
+                o.remove(k);
+            } else {
+                o.insert(k.clone(), v.clone());
+            }
+        }
+    }
+    body
+}
+
+/// The calling partner as stored (its settings and sealed secrets, not the cached copy).
+pub(crate) async fn stored_partner(
+    ctx: &Ctx,
+    key: &KeyConfig,
+) -> Result<bonus_domain::programme::Partner, Error> {
+    ctx.store
+        .get_partner(&key.partner.id)
+        .await?
+        .ok_or_else(Error::unauthorized)
+}
+
 /// Who acts: the `Bonus-Actor` header (a person's name), else the key's label; through the
 /// API under that key.
 pub(crate) fn actor(key: &KeyConfig, req: &http::Request<Bytes>) -> Result<Actor, Error> {

@@ -120,12 +120,7 @@ pub(crate) async fn buy(
                 ),
             )
         })?;
-    if !valid_external_id(&input.reference) || input.reference.len() > 64 {
-        return Err(Error::invalid(
-            "invalid_field",
-            "reference: 1 to 64 characters, no '#'",
-        ));
-    }
+    crate::check_reference(&input.reference)?;
     let mut retry = ctx.retry();
     while let Some(pause) = retry.next() {
         bonus_dynamodb::retry::pause(pause).await;

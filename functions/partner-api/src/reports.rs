@@ -125,7 +125,7 @@ async fn answer(ctx: &Ctx, key: &KeyConfig, member_id: &str) -> Result<Response,
         StatusCode::OK,
         &MemberView {
             member_id: &account.member_id,
-            enrolled_here: account.enrolled_with.iter().any(|p| *p == key.partner.id),
+            enrolled_here: account.enrolled_with.contains(&key.partner.id),
             balance: account.view(&key.programme, ctx.now()),
         },
     ))

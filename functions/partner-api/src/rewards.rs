@@ -16,7 +16,7 @@ use tracing::info;
 
 use bonus_domain::changes::{Change, Subject};
 use bonus_domain::error::parse_json;
-use bonus_domain::ids::{valid_external_id, valid_id};
+use bonus_domain::ids::valid_id;
 use bonus_domain::reward::Reward;
 use bonus_dynamodb::rewards::Restock;
 use bonus_lambda::api::{json, Error, Response};
@@ -206,17 +206,10 @@ pub(crate) async fn update(
     while let Some(pause) = retry.next() {
         bonus_dynamodb::retry::pause(pause).await;
         let old = own_reward(ctx, &key, id).await?;
-        let mut body =
-            serde_json::to_value(as_body(&old)).map_err(bonus_domain::error::internal)?;
-        if let Some(o) = body.as_object_mut() {
-            for (k, v) in &patch {
-                if v.is_null() {
-                    o.remove(k);
-                } else {
-                    o.insert(k.clone(), v.clone());
-                }
-            }
-        }
+        let body = crate::merge_patch(
+            serde_json::to_value(as_body(&old)).map_err(bonus_domain::error::internal)?,
+            &patch,
+        );
         let input: RewardBody = parse_json(body.to_string().as_bytes())?;
         let mut new = from_body(&key, &input)?;
         new.stock = old.stock;
@@ -251,12 +244,7 @@ pub(crate) async fn restock(
     if input.units <= 0 || input.units > 1_000_000 {
         return Err(Error::invalid("invalid_field", "units: 1 to 1000000"));
     }
-    if !valid_external_id(&input.reference) || input.reference.len() > 64 {
-        return Err(Error::invalid(
-            "invalid_field",
-            "reference: 1 to 64 characters, no '#'",
-        ));
-    }
+    crate::check_reference(&input.reference)?;
     let old = own_reward(ctx, &key, id).await?;
     let mut after = old.clone();
     after.granted += input.units;

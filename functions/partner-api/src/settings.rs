@@ -97,11 +97,7 @@ fn view<'a>(
 
 pub(crate) async fn show(ctx: &Ctx, req: &http::Request<Bytes>) -> Result<Response, Error> {
     let key = authorise(ctx, req).await?;
-    let partner = ctx
-        .store
-        .get_partner(&key.partner.id)
-        .await?
-        .ok_or_else(Error::unauthorized)?;
+    let partner = crate::stored_partner(ctx, &key).await?;
     Ok(json(StatusCode::OK, &view(&partner, &key.programme)))
 }
 
@@ -112,11 +108,7 @@ pub(crate) async fn update(ctx: &Ctx, req: &http::Request<Bytes>) -> Result<Resp
     let mut retry = ctx.retry();
     while let Some(pause) = retry.next() {
         bonus_dynamodb::retry::pause(pause).await;
-        let old = ctx
-            .store
-            .get_partner(&key.partner.id)
-            .await?
-            .ok_or_else(Error::unauthorized)?;
+        let old = crate::stored_partner(ctx, &key).await?;
         let mut new = old.clone();
         match &patch.rates {
             None => {}
