@@ -36,12 +36,25 @@ _random = random.Random(int(os.environ.get("FUZZ_SEED", "17")))
 _deliveries = 0
 
 
+# Credentials the fuzzer must never take away from itself: schemathesis reuses ids it saw in
+# answers (GET /v1/partner/keys), and revoking the key it calls with, or removing the secret
+# the hooks sign with, would leave the rest of the run at 401. Revocation and removal are
+# tested in tests/tests/partner_credentials.rs; here they only ever name no key and no secret.
+PINNED = {
+    "key_id": "0000000000000000",
+    "secret_id": "0000000000000000",
+}
+
+
 @schemathesis.hook
 def map_path_parameters(context, path_parameters):
     if not path_parameters:
         return path_parameters
     for name, value in KNOWN.items():
         if name in path_parameters and _random.random() < 0.8:
+            path_parameters[name] = value
+    for name, value in PINNED.items():
+        if name in path_parameters:
             path_parameters[name] = value
     return path_parameters
 
@@ -67,6 +80,11 @@ def _hmac_b64(secret, body):
 @schemathesis.hook
 def before_call(context, case, kwargs):
     global _deliveries
+    # Also here: path parameters may come from earlier answers after map_path_parameters.
+    if case.path_parameters:
+        for name, value in PINNED.items():
+            if name in case.path_parameters:
+                case.path_parameters[name] = value
     path = case.path
     if not path.startswith("/v1/partners/") or case.method.upper() != "POST":
         return
