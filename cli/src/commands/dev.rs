@@ -89,6 +89,11 @@ Try:
   ./target/debug/bonus notify preview points_earned --locale nl
   ./target/debug/bonus run statements       # last month's statement e-mails
 
+Partner API   (velo-shop's back office, scope manage; README "Partner API")
+  curl -s -H 'Authorization: Bearer bk_f392b00c504951ecbb72498912efc48827020023_9bb5d898' http://{addr}/v1/partner/campaigns
+  curl -s -H 'Authorization: Bearer bk_f392b00c504951ecbb72498912efc48827020023_9bb5d898' http://{addr}/v1/partner/changes
+  ./target/debug/bonus adjust request --partner velo-shop --member M-1001 --points 500 --reason goodwill --note "sorry" --reference t-1
+
 Member site   http://{addr}/m/velo   (and http://{addr}/m/bonvito)
   Log in as Anna (M-1001): enter anna@example.com, then open the link it printed:
   ./target/debug/bonus site login-link --to anna@example.com
