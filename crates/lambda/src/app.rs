@@ -36,6 +36,61 @@ pub struct KeyConfig {
     pub programme: Programme,
 }
 
+impl KeyConfig {
+    /// How the key's partner stands to a member (bonus_domain::access).
+    pub fn relation_to(
+        &self,
+        account: &bonus_domain::account::Account,
+    ) -> bonus_domain::access::Relation {
+        bonus_domain::access::relation(
+            &self.partner.id,
+            &self.programme.id,
+            self.programme.kind,
+            &account.programme_id,
+            &account.enrolled_with,
+        )
+    }
+
+    /// The one access policy's answer for this key doing `action` to a member as read (None:
+    /// no such member): the account and the grant; a 403 for a missing scope; the same 404
+    /// for a member that does not exist and one the key may not touch. Every route that
+    /// names a member (member API, partner API) asks it here.
+    pub fn admit(
+        &self,
+        account: Option<bonus_domain::account::Account>,
+        action: bonus_domain::access::Action,
+    ) -> Result<
+        (bonus_domain::account::Account, bonus_domain::access::Grant),
+        bonus_domain::error::Error,
+    > {
+        use bonus_domain::access::{decide, Decision};
+        let relation = account.as_ref().map(|a| self.relation_to(a));
+        match (decide(&self.key.scopes, relation, action), account) {
+            (Decision::Allow(grant), Some(account)) => Ok((account, grant)),
+            (Decision::MissingScope(scope), _) => Err(missing_scope(scope)),
+            _ => Err(member_not_found()),
+        }
+    }
+}
+
+/// 403: the key lacks this scope (asked before any member is read).
+pub fn missing_scope(scope: bonus_domain::member::Scope) -> bonus_domain::error::Error {
+    let name = serde_json::to_value(scope)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default();
+    bonus_domain::error::Error::forbidden(
+        "missing_scope",
+        format!("this API key lacks the {name} scope"),
+    )
+}
+
+/// 404, byte for byte the same for a member that does not exist and one the caller may not
+/// touch.
+pub fn member_not_found() -> bonus_domain::error::Error {
+    bonus_domain::error::Error::not_found("member_not_found", "no such member in this programme")
+}
+
 /// A tiny time-bounded cache. Misses are cached too, so unknown ids cannot hammer the table.
 /// Cached value (or cached miss) with the time it was loaded.
 type Entries<V> = HashMap<String, (Instant, Option<Arc<V>>)>;

@@ -16,7 +16,7 @@ mod unsubscribe;
 use bytes::Bytes;
 use http::Method;
 
-use bonus_domain::access::{self, Action, Decision, Grant, Relation};
+use bonus_domain::access::{self, Action, Grant};
 use bonus_domain::account::Account;
 use bonus_domain::ids::valid_id;
 pub use bonus_domain::member::Scope;
@@ -138,31 +138,7 @@ pub(crate) async fn authorise(
     Ok(key)
 }
 
-fn missing_scope(scope: Scope) -> Error {
-    let name = serde_json::to_value(scope)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_default();
-    Error::forbidden(
-        "missing_scope",
-        format!("this API key lacks the {name} scope"),
-    )
-}
-
-pub(crate) fn member_not_found() -> Error {
-    Error::not_found("member_not_found", "no such member in this programme")
-}
-
-/// How the key's partner stands to a member (crate::access).
-pub(crate) fn relation_to(key: &KeyConfig, account: &Account) -> Relation {
-    access::relation(
-        &key.partner.id,
-        &key.programme.id,
-        key.programme.kind,
-        &account.programme_id,
-        &account.enrolled_with,
-    )
-}
+pub(crate) use bonus_lambda::app::{member_not_found, missing_scope};
 
 /// The member's account and what the policy grants the caller for `action`; a 403 for a
 /// missing scope, and the same 404 for a member that does not exist and one the caller may
@@ -191,10 +167,5 @@ pub(crate) fn admit(
     account: Option<Account>,
     action: Action,
 ) -> Result<(Account, Grant), Error> {
-    let relation = account.as_ref().map(|a| relation_to(key, a));
-    match (access::decide(&key.key.scopes, relation, action), account) {
-        (Decision::Allow(grant), Some(account)) => Ok((account, grant)),
-        (Decision::MissingScope(scope), _) => Err(missing_scope(scope)),
-        _ => Err(member_not_found()),
-    }
+    key.admit(account, action)
 }

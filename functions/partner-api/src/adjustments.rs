@@ -16,7 +16,7 @@ use chrono::{DateTime, Utc};
 use http::StatusCode;
 use serde::{Deserialize, Serialize};
 
-use bonus_domain::access::{self, Action, Decision};
+use bonus_domain::access::Action;
 use bonus_domain::account::Account;
 use bonus_domain::adjustment::{Adjustment, Reason, Status};
 use bonus_domain::error::parse_json;
@@ -79,29 +79,9 @@ fn view(a: &Adjustment) -> AdjustmentView<'_> {
     }
 }
 
-fn member_not_found() -> Error {
-    Error::not_found("member_not_found", "no such member in this programme")
-}
-
 /// The access policy's answer for adjusting a member as read (None: no such member).
 fn admit(key: &KeyConfig, action: Action, account: Option<Account>) -> Result<Account, Error> {
-    let relation = account.as_ref().map(|a| {
-        access::relation(
-            &key.partner.id,
-            &key.programme.id,
-            key.programme.kind,
-            &a.programme_id,
-            &a.enrolled_with,
-        )
-    });
-    match (access::decide(&key.key.scopes, relation, action), account) {
-        (Decision::Allow(_), Some(a)) => Ok(a),
-        (Decision::MissingScope(_), _) => Err(Error::forbidden(
-            "missing_scope",
-            "this API key lacks the manage scope",
-        )),
-        _ => Err(member_not_found()),
-    }
+    key.admit(account, action).map(|(a, _)| a)
 }
 
 pub(crate) async fn create(ctx: &Ctx, req: &http::Request<Bytes>) -> Result<Response, Error> {

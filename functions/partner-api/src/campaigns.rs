@@ -95,17 +95,12 @@ fn change(
     before: Option<&Campaign>,
     after: Option<&Campaign>,
 ) -> Change {
-    Change::of(
-        &c.partner_id,
-        &ctx.random.hex(4),
-        ctx.now(),
+    let audit = crate::Audit {
+        ctx,
+        partner_id: &c.partner_id,
         who,
-        Subject::Campaign,
-        &c.id,
-        action,
-        before,
-        after,
-    )
+    };
+    audit.change(Subject::Campaign, &c.id, action, before, after)
 }
 
 /// The body as the partner's campaign: `partner` must be left out (it is the key's).

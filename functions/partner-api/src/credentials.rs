@@ -48,17 +48,12 @@ fn change(
     id: &str,
     action: &str,
 ) -> Change {
-    Change::of::<serde_json::Value>(
-        &key.partner.id,
-        &ctx.random.hex(4),
-        ctx.now(),
+    let audit = crate::Audit {
+        ctx,
+        partner_id: &key.partner.id,
         who,
-        Subject::Settings,
-        id,
-        action,
-        None,
-        None,
-    )
+    };
+    audit.change::<serde_json::Value>(Subject::Settings, id, action, None, None)
 }
 
 pub(crate) async fn list_keys(ctx: &Ctx, req: &http::Request<Bytes>) -> Result<Response, Error> {

@@ -188,6 +188,37 @@ pub(crate) async fn authorise(
     Ok(key)
 }
 
+/// Who changes the partner's things, and when: makes the audit-trail records its writes
+/// carry in their own transactions.
+pub(crate) struct Audit<'a> {
+    pub ctx: &'a Ctx,
+    pub partner_id: &'a str,
+    pub who: &'a Actor,
+}
+
+impl Audit<'_> {
+    pub(crate) fn change<T: serde::Serialize>(
+        &self,
+        subject: bonus_domain::changes::Subject,
+        id: &str,
+        action: &str,
+        before: Option<&T>,
+        after: Option<&T>,
+    ) -> bonus_domain::changes::Change {
+        bonus_domain::changes::Change::of(
+            self.partner_id,
+            &self.ctx.random.hex(4),
+            self.ctx.now(),
+            self.who,
+            subject,
+            id,
+            action,
+            before,
+            after,
+        )
+    }
+}
+
 /// A caller's reference (top-ups, packs, restocks): 1-64 characters, no '#'.
 pub(crate) fn check_reference(reference: &str) -> Result<(), Error> {
     if bonus_domain::ids::valid_external_id(reference) && reference.len() <= 64 {

@@ -92,23 +92,15 @@ struct MemberView<'a> {
     balance: BalanceView,
 }
 
-fn member_not_found() -> Error {
-    Error::not_found("member_not_found", "no such member in this programme")
-}
+use bonus_lambda::app::member_not_found;
 
 /// The member as this partner may see it (the access policy's balance read), or the 404.
 fn admit(key: &KeyConfig, account: Option<Account>) -> Result<Account, Error> {
     let Some(account) = account else {
         return Err(member_not_found());
     };
-    let relation = access::relation(
-        &key.partner.id,
-        &key.programme.id,
-        key.programme.kind,
-        &account.programme_id,
-        &account.enrolled_with,
-    );
-    match access::grant(relation, Action::ReadBalance) {
+    // The manage scope reads what the policy lets the partner's balance reads see.
+    match access::grant(key.relation_to(&account), Action::ReadBalance) {
         Grant::None => Err(member_not_found()),
         _ => Ok(account),
     }

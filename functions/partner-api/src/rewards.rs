@@ -128,17 +128,12 @@ fn change(
     before: Option<&Reward>,
     after: Option<&Reward>,
 ) -> Change {
-    Change::of(
-        &key.partner.id,
-        &ctx.random.hex(4),
-        ctx.now(),
+    let audit = crate::Audit {
+        ctx,
+        partner_id: &key.partner.id,
         who,
-        Subject::Reward,
-        id,
-        action,
-        before,
-        after,
-    )
+    };
+    audit.change(Subject::Reward, id, action, before, after)
 }
 
 pub(crate) async fn list(ctx: &Ctx, req: &http::Request<Bytes>) -> Result<Response, Error> {
