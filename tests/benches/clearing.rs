@@ -191,6 +191,7 @@ async fn main() {
                 redemption: Default::default(),
                 settings_version: 0,
                 sandbox: false,
+                webhooks: None,
             })
             .await
             .expect("partner");

@@ -184,6 +184,13 @@ const ROUTES: &[(&str, &str, Auth)] = &[
         "/v1/partner/adjustments/{adjustment}/reject",
         Auth::Key,
     ),
+    ("GET", "/v1/partner/webhook-deliveries", Auth::Key),
+    ("GET", "/v1/partner/offers", Auth::Key),
+    ("POST", "/v1/partner/offers", Auth::Key),
+    ("GET", "/v1/partner/offers/{offer}", Auth::Key),
+    ("PATCH", "/v1/partner/offers/{offer}", Auth::Key),
+    ("GET", "/v1/partner/offers/{offer}/preview", Auth::Key),
+    ("POST", "/v1/partner/offers/{offer}/send", Auth::Key),
     ("GET", "/v1/nothing/{member}", Auth::Key),
 ];
 
@@ -197,6 +204,7 @@ fn known(kind: &str) -> &'static [&'static str] {
         "programme" => &["velo", "other"],
         "campaign" => &["lamps", "nothing"],
         "adjustment" => &["adj_0123456789abcdef01234567"],
+        "offer" => &["gold", "nothing"],
         "month" => &["2026-11", "2026-13"],
         "key" => &["0123456789abcdef"],
         "secret" => &["0123456789abcdef"],

@@ -1192,3 +1192,103 @@ async fn fuzzed_requests_to_every_site_route_never_fail_and_refusals_change_noth
         panic!("{e}");
     }
 }
+
+/// An offer as a partner would have made it over the partner API.
+async fn put_offer(s: &Stack, id: &str, segment: serde_json::Value, valid_to: &str) {
+    use bonus_domain::offer::{Offer, OfferText};
+    let title = |t: &str| OfferText {
+        title: t.into(),
+        text: format!("{t}: <b>not bold</b>"),
+    };
+    let o = Offer {
+        programme_id: "velo".into(),
+        partner_id: "shop".into(),
+        offer_id: id.into(),
+        texts: [
+            ("en".to_string(), title(&format!("Offer {id}"))),
+            ("de".to_string(), title(&format!("Angebot {id}"))),
+        ]
+        .into(),
+        valid_from: "2026-11-01T00:00:00Z".parse().unwrap(),
+        valid_to: valid_to.parse().unwrap(),
+        link: None,
+        segment: serde_json::from_value(segment).unwrap(),
+        channels: vec![bonus_domain::notify::Channel::Email],
+        sent_at: None,
+        sent_by: None,
+        created_at: s.env.clock_now(),
+        version: 1,
+    };
+    let who = bonus_domain::changes::Actor {
+        name: "Eva".into(),
+        via: "test".into(),
+    };
+    let change = bonus_domain::changes::Change::of(
+        "shop",
+        id,
+        s.env.clock_now(),
+        &who,
+        bonus_domain::changes::Subject::Offer,
+        id,
+        "created",
+        None,
+        Some(&o),
+    );
+    assert!(s.env.store.create_offer(&o, &change).await.unwrap());
+}
+
+#[tokio::test]
+async fn a_member_sees_the_offers_their_segment_holds_while_they_are_valid() {
+    let s = stack().await;
+    earn(&s, "A-1", "M-1", "1234.00").await;
+    // M-1 has 1,234 points available, reads English, bought at the shop today.
+    put_offer(
+        &s,
+        "rich",
+        serde_json::json!({"min_available": 1000, "bought_at": ["shop"]}),
+        "2026-12-31T00:00:00Z",
+    )
+    .await;
+    put_offer(
+        &s,
+        "richer",
+        serde_json::json!({"min_available": 1235}),
+        "2026-12-31T00:00:00Z",
+    )
+    .await;
+    put_offer(
+        &s,
+        "german",
+        serde_json::json!({"locales": ["de"]}),
+        "2026-12-31T00:00:00Z",
+    )
+    .await;
+    put_offer(
+        &s,
+        "lapsed",
+        serde_json::json!({"min_days_since_purchase": 30}),
+        "2026-12-31T00:00:00Z",
+    )
+    .await;
+    put_offer(&s, "over", serde_json::json!({}), "2026-11-22T00:00:00Z").await;
+    let mut b = Browser::new(&s);
+    b.request_login("velo", "m1@example.com").await;
+    let link = last_link(&s, "m1@example.com").await;
+    assert_eq!(b.use_link(&link).await.status, StatusCode::SEE_OTHER);
+    let account = b.get("/m/velo/M-1").await;
+    assert_eq!(account.status, StatusCode::OK);
+    let offers = account
+        .body
+        .split("<ul id=\"offers\">")
+        .nth(1)
+        .and_then(|rest| rest.split("</ul>").next())
+        .unwrap_or_else(|| panic!("no offers in {}", account.body));
+    assert_eq!(offers.matches("<li>").count(), 1, "{offers}");
+    assert!(offers.contains("<strong>Offer rich</strong>"), "{offers}");
+    // The partner's text is text, never markup.
+    assert!(
+        offers.contains("&lt;b&gt;not bold&lt;&#x2f;b&gt;"),
+        "{offers}"
+    );
+    assert!(offers.contains("Valid until December 31, 2026"), "{offers}");
+}

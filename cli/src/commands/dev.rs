@@ -55,12 +55,15 @@ pub async fn run(port: u16, seed: Option<PathBuf>, args: StoreArgs) -> anyhow::R
         dev_info_path(&args.data_dir),
         serde_json::to_string_pretty(&info)?,
     )?;
+    // Partners' outgoing webhooks: queued by the notifications consumer, posted below.
+    let webhooks_queue = bonus_sqs::ensure_queue(&sqs, LOCAL_PARTNER_WEBHOOKS_QUEUE, 30, 8).await?;
     // Configuration changes (bonus apply) show within 2 seconds locally.
-    let ctx = Arc::new(Ctx::new(
-        store,
-        Arc::new(SystemClock),
-        Duration::from_secs(2),
+    let mut ctx = Ctx::new(store, Arc::new(SystemClock), Duration::from_secs(2));
+    ctx.partner_webhooks = Some(bonus_lambda::app::Deferral::new(
+        sqs.clone(),
+        webhooks_queue.clone(),
     ));
+    let ctx = Arc::new(ctx);
     println!(
         r#"
 Bonus points platform, local
@@ -116,6 +119,7 @@ More in README.md. Ctrl-C stops; data stays in {data_dir}/.
         format!("http://{addr}/v1/unsubscribe/{{programme_id}}/{{member_id}}/{{token}}");
     let senders_for_site = (senders.ses.clone(), senders.sns.clone());
     let relay_ctx = ctx.clone();
+    let http = notifications::outgoing::http_client();
     let relay = tokio::spawn(async move {
         loop {
             if let Err(e) =
@@ -127,6 +131,12 @@ More in README.md. Ctrl-C stops; data stays in {data_dir}/.
                 notifications::consume_all(&relay_ctx, &senders, &sqs, &notify_queue, 100).await
             {
                 tracing::warn!(error = %e, "notifications failed; retrying");
+            }
+            if let Err(e) =
+                notifications::outgoing::consume_all(&relay_ctx, &http, &sqs, &webhooks_queue, 100)
+                    .await
+            {
+                tracing::warn!(error = %e, "partner webhooks failed; retrying");
             }
             tokio::time::sleep(Duration::from_secs(2)).await;
         }

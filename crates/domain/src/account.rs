@@ -95,6 +95,12 @@ pub struct Account {
     /// Merged into this member (crate::merge): what comes for this one goes there.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub merged_into: Option<String>,
+    /// Local date of the last purchase (an order with volume), for offers' segments.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_purchase: Option<NaiveDate>,
+    /// Partners the member bought at, for offers' segments.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeSet::is_empty")]
+    pub bought_at: std::collections::BTreeSet<String>,
 }
 
 fn utc() -> chrono_tz::Tz {
@@ -205,6 +211,8 @@ impl Account {
             company: None,
             default_company: None,
             merged_into: None,
+            last_purchase: None,
+            bought_at: std::collections::BTreeSet::new(),
         }
     }
 

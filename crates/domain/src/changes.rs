@@ -14,6 +14,7 @@ pub enum Subject {
     Reward,
     Settings,
     Adjustment,
+    Offer,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

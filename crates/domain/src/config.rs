@@ -285,6 +285,8 @@ pub struct MessagesIn {
     pub earned: Option<crate::programme::EarnedMessages>,
     pub digest_hour: Option<u32>,
     pub monthly_statement: Option<bool>,
+    /// Offers a member gets at most per month (default 4).
+    pub marketing_per_month: Option<u32>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -589,6 +591,14 @@ impl ConfigFile {
                 let d = &mut prog.messages;
                 d.earned = m.earned.unwrap_or(d.earned);
                 d.monthly_statement = m.monthly_statement.unwrap_or(d.monthly_statement);
+                match m.marketing_per_month {
+                    Some(n) if n > 31 => errors.push(format!(
+                        "{}: 0 to 31 a month",
+                        f("messages.marketing_per_month")
+                    )),
+                    Some(n) => d.marketing_per_month = n,
+                    None => {}
+                }
                 match m.digest_hour {
                     Some(h) if h > 23 => {
                         errors.push(format!("{}: an hour, 0-23", f("messages.digest_hour")));
@@ -771,6 +781,7 @@ impl ConfigFile {
                 redemption,
                 settings_version: 0,
                 sandbox: p.sandbox.unwrap_or(false),
+                webhooks: None,
             });
         }
         partner_ids

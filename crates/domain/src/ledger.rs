@@ -72,6 +72,12 @@ pub fn plan_order(
     next.time_zone = programme.time_zone;
     next.touched_on = Some(now.with_timezone(&programme.time_zone).date_naive());
     next.add_volume(programme, earned_at, volume_minor)?;
+    if volume_minor > 0 {
+        // A purchase: what offers' segments ask (crate::offer).
+        let day = earned_at.with_timezone(&programme.time_zone).date_naive();
+        next.last_purchase = next.last_purchase.max(Some(day));
+        next.bought_at.insert(partner_id.to_string());
+    }
     // Buying at a partner never grants it access to the member (crate::access): only
     // enrolment does, so `enrolled_with` is left as it is.
     let mut events = Vec::new();
@@ -470,6 +476,40 @@ mod tests {
 
     fn now() -> DateTime<Utc> {
         "2026-11-23T10:00:00Z".parse().unwrap()
+    }
+
+    #[test]
+    fn a_purchase_records_its_partner_and_day_and_an_older_one_keeps_the_last() {
+        let p = programme();
+        let a = Account::open("p", "m");
+        let later: DateTime<Utc> = "2026-11-25T10:00:00Z".parse().unwrap();
+        let first = plan_order(&p, &a, "shop", "A-1", 10, 1_000, "Silver", later, later).unwrap();
+        let day = |s: &str| s.parse::<chrono::NaiveDate>().unwrap();
+        assert_eq!(first.account.last_purchase, Some(day("2026-11-25")));
+        // An order imported late, at another partner: added, the last purchase stays.
+        let old = plan_order(
+            &p,
+            &first.account,
+            "bakery",
+            "B-1",
+            5,
+            500,
+            "Silver",
+            now(),
+            later,
+        )
+        .unwrap();
+        assert_eq!(old.account.last_purchase, Some(day("2026-11-25")));
+        assert_eq!(
+            old.account.bought_at.iter().collect::<Vec<_>>(),
+            ["bakery", "shop"]
+        );
+        // A bonus without volume (a behaviour event) is no purchase.
+        let bonus = plan_order(&p, &a, "shop", "event/x", 50, 0, "Silver", now(), now()).unwrap();
+        assert_eq!(
+            (bonus.account.last_purchase, bonus.account.bought_at.len()),
+            (None, 0)
+        );
     }
 
     #[test]

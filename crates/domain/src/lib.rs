@@ -19,7 +19,9 @@
 //! - [`order`], [`platforms`]: the canonical order webhook schema, Shopify and WooCommerce;
 //! - [`config`]: the config file and its validation; [`member`]: profiles and API keys;
 //! - [`notify`]: which message an event becomes, channels, SMS encoding, quiet hours;
+//! - [`offer`]: offers to segments of members, segment facts, the marketing frequency cap;
 //! - [`webhook_sig`]: Standard Webhooks signatures; [`pii`]: keyed e-mail hashes;
+//! - [`outgoing`]: partners' subscriptions to their members' events (outgoing webhooks);
 //! - [`error`]: the one error type, with a kind the HTTP glue maps to a status.
 
 pub mod access;
@@ -47,7 +49,9 @@ pub mod money;
 pub mod month;
 pub mod nightly;
 pub mod notify;
+pub mod offer;
 pub mod order;
+pub mod outgoing;
 pub mod packs;
 pub mod pii;
 pub mod platforms;

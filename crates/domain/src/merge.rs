@@ -200,6 +200,8 @@ pub fn plan_merge_step(
             .lifetime_earned
             .checked_add(std::mem::take(&mut d.lifetime_earned))
             .ok_or(AccountError::Overflow)?;
+        s.last_purchase = s.last_purchase.max(d.last_purchase.take());
+        s.bought_at.append(&mut d.bought_at);
         d.merged_into = Some(s_id.clone());
         // The survivor's tier is reviewed on its next night with the volume it now has.
         s.tier_review = true;

@@ -14,7 +14,7 @@ use crate::member::MemberProfile;
 pub const LOCALES: [&str; 5] = ["en", "de", "nl", "sv", "fi"];
 
 /// Message kinds, one template file each per locale.
-pub const MESSAGES: [&str; 10] = [
+pub const MESSAGES: [&str; 11] = [
     "points_earned",
     "points_earned_digest",
     "points_available",
@@ -25,6 +25,7 @@ pub const MESSAGES: [&str; 10] = [
     "monthly_statement",
     "points_sent",
     "points_received",
+    "offer",
 ];
 
 /// The template locale for a member's locale: `nl-BE` -> `nl`; unknown -> `en`.
@@ -409,6 +410,10 @@ pub fn sample(message: &str, locale: &str) -> serde_json::Value {
         }
         "points_sent" => serde_json::json!({"other": "Anna B.", "fee": 2}),
         "points_received" => serde_json::json!({"other": "M-•••01"}),
+        "offer" => {
+            serde_json::json!({"title": "Double points on helmets", "text": "This weekend, every helmet earns double points.",
+            "partner_name": "Veloprobeg webshop", "valid_until": date(2026, 12, 7)})
+        }
         "monthly_statement" => {
             serde_json::json!({"month": "November 2026", "earned": 340, "spent": 120, "expired": 0, "available": 1250, "expiring_soon": 40})
         }

@@ -89,6 +89,14 @@ pub struct MessageSettings {
     /// A monthly statement e-mail on the 1st.
     #[serde(default = "default_true")]
     pub monthly_statement: bool,
+    /// Marketing messages (offers) a member gets at most per month; messages about their
+    /// own points are not counted.
+    #[serde(default = "default_marketing_cap")]
+    pub marketing_per_month: u32,
+}
+
+fn default_marketing_cap() -> u32 {
+    crate::offer::MARKETING_PER_MONTH
 }
 
 impl Default for MessageSettings {
@@ -97,6 +105,7 @@ impl Default for MessageSettings {
             earned: EarnedMessages::PerOrder,
             digest_hour: default_digest_hour(),
             monthly_statement: true,
+            marketing_per_month: default_marketing_cap(),
         }
     }
 }
@@ -335,6 +344,10 @@ pub struct Partner {
     /// be booked (with `"sandbox": true`), and nothing is written: no balance changes.
     #[serde(default)]
     pub sandbox: bool,
+    /// Its subscription to its members' events (outgoing webhooks, crate::outgoing); set over
+    /// the partner API only, kept by `bonus apply`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhooks: Option<crate::outgoing::Subscription>,
 }
 
 /// A partner's own earning rates: they replace the programme's for orders at the partner

@@ -166,13 +166,18 @@ impl Store {
     ) -> Result<bool, StoreError> {
         let rates: super::Item = serde_dynamo::to_item(&new.rates)?;
         let redemption: super::Item = serde_dynamo::to_item(&new.redemption)?;
+        let webhooks = match &new.webhooks {
+            Some(w) => AttributeValue::M(serde_dynamo::to_item(w)?),
+            None => AttributeValue::Null(true),
+        };
         self.update_partner_versioned(
             old,
-            "rates = :r, redemption = :x, sandbox = :sandbox",
+            "rates = :r, redemption = :x, sandbox = :sandbox, webhooks = :w",
             vec![
                 (":r", AttributeValue::M(rates)),
                 (":x", AttributeValue::M(redemption)),
                 (":sandbox", AttributeValue::Bool(new.sandbox)),
+                (":w", webhooks),
             ],
             change,
         )
@@ -439,7 +444,10 @@ impl Store {
         }
         items.extend(self.phone_index_writes(Some(before), profile)?);
         match self.transact_retrying(items).await? {
-            TxOutcome::Committed => Ok(true),
+            TxOutcome::Committed => {
+                self.put_member_facts(profile).await?;
+                Ok(true)
+            }
             o if o.failed_condition(0) => Ok(false),
             other => Err(StoreError::Sdk(format!("profile not saved: {other:?}"))),
         }
@@ -482,21 +490,27 @@ impl Store {
         }
         items.extend(self.phone_index_writes(Some(profile), &erased)?);
         match self.transact_retrying(items).await? {
-            TxOutcome::Committed => Ok(erased),
+            TxOutcome::Committed => {
+                self.put_member_facts(&erased).await?;
+                Ok(erased)
+            }
             other => Err(StoreError::Sdk(format!("erasure not written: {other:?}"))),
         }
     }
 
-    /// The member's entry in their programme's member list.
+    /// A new member's entry in their programme's member list, with what their profile says
+    /// for offers' segments (crate::offers).
     pub fn member_list_item(
         &self,
-        programme_id: &str,
-        member_id: &str,
+        profile: &MemberProfile,
     ) -> Result<aws_sdk_dynamodb::types::TransactWriteItem, StoreError> {
         let item = to_item(
-            keys::member_list(programme_id, member_id),
+            keys::member_list(&profile.programme_id, &profile.member_id),
             "member_list",
-            &serde_json::json!({ "member_id": member_id }),
+            &serde_json::json!({
+                "member_id": profile.member_id,
+                crate::offers::FACTS: bonus_domain::offer::listed_facts(profile),
+            }),
         )?;
         self.put_item(item, None)
     }
@@ -566,7 +580,7 @@ impl Store {
         let mut items = vec![
             self.put_new(super::account_item(&account)?)?,
             self.put_new(self.profile_item(profile)?)?,
-            self.member_list_item(&profile.programme_id, &profile.member_id)?,
+            self.member_list_item(profile)?,
         ];
         let first_link = items.len();
         for item in self.external_link_items(profile)? {

@@ -378,3 +378,42 @@ pub fn member_company(programme_id: &str, member_id: &str, company_id: &str) -> 
         format!("COMPANY#{company_id}"),
     )
 }
+
+/// A programme's offers, one partition (the member site lists the current ones with one
+/// Query), sorted by the partner that made them.
+pub fn offers_pk(programme_id: &str) -> String {
+    format!("OFFERS#{programme_id}")
+}
+
+pub fn offer(programme_id: &str, partner_id: &str, offer_id: &str) -> (String, String) {
+    (offers_pk(programme_id), format!("{partner_id}#{offer_id}"))
+}
+
+/// A member's marketing messages: which offers reached them, and the month's count that the
+/// frequency cap is checked against, in one partition.
+pub fn marketing_sent(
+    programme_id: &str,
+    member_id: &str,
+    partner_id: &str,
+    offer_id: &str,
+) -> (String, String) {
+    (
+        format!("MKT#{programme_id}#{member_id}"),
+        format!("OFFER#{partner_id}#{offer_id}"),
+    )
+}
+
+pub fn marketing_month(programme_id: &str, member_id: &str, month: &str) -> (String, String) {
+    (
+        format!("MKT#{programme_id}#{member_id}"),
+        format!("MONTH#{month}"),
+    )
+}
+
+/// A partner's outgoing-webhook delivery log, newest last by time.
+pub fn webhook_log(partner_id: &str, at: &str, webhook_id: &str, attempt: u32) -> (String, String) {
+    (
+        format!("WHLOG#{partner_id}"),
+        format!("{at}#{webhook_id}#{attempt:02}"),
+    )
+}

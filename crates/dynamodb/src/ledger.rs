@@ -328,7 +328,7 @@ impl Store {
             items.push(self.put_versioned(item, *expected)?);
             if let Some(profile) = &w.enrol {
                 items.push(self.put_new(self.profile_item(profile)?)?);
-                items.push(self.member_list_item(&profile.programme_id, &profile.member_id)?);
+                items.push(self.member_list_item(profile)?);
             }
             let member = |lot: &Lot| keys::lot(&a.programme_id, &a.member_id, &lot.lot_id);
             for lot in &w.new_lots {
@@ -551,8 +551,14 @@ impl Store {
     }
 
     /// Outbox events of one shard, oldest first.
+    /// The ledger events waiting in one outbox shard (not the tasks beside them).
     pub async fn outbox_shard(&self, shard: u32) -> Result<Vec<DomainEvent>, StoreError> {
-        self.query_prefix(&format!("OUTBOX#{shard:02}"), "").await
+        self.query_items(&format!("OUTBOX#{shard:02}"), "")
+            .await?
+            .into_iter()
+            .filter(|i| matches!(i.get(crate::ENTITY), Some(AttributeValue::S(e)) if e == "event"))
+            .map(from_item)
+            .collect()
     }
 
     pub(crate) async fn query_prefix<T: serde::de::DeserializeOwned>(

@@ -15,6 +15,8 @@ pub mod lot_takes;
 pub mod merges;
 pub mod nightly;
 pub mod notify;
+pub mod offers;
+pub mod outgoing;
 pub mod retry;
 pub mod rewards;
 pub mod sales;

@@ -6,7 +6,6 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::{from_item, key_map, keys, to_item, written, Item, Store, StoreError, TxOutcome};
-use bonus_domain::events::DomainEvent;
 use bonus_domain::member::Undeliverable;
 use bonus_domain::notify::Channel;
 
@@ -49,16 +48,24 @@ pub enum Claim {
 /// redelivery of an event (SQS keeps messages 4 days; the outbox backstop runs every 10 min).
 pub const KEEP_DAYS: i64 = 90;
 
+/// What an outbox item carries to the queue: the item without its keys and bookkeeping.
+pub fn outbox_body(mut item: Item) -> Result<serde_json::Value, StoreError> {
+    for name in [keys::PK, keys::SK, crate::ENTITY, crate::SCHEMA_ATTRIBUTE] {
+        item.remove(name);
+    }
+    from_item(item)
+}
+
 impl Store {
-    /// Up to `limit` events of one outbox shard, oldest first, with their keys; with
-    /// `before`, only events written before that time (the relay's backstop leaves the newest
-    /// to the stream).
+    /// Up to `limit` bodies of one outbox shard (ledger events, and tasks such as an offer's
+    /// send), oldest first, with their keys; with `before`, only those written before that
+    /// time (the relay's backstop leaves the newest to the stream).
     pub async fn outbox_page(
         &self,
         shard: u32,
         limit: i32,
         before: Option<DateTime<Utc>>,
-    ) -> Result<Vec<((String, String), DomainEvent)>, StoreError> {
+    ) -> Result<Vec<((String, String), serde_json::Value)>, StoreError> {
         let before = before
             .map(bonus_domain::clock::ts)
             .unwrap_or_else(|| "~".into());
@@ -85,7 +92,7 @@ impl Store {
             .into_iter()
             .map(|item| {
                 let k = (text(&item, keys::PK), text(&item, keys::SK));
-                from_item(item).map(|e| (k, e))
+                outbox_body(item).map(|e| (k, e))
             })
             .collect()
     }

@@ -165,12 +165,16 @@ pub struct Ctx {
     /// Where deliveries over their partner's limit are queued (the order webhook); None:
     /// they are booked at once.
     pub deferral: Option<Deferral>,
+    /// Where partners' outgoing webhooks are queued (the notifications consumer); None: none
+    /// are sent.
+    pub partner_webhooks: Option<Deferral>,
     /// Bookings into one account take turns in this process (crate::lanes).
     pub lanes: Arc<crate::lanes::AccountLanes>,
 }
 
-/// The deferred-webhooks queue. Its SQS client is made when a delivery is first deferred:
-/// most processes never defer one, and the cold start should not pay for it.
+/// A queue this process may send to (the deferred webhooks, partners' outgoing webhooks).
+/// Its SQS client is made at first use: most processes never send one, and the cold start
+/// should not pay for it.
 #[derive(Clone, Debug)]
 pub struct Deferral {
     sqs: Arc<std::sync::OnceLock<aws_sdk_sqs::Client>>,
@@ -221,6 +225,7 @@ impl Ctx {
             sealer: Sealer::local_default(),
             opened: TtlCache::new(config_ttl),
             deferral: None,
+            partner_webhooks: None,
             lanes: Arc::default(),
         }
     }
@@ -267,6 +272,12 @@ impl Ctx {
             .filter(|u| !u.trim().is_empty())
         {
             ctx.deferral = Some(Deferral::from_config(config, url));
+        }
+        if let Some(url) = std::env::var("PARTNER_WEBHOOKS_QUEUE_URL")
+            .ok()
+            .filter(|u| !u.trim().is_empty())
+        {
+            ctx.partner_webhooks = Some(Deferral::from_config(config, url));
         }
         Ok(ctx)
     }

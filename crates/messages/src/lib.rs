@@ -13,11 +13,11 @@ macro_rules! templates {
 }
 
 const TEMPLATES: &[(&str, &str)] = templates!(
-    "en": ["points_earned", "points_earned_digest", "points_available", "points_expiring", "points_expired", "tier_changed", "points_redeemed", "monthly_statement", "points_sent", "points_received"],
-    "de": ["points_earned", "points_earned_digest", "points_available", "points_expiring", "points_expired", "tier_changed", "points_redeemed", "monthly_statement", "points_sent", "points_received"],
-    "nl": ["points_earned", "points_earned_digest", "points_available", "points_expiring", "points_expired", "tier_changed", "points_redeemed", "monthly_statement", "points_sent", "points_received"],
-    "sv": ["points_earned", "points_earned_digest", "points_available", "points_expiring", "points_expired", "tier_changed", "points_redeemed", "monthly_statement", "points_sent", "points_received"],
-    "fi": ["points_earned", "points_earned_digest", "points_available", "points_expiring", "points_expired", "tier_changed", "points_redeemed", "monthly_statement", "points_sent", "points_received"]
+    "en": ["points_earned", "points_earned_digest", "points_available", "points_expiring", "points_expired", "tier_changed", "points_redeemed", "monthly_statement", "points_sent", "points_received", "offer"],
+    "de": ["points_earned", "points_earned_digest", "points_available", "points_expiring", "points_expired", "tier_changed", "points_redeemed", "monthly_statement", "points_sent", "points_received", "offer"],
+    "nl": ["points_earned", "points_earned_digest", "points_available", "points_expiring", "points_expired", "tier_changed", "points_redeemed", "monthly_statement", "points_sent", "points_received", "offer"],
+    "sv": ["points_earned", "points_earned_digest", "points_available", "points_expiring", "points_expired", "tier_changed", "points_redeemed", "monthly_statement", "points_sent", "points_received", "offer"],
+    "fi": ["points_earned", "points_earned_digest", "points_available", "points_expiring", "points_expired", "tier_changed", "points_redeemed", "monthly_statement", "points_sent", "points_received", "offer"]
 );
 
 #[derive(Debug, thiserror::Error)]

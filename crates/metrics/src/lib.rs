@@ -39,6 +39,8 @@ pub mod name {
     pub const MESSAGES_SENT: &str = "MessagesSent";
     /// Member messages that failed (will be retried or dead-lettered), by `Channel`.
     pub const MESSAGES_FAILED: &str = "MessagesFailed";
+    /// Offers not sent to a member because their monthly marketing cap was reached.
+    pub const OFFERS_CAPPED: &str = "OffersCapped";
     /// Nightly: accounts the workers processed.
     pub const NIGHTLY_ACCOUNTS: &str = "NightlyAccounts";
     /// Nightly: account tasks that failed (the message is retried, then dead-lettered).

@@ -100,6 +100,8 @@ pub async fn apply_with(
             if plan.partner_secrets_kept.contains(&p.id) {
                 p.webhook_secrets = stored.webhook_secrets.clone();
             }
+            // Subscriptions are the partner's own (the partner API): never in the file.
+            p.webhooks = stored.webhooks.clone();
             p.settings_version = stored.settings_version + 1;
         }
         store.put_partner(&seal_partner(sealer, &p).await?).await?;

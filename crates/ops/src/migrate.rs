@@ -14,6 +14,9 @@
 //!   version, signing secrets stored in plain text are sealed (bonus-secrets).
 //! - profile (any version): a profile with a phone number gets its entry in the phone index
 //!   (the member site's SMS login finds members by number), and is marked `phone_indexed`.
+//! - member_list (any version): an entry without listed facts (listed before offers) gets
+//!   them from the member's profile. (Their account's last purchase and the partners they
+//!   bought at start with their next purchase.)
 //! - anything else (1 -> 2): only the version is written.
 
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -129,6 +132,9 @@ async fn upgrade(
             upgrade_account(store, from_item(item)?, schema).await
         }
         "api_key" if schema < 2 => upgrade_api_key(store, item).await,
+        "member_list" if !item.contains_key(bonus_dynamodb::offers::FACTS) => {
+            list_facts(store, &item).await
+        }
         "profile" if !item.contains_key(bonus_dynamodb::config::PHONE_INDEXED) => {
             let profile: bonus_domain::member::MemberProfile = from_item(item.clone())?;
             if store.phone_index_key(&profile).is_some() {
@@ -160,6 +166,26 @@ async fn upgrade(
         _ if schema < SCHEMA_VERSION => mark(store, &item).await,
         _ => Ok(Outcome::Current),
     }
+}
+
+/// The listed facts of a member listed before offers, from their profile.
+async fn list_facts(store: &Store, item: &Item) -> Result<Outcome, StoreError> {
+    let text = |name: &str| match item.get(name) {
+        Some(AttributeValue::S(s)) => s.clone(),
+        _ => String::new(),
+    };
+    // `MEMBERS#{programme}#{shard}`
+    let pk = text(PK);
+    let programme_id = pk
+        .strip_prefix("MEMBERS#")
+        .and_then(|rest| rest.rsplit_once('#'))
+        .map(|(p, _)| p.to_string())
+        .unwrap_or_default();
+    let Some(profile) = store.get_profile(&programme_id, &text(SK)).await? else {
+        return Ok(Outcome::Left);
+    };
+    store.put_member_facts(&profile).await?;
+    Ok(Outcome::Upgraded)
 }
 
 /// Put a profile's phone index entry and mark the profile, in one transaction, on the

@@ -4,6 +4,7 @@
 pub mod adjust;
 pub mod holds;
 pub mod merge;
+pub mod offers;
 pub mod report;
 pub mod spend;
 pub mod transfer;

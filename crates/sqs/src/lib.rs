@@ -133,6 +133,8 @@ pub struct Received {
     pub message_id: String,
     pub receipt_handle: String,
     pub body: String,
+    /// How often it was received, this time included (SQS's ApproximateReceiveCount).
+    pub receive_count: u32,
 }
 
 /// Up to 10 messages, waiting up to `wait_secs` for the first.
@@ -146,6 +148,9 @@ pub async fn receive(
         .queue_url(url)
         .max_number_of_messages(10)
         .wait_time_seconds(wait_secs)
+        .message_system_attribute_names(
+            aws_sdk_sqs::types::MessageSystemAttributeName::ApproximateReceiveCount,
+        )
         .send()
         .await
         .map_err(sqs)?;
@@ -154,6 +159,14 @@ pub async fn receive(
         .unwrap_or_default()
         .into_iter()
         .map(|m| Received {
+            receive_count: m
+                .attributes
+                .as_ref()
+                .and_then(|a| {
+                    a.get(&aws_sdk_sqs::types::MessageSystemAttributeName::ApproximateReceiveCount)
+                })
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(1),
             message_id: m.message_id.unwrap_or_default(),
             receipt_handle: m.receipt_handle.unwrap_or_default(),
             body: m.body.unwrap_or_default(),

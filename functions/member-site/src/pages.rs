@@ -90,8 +90,45 @@ pub async fn account(
         "tier": tier,
         "point_value": money(&me, me.programme.point_value_minor),
         "companies": my_companies(ctx, &me).await?,
+        "offers": my_offers(ctx, &me).await?,
     });
     render_page(site, req, &me, "account", StatusCode::OK, extra)
+}
+
+/// The offers valid now whose segment holds the logged-in member (on their own account
+/// page), in the site's language (else English, else the offer's first).
+async fn my_offers(ctx: &Ctx, me: &Authed) -> Result<Vec<Value>, Error> {
+    use bonus_domain::offer::{facts_of, listed_facts};
+    if me.relation != bonus_domain::access::Relation::Member {
+        return Ok(Vec::new());
+    }
+    let (p, now) = (&me.programme, ctx.now());
+    let offers = ctx.store.offers(&p.id).await?;
+    if !offers.iter().any(|o| o.is_valid_at(now)) {
+        return Ok(Vec::new());
+    }
+    let facts = facts_of(&listed_facts(&me.profile), &me.account, p, now);
+    let today = now.with_timezone(&p.time_zone).date_naive();
+    let mut out = Vec::new();
+    for o in offers.iter().filter(|o| o.is_valid_at(now)) {
+        if !o.segment.matches(&facts, today, p.base_tier()) {
+            continue;
+        }
+        let (_, text) = o.text_for(me.locale);
+        let partner = ctx
+            .partner(&o.partner_id)
+            .await?
+            .map_or(o.partner_id.clone(), |c| c.partner.name.clone());
+        let until = o.valid_to.with_timezone(&p.time_zone).date_naive();
+        out.push(json!({
+            "offer_id": o.offer_id,
+            "title": text.title,
+            "text": text.text,
+            "partner": partner,
+            "until": format_date(me.locale, until),
+        }));
+    }
+    Ok(out)
 }
 
 /// The companies the logged-in member is a user of (on their own account page), with the

@@ -3,7 +3,8 @@
 //! - a ledger event (from the outbox relay),
 //! - an SES event, raw or in its SNS envelope (bounces and complaints),
 //! - a statement task (`{"statement": ...}`, from the monthly scheduler),
-//! - a partner's clearing statement (`{"clearing_statement": ...}`, from the clearing worker).
+//! - a partner's clearing statement (`{"clearing_statement": ...}`, from the clearing worker),
+//! - an offer's send (`{"offer": ...}`, from the outbox: the send, its shards, its members).
 //!
 //! A message that cannot be parsed or keeps failing is left on the queue and, after the
 //! queue's maxReceiveCount, lands in the dead-letter queue (alarmed).
@@ -17,6 +18,7 @@ use bonus_lambda::app::Ctx;
 use bonus_sqs::{self as queue, QueueError};
 
 use crate::feedback::{self, SesEvent};
+use crate::offers::{self, OfferTask};
 use crate::partner_statement::{self, PartnerStatementTask};
 use crate::statement::{self, StatementTask};
 use crate::{events, NotifyError, Outcome, Senders};
@@ -30,6 +32,7 @@ pub enum Work {
     Feedback(Box<SesEvent>),
     Statement(StatementTask),
     PartnerStatement(PartnerStatementTask),
+    Offer(OfferTask),
 }
 
 /// What a body is.
@@ -49,6 +52,11 @@ pub fn parse(body: &str) -> Result<Work, String> {
         return serde_json::from_value(task.clone())
             .map(Work::PartnerStatement)
             .map_err(|e| format!("clearing statement task: {e}"));
+    }
+    if let Some(task) = v.get("offer") {
+        return serde_json::from_value(task.clone())
+            .map(Work::Offer)
+            .map_err(|e| format!("offer task: {e}"));
     }
     if v.get("eventType").is_some() || v.get("notificationType").is_some() {
         return serde_json::from_value(v)
@@ -70,10 +78,18 @@ pub async fn process(
 ) -> Result<Outcome, NotifyError> {
     // Boxed: the futures are deep, and a Lambda handler nests them further.
     match work {
-        Work::Event(e) => Box::pin(events::deliver(ctx, senders, e)).await,
+        Work::Event(e) => {
+            // Partners' webhooks first: a retry of a failed message queues them again, and
+            // their receivers deduplicate on `webhook-id`.
+            if let Some(q) = &ctx.partner_webhooks {
+                Box::pin(crate::outgoing::enqueue(ctx, q.sqs(), &q.url, e)).await?;
+            }
+            Box::pin(events::deliver(ctx, senders, e)).await
+        }
         Work::Feedback(e) => Box::pin(feedback::apply(ctx, e)).await,
         Work::Statement(t) => Box::pin(statement::run(ctx, senders, sqs, queue_url, t)).await,
         Work::PartnerStatement(t) => Box::pin(partner_statement::run(ctx, senders, t)).await,
+        Work::Offer(t) => Box::pin(offers::run(ctx, senders, sqs, queue_url, t)).await,
     }
 }
 
@@ -246,6 +262,9 @@ mod tests {
         let mail = r#"{"clearing_statement":{"programme_id":"coal","month":"2026-11","partner_id":"bakery"}}"#;
         assert!(matches!(parse(mail), Ok(Work::PartnerStatement(t)) if t.partner_id == "bakery"));
         assert!(parse(r#"{"clearing_statement":{"month":"2026-11"}}"#).is_err());
+        let offer = r#"{"offer":{"programme_id":"velo","partner_id":"velo-shop","offer_id":"gold","shard":2}}"#;
+        assert!(matches!(parse(offer), Ok(Work::Offer(t)) if t.shard == Some(2)));
+        assert!(parse(r#"{"offer":{"offer_id":"gold"}}"#).is_err());
         assert!(parse("{not json").is_err());
         assert!(parse(r#"{"hello":"world"}"#).is_err());
     }

@@ -19,13 +19,19 @@ use crate::{NotifyError, Outcome};
 /// runs at most 15 minutes); the next delivery of the event takes it over.
 pub const CLAIM_LEASE_MINUTES: i64 = 15;
 
+/// Every channel; e-mail alone; SMS alone.
+pub const ANY_CHANNEL: &[Channel] = &[Channel::Email, Channel::Sms];
+pub const EMAIL_ONLY: &[Channel] = &[Channel::Email];
+pub const SMS_ONLY: &[Channel] = &[Channel::Sms];
+
 /// A message to send: its id (the event's, or the digest's or statement's) keys the claim.
 pub struct Message {
     pub id: String,
     pub template: &'static str,
     pub vars: Value,
-    /// Statements go by e-mail only.
-    pub email_only: bool,
+    /// The channels it may go on (statements by e-mail only; an offer on those it names);
+    /// the member's consent and preference decide among them.
+    pub on: &'static [Channel],
 }
 
 /// The member's time zone for dates and quiet hours: theirs, else the programme's.
@@ -92,9 +98,7 @@ pub async fn send(
 ) -> Result<Outcome, NotifyError> {
     let now = ctx.now();
     let mut channels = notify::channels(profile);
-    if msg.email_only {
-        channels.retain(|c| *c == Channel::Email);
-    }
+    channels.retain(|c| msg.on.contains(c));
     if channels.is_empty() {
         // Erased, opted out, unreachable: dropped, cleanly.
         return Ok(Outcome::Sent(0));

@@ -155,7 +155,7 @@ pub async fn deliver(
         id: event.event_id.clone(),
         template,
         vars,
-        email_only: false,
+        on: deliver::ANY_CHANNEL,
     };
     deliver::send(ctx, senders, &profile, tz, &msg).await
 }
@@ -210,7 +210,7 @@ async fn digest(
         id: format!("digest:{p}:{m}:{}", bonus_domain::clock::ts(slot)),
         template: "points_earned_digest",
         vars,
-        email_only: false,
+        on: deliver::ANY_CHANNEL,
     };
     deliver::send(ctx, senders, profile, tz, &msg).await
 }

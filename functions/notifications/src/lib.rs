@@ -8,11 +8,17 @@
 //! - [`deliver`]: one message to one member: channels, rendering, quiet hours, the claim per
 //!   message and channel that makes a duplicate send nothing, providers, failures.
 //! - [`statement`]: the monthly statement e-mail; [`feedback`]: bounces and complaints.
+//! - [`outgoing`]: partners' outgoing webhooks (queued per event, posted by the webhook
+//!   sender, retried with backoff, logged).
+//! - [`offers`]: an offer's send fanned out to its segment, under the frequency cap; and
+//!   the segment facts each ledger event refreshes.
 
 pub mod consumer;
 pub mod deliver;
 pub mod events;
 pub mod feedback;
+pub mod offers;
+pub mod outgoing;
 pub mod partner_statement;
 pub mod relay;
 pub mod statement;

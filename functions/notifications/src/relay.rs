@@ -15,7 +15,6 @@ use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventR
 use chrono::{DateTime, Utc};
 use tracing::{error, info, warn};
 
-use bonus_domain::events::DomainEvent;
 use bonus_lambda::app::Ctx;
 use bonus_sqs as queue;
 
@@ -53,8 +52,9 @@ pub async fn relay_once(
     Ok(moved)
 }
 
-/// The outbox event a stream record carries, if it is one (an INSERT of an `OUTBOX#` item).
-fn outbox_event(record: &dynamodb::EventRecord) -> Option<Result<DomainEvent, String>> {
+/// The body a stream record carries to the queue, if it is an outbox item (an INSERT of an
+/// `OUTBOX#` item): a ledger event, or a task such as an offer's send.
+fn outbox_event(record: &dynamodb::EventRecord) -> Option<Result<serde_json::Value, String>> {
     let is_outbox = matches!(
         record.change.keys.get(bonus_dynamodb::keys::PK),
         Some(serde_dynamo::AttributeValue::S(pk)) if pk.starts_with("OUTBOX#")
@@ -62,7 +62,8 @@ fn outbox_event(record: &dynamodb::EventRecord) -> Option<Result<DomainEvent, St
     if record.event_name != "INSERT" || !is_outbox {
         return None;
     }
-    Some(serde_dynamo::from_item(record.change.new_image.clone()).map_err(|e| e.to_string()))
+    let image: bonus_dynamodb::Item = record.change.new_image.clone().into();
+    Some(bonus_dynamodb::notify::outbox_body(image).map_err(|e| e.to_string()))
 }
 
 fn outbox_key(record: &dynamodb::EventRecord) -> Option<(String, String)> {
@@ -90,10 +91,7 @@ pub async fn relay_stream(
     for record in &event.records {
         match outbox_event(record) {
             None => {}
-            Some(Ok(event)) => match serde_json::to_string(&event) {
-                Ok(body) => batch.push((record, body)),
-                Err(e) => error!(event_id = %event.event_id, error = %e, "event not serialisable"),
-            },
+            Some(Ok(body)) => batch.push((record, body.to_string())),
             // Our own write, so this is a bug, not input: logged loudly, and the outbox item
             // stays in the table for inspection.
             Some(Err(e)) => error!(error = %e, "outbox record is not an event"),

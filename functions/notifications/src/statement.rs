@@ -186,7 +186,7 @@ async fn member_statement(
         id: format!("statement:{p}:{member_id}:{}", task.month),
         template: "monthly_statement",
         vars,
-        email_only: true,
+        on: deliver::EMAIL_ONLY,
     };
     deliver::send(ctx, senders, &profile, tz, &msg).await
 }

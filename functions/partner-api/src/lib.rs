@@ -12,6 +12,8 @@ mod adjustments;
 mod campaigns;
 mod changes;
 mod credentials;
+mod deliveries;
+mod offers;
 mod packs;
 mod reports;
 mod rewards;
@@ -58,6 +60,13 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/v1/partner/adjustments/{adjustment_id}"),
     ("POST", "/v1/partner/adjustments/{adjustment_id}/approve"),
     ("POST", "/v1/partner/adjustments/{adjustment_id}/reject"),
+    ("GET", "/v1/partner/webhook-deliveries"),
+    ("GET", "/v1/partner/offers"),
+    ("POST", "/v1/partner/offers"),
+    ("GET", "/v1/partner/offers/{offer_id}"),
+    ("PATCH", "/v1/partner/offers/{offer_id}"),
+    ("GET", "/v1/partner/offers/{offer_id}/preview"),
+    ("POST", "/v1/partner/offers/{offer_id}/send"),
 ];
 
 /// Entry point for every route this function serves.
@@ -160,6 +169,28 @@ pub async fn handle(ctx: &Ctx, req: http::Request<Bytes>) -> Response {
         },
         ["v1", "partner", "plans"] => match m {
             Method::POST => packs::plan(ctx, &req).await,
+            _ => Err(Error::method_not_allowed()),
+        },
+        ["v1", "partner", "webhook-deliveries"] => match m {
+            Method::GET => deliveries::list(ctx, &req).await,
+            _ => Err(Error::method_not_allowed()),
+        },
+        ["v1", "partner", "offers"] => match m {
+            Method::GET => offers::list(ctx, &req).await,
+            Method::POST => Box::pin(offers::create(ctx, &req)).await,
+            _ => Err(Error::method_not_allowed()),
+        },
+        ["v1", "partner", "offers", id] => match m {
+            Method::GET => offers::show(ctx, &req, id).await,
+            Method::PATCH => Box::pin(offers::update(ctx, &req, id)).await,
+            _ => Err(Error::method_not_allowed()),
+        },
+        ["v1", "partner", "offers", id, "preview"] => match m {
+            Method::GET => Box::pin(offers::preview(ctx, &req, id)).await,
+            _ => Err(Error::method_not_allowed()),
+        },
+        ["v1", "partner", "offers", id, "send"] => match m {
+            Method::POST => Box::pin(offers::send(ctx, &req, id)).await,
             _ => Err(Error::method_not_allowed()),
         },
         ["v1", "partner", "changes"] => match m {

@@ -3,7 +3,9 @@
 //! - `PATCH /v1/partner` `{rates?, redemption?}`: its own base rate and product-group
 //!   coefficients (they replace the programme's for orders at this partner, which issues
 //!   those points and pays for them in clearing), and when and how much members may spend
-//!   here, and its sandbox mode (`sandbox: true`: its orders are answered, never booked).
+//!   here, and its sandbox mode (`sandbox: true`: its orders are answered, never booked),
+//!   and its subscription to its members' events (`webhooks: {url, events}`, outgoing
+//!   webhooks signed with its webhook secret).
 //!   `null` removes a setting. Made over the version read, recorded in the audit trail.
 
 use bytes::Bytes;
@@ -13,6 +15,7 @@ use tracing::info;
 
 use bonus_domain::changes::{Change, Subject};
 use bonus_domain::config::PartnerRatesIn;
+use bonus_domain::outgoing::Subscription;
 use bonus_domain::programme::{Partner, PartnerRates, RedemptionLimits};
 use bonus_lambda::api::{json, parse_json, Error, Response};
 use bonus_lambda::app::Ctx;
@@ -32,6 +35,7 @@ struct SettingsView<'a> {
     redemption: &'a RedemptionLimits,
     /// Orders are answered, never booked.
     sandbox: bool,
+    webhooks: Option<&'a Subscription>,
 }
 
 #[derive(Debug, Serialize)]
@@ -46,6 +50,7 @@ struct Stored<'a> {
     rates: &'a PartnerRates,
     redemption: &'a RedemptionLimits,
     sandbox: bool,
+    webhooks: Option<&'a Subscription>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -58,6 +63,8 @@ struct SettingsPatch {
     redemption: Option<Option<RedemptionLimits>>,
     #[serde(default)]
     sandbox: Option<bool>,
+    #[serde(default, with = "double_option")]
+    webhooks: Option<Option<Subscription>>,
 }
 
 /// `Option<Option<T>>` that tells an absent field (None) from `null` (Some(None)).
@@ -92,6 +99,7 @@ fn view<'a>(
         rates: &partner.rates,
         redemption: &partner.redemption,
         sandbox: partner.sandbox,
+        webhooks: partner.webhooks.as_ref(),
     }
 }
 
@@ -123,13 +131,23 @@ pub(crate) async fn update(ctx: &Ctx, req: &http::Request<Bytes>) -> Result<Resp
         if let Some(on) = patch.sandbox {
             new.sandbox = on;
         }
+        if let Some(w) = &patch.webhooks {
+            if let Some(w) = w {
+                w.validate()
+                    .map_err(|e| Error::invalid("invalid_field", e))?;
+            }
+            new.webhooks = w.clone();
+        }
         new.rates
             .validate()
             .map_err(|e| Error::invalid("invalid_field", format!("rates.{e}")))?;
         new.redemption
             .validate()
             .map_err(|e| Error::invalid("invalid_field", format!("redemption.{e}")))?;
-        if new.rates == old.rates && new.redemption == old.redemption && new.sandbox == old.sandbox
+        if new.rates == old.rates
+            && new.redemption == old.redemption
+            && new.sandbox == old.sandbox
+            && new.webhooks == old.webhooks
         {
             return Ok(json(StatusCode::OK, &view(&old, &key.programme)));
         }
@@ -137,11 +155,13 @@ pub(crate) async fn update(ctx: &Ctx, req: &http::Request<Bytes>) -> Result<Resp
             rates: &old.rates,
             redemption: &old.redemption,
             sandbox: old.sandbox,
+            webhooks: old.webhooks.as_ref(),
         };
         let after = Stored {
             rates: &new.rates,
             redemption: &new.redemption,
             sandbox: new.sandbox,
+            webhooks: new.webhooks.as_ref(),
         };
         let change = Change::of(
             &old.id,
