@@ -497,7 +497,7 @@ const DEMO_OFFICE_KEY: &str = "bk_f392b00c504951ecbb72498912efc48827020023_9bb5d
 const DEMO_SECRET: &str = "whsec_ZGVtby12ZWxvLXNob3Atd2ViaG9vay1zZWNyZXQ=";
 
 /// The README's offer: `make run`'s data, Anna (M-1001) made Gold by
-/// infra/examples/order-gold-anna.json and M-1002 by order-gold.json.
+/// infra/examples/order-gold-anna.json and ACME by order-gold.json (M-1002's company).
 #[tokio::test]
 async fn the_readme_offer_to_gold_members_is_sent_once_and_the_fifth_is_capped() {
     let env = TestEnv::with_config(DEMO).await;
@@ -562,7 +562,7 @@ async fn the_readme_offer_to_gold_members_is_sent_once_and_the_fifth_is_capped()
             preview["marketing_per_month"].as_u64()
         ),
         (Some(2), Some(1), Some(4)),
-        "M-1001 and M-1002 are Gold; only Anna agreed to e-mail: {preview}"
+        "M-1001 and ACME (M-1002's company earns for his order) are Gold; only Anna agreed to e-mail: {preview}"
     );
     let (status, _) = env
         .call_as(

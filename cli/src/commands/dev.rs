@@ -96,6 +96,9 @@ Partner API   (velo-shop's back office, scope manage; README "Partner API")
   curl -s -H 'Authorization: Bearer bk_f392b00c504951ecbb72498912efc48827020023_9bb5d898' http://{addr}/v1/partner/campaigns
   curl -s -H 'Authorization: Bearer bk_f392b00c504951ecbb72498912efc48827020023_9bb5d898' http://{addr}/v1/partner/changes
   ./target/debug/bonus adjust request --partner velo-shop --member M-1001 --points 500 --reason goodwill --note "sorry" --reference t-1
+  curl -s -X POST -H 'Authorization: Bearer bk_f392b00c504951ecbb72498912efc48827020023_9bb5d898' http://{addr}/v1/partner/offers --data '{{"id":"all-hello","texts":{{"en":{{"title":"Hello","text":"Welcome to the club."}}}},"valid_from":"2026-11-01T00:00:00Z","valid_to":"2027-10-31T00:00:00Z"}}'
+  curl -s -H 'Authorization: Bearer bk_f392b00c504951ecbb72498912efc48827020023_9bb5d898' http://{addr}/v1/partner/offers/all-hello/preview   # then POST .../send
+  curl -s -H 'Authorization: Bearer bk_f392b00c504951ecbb72498912efc48827020023_9bb5d898' http://{addr}/v1/partner/webhook-deliveries   # after PATCH /v1/partner {{"webhooks": ...}}
 
 Member site   http://{addr}/m/velo   (and http://{addr}/m/bonvito)
   Log in as Anna (M-1001): enter anna@example.com, then open the link it printed:
