@@ -37,6 +37,7 @@ pub(crate) const LOCAL_NIGHTLY_QUEUE: &str = "bonus-nightly";
 /// The queue of member messages, locally.
 pub(crate) const LOCAL_NOTIFY_QUEUE: &str = "bonus-notifications";
 pub(crate) const LOCAL_PARTNER_WEBHOOKS_QUEUE: &str = "bonus-partner-webhooks";
+pub(crate) const LOCAL_DEFERRED_QUEUE: &str = "bonus-deferred-webhooks";
 
 /// Invoke a deployed function with a JSON payload; its answer.
 pub(crate) async fn invoke_function(

@@ -185,6 +185,8 @@ const ROUTES: &[(&str, &str, Auth)] = &[
         Auth::Key,
     ),
     ("GET", "/v1/partner/webhook-deliveries", Auth::Key),
+    ("POST", "/v1/partner/imports", Auth::Key),
+    ("GET", "/v1/partner/imports/{import}", Auth::Key),
     ("GET", "/v1/partner/offers", Auth::Key),
     ("POST", "/v1/partner/offers", Auth::Key),
     ("GET", "/v1/partner/offers/{offer}", Auth::Key),
@@ -205,6 +207,7 @@ fn known(kind: &str) -> &'static [&'static str] {
         "campaign" => &["lamps", "nothing"],
         "adjustment" => &["adj_0123456789abcdef01234567"],
         "offer" => &["gold", "nothing"],
+        "import" => &["imp_0123456789abcdef", "nothing"],
         "month" => &["2026-11", "2026-13"],
         "key" => &["0123456789abcdef"],
         "secret" => &["0123456789abcdef"],
@@ -491,6 +494,10 @@ async fn table(env: &TestEnv) -> Vec<std::collections::HashMap<String, Attribute
 
 struct Fuzz {
     env: TestEnv,
+    /// The functions' context: the test's store and clock, with the deferred-webhooks queue
+    /// (on moto) that imports queue their lines on.
+    ctx: bonus_lambda::app::Ctx,
+    _moto: bonus_local_stack::moto::LocalMoto,
     hold_id: String,
     deliveries: AtomicU64,
     /// Statuses seen, for the summary line.
@@ -520,8 +527,22 @@ impl Fuzz {
             .await;
         assert_eq!(status, StatusCode::CREATED, "{hold}");
         let hold_id = hold["hold_id"].as_str().expect("hold id").to_string();
+        let moto = bonus_local_stack::moto::LocalMoto::start()
+            .expect("moto (make test installs it into .venv)");
+        let sqs = aws_sdk_sqs::Client::from_conf(bonus_sqs::local_config(&moto.endpoint));
+        let url = bonus_sqs::ensure_queue(&sqs, "deferred", 30, 5)
+            .await
+            .expect("queue");
+        let mut ctx = bonus_lambda::app::Ctx::new(
+            env.store.clone(),
+            env.clock.clone(),
+            std::time::Duration::from_secs(3600),
+        );
+        ctx.deferral = Some(bonus_lambda::app::Deferral::new(sqs, url));
         Fuzz {
             env,
+            ctx,
+            _moto: moto,
             hold_id,
             deliveries: AtomicU64::new(0),
             seen: Default::default(),
@@ -590,7 +611,7 @@ impl Fuzz {
             // Not a request a client can send (an invalid URI): nothing to check.
             return Ok(());
         };
-        let resp = bonus_ops::dev::dispatch(&self.env.ctx, req).await;
+        let resp = bonus_ops::dev::dispatch(&self.ctx, req).await;
         let status = resp.status();
         *self
             .seen

@@ -63,6 +63,13 @@ pub async fn run(port: u16, seed: Option<PathBuf>, args: StoreArgs) -> anyhow::R
         sqs.clone(),
         webhooks_queue.clone(),
     ));
+    // Lines of partners' bulk imports (POST /v1/partner/imports), booked below. (Webhooks are
+    // never over a partner's limit locally: there is no WAF in front.)
+    let deferred_queue = bonus_sqs::ensure_queue(&sqs, LOCAL_DEFERRED_QUEUE, 30, 5).await?;
+    ctx.deferral = Some(bonus_lambda::app::Deferral::new(
+        sqs.clone(),
+        deferred_queue.clone(),
+    ));
     let ctx = Arc::new(ctx);
     println!(
         r#"

@@ -417,3 +417,9 @@ pub fn webhook_log(partner_id: &str, at: &str, webhook_id: &str, attempt: u32) -
         format!("{at}#{webhook_id}#{attempt:02}"),
     )
 }
+
+/// A partner's bulk import over the partner API: its job item and one item per line's
+/// outcome, in one partition (one Query sums it up).
+pub fn import_pk(partner_id: &str, import_id: &str) -> String {
+    format!("IMPORT#{partner_id}#{import_id}")
+}

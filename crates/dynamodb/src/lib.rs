@@ -9,6 +9,7 @@ pub mod config;
 pub mod email_key;
 pub use email_key::EmailKey;
 pub mod holds;
+pub mod imports;
 pub mod keys;
 pub mod ledger;
 pub mod lot_takes;

@@ -390,3 +390,13 @@ impl Ctx {
             .await
     }
 }
+
+/// One line of a partner's bulk import (`POST /v1/partner/imports`), queued on the
+/// deferred-webhooks queue and booked there as `bonus import orders` books it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ImportLine {
+    pub partner_id: String,
+    pub import_id: String,
+    /// From 1.
+    pub line: usize,
+}

@@ -49,6 +49,9 @@ pub struct Deferred {
     pub headers: Vec<(String, String)>,
     pub body: String,
     pub accepted_at: DateTime<Utc>,
+    /// A line of a partner's bulk import (no signature: the partner API's key admitted it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub import: Option<bonus_lambda::app::ImportLine>,
 }
 
 /// Is this request over its partner's limit (and not itself from the queue)?
@@ -98,6 +101,7 @@ pub(crate) async fn queue(
         headers,
         body: body.to_string(),
         accepted_at: ctx.now(),
+        import: None,
     };
     let text = serde_json::to_string(&message).map_err(bonus_lambda::api::internal)?;
     deferral
@@ -127,10 +131,7 @@ pub async fn handle_deferred(ctx: &Ctx, event: SqsEvent) -> SqsBatchResponse {
         let parsed: Result<Deferred, _> =
             serde_json::from_str(record.body.as_deref().unwrap_or_default());
         let status = match parsed {
-            Ok(d) => match request(&d) {
-                Some(req) => crate::handle(ctx, req).await.status(),
-                None => StatusCode::BAD_REQUEST,
-            },
+            Ok(d) => Box::pin(book(ctx, &d)).await,
             Err(_) => StatusCode::BAD_REQUEST,
         };
         if status.is_server_error() {
@@ -145,6 +146,74 @@ pub async fn handle_deferred(ctx: &Ctx, event: SqsEvent) -> SqsBatchResponse {
         }
     }
     response
+}
+
+/// Book one queued delivery (or import line); its answer's status.
+async fn book(ctx: &Ctx, d: &Deferred) -> StatusCode {
+    if let Some(line) = &d.import {
+        let answer = crate::book_imported(ctx, &line.partner_id, d.body.as_bytes()).await;
+        let status = answer.status();
+        if !status.is_server_error() {
+            // The line's outcome for the import's summary (a redelivery writes the same).
+            let error: Option<serde_json::Value> =
+                serde_json::from_str::<serde_json::Value>(answer.body())
+                    .ok()
+                    .and_then(|v| v.get("error").cloned());
+            let outcome = bonus_dynamodb::imports::LineOutcome {
+                line: line.line,
+                status: status.as_u16(),
+                code: error
+                    .as_ref()
+                    .and_then(|e| e["code"].as_str())
+                    .map(str::to_string),
+                message: error
+                    .as_ref()
+                    .and_then(|e| e["message"].as_str())
+                    .map(str::to_string),
+            };
+            if let Err(e) = ctx
+                .store
+                .put_import_line(&line.partner_id, &line.import_id, &outcome)
+                .await
+            {
+                warn!(error = %e, "import line outcome not recorded; retried");
+                return StatusCode::SERVICE_UNAVAILABLE;
+            }
+        }
+        return status;
+    }
+    match request(d) {
+        Some(req) => crate::handle(ctx, req).await.status(),
+        None => StatusCode::BAD_REQUEST,
+    }
+}
+
+/// Book what the deferred-webhooks queue holds now (locally: `bonus dev` every 2 s; on AWS
+/// the queue's event source does this). Returns how many messages were handled.
+pub async fn consume_all(
+    ctx: &Ctx,
+    sqs: &aws_sdk_sqs::Client,
+    url: &str,
+    max_batches: usize,
+) -> Result<usize, bonus_sqs::QueueError> {
+    let mut done = 0;
+    for _ in 0..max_batches {
+        let batch = bonus_sqs::receive(sqs, url, 0).await?;
+        if batch.is_empty() {
+            break;
+        }
+        for m in batch {
+            let status = match serde_json::from_str::<Deferred>(&m.body) {
+                Ok(d) => Box::pin(book(ctx, &d)).await,
+                Err(_) => StatusCode::BAD_REQUEST,
+            };
+            if !status.is_server_error() {
+                bonus_sqs::delete(sqs, url, &m.receipt_handle).await?;
+                done += 1;
+            }
+        }
+    }
+    Ok(done)
 }
 
 fn request(d: &Deferred) -> Option<http::Request<Bytes>> {

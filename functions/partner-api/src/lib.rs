@@ -13,6 +13,7 @@ mod campaigns;
 mod changes;
 mod credentials;
 mod deliveries;
+mod imports;
 mod offers;
 mod packs;
 mod reports;
@@ -61,6 +62,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/v1/partner/adjustments/{adjustment_id}/approve"),
     ("POST", "/v1/partner/adjustments/{adjustment_id}/reject"),
     ("GET", "/v1/partner/webhook-deliveries"),
+    ("POST", "/v1/partner/imports"),
+    ("GET", "/v1/partner/imports/{import_id}"),
     ("GET", "/v1/partner/offers"),
     ("POST", "/v1/partner/offers"),
     ("GET", "/v1/partner/offers/{offer_id}"),
@@ -169,6 +172,14 @@ pub async fn handle(ctx: &Ctx, req: http::Request<Bytes>) -> Response {
         },
         ["v1", "partner", "plans"] => match m {
             Method::POST => packs::plan(ctx, &req).await,
+            _ => Err(Error::method_not_allowed()),
+        },
+        ["v1", "partner", "imports"] => match m {
+            Method::POST => Box::pin(imports::create(ctx, &req)).await,
+            _ => Err(Error::method_not_allowed()),
+        },
+        ["v1", "partner", "imports", id] => match m {
+            Method::GET => imports::show(ctx, &req, id).await,
             _ => Err(Error::method_not_allowed()),
         },
         ["v1", "partner", "webhook-deliveries"] => match m {
