@@ -200,3 +200,135 @@ async fn a_behaviour_budget_pays_whole_events_and_is_never_overspent() {
         .to_string();
     assert!(refused.contains("budgets only grow"), "{refused}");
 }
+
+/// A behaviour campaign made over the partner API pays at once (the process forgets its
+/// cached configuration), its budget only grows, and another partner never sees it.
+#[tokio::test]
+async fn a_behaviour_campaign_over_the_partner_api_pays_within_its_budget_and_tops_up() {
+    let config = CONFIG
+        .replace(
+            "        key: bk_87b629bc43caab6595a4fad96bf0270621fb9100_d041b617\n",
+            "        key: bk_87b629bc43caab6595a4fad96bf0270621fb9100_d041b617\n        scopes: [manage]\n",
+        )
+        .replace(
+            "        key: bk_4055253a26a81c31911b05f2cbd667fd6923a2af_b81e5d11\n",
+            "        key: bk_4055253a26a81c31911b05f2cbd667fd6923a2af_b81e5d11\n        scopes: [manage]\n",
+        );
+    let env = TestEnv::with_config(&config).await;
+    let shop = integration_tests::API_KEY;
+    let body = json!({"id": "course", "name": "Bike care course", "event_type": "course.completed",
+        "points": 300, "per_member_cap": 1, "starts_on": "2026-11-01", "ends_on": "2026-12-31", "budget": 500});
+    let (status, created) = env
+        .call_as(
+            shop,
+            "Eva",
+            "POST",
+            "/v1/partner/behaviour-campaigns",
+            body.clone(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    assert_eq!(
+        env.call_as(shop, "Eva", "POST", "/v1/partner/behaviour-campaigns", body)
+            .await
+            .0,
+        StatusCode::OK
+    );
+    let (_, paid) = post(&env, &event("course.completed", "C-1", "M-1")).await;
+    assert_eq!(
+        (paid["status"].as_str(), paid["points"].as_i64()),
+        (Some("earned"), Some(300)),
+        "{paid}"
+    );
+    // 200 left: the next member's 300 do not fit.
+    let (_, short) = post(&env, &event("course.completed", "C-2", "M-2")).await;
+    assert_eq!(
+        (short["status"].as_str(), short["points"].as_i64()),
+        (Some("budget_exhausted"), Some(0)),
+        "{short}"
+    );
+    let (status, shrink) = env
+        .call_as(
+            shop,
+            "Eva",
+            "PATCH",
+            "/v1/partner/behaviour-campaigns/course",
+            json!({"budget": 400}),
+        )
+        .await;
+    assert_eq!(
+        (status, shrink["error"]["code"].as_str()),
+        (StatusCode::CONFLICT, Some("budget_shrinks"))
+    );
+    let (status, topped) = env
+        .call_as(
+            shop,
+            "Eva",
+            "PATCH",
+            "/v1/partner/behaviour-campaigns/course",
+            json!({"budget": 1100}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{topped}");
+    assert_eq!(
+        (
+            topped["budget"].as_i64(),
+            topped["budget_remaining"].as_i64()
+        ),
+        (Some(1100), Some(800))
+    );
+    let (_, now) = post(&env, &event("course.completed", "C-3", "M-2")).await;
+    assert_eq!(now["points"], 300, "{now}");
+    // Validation as in the config file; the audit trail has all three writes.
+    let (status, bad) = env
+        .call_as(
+            shop,
+            "Eva",
+            "PATCH",
+            "/v1/partner/behaviour-campaigns/course",
+            json!({"event_type": "Course Done"}),
+        )
+        .await;
+    assert_eq!(
+        (status, bad["error"]["code"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_field"))
+    );
+    let (_, changes) = env
+        .call_as(
+            shop,
+            "Eva",
+            "GET",
+            "/v1/partner/changes",
+            serde_json::Value::Null,
+        )
+        .await;
+    let ours = changes["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["subject"] == "behaviour_campaign")
+        .count();
+    assert_eq!(ours, 2, "created and topped up: {changes}");
+    // Another partner: the same 404 as a campaign nobody has.
+    let other = integration_tests::OTHER_API_KEY;
+    let theirs = env
+        .call_as(
+            other,
+            "Rex",
+            "GET",
+            "/v1/partner/behaviour-campaigns/course",
+            serde_json::Value::Null,
+        )
+        .await;
+    let nobodys = env
+        .call_as(
+            other,
+            "Rex",
+            "GET",
+            "/v1/partner/behaviour-campaigns/nothing",
+            serde_json::Value::Null,
+        )
+        .await;
+    assert_eq!(theirs.0, StatusCode::NOT_FOUND);
+    assert_eq!(theirs, nobodys);
+}

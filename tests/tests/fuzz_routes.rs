@@ -184,6 +184,18 @@ const ROUTES: &[(&str, &str, Auth)] = &[
         "/v1/partner/adjustments/{adjustment}/reject",
         Auth::Key,
     ),
+    ("GET", "/v1/partner/behaviour-campaigns", Auth::Key),
+    ("POST", "/v1/partner/behaviour-campaigns", Auth::Key),
+    (
+        "GET",
+        "/v1/partner/behaviour-campaigns/{campaign}",
+        Auth::Key,
+    ),
+    (
+        "PATCH",
+        "/v1/partner/behaviour-campaigns/{campaign}",
+        Auth::Key,
+    ),
     ("GET", "/v1/partner/webhook-deliveries", Auth::Key),
     ("POST", "/v1/partner/imports", Auth::Key),
     ("GET", "/v1/partner/imports/{import}", Auth::Key),

@@ -47,6 +47,38 @@ impl Store {
         &self,
         c: &BehaviourCampaign,
     ) -> Result<Result<(), Points>, StoreError> {
+        self.put_behaviour_campaign_with(c, None).await
+    }
+
+    /// A behaviour campaign and what its budget has left (none: unlimited).
+    pub async fn behaviour_campaign(
+        &self,
+        partner_id: &str,
+        campaign_id: &str,
+    ) -> Result<Option<(BehaviourCampaign, Option<Points>)>, StoreError> {
+        let Some(c): Option<BehaviourCampaign> = self
+            .get(keys::behaviour_campaign(partner_id, campaign_id))
+            .await?
+        else {
+            return Ok(None);
+        };
+        let left = match c.budget {
+            None => None,
+            Some(_) => self
+                .get::<BudgetShard>(keys::budget_shard(partner_id, &c.budget_id(), 0))
+                .await?
+                .map(|s| s.remaining),
+        };
+        Ok(Some((c, left)))
+    }
+
+    /// As [`Store::put_behaviour_campaign`], with the partner API's audit record in the
+    /// same transaction.
+    pub async fn put_behaviour_campaign_with(
+        &self,
+        c: &BehaviourCampaign,
+        change: Option<&Change>,
+    ) -> Result<Result<(), Points>, StoreError> {
         let mut retry = self.retry();
         while let Some(pause) = retry.next() {
             super::retry::pause(pause).await;
@@ -81,6 +113,9 @@ impl Store {
                 }
             };
             let mut items = vec![put];
+            if let Some(change) = change {
+                items.push(self.change_put(change)?);
+            }
             let shard_keys = keys::budget_shard(&c.partner_id, &c.budget_id(), 0);
             match (granted, c.budget) {
                 (None, Some(b)) => {

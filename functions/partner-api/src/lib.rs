@@ -9,6 +9,7 @@
 //! transaction as the change.
 
 mod adjustments;
+mod behaviour;
 mod campaigns;
 mod changes;
 mod credentials;
@@ -61,6 +62,10 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/v1/partner/adjustments/{adjustment_id}"),
     ("POST", "/v1/partner/adjustments/{adjustment_id}/approve"),
     ("POST", "/v1/partner/adjustments/{adjustment_id}/reject"),
+    ("GET", "/v1/partner/behaviour-campaigns"),
+    ("POST", "/v1/partner/behaviour-campaigns"),
+    ("GET", "/v1/partner/behaviour-campaigns/{campaign_id}"),
+    ("PATCH", "/v1/partner/behaviour-campaigns/{campaign_id}"),
     ("GET", "/v1/partner/webhook-deliveries"),
     ("POST", "/v1/partner/imports"),
     ("GET", "/v1/partner/imports/{import_id}"),
@@ -172,6 +177,16 @@ pub async fn handle(ctx: &Ctx, req: http::Request<Bytes>) -> Response {
         },
         ["v1", "partner", "plans"] => match m {
             Method::POST => packs::plan(ctx, &req).await,
+            _ => Err(Error::method_not_allowed()),
+        },
+        ["v1", "partner", "behaviour-campaigns"] => match m {
+            Method::GET => behaviour::list(ctx, &req).await,
+            Method::POST => Box::pin(behaviour::create(ctx, &req)).await,
+            _ => Err(Error::method_not_allowed()),
+        },
+        ["v1", "partner", "behaviour-campaigns", id] => match m {
+            Method::GET => behaviour::show(ctx, &req, id).await,
+            Method::PATCH => Box::pin(behaviour::update(ctx, &req, id)).await,
             _ => Err(Error::method_not_allowed()),
         },
         ["v1", "partner", "imports"] => match m {
