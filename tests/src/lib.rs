@@ -1074,3 +1074,32 @@ pub fn order_paid(order_id: &str, member: Option<&str>, lines: &[(&str, i64, &st
     })
     .to_string()
 }
+
+/// moto (SQS, SES, SNS) with a notifications queue and the senders that reach it: what the
+/// message tests deliver through.
+pub struct MessageStack {
+    pub moto: bonus_local_stack::moto::LocalMoto,
+    pub sqs: aws_sdk_sqs::Client,
+    pub url: String,
+    pub senders: bonus_messages::send::Senders,
+}
+
+pub async fn message_stack() -> MessageStack {
+    let moto = bonus_local_stack::moto::LocalMoto::start()
+        .expect("moto (make test installs it into .venv)");
+    let mut senders = bonus_local_stack::moto::local_senders(&moto.endpoint, "points@example.com")
+        .await
+        .expect("senders");
+    senders.unsubscribe_url =
+        "https://velo.example/v1/unsubscribe/{programme_id}/{member_id}/{token}".into();
+    let sqs = aws_sdk_sqs::Client::from_conf(bonus_sqs::local_config(&moto.endpoint));
+    let url = bonus_sqs::ensure_queue(&sqs, "notifications", 30, 5)
+        .await
+        .expect("queue");
+    MessageStack {
+        moto,
+        sqs,
+        url,
+        senders,
+    }
+}

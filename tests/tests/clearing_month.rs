@@ -503,6 +503,24 @@ async fn each_partner_with_a_finance_contact_gets_its_statement_once() {
     let url = bonus_sqs::ensure_queue(&sqs, "notifications", 30, 5)
         .await
         .unwrap();
+    // The bakery bought a point pack in November: listed with its statement.
+    let line = bonus_domain::packs::InvoiceLine {
+        partner_id: "bakery".into(),
+        month: "2026-11".into(),
+        reference: "po-77".into(),
+        pack_id: "150k".into(),
+        campaign_id: "bread-week".into(),
+        points: 150_000,
+        price_minor: 250_000,
+        currency: bonus_domain::money::Currency::parse("EUR").unwrap(),
+        bought_by: "Eva".into(),
+        at: at("2026-11-20T10:00:00Z"),
+    };
+    let put = env.store.invoice_line_put(&line).unwrap();
+    assert!(matches!(
+        env.store.transact(vec![put]).await.unwrap(),
+        bonus_dynamodb::TxOutcome::Committed
+    ));
     let task = clearing::CloseTask {
         programme_id: "coal".into(),
         month: "2026-11".into(),
@@ -551,7 +569,16 @@ async fn each_partner_with_a_finance_contact_gets_its_statement_once() {
         "<td>Your points spent at others</td><td align=\"right\">350</td><td align=\"right\">3.50</td>",
         "<td>Operator fee on breakage</td><td></td><td align=\"right\">0.20</td>",
         "You pay 0.50 EUR.",
+        "<tr><td>150k</td><td>bread-week</td><td align=\"right\">150000</td><td align=\"right\">2500.00</td><td>po-77</td></tr>",
     ] {
         assert!(body.contains(figure), "{figure}: {body}");
     }
+    let books = sent
+        .iter()
+        .find(|m| m["destinations"]["ToAddresses"][0] != "finance@bakery.example")
+        .expect("the books' statement");
+    assert!(
+        !books["body"].as_str().unwrap_or("").contains("Point packs"),
+        "no packs, no list"
+    );
 }

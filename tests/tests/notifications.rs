@@ -2,38 +2,11 @@
 //! all on moto and the embedded DynamoDB, read back from moto.
 
 use bonus_domain::member::{Consents, MemberProfile};
-use bonus_local_stack::moto::LocalMoto;
 use chrono::{DateTime, Utc};
 use http::StatusCode;
-use integration_tests::{order_paid, TestEnv};
-use notifications::{consume_once, deliver, relay_once, Outcome, Senders};
+use integration_tests::{message_stack as stack, order_paid, MessageStack as Stack, TestEnv};
+use notifications::{consume_once, deliver, relay_once, Outcome};
 use serde_json::Value;
-
-struct Stack {
-    moto: LocalMoto,
-    sqs: aws_sdk_sqs::Client,
-    url: String,
-    senders: Senders,
-}
-
-async fn stack() -> Stack {
-    let moto = LocalMoto::start().expect("moto (make test installs it into .venv)");
-    let mut senders = bonus_local_stack::moto::local_senders(&moto.endpoint, "points@example.com")
-        .await
-        .unwrap();
-    senders.unsubscribe_url =
-        "https://velo.example/v1/unsubscribe/{programme_id}/{member_id}/{token}".into();
-    let sqs = aws_sdk_sqs::Client::from_conf(bonus_sqs::local_config(&moto.endpoint));
-    let url = bonus_sqs::ensure_queue(&sqs, "notifications", 30, 5)
-        .await
-        .unwrap();
-    Stack {
-        senders,
-        moto,
-        sqs,
-        url,
-    }
-}
 
 /// What moto sent: (e-mails: subject and HTML body, SMS texts).
 async fn sent(s: &Stack) -> (Vec<(String, String)>, Vec<String>) {

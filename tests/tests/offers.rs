@@ -4,10 +4,9 @@
 //! member site's offers; and another partner that can never see them.
 
 use bonus_domain::member::{Consents, MemberProfile};
-use bonus_local_stack::moto::LocalMoto;
 use http::StatusCode;
-use integration_tests::{order_paid, TestEnv};
-use notifications::{consume_all, relay_once, Senders};
+use integration_tests::{message_stack as stack, order_paid, MessageStack as Stack, TestEnv};
+use notifications::{consume_all, relay_once};
 use serde_json::{json, Value};
 
 const SHOP_KEY: &str = "bk_a16f7cca1c9cd32358c988dd8c4f16cae55f3577_040ae088";
@@ -37,32 +36,6 @@ partners:
     api_keys:
       - {label: backoffice, key: bk_ee9f06254cf880b0e920aee83be36b4b22ff1fe1_5c11fa49, scopes: [manage]}
 "#;
-
-struct Stack {
-    moto: LocalMoto,
-    sqs: aws_sdk_sqs::Client,
-    url: String,
-    senders: Senders,
-}
-
-async fn stack() -> Stack {
-    let moto = LocalMoto::start().expect("moto (make test installs it into .venv)");
-    let mut senders = bonus_local_stack::moto::local_senders(&moto.endpoint, "points@example.com")
-        .await
-        .unwrap();
-    senders.unsubscribe_url =
-        "https://velo.example/v1/unsubscribe/{programme_id}/{member_id}/{token}".into();
-    let sqs = aws_sdk_sqs::Client::from_conf(bonus_sqs::local_config(&moto.endpoint));
-    let url = bonus_sqs::ensure_queue(&sqs, "notifications", 30, 5)
-        .await
-        .unwrap();
-    Stack {
-        moto,
-        sqs,
-        url,
-        senders,
-    }
-}
 
 /// The e-mails moto sent: (recipient, subject).
 async fn mails(s: &Stack) -> Vec<(String, String)> {
@@ -727,4 +700,99 @@ async fn under_injected_faults_each_member_task_counts_the_offer_once() {
             .all(|t| t == "g-1@example.com" || t == "g-2@example.com"),
         "{got:?}"
     );
+}
+
+/// What a send costs in DynamoDB requests (docs/cost.md): each member-list shard task and
+/// each member task, counted on the wire.
+#[tokio::test]
+async fn what_an_offers_send_costs_in_requests() {
+    use notifications::consumer::{process, Work};
+    use notifications::offers::OfferTask;
+    let env = TestEnv::with_config(CONFIG).await;
+    let s = stack().await;
+    programme(&env, &s).await;
+    let (status, _) = env
+        .call_as(
+            SHOP_KEY,
+            "Eva",
+            "POST",
+            "/v1/partner/offers",
+            offer("gold-1"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, _) = env
+        .call_as(
+            SHOP_KEY,
+            "Eva",
+            "POST",
+            "/v1/partner/offers/gold-1/send",
+            Value::Null,
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let task = |shard: Option<u32>, member: Option<&str>| {
+        Work::Offer(OfferTask {
+            programme_id: "velo".into(),
+            partner_id: "shop".into(),
+            offer_id: "gold-1".into(),
+            shard,
+            after: None,
+            member_id: member.map(str::to_string),
+        })
+    };
+    env.requests.reset();
+    for shard in 0..16 {
+        process(
+            &env.ctx,
+            &s.senders,
+            &s.sqs,
+            &s.url,
+            &task(Some(shard), None),
+        )
+        .await
+        .unwrap();
+    }
+    let shards = env.requests.snapshot();
+    env.requests.reset();
+    process(
+        &env.ctx,
+        &s.senders,
+        &s.sqs,
+        &s.url,
+        &task(None, Some("G-1")),
+    )
+    .await
+    .unwrap();
+    let member = env.requests.snapshot();
+    env.requests.reset();
+    process(
+        &env.ctx,
+        &s.senders,
+        &s.sqs,
+        &s.url,
+        &task(None, Some("B-1")),
+    )
+    .await
+    .unwrap();
+    let outside = env.requests.snapshot();
+    println!("FIGURE offer shard tasks (16, 4 members): {shards:?}");
+    println!("FIGURE offer member task (sent): {member:?}");
+    println!("FIGURE offer member task (not in the segment): {outside:?}");
+    // Each shard task: the offer, the programme, one Query of its members; one BatchGetItem
+    // where a member may be in the segment.
+    assert_eq!(shards.get("Query"), Some(&16), "{shards:?}");
+    assert_eq!(shards.get("GetItem"), Some(&32), "{shards:?}");
+    let batches = *shards.get("BatchGetItem").unwrap_or(&0);
+    assert!(
+        (1..=3).contains(&batches),
+        "G-1, G-2, B-1 may be in it: {shards:?}"
+    );
+    // A member it goes to: offer, programme, profile, account; the count (one transaction);
+    // the claim, its outcome and the day's log, as every message.
+    assert_eq!(member.get("GetItem"), Some(&4), "{member:?}");
+    assert_eq!(member.get("TransactWriteItems"), Some(&1), "{member:?}");
+    // A member outside: the reads, no write.
+    assert_eq!(outside.get("GetItem"), Some(&4), "{outside:?}");
+    assert!(outside.get("TransactWriteItems").is_none() && outside.get("PutItem").is_none());
 }

@@ -524,37 +524,10 @@ impl Store {
         after: Option<&str>,
         limit: i32,
     ) -> Result<(Vec<String>, Option<String>), StoreError> {
-        let out = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("#pk = :pk AND #sk > :after")
-            .expression_attribute_names("#pk", keys::PK)
-            .expression_attribute_names("#sk", keys::SK)
-            .expression_attribute_values(
-                ":pk",
-                AttributeValue::S(keys::member_list_pk(programme_id, shard)),
-            )
-            .expression_attribute_values(":after", AttributeValue::S(after.unwrap_or("").into()))
-            .limit(limit)
-            .send()
-            .await
-            .map_err(StoreError::sdk)?;
-        let ids: Vec<String> = out
-            .items
-            .unwrap_or_default()
-            .iter()
-            .filter_map(|i| match i.get(keys::SK) {
-                Some(AttributeValue::S(s)) => Some(s.clone()),
-                _ => None,
-            })
-            .collect();
-        let next = out
-            .last_evaluated_key
-            .is_some()
-            .then(|| ids.last().cloned())
-            .flatten();
-        Ok((ids, next))
+        let (members, next) = self
+            .listed_members(programme_id, shard, after, limit)
+            .await?;
+        Ok((members.into_iter().map(|m| m.member_id).collect(), next))
     }
 
     /// Enrol a member: their (empty) account, their profile and the lookups of their

@@ -1,5 +1,5 @@
 //! A partner's monthly clearing statement, e-mailed to its finance contact (`finance_email`)
-//! once the month is closed. The clearing worker queues one task per partner
+//! once the month is closed, with the point packs it bought that month (invoiced apart). The clearing worker queues one task per partner
 //! (`{"clearing_statement": {...}}`); the message is claimed like a member message, so a
 //! task delivered again, or the month closed again, sends nothing twice.
 
@@ -36,7 +36,11 @@ Operator fee on breakage                      {{ "%11s"|format(v.fee) }}
 
 Net: {{ v.net }} {{ currency }} ({% if s.net > 0 %}you are paid{% elif s.net < 0 %}you pay{% else %}nothing to settle{% endif %}).
 {% for row in spent_at %}Your points spent at {{ row.0 }}: {{ row.1 }}
-{% endfor %}
+{% endfor %}{% if packs %}
+Point packs bought in {{ month }} (invoiced apart from the clearing):
+{% for p in packs %}  {{ p.pack_id }} for campaign {{ p.campaign_id }}: {{ p.points }} points, {{ p.price }} {{ currency }} (reference {{ p.reference }})
+{% endfor %}  Total {{ packs_total }} {{ currency }}
+{% endif %}
 The month is closed: these figures are final. The full clearing (CSV, JSON) is available from the operator.
 {% endblock %}
 {% block html %}<!doctype html>
@@ -54,7 +58,14 @@ The month is closed: these figures are final. The full clearing (CSV, JSON) is a
 <tr><td>Operator fee on breakage</td><td></td><td align="right">{{ v.fee }}</td></tr>
 <tr><th align="left">Net</th><td></td><th align="right">{{ v.net }}</th></tr>
 </table>
-<p>{% if s.net > 0 %}You are paid {{ v.net }} {{ currency }}.{% elif s.net < 0 %}You pay {{ v.net_abs }} {{ currency }}.{% else %}Nothing to settle.{% endif %} The month is closed: these figures are final.</p>
+{% if packs %}<h3>Point packs bought in {{ month }}</h3>
+<p>Invoiced apart from the clearing.</p>
+<table cellpadding="4" style="border-collapse: collapse">
+<tr><th align="left">pack</th><th align="left">campaign</th><th align="right">points</th><th align="right">{{ currency }}</th><th align="left">reference</th></tr>
+{% for p in packs %}<tr><td>{{ p.pack_id }}</td><td>{{ p.campaign_id }}</td><td align="right">{{ p.points }}</td><td align="right">{{ p.price }}</td><td>{{ p.reference }}</td></tr>
+{% endfor %}<tr><th align="left">Total</th><td></td><td></td><th align="right">{{ packs_total }}</th><td></td></tr>
+</table>
+{% endif %}<p>{% if s.net > 0 %}You are paid {{ v.net }} {{ currency }}.{% elif s.net < 0 %}You pay {{ v.net_abs }} {{ currency }}.{% else %}Nothing to settle.{% endif %} The month is closed: these figures are final.</p>
 </body></html>
 {% endblock %}
 {% block sms %}{% endblock %}"#;
@@ -112,6 +123,9 @@ pub async fn run(
         return Ok(Outcome::Sent(0));
     };
     let m = |minor: i64| Money::new(minor, programme.currency).amount_string();
+    // Point packs the partner bought that month: invoiced apart, listed with the statement.
+    let packs = store.invoice_lines(&task.partner_id, &task.month).await?;
+    let packs_total: i64 = packs.iter().map(|p| p.price_minor).sum();
     let vars = json!({
         "programme": programme.name,
         "partner": partner.name,
@@ -125,6 +139,10 @@ pub async fn run(
             "from_others": m(s.redeemed_from_others_value), "expired": m(s.expired_value),
             "fee": m(s.breakage_fee), "net": m(s.net), "net_abs": m(s.net.abs()),
         },
+        "packs": packs.iter().map(|p| json!({"pack_id": p.pack_id, "campaign_id": p.campaign_id,
+            "points": p.points, "price": Money::new(p.price_minor, p.currency).amount_string(),
+            "reference": p.reference})).collect::<Vec<_>>(),
+        "packs_total": m(packs_total),
         "spent_at": clearing.matrix.get(&s.partner_id).map(|r| r.iter()
             .filter(|(at, _)| **at != s.partner_id)
             .map(|(at, p)| (at.clone(), *p)).collect::<Vec<_>>()).unwrap_or_default(),
