@@ -143,6 +143,11 @@ More in README.md. Ctrl-C stops; data stays in {data_dir}/.
                 tracing::warn!(error = %e, "notifications failed; retrying");
             }
             if let Err(e) =
+                order_webhook::defer::consume_all(&relay_ctx, &sqs, &deferred_queue, 100).await
+            {
+                tracing::warn!(error = %e, "imports failed; retrying");
+            }
+            if let Err(e) =
                 notifications::outgoing::consume_all(&relay_ctx, &http, &sqs, &webhooks_queue, 100)
                     .await
             {
