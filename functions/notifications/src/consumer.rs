@@ -78,14 +78,7 @@ pub async fn process(
 ) -> Result<Outcome, NotifyError> {
     // Boxed: the futures are deep, and a Lambda handler nests them further.
     match work {
-        Work::Event(e) => {
-            // Partners' webhooks first: a retry of a failed message queues them again, and
-            // their receivers deduplicate on `webhook-id`.
-            if let Some(q) = &ctx.partner_webhooks {
-                Box::pin(crate::outgoing::enqueue(ctx, q.sqs(), &q.url, e)).await?;
-            }
-            Box::pin(events::deliver(ctx, senders, e)).await
-        }
+        Work::Event(e) => Box::pin(events::deliver(ctx, senders, e)).await,
         Work::Feedback(e) => Box::pin(feedback::apply(ctx, e)).await,
         Work::Statement(t) => Box::pin(statement::run(ctx, senders, sqs, queue_url, t)).await,
         Work::PartnerStatement(t) => Box::pin(partner_statement::run(ctx, senders, t)).await,

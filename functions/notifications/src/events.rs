@@ -101,14 +101,31 @@ pub async fn deliver(
     senders: &Senders,
     event: &DomainEvent,
 ) -> Result<Outcome, NotifyError> {
-    let Some(template) = notify::message_for(event) else {
+    let webhooks = ctx
+        .partner_webhooks
+        .as_ref()
+        .filter(|_| bonus_domain::outgoing::event_type(event).is_some());
+    let template = notify::message_for(event);
+    if template.is_none() && webhooks.is_none() {
         return Ok(Outcome::Sent(0));
-    };
-    let Some(profile) = ctx
+    }
+    let profile = ctx
         .store
         .get_profile(&event.programme_id, &event.member_id)
-        .await?
-    else {
+        .await?;
+    // Partners' webhooks first, from the profile read once: a retry of a failed message
+    // queues them again, and their receivers deduplicate on `webhook-id`.
+    if let Some(q) = webhooks {
+        Box::pin(crate::outgoing::enqueue(
+            ctx,
+            q.sqs(),
+            &q.url,
+            event,
+            profile.as_ref(),
+        ))
+        .await?;
+    }
+    let (Some(template), Some(profile)) = (template, profile) else {
         return Ok(Outcome::Sent(0));
     };
     if notify::channels(&profile).is_empty() {

@@ -11,6 +11,7 @@ use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use tracing::{info, warn};
 
 use bonus_domain::events::DomainEvent;
+use bonus_domain::member::MemberProfile;
 use bonus_domain::outgoing::{self, Delivery};
 use bonus_domain::webhook_sig;
 use bonus_dynamodb::outgoing::WebhookAttempt;
@@ -39,15 +40,16 @@ pub fn http_client() -> reqwest::Client {
         .unwrap_or_default()
 }
 
-/// The deliveries a ledger event makes: one per concerned partner that subscribes to its type.
-pub async fn deliveries(ctx: &Ctx, event: &DomainEvent) -> Result<Vec<Delivery>, NotifyError> {
+/// The deliveries a ledger event makes: one per concerned partner that subscribes to its type
+/// (`profile`: the member's, as the message delivery read it).
+pub async fn deliveries(
+    ctx: &Ctx,
+    event: &DomainEvent,
+    profile: Option<&MemberProfile>,
+) -> Result<Vec<Delivery>, NotifyError> {
     if outgoing::event_type(event).is_none() {
         return Ok(Vec::new());
     }
-    let profile = ctx
-        .store
-        .get_profile(&event.programme_id, &event.member_id)
-        .await?;
     let enrolled = profile
         .as_ref()
         .map(|p| p.enrolled_with.clone())
@@ -67,7 +69,6 @@ pub async fn deliveries(ctx: &Ctx, event: &DomainEvent) -> Result<Vec<Delivery>,
             continue;
         }
         let customer = profile
-            .as_ref()
             .and_then(|pr| pr.external_ids.get(&partner_id))
             .map(String::as_str);
         out.extend(outgoing::delivery(event, &partner_id, customer));
@@ -75,14 +76,16 @@ pub async fn deliveries(ctx: &Ctx, event: &DomainEvent) -> Result<Vec<Delivery>,
     Ok(out)
 }
 
-/// Queue an event's deliveries (the notifications consumer, before the member's messages).
+/// Queue an event's deliveries (the event's delivery, with the profile it read, before the
+/// member's messages).
 pub async fn enqueue(
     ctx: &Ctx,
     sqs: &aws_sdk_sqs::Client,
     url: &str,
     event: &DomainEvent,
+    profile: Option<&MemberProfile>,
 ) -> Result<usize, NotifyError> {
-    let list = deliveries(ctx, event).await?;
+    let list = deliveries(ctx, event, profile).await?;
     let bodies = list
         .iter()
         .map(serde_json::to_string)
