@@ -27,6 +27,9 @@ use integration_tests::{order_paid, TestEnv, CONFIG, SECRET};
 
 const MEMBERS: usize = 200;
 
+/// A request to send: its URL, its body and its signed headers.
+type SignedRequest = (String, String, Vec<(&'static str, String)>);
+
 fn knob(name: &str, default: u64) -> u64 {
     std::env::var(name)
         .ok()
@@ -176,7 +179,7 @@ fn main() -> anyhow::Result<()> {
         let client = reqwest::Client::builder()
             .pool_max_idle_per_host(64)
             .build()?;
-        let requests: Vec<(String, String, Vec<(&'static str, String)>)> = (0..orders)
+        let requests: Vec<SignedRequest> = (0..orders)
             .map(|i| {
                 let member = if s.hot {
                     "M-1".to_string()

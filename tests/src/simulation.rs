@@ -2234,6 +2234,8 @@ impl Driver<'_> {
                     EntryKind::Reversal | EntryKind::Debt => reversed -= e.points,
                     EntryKind::Expire => expired -= e.points,
                     EntryKind::Redeem => redeemed -= e.points,
+                    // A returned claim takes its redemption back.
+                    EntryKind::ClaimReturn => redeemed -= e.points,
                     EntryKind::TransferOut => sent -= e.points,
                     EntryKind::TransferIn => received += e.points,
                     EntryKind::TransferFee => fees -= e.points,

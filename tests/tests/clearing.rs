@@ -17,6 +17,7 @@ fn delta(partner: &str, issued: i64, at: &[(&str, i64)]) -> CounterDelta {
             redeemed_at: at.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
             transferred_out: 3,
             transferred_in: 3,
+            ..PartnerCounters::default()
         },
     }
 }

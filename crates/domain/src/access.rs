@@ -12,6 +12,14 @@ use crate::company::Role;
 use crate::member::Scope;
 use crate::programme::ProgrammeKind;
 
+/// May `partner_id` see and return a gift-shop claim? The partner where it was claimed
+/// (its redemption is the one taken back) and the partner whose reward it is (it ships the
+/// reward and takes it back). Anyone else is answered as for a voucher code that does not
+/// exist. Ops (the CLI) may handle every claim.
+pub fn may_handle_claim(partner_id: &str, claimed_at: &str, reward_owner: Option<&str>) -> bool {
+    partner_id == claimed_at || reward_owner == Some(partner_id)
+}
+
 /// What is done to a member.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Action {
@@ -207,6 +215,14 @@ pub fn decide_session(relation: Option<Relation>, action: Action) -> Decision {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_claim_is_handled_where_it_was_claimed_or_by_the_rewards_owner() {
+        assert!(may_handle_claim("shop", "shop", None));
+        assert!(may_handle_claim("vendor", "shop", Some("vendor")));
+        assert!(!may_handle_claim("rival", "shop", Some("vendor")));
+        assert!(!may_handle_claim("rival", "shop", None));
+    }
     use Action::*;
     use Relation::*;
 

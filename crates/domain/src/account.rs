@@ -438,6 +438,25 @@ impl Account {
         Ok(())
     }
 
+    /// `points` of a lot come back into the account (a returned claim): they expire after
+    /// the lot's last valid day again, as its issuer's. The inverse of
+    /// [`Account::unbook_expiry_of`]; the bucket they sit in (available) is the caller's.
+    pub fn book_expiry_of(
+        &mut self,
+        expires_on: NaiveDate,
+        issuer: &str,
+        points: Points,
+    ) -> Result<(), AccountError> {
+        add(&mut self.expiring, expires_on.to_string(), points)?;
+        add(
+            self.expiring_by_issuer
+                .entry(expires_on.to_string())
+                .or_default(),
+            issuer.to_string(),
+            points,
+        )
+    }
+
     /// Remove a date's bucket (its points expire): what each issuer loses.
     pub fn expire_bucket(&mut self, date: &str) -> BTreeMap<String, Points> {
         self.expiring.remove(date);

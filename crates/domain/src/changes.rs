@@ -15,6 +15,8 @@ pub enum Subject {
     Settings,
     Adjustment,
     Offer,
+    /// A gift-shop claim returned (its reward's stock went up).
+    Claim,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -4,6 +4,8 @@
 //!
 //! The model is "the issuer pays": points partner A issued and a member spent at partner B
 //! make A owe B their money value. Points spent where they were issued move no money.
+//! A returned gift-shop claim takes its redemption back in the month of the return: the
+//! statement's and the matrix's redemptions are net of returns (a cell may go below 0).
 //!
 //! Invariants, checked by [`clear`] (a failure stops the job):
 //! 1. issued - reversed = redeemed + expired + change of outstanding member balances;
@@ -42,6 +44,11 @@ pub struct PartnerCounters {
     pub expired: i64,
     /// Of its points, redeemed at each partner (itself included).
     pub redeemed_at: BTreeMap<String, i64>,
+    /// Of its points, given back at each partner by returned gift-shop claims: redemptions
+    /// taken back in the month of the return (a closed month is never rewritten). The
+    /// statement's redemptions are net of them.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub returned_at: BTreeMap<String, i64>,
     /// Of its points, sent from one member to another, as the senders' statements and as
     /// the receivers' say: the two must agree (a transfer moves liability, never makes it).
     #[serde(default)]
@@ -61,7 +68,11 @@ impl PartnerCounters {
         for (at, p) in &c.redeemed_at {
             *self.redeemed_at.entry(at.clone()).or_default() += p;
         }
+        for (at, p) in &c.returned_at {
+            *self.returned_at.entry(at.clone()).or_default() += p;
+        }
         self.redeemed_at.retain(|_, p| *p != 0);
+        self.returned_at.retain(|_, p| *p != 0);
     }
 }
 
@@ -183,23 +194,35 @@ pub fn clear(input: &ClearingInput) -> Result<Clearing, ConservationError> {
     let mut ids: BTreeSet<String> = input.partners.keys().cloned().collect();
     for c in input.partners.values() {
         ids.extend(c.redeemed_at.keys().cloned());
+        ids.extend(c.returned_at.keys().cloned());
     }
+    // Redemptions net of returns: a cell may be below 0 in a month whose returns exceed
+    // what was spent (the partner where they were spent pays the issuer back).
     let mut matrix: BTreeMap<String, BTreeMap<String, i64>> = BTreeMap::new();
     for (issuer, c) in &input.partners {
+        let mut row: BTreeMap<String, i64> = BTreeMap::new();
         for (at, points) in &c.redeemed_at {
-            if *points != 0 {
-                matrix
-                    .entry(issuer.clone())
-                    .or_default()
-                    .insert(at.clone(), *points);
-            }
+            *row.entry(at.clone()).or_default() += points;
+        }
+        for (at, points) in &c.returned_at {
+            *row.entry(at.clone()).or_default() -= points;
+        }
+        row.retain(|_, p| *p != 0);
+        if !row.is_empty() {
+            matrix.insert(issuer.clone(), row);
         }
     }
     let empty = PartnerCounters::default();
     let mut statements = Vec::new();
     for id in &ids {
         let c = input.partners.get(id).unwrap_or(&empty);
-        if c.issued < 0 || c.reversed < 0 || c.expired < 0 || c.redeemed_at.values().any(|p| *p < 0)
+        if c.issued < 0
+            || c.reversed < 0
+            || c.expired < 0
+            || c.redeemed_at
+                .values()
+                .chain(c.returned_at.values())
+                .any(|p| *p < 0)
         {
             return Err(ConservationError::Negative(id.clone()));
         }
@@ -210,9 +233,11 @@ pub fn clear(input: &ClearingInput) -> Result<Clearing, ConservationError> {
                 c.transferred_in,
             ));
         }
-        let at_self = c.redeemed_at.get(id).copied().unwrap_or(0);
+        let empty_row = BTreeMap::new();
+        let row = matrix.get(id).unwrap_or(&empty_row);
+        let at_self = row.get(id).copied().unwrap_or(0);
         let mut at_others = 0i64;
-        for (at, p) in &c.redeemed_at {
+        for (at, p) in row {
             if at != id {
                 at_others = at_others
                     .checked_add(*p)
@@ -331,6 +356,10 @@ pub fn movements(
                     let at = e.partner_id.clone().unwrap_or_default();
                     *c.redeemed_at.entry(at).or_default() += points;
                 }
+                EntryKind::ClaimReturn => {
+                    let at = e.partner_id.clone().unwrap_or_default();
+                    *c.returned_at.entry(at).or_default() += points;
+                }
             }
         }
     }
@@ -393,6 +422,39 @@ mod tests {
             (1000, 100, 900)
         );
         assert_eq!(c.matrix["bakery"]["cafe"], 1000);
+    }
+
+    #[test]
+    fn a_month_of_returns_pays_the_issuer_back() {
+        // November: 300 of the bakery's points, spent at the cafe in October, come back
+        // with a returned gift; 100 more are spent there. The cafe pays the bakery 200.
+        let mut bakery = counters(0, 0, 0, &[("cafe", 100)]);
+        bakery.returned_at.insert("cafe".into(), 300);
+        let input = ClearingInput {
+            programme_id: "bonvito".into(),
+            month: "2026-11".into(),
+            point_value_minor: 1,
+            breakage_fee_percent: Decimal::ZERO,
+            partners: [("bakery".to_string(), bakery)].into_iter().collect(),
+            outstanding_change: 200,
+        };
+        let c = clear(&input).unwrap();
+        assert_eq!(c.matrix["bakery"]["cafe"], -200);
+        let (b, cafe) = (&c.statements[0], &c.statements[1]);
+        assert_eq!((b.redeemed_at_others, b.net), (-200, 200));
+        assert_eq!((cafe.redeemed_from_others, cafe.net), (-200, -200));
+        // A negative counter is still refused: only the net may go below 0.
+        let mut broken = input.clone();
+        broken
+            .partners
+            .get_mut("bakery")
+            .unwrap()
+            .returned_at
+            .insert("cafe".into(), -1);
+        assert!(matches!(
+            clear(&broken),
+            Err(ConservationError::Negative(_))
+        ));
     }
 
     #[test]

@@ -112,6 +112,9 @@ pub enum EntryKind {
     Debt,
     /// Points spent (a captured hold or a gift-shop claim).
     Redeem,
+    /// A returned gift-shop claim's points back to the member (crate::claim_return), from
+    /// the partner where they were spent: a redemption taken back.
+    ClaimReturn,
     /// Points that expired unspent.
     Expire,
     /// Points sent to another member (they keep their expiry and issuer).

@@ -50,6 +50,9 @@ pub enum HoldStatus {
     Captured,
     Voided,
     Expired,
+    /// A captured gift-shop claim given back (crate::claim_return): its points are the
+    /// member's again, its unit is back in stock. Once, never back.
+    Returned,
 }
 
 /// Points a hold reserved in one lot, and how many of them were captured.
@@ -65,6 +68,14 @@ pub struct HeldLot {
     /// was kept here (their lots are read instead).
     #[serde(default)]
     pub expires_on: Option<chrono::NaiveDate>,
+    /// Of `captured`, put back into the lot by a return of the claim (the rest of it had
+    /// expired by then and expired at once).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub returned: Points,
+}
+
+fn is_zero(p: &Points) -> bool {
+    *p == 0
 }
 
 /// A gift-shop claim riding on a hold.
@@ -110,6 +121,9 @@ pub struct Hold {
     /// in (a partner with a daily limit): a release gives back what it did not capture.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub redeemed_day: Option<String>,
+    /// Set when the claim was returned (status `Returned`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub returned: Option<crate::claim_return::ClaimReturned>,
 }
 
 impl Hold {
@@ -237,6 +251,7 @@ pub fn choose_lots(
             points: take,
             captured: 0,
             expires_on: Some(lot.expires_on),
+            returned: 0,
         });
         left -= take;
     }
@@ -275,6 +290,13 @@ pub struct LotChange {
     pub back: Points,
 }
 
+impl LotChange {
+    /// Changes nothing (a returned claim's lot that had expired): not written.
+    pub fn is_nothing(&self) -> bool {
+        self.release == 0 && self.back == 0
+    }
+}
+
 /// What resolving a hold writes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settlement {
@@ -284,7 +306,7 @@ pub struct Settlement {
     pub lot_changes: Vec<LotChange>,
     /// The new state of those of the hold's lots that were passed in (for checks).
     pub lots: Vec<Lot>,
-    pub entry: Option<LedgerEntry>,
+    pub entries: Vec<LedgerEntry>,
     pub events: Vec<DomainEvent>,
     /// Change of the member's outstanding points (unexpired minus debt), from the account's
     /// own buckets: the clearing's check does not trust the entries alone.
@@ -400,7 +422,7 @@ pub fn settle(
         hold,
         lot_changes,
         lots: changed,
-        entry,
+        entries: entry.into_iter().collect(),
         events,
     })
 }
@@ -486,6 +508,7 @@ pub fn plan_hold(
         staged_lots: None,
         settled_lots: None,
         redeemed_day: None,
+        returned: None,
     })
 }
 
@@ -548,6 +571,10 @@ pub fn plan_finish(
         (HoldStatus::Voided, true) => Err(Error::conflict(
             "hold_voided",
             "the hold was voided; place a new one",
+        )),
+        (HoldStatus::Returned, _) => Err(Error::conflict(
+            "claim_returned",
+            "the claim was captured and then returned; its points are back",
         )),
         // Still being placed (or left half placed): not a hold yet.
         (HoldStatus::Reserving, _) => Err(Error::not_found(
@@ -653,6 +680,7 @@ mod tests {
             staged_lots: None,
             settled_lots: None,
             redeemed_day: None,
+            returned: None,
         }
     }
 
@@ -725,13 +753,13 @@ mod tests {
         let free: Vec<(Points, Points)> = s.lots.iter().map(|l| (l.remaining, l.held)).collect();
         assert_eq!(free, vec![(0, 0), (500, 0)]);
         assert_eq!(
-            s.entry.as_ref().map(|e| (e.kind, e.points)),
+            s.entries.first().map(|e| (e.kind, e.points)),
             Some((EntryKind::Redeem, -800))
         );
         // A void releases everything and writes no statement line.
         let v = settle(&h, &a, &lots, 0, HoldStatus::Voided, now()).unwrap();
         assert_eq!(
-            (v.account.available, v.account.held, v.entry.is_none()),
+            (v.account.available, v.account.held, v.entries.is_empty()),
             (1300, 0, true)
         );
         // A resolved hold cannot resolve again.

@@ -31,6 +31,7 @@ pub mod booking;
 pub mod budget;
 pub mod campaign;
 pub mod changes;
+pub mod claim_return;
 pub mod clearing;
 pub mod clock;
 pub mod company;

@@ -187,9 +187,11 @@ pub fn month_totals(
     for e in entries.iter().filter(|e| e.at >= from && e.at < to) {
         match e.kind {
             EntryKind::Earn | EntryKind::Reversal | EntryKind::Debt => t.earned += e.points,
-            EntryKind::Redeem | EntryKind::TransferOut | EntryKind::TransferFee => {
-                t.spent -= e.points
-            }
+            // A returned claim's points take back what was spent.
+            EntryKind::Redeem
+            | EntryKind::TransferOut
+            | EntryKind::TransferFee
+            | EntryKind::ClaimReturn => t.spent -= e.points,
             EntryKind::TransferIn | EntryKind::Merge => t.earned += e.points,
             EntryKind::Adjustment if e.points > 0 => t.earned += e.points,
             EntryKind::Adjustment => t.spent -= e.points,

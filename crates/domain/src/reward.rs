@@ -83,6 +83,17 @@ impl Reward {
     }
 }
 
+/// Is `code` shaped as [`voucher_code`] makes them (four groups of four, upper case)?
+pub fn valid_voucher_code(code: &str) -> bool {
+    code.len() == 19
+        && code.split('-').count() == 4
+        && code.split('-').all(|g| {
+            g.len() == 4
+                && g.bytes()
+                    .all(|b| b"ABCDEFGHJKLMNPQRSTUVWXYZ23456789".contains(&b))
+        })
+}
+
 /// A voucher code: 16 random characters from an alphabet without look-alikes, in groups.
 pub fn voucher_code(random: &dyn Random) -> String {
     const ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
@@ -112,6 +123,16 @@ mod tests {
             .split('-')
             .all(|g| g.len() == 4 && g.chars().all(|ch| !"01IO".contains(ch))));
         assert_ne!(voucher_code(&random), c);
+        assert!(valid_voucher_code(&c));
+        for bad in [
+            "",
+            "ABCD-EFGH-JKLM-NPQ",
+            "abcd-efgh-jklm-npqr",
+            "ABCD-EFGH-JKLM-NPQ0",
+            "ABCDEFGHJKLMNPQRSTU",
+        ] {
+            assert!(!valid_voucher_code(bad), "{bad}");
+        }
         // The same seed gives the same codes (a simulation replays them).
         assert_eq!(voucher_code(&crate::random::SeededRandom::new(3)), c);
     }

@@ -355,7 +355,7 @@ pub fn plan_transfer(
             issuers: fee_by_issuer,
         });
     }
-    s.entry = None;
+    s.entries.clear();
     s.events.clear();
 
     // The receiver: new lots, available now, with the sender's last valid days and issuers.

@@ -36,6 +36,8 @@ pub struct CounterDelta {
 
 /// Counter attributes: fixed names, and `at:{partner}` per accepting partner.
 const REDEEMED_PREFIX: &str = "at:";
+/// Counter attributes of points returned at a partner (returned claims): `ret:{partner}`.
+const RETURNED_PREFIX: &str = "ret:";
 /// The outstanding-change counter's attribute.
 const OUTSTANDING: &str = "change";
 
@@ -78,10 +80,15 @@ impl Store {
             .redeemed_at
             .iter()
             .map(|(at, p)| (format!("{REDEEMED_PREFIX}{at}"), *p));
+        let returned = c
+            .returned_at
+            .iter()
+            .map(|(at, p)| (format!("{RETURNED_PREFIX}{at}"), *p));
         for (i, (name, points)) in fixed
             .into_iter()
             .map(|(n, p)| (n.to_string(), p))
             .chain(redeemed)
+            .chain(returned)
             .enumerate()
         {
             adds.push(format!("#a{i} :a{i}"));
@@ -182,6 +189,8 @@ impl Store {
                     other => {
                         if let Some(at) = other.strip_prefix(REDEEMED_PREFIX) {
                             *sum.redeemed_at.entry(at.to_string()).or_default() += points;
+                        } else if let Some(at) = other.strip_prefix(RETURNED_PREFIX) {
+                            *sum.returned_at.entry(at.to_string()).or_default() += points;
                         }
                     }
                 }

@@ -25,6 +25,8 @@
 //!   sweeper finishes a resolution left behind (its hold is in the `HOLDS_UNSETTLED`
 //!   index until then). Until then only the lots' mirror of the hold lags; the account,
 //!   which decides every spend, is already right.
+//! - Returning a claim (a captured hold, `Returned`): the same write as a resolution, whose
+//!   lot deltas put back what each lot's `returned` says (`held` untouched).
 
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
 use chrono::{DateTime, Utc};
@@ -479,7 +481,7 @@ impl Store {
         extra: Vec<TransactWriteItem>,
     ) -> Result<bool, StoreError> {
         let a = &s.account;
-        let mut rest = self.entry_items(a, s.entry.as_slice(), s.outstanding_change)?;
+        let mut rest = self.entry_items(a, &s.entries, s.outstanding_change)?;
         rest.extend(self.outbox_items(&s.events)?);
         rest.extend(extra);
         let room = TX_LIMIT.saturating_sub(2 + rest.len());
@@ -492,7 +494,7 @@ impl Store {
             self.put_versioned(self.hold_item(&hold)?, Some(hold_version))?,
             self.put_versioned(super::account_item(a)?, Some(account_version))?,
         ];
-        for c in &s.lot_changes[..first] {
+        for c in s.lot_changes[..first].iter().filter(|c| !c.is_nothing()) {
             items.push(self.lot_change(&hold, c)?);
         }
         items.extend(rest);
@@ -525,14 +527,23 @@ impl Store {
             let mut items =
                 vec![self.hold_progress(&hold.hold_id, "settled_lots", from, to, None)?];
             for l in &hold.lots[from..end] {
-                items.push(self.lot_change(
-                    &hold,
-                    &LotChange {
+                let change = if hold.status == HoldStatus::Returned {
+                    // A returned claim: what the return put back into the lot.
+                    LotChange {
+                        lot_id: l.lot_id.clone(),
+                        release: 0,
+                        back: l.returned,
+                    }
+                } else {
+                    LotChange {
                         lot_id: l.lot_id.clone(),
                         release: l.points,
                         back: l.points - l.captured,
-                    },
-                )?);
+                    }
+                };
+                if !change.is_nothing() {
+                    items.push(self.lot_change(&hold, &change)?);
+                }
             }
             match self.transact(items).await? {
                 TxOutcome::Committed => {

@@ -186,6 +186,11 @@ pub fn reward(programme_id: &str, reward_id: &str) -> (String, String) {
     )
 }
 
+/// A gift-shop voucher code -> its claim's hold (a return desk knows the code).
+pub fn voucher(programme_id: &str, code: &str) -> (String, String) {
+    (format!("VOUCHER#{programme_id}#{code}"), "VOUCHER".into())
+}
+
 /// How often a member claimed a reward (per-member limits).
 pub fn reward_claims(programme_id: &str, member_id: &str, reward_id: &str) -> (String, String) {
     (

@@ -318,6 +318,7 @@ impl Store {
         r: &Reward,
         member_id: &str,
         hold_id: &str,
+        voucher_code: &str,
     ) -> Result<Vec<TransactWriteItem>, StoreError> {
         let stock = Update::builder()
             .table_name(&self.table)
@@ -342,10 +343,86 @@ impl Store {
                 .condition_expression("attribute_not_exists(claims) OR claims < :limit")
                 .expression_attribute_values(":limit", n(limit));
         }
+        // The voucher code finds the claim (a return desk has only the code).
+        let voucher = aws_sdk_dynamodb::types::Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(self.voucher_item(
+                &r.programme_id,
+                voucher_code,
+                hold_id,
+            )))
+            .build()?;
         Ok(vec![
             TransactWriteItem::builder().update(stock).build(),
             TransactWriteItem::builder().update(count.build()?).build(),
+            TransactWriteItem::builder().put(voucher).build(),
         ])
+    }
+
+    pub(crate) fn voucher_item(
+        &self,
+        programme_id: &str,
+        voucher_code: &str,
+        hold_id: &str,
+    ) -> super::Item {
+        let mut item = key_map(&keys::voucher(programme_id, voucher_code));
+        item.insert("entity".into(), AttributeValue::S("voucher".into()));
+        item.insert("hold_id".into(), AttributeValue::S(hold_id.to_string()));
+        item
+    }
+
+    /// The claim (its hold) a voucher code of the programme names.
+    pub async fn voucher_hold(
+        &self,
+        programme_id: &str,
+        voucher_code: &str,
+    ) -> Result<Option<bonus_domain::hold::Hold>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key_map(&keys::voucher(programme_id, voucher_code))))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(StoreError::sdk)?;
+        let Some(AttributeValue::S(hold_id)) = out.item.as_ref().and_then(|i| i.get("hold_id"))
+        else {
+            return Ok(None);
+        };
+        Ok(self
+            .get_hold(hold_id)
+            .await?
+            .filter(|h| h.programme_id == programme_id))
+    }
+
+    /// Write the voucher items of a member's claims that have none (claims made before
+    /// voucher codes were looked up): `bonus migrate`. Returns how many were written.
+    pub async fn index_member_vouchers(
+        &self,
+        programme_id: &str,
+        member_id: &str,
+    ) -> Result<usize, StoreError> {
+        let mut written = 0;
+        for hold in self.member_claims(programme_id, member_id).await? {
+            let Some(r) = &hold.reward else { continue };
+            let put = self
+                .client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(self.voucher_item(
+                    programme_id,
+                    &r.voucher_code,
+                    &hold.hold_id,
+                )))
+                .condition_expression("attribute_not_exists(PK)")
+                .send()
+                .await;
+            if super::written(put)? {
+                written += 1;
+            }
+        }
+        Ok(written)
     }
 
     /// Give a claim back (its hold was released, not captured): the unit of stock and the
@@ -380,9 +457,21 @@ impl Store {
 }
 
 impl Store {
-    /// The member's gift-shop claims that were completed (captured), newest first: the
-    /// holds named by their claim counters (one Query, then BatchGetItem in hundreds).
+    /// The member's gift-shop claims that were completed (captured) and not returned,
+    /// newest first.
     pub async fn member_vouchers(
+        &self,
+        programme_id: &str,
+        member_id: &str,
+    ) -> Result<Vec<bonus_domain::hold::Hold>, StoreError> {
+        let mut holds = self.member_claims(programme_id, member_id).await?;
+        holds.retain(|h| h.status == bonus_domain::hold::HoldStatus::Captured);
+        Ok(holds)
+    }
+
+    /// Every gift-shop claim of the member, whatever became of it, newest first: the holds
+    /// named by their claim counters (one Query, then BatchGetItem in hundreds).
+    pub async fn member_claims(
         &self,
         programme_id: &str,
         member_id: &str,
@@ -405,9 +494,7 @@ impl Store {
             .into_values()
             .map(super::from_item)
             .collect::<Result<_, _>>()?;
-        holds.retain(|h| {
-            h.status == bonus_domain::hold::HoldStatus::Captured && h.member_id == member_id
-        });
+        holds.retain(|h| h.member_id == member_id && h.reward.is_some());
         holds.sort_by_key(|h| std::cmp::Reverse(h.created_at));
         Ok(holds)
     }

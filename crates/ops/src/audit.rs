@@ -196,8 +196,13 @@ fn describe(c: &PartnerCounters) -> String {
     } else {
         String::new()
     };
+    let returned = if c.returned_at.is_empty() {
+        String::new()
+    } else {
+        format!(" returned {:?}", c.returned_at)
+    };
     format!(
-        "issued {} reversed {} expired {} redeemed {:?}{moved}",
+        "issued {} reversed {} expired {} redeemed {:?}{returned}{moved}",
         c.issued, c.reversed, c.expired, c.redeemed_at
     )
 }

@@ -2,6 +2,7 @@
 //! function crate; what two of them need lives here.
 
 pub mod adjust;
+pub mod claims;
 pub mod holds;
 pub mod merge;
 pub mod offers;

@@ -166,10 +166,15 @@ pub async fn claim_reward(
             voucher_code: voucher_code(ctx.random.as_ref()),
         }),
     };
+    let voucher = request
+        .reward
+        .as_ref()
+        .map(|r| r.voucher_code.clone())
+        .unwrap_or_default();
     let claim_hold = hold_id(at.partner_id, member_id, &request.reference);
     let placed = place(ctx, at, member_id, &request, admit, || {
         ctx.store
-            .claim_items(reward, member_id, &claim_hold)
+            .claim_items(reward, member_id, &claim_hold, &voucher)
             .map_err(internal)
     })
     .await;
@@ -200,7 +205,8 @@ pub async fn claim_reward(
         _ => hold,
     };
     let hold = ctx.store.get_hold(&hold.hold_id).await?.unwrap_or(hold);
-    if hold.status != HoldStatus::Captured {
+    // A claim returned since answers as it is (the same reference, the same claim).
+    if !matches!(hold.status, HoldStatus::Captured | HoldStatus::Returned) {
         return Err(Error::conflict(
             "claim_not_completed",
             format!("the claim's hold is {:?}", hold.status_at(ctx.now())),

@@ -173,6 +173,7 @@ fn entry_kind(e: &LedgerEntry) -> &'static str {
             "reward"
         }
         EntryKind::Redeem => "spent",
+        EntryKind::ClaimReturn => "reward_return",
         EntryKind::Expire => "expiry",
         EntryKind::TransferOut => "transfer_out",
         EntryKind::TransferIn => "transfer_in",

@@ -12,6 +12,7 @@ mod adjustments;
 mod behaviour;
 mod campaigns;
 mod changes;
+mod claims;
 mod credentials;
 mod deliveries;
 mod imports;
@@ -75,6 +76,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("PATCH", "/v1/partner/offers/{offer_id}"),
     ("GET", "/v1/partner/offers/{offer_id}/preview"),
     ("POST", "/v1/partner/offers/{offer_id}/send"),
+    ("GET", "/v1/partner/claims/{voucher_code}"),
+    ("POST", "/v1/partner/claims/{voucher_code}/return"),
 ];
 
 /// Entry point for every route this function serves.
@@ -217,6 +220,14 @@ pub async fn handle(ctx: &Ctx, req: http::Request<Bytes>) -> Response {
         },
         ["v1", "partner", "offers", id, "send"] => match m {
             Method::POST => Box::pin(offers::send(ctx, &req, id)).await,
+            _ => Err(Error::method_not_allowed()),
+        },
+        ["v1", "partner", "claims", code] => match m {
+            Method::GET => claims::show(ctx, &req, code).await,
+            _ => Err(Error::method_not_allowed()),
+        },
+        ["v1", "partner", "claims", code, "return"] => match m {
+            Method::POST => Box::pin(claims::return_claim(ctx, &req, code)).await,
             _ => Err(Error::method_not_allowed()),
         },
         ["v1", "partner", "changes"] => match m {

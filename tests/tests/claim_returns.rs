@@ -1,0 +1,379 @@
+//! Returning a gift-shop claim over the partner API (`/v1/partner/claims/{voucher_code}`,
+//! crates/domain/src/claim_return.rs): the points go back into the lots the claim took,
+//! once; the reward's stock and the member's claim limit come back; the statement, the
+//! audit trail and the month's clearing say so; a share whose lot expired meanwhile
+//! expires at once; a claim on more lots than one transaction holds returns in chunks; and
+//! another partner cannot see or return it.
+
+use bytes::Bytes;
+use chrono::Duration;
+use http::StatusCode;
+use integration_tests::TestEnv;
+use serde_json::{json, Value};
+
+const BAKERY_KEY: &str = "bk_a16f7cca1c9cd32358c988dd8c4f16cae55f3577_040ae088";
+const CAFE_KEY: &str = "bk_7152bb0f7c5736bd80207e1df0f5646d2b349107_c84a70d9";
+const VENDOR_KEY: &str = "bk_ee9f06254cf880b0e920aee83be36b4b22ff1fe1_5c11fa49";
+const RIVAL_KEY: &str = "bk_87b629bc43caab6595a4fad96bf0270621fb9100_d041b617";
+
+const CONFIG: &str = r#"
+programmes:
+  - id: club
+    name: Club
+    kind: coalition
+    currency: EUR
+    release_days: 0
+    min_balance_to_redeem: 0
+    time_zone: Europe/Amsterdam
+partners:
+  - id: bakery
+    programme: club
+    name: Bakery
+    api_keys:
+      - {label: desk, key: bk_a16f7cca1c9cd32358c988dd8c4f16cae55f3577_040ae088, scopes: [manage, hold, read_balance]}
+  - id: cafe
+    programme: club
+    name: Cafe
+    api_keys:
+      - {label: desk, key: bk_7152bb0f7c5736bd80207e1df0f5646d2b349107_c84a70d9, scopes: [manage, hold, read_balance]}
+  - id: vendor
+    programme: club
+    name: Vendor
+    api_keys:
+      - {label: desk, key: bk_ee9f06254cf880b0e920aee83be36b4b22ff1fe1_5c11fa49, scopes: [manage]}
+  - id: rival
+    programme: club
+    name: Rival
+    api_keys:
+      - {label: desk, key: bk_87b629bc43caab6595a4fad96bf0270621fb9100_d041b617, scopes: [manage, hold, read_balance]}
+members:
+  - {id: M-1, programme: club, partner: bakery}
+"#;
+
+async fn call(
+    env: &TestEnv,
+    key: &str,
+    method: &str,
+    path: &str,
+    body: Value,
+) -> (StatusCode, Value) {
+    env.call_as(key, "Kim", method, path, body).await
+}
+
+/// Credit M-1 `points` as `key`'s partner (its lot, available at once).
+async fn credit(env: &TestEnv, key: &str, points: i64, reference: &str) {
+    let body = json!({"member_id": "M-1", "points": points, "reason": "goodwill",
+        "note": "start", "reference": reference});
+    let (status, a) = call(env, key, "POST", "/v1/partner/adjustments", body).await;
+    assert_eq!(status, StatusCode::CREATED, "{a}");
+}
+
+async fn balance(env: &TestEnv) -> Value {
+    let (status, b) = env.balance_with("M-1", BAKERY_KEY).await;
+    assert_eq!(status, StatusCode::OK, "{b}");
+    b
+}
+
+/// The vendor's headset (700 points, 2 in stock, 1 per member), over the partner API.
+async fn headset(env: &TestEnv) {
+    let body = json!({"id": "headset", "name": "Headset", "points": 700, "stock": 2,
+        "per_member_limit": 1});
+    let (status, r) = call(env, VENDOR_KEY, "POST", "/v1/partner/rewards", body).await;
+    assert_eq!(status, StatusCode::CREATED, "{r}");
+}
+
+async fn claim(env: &TestEnv, reference: &str) -> (StatusCode, Value) {
+    call(
+        env,
+        BAKERY_KEY,
+        "POST",
+        "/v1/members/M-1/rewards/headset/claim",
+        json!({"reference": reference}),
+    )
+    .await
+}
+
+async fn in_stock(env: &TestEnv) -> i64 {
+    env.store
+        .get_reward("club", "headset")
+        .await
+        .unwrap()
+        .unwrap()
+        .stock
+}
+
+async fn audit_is_clean(env: &TestEnv) {
+    let report = bonus_ops::audit::audit(
+        &env.store,
+        &["club".to_string()],
+        env.clock_now(),
+        |_, _| {},
+    )
+    .await
+    .unwrap();
+    assert_eq!(report.differences, Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn a_returned_claim_gives_the_points_and_the_unit_back_once() {
+    let env = TestEnv::with_config(CONFIG).await;
+    headset(&env).await;
+    credit(&env, CAFE_KEY, 500, "c-1").await;
+    env.clock.advance(Duration::days(1));
+    credit(&env, BAKERY_KEY, 1600, "b-1").await;
+    let (status, claimed) = claim(&env, "r-1").await;
+    assert_eq!(status, StatusCode::CREATED, "{claimed}");
+    let code = claimed["voucher_code"].as_str().unwrap().to_string();
+    assert_eq!(balance(&env).await["available"], 1400);
+    assert_eq!(in_stock(&env).await, 1);
+    // The limit of one per member holds until the return.
+    let (status, e) = claim(&env, "r-2").await;
+    assert_eq!(
+        (status, e["error"]["code"].as_str()),
+        (StatusCode::CONFLICT, Some("claim_limit_reached"))
+    );
+
+    // The return desk finds it by its code (in any case), the vendor's and the bakery's.
+    let path = format!("/v1/partner/claims/{}", code.to_lowercase());
+    for key in [VENDOR_KEY, BAKERY_KEY] {
+        let (status, found) = call(&env, key, "GET", &path, Value::Null).await;
+        assert_eq!(status, StatusCode::OK, "{found}");
+        assert_eq!(
+            (
+                found["status"].as_str(),
+                found["points"].as_i64(),
+                found["reward_id"].as_str(),
+                found["partner_id"].as_str()
+            ),
+            (Some("captured"), Some(700), Some("headset"), Some("bakery"))
+        );
+    }
+    // Another partner, a well-formed code that does not exist and a malformed one: one 404.
+    for (key, p) in [
+        (RIVAL_KEY, path.clone()),
+        (
+            VENDOR_KEY,
+            "/v1/partner/claims/AAAA-BBBB-CCCC-DDDD".to_string(),
+        ),
+        (VENDOR_KEY, "/v1/partner/claims/nope".to_string()),
+    ] {
+        let (status, e) = call(&env, key, "GET", &p, Value::Null).await;
+        assert_eq!(
+            (status, e["error"]["code"].as_str()),
+            (StatusCode::NOT_FOUND, Some("claim_not_found")),
+            "{p}"
+        );
+        let (status, e) = call(&env, key, "POST", &format!("{p}/return"), Value::Null).await;
+        assert_eq!(
+            (status, e["error"]["code"].as_str()),
+            (StatusCode::NOT_FOUND, Some("claim_not_found")),
+            "{p}"
+        );
+    }
+    // A note too long changes nothing.
+    let (status, e) = call(
+        &env,
+        VENDOR_KEY,
+        "POST",
+        &format!("{path}/return"),
+        json!({"note": "x".repeat(501)}),
+    )
+    .await;
+    assert_eq!(
+        (status, e["error"]["code"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_field"))
+    );
+    assert_eq!(balance(&env).await["available"], 1400);
+
+    env.clock.advance(Duration::days(40));
+    let (status, returned) = call(
+        &env,
+        VENDOR_KEY,
+        "POST",
+        &format!("{path}/return"),
+        json!({"note": "unopened"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{returned}");
+    assert_eq!(returned["status"], "returned");
+    assert_eq!(
+        (
+            returned["returned"]["points"].as_i64(),
+            returned["returned"]["expired"].as_i64(),
+            returned["returned"]["by"].as_str(),
+            returned["returned"]["partner_id"].as_str()
+        ),
+        (Some(700), Some(0), Some("Kim"), Some("vendor"))
+    );
+    let (status, again) = call(
+        &env,
+        VENDOR_KEY,
+        "POST",
+        &format!("{path}/return"),
+        Value::Null,
+    )
+    .await;
+    assert_eq!((status, &again), (StatusCode::OK, &returned));
+    let b = balance(&env).await;
+    assert_eq!(b["available"], 2100);
+    assert_eq!(in_stock(&env).await, 2);
+
+    // The statement: the return, 700 back, from the bakery where they were spent.
+    let (_, entries) = env
+        .call(
+            "GET",
+            "/v1/members/M-1/entries",
+            &[("authorization", format!("Bearer {BAKERY_KEY}"))],
+            Bytes::new(),
+        )
+        .await;
+    let e = &entries["entries"][0];
+    assert_eq!(
+        (
+            e["kind"].as_str(),
+            e["points"].as_i64(),
+            e["partner_id"].as_str()
+        ),
+        (Some("claim_return"), Some(700), Some("bakery")),
+        "{entries}"
+    );
+    assert_eq!(e["reason"], "returned to vendor: reward headset");
+
+    // The month's clearing takes the redemptions back at the bakery: the cafe's 500 (it
+    // pays the bakery back) and the bakery's 200 of its own.
+    let month =
+        bonus_domain::month::Month::of(env.clock_now(), chrono_tz::Europe::Amsterdam).to_string();
+    let cafe = env
+        .store
+        .partner_counters("club", &month, "cafe")
+        .await
+        .unwrap();
+    let bakery = env
+        .store
+        .partner_counters("club", &month, "bakery")
+        .await
+        .unwrap();
+    assert_eq!(cafe.returned_at.get("bakery"), Some(&500));
+    assert_eq!(bakery.returned_at.get("bakery"), Some(&200));
+
+    // The vendor's audit trail.
+    let (_, trail) = call(&env, VENDOR_KEY, "GET", "/v1/partner/changes", Value::Null).await;
+    let c = &trail["changes"][0];
+    assert_eq!(
+        (
+            c["subject"].as_str(),
+            c["action"].as_str(),
+            c["actor"].as_str()
+        ),
+        (Some("claim"), Some("returned"), Some("Kim")),
+        "{trail}"
+    );
+
+    // The limit counts it no more: the member may claim the headset again.
+    let (status, again) = claim(&env, "r-3").await;
+    assert_eq!(status, StatusCode::CREATED, "{again}");
+    assert_eq!(balance(&env).await["available"], 1400);
+    audit_is_clean(&env).await;
+}
+
+#[tokio::test]
+async fn points_whose_lot_expired_meanwhile_expire_at_once() {
+    let env = TestEnv::with_config(CONFIG).await;
+    headset(&env).await;
+    credit(&env, CAFE_KEY, 500, "c-1").await;
+    // Four months on: the bakery's lot lasts that much longer.
+    env.clock.advance(Duration::days(120));
+    credit(&env, BAKERY_KEY, 600, "b-1").await;
+    let (status, claimed) = claim(&env, "r-1").await;
+    assert_eq!(status, StatusCode::CREATED, "{claimed}");
+    let code = claimed["voucher_code"].as_str().unwrap().to_string();
+    // Past the cafe lot's last day (12 months), before the bakery's (whether the nightly
+    // job ran or not: the share expires with the return).
+    env.clock.advance(Duration::days(250));
+    let (status, returned) = call(
+        &env,
+        BAKERY_KEY,
+        "POST",
+        &format!("/v1/partner/claims/{code}/return"),
+        Value::Null,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{returned}");
+    assert_eq!(
+        (
+            returned["returned"]["points"].as_i64(),
+            returned["returned"]["expired"].as_i64()
+        ),
+        (Some(200), Some(500))
+    );
+    assert_eq!(balance(&env).await["available"], 600);
+    let (_, entries) = env
+        .call(
+            "GET",
+            "/v1/members/M-1/entries",
+            &[("authorization", format!("Bearer {BAKERY_KEY}"))],
+            Bytes::new(),
+        )
+        .await;
+    let kinds: Vec<(String, i64)> = entries["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .take(2)
+        .map(|e| {
+            (
+                e["kind"].as_str().unwrap().to_string(),
+                e["points"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![
+            ("expire".to_string(), -500),
+            ("claim_return".to_string(), 700)
+        ]
+    );
+    audit_is_clean(&env).await;
+}
+
+#[tokio::test]
+async fn a_claim_on_more_lots_than_one_transaction_holds_returns_whole() {
+    let env = TestEnv::with_config(CONFIG).await;
+    headset(&env).await;
+    // 150 lots of 5 points: the claim takes 140 of them.
+    for i in 0..150 {
+        credit(
+            &env,
+            if i % 2 == 0 { CAFE_KEY } else { BAKERY_KEY },
+            5,
+            &format!("l-{i}"),
+        )
+        .await;
+    }
+    let (status, claimed) = claim(&env, "r-1").await;
+    assert_eq!(status, StatusCode::CREATED, "{claimed}");
+    assert_eq!(balance(&env).await["available"], 50);
+    let code = claimed["voucher_code"].as_str().unwrap().to_string();
+    let (status, returned) = call(
+        &env,
+        VENDOR_KEY,
+        "POST",
+        &format!("/v1/partner/claims/{code}/return"),
+        Value::Null,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{returned}");
+    assert_eq!(balance(&env).await["available"], 750);
+    // Every lot has its points back, and none is left in the sweeper's index.
+    let lots = env.store.lots("club", "M-1").await.unwrap();
+    assert_eq!(
+        lots.iter()
+            .map(|l| (l.remaining, l.held))
+            .filter(|p| *p != (5, 0))
+            .count(),
+        0
+    );
+    assert!(env.store.unsettled_holds(10).await.unwrap().is_empty());
+    audit_is_clean(&env).await;
+}
