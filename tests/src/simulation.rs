@@ -68,6 +68,9 @@ pub enum Op {
     Event { member: usize, again: bool },
     /// A gift-shop claim of reward `reward` ([`REWARDS`]).
     Claim { member: usize, reward: usize },
+    /// The partner takes a claim back at its return desk: the claim `back` places before
+    /// the latest one that succeeded (sent twice now and then).
+    ReturnClaim { back: usize, twice: bool },
     /// A refund of one unit of the first line (or, `cancel`, a cancellation) delivered
     /// before its order, then the order.
     RefundFirst {
@@ -158,6 +161,13 @@ impl fmt::Debug for Op {
             Op::Claim { member, reward } => {
                 write!(f, "Claim(M{member}: {})", REWARDS[*reward % 2].0)
             }
+            Op::ReturnClaim { back, twice } => {
+                write!(
+                    f,
+                    "ReturnClaim(latest - {back}{})",
+                    if *twice { ", twice" } else { "" }
+                )
+            }
             Op::RefundFirst {
                 member,
                 lines,
@@ -236,7 +246,7 @@ fn lines(rng: &mut Rng) -> Vec<Line> {
 /// The operations of a seed.
 pub fn generate(seed: u64, count: usize) -> Vec<Op> {
     let mut rng = Rng::new(seed);
-    let (mut orders, mut holds) = (0usize, 0usize);
+    let (mut orders, mut holds, mut claims) = (0usize, 0usize, 0usize);
     let mut ops = Vec::with_capacity(count);
     while ops.len() < count {
         let member = rng.below(MEMBERS as u64) as usize;
@@ -280,9 +290,16 @@ pub fn generate(seed: u64, count: usize) -> Vec<Op> {
                 member,
                 again: rng.below(4) == 0,
             },
-            38..=40 => Op::Claim {
-                member,
-                reward: rng.below(2) as usize,
+            38..=40 => {
+                claims += 1;
+                Op::Claim {
+                    member,
+                    reward: rng.below(2) as usize,
+                }
+            }
+            94 if claims > 0 => Op::ReturnClaim {
+                back: rng.below(3) as usize,
+                twice: rng.below(4) == 0,
             },
             41 => Op::Erase { member },
             90..=91 => {
@@ -572,6 +589,8 @@ pub struct Model {
     members: Vec<ModelMember>,
     orders: Vec<ModelOrder>,
     holds: Vec<ModelHold>,
+    /// Gift-shop claims that succeeded, in order.
+    claims: Vec<ModelClaim>,
     /// Gift-shop stock left per reward.
     stock: [i64; 2],
     /// What the campaign's budget has left ([`CAMPAIGN`]).
@@ -588,6 +607,17 @@ pub struct Model {
     events: usize,
     /// A rule broken on purpose, to show that the comparison fails.
     broken: Option<BrokenRule>,
+}
+
+/// A gift-shop claim that succeeded: the lots it took, its hold (found by its reference
+/// once made), and what its return gave back (points to lots, points expired).
+#[derive(Debug, Clone)]
+struct ModelClaim {
+    member: usize,
+    reward: usize,
+    lots: Vec<(String, i64)>,
+    reference: String,
+    returned: Option<(i64, i64)>,
 }
 
 /// Rules the model can break on purpose.
@@ -619,6 +649,7 @@ impl Model {
             members: vec![ModelMember::default(); MEMBERS + 1],
             orders: Vec::new(),
             holds: Vec::new(),
+            claims: Vec::new(),
             stock: REWARDS.map(|r| r.2),
             budget_left: CAMPAIGN.2,
             event_budget_left: EVENT_BUDGET,
@@ -943,15 +974,51 @@ impl Model {
         }
         let lots = self.reserve(member, points, now)?;
         let m = &mut self.members[member];
-        for (order_id, take) in lots {
-            if let Some(lot) = m.lots.iter_mut().find(|l| l.order_id == order_id) {
+        for (order_id, take) in &lots {
+            if let Some(lot) = m.lots.iter_mut().find(|l| &l.order_id == order_id) {
                 lot.held -= take;
             }
         }
         m.statement.push(("redeem".into(), -points));
         m.claims[reward] += 1;
         self.stock[reward] -= 1;
+        self.claims.push(ModelClaim {
+            member,
+            reward,
+            lots,
+            reference: String::new(),
+            returned: None,
+        });
         Ok(())
+    }
+
+    /// Return claim `i` (once; again: as it was): each lot it took gets its points back,
+    /// unless the lot's last day is over (those points expire at once: an `expire` entry
+    /// after the return's); the reward's stock and the member's count come back.
+    fn return_claim(&mut self, i: usize, now: DateTime<Utc>) -> (i64, i64) {
+        let c = &mut self.claims[i];
+        if let Some(outcome) = c.returned {
+            return outcome;
+        }
+        let m = &mut self.members[c.member];
+        let (mut back, mut expired) = (0, 0);
+        for (order_id, take) in &c.lots {
+            match m.lots.iter_mut().find(|l| &l.order_id == order_id) {
+                Some(lot) if !lot.expired(now) => {
+                    lot.remaining += take;
+                    back += take;
+                }
+                _ => expired += take,
+            }
+        }
+        m.statement.push(("claim_return".into(), back + expired));
+        if expired > 0 {
+            m.statement.push(("expire".into(), -expired));
+        }
+        m.claims[c.reward] -= 1;
+        self.stock[c.reward] += 1;
+        c.returned = Some((back, expired));
+        (back, expired)
     }
 
     /// A transfer of `points` from one member to another: the programme's rules (size, not
@@ -1267,6 +1334,8 @@ pub struct RunStats {
     pub voids: usize,
     pub events: usize,
     pub claims: usize,
+    /// Gift-shop claims returned (and of those, returns sent twice count once).
+    pub claim_returns: usize,
     /// Refunds and cancellations delivered before their order.
     pub early_refunds: usize,
     pub erasures: usize,
@@ -1499,6 +1568,11 @@ impl Driver<'_> {
                 let (reward_id, points, _, _) = REWARDS[reward];
                 let expected = self.model.claim(m, reward, now);
                 let reference = format!("C-{}", self.stats.steps);
+                if expected.is_ok() {
+                    if let Some(c) = self.model.claims.last_mut() {
+                        c.reference = format!("claim/{reward_id}/{reference}");
+                    }
+                }
                 // Every other claim is the member's own, on the member site (the same claim
                 // service behind a session instead of a partner key).
                 if self.stats.claims % 2 == 1 {
@@ -1543,6 +1617,45 @@ impl Driver<'_> {
                     ));
                 }
                 self.stats.claims += 1;
+                Ok(Some(m))
+            }
+            Op::ReturnClaim { back, twice } => {
+                let Some(i) = self.model.claims.len().checked_sub(1 + back) else {
+                    self.stats.skipped += 1;
+                    return Ok(None);
+                };
+                let (m, reference) = {
+                    let c = &self.model.claims[i];
+                    (c.member, c.reference.clone())
+                };
+                let code = self
+                    .env
+                    .store
+                    .member_claims("velo", &member_id(m))
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .into_iter()
+                    .find(|h| h.reference == reference)
+                    .and_then(|h| h.reward.map(|r| r.voucher_code))
+                    .ok_or_else(|| format!("claim {reference} of M{m} not found"))?;
+                let (back_points, expired) = self.model.return_claim(i, now);
+                let path = format!("/v1/partner/claims/{code}/return");
+                let mut first: Option<Value> = None;
+                for _ in 0..if *twice { 2 } else { 1 } {
+                    let (status, answer) = self.api("POST", &path, Value::Null).await;
+                    if status != StatusCode::OK
+                        || answer["status"] != "returned"
+                        || answer["returned"]["points"] != back_points
+                        || answer["returned"]["expired"] != expired
+                        || first.as_ref().is_some_and(|f| f != &answer)
+                    {
+                        return Err(format!(
+                            "return of {reference}: expected 200 with {back_points} back and {expired} expired, got {status} {answer}"
+                        ));
+                    }
+                    first = Some(answer);
+                }
+                self.stats.claim_returns += 1;
                 Ok(Some(m))
             }
             Op::RefundFirst {

@@ -377,3 +377,40 @@ async fn a_claim_on_more_lots_than_one_transaction_holds_returns_whole() {
     assert!(env.store.unsettled_holds(10).await.unwrap().is_empty());
     audit_is_clean(&env).await;
 }
+
+#[tokio::test]
+async fn claims_made_before_codes_were_looked_up_are_found_after_a_migration() {
+    let env = TestEnv::with_config(CONFIG).await;
+    headset(&env).await;
+    credit(&env, BAKERY_KEY, 1000, "b-1").await;
+    let (status, claimed) = claim(&env, "r-1").await;
+    assert_eq!(status, StatusCode::CREATED, "{claimed}");
+    let code = claimed["voucher_code"].as_str().unwrap().to_string();
+    // As an earlier version left it: no voucher item.
+    let key = bonus_dynamodb::keys::voucher("club", &code);
+    env.store
+        .client
+        .delete_item()
+        .table_name(&env.store.table)
+        .set_key(Some(bonus_dynamodb::key_map(&key)))
+        .send()
+        .await
+        .unwrap();
+    let path = format!("/v1/partner/claims/{code}");
+    let (status, _) = call(&env, VENDOR_KEY, "GET", &path, Value::Null).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let first = bonus_ops::migrate::migrate(&env.store, &|_| {})
+        .await
+        .unwrap();
+    assert!(first.upgraded >= 1, "{first:?}");
+    let (status, found) = call(&env, VENDOR_KEY, "GET", &path, Value::Null).await;
+    assert_eq!(
+        (status, found["status"].as_str()),
+        (StatusCode::OK, Some("captured"))
+    );
+    // Once: the next run finds the voucher there.
+    let again = bonus_ops::migrate::migrate(&env.store, &|_| {})
+        .await
+        .unwrap();
+    assert_eq!(again.upgraded, 0, "{again:?}");
+}

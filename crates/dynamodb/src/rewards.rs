@@ -396,33 +396,25 @@ impl Store {
             .filter(|h| h.programme_id == programme_id))
     }
 
-    /// Write the voucher items of a member's claims that have none (claims made before
-    /// voucher codes were looked up): `bonus migrate`. Returns how many were written.
-    pub async fn index_member_vouchers(
-        &self,
-        programme_id: &str,
-        member_id: &str,
-    ) -> Result<usize, StoreError> {
-        let mut written = 0;
-        for hold in self.member_claims(programme_id, member_id).await? {
-            let Some(r) = &hold.reward else { continue };
-            let put = self
-                .client
-                .put_item()
-                .table_name(&self.table)
-                .set_item(Some(self.voucher_item(
-                    programme_id,
-                    &r.voucher_code,
-                    &hold.hold_id,
-                )))
-                .condition_expression("attribute_not_exists(PK)")
-                .send()
-                .await;
-            if super::written(put)? {
-                written += 1;
-            }
-        }
-        Ok(written)
+    /// Write the voucher item of a claim made before voucher codes were looked up
+    /// (`bonus migrate`): true when this call wrote it.
+    pub async fn index_voucher(&self, hold: &bonus_domain::hold::Hold) -> Result<bool, StoreError> {
+        let Some(r) = &hold.reward else {
+            return Ok(false);
+        };
+        let put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(self.voucher_item(
+                &hold.programme_id,
+                &r.voucher_code,
+                &hold.hold_id,
+            )))
+            .condition_expression("attribute_not_exists(PK)")
+            .send()
+            .await;
+        super::written(put)
     }
 
     /// Give a claim back (its hold was released, not captured): the unit of stock and the

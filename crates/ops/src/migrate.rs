@@ -17,6 +17,8 @@
 //! - member_list (any version): an entry without listed facts (listed before offers) gets
 //!   them from the member's profile. (Their account's last purchase and the partners they
 //!   bought at start with their next purchase.)
+//! - hold (any version): a gift-shop claim made before voucher codes were looked up gets
+//!   its voucher item (the partner API's return desk finds claims by their code).
 //! - anything else (1 -> 2): only the version is written.
 
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -132,6 +134,16 @@ async fn upgrade(
             upgrade_account(store, from_item(item)?, schema).await
         }
         "api_key" if schema < 2 => upgrade_api_key(store, item).await,
+        "hold" if matches!(item.get("reward"), Some(AttributeValue::M(_))) => {
+            let hold: bonus_domain::hold::Hold = from_item(item.clone())?;
+            if store.index_voucher(&hold).await? {
+                Ok(Outcome::Upgraded)
+            } else if schema < SCHEMA_VERSION {
+                mark(store, &item).await
+            } else {
+                Ok(Outcome::Current)
+            }
+        }
         "member_list" if !item.contains_key(bonus_dynamodb::offers::FACTS) => {
             list_facts(store, &item).await
         }
