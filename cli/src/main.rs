@@ -116,6 +116,11 @@ enum Command {
         #[command(subcommand)]
         command: commands::adjust::AdjustCommand,
     },
+    /// Gift-shop claims: look one up by its voucher code, return it.
+    Claims {
+        #[command(subcommand)]
+        command: commands::claims::ClaimsCommand,
+    },
     /// Bulk imports: the orders, refunds and cancellations a shop did not deliver.
     Import {
         #[command(subcommand)]
@@ -156,6 +161,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Site { command } => commands::site::run(command).await,
         Command::Members { command } => commands::members::run(command).await,
         Command::Adjust { command } => commands::adjust::run(command).await,
+        Command::Claims { command } => commands::claims::run(command).await,
         Command::Import { command } => commands::import::run(command).await,
         Command::Dev { port, seed, store } => commands::dev::run(port, seed, store).await,
         Command::Apply {

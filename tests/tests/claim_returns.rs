@@ -414,3 +414,135 @@ async fn claims_made_before_codes_were_looked_up_are_found_after_a_migration() {
         .unwrap();
     assert_eq!(again.upgraded, 0, "{again:?}");
 }
+
+/// Send until the answer is not a 503 and the process did not stop on the way (a client
+/// retrying, a Lambda started again); the answer.
+async fn resend(
+    env: &TestEnv,
+    key: &str,
+    method: &str,
+    path: &str,
+    body: Value,
+) -> (StatusCode, Value) {
+    for _ in 0..30 {
+        let crashes = env.faults.crashes();
+        let answer = call(env, key, method, path, body.clone()).await;
+        let crashed = env.faults.crashes() != crashes;
+        if crashed {
+            env.faults.restart();
+        }
+        if !crashed && answer.0 != StatusCode::SERVICE_UNAVAILABLE {
+            return answer;
+        }
+    }
+    panic!("{method} {path} never answered");
+}
+
+#[tokio::test]
+async fn a_return_under_crashes_and_faults_gives_the_points_back_exactly_once() {
+    let env = TestEnv::with_config(CONFIG).await;
+    let body = json!({"id": "voucher", "name": "Voucher", "points": 700, "stock": 10});
+    let (status, r) = call(&env, VENDOR_KEY, "POST", "/v1/partner/rewards", body).await;
+    assert_eq!(status, StatusCode::CREATED, "{r}");
+    // 150 lots of 5 points: a claim takes 140, more than one transaction holds.
+    for i in 0..150 {
+        credit(
+            &env,
+            if i % 2 == 0 { CAFE_KEY } else { BAKERY_KEY },
+            5,
+            &format!("l-{i}"),
+        )
+        .await;
+    }
+    let claim_path = "/v1/members/M-1/rewards/voucher/claim";
+    let check = |round: String| {
+        let env = &env;
+        async move {
+            env.faults.pause(true);
+            assert_eq!(balance(env).await["available"], 750, "{round}");
+            let lots = env.store.lots("club", "M-1").await.unwrap();
+            assert!(
+                lots.iter().all(|l| (l.remaining, l.held) == (5, 0)),
+                "{round}"
+            );
+            assert_eq!(
+                env.store
+                    .get_reward("club", "voucher")
+                    .await
+                    .unwrap()
+                    .unwrap()
+                    .stock,
+                10,
+                "{round}"
+            );
+            assert!(
+                env.store.unsettled_holds(10).await.unwrap().is_empty(),
+                "{round}"
+            );
+            audit_is_clean(env).await;
+            env.faults.pause(false);
+        }
+    };
+    // A crash after each write of the return: the first transaction (the account, the
+    // statement, the clearing and the first lots), then the chunk of the other lots.
+    for n in 1..=2 {
+        let (status, claimed) = call(
+            &env,
+            BAKERY_KEY,
+            "POST",
+            claim_path,
+            json!({"reference": format!("crash-{n}")}),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED, "{claimed}");
+        let path = format!(
+            "/v1/partner/claims/{}/return",
+            claimed["voucher_code"].as_str().unwrap()
+        );
+        env.faults.crash_after_writes(n);
+        let (status, returned) = resend(&env, VENDOR_KEY, "POST", &path, Value::Null).await;
+        env.faults.crash_after_writes(0);
+        assert_eq!(
+            (status, returned["returned"]["points"].as_i64()),
+            (StatusCode::OK, Some(700)),
+            "{returned}"
+        );
+        assert_eq!(env.faults.crashes(), n, "the crash happened");
+        check(format!("crash after write {n}")).await;
+    }
+    // Throttling, 5xx, conflicts and ambiguous commits on 30 % of the requests.
+    for seed in [3, 11, 29] {
+        env.faults.start(seed, 300);
+        let (status, claimed) = resend(
+            &env,
+            BAKERY_KEY,
+            "POST",
+            claim_path,
+            json!({"reference": format!("faults-{seed}")}),
+        )
+        .await;
+        assert!(
+            status == StatusCode::CREATED || status == StatusCode::OK,
+            "{status} {claimed}"
+        );
+        let path = format!(
+            "/v1/partner/claims/{}/return",
+            claimed["voucher_code"].as_str().unwrap()
+        );
+        let (status, first) = resend(&env, VENDOR_KEY, "POST", &path, Value::Null).await;
+        let (_, again) = resend(&env, VENDOR_KEY, "POST", &path, Value::Null).await;
+        env.faults.stop();
+        assert_eq!(
+            (status, first["returned"]["points"].as_i64()),
+            (StatusCode::OK, Some(700)),
+            "{first}"
+        );
+        assert_eq!(first, again);
+        check(format!("seed {seed}")).await;
+    }
+    assert!(
+        env.faults.counts().values().sum::<usize>() > 10,
+        "{:?}",
+        env.faults.counts()
+    );
+}

@@ -205,6 +205,8 @@ const ROUTES: &[(&str, &str, Auth)] = &[
     ("PATCH", "/v1/partner/offers/{offer}", Auth::Key),
     ("GET", "/v1/partner/offers/{offer}/preview", Auth::Key),
     ("POST", "/v1/partner/offers/{offer}/send", Auth::Key),
+    ("GET", "/v1/partner/claims/{claim}", Auth::Key),
+    ("POST", "/v1/partner/claims/{claim}/return", Auth::Key),
     ("GET", "/v1/nothing/{member}", Auth::Key),
 ];
 
@@ -219,6 +221,7 @@ fn known(kind: &str) -> &'static [&'static str] {
         "campaign" => &["lamps", "nothing"],
         "adjustment" => &["adj_0123456789abcdef01234567"],
         "offer" => &["gold", "nothing"],
+        "claim" => &["AAAA-BBBB-CCCC-DDDD", "nope"],
         "import" => &["imp_0123456789abcdef", "nothing"],
         "month" => &["2026-11", "2026-13"],
         "key" => &["0123456789abcdef"],

@@ -4,6 +4,7 @@ pub mod adjust;
 pub mod apply;
 pub mod audit;
 pub mod campaign;
+pub mod claims;
 pub mod clearing;
 pub mod dev;
 pub mod dlq;
