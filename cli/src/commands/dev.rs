@@ -95,6 +95,7 @@ Try:
   curl -s -X POST -H 'Authorization: Bearer bk_7d5431b4b3f1054964a339c38c77f9b5b1f83e4e_947ed219' http://{addr}/v1/members/B-2001/holds --data '{{"points":1000,"reference":"receipt-42"}}'
   curl -s -X POST -H 'Authorization: Bearer bk_7d5431b4b3f1054964a339c38c77f9b5b1f83e4e_947ed219' http://{addr}/v1/holds/<hold_id>/capture
   curl -s -X POST -H 'Authorization: Bearer bk_d7a80e3ae3f22fd210cb0bc29169db8f958f76f0_9dda6a6c' http://{addr}/v1/members/B-2001/rewards/espresso-cup/claim
+  curl -s -X POST -H 'Authorization: Bearer bk_082e2f2f45d6231b3f353f6788422234ec967b58_69c44aa8' http://{addr}/v1/partner/claims/<voucher_code>/return   # the cup comes back: 500 points and its stock
   ./target/debug/bonus notifications list   # messages sent: e-mail to M-1001, SMS to B-2001 (after 08:00 Berlin)
   ./target/debug/bonus notify preview points_earned --locale nl
   ./target/debug/bonus run statements       # last month's statement e-mails
