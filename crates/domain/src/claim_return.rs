@@ -231,7 +231,6 @@ mod tests {
     use super::*;
     use crate::clearing::movements;
     use crate::hold::{choose_lots, settle, HeldLot, OpenHold, RewardClaim};
-    use crate::ledger::plan_order;
     use crate::money::Currency;
     use crate::programme::{Programme, ProgrammeKind};
     use chrono::Duration;
@@ -248,33 +247,11 @@ mod tests {
         p
     }
 
-    fn t0() -> DateTime<Utc> {
-        "2026-01-01T10:00:00Z".parse().unwrap()
-    }
+    use crate::testing::t0;
 
     /// An account with lots (issuer, points, day earned), available by day 35.
     fn earned(p: &Programme, lots: &[(&str, Points, i64)]) -> (Account, Vec<Lot>) {
-        let mut a = Account::open("p", "m");
-        let mut out = Vec::new();
-        for (i, (issuer, points, day)) in lots.iter().enumerate() {
-            let at = t0() + Duration::days(*day);
-            let plan = plan_order(
-                p,
-                &a,
-                issuer,
-                &format!("O-{i}"),
-                *points,
-                0,
-                "Member",
-                at,
-                at,
-            )
-            .unwrap();
-            a = plan.account;
-            out.push(plan.lot.unwrap());
-        }
-        a.fold_due(t0() + Duration::days(35));
-        (a, out)
+        crate::testing::earned(p, "m", "O-", lots, t0() + Duration::days(35))
     }
 
     /// A claim of `points` at `shop`, captured at day 35: the account, lots and hold after.

@@ -598,7 +598,6 @@ impl From<SpendError> for Error {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ledger::plan_order;
     use crate::money::Currency;
     use proptest::prelude::*;
 
@@ -608,33 +607,11 @@ mod tests {
         p
     }
 
-    fn t0() -> DateTime<Utc> {
-        "2026-01-01T10:00:00Z".parse().unwrap()
-    }
+    use crate::testing::t0;
 
     /// An account with lots (issuer, points, day earned), all available by day 30.
     fn earned(p: &Programme, lots: &[(&str, Points, i64)]) -> (Account, Vec<Lot>) {
-        let mut a = Account::open("p", "m");
-        let mut out = Vec::new();
-        for (i, (issuer, points, day)) in lots.iter().enumerate() {
-            let at = t0() + Duration::days(*day);
-            let plan = plan_order(
-                p,
-                &a,
-                issuer,
-                &format!("O-{i}"),
-                *points,
-                0,
-                "Silver",
-                at,
-                at,
-            )
-            .unwrap();
-            a = plan.account;
-            out.push(plan.lot.unwrap());
-        }
-        a.fold_due(now());
-        (a, out)
+        crate::testing::earned(p, "m", "O-", lots, now())
     }
 
     fn now() -> DateTime<Utc> {

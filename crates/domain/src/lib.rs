@@ -65,6 +65,8 @@ pub mod retry;
 pub mod reward;
 pub mod sales;
 pub mod site;
+#[cfg(test)]
+mod testing;
 pub mod transfer;
 pub mod webhook_sig;
 

@@ -464,7 +464,6 @@ pub fn plan_transfer(
 mod tests {
     use super::*;
     use crate::hold::{plan_hold, HoldRequest};
-    use crate::ledger::plan_order;
     use crate::money::Currency;
     use crate::programme::ProgrammeKind;
     use chrono::Duration;
@@ -488,35 +487,13 @@ mod tests {
         p
     }
 
-    fn t0() -> DateTime<Utc> {
-        "2026-01-01T10:00:00Z".parse().unwrap()
-    }
+    use crate::testing::t0;
     fn now() -> DateTime<Utc> {
         t0() + Duration::days(40)
     }
 
     fn account(p: &Programme, id: &str, lots: &[(&str, Points, i64)]) -> (Account, Vec<Lot>) {
-        let mut a = Account::open("p", id);
-        let mut out = Vec::new();
-        for (i, (issuer, points, day)) in lots.iter().enumerate() {
-            let at = t0() + Duration::days(*day);
-            let plan = plan_order(
-                p,
-                &a,
-                issuer,
-                &format!("O-{id}-{i}"),
-                *points,
-                0,
-                "Silver",
-                at,
-                at,
-            )
-            .unwrap();
-            a = plan.account;
-            out.push(plan.lot.unwrap());
-        }
-        a.fold_due(now());
-        (a, out)
+        crate::testing::earned(p, id, &format!("O-{id}-"), lots, now())
     }
 
     /// The hold as the store leaves it after reserving it.

@@ -4,15 +4,14 @@
 
 use tracing::info;
 
-use bonus_domain::account::Account;
 use bonus_domain::changes::Change;
 use bonus_domain::claim_return::{plan_claim_return, ClaimReturn, ReturnRequest};
 use bonus_domain::error::{internal, Error};
 use bonus_domain::hold::Hold;
-use bonus_domain::lot::Lot;
 use bonus_domain::reward::valid_voucher_code;
 use bonus_dynamodb::retry;
-use bonus_dynamodb::{from_item, keys};
+
+use crate::holds::{hold_and_account, lots_without_expiry};
 use bonus_lambda::app::Ctx;
 
 fn claim_not_found() -> Error {
@@ -67,16 +66,8 @@ pub async fn return_claim(
     let mut retry = ctx.retry();
     while let Some(pause) = retry.next() {
         retry::pause(pause).await;
-        // The hold and its member's account as of one instant; the lots change by deltas.
-        let wanted = vec![
-            keys::hold(&claim.hold_id),
-            keys::account(&claim.programme_id, &claim.member_id),
-        ];
-        let mut items = store.snapshot(&wanted).await?.into_iter();
-        let mut next = || items.next().flatten();
-        let current: Hold = next()
-            .map(from_item)
-            .transpose()?
+        let (current, account) = hold_and_account(ctx, claim)
+            .await?
             .ok_or_else(claim_not_found)?;
         if current.settled_lots.is_some() {
             // The capture's lots are still being updated (a crash left them): finish first.
@@ -84,26 +75,8 @@ pub async fn return_claim(
             retry.now();
             continue;
         }
-        let account: Account = next()
-            .map(from_item)
-            .transpose()?
-            .ok_or_else(|| internal("account of a claim is missing"))?;
-        let unknown: Vec<(String, String)> = current
-            .lots
-            .iter()
-            .filter(|l| l.expires_on.is_none() && l.captured > 0)
-            .map(|l| keys::lot(&current.programme_id, &current.member_id, &l.lot_id))
-            .collect();
-        let lots: Vec<Lot> = if unknown.is_empty() {
-            Vec::new()
-        } else {
-            store
-                .batch_get(&unknown)
-                .await?
-                .into_values()
-                .map(from_item)
-                .collect::<Result<_, _>>()?
-        };
+        let account = account.ok_or_else(|| internal("account of a claim is missing"))?;
+        let lots = lots_without_expiry(ctx, &current).await?;
         let s = match plan_claim_return(&current, &account, &lots, time_zone, req, ctx.now())? {
             ClaimReturn::AsIs => return Ok((current, false)),
             ClaimReturn::Return(s) => s,

@@ -22,41 +22,14 @@ pub async fn resolve(
     let mut retry = ctx.retry();
     while let Some(pause) = retry.next() {
         retry::pause(pause).await;
-        // The hold and its member's account as of one instant. The lots are not read: their
-        // changes are conditional deltas, and the hold knows each lot's expiry (older holds
-        // do not: their lots' expiries are read, which never change).
-        let wanted = vec![
-            keys::hold(&hold.hold_id),
-            keys::account(&hold.programme_id, &hold.member_id),
-        ];
-        let mut items = store.snapshot(&wanted).await?.into_iter();
-        let mut next = || items.next().flatten();
-        let Some(current) = next().map(from_item::<Hold>).transpose()? else {
+        let Some((current, account)) = hold_and_account(ctx, hold).await? else {
             return Ok(None);
         };
         if current.status != HoldStatus::Open {
             return Ok(None);
         }
-        let account: Account = next()
-            .map(from_item)
-            .transpose()?
-            .ok_or_else(|| internal("account of an open hold is missing"))?;
-        let unknown: Vec<(String, String)> = current
-            .lots
-            .iter()
-            .filter(|l| l.expires_on.is_none())
-            .map(|l| keys::lot(&current.programme_id, &current.member_id, &l.lot_id))
-            .collect();
-        let lots: Vec<Lot> = if unknown.is_empty() {
-            Vec::new()
-        } else {
-            store
-                .batch_get(&unknown)
-                .await?
-                .into_values()
-                .map(from_item)
-                .collect::<Result<_, _>>()?
-        };
+        let account = account.ok_or_else(|| internal("account of an open hold is missing"))?;
+        let lots = lots_without_expiry(ctx, &current).await?;
         let s = settle(&current, &account, &lots, points, status, ctx.now())?;
         // A gift-shop claim that is released gives its unit of stock back.
         let mut extra = match (&current.reward, status) {
@@ -86,6 +59,46 @@ pub async fn resolve(
         retry.backoff();
     }
     Err(Error::unavailable())
+}
+
+/// A hold and its member's account as of one instant (None: no such hold). The lots are not
+/// read: their changes are conditional deltas, and the hold knows each lot's last day.
+pub(crate) async fn hold_and_account(
+    ctx: &Ctx,
+    hold: &Hold,
+) -> Result<Option<(Hold, Option<Account>)>, Error> {
+    let wanted = vec![
+        keys::hold(&hold.hold_id),
+        keys::account(&hold.programme_id, &hold.member_id),
+    ];
+    let mut items = ctx.store.snapshot(&wanted).await?.into_iter();
+    let mut next = || items.next().flatten();
+    let Some(current) = next().map(from_item::<Hold>).transpose()? else {
+        return Ok(None);
+    };
+    let account = next().map(from_item::<Account>).transpose()?;
+    Ok(Some((current, account)))
+}
+
+/// The lots of a hold written before holds kept each lot's last day (their last days are
+/// read, which never change); none for any other hold.
+pub(crate) async fn lots_without_expiry(ctx: &Ctx, hold: &Hold) -> Result<Vec<Lot>, Error> {
+    let unknown: Vec<(String, String)> = hold
+        .lots
+        .iter()
+        .filter(|l| l.expires_on.is_none())
+        .map(|l| keys::lot(&hold.programme_id, &hold.member_id, &l.lot_id))
+        .collect();
+    if unknown.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(ctx
+        .store
+        .batch_get(&unknown)
+        .await?
+        .into_values()
+        .map(from_item)
+        .collect::<Result<_, _>>()?)
 }
 
 /// Release the member's holds that ran out (each resolves once, as the sweeper would), so
