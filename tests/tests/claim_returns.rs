@@ -546,3 +546,32 @@ async fn a_return_under_crashes_and_faults_gives_the_points_back_exactly_once() 
         env.faults.counts()
     );
 }
+
+#[tokio::test]
+async fn what_a_return_costs() {
+    let env = TestEnv::with_config(CONFIG).await;
+    headset(&env).await;
+    credit(&env, CAFE_KEY, 500, "c-1").await;
+    credit(&env, BAKERY_KEY, 600, "b-1").await;
+    let (_, claimed) = claim(&env, "r-1").await;
+    let path = format!(
+        "/v1/partner/claims/{}/return",
+        claimed["voucher_code"].as_str().unwrap()
+    );
+    env.requests.reset();
+    let (status, _) = call(&env, VENDOR_KEY, "POST", &path, Value::Null).await;
+    assert_eq!(status, StatusCode::OK);
+    let mut counted: Vec<(String, usize)> = env.requests.snapshot().into_iter().collect();
+    counted.sort();
+    println!("FIGURE a claim's return on 2 lots: {counted:?}");
+    // The voucher, the claim, the reward's owner (the access policy), the claim and its
+    // account as of one instant; one transaction writes it all.
+    assert_eq!(
+        counted,
+        vec![
+            ("GetItem".to_string(), 3),
+            ("TransactGetItems".to_string(), 1),
+            ("TransactWriteItems".to_string(), 1),
+        ]
+    );
+}
