@@ -361,7 +361,14 @@ pub fn generate(seed: u64, count: usize) -> Vec<Op> {
 /// The configuration of a simulation: [`CONFIG`] with two tiers (Gold at [`GOLD`], [`MEMBERS`] more members (enrolled by the shop, with an e-mail address), the gift
 /// shop's [`REWARDS`] and a behaviour campaign.
 pub fn config() -> String {
-    let mut config = CONFIG.replace(
+    // A coalition, so that its months close in clearing (one partner: spending rules as in
+    // a closed programme).
+    assert!(
+        CONFIG.find("    kind: closed\n") < CONFIG.find("  - id: other\n"),
+        "CONFIG changed: velo is not the first programme"
+    );
+    let mut config = CONFIG.replacen("    kind: closed\n", "    kind: coalition\n", 1);
+    config = config.replace(
         "    product_groups: {cocktails: 10}\n",
         &format!("    product_groups: {{cocktails: 10}}\n    tiers:\n      - {{name: Member, threshold: 0, multiplier: 1}}\n      - {{name: Gold, threshold: {}, multiplier: 2}}\n", GOLD / 100),
     );
@@ -591,6 +598,10 @@ pub struct Model {
     holds: Vec<ModelHold>,
     /// Gift-shop claims that succeeded, in order.
     claims: Vec<ModelClaim>,
+    /// Each local month's clearing figures of the shop, from the statements' entries
+    /// ([`Model::attribute`]), and how many entries of each member are counted so far.
+    months: BTreeMap<String, MonthFigures>,
+    counted: Vec<usize>,
     /// Gift-shop stock left per reward.
     stock: [i64; 2],
     /// What the campaign's budget has left ([`CAMPAIGN`]).
@@ -607,6 +618,16 @@ pub struct Model {
     events: usize,
     /// A rule broken on purpose, to show that the comparison fails.
     broken: Option<BrokenRule>,
+}
+
+/// One month of the shop's clearing statement as the model sees it: points issued, taken
+/// back, spent net of returned claims, and expired (transfer fees included).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct MonthFigures {
+    issued: i64,
+    reversed: i64,
+    redeemed: i64,
+    expired: i64,
 }
 
 /// A gift-shop claim that succeeded: the lots it took, its hold (found by its reference
@@ -650,6 +671,8 @@ impl Model {
             orders: Vec::new(),
             holds: Vec::new(),
             claims: Vec::new(),
+            months: BTreeMap::new(),
+            counted: Vec::new(),
             stock: REWARDS.map(|r| r.2),
             budget_left: CAMPAIGN.2,
             event_budget_left: EVENT_BUDGET,
@@ -990,6 +1013,28 @@ impl Model {
             returned: None,
         });
         Ok(())
+    }
+
+    /// Count the statement entries made since the last call into `month` (every entry of
+    /// a step is made at the step's time; a night's at the morning it ran). The issuer is
+    /// always the shop, the programme's only partner.
+    fn attribute(&mut self, month: &str) {
+        let figures = self.months.entry(month.to_string()).or_default();
+        self.counted.resize(self.members.len(), 0);
+        for (m, from) in self.members.iter().zip(self.counted.iter_mut()) {
+            for (kind, points) in &m.statement[*from..] {
+                match kind.as_str() {
+                    "earn" => figures.issued += points,
+                    "adjustment" if *points > 0 => figures.issued += points,
+                    "reversal" | "debt" | "adjustment" => figures.reversed -= points,
+                    "redeem" | "claim_return" => figures.redeemed -= points,
+                    "expire" | "transfer_fee" => figures.expired -= points,
+                    // Transfers move points between members: no issuer's figure changes.
+                    _ => {}
+                }
+            }
+            *from = m.statement.len();
+        }
     }
 
     /// Return claim `i` (once; again: as it was): each lot it took gets its points back,
@@ -1336,6 +1381,8 @@ pub struct RunStats {
     pub claims: usize,
     /// Gift-shop claims returned (and of those, returns sent twice count once).
     pub claim_returns: usize,
+    /// Coalition clearing months closed (each compared with the model).
+    pub months_closed: usize,
     /// Refunds and cancellations delivered before their order.
     pub early_refunds: usize,
     pub erasures: usize,
@@ -1398,6 +1445,8 @@ struct Driver<'a> {
     model: Model,
     queue: &'a NightQueue,
     queue_url: String,
+    /// The last month the clearing closed.
+    closed_through: Option<bonus_domain::month::Month>,
     stats: RunStats,
 }
 
@@ -2083,9 +2132,63 @@ impl Driver<'_> {
                 outcome?;
                 self.model.expire(night);
                 self.stats.nights += (day - before).num_days() as usize;
+                self.close_months(morning).await?;
                 Ok(None)
             }
         }
+    }
+
+    /// Close every month before `now`'s that is not closed yet (the monthly clearing job,
+    /// run again when it failed, as its schedule would), and compare each statement with
+    /// the model's figures for the month. The close checks conservation, nets summing to 0
+    /// and the matrix itself.
+    async fn close_months(&mut self, now: DateTime<Utc>) -> Result<(), String> {
+        use bonus_domain::month::Month;
+        let current = Month::of(now, Amsterdam);
+        let mut month = self
+            .closed_through
+            .map_or(Month::of(start(), Amsterdam), |m| m.next());
+        while month < current {
+            let key = month.to_string();
+            let mut outcome = Err(String::new());
+            for _ in 0..8 {
+                outcome = clearing::close(&self.env.store, "velo", &key, now)
+                    .await
+                    .map_err(|e| format!("clearing close of {key}: {e}"));
+                if outcome.is_ok() {
+                    break;
+                }
+                self.env.faults.restart();
+            }
+            let (closed, _) = outcome?;
+            let expected = self.model.months.get(&key).copied().unwrap_or_default();
+            let real = closed
+                .statements
+                .iter()
+                .find(|s| s.partner_id == "shop")
+                .map(|s| {
+                    // One partner: everything it issued was spent at itself.
+                    if s.redeemed_at_others != 0 || s.redeemed_from_others != 0 || s.net != 0 {
+                        return None;
+                    }
+                    Some(MonthFigures {
+                        issued: s.issued,
+                        reversed: s.reversed,
+                        redeemed: s.redeemed_at_self,
+                        expired: s.expired,
+                    })
+                })
+                .unwrap_or(Some(MonthFigures::default()));
+            if real != Some(expected) {
+                return Err(format!(
+                    "clearing of {key}: real {real:?}, model {expected:?}"
+                ));
+            }
+            self.stats.months_closed += 1;
+            self.closed_through = Some(month);
+            month = month.next();
+        }
+        Ok(())
     }
 
     /// A member API call with the shop's key; a 503 is sent again.
@@ -2531,6 +2634,7 @@ pub async fn run_with(
         model: Model::new(broken),
         queue,
         queue_url,
+        closed_through: None,
         stats: RunStats::default(),
     };
     if let Some(f) = faults {
@@ -2551,6 +2655,8 @@ pub async fn run_with(
         let touched = Box::pin(driver.step(op))
             .await
             .map_err(|what| fail(step, Some(op), what))?;
+        let month = bonus_domain::month::Month::of(driver.now(), Amsterdam).to_string();
+        driver.model.attribute(&month);
         let members: Vec<usize> = match (touched, op) {
             (Some(m), Op::Transfer { to, .. }) if m != *to => vec![m, *to],
             (Some(m), Op::CompanyOrder { buyer, .. }) => vec![m, *buyer],
