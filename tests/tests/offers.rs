@@ -741,41 +741,22 @@ async fn what_an_offers_send_costs_in_requests() {
             member_id: member.map(str::to_string),
         })
     };
-    env.requests.reset();
-    for shard in 0..16 {
-        process(
-            &env.ctx,
-            &s.senders,
-            &s.sqs,
-            &s.url,
-            &task(Some(shard), None),
-        )
-        .await
-        .unwrap();
-    }
-    let shards = env.requests.snapshot();
-    env.requests.reset();
-    process(
-        &env.ctx,
-        &s.senders,
-        &s.sqs,
-        &s.url,
-        &task(None, Some("G-1")),
-    )
-    .await
-    .unwrap();
-    let member = env.requests.snapshot();
-    env.requests.reset();
-    process(
-        &env.ctx,
-        &s.senders,
-        &s.sqs,
-        &s.url,
-        &task(None, Some("B-1")),
-    )
-    .await
-    .unwrap();
-    let outside = env.requests.snapshot();
+    // The requests of running these tasks, counted on the wire.
+    let counted = |tasks: Vec<Work>| {
+        let (env, s) = (&env, &s);
+        async move {
+            env.requests.reset();
+            for t in &tasks {
+                process(&env.ctx, &s.senders, &s.sqs, &s.url, t)
+                    .await
+                    .unwrap();
+            }
+            env.requests.snapshot()
+        }
+    };
+    let shards = counted((0..16).map(|shard| task(Some(shard), None)).collect()).await;
+    let member = counted(vec![task(None, Some("G-1"))]).await;
+    let outside = counted(vec![task(None, Some("B-1"))]).await;
     println!("FIGURE offer shard tasks (16, 4 members): {shards:?}");
     println!("FIGURE offer member task (sent): {member:?}");
     println!("FIGURE offer member task (not in the segment): {outside:?}");
