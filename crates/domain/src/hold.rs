@@ -137,6 +137,24 @@ impl Hold {
         }
     }
 
+    /// What this hold's resolution (or, once `Returned`, its return) does to the item of
+    /// one of its lots: how the lots are brought up to date after the account.
+    pub fn lot_change(&self, l: &HeldLot) -> LotChange {
+        if self.status == HoldStatus::Returned {
+            LotChange {
+                lot_id: l.lot_id.clone(),
+                release: 0,
+                back: l.returned,
+            }
+        } else {
+            LotChange {
+                lot_id: l.lot_id.clone(),
+                release: l.points,
+                back: l.points - l.captured,
+            }
+        }
+    }
+
     /// Captured points per issuing partner (for clearing).
     pub fn captured_by_issuer(&self) -> BTreeMap<String, Points> {
         let mut out = BTreeMap::new();

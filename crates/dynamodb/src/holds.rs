@@ -527,20 +527,7 @@ impl Store {
             let mut items =
                 vec![self.hold_progress(&hold.hold_id, "settled_lots", from, to, None)?];
             for l in &hold.lots[from..end] {
-                let change = if hold.status == HoldStatus::Returned {
-                    // A returned claim: what the return put back into the lot.
-                    LotChange {
-                        lot_id: l.lot_id.clone(),
-                        release: 0,
-                        back: l.returned,
-                    }
-                } else {
-                    LotChange {
-                        lot_id: l.lot_id.clone(),
-                        release: l.points,
-                        back: l.points - l.captured,
-                    }
-                };
+                let change = hold.lot_change(l);
                 if !change.is_nothing() {
                     items.push(self.lot_change(&hold, &change)?);
                 }
